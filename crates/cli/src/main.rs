@@ -1,1 +1,721 @@
-fn main() {}
+//! `dualpower`: the command-line surface of a Dual Power node.
+//!
+//! Every command works on one data directory (`--home`, `DUALPOWER_HOME`, default
+//! `~/.dualpower`), so several members can live side by side on one machine, and every command
+//! takes `--json` for scripts. Today the commands open the store directly; once `dualpower serve`
+//! exists they will talk to the running node instead when one is up.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use dualpower_core::{Event, EventId, Genesis, Identity, NetworkId, Payload};
+use dualpower_state::Feed;
+use dualpower_store::keystore::{self, KdfParams};
+use dualpower_store::{GroupInfo, Store, StoreConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Dual Power: a serverless, end-to-end-encrypted network for organising together.
+#[derive(Parser, Debug)]
+#[command(name = "dualpower", version, about, long_about = None)]
+struct Cli {
+    /// Data directory (identity, store). Default: $DUALPOWER_HOME, else ~/.dualpower.
+    #[arg(long, global = true, env = "DUALPOWER_HOME")]
+    home: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Network name (for test networks; everyone on one network must use the same name).
+    #[arg(long, global = true, env = "DUALPOWER_NETWORK", hide = true)]
+    network: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create your identity (asks for a passphrase, or reads DUALPOWER_PASSPHRASE).
+    Init,
+    /// Show your identity (did:key).
+    Id,
+    /// Create and manage groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// List the groups this node knows.
+    Groups,
+    /// Post to a group.
+    Post {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The text.
+        text: String,
+    },
+    /// Reply to a post or comment.
+    Comment {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Id (or unique prefix) of the post or comment.
+        parent: String,
+        /// The text.
+        text: String,
+    },
+    /// React to a post or comment.
+    React {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Id (or unique prefix) of the post or comment.
+        target: String,
+        /// An emoji or a short word.
+        reaction: String,
+    },
+    /// Read a group's feed.
+    Feed {
+        /// Group id, id prefix or name.
+        group: String,
+    },
+    /// Show a group's raw events: ids, authors, seq, kinds, validity, forks and quarantine.
+    Log {
+        /// Group id, id prefix or name.
+        group: String,
+    },
+    /// Re-verify everything stored (signatures, hashes, links, forks, database integrity).
+    Verify,
+    /// Write a group's signed events to a bundle file.
+    Export {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Output file.
+        file: PathBuf,
+    },
+    /// Import a bundle file (bad events are rejected with reasons; good ones are kept).
+    Import {
+        /// Bundle file.
+        file: PathBuf,
+    },
+    /// Show what this node holds.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Create a new group (you become its first member).
+    Create {
+        /// A human-readable name.
+        name: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            if json {
+                println!("{}", json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Ctx {
+    home: PathBuf,
+    json: bool,
+    network: NetworkId,
+}
+
+impl Ctx {
+    fn store(&self) -> Result<Store> {
+        Store::open(
+            &self.home,
+            StoreConfig {
+                network: self.network,
+                ..StoreConfig::default()
+            },
+        )
+        .with_context(|| format!("opening the store in {}", self.home.display()))
+    }
+
+    fn identity(&self) -> Result<Identity> {
+        keystore::public(&self.home)?;
+        let pass = passphrase("Passphrase: ", false)?;
+        Ok(keystore::unlock(&self.home, &pass)?)
+    }
+
+    fn emit(&self, value: Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            let t = text();
+            if !t.is_empty() {
+                println!("{t}");
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let home = match cli.home {
+        Some(h) => h,
+        None => std::env::home_dir()
+            .map(|h| h.join(".dualpower"))
+            .ok_or_else(|| anyhow!("no home directory: pass --home or set DUALPOWER_HOME"))?,
+    };
+    let ctx = Ctx {
+        home,
+        json: cli.json,
+        network: cli
+            .network
+            .as_deref()
+            .map(NetworkId::named)
+            .unwrap_or_else(NetworkId::main),
+    };
+    match cli.command {
+        Command::Init => init(&ctx),
+        Command::Id => {
+            let public = keystore::public(&ctx.home)?;
+            ctx.emit(
+                json!({ "id": public.to_did(), "hex": public.to_hex() }),
+                || public.to_did(),
+            );
+            Ok(0)
+        }
+        Command::Group(GroupCommand::Create { name }) => group_create(&ctx, &name),
+        Command::Groups => groups(&ctx),
+        Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
+        Command::Comment {
+            group,
+            parent,
+            text,
+        } => publish(&ctx, &group, |store| {
+            Ok(Payload::Comment {
+                parent: resolve_event(store, &parent)?,
+                text,
+            })
+        }),
+        Command::React {
+            group,
+            target,
+            reaction,
+        } => publish(&ctx, &group, |store| {
+            Ok(Payload::Reaction {
+                target: resolve_event(store, &target)?,
+                reaction,
+            })
+        }),
+        Command::Feed { group } => feed(&ctx, &group),
+        Command::Log { group } => log(&ctx, &group),
+        Command::Verify => verify(&ctx),
+        Command::Export { group, file } => export(&ctx, &group, &file),
+        Command::Import { file } => import(&ctx, &file),
+        Command::Status => status(&ctx),
+    }
+}
+
+fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
+    if let Ok(p) = std::env::var("DUALPOWER_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no passphrase: set DUALPOWER_PASSPHRASE or run in a terminal");
+    }
+    let p = Zeroizing::new(rpassword::prompt_password(prompt)?);
+    if confirm {
+        let again = Zeroizing::new(rpassword::prompt_password("Repeat passphrase: ")?);
+        if *again != *p {
+            bail!("the passphrases differ; nothing was created");
+        }
+    }
+    Ok(p)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn init(ctx: &Ctx) -> Result<i32> {
+    if keystore::path(&ctx.home).exists() {
+        bail!(keystore::KeystoreError::AlreadyInitialised(keystore::path(
+            &ctx.home
+        )));
+    }
+    let pass = passphrase("New passphrase: ", true)?;
+    let identity = Identity::generate();
+    std::fs::create_dir_all(&ctx.home)
+        .with_context(|| format!("creating {}", ctx.home.display()))?;
+    keystore::create(&ctx.home, &identity, &pass, KdfParams::STRONG)?;
+    ctx.store()?.close()?;
+    let did = identity.public().to_did();
+    ctx.emit(
+        json!({ "id": did, "home": ctx.home.display().to_string() }),
+        || format!("Created your identity {did}\nin {}", ctx.home.display()),
+    );
+    Ok(0)
+}
+
+fn group_create(ctx: &Ctx, name: &str) -> Result<i32> {
+    let identity = ctx.identity()?;
+    let mut nonce = [0u8; 16];
+    rand::fill(&mut nonce);
+    let genesis = Genesis {
+        name: name.to_owned(),
+        nonce,
+    };
+    let group = genesis.group_id(&identity.public());
+    let body = Payload::GroupGenesis(genesis).encode();
+    if Payload::decode(&body).is_err() {
+        bail!("invalid group name (it must be non-empty and at most 200 bytes)");
+    }
+    let store = ctx.store()?;
+    let ev = store.append(&identity, group, 0, body, 0, now_ms())?;
+    ctx.emit(
+        json!({ "group": group.to_hex(), "name": name, "genesis": ev.id().to_hex() }),
+        || format!("Created group \"{name}\"\nid {group}"),
+    );
+    Ok(0)
+}
+
+fn groups(ctx: &Ctx) -> Result<i32> {
+    let list = ctx.store()?.groups()?;
+    ctx.emit(
+        Value::Array(
+            list.iter()
+                .map(|g| {
+                    json!({ "group": g.id.to_hex(), "name": g.name, "creator": g.creator.to_did(),
+                            "events": g.events })
+                })
+                .collect(),
+        ),
+        || {
+            if list.is_empty() {
+                return "No groups yet. Create one with `dualpower group create NAME`.".into();
+            }
+            list.iter()
+                .map(|g| {
+                    format!(
+                        "{}  {}  ({} events)",
+                        &g.id.to_hex()[..16],
+                        g.name,
+                        g.events
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    Ok(0)
+}
+
+/// Finds a group by full id, unique id prefix (at least 4 hex digits), exact name, or unique
+/// case-insensitive name prefix.
+fn resolve_group(store: &Store, key: &str) -> Result<GroupInfo> {
+    let all = store.groups()?;
+    let key_lc = key.to_ascii_lowercase();
+    let by_id: Vec<&GroupInfo> = if key.len() >= 4 && key_lc.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        all.iter()
+            .filter(|g| g.id.to_hex().starts_with(&key_lc))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let matches = if !by_id.is_empty() {
+        by_id
+    } else if all.iter().any(|g| g.name == key) {
+        all.iter().filter(|g| g.name == key).collect()
+    } else {
+        let lower = key.to_lowercase();
+        all.iter()
+            .filter(|g| g.name.to_lowercase().starts_with(&lower))
+            .collect()
+    };
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no group matches `{key}`; `dualpower groups` lists them"),
+        many => bail!(
+            "`{key}` matches {} groups ({}); use a longer id",
+            many.len(),
+            many.iter()
+                .map(|g| format!("{} {}", &g.id.to_hex()[..16], g.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn resolve_event(store: &Store, key: &str) -> Result<EventId> {
+    if let Some(id) = EventId::from_hex(key) {
+        if store.event(id)?.is_some() {
+            return Ok(id);
+        }
+        bail!("no stored event has id {key}");
+    }
+    if key.len() < 6 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("`{key}` is not an event id (give at least 6 hex digits)");
+    }
+    let key = key.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for g in store.groups()? {
+        for ev in store.group_events(g.id)? {
+            if ev.id().to_hex().starts_with(&key) {
+                found.push(ev.id());
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no stored event id starts with {key}"),
+        _ => bail!("{key} matches {} events; give more digits", found.len()),
+    }
+}
+
+fn publish(ctx: &Ctx, group: &str, make: impl FnOnce(&Store) -> Result<Payload>) -> Result<i32> {
+    let store = ctx.store()?;
+    let info = resolve_group(&store, group)?;
+    let payload = make(&store)?;
+    let body = payload.encode();
+    // Check locally first: a friendly error instead of an event the group would reject.
+    Payload::decode(&body).map_err(|e| anyhow!("cannot post this: {e}"))?;
+    let identity = ctx.identity()?;
+    let ev = store.append(&identity, info.id, 0, body, 0, now_ms())?;
+    let h = ev.header();
+    ctx.emit(
+        json!({ "id": ev.id().to_hex(), "group": info.id.to_hex(), "seq": h.seq,
+                "kind": payload.kind_name() }),
+        || {
+            format!(
+                "{} {} in \"{}\" (seq {})",
+                payload.kind_name(),
+                ev.id(),
+                info.name,
+                h.seq
+            )
+        },
+    );
+    Ok(0)
+}
+
+fn short(did: &str) -> String {
+    let tail = &did[did.len().saturating_sub(8)..];
+    format!("…{tail}")
+}
+
+fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let info = resolve_group(&store, group)?;
+    let events = store.group_events(info.id)?;
+    let feed = Feed::derive(info.id, &events);
+    let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
+        r.iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    json!(
+                        v.iter()
+                            .map(|p: &dualpower_core::PublicKey| p.to_did())
+                            .collect::<Vec<_>>()
+                    ),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let value = json!({
+        "group": info.id.to_hex(),
+        "name": feed.name,
+        "state_hash": hex::encode(feed.state_hash()),
+        "posts": feed.posts.iter().map(|p| json!({
+            "id": p.id.to_hex(), "author": p.author.to_did(), "timestamp": p.timestamp,
+            "text": p.text, "reactions": reactions(&p.reactions),
+            "comments": p.comments.iter().map(|c| json!({
+                "id": c.id.to_hex(), "parent": c.parent.to_hex(), "author": c.author.to_did(),
+                "timestamp": c.timestamp, "text": c.text, "reactions": reactions(&c.reactions),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "rejected": feed.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()})).collect::<Vec<_>>(),
+    });
+    ctx.emit(value, || {
+        let mut out = format!(
+            "# {}\n",
+            feed.name.as_deref().unwrap_or("(genesis not available)")
+        );
+        if feed.posts.is_empty() {
+            out.push_str("\nNo posts yet.\n");
+        }
+        let fmt_r = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
+            r.iter()
+                .map(|(k, v)| format!("{k} {}", v.len()))
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        for p in &feed.posts {
+            out.push_str(&format!(
+                "\n[{}] {}: {}\n",
+                &p.id.to_hex()[..8],
+                short(&p.author.to_did()),
+                p.text
+            ));
+            if !p.reactions.is_empty() {
+                out.push_str(&format!("    {}\n", fmt_r(&p.reactions)));
+            }
+            for c in &p.comments {
+                let indent = if c.parent == p.id { "  " } else { "    " };
+                out.push_str(&format!(
+                    "{indent}↳ [{}] {}: {}\n",
+                    &c.id.to_hex()[..8],
+                    short(&c.author.to_did()),
+                    c.text
+                ));
+                if !c.reactions.is_empty() {
+                    out.push_str(&format!("{indent}    {}\n", fmt_r(&c.reactions)));
+                }
+            }
+        }
+        if !feed.rejected.is_empty() {
+            out.push_str(&format!(
+                "\n{} event(s) not shown (see `dualpower log`)\n",
+                feed.rejected.len()
+            ));
+        }
+        out.trim_end().to_owned()
+    });
+    Ok(0)
+}
+
+fn log(ctx: &Ctx, group: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let info = resolve_group(&store, group)?;
+    let events = store.group_events(info.id)?;
+    let feed = Feed::derive(info.id, &events);
+    let rejected: std::collections::HashMap<EventId, String> = feed
+        .rejected
+        .iter()
+        .map(|(id, r)| (*id, r.to_string()))
+        .collect();
+    let mut rows = Vec::new();
+    for ev in &events {
+        let h = ev.header();
+        // Re-check the signature on display: what `log` shows as valid, is.
+        let sig_ok = Event::decode(ev.envelope().to_vec(), ev.body().map(<[u8]>::to_vec))
+            .and_then(|e| e.verify(store.network()))
+            .is_ok();
+        let kind = ev
+            .body()
+            .map(|b| {
+                Payload::decode(b)
+                    .map(|p| p.kind_name())
+                    .unwrap_or("invalid")
+            })
+            .unwrap_or("no-body");
+        let validity = if !sig_ok {
+            "INVALID SIGNATURE".to_owned()
+        } else if let Some(r) = rejected.get(&ev.id()) {
+            format!("valid event, not shown: {r}")
+        } else {
+            "valid".to_owned()
+        };
+        rows.push(json!({
+            "id": ev.id().to_hex(), "author": h.author.to_did(), "log": h.log, "seq": h.seq,
+            "backlink": h.backlink.map(|b| b.to_hex()), "deps": h.deps.iter().map(|d| d.to_hex()).collect::<Vec<_>>(),
+            "timestamp": h.timestamp, "kind": kind, "body_len": h.body_len, "valid": sig_ok,
+            "status": validity,
+        }));
+    }
+    let forks: Vec<Value> = store
+        .forks()?
+        .into_iter()
+        .filter(|f| f.existing.header().group == info.id)
+        .map(|f| {
+            json!({ "author": f.existing.header().author.to_did(), "seq": f.existing.header().seq,
+                    "existing": f.existing.id().to_hex(), "conflicting": f.conflicting.id().to_hex() })
+        })
+        .collect();
+    let logs = store.logs(Some(info.id))?;
+    let quarantine: Vec<Value> = store
+        .quarantine()?
+        .into_iter()
+        .map(|(id, missing)| json!({ "id": id.to_hex(), "missing": missing.iter().map(|m| m.to_hex()).collect::<Vec<_>>() }))
+        .collect();
+    let value = json!({ "group": info.id.to_hex(), "events": rows, "forks": forks,
+        "logs": logs.iter().map(|l| json!({"author": l.author.to_did(), "log": l.log, "len": l.len, "forked": l.forked})).collect::<Vec<_>>(),
+        "quarantine": quarantine });
+    ctx.emit(value.clone(), || {
+        let mut out = String::new();
+        for r in &rows {
+            out.push_str(&format!(
+                "{}  {} log {} seq {:>4}  {:<13} {}\n",
+                r["id"].as_str().unwrap_or_default(),
+                short(r["author"].as_str().unwrap_or_default()),
+                r["log"],
+                r["seq"],
+                r["kind"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default()
+            ));
+        }
+        for f in &forks {
+            out.push_str(&format!(
+                "FORK by {} at seq {}: {} vs {}\n",
+                f["author"].as_str().unwrap_or_default(),
+                f["seq"],
+                f["existing"].as_str().unwrap_or_default(),
+                f["conflicting"].as_str().unwrap_or_default()
+            ));
+        }
+        if !quarantine.is_empty() {
+            out.push_str(&format!(
+                "{} event(s) wait in quarantine for missing predecessors\n",
+                quarantine.len()
+            ));
+        }
+        out.trim_end().to_owned()
+    });
+    Ok(0)
+}
+
+fn bar(ctx: &Ctx, total: u64, what: &str) -> ProgressBar {
+    if ctx.json
+        || !std::io::stderr().is_terminal() && std::env::var_os("DUALPOWER_PROGRESS").is_none()
+    {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(&format!(
+        "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb
+}
+
+fn verify(ctx: &Ctx) -> Result<i32> {
+    let store = ctx.store()?;
+    let total = store.counts()?.events;
+    let pb = bar(ctx, total, "verifying");
+    let report = store.verify_all(|done, _| pb.set_position(done))?;
+    pb.finish_and_clear();
+    let value = json!({
+        "ok": report.ok(), "events": report.events, "logs": report.logs, "forks": report.forks,
+        "quarantined": report.quarantined,
+        "problems": report.problems.iter().map(|p| json!({"id": p.id.map(|i| i.to_hex()), "problem": p.what})).collect::<Vec<_>>(),
+    });
+    ctx.emit(value, || {
+        let mut out = format!(
+            "checked {} events in {} logs, {} fork proof(s), {} quarantined\n",
+            report.events, report.logs, report.forks, report.quarantined
+        );
+        if report.ok() {
+            out.push_str("everything is valid");
+        } else {
+            for p in &report.problems {
+                out.push_str(&format!(
+                    "PROBLEM {}: {}\n",
+                    p.id.map(|i| i.to_hex()).unwrap_or_else(|| "-".into()),
+                    p.what
+                ));
+            }
+        }
+        out.trim_end().to_owned()
+    });
+    Ok(if report.ok() { 0 } else { 2 })
+}
+
+fn export(ctx: &Ctx, group: &str, file: &Path) -> Result<i32> {
+    let store = ctx.store()?;
+    let info = resolve_group(&store, group)?;
+    // Write beside the target and rename, so a failed export never leaves half a bundle.
+    let tmp = file.with_extension("partial");
+    let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = BufWriter::new(out);
+    let n = store.export_group(info.id, &mut w)?;
+    let out = w
+        .into_inner()
+        .map_err(|e| anyhow!("writing {}: {}", tmp.display(), e.error()))?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, file).with_context(|| format!("renaming to {}", file.display()))?;
+    ctx.emit(
+        json!({ "group": info.id.to_hex(), "events": n, "file": file.display().to_string() }),
+        || {
+            format!(
+                "exported {n} events of \"{}\" to {}",
+                info.name,
+                file.display()
+            )
+        },
+    );
+    Ok(0)
+}
+
+fn import(ctx: &Ctx, file: &Path) -> Result<i32> {
+    let store = ctx.store()?;
+    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = f.metadata()?.len();
+    let pb = bar(ctx, size, "importing");
+    pb.set_style(
+        ProgressStyle::with_template("importing [{bar:40}] {bytes}/{total_bytes} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = store.import(BufReader::new(f), |n| pb.set_position(n))?;
+    pb.finish_and_clear();
+    let value = json!({
+        "read": report.read, "stored": report.stored, "duplicates": report.duplicates,
+        "quarantined": report.quarantined, "forks": report.forks, "damaged": report.damaged,
+        "rejected": report.rejected.iter().map(|r| json!({"index": r.index, "id": r.id.map(|i| i.to_hex()), "reason": r.reason})).collect::<Vec<_>>(),
+    });
+    ctx.emit(value, || {
+        let mut out = format!(
+            "read {} events: {} stored, {} already present, {} waiting for missing predecessors, {} fork(s), {} rejected\n",
+            report.read, report.stored, report.duplicates, report.quarantined, report.forks, report.rejected.len()
+        );
+        for r in &report.rejected {
+            out.push_str(&format!(
+                "rejected #{} {}: {}\n",
+                r.index,
+                r.id.map(|i| i.to_hex()).unwrap_or_default(),
+                r.reason
+            ));
+        }
+        if let Some(d) = &report.damaged {
+            out.push_str(&format!("the bundle is damaged: {d}\n"));
+        }
+        out.trim_end().to_owned()
+    });
+    Ok(if report.rejected.is_empty() && report.damaged.is_none() {
+        0
+    } else {
+        3
+    })
+}
+
+fn status(ctx: &Ctx) -> Result<i32> {
+    let store = ctx.store()?;
+    let c = store.counts()?;
+    let id = keystore::public(&ctx.home).ok().map(|p| p.to_did());
+    let groups = store.groups()?.len();
+    ctx.emit(
+        json!({ "id": id, "home": ctx.home.display().to_string(), "groups": groups, "events": c.events,
+                "logs": c.logs, "forks": c.forks, "quarantined": c.quarantined,
+                "disk_bytes": store.disk_bytes() }),
+        || {
+            format!(
+                "identity   {}\nhome       {}\ngroups     {groups}\nevents     {}\nlogs       {}\nforks      {}\nquarantine {}",
+                id.as_deref().unwrap_or("(none: run `dualpower init`)"),
+                ctx.home.display(),
+                c.events,
+                c.logs,
+                c.forks,
+                c.quarantined
+            )
+        },
+    );
+    Ok(0)
+}

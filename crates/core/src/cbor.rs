@@ -558,7 +558,10 @@ mod tests {
         r.map("m", 4).unwrap();
         let k = r.key(None).unwrap();
         r.uint().unwrap();
-        assert!(matches!(r.key(Some(k)), Err(CborError::KeyOrder { key: 1, .. })));
+        assert!(matches!(
+            r.key(Some(k)),
+            Err(CborError::KeyOrder { key: 1, .. })
+        ));
         let mut r = Reader::new(&[0x01, 0x02], 4);
         r.uint().unwrap();
         assert_eq!(r.finish(), Err(CborError::TrailingBytes { count: 1 }));

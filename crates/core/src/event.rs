@@ -97,7 +97,10 @@ impl NetworkId {
     }
     /// A separate network derived from a name (for tests and private deployments).
     pub fn named(name: &str) -> Self {
-        NetworkId(blake3::derive_key("dualpower network id v1", name.as_bytes()))
+        NetworkId(blake3::derive_key(
+            "dualpower network id v1",
+            name.as_bytes(),
+        ))
     }
 }
 
@@ -544,7 +547,11 @@ impl Default for GroupId {
 
 impl Draft {
     /// Signs the draft. Fails if it breaks a structural rule (the same rules a receiver checks).
-    pub fn sign(self, identity: &Identity, network: &NetworkId) -> Result<VerifiedEvent, EventError> {
+    pub fn sign(
+        self,
+        identity: &Identity,
+        network: &NetworkId,
+    ) -> Result<VerifiedEvent, EventError> {
         let mut deps = self.deps;
         deps.sort_unstable();
         deps.dedup();

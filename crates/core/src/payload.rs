@@ -306,7 +306,13 @@ mod tests {
             Ok(Payload::Unknown { kind: 500 })
         );
         let mut w = Writer::default();
-        w.map(3).uint(0).uint(kind::POST).uint(1).text("hi").uint(2).uint(0);
+        w.map(3)
+            .uint(0)
+            .uint(kind::POST)
+            .uint(1)
+            .text("hi")
+            .uint(2)
+            .uint(0);
         assert_eq!(
             Payload::decode(&w.into_bytes()),
             Err(PayloadError::UnknownField {

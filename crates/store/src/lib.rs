@@ -1,1 +1,715 @@
-//! placeholder
+//! Durable storage for Dual Power: events, logs, fork proofs, the quarantine, and the encrypted
+//! keystore, in one data directory.
+//!
+//! Why it looks like this:
+//!
+//! * **SQLite (WAL, `synchronous=FULL`)** because members' laptops crash and lose power; a commit
+//!   that returned is on disk.
+//! * **One writer thread with group commit.** All writes go through a bounded channel to a single
+//!   thread that drains every waiting request into one transaction. Many small ingests share one
+//!   fsync, and there is never a write-write race (in particular, appending to our own log is
+//!   atomic, so a node can never fork itself). Callers get their answer only after the
+//!   transaction committed: nothing is reported stored that is not.
+//! * **Readers** use their own connections from a small pool and never block the writer.
+//! * **Only verified events go in** ([`VerifiedEvent`] can only be made by checking a signature),
+//!   and link rules (backlinks, deps, forks, gaps) are enforced here, in the same transaction that
+//!   stores the event.
+
+mod bundle;
+pub mod keystore;
+mod schema;
+mod verify;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use dualpower_core::{EventError, EventId, GroupId, Identity, NetworkId, PublicKey, VerifiedEvent};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use thiserror::Error;
+
+pub use bundle::{BundleError, BundleReader, BundleWriter, ImportReport, Rejected};
+pub use verify::{Problem, VerifyReport};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "store.sqlite";
+
+/// Tunables of a store. The defaults suit a member's node.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// The network whose events this store holds (fixed at creation).
+    pub network: NetworkId,
+    /// Most events waiting in quarantine, across all logs.
+    pub max_quarantine: u64,
+    /// Most events waiting in quarantine for one log.
+    pub max_quarantine_per_log: u64,
+    /// Most events the writer puts into one transaction.
+    pub max_group_commit: usize,
+    /// Bound of the writer's request queue.
+    pub queue_depth: usize,
+    /// `PRAGMA synchronous` level: `FULL` (default) or `NORMAL` (benchmarks only).
+    pub synchronous_full: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            network: NetworkId::main(),
+            max_quarantine: 100_000,
+            max_quarantine_per_log: 10_000,
+            max_group_commit: 8192,
+            queue_depth: 256,
+            synchronous_full: true,
+        }
+    }
+}
+
+/// A failure of the store itself (as opposed to a rejected event).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be migrated.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// The store belongs to another network.
+    #[error("this data directory belongs to network {stored}, not {requested}")]
+    WrongNetwork {
+        /// The network recorded in the store.
+        stored: NetworkId,
+        /// The network asked for.
+        requested: NetworkId,
+    },
+    /// The writer thread stopped (after a panic or shutdown).
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    /// A stored row does not decode: the database was altered outside Dual Power.
+    #[error("stored event {id} is damaged: {reason}")]
+    Corrupt {
+        /// Id column of the row.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data directory cannot be created.
+    #[error("data directory {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a single verified event was not stored. Nothing else in the store changes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IngestError {
+    /// The event itself is invalid (decoding, structure, body or signature).
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    /// The event's backlink does not name the event this store holds at `seq - 1`.
+    #[error("seq {seq}: backlink {found} does not match the stored predecessor {expected}")]
+    WrongBacklink {
+        /// The event's seq.
+        seq: u64,
+        /// The id stored at `seq - 1`.
+        expected: EventId,
+        /// The event's backlink.
+        found: EventId,
+    },
+    /// The log has a proven fork; it is not extended any further.
+    #[error("log {log} of {author} in group {group} is forked; it is not extended")]
+    LogForked {
+        /// Author.
+        author: PublicKey,
+        /// Group.
+        group: GroupId,
+        /// Log number.
+        log: u64,
+    },
+    /// A dependency belongs to another group.
+    #[error("dependency {dep} belongs to another group")]
+    DepInOtherGroup {
+        /// The dependency.
+        dep: EventId,
+    },
+    /// The event belongs to another group than the one being imported or synced.
+    #[error("event belongs to group {found}, not {expected}")]
+    WrongGroup {
+        /// The group expected.
+        expected: GroupId,
+        /// The event's group.
+        found: GroupId,
+    },
+    /// The quarantine is full; the event was not kept (ask again later).
+    #[error("quarantine is full ({max} events waiting); the event was not kept")]
+    QuarantineFull {
+        /// The bound that was hit.
+        max: u64,
+    },
+}
+
+/// What happened to an event that was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored; `released` are quarantined events that could be stored because of it.
+    Stored {
+        /// The event.
+        id: EventId,
+        /// Events released from quarantine as a consequence, in the order stored.
+        released: Vec<EventId>,
+    },
+    /// Already stored (or already known as a fork proof): nothing changed.
+    Duplicate {
+        /// The event.
+        id: EventId,
+    },
+    /// Verified but waiting for these missing predecessors or dependencies.
+    Quarantined {
+        /// The event.
+        id: EventId,
+        /// What it waits for.
+        missing: Vec<EventId>,
+    },
+    /// A second event at a (log, seq) that already holds another: both are kept as a fork proof,
+    /// and the log is flagged as forked.
+    ForkDetected {
+        /// The conflicting event.
+        id: EventId,
+        /// The event already stored at that position.
+        existing: EventId,
+    },
+}
+
+impl Ingested {
+    /// The id of the event this outcome is about.
+    pub fn id(&self) -> EventId {
+        match self {
+            Ingested::Stored { id, .. }
+            | Ingested::Duplicate { id }
+            | Ingested::Quarantined { id, .. }
+            | Ingested::ForkDetected { id, .. } => *id,
+        }
+    }
+}
+
+/// Why a local append failed.
+#[derive(Debug, Error)]
+pub enum AppendError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Our own log is forked (someone else holds our key, or a backup was restored over newer
+    /// data): we refuse to extend it.
+    #[error("your log in this group is forked; refusing to extend it")]
+    Forked,
+    /// The event would break a structural rule (for example, a body that is too large).
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    /// The event could not be stored for a link reason (should not happen for local appends).
+    #[error("could not append: {0}")]
+    Rejected(IngestError),
+    /// The new event was not stored as the next event of the log (a bug, never expected).
+    #[error("append did not store the event: {0}")]
+    Unexpected(String),
+}
+
+/// The state of one (author, group, log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInfo {
+    /// Author.
+    pub author: PublicKey,
+    /// Group.
+    pub group: GroupId,
+    /// Log number.
+    pub log: u64,
+    /// Number of stored events (= highest seq + 1).
+    pub len: u64,
+    /// Id of the newest stored event.
+    pub head: Option<EventId>,
+    /// A fork of this log has been proven.
+    pub forked: bool,
+}
+
+/// A group this store knows the genesis of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Group id.
+    pub id: GroupId,
+    /// Name from the genesis.
+    pub name: String,
+    /// Id of the genesis event.
+    pub genesis: EventId,
+    /// Who created it.
+    pub creator: PublicKey,
+    /// How many events of the group are stored.
+    pub events: u64,
+}
+
+/// A proven fork: two validly signed events at the same (author, group, log, seq).
+#[derive(Debug, Clone)]
+pub struct ForkProof {
+    /// The event stored first (kept in the log).
+    pub existing: VerifiedEvent,
+    /// The conflicting event (kept as evidence).
+    pub conflicting: VerifiedEvent,
+}
+
+/// Counts of what a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Stored events.
+    pub events: u64,
+    /// Logs.
+    pub logs: u64,
+    /// Fork proofs.
+    pub forks: u64,
+    /// Events in quarantine.
+    pub quarantined: u64,
+}
+
+type Reply<T> = SyncSender<Result<T, StoreError>>;
+
+enum Request {
+    Ingest {
+        expect_group: Option<GroupId>,
+        events: Vec<VerifiedEvent>,
+        reply: Reply<Vec<Result<Ingested, IngestError>>>,
+    },
+    Append {
+        identity: Box<Identity>,
+        group: GroupId,
+        log: u64,
+        body: Vec<u8>,
+        flags: u64,
+        timestamp: u64,
+        reply: SyncSender<Result<VerifiedEvent, AppendError>>,
+    },
+}
+
+/// A Dual Power store. Cheap to share by reference across threads.
+pub struct Store {
+    path: PathBuf,
+    config: StoreConfig,
+    tx: Option<SyncSender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn open_connection(
+    path: &Path,
+    flags: OpenFlags,
+    sync_full: bool,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if sync_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in data directory `home`.
+    pub fn open(home: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let path = home.join(DB_FILE);
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            config.synchronous_full,
+        )?;
+        schema::migrate(&mut conn)?;
+        let stored: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'network'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match stored {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('network', ?1)",
+                    [&config.network.0[..]],
+                )?;
+            }
+            Some(v) if v == config.network.0 => {}
+            Some(v) => {
+                let mut stored = [0u8; 32];
+                if v.len() == 32 {
+                    stored.copy_from_slice(&v);
+                }
+                return Err(StoreError::WrongNetwork {
+                    stored: NetworkId(stored),
+                    requested: config.network,
+                });
+            }
+        }
+        let (tx, rx) = sync_channel(config.queue_depth);
+        let writer = writer::Writer::new(conn, config.clone())?;
+        let handle = std::thread::Builder::new()
+            .name("dualpower-store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Store {
+            path,
+            config,
+            tx: Some(tx),
+            writer: Some(handle),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The network of this store.
+    pub fn network(&self) -> &NetworkId {
+        &self.config.network
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores verified events. Returns one outcome per event, in order, after the transaction
+    /// holding them committed. An `Err` means nothing of this call was stored.
+    pub fn ingest(
+        &self,
+        events: Vec<VerifiedEvent>,
+    ) -> Result<Vec<Result<Ingested, IngestError>>, StoreError> {
+        self.ingest_checked(None, events)
+    }
+
+    /// Like [`Store::ingest`], but rejects events of any group other than `group` (for imports
+    /// and syncs scoped to one group).
+    pub fn ingest_into(
+        &self,
+        group: GroupId,
+        events: Vec<VerifiedEvent>,
+    ) -> Result<Vec<Result<Ingested, IngestError>>, StoreError> {
+        self.ingest_checked(Some(group), events)
+    }
+
+    fn ingest_checked(
+        &self,
+        expect_group: Option<GroupId>,
+        events: Vec<VerifiedEvent>,
+    ) -> Result<Vec<Result<Ingested, IngestError>>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = sync_channel(1);
+        self.send(Request::Ingest {
+            expect_group,
+            events,
+            reply,
+        })?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Appends a new event with `body` to `identity`'s log `log` in `group`, choosing seq,
+    /// backlink and deps atomically inside the writer, and returns it once committed.
+    pub fn append(
+        &self,
+        identity: &Identity,
+        group: GroupId,
+        log: u64,
+        body: Vec<u8>,
+        flags: u64,
+        timestamp: u64,
+    ) -> Result<VerifiedEvent, AppendError> {
+        let (reply, rx) = sync_channel(1);
+        self.send(Request::Append {
+            identity: Box::new(identity.clone()),
+            group,
+            log,
+            body,
+            flags,
+            timestamp,
+            reply,
+        })?;
+        rx.recv()
+            .map_err(|_| AppendError::Store(StoreError::WriterGone))?
+    }
+
+    fn send(&self, req: Request) -> Result<(), StoreError> {
+        self.tx
+            .as_ref()
+            .ok_or(StoreError::WriterGone)?
+            .send(req)
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Runs `f` on a pooled read connection.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY,
+                self.config.synchronous_full,
+            )?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// All logs of `group` (or of every group).
+    pub fn logs(&self, group: Option<GroupId>) -> Result<Vec<LogInfo>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT author, grp, log, height, head, forked FROM logs
+                 WHERE (?1 IS NULL OR grp = ?1) AND (height >= 0 OR forked = 1)
+                 ORDER BY grp, author, log",
+            )?;
+            let rows = stmt.query_map([group.as_ref().map(|g| &g.0[..])], |r| {
+                Ok(LogInfo {
+                    author: PublicKey(blob32(r, 0)?),
+                    group: GroupId(blob32(r, 1)?),
+                    log: r.get::<_, i64>(2)? as u64,
+                    len: (r.get::<_, i64>(3)? + 1) as u64,
+                    head: r
+                        .get::<_, Option<Vec<u8>>>(4)?
+                        .and_then(|h| h.try_into().ok())
+                        .map(EventId),
+                    forked: r.get::<_, i64>(5)? != 0,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Groups whose genesis this store holds.
+    pub fn groups(&self) -> Result<Vec<GroupInfo>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT g.grp, g.name, g.genesis, g.creator,
+                        (SELECT COALESCE(SUM(height + 1), 0) FROM logs l WHERE l.grp = g.grp)
+                 FROM groups g ORDER BY g.name, g.grp",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(GroupInfo {
+                    id: GroupId(blob32(r, 0)?),
+                    name: r.get(1)?,
+                    genesis: EventId(blob32(r, 2)?),
+                    creator: PublicKey(blob32(r, 3)?),
+                    events: r.get::<_, i64>(4)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Every stored event of `group`, by author, log and seq.
+    pub fn group_events(&self, group: GroupId) -> Result<Vec<VerifiedEvent>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.id, e.envelope, e.body FROM events e JOIN logs l USING (log_pk)
+                 WHERE l.grp = ?1 ORDER BY l.author, l.log, e.seq",
+            )?;
+            let rows = stmt.query_map([&group.0[..]], row_to_raw)?;
+            rows.map(|r| decode_stored(r?)).collect()
+        })
+    }
+
+    /// One stored event by id.
+    pub fn event(&self, id: EventId) -> Result<Option<VerifiedEvent>, StoreError> {
+        self.read(|c| {
+            let raw = c
+                .query_row(
+                    "SELECT id, envelope, body FROM events WHERE id = ?1",
+                    [&id.0[..]],
+                    row_to_raw,
+                )
+                .optional()?;
+            raw.map(decode_stored).transpose()
+        })
+    }
+
+    /// All fork proofs.
+    pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.id, e.envelope, e.body, f.conflicting, f.envelope, f.body
+                 FROM forks f JOIN events e ON e.id = f.existing ORDER BY f.conflicting",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?),
+                    (r.get(3)?, r.get(4)?, r.get(5)?),
+                ))
+            })?;
+            rows.map(|r| {
+                let (a, b) = r?;
+                Ok(ForkProof {
+                    existing: decode_stored(a)?,
+                    conflicting: decode_stored(b)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Ids of events waiting in quarantine and what each waits for.
+    pub fn quarantine(&self) -> Result<Vec<(EventId, Vec<EventId>)>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT q.id FROM quarantine q ORDER BY q.arrived, q.id")?;
+            let ids: Vec<[u8; 32]> = stmt
+                .query_map([], |r| blob32(r, 0))?
+                .collect::<Result<_, _>>()?;
+            let mut waits = c.prepare_cached(
+                "SELECT missing FROM quarantine_waits WHERE id = ?1 ORDER BY missing",
+            )?;
+            ids.into_iter()
+                .map(|id| {
+                    let missing = waits
+                        .query_map([&id[..]], |r| blob32(r, 0).map(EventId))?
+                        .collect::<Result<_, _>>()?;
+                    Ok((EventId(id), missing))
+                })
+                .collect()
+        })
+    }
+
+    /// How much the store holds.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        self.read(|c| {
+            let n = |sql: &str| -> Result<u64, StoreError> {
+                Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+            };
+            Ok(Counts {
+                events: n("SELECT COALESCE(SUM(height + 1), 0) FROM logs")?,
+                logs: n("SELECT COUNT(*) FROM logs WHERE height >= 0")?,
+                forks: n("SELECT COUNT(*) FROM forks")?,
+                quarantined: n("SELECT COUNT(*) FROM quarantine")?,
+            })
+        })
+    }
+
+    /// A digest of everything the store holds that matters: every stored event id, every log's
+    /// height, head and fork flag, every fork proof and every quarantined id. Two stores with the
+    /// same contents have the same digest, whatever order the events arrived in.
+    pub fn digest(&self) -> Result<[u8; 32], StoreError> {
+        self.read(|c| {
+            let mut h = blake3::Hasher::new_derive_key("dualpower store digest v1");
+            for (sql, cols) in [
+                ("SELECT id FROM events ORDER BY id", 1),
+                (
+                    "SELECT author, grp, log, height, COALESCE(head, x''), forked FROM logs
+                     WHERE height >= 0 OR forked = 1 ORDER BY author, grp, log",
+                    6,
+                ),
+                (
+                    "SELECT conflicting, existing FROM forks ORDER BY conflicting",
+                    2,
+                ),
+                ("SELECT id FROM quarantine ORDER BY id", 1),
+            ] {
+                h.update(sql.as_bytes());
+                let mut stmt = c.prepare(sql)?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    for i in 0..cols {
+                        match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Integer(v) => h.update(&v.to_be_bytes()),
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                h.update(&(b.len() as u64).to_be_bytes());
+                                h.update(b)
+                            }
+                            _ => h.update(b"?"),
+                        };
+                    }
+                }
+            }
+            Ok(*h.finalize().as_bytes())
+        })
+    }
+
+    /// Bytes of the database files on disk (main file plus WAL).
+    pub fn disk_bytes(&self) -> u64 {
+        let wal = self.path.with_extension("sqlite-wal");
+        [&self.path, &wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Stops the writer after it finished everything queued, and checkpoints the WAL.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), StoreError> {
+        self.tx.take();
+        if let Some(h) = self.writer.take() {
+            h.join().map_err(|_| StoreError::WriterGone)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn decode_stored((id, envelope, body): RawRow) -> Result<VerifiedEvent, StoreError> {
+    let ev =
+        VerifiedEvent::from_trusted_store(envelope, body).map_err(|e| StoreError::Corrupt {
+            id: hex::encode(&id),
+            reason: e.to_string(),
+        })?;
+    if ev.id().0[..] != id[..] {
+        return Err(StoreError::Corrupt {
+            id: hex::encode(&id),
+            reason: "envelope does not hash to the stored id".into(),
+        });
+    }
+    Ok(ev)
+}
+
+pub(crate) fn blob32(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
+    let v: Vec<u8> = r.get(i)?;
+    v.try_into().map_err(|v: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            format!("expected 32 bytes, found {}", v.len()).into(),
+        )
+    })
+}

@@ -1,0 +1,92 @@
+//! The SQLite schema and its migrations.
+//!
+//! Only verified bytes are stored: events keep their exact envelope and body so they can be
+//! re-verified and re-sent byte for byte. Everything else (log heights, the group index) is derived
+//! from those bytes and could be rebuilt from them.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+
+-- One row per (author, group, log). `height` is the highest stored seq (-1 = none); events of a
+-- log are always stored as a contiguous prefix 0..=height.
+CREATE TABLE logs (
+    log_pk  INTEGER PRIMARY KEY,
+    author  BLOB NOT NULL,
+    grp     BLOB NOT NULL,
+    log     INTEGER NOT NULL,
+    height  INTEGER NOT NULL DEFAULT -1,
+    head    BLOB,
+    forked  INTEGER NOT NULL DEFAULT 0,
+    touched INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (author, grp, log)
+) STRICT;
+CREATE INDEX logs_by_group ON logs (grp, touched);
+
+CREATE TABLE events (
+    log_pk   INTEGER NOT NULL REFERENCES logs (log_pk),
+    seq      INTEGER NOT NULL,
+    id       BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    body     BLOB,
+    PRIMARY KEY (log_pk, seq)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX events_by_id ON events (id);
+
+-- A fork proof: a second, validly signed event at a (log, seq) that already holds another.
+CREATE TABLE forks (
+    conflicting BLOB PRIMARY KEY,
+    log_pk      INTEGER NOT NULL REFERENCES logs (log_pk),
+    seq         INTEGER NOT NULL,
+    existing    BLOB NOT NULL,
+    envelope    BLOB NOT NULL,
+    body        BLOB
+) STRICT;
+
+-- Verified events that wait for a predecessor or dependency.
+CREATE TABLE quarantine (
+    id       BLOB PRIMARY KEY,
+    log_pk   INTEGER NOT NULL REFERENCES logs (log_pk),
+    seq      INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    body     BLOB,
+    arrived  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX quarantine_by_log ON quarantine (log_pk);
+CREATE TABLE quarantine_waits (
+    missing BLOB NOT NULL,
+    id      BLOB NOT NULL,
+    PRIMARY KEY (missing, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX quarantine_waits_by_id ON quarantine_waits (id);
+
+-- Index of valid group genesis events (derived: rebuildable from `events`).
+CREATE TABLE groups (
+    grp     BLOB PRIMARY KEY,
+    name    TEXT NOT NULL,
+    genesis BLOB NOT NULL,
+    creator BLOB NOT NULL
+) STRICT;
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// Brings a database to the newest schema.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+    migrations().to_latest(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}
