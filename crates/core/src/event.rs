@@ -47,7 +47,7 @@ const HEADER_FIELDS: usize = 11;
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name(pub [u8; 32]);
 
         impl $name {
@@ -222,9 +222,13 @@ impl Header {
     /// Strictly decodes and checks the structural rules of a header.
     pub fn decode(bytes: &[u8]) -> Result<Header, EventError> {
         if bytes.len() > MAX_HEADER_BYTES {
-            return Err(EventError::EnvelopeTooLarge {
-                size: bytes.len(),
-                max: MAX_HEADER_BYTES,
+            return Err(EventError::Encoding {
+                part: "header",
+                source: CborError::TooLong {
+                    what: "header",
+                    len: bytes.len() as u64,
+                    max: MAX_HEADER_BYTES as u64,
+                },
             });
         }
         let e = enc("header");
@@ -277,6 +281,9 @@ impl Header {
 
     /// The structural rules every header obeys, whatever else is in the store.
     fn check_rules(&self) -> Result<(), EventError> {
+        bounded(self.log, "log")
+            .and_then(|_| bounded(self.seq, "seq"))
+            .map_err(enc("header"))?;
         if self.flags & !KNOWN_FLAGS != 0 {
             return Err(EventError::UnknownFlags(self.flags));
         }
@@ -383,6 +390,8 @@ impl Event {
         if let Some(b) = &body {
             check_body(&header, b)?;
         }
+        // An empty body and no body are the same thing; keep one representation.
+        let body = body.filter(|_| header.body_len > 0);
         Ok(Event {
             id: EventId(*blake3::hash(&envelope).as_bytes()),
             envelope,
@@ -537,12 +546,6 @@ pub struct Draft {
     pub body: Vec<u8>,
     /// Flags.
     pub flags: u64,
-}
-
-impl Default for GroupId {
-    fn default() -> Self {
-        GroupId([0; 32])
-    }
 }
 
 impl Draft {

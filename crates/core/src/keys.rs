@@ -62,6 +62,14 @@ impl PublicKey {
         key.copy_from_slice(&raw[2..]);
         let key = PublicKey(key);
         key.check_strong()?;
+        // A did:key must name a point somebody can sign for (events need not be checked for
+        // this: a key off the curve never verifies).
+        if curve25519_dalek::edwards::CompressedEdwardsY(key.0)
+            .decompress()
+            .is_none()
+        {
+            return Err(KeyError::Weak);
+        }
         Ok(key)
     }
 
@@ -70,9 +78,10 @@ impl PublicKey {
     /// Signatures under such keys can be produced by anyone, so an author with one is refused
     /// before any signature is checked. The check is the same on every code path.
     pub fn check_strong(&self) -> Result<(), KeyError> {
-        let compressed = curve25519_dalek::edwards::CompressedEdwardsY(self.0);
-        let point = compressed.decompress().ok_or(KeyError::Weak)?;
-        if point.compress().0 != self.0 || point.is_small_order() {
+        // Decided on the bytes alone (no point decompression, which would cost more than the
+        // rest of decoding): a non-canonical encoding has y >= p, or x = 0 with the sign bit set;
+        // a small-order point has one of eight canonical encodings.
+        if !is_canonical_encoding(&self.0) || small_order_encodings().contains(&self.0) {
             return Err(KeyError::Weak);
         }
         Ok(())
@@ -82,6 +91,43 @@ impl PublicKey {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+}
+
+/// p = 2^255 - 19, little-endian.
+const FIELD_P: [u8; 32] = {
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+};
+
+/// True if `b` is the canonical encoding of its y coordinate and sign: y < p, and no "negative
+/// zero" (x = 0 happens only for y = 1 and y = p - 1).
+fn is_canonical_encoding(b: &[u8; 32]) -> bool {
+    let mut y = *b;
+    y[31] &= 0x7f;
+    let sign = b[31] >> 7;
+    // Compare y with p as little-endian integers.
+    let below_p = y
+        .iter()
+        .rev()
+        .zip(FIELD_P.iter().rev())
+        .find(|(a, p)| a != p)
+        .is_some_and(|(a, p)| a < p);
+    if !below_p {
+        return false;
+    }
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut minus_one = FIELD_P;
+    minus_one[0] -= 1;
+    !(sign == 1 && (y == one || y == minus_one))
+}
+
+/// The canonical encodings of the eight points of small order.
+fn small_order_encodings() -> &'static [[u8; 32]; 8] {
+    static TABLE: std::sync::OnceLock<[[u8; 32]; 8]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| curve25519_dalek::constants::EIGHT_TORSION.map(|p| p.compress().0))
 }
 
 impl fmt::Display for PublicKey {
@@ -158,6 +204,44 @@ mod tests {
         let did = id.public().to_did();
         assert!(did.starts_with("did:key:z6Mk"), "{did}");
         assert_eq!(PublicKey::from_did(&did), Ok(id.public()));
+    }
+
+    #[test]
+    fn byte_level_weak_key_check_agrees_with_curve_arithmetic() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let mut samples: Vec<[u8; 32]> = (0u8..=255)
+            .map(|i| {
+                let mut b = [i; 32];
+                b[0] = i.wrapping_mul(7);
+                b
+            })
+            .collect();
+        samples.extend(small_order_encodings().iter().copied());
+        samples.push(Identity::from_seed(&[3; 32]).public().0);
+        for y in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut b = FIELD_P;
+                b[0] = b[0].wrapping_add(y);
+                b[31] |= sign;
+                samples.push(b);
+                let mut c = [0u8; 32];
+                c[0] = y;
+                c[31] = sign;
+                samples.push(c);
+            }
+        }
+        for b in samples {
+            let Some(point) = CompressedEdwardsY(b).decompress() else {
+                continue;
+            };
+            let by_math = point.compress().0 != b || point.is_small_order();
+            assert_eq!(
+                PublicKey(b).check_strong().is_err(),
+                by_math,
+                "{}",
+                hex::encode(b)
+            );
+        }
     }
 
     #[test]

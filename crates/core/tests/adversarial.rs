@@ -5,7 +5,8 @@
 
 use dualpower_core::cbor::{CborError, Writer};
 use dualpower_core::event::{
-    MAX_BODY_BYTES, MAX_DEPS, MAX_ENVELOPE_BYTES, MAX_HEADER_BYTES, MAX_SEQ, signing_input,
+    DOMAIN_TAG, FLAG_ENCRYPTED, KNOWN_FLAGS, MAX_BODY_BYTES, MAX_DEPS, MAX_ENVELOPE_BYTES,
+    MAX_HEADER_BYTES, MAX_SEQ, VERSION, signing_input,
 };
 use dualpower_core::payload::{MAX_REACTION_BYTES, MAX_TEXT_BYTES};
 use dualpower_core::{
@@ -168,6 +169,45 @@ fn hand_built_header_matches_the_library_encoding_and_verifies() {
 }
 
 // --- Sizes ---
+
+/// The limits are part of the format: every node must use the same values.
+#[test]
+fn limits_are_the_specified_values() {
+    assert_eq!(MAX_ENVELOPE_BYTES, 1200);
+    assert_eq!(MAX_HEADER_BYTES, 1100);
+    assert_eq!(MAX_BODY_BYTES, 64 * 1024);
+    assert_eq!(MAX_DEPS, 16);
+    assert_eq!(MAX_SEQ, i64::MAX as u64);
+    assert_eq!(KNOWN_FLAGS, FLAG_ENCRYPTED);
+    assert_eq!(FLAG_ENCRYPTED, 1);
+    assert_eq!(VERSION, 1);
+    assert_eq!(DOMAIN_TAG, b"dualpower/event/v1\0");
+    assert_eq!(MAX_TEXT_BYTES, 32 * 1024);
+    assert_eq!(MAX_REACTION_BYTES, 64);
+}
+
+/// A count or length larger than the bytes left fails at its head, before anything is read or
+/// reserved for it.
+#[test]
+fn hostile_counts_fail_at_the_head() {
+    // array(2) with one byte left.
+    assert_eq!(
+        decode(vec![0x82, 0x40], None).map(|e| e.id()),
+        Err(envelope_err(CborError::Truncated {
+            offset: 1,
+            needed: 1
+        }))
+    );
+    // array(2) [bytes(2^32 - 1) ...] with nothing behind the head.
+    assert_eq!(
+        decode(vec![0x82, 0x5a, 0xff, 0xff, 0xff, 0xff, 0x00], None).map(|e| e.id()),
+        Err(envelope_err(CborError::TooLong {
+            what: "header",
+            len: u32::MAX as u64,
+            max: MAX_HEADER_BYTES as u64
+        }))
+    );
+}
 
 #[test]
 fn envelope_too_large() {
@@ -639,8 +679,12 @@ fn weak_author_small_order() {
     );
 }
 
+/// An author that is not a curve point at all. Nobody can sign for it, so it may be refused
+/// either as weak when decoding (a check that decompresses the key) or with a bad signature when
+/// verifying (a byte-level weak-key check that does not); either way it never verifies, and
+/// single and batch verification agree.
 #[test]
-fn weak_author_not_on_the_curve() {
+fn author_not_on_the_curve_never_verifies() {
     let off_curve = (2u8..=255)
         .map(|y| {
             let mut b = [0u8; 32];
@@ -655,10 +699,19 @@ fn weak_author_not_on_the_curve() {
         .unwrap();
     let mut h = base();
     h.author = off_curve;
-    assert_eq!(
-        decode(envelope(&h), None).map(|e| e.id()),
-        Err(EventError::WeakAuthor(KeyError::Weak))
-    );
+    let env = envelope(&h);
+    match decode(env.clone(), None) {
+        Err(e) => assert_eq!(e, EventError::WeakAuthor(KeyError::Weak)),
+        Ok(ev) => {
+            assert_eq!(
+                ev.clone().verify(&net()).map(|v| v.id()),
+                Err(EventError::BadSignature)
+            );
+            let batch = verify_batch(vec![ev, decode(envelope(&base()), None).unwrap()], &net());
+            let oks: Vec<bool> = batch.iter().map(|r| r.is_ok()).collect();
+            assert_eq!(oks, [false, true]);
+        }
+    }
 }
 
 #[test]

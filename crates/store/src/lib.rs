@@ -312,6 +312,9 @@ fn open_connection(
 ) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Takes effect only when the database is created; 8 KiB pages hold ~16 events each with
+    // less slack than 4 KiB ones.
+    conn.pragma_update(None, "page_size", 8192)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,

@@ -28,14 +28,16 @@ CREATE TABLE logs (
 ) STRICT;
 CREATE INDEX logs_by_group ON logs (grp, touched);
 
+-- `seqno` is the local arrival order: rows are appended, so pages stay full.
 CREATE TABLE events (
+    seqno    INTEGER PRIMARY KEY,
     log_pk   INTEGER NOT NULL REFERENCES logs (log_pk),
     seq      INTEGER NOT NULL,
     id       BLOB NOT NULL,
     envelope BLOB NOT NULL,
-    body     BLOB,
-    PRIMARY KEY (log_pk, seq)
-) STRICT, WITHOUT ROWID;
+    body     BLOB
+) STRICT;
+CREATE UNIQUE INDEX events_by_log ON events (log_pk, seq);
 CREATE UNIQUE INDEX events_by_id ON events (id);
 
 -- A fork proof: a second, validly signed event at a (log, seq) that already holds another.

@@ -1,33 +1,48 @@
 //! The single writer: group commit and the link rules (backlinks, deps, forks, gaps).
 //!
-//! Every request waiting in the queue is drained into one transaction; each event runs inside
-//! its own savepoint so a rejected event leaves no trace, and replies are sent only after the
-//! commit returned. If the commit fails, every request in the group gets the error and nothing
-//! of it is stored.
+//! Every request waiting in the queue is drained into one transaction, and replies are sent only
+//! after the commit returned. If the commit fails, every request in the group gets the error and
+//! nothing of it is stored.
+//!
+//! Each event's checks run before any of its writes, so a rejected event leaves no trace without
+//! needing a savepoint. The writer keeps small caches (log rows, the log of recently stored ids,
+//! counts of forks and quarantined events) because it is the only writer: they are exact as long
+//! as a transaction commits, and are dropped whenever one fails.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use dualpower_core::{
     Draft, EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent, event::MAX_DEPS,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{AppendError, IngestError, Ingested, Request, StoreConfig, StoreError, decode_stored};
+
+/// Entries kept in each cache before it is cleared (bounds the writer's memory).
+const CACHE_LIMIT: usize = 200_000;
 
 pub(crate) struct Writer {
     conn: Connection,
     config: StoreConfig,
-    /// Monotonic counter stamped on logs and quarantine rows (local arrival order; used only to
-    /// pick recent deps and to report the quarantine oldest first, never for derived state).
+    cache: Cache,
+}
+
+/// What the writer remembers between statements. Rebuilt from the database after a failure.
+#[derive(Default)]
+struct Cache {
+    /// Local arrival counter stamped on logs and quarantine rows (used only to pick recent deps
+    /// and to list the quarantine oldest first; never for derived state).
     clock: i64,
     quarantined: u64,
+    forks: u64,
+    logs: HashMap<(PublicKey, GroupId, u64), LogRow>,
+    log_groups: HashMap<i64, GroupId>,
+    /// Recently stored event ids and their log.
+    recent: HashMap<EventId, i64>,
 }
 
-enum Placed {
-    Stored(EventId),
-    Other(Ingested),
-}
-
+#[derive(Clone)]
 struct LogRow {
     log_pk: i64,
     height: i64,
@@ -35,23 +50,41 @@ struct LogRow {
     forked: bool,
 }
 
+enum Placed {
+    Stored(EventId),
+    Other(Ingested),
+}
+
+enum Answer {
+    Ingest(Vec<Result<Ingested, IngestError>>),
+    Append(Box<Result<VerifiedEvent, AppendError>>),
+}
+
 impl Writer {
     pub(crate) fn new(conn: Connection, config: StoreConfig) -> Result<Self, StoreError> {
-        let clock = conn.query_row(
-            "SELECT MAX(COALESCE((SELECT MAX(touched) FROM logs), 0),
-                        COALESCE((SELECT MAX(arrived) FROM quarantine), 0))",
-            [],
-            |r| r.get(0),
-        )?;
-        let quarantined = conn.query_row("SELECT COUNT(*) FROM quarantine", [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64;
-        Ok(Writer {
+        let mut w = Writer {
             conn,
             config,
-            clock,
-            quarantined,
-        })
+            cache: Cache::default(),
+        };
+        w.reload()?;
+        Ok(w)
+    }
+
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        let count =
+            |sql: &str| -> Result<i64, StoreError> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+        self.cache = Cache {
+            clock: count(
+                "SELECT MAX(COALESCE((SELECT MAX(touched) FROM logs), 0),
+                            COALESCE((SELECT MAX(arrived) FROM quarantine), 0))",
+            )?,
+            quarantined: count("SELECT COUNT(*) FROM quarantine")? as u64,
+            forks: count("SELECT COUNT(*) FROM forks")? as u64,
+            ..Cache::default()
+        };
+        Ok(())
     }
 
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
@@ -76,51 +109,7 @@ impl Writer {
     }
 
     fn process(&mut self, batch: Vec<Request>) {
-        let quarantined_before = self.quarantined;
-        let result = (|| -> Result<Vec<Answer>, StoreError> {
-            let cfg = self.config.clone();
-            let mut state = TxState {
-                clock: &mut self.clock,
-                quarantined: &mut self.quarantined,
-                cfg: &cfg,
-            };
-            let mut tx = self.conn.transaction()?;
-            let mut answers = Vec::with_capacity(batch.len());
-            for req in &batch {
-                answers.push(match req {
-                    Request::Ingest {
-                        expect_group,
-                        events,
-                        ..
-                    } => {
-                        let mut out = Vec::with_capacity(events.len());
-                        for ev in events {
-                            out.push(state.ingest(&mut tx, *expect_group, ev.clone())?);
-                        }
-                        Answer::Ingest(out)
-                    }
-                    Request::Append {
-                        identity,
-                        group,
-                        log,
-                        body,
-                        flags,
-                        timestamp,
-                        ..
-                    } => Answer::Append(state.append(
-                        &mut tx,
-                        identity,
-                        *group,
-                        *log,
-                        body.clone(),
-                        *flags,
-                        *timestamp,
-                    )?),
-                });
-            }
-            tx.commit()?;
-            Ok(answers)
-        })();
+        let result = self.transact(&batch);
         match result {
             Ok(answers) => {
                 for (req, answer) in batch.into_iter().zip(answers) {
@@ -129,40 +118,88 @@ impl Writer {
                             let _ = reply.send(Ok(out));
                         }
                         (Request::Append { reply, .. }, Answer::Append(out)) => {
-                            let _ = reply.send(out);
+                            let _ = reply.send(*out);
                         }
-                        _ => unreachable!("answers are built in request order"),
+                        // `transact` answers each request with its own kind, in order.
+                        (Request::Ingest { reply, .. }, _) => {
+                            let _ = reply.send(Err(StoreError::WriterGone));
+                        }
+                        (Request::Append { reply, .. }, _) => {
+                            let _ = reply.send(Err(AppendError::Store(StoreError::WriterGone)));
+                        }
                     }
                 }
             }
             Err(e) => {
-                self.quarantined = quarantined_before;
                 tracing::error!(error = %e, "store transaction failed; nothing of it was stored");
+                if let Err(e) = self.reload() {
+                    tracing::error!(error = %e, "could not reload the writer's caches");
+                }
+                let failed = || StoreError::Corrupt {
+                    id: String::new(),
+                    reason: format!("transaction failed, nothing stored: {e}"),
+                };
                 for req in batch {
-                    let msg = e.to_string();
                     match req {
                         Request::Ingest { reply, .. } => {
-                            let _ = reply.send(Err(StoreError::Corrupt {
-                                id: String::new(),
-                                reason: msg,
-                            }));
+                            let _ = reply.send(Err(failed()));
                         }
                         Request::Append { reply, .. } => {
-                            let _ = reply.send(Err(AppendError::Store(StoreError::Corrupt {
-                                id: String::new(),
-                                reason: msg,
-                            })));
+                            let _ = reply.send(Err(AppendError::Store(failed())));
                         }
                     }
                 }
             }
         }
     }
-}
 
-enum Answer {
-    Ingest(Vec<Result<Ingested, IngestError>>),
-    Append(Result<VerifiedEvent, AppendError>),
+    fn transact(&mut self, batch: &[Request]) -> Result<Vec<Answer>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut state = TxState {
+            c: &tx,
+            cache: &mut self.cache,
+            cfg: &self.config,
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        for req in batch {
+            answers.push(match req {
+                Request::Ingest {
+                    expect_group,
+                    events,
+                    ..
+                } => {
+                    let mut out = Vec::with_capacity(events.len());
+                    for ev in events {
+                        out.push(state.ingest(*expect_group, ev.clone())?);
+                    }
+                    Answer::Ingest(out)
+                }
+                Request::Append {
+                    identity,
+                    group,
+                    log,
+                    body,
+                    flags,
+                    timestamp,
+                    ..
+                } => Answer::Append(Box::new(state.append(
+                    identity,
+                    *group,
+                    *log,
+                    body.clone(),
+                    *flags,
+                    *timestamp,
+                )?)),
+            });
+        }
+        tx.commit()?;
+        if self.cache.logs.len() > CACHE_LIMIT || self.cache.recent.len() > CACHE_LIMIT {
+            self.cache.logs.clear();
+            self.cache.log_groups.clear();
+            self.cache.recent.clear();
+        }
+        Ok(answers)
+    }
 }
 
 fn request_size(r: &Request) -> usize {
@@ -173,16 +210,15 @@ fn request_size(r: &Request) -> usize {
 }
 
 struct TxState<'a> {
-    clock: &'a mut i64,
-    quarantined: &'a mut u64,
+    c: &'a Connection,
+    cache: &'a mut Cache,
     cfg: &'a StoreConfig,
 }
 
 impl TxState<'_> {
-    /// Ingests one event inside its own savepoint, then releases whatever was waiting for it.
+    /// Ingests one event, then releases whatever was waiting for it.
     fn ingest(
         &mut self,
-        tx: &mut Transaction<'_>,
         expect_group: Option<GroupId>,
         ev: VerifiedEvent,
     ) -> Result<Result<Ingested, IngestError>, StoreError> {
@@ -194,79 +230,60 @@ impl TxState<'_> {
                 found: ev.header().group,
             }));
         }
-        let placed = match self.place_atomically(tx, ev)? {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        let id = match placed {
-            Placed::Stored(id) => id,
-            Placed::Other(outcome) => return Ok(Ok(outcome)),
-        };
-        let released = self.release(tx, id)?;
-        Ok(Ok(Ingested::Stored { id, released }))
-    }
-
-    fn place_atomically(
-        &mut self,
-        tx: &mut Transaction<'_>,
-        ev: VerifiedEvent,
-    ) -> Result<Result<Placed, IngestError>, StoreError> {
-        let clock_before = *self.clock;
-        let quarantined_before = *self.quarantined;
-        let sp = tx.savepoint()?;
-        let out = self.place(&sp, ev)?;
-        if out.is_ok() {
-            sp.commit()?;
-        } else {
-            *self.clock = clock_before;
-            *self.quarantined = quarantined_before;
-            drop(sp); // rolls back
+        match self.place(ev)? {
+            Ok(Placed::Stored(id)) => {
+                let released = self.release(id)?;
+                Ok(Ok(Ingested::Stored { id, released }))
+            }
+            Ok(Placed::Other(outcome)) => Ok(Ok(outcome)),
+            Err(e) => Ok(Err(e)),
         }
-        Ok(out)
     }
 
     /// Stores quarantined events whose last missing piece was `first`, and then, transitively,
     /// those waiting for them.
-    fn release(
-        &mut self,
-        tx: &mut Transaction<'_>,
-        first: EventId,
-    ) -> Result<Vec<EventId>, StoreError> {
+    fn release(&mut self, first: EventId) -> Result<Vec<EventId>, StoreError> {
         let mut released = Vec::new();
+        if self.cache.quarantined == 0 {
+            return Ok(released);
+        }
         let mut stack = vec![first];
         while let Some(arrived) = stack.pop() {
-            let waiting: Vec<Vec<u8>> = {
-                let mut stmt =
-                    tx.prepare_cached("SELECT id FROM quarantine_waits WHERE missing = ?1")?;
-                stmt.query_map([&arrived.0[..]], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?
-            };
+            let waiting: Vec<Vec<u8>> = self
+                .c
+                .prepare_cached("SELECT id FROM quarantine_waits WHERE missing = ?1")?
+                .query_map([&arrived.0[..]], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             let mut ready = Vec::new();
             for qid in waiting {
-                tx.prepare_cached("DELETE FROM quarantine_waits WHERE missing = ?1 AND id = ?2")?
+                self.c
+                    .prepare_cached("DELETE FROM quarantine_waits WHERE missing = ?1 AND id = ?2")?
                     .execute(params![&arrived.0[..], &qid])?;
-                let left: i64 = tx
+                let left: i64 = self
+                    .c
                     .prepare_cached("SELECT COUNT(*) FROM quarantine_waits WHERE id = ?1")?
                     .query_row([&qid], |r| r.get(0))?;
                 if left == 0 {
-                    let raw = tx
+                    let (raw, seq) = self
+                        .c
                         .prepare_cached(
                             "SELECT id, envelope, body, seq FROM quarantine WHERE id = ?1",
                         )?
                         .query_row([&qid], |r| {
                             Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get::<_, i64>(3)?))
                         })?;
-                    tx.prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
+                    self.c
+                        .prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
                         .execute([&qid])?;
-                    *self.quarantined = self.quarantined.saturating_sub(1);
-                    ready.push((raw.1, decode_stored(raw.0)?));
+                    self.cache.quarantined = self.cache.quarantined.saturating_sub(1);
+                    ready.push((seq, decode_stored(raw)?));
                 }
             }
             // Lower seqs first, then by id: the same order on every node.
-            ready.sort_by(|a, b| (a.0, a.1.id()).cmp(&(b.0, b.1.id())));
+            ready.sort_by_key(|(seq, ev)| (*seq, ev.id()));
             for (_, ev) in ready {
                 let id = ev.id();
-                match self.place_atomically(tx, ev)? {
+                match self.place(ev)? {
                     Ok(Placed::Stored(id)) => {
                         released.push(id);
                         stack.push(id);
@@ -281,20 +298,45 @@ impl TxState<'_> {
         Ok(released)
     }
 
-    /// The link rules. Writes only on success (the caller's savepoint undoes partial writes).
-    fn place(
-        &mut self,
-        tx: &Connection,
-        ev: VerifiedEvent,
-    ) -> Result<Result<Placed, IngestError>, StoreError> {
+    /// Where an event with this id is stored, if it is: its log.
+    fn stored_log_of(&mut self, id: &EventId) -> Result<Option<i64>, StoreError> {
+        if let Some(pk) = self.cache.recent.get(id) {
+            return Ok(Some(*pk));
+        }
+        Ok(self
+            .c
+            .prepare_cached("SELECT log_pk FROM events WHERE id = ?1")?
+            .query_row([&id.0[..]], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn group_of_log(&mut self, log_pk: i64) -> Result<GroupId, StoreError> {
+        if let Some(g) = self.cache.log_groups.get(&log_pk) {
+            return Ok(*g);
+        }
+        let g = GroupId(
+            self.c
+                .prepare_cached("SELECT grp FROM logs WHERE log_pk = ?1")?
+                .query_row([log_pk], |r| crate::blob32(r, 0))?,
+        );
+        self.cache.log_groups.insert(log_pk, g);
+        Ok(g)
+    }
+
+    /// The link rules. All checks come before any write, so a rejection changes nothing.
+    fn place(&mut self, ev: VerifiedEvent) -> Result<Result<Placed, IngestError>, StoreError> {
         let id = ev.id();
-        if exists(tx, "SELECT 1 FROM events WHERE id = ?1", &id)?
-            || exists(tx, "SELECT 1 FROM forks WHERE conflicting = ?1", &id)?
+        if self.stored_log_of(&id)?.is_some()
+            || (self.cache.forks > 0
+                && exists(self.c, "SELECT 1 FROM forks WHERE conflicting = ?1", &id)?)
         {
             return Ok(Ok(Placed::Other(Ingested::Duplicate { id })));
         }
-        if exists(tx, "SELECT 1 FROM quarantine WHERE id = ?1", &id)? {
-            let missing = tx
+        if self.cache.quarantined > 0
+            && exists(self.c, "SELECT 1 FROM quarantine WHERE id = ?1", &id)?
+        {
+            let missing = self
+                .c
                 .prepare_cached(
                     "SELECT missing FROM quarantine_waits WHERE id = ?1 ORDER BY missing",
                 )?
@@ -302,19 +344,100 @@ impl TxState<'_> {
                 .collect::<Result<_, _>>()?;
             return Ok(Ok(Placed::Other(Ingested::Quarantined { id, missing })));
         }
-        let h = ev.header().clone();
-        let log = self.log_row(tx, &h.author, &h.group, h.log)?;
+        let h = ev.header();
+        let key = (h.author, h.group, h.log);
+        let log = self.find_log(&key)?;
         let seq = h.seq as i64;
-        if seq <= log.height {
-            let existing: Vec<u8> = tx
-                .prepare_cached("SELECT id FROM events WHERE log_pk = ?1 AND seq = ?2")?
-                .query_row(params![log.log_pk, seq], |r| r.get(0))?;
-            let existing = EventId(existing.try_into().map_err(|_| StoreError::Corrupt {
-                id: id.to_hex(),
-                reason: "stored id is not 32 bytes".into(),
-            })?);
-            let (envelope, body) = ev.into_parts();
-            tx.prepare_cached(
+        let (height, head, forked) = log
+            .as_ref()
+            .map_or((-1, None, false), |l| (l.height, l.head, l.forked));
+        if seq <= height {
+            let log = log.expect("height >= 0 implies the log exists");
+            return self.record_fork(log, ev).map(Ok);
+        }
+        if forked {
+            return Ok(Err(IngestError::LogForked {
+                author: h.author,
+                group: h.group,
+                log: h.log,
+            }));
+        }
+        let mut missing = Vec::new();
+        if let Some(backlink) = h.backlink {
+            if seq == height + 1 {
+                if head != Some(backlink) {
+                    return Ok(Err(IngestError::WrongBacklink {
+                        seq: h.seq,
+                        expected: head.unwrap_or(EventId([0; 32])),
+                        found: backlink,
+                    }));
+                }
+            } else {
+                missing.push(backlink);
+            }
+        }
+        for dep in &h.deps {
+            match self.stored_log_of(dep)? {
+                None => missing.push(*dep),
+                Some(pk) => {
+                    if self.group_of_log(pk)? != h.group {
+                        return Ok(Err(IngestError::DepInOtherGroup { dep: *dep }));
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return self.quarantine(log, ev, missing);
+        }
+        let mut log = match log {
+            Some(l) => l,
+            None => self.create_log(&key)?,
+        };
+        self.cache.clock += 1;
+        let genesis = genesis_of(&ev);
+        let group = h.group;
+        let author = h.author;
+        let (envelope, body) = ev.into_parts();
+        self.c
+            .prepare_cached(
+                "INSERT INTO events (log_pk, seq, id, envelope, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![log.log_pk, seq, &id.0[..], envelope, body])?;
+        self.c
+            .prepare_cached(
+                "UPDATE logs SET height = ?2, head = ?3, touched = ?4 WHERE log_pk = ?1",
+            )?
+            .execute(params![log.log_pk, seq, &id.0[..], self.cache.clock])?;
+        if let Some(name) = genesis {
+            self.c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO groups (grp, name, genesis, creator) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![&group.0[..], name, &id.0[..], &author.0[..]])?;
+        }
+        log.height = seq;
+        log.head = Some(id);
+        self.cache.recent.insert(id, log.log_pk);
+        self.cache.logs.insert(key, log);
+        Ok(Ok(Placed::Stored(id)))
+    }
+
+    fn record_fork(&mut self, mut log: LogRow, ev: VerifiedEvent) -> Result<Placed, StoreError> {
+        let id = ev.id();
+        let seq = ev.header().seq as i64;
+        let author = ev.header().author;
+        let existing: Vec<u8> = self
+            .c
+            .prepare_cached("SELECT id FROM events WHERE log_pk = ?1 AND seq = ?2")?
+            .query_row(params![log.log_pk, seq], |r| r.get(0))?;
+        let existing = EventId(existing.try_into().map_err(|_| StoreError::Corrupt {
+            id: id.to_hex(),
+            reason: "stored id is not 32 bytes".into(),
+        })?);
+        let key = (author, ev.header().group, ev.header().log);
+        let (envelope, body) = ev.into_parts();
+        self.c
+            .prepare_cached(
                 "INSERT INTO forks (conflicting, log_pk, seq, existing, envelope, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
@@ -326,132 +449,84 @@ impl TxState<'_> {
                 envelope,
                 body
             ])?;
-            tx.prepare_cached("UPDATE logs SET forked = 1 WHERE log_pk = ?1")?
-                .execute([log.log_pk])?;
-            tracing::warn!(%id, %existing, author = %h.author, "fork detected");
-            return Ok(Ok(Placed::Other(Ingested::ForkDetected { id, existing })));
-        }
-        if log.forked {
-            return Ok(Err(IngestError::LogForked {
-                author: h.author,
-                group: h.group,
-                log: h.log,
-            }));
-        }
-        let mut missing = Vec::new();
-        if let Some(backlink) = h.backlink {
-            if seq == log.height + 1 {
-                if log.head != Some(backlink) {
-                    return Ok(Err(IngestError::WrongBacklink {
-                        seq: h.seq,
-                        expected: log.head.unwrap_or(EventId([0; 32])),
-                        found: backlink,
-                    }));
-                }
-            } else {
-                missing.push(backlink);
-            }
-        }
-        for dep in &h.deps {
-            let grp: Option<Vec<u8>> = tx
-                .prepare_cached(
-                    "SELECT l.grp FROM events e JOIN logs l USING (log_pk) WHERE e.id = ?1",
-                )?
-                .query_row([&dep.0[..]], |r| r.get(0))
-                .optional()?;
-            match grp {
-                None => missing.push(*dep),
-                Some(g) if g[..] != h.group.0[..] => {
-                    return Ok(Err(IngestError::DepInOtherGroup { dep: *dep }));
-                }
-                Some(_) => {}
-            }
-        }
-        if !missing.is_empty() {
-            return self.quarantine(tx, &log, ev, missing);
-        }
-        *self.clock += 1;
-        let genesis = genesis_of(&ev);
-        let (envelope, body) = ev.into_parts();
-        tx.prepare_cached(
-            "INSERT INTO events (log_pk, seq, id, envelope, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![log.log_pk, seq, &id.0[..], envelope, body])?;
-        tx.prepare_cached(
-            "UPDATE logs SET height = ?2, head = ?3, touched = ?4 WHERE log_pk = ?1",
-        )?
-        .execute(params![log.log_pk, seq, &id.0[..], *self.clock])?;
-        if let Some(name) = genesis {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO groups (grp, name, genesis, creator) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![&h.group.0[..], name, &id.0[..], &h.author.0[..]])?;
-        }
-        Ok(Ok(Placed::Stored(id)))
+        self.c
+            .prepare_cached("UPDATE logs SET forked = 1 WHERE log_pk = ?1")?
+            .execute([log.log_pk])?;
+        self.cache.forks += 1;
+        log.forked = true;
+        self.cache.logs.insert(key, log);
+        tracing::warn!(%id, %existing, %author, "fork detected");
+        Ok(Placed::Other(Ingested::ForkDetected { id, existing }))
     }
 
     fn quarantine(
         &mut self,
-        tx: &Connection,
-        log: &LogRow,
+        log: Option<LogRow>,
         ev: VerifiedEvent,
-        missing: Vec<EventId>,
+        mut missing: Vec<EventId>,
     ) -> Result<Result<Placed, IngestError>, StoreError> {
-        if *self.quarantined >= self.cfg.max_quarantine {
+        if self.cache.quarantined >= self.cfg.max_quarantine {
             return Ok(Err(IngestError::QuarantineFull {
                 max: self.cfg.max_quarantine,
             }));
         }
-        let in_log: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM quarantine WHERE log_pk = ?1")?
-            .query_row([log.log_pk], |r| r.get(0))?;
-        if in_log as u64 >= self.cfg.max_quarantine_per_log {
-            return Ok(Err(IngestError::QuarantineFull {
-                max: self.cfg.max_quarantine_per_log,
-            }));
+        if let Some(l) = &log {
+            let in_log: i64 = self
+                .c
+                .prepare_cached("SELECT COUNT(*) FROM quarantine WHERE log_pk = ?1")?
+                .query_row([l.log_pk], |r| r.get(0))?;
+            if in_log as u64 >= self.cfg.max_quarantine_per_log {
+                return Ok(Err(IngestError::QuarantineFull {
+                    max: self.cfg.max_quarantine_per_log,
+                }));
+            }
         }
+        let h = ev.header();
+        let log = match log {
+            Some(l) => l,
+            None => self.create_log(&(h.author, h.group, h.log))?,
+        };
         let id = ev.id();
-        let seq = ev.header().seq as i64;
-        *self.clock += 1;
+        let seq = h.seq as i64;
+        self.cache.clock += 1;
         let (envelope, body) = ev.into_parts();
-        tx.prepare_cached(
-            "INSERT INTO quarantine (id, log_pk, seq, envelope, body, arrived)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            &id.0[..],
-            log.log_pk,
-            seq,
-            envelope,
-            body,
-            *self.clock
-        ])?;
-        let mut missing = missing;
+        self.c
+            .prepare_cached(
+                "INSERT INTO quarantine (id, log_pk, seq, envelope, body, arrived)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                &id.0[..],
+                log.log_pk,
+                seq,
+                envelope,
+                body,
+                self.cache.clock
+            ])?;
         missing.sort_unstable();
         missing.dedup();
         for m in &missing {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO quarantine_waits (missing, id) VALUES (?1, ?2)",
-            )?
-            .execute(params![&m.0[..], &id.0[..]])?;
+            self.c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO quarantine_waits (missing, id) VALUES (?1, ?2)",
+                )?
+                .execute(params![&m.0[..], &id.0[..]])?;
         }
-        *self.quarantined += 1;
+        self.cache.quarantined += 1;
         Ok(Ok(Placed::Other(Ingested::Quarantined { id, missing })))
     }
 
-    fn log_row(
-        &mut self,
-        tx: &Connection,
-        author: &PublicKey,
-        group: &GroupId,
-        log: u64,
-    ) -> Result<LogRow, StoreError> {
-        let select = |tx: &Connection| -> rusqlite::Result<Option<LogRow>> {
-            tx.prepare_cached(
+    fn find_log(&mut self, key: &(PublicKey, GroupId, u64)) -> Result<Option<LogRow>, StoreError> {
+        if let Some(row) = self.cache.logs.get(key) {
+            return Ok(Some(row.clone()));
+        }
+        let row = self
+            .c
+            .prepare_cached(
                 "SELECT log_pk, height, head, forked FROM logs
                  WHERE author = ?1 AND grp = ?2 AND log = ?3",
             )?
-            .query_row(params![&author.0[..], &group.0[..], log as i64], |r| {
+            .query_row(params![&key.0.0[..], &key.1.0[..], key.2 as i64], |r| {
                 Ok(LogRow {
                     log_pk: r.get(0)?,
                     height: r.get(1)?,
@@ -462,26 +537,32 @@ impl TxState<'_> {
                     forked: r.get::<_, i64>(3)? != 0,
                 })
             })
-            .optional()
-        };
-        if let Some(row) = select(tx)? {
-            return Ok(row);
+            .optional()?;
+        if let Some(r) = &row {
+            self.cache.logs.insert(*key, r.clone());
+            self.cache.log_groups.insert(r.log_pk, key.1);
         }
-        tx.prepare_cached("INSERT INTO logs (author, grp, log) VALUES (?1, ?2, ?3)")?
-            .execute(params![&author.0[..], &group.0[..], log as i64])?;
-        Ok(LogRow {
-            log_pk: tx.last_insert_rowid(),
+        Ok(row)
+    }
+
+    fn create_log(&mut self, key: &(PublicKey, GroupId, u64)) -> Result<LogRow, StoreError> {
+        self.c
+            .prepare_cached("INSERT INTO logs (author, grp, log) VALUES (?1, ?2, ?3)")?
+            .execute(params![&key.0.0[..], &key.1.0[..], key.2 as i64])?;
+        let row = LogRow {
+            log_pk: self.c.last_insert_rowid(),
             height: -1,
             head: None,
             forked: false,
-        })
+        };
+        self.cache.logs.insert(*key, row.clone());
+        self.cache.log_groups.insert(row.log_pk, key.1);
+        Ok(row)
     }
 
     /// Builds, signs and stores the next event of our own log, atomically.
-    #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
-        tx: &mut Transaction<'_>,
         identity: &Identity,
         group: GroupId,
         log: u64,
@@ -489,26 +570,28 @@ impl TxState<'_> {
         flags: u64,
         timestamp: u64,
     ) -> Result<Result<VerifiedEvent, AppendError>, StoreError> {
-        let author = identity.public();
-        let row = self.log_row(tx, &author, &group, log)?;
-        if row.forked {
+        let key = (identity.public(), group, log);
+        let row = self.find_log(&key)?;
+        if row.as_ref().is_some_and(|r| r.forked) {
             return Ok(Err(AppendError::Forked));
         }
+        let own_pk = row.as_ref().map_or(-1, |r| r.log_pk);
         // Deps: the newest heads of the other logs in the group (the DAG tips we know of).
-        let deps: Vec<EventId> = tx
+        let deps: Vec<EventId> = self
+            .c
             .prepare_cached(
                 "SELECT head FROM logs WHERE grp = ?1 AND log_pk != ?2 AND height >= 0
                  ORDER BY touched DESC LIMIT ?3",
             )?
-            .query_map(params![&group.0[..], row.log_pk, MAX_DEPS as i64], |r| {
+            .query_map(params![&group.0[..], own_pk, MAX_DEPS as i64], |r| {
                 crate::blob32(r, 0).map(EventId)
             })?
             .collect::<Result<_, _>>()?;
         let draft = Draft {
             group,
             log,
-            seq: (row.height + 1) as u64,
-            backlink: row.head,
+            seq: row.as_ref().map_or(0, |r| (r.height + 1) as u64),
+            backlink: row.and_then(|r| r.head),
             deps,
             timestamp,
             body,
@@ -518,7 +601,7 @@ impl TxState<'_> {
             Ok(ev) => ev,
             Err(e) => return Ok(Err(AppendError::Invalid(e))),
         };
-        match self.ingest(tx, None, ev.clone())? {
+        match self.ingest(None, ev.clone())? {
             Ok(Ingested::Stored { .. }) => Ok(Ok(ev)),
             Ok(other) => Ok(Err(AppendError::Unexpected(format!("{other:?}")))),
             Err(e) => Ok(Err(AppendError::Rejected(e))),
@@ -526,9 +609,8 @@ impl TxState<'_> {
     }
 }
 
-fn exists(tx: &Connection, sql: &str, id: &EventId) -> Result<bool, StoreError> {
-    Ok(tx
-        .prepare_cached(sql)?
+fn exists(c: &Connection, sql: &str, id: &EventId) -> Result<bool, StoreError> {
+    Ok(c.prepare_cached(sql)?
         .query_row([&id.0[..]], |_| Ok(()))
         .optional()?
         .is_some())
