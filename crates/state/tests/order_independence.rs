@@ -34,7 +34,7 @@ fn history(script: &[(usize, u8, usize)]) -> (GroupId, Vec<VerifiedEvent>) {
     let group = genesis.group_id(&authors[0].id.public());
     let mut all: Vec<VerifiedEvent> = Vec::new();
     let mut targets: Vec<EventId> = Vec::new();
-    let mut emit =
+    let emit =
         |a: &mut Author, payload: Payload, deps: Vec<EventId>, all: &mut Vec<VerifiedEvent>| {
             let ev = Draft {
                 group,

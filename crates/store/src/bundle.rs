@@ -406,16 +406,22 @@ impl Store {
                 }),
             }
         }
+        let vids: Vec<EventId> = verified.iter().map(|v| v.id()).collect();
         let outcomes = self.ingest(verified)?;
-        for (outcome, index) in outcomes.into_iter().zip(verified_idx) {
-            tally(report, index, outcome);
+        for ((outcome, index), id) in outcomes.into_iter().zip(verified_idx).zip(vids) {
+            tally(report, index, id, outcome);
         }
         report.rejected.sort_by_key(|r| r.index);
         Ok(())
     }
 }
 
-fn tally(report: &mut ImportReport, index: u64, outcome: Result<Ingested, IngestError>) {
+fn tally(
+    report: &mut ImportReport,
+    index: u64,
+    id: EventId,
+    outcome: Result<Ingested, IngestError>,
+) {
     match outcome {
         Ok(Ingested::Stored { released, .. }) => {
             report.stored += 1 + released.len() as u64;
@@ -426,7 +432,7 @@ fn tally(report: &mut ImportReport, index: u64, outcome: Result<Ingested, Ingest
         Ok(Ingested::ForkDetected { .. }) => report.forks += 1,
         Err(e) => report.rejected.push(Rejected {
             index,
-            id: None,
+            id: Some(id),
             reason: e.to_string(),
         }),
     }

@@ -94,6 +94,14 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// Another process holds this data directory.
+    #[error(
+        "{path} is in use by another dualpower process (is `dualpower serve` running?); stop it or wait for it to finish"
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// The data directory cannot be created.
     #[error("data directory {path}: {source}")]
     Io {
@@ -297,7 +305,13 @@ pub struct Store {
     tx: Option<SyncSender<Request>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    /// Exclusive lock on the data directory: the writer's caches are exact only if it is the
+    /// only writer, so a second process must not open the same store. Dropped after the writer.
+    _lock: std::fs::File,
 }
+
+/// File in the data directory that the open store holds locked.
+pub const LOCK_FILE: &str = "store.lock";
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -331,6 +345,19 @@ impl Store {
         std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
             path: home.to_path_buf(),
             source,
+        })?;
+        let io = |source| StoreError::Io {
+            path: home.to_path_buf(),
+            source,
+        };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(home.join(LOCK_FILE))
+            .map_err(io)?;
+        lock.try_lock().map_err(|_| StoreError::Locked {
+            path: home.to_path_buf(),
         })?;
         let path = home.join(DB_FILE);
         let mut conn = open_connection(
@@ -378,6 +405,7 @@ impl Store {
             tx: Some(tx),
             writer: Some(handle),
             readers: Mutex::new(Vec::new()),
+            _lock: lock,
         })
     }
 

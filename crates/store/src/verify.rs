@@ -145,7 +145,7 @@ impl Store {
                 }
             }
             prev = Some(id);
-            batch.push(ev);
+            batch.push((id, ev));
             if batch.len() >= CHUNK {
                 self.check_signatures(std::mem::take(&mut batch), report);
                 progress(report.events, total);
@@ -174,9 +174,10 @@ impl Store {
         Ok(())
     }
 
-    fn check_signatures(&self, batch: Vec<Event>, report: &mut VerifyReport) {
-        let ids: Vec<EventId> = batch.iter().map(|e| e.id()).collect();
-        for (res, id) in verify_batch(batch, self.network()).into_iter().zip(ids) {
+    /// Checks signatures; problems are reported under the id the event is stored as.
+    fn check_signatures(&self, batch: Vec<(EventId, Event)>, report: &mut VerifyReport) {
+        let (ids, events): (Vec<EventId>, Vec<Event>) = batch.into_iter().unzip();
+        for (res, id) in verify_batch(events, self.network()).into_iter().zip(ids) {
             if let Err(e) = res {
                 report.problems.push(Problem {
                     id: Some(id),

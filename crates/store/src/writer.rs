@@ -276,7 +276,12 @@ impl TxState<'_> {
                         .prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
                         .execute([&qid])?;
                     self.cache.quarantined = self.cache.quarantined.saturating_sub(1);
-                    ready.push((seq, decode_stored(raw)?));
+                    match decode_stored(raw) {
+                        Ok(ev) => ready.push((seq, ev)),
+                        // A damaged row must not block every later transaction: drop it (the
+                        // event can be fetched again from a peer).
+                        Err(e) => tracing::error!(error = %e, "dropped a damaged quarantine row"),
+                    }
                 }
             }
             // Lower seqs first, then by id: the same order on every node.
@@ -372,6 +377,14 @@ impl TxState<'_> {
                         found: backlink,
                     }));
                 }
+            } else if self.stored_log_of(&backlink)?.is_some() {
+                // The predecessor is stored, but not at seq - 1 of this log: this event can
+                // never link, so it must not take quarantine space.
+                return Ok(Err(IngestError::WrongBacklink {
+                    seq: h.seq,
+                    expected: head.unwrap_or_default(),
+                    found: backlink,
+                }));
             } else {
                 missing.push(backlink);
             }
