@@ -8,7 +8,25 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::event::EventId;
+use crate::event::{EventId, VerifiedEvent};
+
+/// Orders events causally by their backlinks and deps, ties by id. Returns indices into
+/// `events`.
+pub fn order_events(events: &[VerifiedEvent]) -> Vec<usize> {
+    let preds: Vec<Vec<EventId>> = events
+        .iter()
+        .map(|e| {
+            let h = e.header();
+            h.backlink.iter().chain(&h.deps).copied().collect()
+        })
+        .collect();
+    order(
+        events
+            .iter()
+            .zip(&preds)
+            .map(|(e, p)| (e.id(), p.as_slice())),
+    )
+}
 
 /// Orders `items` (id, predecessors) causally, ties by id. Returns indices into `items`.
 /// Duplicate ids are placed once (the first occurrence).

@@ -106,19 +106,7 @@ enum Node {
 impl Feed {
     /// Derives the feed of `group` from a set of verified events (any order, duplicates ignored).
     pub fn derive(group: GroupId, events: &[VerifiedEvent]) -> Feed {
-        let preds: Vec<Vec<EventId>> = events
-            .iter()
-            .map(|e| {
-                let h = e.header();
-                h.backlink.iter().chain(&h.deps).copied().collect()
-            })
-            .collect();
-        let order = causal::order(
-            events
-                .iter()
-                .zip(&preds)
-                .map(|(e, p)| (e.id(), p.as_slice())),
-        );
+        let order = causal::order_events(events);
         let mut feed = Feed {
             group,
             name: None,

@@ -295,19 +295,7 @@ impl Store {
     /// Returns the number of events written.
     pub fn export_group<W: Write>(&self, group: GroupId, out: W) -> Result<u64, BundleError> {
         let events = self.group_events(group)?;
-        let preds: Vec<Vec<EventId>> = events
-            .iter()
-            .map(|e| {
-                let h = e.header();
-                h.backlink.iter().chain(h.deps.iter()).copied().collect()
-            })
-            .collect();
-        let order = causal::order(
-            events
-                .iter()
-                .zip(&preds)
-                .map(|(e, p)| (e.id(), p.as_slice())),
-        );
+        let order = causal::order_events(&events);
         let mut w = BundleWriter::new(out, self.network())?;
         for i in order {
             w.push(events[i].envelope(), events[i].body())?;
