@@ -2,8 +2,11 @@
 //!
 //! Every command works on one data directory (`--home`, `DUALPOWER_HOME`, default
 //! `~/.dualpower`), so several members can live side by side on one machine, and every command
-//! takes `--json` for scripts. Today the commands open the store directly; once `dualpower serve`
-//! exists they will talk to the running node instead when one is up.
+//! takes `--json` for scripts. Commands open the store directly when no node runs; while
+//! `dualpower serve` holds the store, reads open it read-only and writes go through the node's
+//! local API (so the node can gossip them at once).
+
+mod node_cmd;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};
@@ -17,6 +20,7 @@ use dualpower_state::Feed;
 use dualpower_store::keystore::{self, KdfParams};
 use dualpower_store::{GroupInfo, Store, StoreConfig};
 use indicatif::{ProgressBar, ProgressStyle};
+use node_cmd::{Remote, ServeArgs};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -97,8 +101,32 @@ enum Command {
         /// Bundle file.
         file: PathBuf,
     },
-    /// Show what this node holds.
+    /// Show what this node holds, and, if it runs, its peers, groups, heights and syncs.
     Status,
+    /// Run the node: connect to peers, gossip new events live, catch up what was missed.
+    Serve {
+        /// Address to listen on (repeatable). Default: all interfaces, TCP and QUIC, free ports.
+        #[arg(long = "listen", value_name = "MULTIADDR")]
+        listen: Vec<libp2p::Multiaddr>,
+        /// Peer to connect to at start, e.g. /ip4/203.0.113.5/tcp/4001/p2p/12D3… (repeatable).
+        #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+        bootstrap: Vec<libp2p::Multiaddr>,
+        /// Do not look for peers on the local network (mDNS).
+        #[arg(long)]
+        no_mdns: bool,
+        /// Relay connections for peers behind NAT (for an always-on community peer).
+        #[arg(long)]
+        relay_server: bool,
+    },
+    /// Catch up every group with one peer now, with a progress bar.
+    Sync {
+        /// The peer's address, with /p2p/PEER_ID.
+        #[arg(long, value_name = "MULTIADDR")]
+        peer: libp2p::Multiaddr,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +135,11 @@ enum GroupCommand {
     Create {
         /// A human-readable name.
         name: String,
+    },
+    /// Keep a group in sync by its id (until invitations exist, the id is what you share).
+    Follow {
+        /// The group's full id (64 hex digits).
+        group: String,
     },
 }
 
@@ -126,13 +159,45 @@ fn main() {
     }
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     home: PathBuf,
     json: bool,
     network: NetworkId,
 }
 
+/// Where a write goes: straight into the store, or through the running node.
+enum Writer {
+    Local(Store),
+    Node(Remote),
+}
+
 impl Ctx {
+    fn config(&self) -> StoreConfig {
+        StoreConfig {
+            network: self.network,
+            ..StoreConfig::default()
+        }
+    }
+
+    /// The store for reading; read-only while a node holds it.
+    fn reader(&self) -> Result<Store> {
+        node_cmd::reader(&self.home, self.config())
+            .with_context(|| format!("opening the store in {}", self.home.display()))
+    }
+
+    /// Where writes go: the running node if there is one, else the store.
+    fn writer(&self) -> Result<Writer> {
+        match Store::open(&self.home, self.config()) {
+            Ok(s) => Ok(Writer::Local(s)),
+            Err(dualpower_store::StoreError::Locked { path }) => Remote::find(&self.home)
+                .map(Writer::Node)
+                .ok_or_else(|| anyhow!(dualpower_store::StoreError::Locked { path })),
+            Err(e) => {
+                Err(e).with_context(|| format!("opening the store in {}", self.home.display()))
+            }
+        }
+    }
+
     fn store(&self) -> Result<Store> {
         Store::open(
             &self.home,
@@ -189,6 +254,31 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Group(GroupCommand::Create { name }) => group_create(&ctx, &name),
+        Command::Group(GroupCommand::Follow { group }) => follow(&ctx, &group),
+        Command::Serve {
+            listen,
+            bootstrap,
+            no_mdns,
+            relay_server,
+        } => node_cmd::serve(
+            &ctx,
+            ServeArgs {
+                listen: if listen.is_empty() {
+                    vec![
+                        "/ip4/0.0.0.0/tcp/0".parse()?,
+                        "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+                    ]
+                } else {
+                    listen
+                },
+                bootstrap,
+                mdns: !no_mdns,
+                relay_server,
+            },
+        ),
+        Command::Sync { peer, timeout } => {
+            node_cmd::sync(&ctx, peer, std::time::Duration::from_secs(timeout))
+        }
         Command::Groups => groups(&ctx),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
@@ -265,29 +355,69 @@ fn init(ctx: &Ctx) -> Result<i32> {
 }
 
 fn group_create(ctx: &Ctx, name: &str) -> Result<i32> {
-    let identity = ctx.identity()?;
+    let public = keystore::public(&ctx.home)?;
     let mut nonce = [0u8; 16];
     rand::fill(&mut nonce);
     let genesis = Genesis {
         name: name.to_owned(),
         nonce,
     };
-    let group = genesis.group_id(&identity.public());
+    let group = genesis.group_id(&public);
     let body = Payload::GroupGenesis(genesis).encode();
     if Payload::decode(&body).is_err() {
         bail!("invalid group name (it must be non-empty and at most 200 bytes)");
     }
-    let store = ctx.store()?;
-    let ev = store.append(&identity, group, 0, body, 0, now_ms())?;
+    let (id, _) = append(ctx, group, body)?;
     ctx.emit(
-        json!({ "group": group.to_hex(), "name": name, "genesis": ev.id().to_hex() }),
+        json!({ "group": group.to_hex(), "name": name, "genesis": id }),
         || format!("Created group \"{name}\"\nid {group}"),
     );
     Ok(0)
 }
 
+/// Appends `body` to our log in `group`, locally or through the running node. Returns the event
+/// id (hex) and seq.
+fn append(ctx: &Ctx, group: dualpower_core::GroupId, body: Vec<u8>) -> Result<(String, u64)> {
+    match ctx.writer()? {
+        Writer::Local(store) => {
+            let identity = ctx.identity()?;
+            let ev = store.append(&identity, group, 0, body, 0, now_ms())?;
+            Ok((ev.id().to_hex(), ev.header().seq))
+        }
+        Writer::Node(remote) => {
+            let v = remote.post(
+                "/v1/append",
+                json!({ "group": group.to_hex(), "payload": hex::encode(&body), "timestamp": now_ms() }),
+            )?;
+            Ok((
+                v["id"].as_str().unwrap_or_default().to_owned(),
+                v["seq"].as_u64().unwrap_or_default(),
+            ))
+        }
+    }
+}
+
+fn follow(ctx: &Ctx, group: &str) -> Result<i32> {
+    let id = dualpower_core::GroupId::from_hex(group)
+        .ok_or_else(|| anyhow!("`{group}` is not a group id (64 hex digits)"))?;
+    let new = match ctx.writer()? {
+        Writer::Local(store) => store.follow(id)?,
+        Writer::Node(remote) => remote.post("/v1/follow", json!({ "group": group }))?["new"]
+            .as_bool()
+            .unwrap_or(false),
+    };
+    ctx.emit(json!({ "group": id.to_hex(), "new": new }), || {
+        if new {
+            format!("following {id}; it syncs from peers that have it")
+        } else {
+            format!("already following {id}")
+        }
+    });
+    Ok(0)
+}
+
 fn groups(ctx: &Ctx) -> Result<i32> {
-    let list = ctx.store()?.groups()?;
+    let list = ctx.reader()?.groups()?;
     ctx.emit(
         Value::Array(
             list.iter()
@@ -381,25 +511,22 @@ fn resolve_event(store: &Store, key: &str) -> Result<EventId> {
 }
 
 fn publish(ctx: &Ctx, group: &str, make: impl FnOnce(&Store) -> Result<Payload>) -> Result<i32> {
-    let store = ctx.store()?;
-    let info = resolve_group(&store, group)?;
-    let payload = make(&store)?;
+    let (info, payload) = {
+        let store = ctx.reader()?;
+        let info = resolve_group(&store, group)?;
+        (info, make(&store)?)
+    };
     let body = payload.encode();
     // Check locally first: a friendly error instead of an event the group would reject.
     Payload::decode(&body).map_err(|e| anyhow!("cannot post this: {e}"))?;
-    let identity = ctx.identity()?;
-    let ev = store.append(&identity, info.id, 0, body, 0, now_ms())?;
-    let h = ev.header();
+    let (id, seq) = append(ctx, info.id, body)?;
     ctx.emit(
-        json!({ "id": ev.id().to_hex(), "group": info.id.to_hex(), "seq": h.seq,
-                "kind": payload.kind_name() }),
+        json!({ "id": id, "group": info.id.to_hex(), "seq": seq, "kind": payload.kind_name() }),
         || {
             format!(
-                "{} {} in \"{}\" (seq {})",
+                "{} {id} in \"{}\" (seq {seq})",
                 payload.kind_name(),
-                ev.id(),
-                info.name,
-                h.seq
+                info.name
             )
         },
     );
@@ -412,7 +539,7 @@ fn short(did: &str) -> String {
 }
 
 fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
-    let store = ctx.store()?;
+    let store = ctx.reader()?;
     let info = resolve_group(&store, group)?;
     let events = store.group_events(info.id)?;
     let feed = Feed::derive(info.id, &events);
@@ -493,7 +620,7 @@ fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
 }
 
 fn log(ctx: &Ctx, group: &str) -> Result<i32> {
-    let store = ctx.store()?;
+    let store = ctx.reader()?;
     let info = resolve_group(&store, group)?;
     let events = store.group_events(info.id)?;
     let feed = Feed::derive(info.id, &events);
@@ -582,7 +709,7 @@ fn log(ctx: &Ctx, group: &str) -> Result<i32> {
     Ok(0)
 }
 
-fn bar(ctx: &Ctx, total: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(ctx: &Ctx, total: u64, what: &str) -> ProgressBar {
     if ctx.json
         || !std::io::stderr().is_terminal() && std::env::var_os("DUALPOWER_PROGRESS").is_none()
     {
@@ -598,7 +725,7 @@ fn bar(ctx: &Ctx, total: u64, what: &str) -> ProgressBar {
 }
 
 fn verify(ctx: &Ctx) -> Result<i32> {
-    let store = ctx.store()?;
+    let store = ctx.reader()?;
     let total = store.counts()?.events;
     let pb = bar(ctx, total, "verifying");
     let report = store.verify_all(|done, _| pb.set_position(done))?;
@@ -630,7 +757,7 @@ fn verify(ctx: &Ctx) -> Result<i32> {
 }
 
 fn export(ctx: &Ctx, group: &str, file: &Path) -> Result<i32> {
-    let store = ctx.store()?;
+    let store = ctx.reader()?;
     let info = resolve_group(&store, group)?;
     // Write beside the target and rename, so a failed export never leaves half a bundle.
     let tmp = file.with_extension("partial");
@@ -697,16 +824,19 @@ fn import(ctx: &Ctx, file: &Path) -> Result<i32> {
 }
 
 fn status(ctx: &Ctx) -> Result<i32> {
-    let store = ctx.store()?;
+    let store = ctx.reader()?;
     let c = store.counts()?;
     let id = keystore::public(&ctx.home).ok().map(|p| p.to_did());
     let groups = store.groups()?.len();
+    let node = Remote::find(&ctx.home)
+        .map(|r| r.get("/v1/status"))
+        .transpose()?;
     ctx.emit(
         json!({ "id": id, "home": ctx.home.display().to_string(), "groups": groups, "events": c.events,
                 "logs": c.logs, "forks": c.forks, "quarantined": c.quarantined,
-                "disk_bytes": store.disk_bytes() }),
+                "disk_bytes": store.disk_bytes(), "node": node }),
         || {
-            format!(
+            let mut out = format!(
                 "identity   {}\nhome       {}\ngroups     {groups}\nevents     {}\nlogs       {}\nforks      {}\nquarantine {}",
                 id.as_deref().unwrap_or("(none: run `dualpower init`)"),
                 ctx.home.display(),
@@ -714,7 +844,42 @@ fn status(ctx: &Ctx) -> Result<i32> {
                 c.logs,
                 c.forks,
                 c.quarantined
-            )
+            );
+            match &node {
+                None => out.push_str("\nnode       not running (start it with `dualpower serve`)"),
+                Some(n) => {
+                    out.push_str(&format!("\nnode       running as {}", n["peer_id"].as_str().unwrap_or("?")));
+                    for a in n["listen"].as_array().into_iter().flatten() {
+                        out.push_str(&format!("\n  listening {}", a.as_str().unwrap_or("?")));
+                    }
+                    for p in n["peers"].as_array().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "\n  peer      {} at {}",
+                            p["peer"].as_str().unwrap_or("?"),
+                            p["addr"].as_str().unwrap_or("?")
+                        ));
+                    }
+                    for g in n["groups"].as_array().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "\n  group     {} {} events in {} logs",
+                            &g["group"].as_str().unwrap_or("?")[..16.min(g["group"].as_str().unwrap_or("?").len())],
+                            g["events"],
+                            g["heights"].as_object().map_or(0, |h| h.len())
+                        ));
+                    }
+                    for s in n["syncs"].as_array().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "\n  sync      {} with {}: {} fetched, {} remaining, {} round trips",
+                            s["state"].as_str().unwrap_or("?"),
+                            s["peer"].as_str().unwrap_or("?"),
+                            s["fetched"],
+                            s["remaining"],
+                            s["rounds"]
+                        ));
+                    }
+                }
+            }
+            out
         },
     );
     Ok(0)

@@ -1,1 +1,12 @@
-//! placeholder
+//! Networking for Dual Power: the libp2p swarm, live gossip and the catch-up sync protocol.
+//!
+//! This crate knows bytes and peers, not storage: it defines what goes over the wire
+//! ([`protocol`]) and how the swarm is assembled ([`swarm`]). The node crate connects it to the
+//! store: it validates every received event with the same code as every other input, and decides
+//! what to accept, fetch or penalise.
+
+pub mod protocol;
+pub mod swarm;
+
+pub use protocol::{GroupAccess, IdKnowledge, LogHeight, RawEvent, Request, Response, Want};
+pub use swarm::{Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, node_keypair};

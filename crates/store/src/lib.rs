@@ -287,6 +287,10 @@ enum Request {
         events: Vec<VerifiedEvent>,
         reply: Reply<Vec<Result<Ingested, IngestError>>>,
     },
+    Follow {
+        group: GroupId,
+        reply: Reply<bool>,
+    },
     Append {
         identity: Box<Identity>,
         group: GroupId,
@@ -307,7 +311,7 @@ pub struct Store {
     readers: Mutex<Vec<Connection>>,
     /// Exclusive lock on the data directory: the writer's caches are exact only if it is the
     /// only writer, so a second process must not open the same store. Dropped after the writer.
-    _lock: std::fs::File,
+    _lock: Option<std::fs::File>,
 }
 
 /// File in the data directory that the open store holds locked.
@@ -405,7 +409,110 @@ impl Store {
             tx: Some(tx),
             writer: Some(handle),
             readers: Mutex::new(Vec::new()),
-            _lock: lock,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing store for reading only, without taking the directory lock, so a
+    /// running node and read-only commands (`feed`, `log`, `verify`, `export`) can share it.
+    /// Every write on the returned store fails with [`StoreError::WriterGone`].
+    pub fn open_read_only(home: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let path = home.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no store here yet"),
+            });
+        }
+        let store = Store {
+            path,
+            config,
+            tx: None,
+            writer: None,
+            readers: Mutex::new(Vec::new()),
+            _lock: None,
+        };
+        let stored: Option<Vec<u8>> = store.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = 'network'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })?;
+        if let Some(v) = stored
+            && v != store.config.network.0
+        {
+            let mut stored = [0u8; 32];
+            if v.len() == 32 {
+                stored.copy_from_slice(&v);
+            }
+            return Err(StoreError::WrongNetwork {
+                stored: NetworkId(stored),
+                requested: store.config.network,
+            });
+        }
+        Ok(store)
+    }
+
+    /// Marks `group` as followed: the node keeps it in sync even before it holds its genesis.
+    /// Returns false if it was followed already.
+    pub fn follow(&self, group: GroupId) -> Result<bool, StoreError> {
+        let (reply, rx) = sync_channel(1);
+        self.send(Request::Follow { group, reply })?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Every group this node keeps in sync: those it holds a genesis or any log of, and those it
+    /// follows.
+    pub fn synced_groups(&self) -> Result<Vec<GroupId>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT grp FROM groups UNION SELECT grp FROM logs UNION SELECT grp FROM follows
+                 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| blob32(r, 0).map(GroupId))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Raw events of one log from seq `from` on: at most `max` events and about `budget` bytes
+    /// (always at least one event if any exists). For answering sync requests.
+    pub fn log_range(
+        &self,
+        author: &PublicKey,
+        group: &GroupId,
+        log: u64,
+        from: u64,
+        max: usize,
+        budget: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.envelope, e.body FROM events e JOIN logs l USING (log_pk)
+                 WHERE l.author = ?1 AND l.grp = ?2 AND l.log = ?3 AND e.seq >= ?4
+                 ORDER BY e.seq LIMIT ?5",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![
+                &author.0[..],
+                &group.0[..],
+                i64::try_from(log).unwrap_or(i64::MAX),
+                from,
+                max as i64
+            ])?;
+            let mut out = Vec::new();
+            let mut used = 0usize;
+            while let Some(r) = rows.next()? {
+                let env: Vec<u8> = r.get(0)?;
+                let body: Option<Vec<u8>> = r.get(1)?;
+                used += env.len() + body.as_ref().map_or(0, Vec::len);
+                out.push((env, body));
+                if used >= budget {
+                    break;
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -714,6 +821,9 @@ impl Drop for Store {
 }
 
 type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+/// An event's raw bytes: envelope and optional body, exactly as signed and stored.
+pub type RawEvent = (Vec<u8>, Option<Vec<u8>>);
 
 fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))

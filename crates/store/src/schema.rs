@@ -76,8 +76,15 @@ CREATE TABLE groups (
 ) STRICT;
 "#;
 
+/// Groups this node keeps in sync although it may not hold their genesis yet (joined by id).
+const V2: &str = r#"
+CREATE TABLE follows (
+    grp BLOB PRIMARY KEY
+) STRICT;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// Brings a database to the newest schema.

@@ -57,6 +57,7 @@ enum Placed {
 
 enum Answer {
     Ingest(Vec<Result<Ingested, IngestError>>),
+    Follow(bool),
     Append(Box<Result<VerifiedEvent, AppendError>>),
 }
 
@@ -120,6 +121,12 @@ impl Writer {
                         (Request::Append { reply, .. }, Answer::Append(out)) => {
                             let _ = reply.send(*out);
                         }
+                        (Request::Follow { reply, .. }, Answer::Follow(new)) => {
+                            let _ = reply.send(Ok(new));
+                        }
+                        (Request::Follow { reply, .. }, _) => {
+                            let _ = reply.send(Err(StoreError::WriterGone));
+                        }
                         // `transact` answers each request with its own kind, in order.
                         (Request::Ingest { reply, .. }, _) => {
                             let _ = reply.send(Err(StoreError::WriterGone));
@@ -146,6 +153,9 @@ impl Writer {
                         }
                         Request::Append { reply, .. } => {
                             let _ = reply.send(Err(AppendError::Store(failed())));
+                        }
+                        Request::Follow { reply, .. } => {
+                            let _ = reply.send(Err(failed()));
                         }
                     }
                 }
@@ -174,6 +184,11 @@ impl Writer {
                     }
                     Answer::Ingest(out)
                 }
+                Request::Follow { group, .. } => Answer::Follow(
+                    tx.prepare_cached("INSERT OR IGNORE INTO follows (grp) VALUES (?1)")?
+                        .execute([&group.0[..]])?
+                        > 0,
+                ),
                 Request::Append {
                     identity,
                     group,
@@ -205,7 +220,7 @@ impl Writer {
 fn request_size(r: &Request) -> usize {
     match r {
         Request::Ingest { events, .. } => events.len(),
-        Request::Append { .. } => 1,
+        Request::Append { .. } | Request::Follow { .. } => 1,
     }
 }
 

@@ -1,0 +1,339 @@
+//! Commands that involve the running node: `serve`, `sync`, and the client that lets every other
+//! command reach a node that holds the store.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use dualpower_node::api::{self, ApiInfo};
+use dualpower_node::{Handle, NodeConfig, NodeEvent, Status};
+use dualpower_store::{Store, StoreConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use libp2p::Multiaddr;
+use serde_json::{Value, json};
+
+use crate::Ctx;
+
+/// Options of `serve` (and of the temporary node `sync` starts).
+pub struct ServeArgs {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+    pub relay_server: bool,
+}
+
+/// A running node's API.
+pub struct Remote {
+    info: ApiInfo,
+}
+
+impl Remote {
+    /// The node running on `home`, if any (its `api.json` exists and it answers).
+    pub fn find(home: &Path) -> Option<Remote> {
+        let info = api::info(home)?;
+        let r = Remote { info };
+        r.get("/v1/status").ok().map(|_| r)
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    fn answer(mut res: ureq::http::Response<ureq::Body>) -> Result<Value> {
+        let status = res.status();
+        let body: Value = res
+            .body_mut()
+            .read_json()
+            .map_err(|e| anyhow!("the node answered something unreadable: {e}"))?;
+        if !status.is_success() {
+            bail!(
+                "{}",
+                body["error"]
+                    .as_str()
+                    .unwrap_or("the node refused the request")
+            );
+        }
+        Ok(body)
+    }
+
+    /// GET a path.
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let res = Self::agent()
+            .get(format!("{}{path}", self.info.url))
+            .header("authorization", format!("Bearer {}", self.info.token))
+            .call()
+            .map_err(|e| anyhow!("cannot reach the running node: {e}"))?;
+        Self::answer(res)
+    }
+
+    /// POST JSON to a path.
+    pub fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let res = Self::agent()
+            .post(format!("{}{path}", self.info.url))
+            .header("authorization", format!("Bearer {}", self.info.token))
+            .send_json(body)
+            .map_err(|e| anyhow!("cannot reach the running node: {e}"))?;
+        Self::answer(res)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `dualpower serve`: runs the node until SIGINT or SIGTERM.
+pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
+    init_logging();
+    let identity = ctx.identity()?;
+    let store = Arc::new(ctx.store()?);
+    let rt = runtime()?;
+    let json = ctx.json;
+    let home = ctx.home.clone();
+    let node_store = store.clone();
+    rt.block_on(async move {
+        let (handle, commands) = Handle::new();
+        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
+        let (listener, router, api_path) = api::bind(&home, handle.clone())
+            .await
+            .context("starting the local API")?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let api_task = tokio::spawn(async move {
+            let _ = api::serve(listener, router).await;
+        });
+        let printer = tokio::spawn(async move {
+            while let Some(ev) = events_rx.recv().await {
+                match ev {
+                    NodeEvent::Listening(addr) => {
+                        if json {
+                            println!("{}", json!({ "listening": addr.to_string() }));
+                        } else {
+                            println!("listening on {addr}");
+                        }
+                    }
+                    NodeEvent::Connected(peer) => {
+                        if json {
+                            println!("{}", json!({ "connected": peer.to_string() }));
+                        } else {
+                            println!("connected to {peer}");
+                        }
+                    }
+                }
+            }
+        });
+        if json {
+            println!("{}", json!({ "api": api_url }));
+        } else {
+            println!("local API on {api_url} (token in {})", api_path.display());
+        }
+        let cfg = NodeConfig {
+            listen: args.listen,
+            bootstrap: args.bootstrap,
+            net: dualpower_net::NetConfig {
+                mdns: args.mdns,
+                relay_server: args.relay_server,
+                ..Default::default()
+            },
+        };
+        let result = dualpower_node::run(
+            node_store,
+            identity,
+            cfg,
+            commands,
+            events_tx,
+            shutdown_signal(),
+        )
+        .await;
+        api_task.abort();
+        printer.abort();
+        let _ = std::fs::remove_file(&api_path);
+        result.map_err(anyhow::Error::from)
+    })?;
+    // Every acknowledged write is committed; close the store so the WAL is checkpointed.
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close()?,
+        Err(_) => bail!("the store is still in use at shutdown"),
+    }
+    drop(rt);
+    if !ctx.json {
+        eprintln!("stopped; everything acknowledged is on disk");
+    }
+    Ok(0)
+}
+
+fn sync_totals(status: &Value, peer: Option<&str>) -> (u64, u64, bool) {
+    let mut fetched = 0;
+    let mut remaining = 0;
+    let mut running = false;
+    for s in status["syncs"].as_array().into_iter().flatten() {
+        if peer.is_some_and(|p| s["peer"].as_str() != Some(p)) {
+            continue;
+        }
+        fetched += s["fetched"].as_u64().unwrap_or(0);
+        remaining += s["remaining"].as_u64().unwrap_or(0);
+        running |= s["state"] == "running";
+    }
+    (fetched, remaining, running)
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<String> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id.to_string()),
+        _ => None,
+    })
+}
+
+/// Follows progress until the syncs with `peer` are done or `deadline` passes.
+fn watch_progress(
+    pb: ProgressBar,
+    peer: Option<&str>,
+    deadline: Duration,
+    mut status: impl FnMut() -> Result<Value>,
+) -> Result<Value> {
+    pb.set_style(
+        ProgressStyle::with_template("syncing [{bar:40}] {pos}/{len} events ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let mut seen_any = false;
+    let mut quiet_since = Instant::now();
+    loop {
+        let s = status()?;
+        let (fetched, remaining, running) = sync_totals(&s, peer);
+        let connected = s["peers"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| peer.is_none_or(|id| p["peer"].as_str() == Some(id)))
+        });
+        seen_any |= running
+            || fetched > 0
+            || (connected && s["syncs"].as_array().is_some_and(|a| !a.is_empty()));
+        pb.set_length(fetched + remaining);
+        pb.set_position(fetched);
+        if running || !seen_any {
+            quiet_since = Instant::now();
+        }
+        if seen_any && !running && quiet_since.elapsed() > Duration::from_millis(600) {
+            pb.finish_and_clear();
+            return Ok(s);
+        }
+        if start.elapsed() > deadline {
+            pb.finish_and_clear();
+            bail!(
+                "sync did not finish within {} s (is the peer reachable?)",
+                deadline.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `dualpower sync --peer ADDR`: catches up every group with one peer, with a progress bar.
+/// Uses the running node if there is one, otherwise a temporary node.
+pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
+    let peer_id = peer_of(&peer);
+    let report = |s: &Value| -> Result<i32> {
+        let (fetched, _, _) = sync_totals(s, peer_id.as_deref());
+        ctx.emit(
+            json!({ "peer": peer.to_string(), "fetched": fetched, "syncs": s["syncs"] }),
+            || format!("synced with {peer}: {fetched} new event(s)"),
+        );
+        Ok(0)
+    };
+    if let Some(remote) = Remote::find(&ctx.home) {
+        remote.post("/v1/dial", json!({ "addr": peer.to_string() }))?;
+        let pb = crate::bar(ctx, 0, "syncing");
+        let s = watch_progress(pb, peer_id.as_deref(), timeout, || remote.get("/v1/status"))?;
+        return report(&s);
+    }
+    init_logging();
+    let identity = ctx.identity()?;
+    let store = Arc::new(ctx.store()?);
+    let rt = runtime()?;
+    let status = rt.block_on(async {
+        let (handle, commands) = Handle::new();
+        let (events_tx, _events_rx) = tokio::sync::mpsc::channel(64);
+        let cfg = NodeConfig {
+            listen: Vec::new(),
+            bootstrap: vec![peer.clone()],
+            net: dualpower_net::NetConfig {
+                mdns: false,
+                ..Default::default()
+            },
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let node = tokio::spawn(dualpower_node::run(
+            store.clone(),
+            identity,
+            cfg,
+            commands,
+            events_tx,
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let h = handle.clone();
+        let pid = peer_id.clone();
+        let pb = crate::bar(ctx, 0, "syncing");
+        let watched = tokio::task::spawn_blocking({
+            let rt = tokio::runtime::Handle::current();
+            move || -> Result<Value> {
+                watch_progress(pb, pid.as_deref(), timeout, || {
+                    let s: Status = rt
+                        .block_on(h.status())
+                        .ok_or_else(|| anyhow!("the node stopped"))?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }
+        })
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        let _ = stop_tx.send(());
+        node.await.map_err(|e| anyhow!("{e}"))??;
+        watched
+    })?;
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close()?,
+        Err(_) => bail!("the store is still in use at shutdown"),
+    }
+    report(&status)
+}
+
+/// Opens the store for reading, also while a node holds it.
+pub fn reader(home: &Path, config: StoreConfig) -> Result<Store> {
+    match Store::open(home, config.clone()) {
+        Err(dualpower_store::StoreError::Locked { .. }) => Ok(Store::open_read_only(home, config)?),
+        other => Ok(other?),
+    }
+}

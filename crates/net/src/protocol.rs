@@ -1,0 +1,482 @@
+//! The catch-up sync protocol (`/dualpower/sync/1`) and the gossip message format.
+//!
+//! Sync is request-response over one libp2p stream per request:
+//!
+//! 1. `Heights { token }`: the cheap first round. Because every log is stored as a contiguous
+//!    prefix, "which events do you have" is answered exactly by the length of each
+//!    (author, log) in the group.
+//! 2. `Events { token, wants, max }`: "send me log L from seq S on", answered in bounded batches
+//!    with a `more` flag; the requester simply asks again from where it got to, so an
+//!    interrupted sync resumes where it stopped.
+//!
+//! Groups are named by a **token** derived from the group id, not by the id or a name, so a peer
+//! must know the group to ask for it (the groups layer will replace this with authenticated
+//! membership; see [`GroupAccess`]).
+//!
+//! Frames are a 4-byte big-endian length and a strict canonical CBOR body. Every length and
+//! count is checked against a hard bound before anything is allocated; peer-supplied numbers use
+//! checked arithmetic. A malformed frame is an `io::Error`, which libp2p turns into a failed
+//! request that the node counts against the peer.
+
+use std::io;
+
+use dualpower_core::cbor::{CborError, Reader, Writer};
+use dualpower_core::event::{MAX_BODY_BYTES, MAX_ENVELOPE_BYTES};
+use dualpower_core::{GroupId, PublicKey};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+
+/// Protocol name of sync.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/dualpower/sync/1");
+/// Largest frame either side accepts.
+pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// Most logs listed in one heights answer.
+pub const MAX_LOGS_PER_ANSWER: usize = 50_000;
+/// Most (author, log, from) wants in one request.
+pub const MAX_WANTS: usize = 4096;
+/// Most events in one answer.
+pub const MAX_EVENTS_PER_ANSWER: usize = 2000;
+/// Bytes of events a responder puts in one answer (about; it stops after crossing it).
+pub const ANSWER_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+
+/// A group's sync token: what a peer must present to sync the group.
+pub type Token = [u8; 32];
+
+/// Who may sync or hear which group. Until authenticated membership exists, knowing the group
+/// id is the capability: the token and the gossip topic are derived from it.
+pub trait GroupAccess {
+    /// The token a peer presents to sync `group`.
+    fn token(&self, group: &GroupId) -> Token;
+    /// The gossip topic of `group`.
+    fn topic(&self, group: &GroupId) -> String;
+}
+
+/// Derives tokens and topics from the group id with domain-separated BLAKE3.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdKnowledge;
+
+impl GroupAccess for IdKnowledge {
+    fn token(&self, group: &GroupId) -> Token {
+        blake3::derive_key("dualpower sync token v1", &group.0)
+    }
+    fn topic(&self, group: &GroupId) -> String {
+        let t = blake3::derive_key("dualpower gossip topic v1", &group.0);
+        format!("dualpower/g/{}", hex::encode(&t[..16]))
+    }
+}
+
+/// One log's length as the responder holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogHeight {
+    /// Author.
+    pub author: PublicKey,
+    /// Log number.
+    pub log: u64,
+    /// Number of events held (seq 0..len).
+    pub len: u64,
+}
+
+/// "Send me this log from this seq."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Want {
+    /// Author.
+    pub author: PublicKey,
+    /// Log number.
+    pub log: u64,
+    /// First seq wanted.
+    pub from: u64,
+}
+
+/// Raw event bytes as carried on the wire: envelope and optional body.
+pub type RawEvent = (Vec<u8>, Option<Vec<u8>>);
+
+/// A sync request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Log lengths of a group.
+    Heights {
+        /// The group's token.
+        token: Token,
+    },
+    /// Events from some logs.
+    Events {
+        /// The group's token.
+        token: Token,
+        /// What is wanted.
+        wants: Vec<Want>,
+        /// Most events wanted in this answer.
+        max: u32,
+    },
+}
+
+/// A sync answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// Log lengths (empty for a group the responder does not hold, or may not share).
+    Heights {
+        /// The logs.
+        logs: Vec<LogHeight>,
+        /// True if there were more logs than fit.
+        truncated: bool,
+    },
+    /// Events, in the order of the wants and by seq.
+    Events {
+        /// The events.
+        events: Vec<RawEvent>,
+        /// True if the responder stopped early (budget); ask again from where this ended.
+        more: bool,
+    },
+}
+
+const REQ_HEIGHTS: u64 = 0;
+const REQ_EVENTS: u64 = 1;
+const RES_HEIGHTS: u64 = 0;
+const RES_EVENTS: u64 = 1;
+
+fn bad(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl Request {
+    /// Canonical CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            Request::Heights { token } => {
+                w.array(2).uint(REQ_HEIGHTS).bytes(token);
+            }
+            Request::Events { token, wants, max } => {
+                w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
+                for want in wants {
+                    w.array(3)
+                        .bytes(&want.author.0)
+                        .uint(want.log)
+                        .uint(want.from);
+                }
+                w.uint(u64::from(*max));
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// Strict decoding with bounds.
+    pub fn decode(bytes: &[u8]) -> Result<Request, CborError> {
+        let mut r = Reader::new(bytes, 3);
+        let n = r.array("request", 4)?;
+        let tag = r.uint()?;
+        let req = match (tag, n) {
+            (REQ_HEIGHTS, 2) => Request::Heights {
+                token: r.bytes_n::<32>("token")?,
+            },
+            (REQ_EVENTS, 4) => {
+                let token = r.bytes_n::<32>("token")?;
+                let count = r.array("wants", MAX_WANTS)?;
+                let mut wants = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if r.array("want", 3)? != 3 {
+                        return Err(CborError::WrongSize {
+                            what: "want",
+                            expected: 3,
+                            found: 0,
+                        });
+                    }
+                    wants.push(Want {
+                        author: PublicKey(r.bytes_n::<32>("author")?),
+                        log: r.uint()?,
+                        from: r.uint()?,
+                    });
+                    r.leave();
+                }
+                r.leave();
+                let max = r.uint()?;
+                let max = u32::try_from(max).map_err(|_| CborError::OutOfRange {
+                    what: "max",
+                    value: max,
+                })?;
+                Request::Events { token, wants, max }
+            }
+            _ => {
+                return Err(CborError::OutOfRange {
+                    what: "request kind",
+                    value: tag,
+                });
+            }
+        };
+        r.leave();
+        r.finish()?;
+        Ok(req)
+    }
+}
+
+impl Response {
+    /// Canonical CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            Response::Heights { logs, truncated } => {
+                w.array(3).uint(RES_HEIGHTS).array(logs.len());
+                for l in logs {
+                    w.array(3).bytes(&l.author.0).uint(l.log).uint(l.len);
+                }
+                w.bool(*truncated);
+            }
+            Response::Events { events, more } => {
+                w.array(3).uint(RES_EVENTS).array(events.len());
+                for (env, body) in events {
+                    w.array(2).bytes(env);
+                    match body {
+                        Some(b) => w.bytes(b),
+                        None => w.null(),
+                    };
+                }
+                w.bool(*more);
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// Strict decoding with bounds.
+    pub fn decode(bytes: &[u8]) -> Result<Response, CborError> {
+        let mut r = Reader::new(bytes, 3);
+        let n = r.array("response", 3)?;
+        let tag = r.uint()?;
+        if n != 3 {
+            return Err(CborError::WrongSize {
+                what: "response",
+                expected: 3,
+                found: n,
+            });
+        }
+        let res = match tag {
+            RES_HEIGHTS => {
+                let count = r.array("logs", MAX_LOGS_PER_ANSWER)?;
+                let mut logs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if r.array("log", 3)? != 3 {
+                        return Err(CborError::WrongSize {
+                            what: "log",
+                            expected: 3,
+                            found: 0,
+                        });
+                    }
+                    logs.push(LogHeight {
+                        author: PublicKey(r.bytes_n::<32>("author")?),
+                        log: r.uint()?,
+                        len: r.uint()?,
+                    });
+                    r.leave();
+                }
+                r.leave();
+                Response::Heights {
+                    logs,
+                    truncated: r.bool()?,
+                }
+            }
+            RES_EVENTS => {
+                let count = r.array("events", MAX_EVENTS_PER_ANSWER)?;
+                let mut events = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if r.array("event", 2)? != 2 {
+                        return Err(CborError::WrongSize {
+                            what: "event",
+                            expected: 2,
+                            found: 0,
+                        });
+                    }
+                    let env = r.bytes("envelope", MAX_ENVELOPE_BYTES)?.to_vec();
+                    let body = if r.null()? {
+                        None
+                    } else {
+                        Some(r.bytes("body", MAX_BODY_BYTES)?.to_vec())
+                    };
+                    events.push((env, body));
+                    r.leave();
+                }
+                r.leave();
+                Response::Events {
+                    events,
+                    more: r.bool()?,
+                }
+            }
+            _ => {
+                return Err(CborError::OutOfRange {
+                    what: "response kind",
+                    value: tag,
+                });
+            }
+        };
+        r.leave();
+        r.finish()?;
+        Ok(res)
+    }
+}
+
+/// A gossip message: one event.
+pub fn encode_gossip(envelope: &[u8], body: Option<&[u8]>) -> Vec<u8> {
+    let mut w = Writer::with_capacity(envelope.len() + body.map_or(0, <[u8]>::len) + 16);
+    w.array(2).bytes(envelope);
+    match body {
+        Some(b) => w.bytes(b),
+        None => w.null(),
+    };
+    w.into_bytes()
+}
+
+/// Decodes a gossip message strictly.
+pub fn decode_gossip(bytes: &[u8]) -> Result<RawEvent, CborError> {
+    let mut r = Reader::new(bytes, 1);
+    if r.array("gossip", 2)? != 2 {
+        return Err(CborError::WrongSize {
+            what: "gossip message",
+            expected: 2,
+            found: 0,
+        });
+    }
+    let env = r.bytes("envelope", MAX_ENVELOPE_BYTES)?.to_vec();
+    let body = if r.null()? {
+        None
+    } else {
+        Some(r.bytes("body", MAX_BODY_BYTES)?.to_vec())
+    };
+    r.leave();
+    r.finish()?;
+    Ok((env, body))
+}
+
+/// Largest gossip message (one event with the largest body).
+pub const MAX_GOSSIP_BYTES: usize = MAX_ENVELOPE_BYTES + MAX_BODY_BYTES + 32;
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(bad(format!(
+            "frame of {len} bytes exceeds {MAX_FRAME_BYTES}"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(bad("frame too large to send"));
+    }
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(bytes).await?;
+    io.close().await
+}
+
+/// The libp2p codec of the sync protocol.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyncCodec;
+
+impl libp2p::request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Request::decode(&read_frame(io).await?).map_err(bad)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Response::decode(&read_frame(io).await?).map_err(bad)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res.encode()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let reqs = [
+            Request::Heights { token: [1; 32] },
+            Request::Events {
+                token: [2; 32],
+                wants: vec![Want {
+                    author: PublicKey([3; 32]),
+                    log: 0,
+                    from: 70_000,
+                }],
+                max: 500,
+            },
+        ];
+        for r in reqs {
+            assert_eq!(Request::decode(&r.encode()), Ok(r));
+        }
+        let res = [
+            Response::Heights {
+                logs: vec![LogHeight {
+                    author: PublicKey([4; 32]),
+                    log: 1,
+                    len: 9,
+                }],
+                truncated: false,
+            },
+            Response::Events {
+                events: vec![(vec![1, 2, 3], None), (vec![4], Some(vec![5, 6]))],
+                more: true,
+            },
+        ];
+        for r in res {
+            assert_eq!(Response::decode(&r.encode()), Ok(r));
+        }
+        let g = encode_gossip(&[9; 10], Some(&[8; 3]));
+        assert_eq!(decode_gossip(&g), Ok((vec![9; 10], Some(vec![8; 3]))));
+    }
+
+    #[test]
+    fn hostile_counts_and_kinds_are_rejected_before_allocation() {
+        // A want list claiming 2^32 entries.
+        let mut w = Writer::default();
+        w.array(4).uint(REQ_EVENTS).bytes(&[0; 32]);
+        let mut bytes = w.into_bytes();
+        bytes.extend_from_slice(&[0x9a, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            Request::decode(&bytes),
+            Err(CborError::TooLong { what: "wants", .. })
+        ));
+        let mut w = Writer::default();
+        w.array(2).uint(77).bytes(&[0; 32]);
+        assert!(matches!(
+            Request::decode(&w.into_bytes()),
+            Err(CborError::OutOfRange { .. })
+        ));
+        assert!(Response::decode(&[0xff; 64]).is_err());
+        assert!(decode_gossip(&[]).is_err());
+    }
+}

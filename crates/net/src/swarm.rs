@@ -1,0 +1,228 @@
+//! The libp2p swarm: transports, the combined behaviour, and the node key.
+//!
+//! Transports: TCP and QUIC (Noise + Yamux over TCP), DNS, and a relay client so peers behind NAT
+//! can be reached through a relay and then upgraded to a direct connection by DCUtR. Discovery:
+//! mDNS on the LAN (optional), Kademlia with bootstrap peers on the WAN, identify to learn
+//! addresses, AutoNAT to learn whether we are reachable. Data: gossipsub for live events,
+//! request-response for catch-up sync. An allow/block list lets the node shut out peers that
+//! misbehave.
+
+use std::time::Duration;
+
+use dualpower_core::Identity;
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, autonat, dcutr, gossipsub, identify, identity::Keypair,
+    kad, mdns, noise, ping, relay, request_response, tcp, yamux,
+};
+use thiserror::Error;
+
+use crate::protocol::{MAX_GOSSIP_BYTES, SYNC_PROTOCOL};
+
+/// Kademlia protocol name: a separate DHT from IPFS's.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/dualpower/kad/1");
+/// Identify protocol version string.
+pub const IDENTIFY_VERSION: &str = "/dualpower/1";
+
+/// Why the swarm could not be built or started.
+#[derive(Debug, Error)]
+pub enum NetError {
+    /// A transport or behaviour failed to initialise.
+    #[error("network setup failed: {0}")]
+    Setup(String),
+    /// Listening on an address failed.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn setup(e: impl std::fmt::Display) -> NetError {
+    NetError::Setup(e.to_string())
+}
+
+/// Options of the network layer.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Serve as a relay for peers behind NAT.
+    pub relay_server: bool,
+    /// Use only the in-memory transport (simulations and tests).
+    pub memory_only: bool,
+    /// How long an idle connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            mdns: true,
+            relay_server: false,
+            memory_only: false,
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+pub use combined::{Behaviour, BehaviourEvent};
+
+#[allow(missing_docs)] // the derive generates an undocumented event enum
+mod combined {
+    use libp2p::swarm::NetworkBehaviour;
+    use libp2p::swarm::behaviour::toggle::Toggle;
+    use libp2p::{
+        allow_block_list, autonat, dcutr, gossipsub, identify, kad, mdns, ping, relay,
+        request_response,
+    };
+
+    use crate::protocol::SyncCodec;
+
+    /// All protocols a Dual Power node speaks.
+    #[derive(NetworkBehaviour)]
+    pub struct Behaviour {
+        /// Peers shut out for misbehaving.
+        pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+        /// Liveness.
+        pub ping: ping::Behaviour,
+        /// Exchange of addresses and protocols.
+        pub identify: identify::Behaviour,
+        /// LAN discovery.
+        pub mdns: Toggle<mdns::tokio::Behaviour>,
+        /// WAN discovery.
+        pub kad: kad::Behaviour<kad::store::MemoryStore>,
+        /// Live events.
+        pub gossipsub: gossipsub::Behaviour,
+        /// Catch-up sync.
+        pub sync: request_response::Behaviour<SyncCodec>,
+        /// Reaching and being reached through relays.
+        pub relay_client: relay::client::Behaviour,
+        /// Relaying for others (community peers).
+        pub relay_server: Toggle<relay::Behaviour>,
+        /// Hole punching after a relayed connection.
+        pub dcutr: dcutr::Behaviour,
+        /// Learning whether we are publicly reachable.
+        pub autonat: autonat::Behaviour,
+    }
+}
+
+/// The libp2p key of a member's node, derived from the member's secret key.
+///
+/// Derived rather than reused, so the network-level peer id does not reveal the member's public
+/// key to every peer and observer; deterministic, so the node keeps its peer id across restarts.
+pub fn node_keypair(identity: &Identity) -> Keypair {
+    let seed = identity.seed();
+    let mut derived = blake3::derive_key("dualpower libp2p node key v1", &seed[..]);
+    Keypair::ed25519_from_bytes(&mut derived).expect("32 bytes is a valid ed25519 secret")
+}
+
+fn gossip_config() -> Result<gossipsub::Config, NetError> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(700))
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        // Content-addressed ids: the same event arriving twice is one message.
+        .message_id_fn(|m| gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec()))
+        .build()
+        .map_err(setup)
+}
+
+impl Behaviour {
+    fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        cfg: &NetConfig,
+    ) -> Result<Self, NetError> {
+        let peer = key.public().to_peer_id();
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config()?)
+                .map_err(setup)?;
+        gossipsub
+            .with_peer_score(
+                gossipsub::PeerScoreParams::default(),
+                gossipsub::PeerScoreThresholds::default(),
+            )
+            .map_err(setup)?;
+        let mdns = if cfg.mdns && !cfg.memory_only {
+            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer).map_err(setup)?)
+        } else {
+            None
+        };
+        let mut kad = kad::Behaviour::with_config(
+            peer,
+            kad::store::MemoryStore::new(peer),
+            kad::Config::new(KAD_PROTOCOL),
+        );
+        kad.set_mode(Some(kad::Mode::Server));
+        Ok(Behaviour {
+            blocked: Default::default(),
+            ping: ping::Behaviour::default(),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_VERSION.into(), key.public())
+                    .with_push_listen_addr_updates(true),
+            ),
+            mdns: mdns.into(),
+            kad,
+            gossipsub,
+            sync: request_response::Behaviour::new(
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(16),
+            ),
+            relay_client,
+            relay_server: cfg
+                .relay_server
+                .then(|| relay::Behaviour::new(peer, relay::Config::default()))
+                .into(),
+            dcutr: dcutr::Behaviour::new(peer),
+            autonat: autonat::Behaviour::new(peer, autonat::Config::default()),
+        })
+    }
+}
+
+/// Builds the swarm for `key`.
+pub fn build_swarm(key: Keypair, cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let idle = cfg.idle_timeout;
+    if cfg.memory_only {
+        use libp2p::Transport;
+        use libp2p::core::transport::MemoryTransport;
+        use libp2p::core::upgrade::Version;
+        return Ok(SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(|k| {
+                Ok(MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(k)?)
+                    .multiplex(yamux::Config::default())
+                    .boxed())
+            })
+            .map_err(setup)?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(setup)?
+            .with_behaviour(|k, relay| Behaviour::new(k, relay, cfg).map_err(Box::from))
+            .map_err(setup)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build());
+    }
+    Ok(SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(setup)?
+        .with_quic()
+        .with_dns()
+        .map_err(setup)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(setup)?
+        .with_behaviour(|k, relay| Behaviour::new(k, relay, cfg).map_err(Box::from))
+        .map_err(setup)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}

@@ -1,0 +1,828 @@
+//! The running node: one event loop that owns the swarm and feeds everything it hears through
+//! the same validation → store path as every other input.
+//!
+//! The loop is sequential on purpose (rust-libp2p's advice: keep things sequential until measured
+//! slow): store calls are short and run via `block_in_place`, so an event is acknowledged to gossip
+//! only after its transaction committed. Every channel into the loop is bounded.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dualpower_core::{Event, GroupId, Identity, VerifiedEvent, verify_batch};
+use dualpower_net::protocol::{
+    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
+    decode_gossip, encode_gossip,
+};
+use dualpower_net::{
+    Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, LogHeight, NetConfig, RawEvent, Request,
+    Response, Want, build_swarm, node_keypair,
+};
+use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// Misbehaviour strikes after which a peer is blocked.
+const MAX_STRIKES: u32 = 5;
+/// Events requested per sync round.
+const EVENTS_PER_ROUND: u32 = 1000;
+/// Capacity of the command channel.
+pub const COMMAND_QUEUE: usize = 64;
+
+/// Why the node stopped or could not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The network could not be set up.
+    #[error(transparent)]
+    Net(#[from] dualpower_net::NetError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An address could not be listened on.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How the node runs.
+#[derive(Clone, Debug, Default)]
+pub struct NodeConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to connect to at start (and to seed Kademlia with).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Network options.
+    pub net: NetConfig,
+}
+
+/// A request to the running node (from the local API).
+#[derive(Debug)]
+pub enum Command {
+    /// Append an event with this body to our log in `group`, then gossip it.
+    Append {
+        /// Group.
+        group: GroupId,
+        /// Body bytes (an encoded payload).
+        body: Vec<u8>,
+        /// Timestamp (ms).
+        timestamp: u64,
+        /// The stored event, or why not.
+        reply: oneshot::Sender<Result<VerifiedEvent, String>>,
+    },
+    /// Keep `group` in sync (join by id).
+    Follow {
+        /// Group.
+        group: GroupId,
+        /// Whether it was new.
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+    /// Connect to a peer and sync every group with it.
+    Dial {
+        /// Its address (with `/p2p/PEER` if known).
+        addr: Multiaddr,
+        /// Accepted or why not.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A snapshot of the node's state.
+    Status {
+        /// The snapshot.
+        reply: oneshot::Sender<Status>,
+    },
+}
+
+/// What the node reports about itself.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct Status {
+    /// Our libp2p peer id.
+    pub peer_id: String,
+    /// Addresses we listen on.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<PeerStatus>,
+    /// Groups kept in sync.
+    pub groups: Vec<GroupStatus>,
+    /// Sync sessions (running and finished).
+    pub syncs: Vec<SyncStatus>,
+    /// Events stored from gossip.
+    pub from_gossip: u64,
+    /// Events stored from sync.
+    pub from_sync: u64,
+    /// Events rejected from peers.
+    pub rejected: u64,
+    /// Peers blocked for misbehaving.
+    pub blocked: Vec<String>,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    /// Peer id.
+    pub peer: String,
+    /// Address of the connection.
+    pub addr: String,
+    /// Strikes for misbehaviour.
+    pub strikes: u32,
+}
+
+/// One group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupStatus {
+    /// Group id (hex).
+    pub group: String,
+    /// Events held.
+    pub events: u64,
+    /// Logs held: author did → length.
+    pub heights: BTreeMap<String, u64>,
+}
+
+/// One sync session with one peer for one group.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncStatus {
+    /// Peer.
+    pub peer: String,
+    /// Group (hex).
+    pub group: String,
+    /// `running` or `done`.
+    pub state: &'static str,
+    /// Events fetched so far.
+    pub fetched: u64,
+    /// Events the peer has that we did not, at the last heights round.
+    pub remaining: u64,
+    /// Round trips so far.
+    pub rounds: u64,
+}
+
+/// Something the node tells its caller as it happens.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// Listening on an address (already suffixed with `/p2p/<our peer id>`).
+    Listening(Multiaddr),
+    /// Connected to a peer.
+    Connected(PeerId),
+}
+
+/// Sends commands to a running node.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Handle {
+    /// A handle and the receiver to pass to [`run`].
+    pub fn new() -> (Handle, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        (Handle { tx }, rx)
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Appends and gossips an event.
+    pub async fn append(
+        &self,
+        group: GroupId,
+        body: Vec<u8>,
+        timestamp: u64,
+    ) -> Result<VerifiedEvent, String> {
+        self.call(|reply| Command::Append {
+            group,
+            body,
+            timestamp,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err("the node is shutting down".into()))
+    }
+
+    /// Follows a group.
+    pub async fn follow(&self, group: GroupId) -> Result<bool, String> {
+        self.call(|reply| Command::Follow { group, reply })
+            .await
+            .unwrap_or_else(|| Err("the node is shutting down".into()))
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), String> {
+        self.call(|reply| Command::Dial { addr, reply })
+            .await
+            .unwrap_or_else(|| Err("the node is shutting down".into()))
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Option<Status> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Heights,
+    Events,
+}
+
+struct SyncJob {
+    fetched: u64,
+    remaining: u64,
+    rounds: u64,
+    running: bool,
+}
+
+struct Node {
+    swarm: Swarm<Behaviour>,
+    store: Arc<Store>,
+    identity: Identity,
+    access: IdKnowledge,
+    tokens: HashMap<Token, GroupId>,
+    topics: HashMap<TopicHash, GroupId>,
+    groups: HashSet<GroupId>,
+    pending: HashMap<OutboundRequestId, (PeerId, GroupId, Pending)>,
+    jobs: HashMap<(PeerId, GroupId), SyncJob>,
+    connected: HashMap<PeerId, Multiaddr>,
+    strikes: HashMap<PeerId, u32>,
+    blocked: Vec<PeerId>,
+    listen: Vec<Multiaddr>,
+    status_counts: (u64, u64, u64),
+    events_out: mpsc::Sender<NodeEvent>,
+}
+
+/// Runs a node until `shutdown` resolves. On shutdown the swarm stops first; the store is
+/// closed by its owner afterwards, so every acknowledged write is committed.
+pub async fn run(
+    store: Arc<Store>,
+    identity: Identity,
+    cfg: NodeConfig,
+    mut commands: mpsc::Receiver<Command>,
+    events_out: mpsc::Sender<NodeEvent>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let key = node_keypair(&identity);
+    let mut swarm = build_swarm(key, &cfg.net)?;
+    for addr in &cfg.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    let mut node = Node {
+        swarm,
+        store,
+        identity,
+        access: IdKnowledge,
+        tokens: HashMap::new(),
+        topics: HashMap::new(),
+        groups: HashSet::new(),
+        pending: HashMap::new(),
+        jobs: HashMap::new(),
+        connected: HashMap::new(),
+        strikes: HashMap::new(),
+        blocked: Vec::new(),
+        listen: Vec::new(),
+        status_counts: (0, 0, 0),
+        events_out,
+    };
+    node.refresh_groups()?;
+    let mut bootstrapped = false;
+    for addr in &cfg.bootstrap {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            node.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, addr.clone());
+            bootstrapped = true;
+        }
+        if let Err(e) = node.swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    if bootstrapped {
+        let _ = node.swarm.behaviour_mut().kad.bootstrap();
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            ev = node.swarm.select_next_some() => node.on_swarm_event(ev),
+            Some(cmd) = commands.recv() => node.on_command(cmd),
+            _ = tick.tick() => {
+                if let Err(e) = node.refresh_groups() {
+                    tracing::error!(error = %e, "cannot read groups");
+                }
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    Ok(())
+}
+
+fn block<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+impl Node {
+    /// Subscribes to every group we keep in sync; starts syncing new ones with connected peers.
+    fn refresh_groups(&mut self) -> Result<(), StoreError> {
+        let groups = block(|| self.store.synced_groups())?;
+        for g in groups {
+            if self.groups.insert(g) {
+                self.tokens.insert(self.access.token(&g), g);
+                let topic = IdentTopic::new(self.access.topic(&g));
+                self.topics.insert(topic.hash(), g);
+                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+                    tracing::warn!(error = ?e, "cannot subscribe");
+                }
+                let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+                for p in peers {
+                    self.start_sync(p, g);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_sync(&mut self, peer: PeerId, group: GroupId) {
+        let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
+            fetched: 0,
+            remaining: 0,
+            rounds: 0,
+            running: false,
+        });
+        if job.running {
+            return;
+        }
+        job.running = true;
+        self.send(
+            peer,
+            group,
+            Request::Heights {
+                token: self.access.token(&group),
+            },
+            Pending::Heights,
+        );
+    }
+
+    fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+        self.pending.insert(id, (peer, group, kind));
+        if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+            job.rounds += 1;
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, why: &str) {
+        let s = self.strikes.entry(peer).or_default();
+        *s += 1;
+        tracing::warn!(%peer, strikes = *s, why, "peer misbehaved");
+        if *s >= MAX_STRIKES && !self.blocked.contains(&peer) {
+            tracing::warn!(%peer, "blocking peer");
+            self.blocked.push(peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Append {
+                group,
+                body,
+                timestamp,
+                reply,
+            } => {
+                let res = block(|| {
+                    self.store
+                        .append(&self.identity, group, 0, body, 0, timestamp)
+                });
+                let res = match res {
+                    Ok(ev) => {
+                        self.publish(&ev);
+                        if let Err(e) = self.refresh_groups() {
+                            tracing::error!(error = %e, "cannot read groups");
+                        }
+                        Ok(ev)
+                    }
+                    Err(AppendError::Forked) => Err("your log in this group is forked".into()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = reply.send(res);
+            }
+            Command::Follow { group, reply } => {
+                let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());
+                if res.is_ok()
+                    && let Err(e) = self.refresh_groups()
+                {
+                    tracing::error!(error = %e, "cannot read groups");
+                }
+                let _ = reply.send(res);
+            }
+            Command::Dial { addr, reply } => {
+                let res = self.swarm.dial(addr).map_err(|e| e.to_string());
+                let _ = reply.send(res);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn publish(&mut self, ev: &VerifiedEvent) {
+        let topic = IdentTopic::new(self.access.topic(&ev.header().group));
+        let msg = encode_gossip(ev.envelope(), ev.body());
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
+            Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::warn!(error = %e, "gossip publish failed; peers will sync instead"),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| {
+                let logs = block(|| self.store.logs(Some(*g))).unwrap_or_default();
+                GroupStatus {
+                    group: g.to_hex(),
+                    events: logs.iter().map(|l| l.len).sum(),
+                    heights: logs
+                        .iter()
+                        .map(|l| (format!("{}/{}", l.author.to_did(), l.log), l.len))
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut syncs: Vec<SyncStatus> = self
+            .jobs
+            .iter()
+            .map(|((p, g), j)| SyncStatus {
+                peer: p.to_string(),
+                group: g.to_hex(),
+                state: if j.running { "running" } else { "done" },
+                fetched: j.fetched,
+                remaining: j.remaining,
+                rounds: j.rounds,
+            })
+            .collect();
+        syncs.sort_by(|a, b| (&a.peer, &a.group).cmp(&(&b.peer, &b.group)));
+        let mut peers: Vec<PeerStatus> = self
+            .connected
+            .iter()
+            .map(|(p, a)| PeerStatus {
+                peer: p.to_string(),
+                addr: a.to_string(),
+                strikes: self.strikes.get(p).copied().unwrap_or(0),
+            })
+            .collect();
+        peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+        Status {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen: self.listen.iter().map(ToString::to_string).collect(),
+            peers,
+            groups,
+            syncs,
+            from_gossip: self.status_counts.0,
+            from_sync: self.status_counts.1,
+            rejected: self.status_counts.2,
+            blocked: self.blocked.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.with(Protocol::P2p(*self.swarm.local_peer_id()));
+                self.listen.push(full.clone());
+                let _ = self.events_out.try_send(NodeEvent::Listening(full));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                self.connected
+                    .insert(peer_id, endpoint.get_remote_address().clone());
+                let _ = self.events_out.try_send(NodeEvent::Connected(peer_id));
+                let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+                for g in groups {
+                    // A reconnect after a partition starts a fresh catch-up.
+                    if let Some(j) = self.jobs.get_mut(&(peer_id, g)) {
+                        j.running = false;
+                    }
+                    self.start_sync(peer_id, g);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.connected.remove(&peer_id);
+                for ((p, _), j) in self.jobs.iter_mut() {
+                    if *p == peer_id {
+                        j.running = false;
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(b) => self.on_behaviour(b),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let acceptance = self.on_gossip(propagation_source, &message.topic, &message.data);
+                if acceptance == MessageAcceptance::Reject {
+                    self.strike(propagation_source, "invalid gossip message");
+                }
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message
+            {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let response = self.answer(request);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response);
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some((p, g, kind)) = self.pending.remove(&request_id) {
+                        self.on_response(p, g, kind, response);
+                    }
+                }
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some((p, g, _)) = self.pending.remove(&request_id)
+                    && let Some(j) = self.jobs.get_mut(&(p, g))
+                {
+                    j.running = false;
+                }
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    self.strike(peer, "malformed sync response");
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
+                if let request_response::InboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    self.strike(peer, "malformed sync request");
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
+                for (peer, addr) in list {
+                    if !self.connected.contains_key(&peer) {
+                        let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
+                    }
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. }) | BehaviourEvent::Kad(_) => {}
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, topic: &TopicHash, data: &[u8]) -> MessageAcceptance {
+        let Some(&group) = self.topics.get(topic) else {
+            return MessageAcceptance::Ignore;
+        };
+        let Ok((env, body)) = decode_gossip(data) else {
+            self.status_counts.2 += 1;
+            return MessageAcceptance::Reject;
+        };
+        let verified = match Event::decode(env, body).and_then(|e| e.verify(self.store.network())) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(%source, error = %e, "rejected gossip");
+                self.status_counts.2 += 1;
+                return MessageAcceptance::Reject;
+            }
+        };
+        let outcome = block(|| self.store.ingest_into(group, vec![verified]));
+        match outcome.map(|mut v| v.pop()) {
+            Ok(Some(Ok(Ingested::Stored { released, .. }))) => {
+                self.status_counts.0 += 1 + released.len() as u64;
+                MessageAcceptance::Accept
+            }
+            Ok(Some(Ok(Ingested::Duplicate { .. }))) => MessageAcceptance::Ignore,
+            Ok(Some(Ok(Ingested::ForkDetected { .. }))) => MessageAcceptance::Accept,
+            Ok(Some(Ok(Ingested::Quarantined { .. }))) => {
+                // We are missing history: fetch it from whoever sent this.
+                if let Some(j) = self.jobs.get_mut(&(source, group)) {
+                    j.running = false;
+                }
+                self.start_sync(source, group);
+                MessageAcceptance::Accept
+            }
+            Ok(Some(Err(IngestError::WrongGroup { .. }))) => {
+                self.status_counts.2 += 1;
+                MessageAcceptance::Reject
+            }
+            Ok(Some(Err(_))) => MessageAcceptance::Ignore,
+            Ok(None) | Err(_) => MessageAcceptance::Ignore,
+        }
+    }
+
+    /// Answers a sync request within the responder's budget.
+    fn answer(&mut self, req: Request) -> Response {
+        match req {
+            Request::Heights { token } => {
+                let Some(&group) = self.tokens.get(&token) else {
+                    return Response::Heights {
+                        logs: Vec::new(),
+                        truncated: false,
+                    };
+                };
+                let logs = block(|| self.store.logs(Some(group))).unwrap_or_default();
+                let truncated = logs.len() > MAX_LOGS_PER_ANSWER;
+                Response::Heights {
+                    logs: logs
+                        .into_iter()
+                        .filter(|l| l.len > 0)
+                        .take(MAX_LOGS_PER_ANSWER)
+                        .map(|l| LogHeight {
+                            author: l.author,
+                            log: l.log,
+                            len: l.len,
+                        })
+                        .collect(),
+                    truncated,
+                }
+            }
+            Request::Events { token, wants, max } => {
+                let Some(&group) = self.tokens.get(&token) else {
+                    return Response::Events {
+                        events: Vec::new(),
+                        more: false,
+                    };
+                };
+                let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
+                let mut events: Vec<RawEvent> = Vec::new();
+                let mut used = 0usize;
+                let mut more = false;
+                for want in wants.iter().take(MAX_WANTS) {
+                    if events.len() >= max || used >= ANSWER_BUDGET_BYTES {
+                        more = true;
+                        break;
+                    }
+                    let got = block(|| {
+                        self.store.log_range(
+                            &want.author,
+                            &group,
+                            want.log,
+                            want.from,
+                            max - events.len(),
+                            ANSWER_BUDGET_BYTES - used,
+                        )
+                    })
+                    .unwrap_or_default();
+                    used += got
+                        .iter()
+                        .map(|(e, b)| e.len() + b.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>();
+                    events.extend(got);
+                }
+                Response::Events { events, more }
+            }
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, group: GroupId, kind: Pending, res: Response) {
+        match (kind, res) {
+            (Pending::Heights, Response::Heights { logs, .. }) => {
+                let local: HashMap<_, _> = block(|| self.store.logs(Some(group)))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| ((l.author, l.log), (l.len, l.forked)))
+                    .collect();
+                let mut wants = Vec::new();
+                let mut remaining = 0u64;
+                for l in logs {
+                    let (have, forked) =
+                        local.get(&(l.author, l.log)).copied().unwrap_or((0, false));
+                    if l.len > have && !forked {
+                        remaining = remaining.saturating_add(l.len - have);
+                        wants.push(Want {
+                            author: l.author,
+                            log: l.log,
+                            from: have,
+                        });
+                    }
+                }
+                wants.truncate(MAX_WANTS);
+                let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
+                    fetched: 0,
+                    remaining: 0,
+                    rounds: 0,
+                    running: true,
+                });
+                job.remaining = remaining;
+                if wants.is_empty() {
+                    job.running = false;
+                    return;
+                }
+                let token = self.access.token(&group);
+                self.send(
+                    peer,
+                    group,
+                    Request::Events {
+                        token,
+                        wants,
+                        max: EVENTS_PER_ROUND,
+                    },
+                    Pending::Events,
+                );
+            }
+            (Pending::Events, Response::Events { events, .. }) => {
+                let got = events.len();
+                let (stored, bad) = self.ingest_batch(group, events);
+                self.status_counts.1 += stored;
+                if bad > 0 {
+                    self.strike(peer, "invalid events in a sync answer");
+                }
+                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+                    job.fetched += stored;
+                    if got == 0 || stored == 0 {
+                        // Nothing new: stop rather than loop on a peer that cannot serve us.
+                        job.running = false;
+                        return;
+                    }
+                }
+                // Next round: heights again, so every round resumes from what we now hold.
+                let token = self.access.token(&group);
+                self.send(peer, group, Request::Heights { token }, Pending::Heights);
+            }
+            _ => self.strike(peer, "sync answer of the wrong kind"),
+        }
+    }
+
+    /// Decodes, batch-verifies and stores events of `group`. Returns (stored, invalid).
+    fn ingest_batch(&mut self, group: GroupId, raw: Vec<RawEvent>) -> (u64, u64) {
+        let mut bad = 0u64;
+        let decoded: Vec<Event> = raw
+            .into_iter()
+            .filter_map(|(e, b)| Event::decode(e, b).map_err(|_| bad += 1).ok())
+            .collect();
+        let verified: Vec<VerifiedEvent> = verify_batch(decoded, self.store.network())
+            .into_iter()
+            .filter_map(|r| r.map_err(|_| bad += 1).ok())
+            .collect();
+        let mut stored = 0u64;
+        match block(|| self.store.ingest_into(group, verified)) {
+            Ok(outcomes) => {
+                for o in outcomes {
+                    match o {
+                        Ok(Ingested::Stored { released, .. }) => {
+                            stored += 1 + released.len() as u64
+                        }
+                        Ok(_) => {}
+                        Err(IngestError::WrongGroup { .. }) => bad += 1,
+                        Err(_) => {}
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "store failed during sync"),
+        }
+        self.status_counts.2 += bad;
+        (stored, bad)
+    }
+}
