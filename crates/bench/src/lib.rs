@@ -4,6 +4,8 @@
 //! (user + system, from `/proc/self/stat`) next to wall time; events per CPU-second is the figure
 //! that survives a busy neighbour.
 
+pub mod sim;
+
 use std::time::Instant;
 
 use dualpower_core::{Draft, EventId, GroupId, Identity, NetworkId, Payload, VerifiedEvent};

@@ -143,6 +143,7 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                             println!("listening on {addr}");
                         }
                     }
+                    NodeEvent::Stored { .. } => {}
                     NodeEvent::Connected(peer) => {
                         if json {
                             println!("{}", json!({ "connected": peer.to_string() }));

@@ -16,6 +16,8 @@ use libp2p::{
 };
 use thiserror::Error;
 
+use prometheus_client::registry::Registry;
+
 use crate::protocol::{MAX_GOSSIP_BYTES, SYNC_PROTOCOL};
 
 /// Kademlia protocol name: a separate DHT from IPFS's.
@@ -135,11 +137,13 @@ impl Behaviour {
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         cfg: &NetConfig,
+        metrics: &mut Registry,
     ) -> Result<Self, NetError> {
         let peer = key.public().to_peer_id();
         let mut gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config()?)
-                .map_err(setup)?;
+                .map_err(setup)?
+                .with_metrics(metrics, Default::default());
         gossipsub
             .with_peer_score(
                 gossipsub::PeerScoreParams::default(),
@@ -186,29 +190,44 @@ impl Behaviour {
 
 /// Builds the swarm for `key`.
 pub fn build_swarm(key: Keypair, cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    build_swarm_with_metrics(key, cfg).map(|(s, _)| s)
+}
+
+/// Builds the swarm for `key`, and the registry its gossip metrics are recorded in.
+pub fn build_swarm_with_metrics(
+    key: Keypair,
+    cfg: &NetConfig,
+) -> Result<(Swarm<Behaviour>, Registry), NetError> {
+    let mut registry = Registry::default();
+    let metrics = &mut registry;
     let idle = cfg.idle_timeout;
     if cfg.memory_only {
         use libp2p::Transport;
         use libp2p::core::transport::MemoryTransport;
         use libp2p::core::upgrade::Version;
-        return Ok(SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_other_transport(|k| {
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(k)?)
-                    .multiplex(yamux::Config::default())
-                    .boxed())
-            })
-            .map_err(setup)?
-            .with_relay_client(noise::Config::new, yamux::Config::default)
-            .map_err(setup)?
-            .with_behaviour(|k, relay| Behaviour::new(k, relay, cfg).map_err(Box::from))
-            .map_err(setup)?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-            .build());
+        return Ok((
+            SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                .with_other_transport(|k| {
+                    Ok(MemoryTransport::default()
+                        .upgrade(Version::V1)
+                        .authenticate(noise::Config::new(k)?)
+                        .multiplex(yamux::Config::default())
+                        .boxed())
+                })
+                .map_err(setup)?
+                .with_relay_client(noise::Config::new, yamux::Config::default)
+                .map_err(setup)?
+                .with_behaviour(|k, relay| {
+                    Behaviour::new(k, relay, cfg, metrics).map_err(Box::from)
+                })
+                .map_err(setup)?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+                .build(),
+            registry,
+        ));
     }
-    Ok(SwarmBuilder::with_existing_identity(key)
+    let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
@@ -221,8 +240,28 @@ pub fn build_swarm(key: Keypair, cfg: &NetConfig) -> Result<Swarm<Behaviour>, Ne
         .map_err(setup)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(setup)?
-        .with_behaviour(|k, relay| Behaviour::new(k, relay, cfg).map_err(Box::from))
+        .with_behaviour(|k, relay| Behaviour::new(k, relay, cfg, metrics).map_err(Box::from))
         .map_err(setup)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-        .build())
+        .build();
+    Ok((swarm, registry))
+}
+
+/// Gossip messages received so far, before and after duplicate filtering: (all, unique).
+pub fn gossip_received(metrics: &Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, metrics).is_err() {
+        return (0, 0);
+    }
+    let sum = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    };
+    (
+        sum("topic_msg_recv_counts_unfiltered_total"),
+        sum("topic_msg_recv_counts_total"),
+    )
 }

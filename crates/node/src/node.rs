@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dualpower_core::{Event, GroupId, Identity, VerifiedEvent, verify_batch};
+use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent, verify_batch};
 use dualpower_net::protocol::{
     ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
     decode_gossip, encode_gossip,
 };
 use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, LogHeight, NetConfig, RawEvent, Request,
-    Response, Want, build_swarm, node_keypair,
+    Response, Want, build_swarm_with_metrics, gossip_received, node_keypair,
 };
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
 use futures::StreamExt;
@@ -122,6 +122,12 @@ pub struct Status {
     pub rejected: u64,
     /// Peers blocked for misbehaving.
     pub blocked: Vec<String>,
+    /// Events this node published to gossip.
+    pub published: u64,
+    /// Gossip messages received, counting duplicates.
+    pub gossip_received: u64,
+    /// Gossip messages received once each (after duplicate filtering).
+    pub gossip_unique: u64,
 }
 
 /// One connected peer.
@@ -170,6 +176,13 @@ pub enum NodeEvent {
     Listening(Multiaddr),
     /// Connected to a peer.
     Connected(PeerId),
+    /// Stored an event received from a peer (`by_gossip` false: by sync).
+    Stored {
+        /// The event.
+        id: EventId,
+        /// Whether it came by gossip.
+        by_gossip: bool,
+    },
 }
 
 /// Sends commands to a running node.
@@ -256,6 +269,8 @@ struct Node {
     blocked: Vec<PeerId>,
     listen: Vec<Multiaddr>,
     status_counts: (u64, u64, u64),
+    published: u64,
+    metrics: prometheus_client::registry::Registry,
     events_out: mpsc::Sender<NodeEvent>,
 }
 
@@ -270,7 +285,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let key = node_keypair(&identity);
-    let mut swarm = build_swarm(key, &cfg.net)?;
+    let (mut swarm, metrics) = build_swarm_with_metrics(key, &cfg.net)?;
     for addr in &cfg.listen {
         swarm
             .listen_on(addr.clone())
@@ -294,6 +309,8 @@ pub async fn run(
         blocked: Vec::new(),
         listen: Vec::new(),
         status_counts: (0, 0, 0),
+        published: 0,
+        metrics,
         events_out,
     };
     node.refresh_groups()?;
@@ -444,7 +461,8 @@ impl Node {
         let topic = IdentTopic::new(self.access.topic(&ev.header().group));
         let msg = encode_gossip(ev.envelope(), ev.body());
         match self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
-            Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Ok(_) => self.published += 1,
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
             Err(e) => tracing::warn!(error = %e, "gossip publish failed; peers will sync instead"),
         }
     }
@@ -498,6 +516,9 @@ impl Node {
             from_sync: self.status_counts.1,
             rejected: self.status_counts.2,
             blocked: self.blocked.iter().map(ToString::to_string).collect(),
+            published: self.published,
+            gossip_received: gossip_received(&self.metrics).0,
+            gossip_unique: gossip_received(&self.metrics).1,
         }
     }
 
@@ -639,8 +660,14 @@ impl Node {
         };
         let outcome = block(|| self.store.ingest_into(group, vec![verified]));
         match outcome.map(|mut v| v.pop()) {
-            Ok(Some(Ok(Ingested::Stored { released, .. }))) => {
+            Ok(Some(Ok(Ingested::Stored { id, released }))) => {
                 self.status_counts.0 += 1 + released.len() as u64;
+                for id in std::iter::once(id).chain(released) {
+                    let _ = self.events_out.try_send(NodeEvent::Stored {
+                        id,
+                        by_gossip: true,
+                    });
+                }
                 MessageAcceptance::Accept
             }
             Ok(Some(Ok(Ingested::Duplicate { .. }))) => MessageAcceptance::Ignore,
