@@ -2,9 +2,12 @@
 //!
 //! Sync is request-response over one libp2p stream per request:
 //!
-//! 1. `Heights { token }`: the cheap first round. Because every log is stored as a contiguous
-//!    prefix, "which events do you have" is answered exactly by the length of each
-//!    (author, log) in the group.
+//! 0. `Summary { token, digest }`: one hash of the requester's (author, log, length, head) list.
+//!    If the responder's is the same, the sets are identical (logs are hash chains) and the answer
+//!    is `InSync`: one round trip of about a hundred bytes.
+//! 1. Otherwise the answer is the responder's heights (`Heights` asks for them directly).
+//!    Because every log is stored as a contiguous prefix, "which events do you have" is answered
+//!    exactly by the length of each (author, log) in the group.
 //! 2. `Events { token, wants, max }`: "send me log L from seq S on", answered in bounded batches
 //!    with a `more` flag; the requester simply asks again from where it got to, so an
 //!    interrupted sync resumes where it stopped.
@@ -93,6 +96,13 @@ pub type RawEvent = (Vec<u8>, Option<Vec<u8>>);
 /// A sync request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
+    /// "Here is the digest of my heights": answered with `InSync` or with `Heights`.
+    Summary {
+        /// The group's token.
+        token: Token,
+        /// [`heights_digest`] of the requester's logs.
+        digest: [u8; 32],
+    },
     /// Log lengths of a group.
     Heights {
         /// The group's token.
@@ -112,6 +122,8 @@ pub enum Request {
 /// A sync answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
+    /// The digests match: both hold the same events of the group.
+    InSync,
     /// Log lengths (empty for a group the responder does not hold, or may not share).
     Heights {
         /// The logs.
@@ -130,8 +142,28 @@ pub enum Response {
 
 const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
+const REQ_SUMMARY: u64 = 2;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
+const RES_IN_SYNC: u64 = 2;
+
+/// Digest of a group's logs as one side holds them: BLAKE3 over the sorted
+/// (author, log, length, head) of every non-empty log. Equal digests mean equal event sets.
+pub fn heights_digest<'a>(
+    logs: impl IntoIterator<Item = (&'a PublicKey, u64, u64, &'a [u8; 32])>,
+) -> [u8; 32] {
+    let mut rows: Vec<(&PublicKey, u64, u64, &[u8; 32])> =
+        logs.into_iter().filter(|r| r.2 > 0).collect();
+    rows.sort_unstable();
+    let mut h = blake3::Hasher::new_derive_key("dualpower heights digest v1");
+    for (author, log, len, head) in rows {
+        h.update(&author.0);
+        h.update(&log.to_be_bytes());
+        h.update(&len.to_be_bytes());
+        h.update(head);
+    }
+    *h.finalize().as_bytes()
+}
 
 fn bad(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
@@ -142,6 +174,9 @@ impl Request {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         match self {
+            Request::Summary { token, digest } => {
+                w.array(3).uint(REQ_SUMMARY).bytes(token).bytes(digest);
+            }
             Request::Heights { token } => {
                 w.array(2).uint(REQ_HEIGHTS).bytes(token);
             }
@@ -165,6 +200,10 @@ impl Request {
         let n = r.array("request", 4)?;
         let tag = r.uint()?;
         let req = match (tag, n) {
+            (REQ_SUMMARY, 3) => Request::Summary {
+                token: r.bytes_n::<32>("token")?,
+                digest: r.bytes_n::<32>("digest")?,
+            },
             (REQ_HEIGHTS, 2) => Request::Heights {
                 token: r.bytes_n::<32>("token")?,
             },
@@ -213,6 +252,9 @@ impl Response {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         match self {
+            Response::InSync => {
+                w.array(1).uint(RES_IN_SYNC);
+            }
             Response::Heights { logs, truncated } => {
                 w.array(3).uint(RES_HEIGHTS).array(logs.len());
                 for l in logs {
@@ -240,14 +282,16 @@ impl Response {
         let mut r = Reader::new(bytes, 3);
         let n = r.array("response", 3)?;
         let tag = r.uint()?;
-        if n != 3 {
+        let expected = if tag == RES_IN_SYNC { 1 } else { 3 };
+        if n != expected {
             return Err(CborError::WrongSize {
                 what: "response",
-                expected: 3,
+                expected,
                 found: n,
             });
         }
         let res = match tag {
+            RES_IN_SYNC => Response::InSync,
             RES_HEIGHTS => {
                 let count = r.array("logs", MAX_LOGS_PER_ANSWER)?;
                 let mut logs = Vec::with_capacity(count);
@@ -424,6 +468,10 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let reqs = [
+            Request::Summary {
+                token: [1; 32],
+                digest: [7; 32],
+            },
             Request::Heights { token: [1; 32] },
             Request::Events {
                 token: [2; 32],
@@ -439,6 +487,7 @@ mod tests {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
         }
         let res = [
+            Response::InSync,
             Response::Heights {
                 logs: vec![LogHeight {
                     author: PublicKey([4; 32]),

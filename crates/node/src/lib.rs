@@ -7,5 +7,6 @@
 
 pub mod api;
 pub mod node;
+pub mod sync;
 
 pub use node::{Command, Handle, NodeConfig, NodeError, NodeEvent, Status, run};

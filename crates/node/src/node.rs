@@ -10,13 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent, verify_batch};
-use dualpower_net::protocol::{
-    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
-    decode_gossip, encode_gossip,
-};
+use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
 use dualpower_net::{
-    Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, LogHeight, NetConfig, RawEvent, Request,
-    Response, Want, build_swarm_with_metrics, gossip_received, node_keypair,
+    Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
+    build_swarm_with_metrics, gossip_received, node_keypair,
 };
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
 use futures::StreamExt;
@@ -383,14 +380,16 @@ impl Node {
             return;
         }
         job.running = true;
-        self.send(
-            peer,
-            group,
-            Request::Heights {
-                token: self.access.token(&group),
-            },
-            Pending::Heights,
-        );
+        self.send_summary(peer, group);
+    }
+
+    fn send_summary(&mut self, peer: PeerId, group: GroupId) {
+        let logs = block(|| self.store.logs(Some(group))).unwrap_or_default();
+        let req = Request::Summary {
+            token: self.access.token(&group),
+            digest: crate::sync::digest(&logs),
+        };
+        self.send(peer, group, req, Pending::Heights);
     }
 
     fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
@@ -691,91 +690,32 @@ impl Node {
 
     /// Answers a sync request within the responder's budget.
     fn answer(&mut self, req: Request) -> Response {
-        match req {
-            Request::Heights { token } => {
-                let Some(&group) = self.tokens.get(&token) else {
-                    return Response::Heights {
-                        logs: Vec::new(),
-                        truncated: false,
-                    };
-                };
-                let logs = block(|| self.store.logs(Some(group))).unwrap_or_default();
-                let truncated = logs.len() > MAX_LOGS_PER_ANSWER;
-                Response::Heights {
-                    logs: logs
-                        .into_iter()
-                        .filter(|l| l.len > 0)
-                        .take(MAX_LOGS_PER_ANSWER)
-                        .map(|l| LogHeight {
-                            author: l.author,
-                            log: l.log,
-                            len: l.len,
-                        })
-                        .collect(),
-                    truncated,
-                }
+        let token = match &req {
+            Request::Summary { token, .. }
+            | Request::Heights { token }
+            | Request::Events { token, .. } => *token,
+        };
+        let group = self.tokens.get(&token).copied();
+        block(|| crate::sync::answer(&self.store, group, req)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot answer a sync request");
+            Response::Events {
+                events: Vec::new(),
+                more: false,
             }
-            Request::Events { token, wants, max } => {
-                let Some(&group) = self.tokens.get(&token) else {
-                    return Response::Events {
-                        events: Vec::new(),
-                        more: false,
-                    };
-                };
-                let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
-                let mut events: Vec<RawEvent> = Vec::new();
-                let mut used = 0usize;
-                let mut more = false;
-                for want in wants.iter().take(MAX_WANTS) {
-                    if events.len() >= max || used >= ANSWER_BUDGET_BYTES {
-                        more = true;
-                        break;
-                    }
-                    let got = block(|| {
-                        self.store.log_range(
-                            &want.author,
-                            &group,
-                            want.log,
-                            want.from,
-                            max - events.len(),
-                            ANSWER_BUDGET_BYTES - used,
-                        )
-                    })
-                    .unwrap_or_default();
-                    used += got
-                        .iter()
-                        .map(|(e, b)| e.len() + b.as_ref().map_or(0, Vec::len))
-                        .sum::<usize>();
-                    events.extend(got);
-                }
-                Response::Events { events, more }
-            }
-        }
+        })
     }
 
     fn on_response(&mut self, peer: PeerId, group: GroupId, kind: Pending, res: Response) {
         match (kind, res) {
-            (Pending::Heights, Response::Heights { logs, .. }) => {
-                let local: HashMap<_, _> = block(|| self.store.logs(Some(group)))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|l| ((l.author, l.log), (l.len, l.forked)))
-                    .collect();
-                let mut wants = Vec::new();
-                let mut remaining = 0u64;
-                for l in logs {
-                    let (have, forked) =
-                        local.get(&(l.author, l.log)).copied().unwrap_or((0, false));
-                    if l.len > have && !forked {
-                        remaining = remaining.saturating_add(l.len - have);
-                        wants.push(Want {
-                            author: l.author,
-                            log: l.log,
-                            from: have,
-                        });
-                    }
+            (Pending::Heights, Response::InSync) => {
+                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+                    job.remaining = 0;
+                    job.running = false;
                 }
-                wants.truncate(MAX_WANTS);
+            }
+            (Pending::Heights, Response::Heights { logs, .. }) => {
+                let local = block(|| self.store.logs(Some(group))).unwrap_or_default();
+                let (wants, remaining) = crate::sync::plan(&local, &logs);
                 let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
                     fetched: 0,
                     remaining: 0,
@@ -814,9 +754,8 @@ impl Node {
                         return;
                     }
                 }
-                // Next round: heights again, so every round resumes from what we now hold.
-                let token = self.access.token(&group);
-                self.send(peer, group, Request::Heights { token }, Pending::Heights);
+                // Next round: summary again, so every round resumes from what we now hold.
+                self.send_summary(peer, group);
             }
             _ => self.strike(peer, "sync answer of the wrong kind"),
         }

@@ -1,0 +1,118 @@
+//! The sync protocol's decisions as plain functions of store contents, so the node's event loop,
+//! the benchmarks and the tests all run exactly the same logic.
+
+use dualpower_core::GroupId;
+use dualpower_net::protocol::{
+    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, heights_digest,
+};
+use dualpower_net::{LogHeight, RawEvent, Request, Response, Want};
+use dualpower_store::{LogInfo, Store, StoreError};
+
+/// The digest of our logs of a group, for a `Summary` request.
+pub fn digest(logs: &[LogInfo]) -> [u8; 32] {
+    const NONE: [u8; 32] = [0; 32];
+    heights_digest(logs.iter().map(|l| {
+        (
+            &l.author,
+            l.log,
+            l.len,
+            l.head.as_ref().map_or(&NONE, |h| &h.0),
+        )
+    }))
+}
+
+/// Answers a request for `group` (`None`: a group we do not hold or may not share, which gets
+/// the same empty answer as an empty group, so a stranger learns nothing). Work is bounded by
+/// [`MAX_LOGS_PER_ANSWER`], [`MAX_EVENTS_PER_ANSWER`] and [`ANSWER_BUDGET_BYTES`].
+pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Response, StoreError> {
+    let Some(group) = group else {
+        return Ok(match req {
+            Request::Events { .. } => Response::Events {
+                events: Vec::new(),
+                more: false,
+            },
+            Request::Summary { .. } | Request::Heights { .. } => Response::Heights {
+                logs: Vec::new(),
+                truncated: false,
+            },
+        });
+    };
+    match req {
+        Request::Summary { digest: theirs, .. } => {
+            let logs = store.logs(Some(group))?;
+            if digest(&logs) == theirs {
+                return Ok(Response::InSync);
+            }
+            Ok(heights(logs))
+        }
+        Request::Heights { .. } => Ok(heights(store.logs(Some(group))?)),
+        Request::Events { wants, max, .. } => {
+            let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
+            let mut events: Vec<RawEvent> = Vec::new();
+            let mut used = 0usize;
+            let mut more = false;
+            for want in wants.iter().take(MAX_WANTS) {
+                if events.len() >= max || used >= ANSWER_BUDGET_BYTES {
+                    more = true;
+                    break;
+                }
+                let got = store.log_range(
+                    &want.author,
+                    &group,
+                    want.log,
+                    want.from,
+                    max - events.len(),
+                    ANSWER_BUDGET_BYTES - used,
+                )?;
+                used += got
+                    .iter()
+                    .map(|(e, b)| e.len() + b.as_ref().map_or(0, Vec::len))
+                    .sum::<usize>();
+                events.extend(got);
+            }
+            Ok(Response::Events { events, more })
+        }
+    }
+}
+
+fn heights(logs: Vec<LogInfo>) -> Response {
+    let truncated = logs.len() > MAX_LOGS_PER_ANSWER;
+    Response::Heights {
+        logs: logs
+            .into_iter()
+            .filter(|l| l.len > 0)
+            .take(MAX_LOGS_PER_ANSWER)
+            .map(|l| LogHeight {
+                author: l.author,
+                log: l.log,
+                len: l.len,
+            })
+            .collect(),
+        truncated,
+    }
+}
+
+/// What to ask for, given our logs and the peer's heights: every log the peer holds more of
+/// (unless ours is forked), from our length on. Returns the wants (at most [`MAX_WANTS`]) and
+/// how many events the peer has that we lack.
+pub fn plan(local: &[LogInfo], remote: &[LogHeight]) -> (Vec<Want>, u64) {
+    let mine: std::collections::HashMap<_, _> = local
+        .iter()
+        .map(|l| ((l.author, l.log), (l.len, l.forked)))
+        .collect();
+    let mut wants = Vec::new();
+    let mut remaining = 0u64;
+    for l in remote {
+        let (have, forked) = mine.get(&(l.author, l.log)).copied().unwrap_or((0, false));
+        if l.len > have && !forked {
+            remaining = remaining.saturating_add(l.len - have);
+            wants.push(Want {
+                author: l.author,
+                log: l.log,
+                from: have,
+            });
+        }
+    }
+    wants.truncate(MAX_WANTS);
+    (wants, remaining)
+}
