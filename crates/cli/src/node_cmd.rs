@@ -209,6 +209,16 @@ fn sync_totals(status: &Value, peer: Option<&str>) -> (u64, u64, bool) {
     (fetched, remaining, running)
 }
 
+fn sync_rounds(status: &Value, peer: Option<&str>) -> u64 {
+    status["syncs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| peer.is_none_or(|p| s["peer"].as_str() == Some(p)))
+        .map(|s| s["rounds"].as_u64().unwrap_or(0))
+        .sum()
+}
+
 fn peer_of(addr: &Multiaddr) -> Option<String> {
     addr.iter().find_map(|p| match p {
         libp2p::multiaddr::Protocol::P2p(id) => Some(id.to_string()),
@@ -220,6 +230,7 @@ fn peer_of(addr: &Multiaddr) -> Option<String> {
 fn watch_progress(
     pb: ProgressBar,
     peer: Option<&str>,
+    base_rounds: u64,
     deadline: Duration,
     mut status: impl FnMut() -> Result<Value>,
 ) -> Result<Value> {
@@ -233,13 +244,9 @@ fn watch_progress(
     loop {
         let s = status()?;
         let (fetched, remaining, running) = sync_totals(&s, peer);
-        let connected = s["peers"].as_array().is_some_and(|ps| {
-            ps.iter()
-                .any(|p| peer.is_none_or(|id| p["peer"].as_str() == Some(id)))
-        });
-        seen_any |= running
-            || fetched > 0
-            || (connected && s["syncs"].as_array().is_some_and(|a| !a.is_empty()));
+        // A sync counts as started once it made a round trip after we asked (the node keeps
+        // counters for its whole life).
+        seen_any |= running || sync_rounds(&s, peer) > base_rounds;
         pb.set_length(fetched + remaining);
         pb.set_position(fetched);
         if running || !seen_any {
@@ -264,8 +271,7 @@ fn watch_progress(
 /// Uses the running node if there is one, otherwise a temporary node.
 pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
     let peer_id = peer_of(&peer);
-    let report = |s: &Value| -> Result<i32> {
-        let (fetched, _, _) = sync_totals(s, peer_id.as_deref());
+    let report = |s: &Value, fetched: u64| -> Result<i32> {
         ctx.emit(
             json!({ "peer": peer.to_string(), "fetched": fetched, "syncs": s["syncs"] }),
             || format!("synced with {peer}: {fetched} new event(s)"),
@@ -273,10 +279,16 @@ pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
         Ok(0)
     };
     if let Some(remote) = Remote::find(&ctx.home) {
+        let before = remote.get("/v1/status")?;
+        let (base, _, _) = sync_totals(&before, peer_id.as_deref());
+        let base_rounds = sync_rounds(&before, peer_id.as_deref());
         remote.post("/v1/dial", json!({ "addr": peer.to_string() }))?;
         let pb = crate::bar(ctx, 0, "syncing");
-        let s = watch_progress(pb, peer_id.as_deref(), timeout, || remote.get("/v1/status"))?;
-        return report(&s);
+        let s = watch_progress(pb, peer_id.as_deref(), base_rounds, timeout, || {
+            remote.get("/v1/status")
+        })?;
+        let (fetched, _, _) = sync_totals(&s, peer_id.as_deref());
+        return report(&s, fetched.saturating_sub(base));
     }
     init_logging();
     let identity = ctx.identity()?;
@@ -310,7 +322,7 @@ pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
         let watched = tokio::task::spawn_blocking({
             let rt = tokio::runtime::Handle::current();
             move || -> Result<Value> {
-                watch_progress(pb, pid.as_deref(), timeout, || {
+                watch_progress(pb, pid.as_deref(), 0, timeout, || {
                     let s: Status = rt
                         .block_on(h.status())
                         .ok_or_else(|| anyhow!("the node stopped"))?;
@@ -328,7 +340,8 @@ pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
         Ok(store) => store.close()?,
         Err(_) => bail!("the store is still in use at shutdown"),
     }
-    report(&status)
+    let (fetched, _, _) = sync_totals(&status, peer_id.as_deref());
+    report(&status, fetched)
 }
 
 /// Opens the store for reading, also while a node holds it.

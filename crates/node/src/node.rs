@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent, verify_batch};
+use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent};
 use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
 use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
@@ -30,6 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_STRIKES: u32 = 5;
 /// Events requested per sync round.
 const EVENTS_PER_ROUND: u32 = 1000;
+/// Every this many seconds, each connected peer is asked for a summary of each group (one
+/// cheap round trip when in sync), so events fetched by sync, which are not re-gossiped, still
+/// spread after a partition heals, however the peers happen to be connected.
+const ANTI_ENTROPY_TICKS: u64 = 10;
 /// Capacity of the command channel.
 pub const COMMAND_QUEUE: usize = 64;
 
@@ -328,6 +332,7 @@ pub async fn run(
         let _ = node.swarm.behaviour_mut().kad.bootstrap();
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -336,6 +341,10 @@ pub async fn run(
             _ = tick.tick() => {
                 if let Err(e) = node.refresh_groups() {
                     tracing::error!(error = %e, "cannot read groups");
+                }
+                ticks += 1;
+                if ticks % ANTI_ENTROPY_TICKS == 0 {
+                    node.anti_entropy();
                 }
             }
             () = &mut shutdown => break,
@@ -381,6 +390,16 @@ impl Node {
         }
         job.running = true;
         self.send_summary(peer, group);
+    }
+
+    fn anti_entropy(&mut self) {
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+        for p in peers {
+            for g in &groups {
+                self.start_sync(p, *g);
+            }
+        }
     }
 
     fn send_summary(&mut self, peer: PeerId, group: GroupId) {
@@ -447,7 +466,21 @@ impl Node {
                 let _ = reply.send(res);
             }
             Command::Dial { addr, reply } => {
-                let res = self.swarm.dial(addr).map_err(|e| e.to_string());
+                let known = addr.iter().find_map(|p| match p {
+                    Protocol::P2p(peer) => Some(peer),
+                    _ => None,
+                });
+                let res = match known {
+                    // Already connected: a dial adds nothing, so catch up with it now.
+                    Some(peer) if self.connected.contains_key(&peer) => {
+                        let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+                        for g in groups {
+                            self.start_sync(peer, g);
+                        }
+                        Ok(())
+                    }
+                    _ => self.swarm.dial(addr).map_err(|e| e.to_string()),
+                };
                 let _ = reply.send(res);
             }
             Command::Status { reply } => {
@@ -672,10 +705,8 @@ impl Node {
             Ok(Some(Ok(Ingested::Duplicate { .. }))) => MessageAcceptance::Ignore,
             Ok(Some(Ok(Ingested::ForkDetected { .. }))) => MessageAcceptance::Accept,
             Ok(Some(Ok(Ingested::Quarantined { .. }))) => {
-                // We are missing history: fetch it from whoever sent this.
-                if let Some(j) = self.jobs.get_mut(&(source, group)) {
-                    j.running = false;
-                }
+                // We are missing history: fetch it from whoever sent this (unless a sync with
+                // them is already under way; its next summary round will see the gap).
                 self.start_sync(source, group);
                 MessageAcceptance::Accept
             }
@@ -763,32 +794,21 @@ impl Node {
 
     /// Decodes, batch-verifies and stores events of `group`. Returns (stored, invalid).
     fn ingest_batch(&mut self, group: GroupId, raw: Vec<RawEvent>) -> (u64, u64) {
-        let mut bad = 0u64;
-        let decoded: Vec<Event> = raw
-            .into_iter()
-            .filter_map(|(e, b)| Event::decode(e, b).map_err(|_| bad += 1).ok())
-            .collect();
-        let verified: Vec<VerifiedEvent> = verify_batch(decoded, self.store.network())
-            .into_iter()
-            .filter_map(|r| r.map_err(|_| bad += 1).ok())
-            .collect();
-        let mut stored = 0u64;
-        match block(|| self.store.ingest_into(group, verified)) {
-            Ok(outcomes) => {
-                for o in outcomes {
-                    match o {
-                        Ok(Ingested::Stored { released, .. }) => {
-                            stored += 1 + released.len() as u64
-                        }
-                        Ok(_) => {}
-                        Err(IngestError::WrongGroup { .. }) => bad += 1,
-                        Err(_) => {}
-                    }
+        match block(|| crate::sync::store_answer(&self.store, group, raw)) {
+            Ok(f) => {
+                for id in &f.stored {
+                    let _ = self.events_out.try_send(NodeEvent::Stored {
+                        id: *id,
+                        by_gossip: false,
+                    });
                 }
+                self.status_counts.2 += f.invalid;
+                (f.stored.len() as u64, f.invalid)
             }
-            Err(e) => tracing::error!(error = %e, "store failed during sync"),
+            Err(e) => {
+                tracing::error!(error = %e, "store failed during sync");
+                (0, 0)
+            }
         }
-        self.status_counts.2 += bad;
-        (stored, bad)
     }
 }

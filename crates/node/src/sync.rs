@@ -1,12 +1,12 @@
 //! The sync protocol's decisions as plain functions of store contents, so the node's event loop,
 //! the benchmarks and the tests all run exactly the same logic.
 
-use dualpower_core::GroupId;
+use dualpower_core::{Event, GroupId, VerifiedEvent, verify_batch};
 use dualpower_net::protocol::{
     ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, heights_digest,
 };
 use dualpower_net::{LogHeight, RawEvent, Request, Response, Want};
-use dualpower_store::{LogInfo, Store, StoreError};
+use dualpower_store::{IngestError, Ingested, LogInfo, Store, StoreError};
 
 /// The digest of our logs of a group, for a `Summary` request.
 pub fn digest(logs: &[LogInfo]) -> [u8; 32] {
@@ -115,4 +115,43 @@ pub fn plan(local: &[LogInfo], remote: &[LogHeight]) -> (Vec<Want>, u64) {
     }
     wants.truncate(MAX_WANTS);
     (wants, remaining)
+}
+
+/// What storing a sync answer did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Ids newly stored (including events released from quarantine), in order.
+    pub stored: Vec<dualpower_core::EventId>,
+    /// Events that failed decoding or verification, or belonged to another group.
+    pub invalid: u64,
+}
+
+/// Decodes, batch-verifies and stores the events of a sync answer for `group`, exactly like any
+/// other input. Events of another group count as invalid (the peer sent what was not asked).
+pub fn store_answer(
+    store: &Store,
+    group: GroupId,
+    raw: Vec<RawEvent>,
+) -> Result<Fetched, StoreError> {
+    let mut out = Fetched::default();
+    let decoded: Vec<Event> = raw
+        .into_iter()
+        .filter_map(|(e, b)| Event::decode(e, b).map_err(|_| out.invalid += 1).ok())
+        .collect();
+    let verified: Vec<VerifiedEvent> = verify_batch(decoded, store.network())
+        .into_iter()
+        .filter_map(|r| r.map_err(|_| out.invalid += 1).ok())
+        .collect();
+    for o in store.ingest_into(group, verified)? {
+        match o {
+            Ok(Ingested::Stored { id, released }) => {
+                out.stored.push(id);
+                out.stored.extend(released);
+            }
+            Ok(_) => {}
+            Err(IngestError::WrongGroup { .. }) => out.invalid += 1,
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
