@@ -343,7 +343,7 @@ pub async fn run(
                     tracing::error!(error = %e, "cannot read groups");
                 }
                 ticks += 1;
-                if ticks % ANTI_ENTROPY_TICKS == 0 {
+                if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
                     node.anti_entropy();
                 }
             }
