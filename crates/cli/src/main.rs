@@ -104,6 +104,7 @@ enum Command {
     /// Show what this node holds, and, if it runs, its peers, groups, heights and syncs.
     Status,
     /// Run the node: connect to peers, gossip new events live, catch up what was missed.
+    /// Creates your identity first if there is none.
     Serve {
         /// Address to listen on (repeatable). Default: all interfaces, TCP and QUIC, free ports.
         #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -260,22 +261,30 @@ fn run(cli: Cli) -> Result<i32> {
             bootstrap,
             no_mdns,
             relay_server,
-        } => node_cmd::serve(
-            &ctx,
-            ServeArgs {
-                listen: if listen.is_empty() {
-                    vec![
-                        "/ip4/0.0.0.0/tcp/0".parse()?,
-                        "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-                    ]
-                } else {
-                    listen
+        } => {
+            if !keystore::path(&ctx.home).exists() {
+                if !ctx.json {
+                    println!("No identity in {} yet: creating one.", ctx.home.display());
+                }
+                init(&ctx)?;
+            }
+            node_cmd::serve(
+                &ctx,
+                ServeArgs {
+                    listen: if listen.is_empty() {
+                        vec![
+                            "/ip4/0.0.0.0/tcp/0".parse()?,
+                            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+                        ]
+                    } else {
+                        listen
+                    },
+                    bootstrap,
+                    mdns: !no_mdns,
+                    relay_server,
                 },
-                bootstrap,
-                mdns: !no_mdns,
-                relay_server,
-            },
-        ),
+            )
+        }
         Command::Sync { peer, timeout } => {
             node_cmd::sync(&ctx, peer, std::time::Duration::from_secs(timeout))
         }
