@@ -19,6 +19,17 @@ pub fn network() -> NetworkId {
 /// its author's previous event and depends on the newest event of the previous author, like a
 /// busy group chat. Each body is a post of exactly `body_bytes` bytes.
 pub fn generate(count: usize, authors: usize, body_bytes: usize) -> Vec<VerifiedEvent> {
+    generate_with(count, authors, body_bytes, true)
+}
+
+/// Like [`generate`]; with `cross_deps` false, events depend only on their own log (so any log
+/// suffix can be missing without making other logs' events wait for it).
+pub fn generate_with(
+    count: usize,
+    authors: usize,
+    body_bytes: usize,
+    cross_deps: bool,
+) -> Vec<VerifiedEvent> {
     let ids: Vec<Identity> = (0..authors)
         .map(|i| {
             let mut seed = [0u8; 32];
@@ -51,7 +62,10 @@ pub fn generate(count: usize, authors: usize, body_bytes: usize) -> Vec<Verified
             log: 0,
             seq: seqs[a],
             backlink: heads[a],
-            deps: last.filter(|l| Some(*l) != heads[a]).into_iter().collect(),
+            deps: last
+                .filter(|l| cross_deps && Some(*l) != heads[a])
+                .into_iter()
+                .collect(),
             timestamp: 1_700_000_000_000 + n as u64,
             body: Payload::Post { text }.encode(),
             flags: 0,

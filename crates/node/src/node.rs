@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent};
 use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
@@ -129,6 +129,8 @@ pub struct Status {
     pub gossip_received: u64,
     /// Gossip messages received once each (after duplicate filtering).
     pub gossip_unique: u64,
+    /// Latency of recent sync event rounds (request sent → events committed), ms: p50, p99.
+    pub sync_round_ms: [f64; 2],
 }
 
 /// One connected peer.
@@ -263,7 +265,9 @@ struct Node {
     tokens: HashMap<Token, GroupId>,
     topics: HashMap<TopicHash, GroupId>,
     groups: HashSet<GroupId>,
-    pending: HashMap<OutboundRequestId, (PeerId, GroupId, Pending)>,
+    pending: HashMap<OutboundRequestId, (PeerId, GroupId, Pending, Instant)>,
+    /// Latency of recent event rounds (request sent → events stored), ms; bounded.
+    round_ms: std::collections::VecDeque<f64>,
     jobs: HashMap<(PeerId, GroupId), SyncJob>,
     connected: HashMap<PeerId, Multiaddr>,
     strikes: HashMap<PeerId, u32>,
@@ -304,6 +308,7 @@ pub async fn run(
         topics: HashMap::new(),
         groups: HashSet::new(),
         pending: HashMap::new(),
+        round_ms: std::collections::VecDeque::new(),
         jobs: HashMap::new(),
         connected: HashMap::new(),
         strikes: HashMap::new(),
@@ -413,7 +418,7 @@ impl Node {
 
     fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
-        self.pending.insert(id, (peer, group, kind));
+        self.pending.insert(id, (peer, group, kind, Instant::now()));
         if let Some(job) = self.jobs.get_mut(&(peer, group)) {
             job.rounds += 1;
         }
@@ -551,6 +556,16 @@ impl Node {
             published: self.published,
             gossip_received: gossip_received(&self.metrics).0,
             gossip_unique: gossip_received(&self.metrics).1,
+            sync_round_ms: {
+                let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
+                v.sort_by(f64::total_cmp);
+                let at = |p: f64| {
+                    v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize)
+                        .copied()
+                        .unwrap_or(0.0)
+                };
+                [at(0.5), at(0.99)]
+            },
         }
     }
 
@@ -626,8 +641,15 @@ impl Node {
                     request_id,
                     response,
                 } => {
-                    if let Some((p, g, kind)) = self.pending.remove(&request_id) {
+                    if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
                         self.on_response(p, g, kind, response);
+                        if kind == Pending::Events {
+                            if self.round_ms.len() >= 4096 {
+                                self.round_ms.pop_front();
+                            }
+                            self.round_ms
+                                .push_back(sent.elapsed().as_secs_f64() * 1000.0);
+                        }
                     }
                 }
             },
@@ -637,7 +659,7 @@ impl Node {
                 error,
                 ..
             }) => {
-                if let Some((p, g, _)) = self.pending.remove(&request_id)
+                if let Some((p, g, _, _)) = self.pending.remove(&request_id)
                     && let Some(j) = self.jobs.get_mut(&(p, g))
                 {
                     j.running = false;
