@@ -8,7 +8,9 @@
 pub mod protocol;
 pub mod swarm;
 
-pub use protocol::{GroupAccess, IdKnowledge, LogHeight, RawEvent, Request, Response, Want};
+pub use protocol::{
+    GroupAccess, IdKnowledge, Inbound, LogHeight, RawEvent, Request, Response, Want,
+};
 pub use swarm::{
     Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, build_swarm_with_metrics,
     gossip_received, node_keypair,

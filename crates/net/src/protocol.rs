@@ -399,8 +399,15 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u
             "frame of {len} bytes exceeds {MAX_FRAME_BYTES}"
         )));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grow with what actually arrives: a 4-byte prefix must not buy 4 MiB of our memory.
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(bad(format!(
+            "frame claims {len} bytes but ends after {}",
+            buf.len()
+        )));
+    }
     Ok(buf)
 }
 
@@ -413,20 +420,47 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> 
     io.close().await
 }
 
+/// A request as the sync codec reads it. Malformed frames are handed up instead of failing the
+/// stream, because libp2p-request-response drops `read_request` errors without telling the
+/// behaviour, and the node could then never penalise the sender. What we send is always `Valid`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// A well-formed request.
+    Valid(Request),
+    /// Why the peer's frame is not a request.
+    Malformed(String),
+}
+
+impl From<Request> for Inbound {
+    fn from(r: Request) -> Self {
+        Inbound::Valid(r)
+    }
+}
+
 /// The libp2p codec of the sync protocol.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyncCodec;
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = Inbound;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Inbound>
     where
         T: AsyncRead + Unpin + Send,
     {
-        Request::decode(&read_frame(io).await?).map_err(bad)
+        match read_frame(io).await {
+            Ok(frame) => Ok(match Request::decode(&frame) {
+                Ok(req) => Inbound::Valid(req),
+                Err(e) => Inbound::Malformed(e.to_string()),
+            }),
+            // Over-long and cut-short frames are the peer's doing; other errors are the link's.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Ok(Inbound::Malformed(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -440,12 +474,15 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: Request,
+        req: Inbound,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req.encode()).await
+        match req {
+            Inbound::Valid(req) => write_frame(io, &req.encode()).await,
+            Inbound::Malformed(_) => Err(bad("a malformed request is never sent")),
+        }
     }
 
     async fn write_response<T>(

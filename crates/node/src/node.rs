@@ -268,6 +268,8 @@ struct Node {
     pending: HashMap<OutboundRequestId, (PeerId, GroupId, Pending, Instant)>,
     /// Latency of recent event rounds (request sent → events stored), ms; bounded.
     round_ms: std::collections::VecDeque<f64>,
+    /// What each outstanding events request asked for: answers may contain nothing else.
+    asked: HashMap<OutboundRequestId, Vec<dualpower_net::Want>>,
     jobs: HashMap<(PeerId, GroupId), SyncJob>,
     connected: HashMap<PeerId, Multiaddr>,
     strikes: HashMap<PeerId, u32>,
@@ -277,6 +279,7 @@ struct Node {
     published: u64,
     metrics: prometheus_client::registry::Registry,
     events_out: mpsc::Sender<NodeEvent>,
+    relay_server: bool,
 }
 
 /// Runs a node until `shutdown` resolves. On shutdown the swarm stops first; the store is
@@ -309,6 +312,7 @@ pub async fn run(
         groups: HashSet::new(),
         pending: HashMap::new(),
         round_ms: std::collections::VecDeque::new(),
+        asked: HashMap::new(),
         jobs: HashMap::new(),
         connected: HashMap::new(),
         strikes: HashMap::new(),
@@ -318,6 +322,7 @@ pub async fn run(
         published: 0,
         metrics,
         events_out,
+        relay_server: cfg.net.relay_server,
     };
     node.refresh_groups()?;
     let mut bootstrapped = false;
@@ -417,8 +422,19 @@ impl Node {
     }
 
     fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+        let wants = match &req {
+            Request::Events { wants, .. } => Some(wants.clone()),
+            _ => None,
+        };
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, req.into());
         self.pending.insert(id, (peer, group, kind, Instant::now()));
+        if let Some(w) = wants {
+            self.asked.insert(id, w);
+        }
         if let Some(job) = self.jobs.get_mut(&(peer, group)) {
             job.rounds += 1;
         }
@@ -572,7 +588,17 @@ impl Node {
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
-                let full = address.with(Protocol::P2p(*self.swarm.local_peer_id()));
+                // A relay only serves once it has a confirmed external address. Whoever runs
+                // `--relay-server` declares the node reachable, so its listen addresses count.
+                if self.relay_server && !address.iter().any(|p| p == Protocol::P2pCircuit) {
+                    self.swarm.add_external_address(address.clone());
+                }
+                let me = *self.swarm.local_peer_id();
+                let full = if address.iter().last() == Some(Protocol::P2p(me)) {
+                    address
+                } else {
+                    address.with(Protocol::P2p(me))
+                };
                 self.listen.push(full.clone());
                 let _ = self.events_out.try_send(NodeEvent::Listening(full));
             }
@@ -597,6 +623,17 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                // Bound the per-peer bookkeeping: forget finished syncs of gone peers once many
+                // accumulated (fresh peer ids cost nothing to make).
+                if self.jobs.len() > 10_000 {
+                    let connected = &self.connected;
+                    self.jobs
+                        .retain(|(p, _), j| j.running || connected.contains_key(p));
+                }
+                if self.strikes.len() > 10_000 {
+                    let connected = &self.connected;
+                    self.strikes.retain(|p, _| connected.contains_key(p));
+                }
                 for ((p, _), j) in self.jobs.iter_mut() {
                     if *p == peer_id {
                         j.running = false;
@@ -625,42 +662,55 @@ impl Node {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
             }
-            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message
-            {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    let response = self.answer(request);
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, response);
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
-                        self.on_response(p, g, kind, response);
-                        if kind == Pending::Events {
-                            if self.round_ms.len() >= 4096 {
-                                self.round_ms.pop_front();
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request: dualpower_net::Inbound::Malformed(why),
+                        ..
+                    } => {
+                        // Dropping the channel closes the stream unanswered.
+                        tracing::debug!(%peer, %why, "malformed sync request");
+                        self.strike(peer, "malformed sync request");
+                    }
+                    request_response::Message::Request {
+                        request: dualpower_net::Inbound::Valid(request),
+                        channel,
+                        ..
+                    } => {
+                        let response = self.answer(request);
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, response);
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
+                            let asked = self.asked.remove(&request_id).unwrap_or_default();
+                            self.on_response(p, g, kind, response, &asked);
+                            if kind == Pending::Events {
+                                if self.round_ms.len() >= 4096 {
+                                    self.round_ms.pop_front();
+                                }
+                                self.round_ms
+                                    .push_back(sent.elapsed().as_secs_f64() * 1000.0);
                             }
-                            self.round_ms
-                                .push_back(sent.elapsed().as_secs_f64() * 1000.0);
                         }
                     }
                 }
-            },
+            }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 peer,
                 request_id,
                 error,
                 ..
             }) => {
-                if let Some((p, g, _, _)) = self.pending.remove(&request_id)
-                    && let Some(j) = self.jobs.get_mut(&(p, g))
+                if let Some((p, g, _, _)) = self.pending.remove(&request_id).inspect(|_| {
+                    self.asked.remove(&request_id);
+                }) && let Some(j) = self.jobs.get_mut(&(p, g))
                 {
                     j.running = false;
                 }
@@ -730,7 +780,9 @@ impl Node {
                 // We are missing history: fetch it from whoever sent this (unless a sync with
                 // them is already under way; its next summary round will see the gap).
                 self.start_sync(source, group);
-                MessageAcceptance::Accept
+                // Kept, but not forwarded: an event that cannot be linked yet must not let a
+                // peer flood the network's quarantines through us.
+                MessageAcceptance::Ignore
             }
             Ok(Some(Err(IngestError::WrongGroup { .. }))) => {
                 self.status_counts.2 += 1;
@@ -758,7 +810,14 @@ impl Node {
         })
     }
 
-    fn on_response(&mut self, peer: PeerId, group: GroupId, kind: Pending, res: Response) {
+    fn on_response(
+        &mut self,
+        peer: PeerId,
+        group: GroupId,
+        kind: Pending,
+        res: Response,
+        asked: &[dualpower_net::Want],
+    ) {
         match (kind, res) {
             (Pending::Heights, Response::InSync) => {
                 if let Some(job) = self.jobs.get_mut(&(peer, group)) {
@@ -794,7 +853,7 @@ impl Node {
             }
             (Pending::Events, Response::Events { events, .. }) => {
                 let got = events.len();
-                let (stored, bad) = self.ingest_batch(group, events);
+                let (stored, bad) = self.ingest_batch(group, events, asked);
                 self.status_counts.1 += stored;
                 if bad > 0 {
                     self.strike(peer, "invalid events in a sync answer");
@@ -810,13 +869,23 @@ impl Node {
                 // Next round: summary again, so every round resumes from what we now hold.
                 self.send_summary(peer, group);
             }
-            _ => self.strike(peer, "sync answer of the wrong kind"),
+            _ => {
+                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+                    job.running = false;
+                }
+                self.strike(peer, "sync answer of the wrong kind");
+            }
         }
     }
 
     /// Decodes, batch-verifies and stores events of `group`. Returns (stored, invalid).
-    fn ingest_batch(&mut self, group: GroupId, raw: Vec<RawEvent>) -> (u64, u64) {
-        match block(|| crate::sync::store_answer(&self.store, group, raw)) {
+    fn ingest_batch(
+        &mut self,
+        group: GroupId,
+        raw: Vec<RawEvent>,
+        asked: &[dualpower_net::Want],
+    ) -> (u64, u64) {
+        match block(|| crate::sync::store_answer(&self.store, group, raw, asked)) {
             Ok(f) => {
                 for id in &f.stored {
                     let _ = self.events_out.try_send(NodeEvent::Stored {

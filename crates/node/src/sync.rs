@@ -127,17 +127,34 @@ pub struct Fetched {
 }
 
 /// Decodes, batch-verifies and stores the events of a sync answer for `group`, exactly like any
-/// other input. Events of another group count as invalid (the peer sent what was not asked).
+/// other input. Events that were not asked for (another group, another log, below `from`) count
+/// as invalid and are dropped.
 pub fn store_answer(
     store: &Store,
     group: GroupId,
     raw: Vec<RawEvent>,
+    asked: &[Want],
 ) -> Result<Fetched, StoreError> {
     let mut out = Fetched::default();
+    let wanted = |e: &Event| {
+        let h = e.header();
+        h.group == group
+            && asked
+                .iter()
+                .any(|w| w.author == h.author && w.log == h.log && h.seq >= w.from)
+    };
+    let mut unasked = 0u64;
     let decoded: Vec<Event> = raw
         .into_iter()
         .filter_map(|(e, b)| Event::decode(e, b).map_err(|_| out.invalid += 1).ok())
+        // Only what was asked for: a peer must not fill our quarantine with unrequested events.
+        .filter(|e| {
+            let ok = wanted(e);
+            unasked += u64::from(!ok);
+            ok
+        })
         .collect();
+    out.invalid += unasked;
     let verified: Vec<VerifiedEvent> = verify_batch(decoded, store.network())
         .into_iter()
         .filter_map(|r| r.map_err(|_| out.invalid += 1).ok())

@@ -125,7 +125,7 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
                 .iter()
                 .map(|(e, b)| (e.len() + b.as_ref().map_or(0, Vec::len)) as u64)
                 .sum::<u64>();
-            let f = sync::store_answer(b, group, events).expect("store");
+            let f = sync::store_answer(b, group, events, &wants).expect("store");
             assert_eq!(f.invalid, 0);
             fetched += f.stored.len();
             let local = b.logs(Some(group)).expect("logs");
