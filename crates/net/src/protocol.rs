@@ -5,9 +5,13 @@
 //! 0. `Summary { token, digest }`: one hash of the requester's (author, log, length, head) list.
 //!    If the responder's is the same, the sets are identical (logs are hash chains) and the answer
 //!    is `InSync`: one round trip of about a hundred bytes.
-//! 1. Otherwise the answer is the responder's heights (`Heights` asks for them directly).
+//! 1. Otherwise the answer is `Buckets`: the responder's digest and one 8-byte digest per bucket
+//!    of its logs (logs are spread over buckets by a hash of (author, log); the responder picks the
+//!    bucket count, about four logs per bucket). The requester compares with its own buckets and
+//!    asks `HeightsIn` only the buckets that differ, so a small difference costs a small answer
+//!    even in a group with thousands of logs. (`Heights` asks for all heights directly.)
 //!    Because every log is stored as a contiguous prefix, "which events do you have" is answered
-//!    exactly by the length of each (author, log) in the group.
+//!    exactly by the length of each (author, log).
 //! 2. `Events { token, wants, max }`: "send me log L from seq S on", answered in bounded batches
 //!    with a `more` flag; the requester simply asks again from where it got to, so an
 //!    interrupted sync resumes where it stopped.
@@ -37,6 +41,8 @@ pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_LOGS_PER_ANSWER: usize = 50_000;
 /// Most (author, log, from) wants in one request.
 pub const MAX_WANTS: usize = 4096;
+/// Most buckets in a `Buckets` answer.
+pub const MAX_BUCKETS: usize = 4096;
 /// Most events in one answer.
 pub const MAX_EVENTS_PER_ANSWER: usize = 2000;
 /// Bytes of events a responder puts in one answer (about; it stops after crossing it).
@@ -108,6 +114,15 @@ pub enum Request {
         /// The group's token.
         token: Token,
     },
+    /// Heights of the logs in some buckets (after a `Buckets` answer).
+    HeightsIn {
+        /// The group's token.
+        token: Token,
+        /// The bucket count of the `Buckets` answer.
+        count: u32,
+        /// The buckets wanted, ascending.
+        buckets: Vec<u32>,
+    },
     /// Events from some logs.
     Events {
         /// The group's token.
@@ -124,6 +139,15 @@ pub enum Request {
 pub enum Response {
     /// The digests match: both hold the same events of the group.
     InSync,
+    /// The digests differ: the responder's digest and its per-bucket digests.
+    Buckets {
+        /// [`heights_digest`] of the responder's logs.
+        digest: [u8; 32],
+        /// Number of buckets (at most [`MAX_BUCKETS`]).
+        count: u32,
+        /// [`bucket_digests`] of the responder's logs, `count` of them.
+        buckets: Vec<[u8; 8]>,
+    },
     /// Log lengths (empty for a group the responder does not hold, or may not share).
     Heights {
         /// The logs.
@@ -143,9 +167,62 @@ pub enum Response {
 const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
+const REQ_HEIGHTS_IN: u64 = 3;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
 const RES_IN_SYNC: u64 = 2;
+const RES_BUCKETS: u64 = 3;
+
+/// The bucket of a log among `count` buckets.
+pub fn bucket_of(author: &PublicKey, log: u64, count: u32) -> u32 {
+    let mut h = blake3::Hasher::new_derive_key("dualpower heights bucket v1");
+    h.update(&author.0);
+    h.update(&log.to_be_bytes());
+    let b = h.finalize();
+    let x = u32::from_le_bytes([
+        b.as_bytes()[0],
+        b.as_bytes()[1],
+        b.as_bytes()[2],
+        b.as_bytes()[3],
+    ]);
+    x % count.max(1)
+}
+
+/// How many buckets a side with `logs` logs uses: about four logs per bucket, a power of two.
+pub fn bucket_count(logs: usize) -> u32 {
+    ((logs / 4).max(1).next_power_of_two()).min(MAX_BUCKETS) as u32
+}
+
+/// One 8-byte digest per bucket over the (author, log, len, head) of its non-empty logs; an empty
+/// bucket's digest is all zeros.
+pub fn bucket_digests<'a>(
+    logs: impl IntoIterator<Item = (&'a PublicKey, u64, u64, &'a [u8; 32])>,
+    count: u32,
+) -> Vec<[u8; 8]> {
+    let count = count.clamp(1, MAX_BUCKETS as u32);
+    let mut rows: Vec<(u32, &PublicKey, u64, u64, &[u8; 32])> = logs
+        .into_iter()
+        .filter(|r| r.2 > 0)
+        .map(|(a, l, n, h)| (bucket_of(a, l, count), a, l, n, h))
+        .collect();
+    rows.sort_unstable();
+    let mut out = vec![[0u8; 8]; count as usize];
+    let mut i = 0;
+    while i < rows.len() {
+        let b = rows[i].0;
+        let mut h = blake3::Hasher::new_derive_key("dualpower heights bucket digest v1");
+        while i < rows.len() && rows[i].0 == b {
+            let (_, a, l, n, head) = rows[i];
+            h.update(&a.0);
+            h.update(&l.to_be_bytes());
+            h.update(&n.to_be_bytes());
+            h.update(head);
+            i += 1;
+        }
+        out[b as usize].copy_from_slice(&h.finalize().as_bytes()[..8]);
+    }
+    out
+}
 
 /// Digest of a group's logs as one side holds them: BLAKE3 over the sorted
 /// (author, log, length, head) of every non-empty log. Equal digests mean equal event sets.
@@ -170,6 +247,16 @@ fn bad(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl Request {
+    /// The group token the request is about.
+    pub fn token(&self) -> &Token {
+        match self {
+            Request::Summary { token, .. }
+            | Request::Heights { token }
+            | Request::HeightsIn { token, .. }
+            | Request::Events { token, .. } => token,
+        }
+    }
+
     /// Canonical CBOR.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
@@ -179,6 +266,20 @@ impl Request {
             }
             Request::Heights { token } => {
                 w.array(2).uint(REQ_HEIGHTS).bytes(token);
+            }
+            Request::HeightsIn {
+                token,
+                count,
+                buckets,
+            } => {
+                w.array(4)
+                    .uint(REQ_HEIGHTS_IN)
+                    .bytes(token)
+                    .uint(u64::from(*count))
+                    .array(buckets.len());
+                for b in buckets {
+                    w.uint(u64::from(*b));
+                }
             }
             Request::Events { token, wants, max } => {
                 w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
@@ -207,6 +308,28 @@ impl Request {
             (REQ_HEIGHTS, 2) => Request::Heights {
                 token: r.bytes_n::<32>("token")?,
             },
+            (REQ_HEIGHTS_IN, 4) => {
+                let token = r.bytes_n::<32>("token")?;
+                let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;
+                let n = r.array("buckets", MAX_BUCKETS)?;
+                let mut buckets = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let b = small(r.uint()?, "bucket", u64::from(count.saturating_sub(1)))?;
+                    if buckets.last().is_some_and(|&p| p >= b) {
+                        return Err(CborError::OutOfRange {
+                            what: "bucket order",
+                            value: u64::from(b),
+                        });
+                    }
+                    buckets.push(b);
+                }
+                r.leave();
+                Request::HeightsIn {
+                    token,
+                    count,
+                    buckets,
+                }
+            }
             (REQ_EVENTS, 4) => {
                 let token = r.bytes_n::<32>("token")?;
                 let count = r.array("wants", MAX_WANTS)?;
@@ -255,6 +378,20 @@ impl Response {
             Response::InSync => {
                 w.array(1).uint(RES_IN_SYNC);
             }
+            Response::Buckets {
+                digest,
+                count,
+                buckets,
+            } => {
+                w.array(4)
+                    .uint(RES_BUCKETS)
+                    .bytes(digest)
+                    .uint(u64::from(*count))
+                    .array(buckets.len());
+                for b in buckets {
+                    w.bytes(b);
+                }
+            }
             Response::Heights { logs, truncated } => {
                 w.array(3).uint(RES_HEIGHTS).array(logs.len());
                 for l in logs {
@@ -280,9 +417,13 @@ impl Response {
     /// Strict decoding with bounds.
     pub fn decode(bytes: &[u8]) -> Result<Response, CborError> {
         let mut r = Reader::new(bytes, 3);
-        let n = r.array("response", 3)?;
+        let n = r.array("response", 4)?;
         let tag = r.uint()?;
-        let expected = if tag == RES_IN_SYNC { 1 } else { 3 };
+        let expected = match tag {
+            RES_IN_SYNC => 1,
+            RES_BUCKETS => 4,
+            _ => 3,
+        };
         if n != expected {
             return Err(CborError::WrongSize {
                 what: "response",
@@ -292,6 +433,28 @@ impl Response {
         }
         let res = match tag {
             RES_IN_SYNC => Response::InSync,
+            RES_BUCKETS => {
+                let digest = r.bytes_n::<32>("digest")?;
+                let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;
+                let n = r.array("buckets", MAX_BUCKETS)?;
+                if n != count as usize {
+                    return Err(CborError::WrongSize {
+                        what: "buckets",
+                        expected: count as usize,
+                        found: n,
+                    });
+                }
+                let mut buckets = Vec::with_capacity(n);
+                for _ in 0..n {
+                    buckets.push(r.bytes_n::<8>("bucket digest")?);
+                }
+                r.leave();
+                Response::Buckets {
+                    digest,
+                    count,
+                    buckets,
+                }
+            }
             RES_HEIGHTS => {
                 let count = r.array("logs", MAX_LOGS_PER_ANSWER)?;
                 let mut logs = Vec::with_capacity(count);
@@ -353,6 +516,13 @@ impl Response {
         r.finish()?;
         Ok(res)
     }
+}
+
+fn small(v: u64, what: &'static str, max: u64) -> Result<u32, CborError> {
+    if v > max {
+        return Err(CborError::OutOfRange { what, value: v });
+    }
+    Ok(v as u32)
 }
 
 /// A gossip message: one event.
@@ -510,6 +680,11 @@ mod tests {
                 digest: [7; 32],
             },
             Request::Heights { token: [1; 32] },
+            Request::HeightsIn {
+                token: [1; 32],
+                count: 64,
+                buckets: vec![0, 5, 63],
+            },
             Request::Events {
                 token: [2; 32],
                 wants: vec![Want {
@@ -525,6 +700,11 @@ mod tests {
         }
         let res = [
             Response::InSync,
+            Response::Buckets {
+                digest: [3; 32],
+                count: 2,
+                buckets: vec![[1; 8], [2; 8]],
+            },
             Response::Heights {
                 logs: vec![LogHeight {
                     author: PublicKey([4; 32]),

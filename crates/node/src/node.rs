@@ -28,8 +28,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Misbehaviour strikes after which a peer is blocked.
 const MAX_STRIKES: u32 = 5;
-/// Events requested per sync round.
-const EVENTS_PER_ROUND: u32 = 1000;
 /// Every this many seconds, each connected peer is asked for a summary of each group (one
 /// cheap round trip when in sync), so events fetched by sync, which are not re-gossiped, still
 /// spread after a partition heals, however the peers happen to be connected.
@@ -252,9 +250,9 @@ enum Pending {
 
 struct SyncJob {
     fetched: u64,
-    remaining: u64,
     rounds: u64,
     running: bool,
+    session: crate::sync::Session,
 }
 
 struct Node {
@@ -389,17 +387,24 @@ impl Node {
     }
 
     fn start_sync(&mut self, peer: PeerId, group: GroupId) {
+        let token = self.access.token(&group);
         let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
             fetched: 0,
-            remaining: 0,
             rounds: 0,
             running: false,
+            session: crate::sync::Session::new(token),
         });
         if job.running {
             return;
         }
         job.running = true;
-        self.send_summary(peer, group);
+        job.session = crate::sync::Session::new(token);
+        let logs = block(|| self.store.logs(Some(group))).unwrap_or_default();
+        let req = match self.jobs.get_mut(&(peer, group)) {
+            Some(job) => job.session.start(&logs),
+            None => return,
+        };
+        self.send(peer, group, req, Pending::Heights);
     }
 
     fn anti_entropy(&mut self) {
@@ -410,15 +415,6 @@ impl Node {
                 self.start_sync(p, *g);
             }
         }
-    }
-
-    fn send_summary(&mut self, peer: PeerId, group: GroupId) {
-        let logs = block(|| self.store.logs(Some(group))).unwrap_or_default();
-        let req = Request::Summary {
-            token: self.access.token(&group),
-            digest: crate::sync::digest(&logs),
-        };
-        self.send(peer, group, req, Pending::Heights);
     }
 
     fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
@@ -544,7 +540,7 @@ impl Node {
                 group: g.to_hex(),
                 state: if j.running { "running" } else { "done" },
                 fetched: j.fetched,
-                remaining: j.remaining,
+                remaining: j.session.remaining,
                 rounds: j.rounds,
             })
             .collect();
@@ -795,11 +791,7 @@ impl Node {
 
     /// Answers a sync request within the responder's budget.
     fn answer(&mut self, req: Request) -> Response {
-        let token = match &req {
-            Request::Summary { token, .. }
-            | Request::Heights { token }
-            | Request::Events { token, .. } => *token,
-        };
+        let token = *req.token();
         let group = self.tokens.get(&token).copied();
         block(|| crate::sync::answer(&self.store, group, req)).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot answer a sync request");
@@ -818,62 +810,53 @@ impl Node {
         res: Response,
         asked: &[dualpower_net::Want],
     ) {
-        match (kind, res) {
-            (Pending::Heights, Response::InSync) => {
-                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
-                    job.remaining = 0;
-                    job.running = false;
-                }
-            }
-            (Pending::Heights, Response::Heights { logs, .. }) => {
-                let local = block(|| self.store.logs(Some(group))).unwrap_or_default();
-                let (wants, remaining) = crate::sync::plan(&local, &logs);
-                let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
-                    fetched: 0,
-                    remaining: 0,
-                    rounds: 0,
-                    running: true,
-                });
-                job.remaining = remaining;
-                if wants.is_empty() {
-                    job.running = false;
-                    return;
-                }
-                let token = self.access.token(&group);
-                self.send(
-                    peer,
-                    group,
-                    Request::Events {
-                        token,
-                        wants,
-                        max: EVENTS_PER_ROUND,
-                    },
-                    Pending::Events,
-                );
-            }
+        let step = match (kind, res) {
             (Pending::Events, Response::Events { events, .. }) => {
-                let got = events.len();
                 let (stored, bad) = self.ingest_batch(group, events, asked);
                 self.status_counts.1 += stored;
                 if bad > 0 {
-                    self.strike(peer, "invalid events in a sync answer");
+                    self.strike(peer, "invalid or unrequested events in a sync answer");
                 }
-                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
-                    job.fetched += stored;
-                    if got == 0 || stored == 0 {
-                        // Nothing new: stop rather than loop on a peer that cannot serve us.
-                        job.running = false;
-                        return;
+                let local = block(|| self.store.logs(Some(group))).unwrap_or_default();
+                match self.jobs.get_mut(&(peer, group)) {
+                    Some(job) => {
+                        job.fetched += stored;
+                        Ok(job.session.after_events(&local, stored as usize))
                     }
+                    None => Ok(crate::sync::Step::Done),
                 }
-                // Next round: summary again, so every round resumes from what we now hold.
-                self.send_summary(peer, group);
             }
-            _ => {
+            (
+                Pending::Heights,
+                res @ (Response::InSync | Response::Buckets { .. } | Response::Heights { .. }),
+            ) => {
+                let local = block(|| self.store.logs(Some(group))).unwrap_or_default();
+                match self.jobs.get_mut(&(peer, group)) {
+                    Some(job) => job.session.on_answer(&local, res),
+                    None => Ok(crate::sync::Step::Done),
+                }
+            }
+            _ => Err("sync answer of the wrong kind"),
+        };
+        match step {
+            Ok(crate::sync::Step::Send(req)) => {
+                let kind = if matches!(req, Request::Events { .. }) {
+                    Pending::Events
+                } else {
+                    Pending::Heights
+                };
+                self.send(peer, group, req, kind);
+            }
+            Ok(crate::sync::Step::Done) => {
                 if let Some(job) = self.jobs.get_mut(&(peer, group)) {
                     job.running = false;
                 }
-                self.strike(peer, "sync answer of the wrong kind");
+            }
+            Err(why) => {
+                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+                    job.running = false;
+                }
+                self.strike(peer, why);
             }
         }
     }

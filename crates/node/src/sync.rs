@@ -3,22 +3,149 @@
 
 use dualpower_core::{Event, GroupId, VerifiedEvent, verify_batch};
 use dualpower_net::protocol::{
-    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, heights_digest,
+    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
+    bucket_count, bucket_digests, bucket_of, heights_digest,
 };
 use dualpower_net::{LogHeight, RawEvent, Request, Response, Want};
 use dualpower_store::{IngestError, Ingested, LogInfo, Store, StoreError};
 
-/// The digest of our logs of a group, for a `Summary` request.
-pub fn digest(logs: &[LogInfo]) -> [u8; 32] {
-    const NONE: [u8; 32] = [0; 32];
-    heights_digest(logs.iter().map(|l| {
+const NONE: [u8; 32] = [0; 32];
+
+type Row<'a> = (&'a dualpower_core::PublicKey, u64, u64, &'a [u8; 32]);
+
+fn rows(logs: &[LogInfo]) -> impl Iterator<Item = Row<'_>> {
+    logs.iter().map(|l| {
         (
             &l.author,
             l.log,
             l.len,
             l.head.as_ref().map_or(&NONE, |h| &h.0),
         )
-    }))
+    })
+}
+
+/// The digest of our logs of a group, for a `Summary` request.
+pub fn digest(logs: &[LogInfo]) -> [u8; 32] {
+    heights_digest(rows(logs))
+}
+
+/// The buckets whose digests differ between our logs and the peer's `Buckets` answer.
+pub fn differing_buckets(local: &[LogInfo], count: u32, theirs: &[[u8; 8]]) -> Vec<u32> {
+    let ours = bucket_digests(rows(local), count);
+    ours.iter()
+        .zip(theirs)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+/// The requester's side of one sync with one peer for one group: which request comes next.
+/// Pure: the caller sends the requests, stores the events, and passes in the current logs.
+#[derive(Debug, Clone)]
+pub struct Session {
+    token: Token,
+    /// The responder's digest, once known: reaching it means we are done without asking again.
+    target: Option<[u8; 32]>,
+    /// The responder's heights of the logs that differ.
+    remote: Vec<LogHeight>,
+    /// Events the peer has that we lack, as of the last heights.
+    pub remaining: u64,
+}
+
+/// What to do next in a [`Session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send this request.
+    Send(Request),
+    /// In sync with the peer (or the peer cannot give us more).
+    Done,
+}
+
+/// Events requested per round.
+pub const EVENTS_PER_ROUND: u32 = 1000;
+
+impl Session {
+    /// A session for the group with this token.
+    pub fn new(token: Token) -> Session {
+        Session {
+            token,
+            target: None,
+            remote: Vec::new(),
+            remaining: 0,
+        }
+    }
+
+    /// The first request: a summary of what we hold.
+    pub fn start(&mut self, local: &[LogInfo]) -> Request {
+        Request::Summary {
+            token: self.token,
+            digest: digest(local),
+        }
+    }
+
+    /// Handles an answer other than `Events`. `Err` if the answer does not fit the protocol.
+    pub fn on_answer(&mut self, local: &[LogInfo], res: Response) -> Result<Step, &'static str> {
+        match res {
+            Response::InSync => {
+                self.remaining = 0;
+                Ok(Step::Done)
+            }
+            Response::Buckets {
+                digest: theirs,
+                count,
+                buckets,
+            } => {
+                if buckets.len() != count as usize {
+                    return Err("bucket count mismatch");
+                }
+                self.target = Some(theirs);
+                let differ = differing_buckets(local, count, &buckets);
+                if differ.is_empty() {
+                    return Ok(Step::Done);
+                }
+                Ok(Step::Send(Request::HeightsIn {
+                    token: self.token,
+                    count,
+                    buckets: differ,
+                }))
+            }
+            Response::Heights { logs, .. } => {
+                self.remote = logs;
+                Ok(self.next_fetch(local))
+            }
+            Response::Events { .. } => Err("events where heights were expected"),
+        }
+    }
+
+    /// After an `Events` answer was stored (`stored` new events): the next request, if any.
+    pub fn after_events(&mut self, local: &[LogInfo], stored: usize) -> Step {
+        if self.target == Some(digest(local)) {
+            self.remaining = 0;
+            return Step::Done;
+        }
+        if stored == 0 {
+            // The peer sent nothing new although it claimed more: stop rather than loop.
+            return Step::Done;
+        }
+        match self.next_fetch(local) {
+            Step::Done => Step::Send(self.start(local)),
+            send => send,
+        }
+    }
+
+    fn next_fetch(&mut self, local: &[LogInfo]) -> Step {
+        let (wants, remaining) = plan(local, &self.remote);
+        self.remaining = remaining;
+        if wants.is_empty() {
+            return Step::Done;
+        }
+        Step::Send(Request::Events {
+            token: self.token,
+            wants,
+            max: EVENTS_PER_ROUND,
+        })
+    }
 }
 
 /// Answers a request for `group` (`None`: a group we do not hold or may not share, which gets
@@ -31,21 +158,38 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 events: Vec::new(),
                 more: false,
             },
-            Request::Summary { .. } | Request::Heights { .. } => Response::Heights {
-                logs: Vec::new(),
-                truncated: false,
-            },
+            Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
+                Response::Heights {
+                    logs: Vec::new(),
+                    truncated: false,
+                }
+            }
         });
     };
     match req {
         Request::Summary { digest: theirs, .. } => {
             let logs = store.logs(Some(group))?;
-            if digest(&logs) == theirs {
+            let mine = digest(&logs);
+            if mine == theirs {
                 return Ok(Response::InSync);
             }
-            Ok(heights(logs))
+            let count = bucket_count(logs.len());
+            Ok(Response::Buckets {
+                digest: mine,
+                count,
+                buckets: bucket_digests(rows(&logs), count),
+            })
         }
         Request::Heights { .. } => Ok(heights(store.logs(Some(group))?)),
+        Request::HeightsIn { count, buckets, .. } => {
+            let wanted: std::collections::HashSet<u32> = buckets.into_iter().collect();
+            let logs = store
+                .logs(Some(group))?
+                .into_iter()
+                .filter(|l| wanted.contains(&bucket_of(&l.author, l.log, count)))
+                .collect();
+            Ok(heights(logs))
+        }
         Request::Events { wants, max, .. } => {
             let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
             let mut events: Vec<RawEvent> = Vec::new();

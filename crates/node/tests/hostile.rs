@@ -449,7 +449,9 @@ type Answer = Box<dyn FnMut(&Request) -> Option<Vec<u8>> + Send>;
 fn honest_empty() -> Answer {
     Box::new(|req| {
         Some(match req {
-            Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
+            Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
+                empty_heights()
+            }
             Request::Events { .. } => empty_events(),
         })
     })
@@ -910,7 +912,7 @@ async fn huge_counts_are_refused_before_allocation() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } => {
+                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
                     round += 1;
                     if round == 1 {
                         let mut w = Writer::default();
@@ -1241,7 +1243,9 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } => heights.clone(),
+                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
+                    heights.clone()
+                }
                 Request::Events { .. } => frame(
                     &Response::Events {
                         events: answers.next().unwrap_or_default(),
@@ -1473,7 +1477,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } => {
+                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } => empty_events(),

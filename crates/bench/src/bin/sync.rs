@@ -79,58 +79,36 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
         res_side.bytes_out += frame(&bytes);
         Response::decode(&bytes).expect("decode")
     };
+    let t = Instant::now();
+    let mut session = sync::Session::new(token);
+    let mut req = session.start(&b.logs(Some(group)).expect("logs"));
+    req_side.cpu += t.elapsed();
     loop {
-        let t = Instant::now();
-        let digest = sync::digest(&b.logs(Some(group)).expect("logs"));
-        req_side.cpu += t.elapsed();
-        let res = ask(
-            Request::Summary { token, digest },
-            &mut req_side,
-            &mut res_side,
-        );
-        let t = Instant::now();
-        let logs = match res {
-            Response::InSync => {
-                req_side.cpu += t.elapsed();
-                break;
-            }
-            Response::Heights { logs, .. } => logs,
-            other => panic!("unexpected {other:?}"),
+        let wants = match &req {
+            Request::Events { wants, .. } => wants.clone(),
+            _ => Vec::new(),
         };
-        let (wants, _) = sync::plan(&b.logs(Some(group)).expect("logs"), &logs);
-        req_side.cpu += t.elapsed();
-        if wants.is_empty() {
-            break;
-        }
-        // Fetch rounds until this plan is served, then summarise again.
-        let mut wants = wants;
-        while !wants.is_empty() {
-            let res = ask(
-                Request::Events {
-                    token,
-                    wants: wants.clone(),
-                    max: 2000,
-                },
-                &mut req_side,
-                &mut res_side,
-            );
-            let t = Instant::now();
-            let Response::Events { events, .. } = res else {
-                panic!("unexpected answer")
-            };
-            if events.is_empty() {
-                break;
+        let res = ask(req, &mut req_side, &mut res_side);
+        let t = Instant::now();
+        let step = match res {
+            Response::Events { events, .. } => {
+                event_bytes += events
+                    .iter()
+                    .map(|(e, b)| (e.len() + b.as_ref().map_or(0, Vec::len)) as u64)
+                    .sum::<u64>();
+                let f = sync::store_answer(b, group, events, &wants).expect("store");
+                assert_eq!(f.invalid, 0);
+                fetched += f.stored.len();
+                session.after_events(&b.logs(Some(group)).expect("logs"), f.stored.len())
             }
-            event_bytes += events
-                .iter()
-                .map(|(e, b)| (e.len() + b.as_ref().map_or(0, Vec::len)) as u64)
-                .sum::<u64>();
-            let f = sync::store_answer(b, group, events, &wants).expect("store");
-            assert_eq!(f.invalid, 0);
-            fetched += f.stored.len();
-            let local = b.logs(Some(group)).expect("logs");
-            wants = sync::plan(&local, &logs).0;
-            req_side.cpu += t.elapsed();
+            other => session
+                .on_answer(&b.logs(Some(group)).expect("logs"), other)
+                .expect("valid answer"),
+        };
+        req_side.cpu += t.elapsed();
+        match step {
+            sync::Step::Send(next) => req = next,
+            sync::Step::Done => break,
         }
     }
     Outcome {
