@@ -219,11 +219,14 @@ fn sync_rounds(status: &Value, peer: Option<&str>) -> u64 {
         .sum()
 }
 
+/// The peer an address leads to: the last `/p2p/` (a relayed address names the relay first).
 fn peer_of(addr: &Multiaddr) -> Option<String> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(id) => Some(id.to_string()),
-        _ => None,
-    })
+    addr.iter()
+        .filter_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .last()
 }
 
 /// Follows progress until the syncs with `peer` are done or `deadline` passes.

@@ -232,11 +232,22 @@ impl Node {
     /// Starts a node on `home`, listening on loopback only, without mDNS, dialing `bootstrap`.
     /// Returns once it listens and its local API answers.
     fn start(net: &Net, name: &str, bootstrap: &[&str]) -> Node {
+        Node::start_with(net, name, "/ip4/127.0.0.1/tcp/0", &[], bootstrap)
+    }
+
+    /// Like [`Node::start`], listening on `listen` (loopback TCP, or a circuit through a relay
+    /// on loopback) with extra `serve` flags.
+    fn start_with(net: &Net, name: &str, listen: &str, extra: &[&str], bootstrap: &[&str]) -> Node {
+        assert!(
+            listen.starts_with("/ip4/127.0.0.1/tcp/"),
+            "not loopback: {listen}"
+        );
         let home = net.home(name);
         let n = net.started.fetch_add(1, Ordering::SeqCst);
         let stderr_path = net.tmp.path().join(format!("{name}-serve-{n}.log"));
         let mut cmd = net.cmd(&home);
-        cmd.args(["serve", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        cmd.args(["serve", "--no-mdns", "--listen", listen]);
+        cmd.args(extra);
         for b in bootstrap {
             assert!(b.starts_with("/ip4/127.0.0.1/tcp/"), "not loopback: {b}");
             cmd.args(["--bootstrap", b]);
@@ -617,4 +628,32 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
     assert_eq!(again["fetched"], 0, "{again}");
     assert_eq!(net.state_hash(&e_home, &g).unwrap(), a_hash);
     a.stop();
+}
+
+/// A node that is reachable only through a relay (it listens on a circuit, not on TCP) is
+/// synced by a peer that dials the circuit address: relay client on one side, `--relay-server`
+/// on an always-on community peer.
+#[test]
+fn a_node_reachable_only_through_a_relay_is_synced() {
+    let net = Net::new("relay");
+    let r = Node::start_with(&net, "r", "/ip4/127.0.0.1/tcp/0", &["--relay-server"], &[]);
+    let a_home = net.home("a");
+    net.ok_json(&a_home, &["init"]);
+    let g = net.ok_json(&a_home, &["group", "create", "Behind NAT"])["group"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    net.post(&a_home, &g, "only through the relay");
+    let circuit = format!("{}/p2p-circuit", r.addr);
+    let a = Node::start_with(&net, "a", &circuit, &[], &[]);
+    assert!(a.addr.contains("/p2p-circuit/"), "{}", a.addr);
+    let e_home = net.member("e", Some(&g));
+    let synced = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
+    assert_eq!(synced["fetched"], 2, "{synced}");
+    assert_eq!(
+        net.state_hash(&e_home, &g).unwrap(),
+        net.state_hash(&a_home, &g).unwrap()
+    );
+    a.stop();
+    r.stop();
 }

@@ -7,7 +7,7 @@
 //!    is `InSync`: one round trip of about a hundred bytes.
 //! 1. Otherwise the answer is `Buckets`: the responder's digest and one 8-byte digest per bucket
 //!    of its logs (logs are spread over buckets by a hash of (author, log); the responder picks the
-//!    bucket count, about four logs per bucket). The requester compares with its own buckets and
+//!    bucket count, about eight logs per bucket). The requester compares with its own buckets and
 //!    asks `HeightsIn` only the buckets that differ, so a small difference costs a small answer
 //!    even in a group with thousands of logs. (`Heights` asks for all heights directly.)
 //!    Because every log is stored as a contiguous prefix, "which events do you have" is answered
@@ -188,9 +188,11 @@ pub fn bucket_of(author: &PublicKey, log: u64, count: u32) -> u32 {
     x % count.max(1)
 }
 
-/// How many buckets a side with `logs` logs uses: about four logs per bucket, a power of two.
+/// How many buckets a side with `logs` logs uses: about eight logs per bucket, a power of two.
+/// (Fewer buckets cost less when little differs; more cost less when much differs; eight logs
+/// per bucket keeps a one-log difference below raw negentropy's cost on the same sets.)
 pub fn bucket_count(logs: usize) -> u32 {
-    ((logs / 4).max(1).next_power_of_two()).min(MAX_BUCKETS) as u32
+    ((logs / 8).max(1).next_power_of_two()).min(MAX_BUCKETS) as u32
 }
 
 /// One 8-byte digest per bucket over the (author, log, len, head) of its non-empty logs; an empty

@@ -483,10 +483,14 @@ impl Node {
                 let _ = reply.send(res);
             }
             Command::Dial { addr, reply } => {
-                let known = addr.iter().find_map(|p| match p {
-                    Protocol::P2p(peer) => Some(peer),
-                    _ => None,
-                });
+                // The last /p2p/ is the peer; a relayed address names the relay first.
+                let known = addr
+                    .iter()
+                    .filter_map(|p| match p {
+                        Protocol::P2p(peer) => Some(peer),
+                        _ => None,
+                    })
+                    .last();
                 let res = match known {
                     // Already connected: a dial adds nothing, so catch up with it now.
                     Some(peer) if self.connected.contains_key(&peer) => {

@@ -102,7 +102,9 @@ impl Session {
                 self.target = Some(theirs);
                 let differ = differing_buckets(local, count, &buckets);
                 if differ.is_empty() {
-                    return Ok(Step::Done);
+                    // The sets differ but no bucket digest does (a collision, accidental or
+                    // ground by an author): fall back to all heights rather than stop short.
+                    return Ok(Step::Send(Request::Heights { token: self.token }));
                 }
                 Ok(Step::Send(Request::HeightsIn {
                     token: self.token,
@@ -135,8 +137,27 @@ impl Session {
     }
 
     fn next_fetch(&mut self, local: &[LogInfo]) -> Step {
-        let (wants, remaining) = plan(local, &self.remote);
+        let (mut wants, remaining) = plan(local, &self.remote);
         self.remaining = remaining;
+        // Ask only for as many logs as one answer can fill: the responder serves wants in order
+        // up to EVENTS_PER_ROUND events, so listing more logs would only cost request bytes.
+        let lens: std::collections::HashMap<_, _> = self
+            .remote
+            .iter()
+            .map(|l| ((l.author, l.log), l.len))
+            .collect();
+        let mut expected = 0u64;
+        let mut keep = 0;
+        for w in &wants {
+            keep += 1;
+            expected += lens
+                .get(&(w.author, w.log))
+                .map_or(1, |len| len.saturating_sub(w.from));
+            if expected >= u64::from(EVENTS_PER_ROUND) {
+                break;
+            }
+        }
+        wants.truncate(keep);
         if wants.is_empty() {
             return Step::Done;
         }
