@@ -63,7 +63,7 @@ pub enum Step {
 }
 
 /// Events requested per round.
-pub const EVENTS_PER_ROUND: u32 = 1000;
+pub const EVENTS_PER_ROUND: u32 = 2000;
 
 impl Session {
     /// A session for the group with this token.
