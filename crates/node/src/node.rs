@@ -816,6 +816,7 @@ impl Node {
     ) {
         let step = match (kind, res) {
             (Pending::Events, Response::Events { events, .. }) => {
+                let received = events.len();
                 let (stored, bad) = self.ingest_batch(group, events, asked);
                 self.status_counts.1 += stored;
                 if bad > 0 {
@@ -825,7 +826,7 @@ impl Node {
                 match self.jobs.get_mut(&(peer, group)) {
                     Some(job) => {
                         job.fetched += stored;
-                        Ok(job.session.after_events(&local, stored as usize))
+                        Ok(job.session.after_events(&local, stored as usize, received))
                     }
                     None => Ok(crate::sync::Step::Done),
                 }

@@ -51,6 +51,11 @@ pub struct Session {
     remote: Vec<LogHeight>,
     /// Events the peer has that we lack, as of the last heights.
     pub remaining: u64,
+    /// Ask for every differing log at once (set when a narrower request left events waiting
+    /// for deps in logs we had not asked for).
+    full: bool,
+    /// The last events request listed only some of the differing logs.
+    narrowed: bool,
 }
 
 /// What to do next in a [`Session`].
@@ -73,6 +78,8 @@ impl Session {
             target: None,
             remote: Vec::new(),
             remaining: 0,
+            full: false,
+            narrowed: false,
         }
     }
 
@@ -120,13 +127,18 @@ impl Session {
         }
     }
 
-    /// After an `Events` answer was stored (`stored` new events): the next request, if any.
-    pub fn after_events(&mut self, local: &[LogInfo], stored: usize) -> Step {
+    /// After an `Events` answer of `received` events was stored (`stored` of them, plus any
+    /// released from quarantine): the next request, if any.
+    pub fn after_events(&mut self, local: &[LogInfo], stored: usize, received: usize) -> Step {
         if self.target == Some(digest(local)) {
             self.remaining = 0;
             return Step::Done;
         }
-        if stored == 0 {
+        if stored < received && self.narrowed {
+            // Some events wait for deps in logs we did not ask for: ask for all of them; the
+            // responder sends in its arrival order, which is causal.
+            self.full = true;
+        } else if stored == 0 {
             // The peer sent nothing new although it claimed more: stop rather than loop.
             return Step::Done;
         }
@@ -139,8 +151,9 @@ impl Session {
     fn next_fetch(&mut self, local: &[LogInfo]) -> Step {
         let (mut wants, remaining) = plan(local, &self.remote);
         self.remaining = remaining;
-        // Ask only for as many logs as one answer can fill: the responder serves wants in order
-        // up to EVENTS_PER_ROUND events, so listing more logs would only cost request bytes.
+        // Ask only for as many logs as one answer can fill: listing more logs would only cost
+        // request bytes (unless events turned out to depend on the other logs: `full`).
+        let total = wants.len();
         let lens: std::collections::HashMap<_, _> = self
             .remote
             .iter()
@@ -157,7 +170,10 @@ impl Session {
                 break;
             }
         }
-        wants.truncate(keep);
+        if !self.full {
+            wants.truncate(keep);
+        }
+        self.narrowed = wants.len() < total;
         if wants.is_empty() {
             return Step::Done;
         }
@@ -213,28 +229,13 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
         }
         Request::Events { wants, max, .. } => {
             let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
-            let mut events: Vec<RawEvent> = Vec::new();
-            let mut used = 0usize;
-            let mut more = false;
-            for want in wants.iter().take(MAX_WANTS) {
-                if events.len() >= max || used >= ANSWER_BUDGET_BYTES {
-                    more = true;
-                    break;
-                }
-                let got = store.log_range(
-                    &want.author,
-                    &group,
-                    want.log,
-                    want.from,
-                    max - events.len(),
-                    ANSWER_BUDGET_BYTES - used,
-                )?;
-                used += got
-                    .iter()
-                    .map(|(e, b)| e.len() + b.as_ref().map_or(0, Vec::len))
-                    .sum::<usize>();
-                events.extend(got);
-            }
+            let wants: Vec<_> = wants
+                .iter()
+                .take(MAX_WANTS)
+                .map(|w| (w.author, w.log, w.from))
+                .collect();
+            let (events, more) =
+                store.suffixes_in_arrival_order(&group, &wants, max, ANSWER_BUDGET_BYTES)?;
             Ok(Response::Events { events, more })
         }
     }

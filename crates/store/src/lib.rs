@@ -476,6 +476,88 @@ impl Store {
         })
     }
 
+    /// Raw events of several log suffixes of `group` — each `(author, log, from)` — in the order
+    /// this store received them, which is causally valid (an event is stored only after its
+    /// predecessors and deps), so a peer can store them as they come, with no quarantine. At most
+    /// `max` events and about `budget` bytes; returns `(events, more)`, `more` meaning "stopped
+    /// early, ask again".
+    pub fn suffixes_in_arrival_order(
+        &self,
+        group: &GroupId,
+        wants: &[(PublicKey, u64, u64)],
+        max: usize,
+        budget: usize,
+    ) -> Result<(Vec<RawEvent>, bool), StoreError> {
+        /// Rows looked at per answer at most, so one request cannot make us scan a huge store.
+        const SCAN_LIMIT: usize = 200_000;
+        const PAGE: i64 = 4096;
+        self.read(|c| {
+            let mut from_of: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+            let mut start = i64::MAX;
+            {
+                let mut find = c.prepare_cached(
+                    "SELECT log_pk FROM logs WHERE author = ?1 AND grp = ?2 AND log = ?3",
+                )?;
+                let mut first = c.prepare_cached(
+                    "SELECT seqno FROM events WHERE log_pk = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
+                )?;
+                for (author, log, from) in wants {
+                    let (Ok(log), Ok(from)) = (i64::try_from(*log), i64::try_from(*from)) else {
+                        continue;
+                    };
+                    let pk: Option<i64> = find
+                        .query_row(rusqlite::params![&author.0[..], &group.0[..], log], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let Some(pk) = pk else { continue };
+                    let seqno: Option<i64> = first
+                        .query_row(rusqlite::params![pk, from], |r| r.get(0))
+                        .optional()?;
+                    if let Some(n) = seqno {
+                        start = start.min(n);
+                        from_of.insert(pk, from);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            if from_of.is_empty() || max == 0 {
+                return Ok((out, !from_of.is_empty()));
+            }
+            let mut page = c.prepare_cached(
+                "SELECT seqno, log_pk, seq, envelope, body FROM events
+                 WHERE seqno >= ?1 ORDER BY seqno LIMIT ?2",
+            )?;
+            let (mut used, mut scanned, mut cursor) = (0usize, 0usize, start);
+            loop {
+                let mut rows = page.query(rusqlite::params![cursor, PAGE])?;
+                let mut seen = 0;
+                while let Some(r) = rows.next()? {
+                    seen += 1;
+                    scanned += 1;
+                    let seqno: i64 = r.get(0)?;
+                    cursor = seqno + 1;
+                    let (pk, seq): (i64, i64) = (r.get(1)?, r.get(2)?);
+                    if from_of.get(&pk).is_some_and(|f| seq >= *f) {
+                        let env: Vec<u8> = r.get(3)?;
+                        let body: Option<Vec<u8>> = r.get(4)?;
+                        used += env.len() + body.as_ref().map_or(0, Vec::len);
+                        out.push((env, body));
+                        if out.len() >= max || used >= budget {
+                            return Ok((out, true));
+                        }
+                    }
+                }
+                if seen < PAGE as usize {
+                    return Ok((out, false));
+                }
+                if scanned >= SCAN_LIMIT {
+                    return Ok((out, true));
+                }
+            }
+        })
+    }
+
     /// Raw events of one log from seq `from` on: at most `max` events and about `budget` bytes
     /// (always at least one event if any exists). For answering sync requests.
     pub fn log_range(

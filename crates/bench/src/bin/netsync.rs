@@ -100,7 +100,7 @@ fn main() {
             },
         ));
         let mut stored = 0usize;
-        let deadline = Instant::now() + Duration::from_secs(600);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while stored < n {
             match tokio::time::timeout_at(deadline.into(), rb.recv()).await {
                 Ok(Some(NodeEvent::Stored { .. })) => stored += 1,
