@@ -334,24 +334,10 @@ impl Request {
             }
             (REQ_EVENTS, 4) => {
                 let token = r.bytes_n::<32>("token")?;
-                let count = r.array("wants", MAX_WANTS)?;
-                let mut wants = Vec::with_capacity(count);
-                for _ in 0..count {
-                    if r.array("want", 3)? != 3 {
-                        return Err(CborError::WrongSize {
-                            what: "want",
-                            expected: 3,
-                            found: 0,
-                        });
-                    }
-                    wants.push(Want {
-                        author: PublicKey(r.bytes_n::<32>("author")?),
-                        log: r.uint()?,
-                        from: r.uint()?,
-                    });
-                    r.leave();
-                }
-                r.leave();
+                let wants = read_triples(&mut r, "wants", MAX_WANTS)?
+                    .into_iter()
+                    .map(|(author, log, from)| Want { author, log, from })
+                    .collect();
                 let max = r.uint()?;
                 let max = u32::try_from(max).map_err(|_| CborError::OutOfRange {
                     what: "max",
@@ -458,24 +444,10 @@ impl Response {
                 }
             }
             RES_HEIGHTS => {
-                let count = r.array("logs", MAX_LOGS_PER_ANSWER)?;
-                let mut logs = Vec::with_capacity(count);
-                for _ in 0..count {
-                    if r.array("log", 3)? != 3 {
-                        return Err(CborError::WrongSize {
-                            what: "log",
-                            expected: 3,
-                            found: 0,
-                        });
-                    }
-                    logs.push(LogHeight {
-                        author: PublicKey(r.bytes_n::<32>("author")?),
-                        log: r.uint()?,
-                        len: r.uint()?,
-                    });
-                    r.leave();
-                }
-                r.leave();
+                let logs = read_triples(&mut r, "logs", MAX_LOGS_PER_ANSWER)?
+                    .into_iter()
+                    .map(|(author, log, len)| LogHeight { author, log, len })
+                    .collect();
                 Response::Heights {
                     logs,
                     truncated: r.bool()?,
@@ -485,21 +457,7 @@ impl Response {
                 let count = r.array("events", MAX_EVENTS_PER_ANSWER)?;
                 let mut events = Vec::with_capacity(count);
                 for _ in 0..count {
-                    if r.array("event", 2)? != 2 {
-                        return Err(CborError::WrongSize {
-                            what: "event",
-                            expected: 2,
-                            found: 0,
-                        });
-                    }
-                    let env = r.bytes("envelope", MAX_ENVELOPE_BYTES)?.to_vec();
-                    let body = if r.null()? {
-                        None
-                    } else {
-                        Some(r.bytes("body", MAX_BODY_BYTES)?.to_vec())
-                    };
-                    events.push((env, body));
-                    r.leave();
+                    events.push(read_raw_event(&mut r)?);
                 }
                 r.leave();
                 Response::Events {
@@ -518,6 +476,50 @@ impl Response {
         r.finish()?;
         Ok(res)
     }
+}
+
+/// Reads an array of at most `max` `[author, uint, uint]` triples.
+fn read_triples(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    max: usize,
+) -> Result<Vec<(PublicKey, u64, u64)>, CborError> {
+    let count = r.array(what, max)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = r.array("entry", 3)?;
+        if n != 3 {
+            return Err(CborError::WrongSize {
+                what: "entry",
+                expected: 3,
+                found: n,
+            });
+        }
+        out.push((PublicKey(r.bytes_n::<32>("author")?), r.uint()?, r.uint()?));
+        r.leave();
+    }
+    r.leave();
+    Ok(out)
+}
+
+/// Reads `[envelope, body | null]`.
+fn read_raw_event(r: &mut Reader<'_>) -> Result<RawEvent, CborError> {
+    let n = r.array("event", 2)?;
+    if n != 2 {
+        return Err(CborError::WrongSize {
+            what: "event",
+            expected: 2,
+            found: n,
+        });
+    }
+    let env = r.bytes("envelope", MAX_ENVELOPE_BYTES)?.to_vec();
+    let body = if r.null()? {
+        None
+    } else {
+        Some(r.bytes("body", MAX_BODY_BYTES)?.to_vec())
+    };
+    r.leave();
+    Ok((env, body))
 }
 
 fn small(v: u64, what: &'static str, max: u64) -> Result<u32, CborError> {
@@ -541,22 +543,9 @@ pub fn encode_gossip(envelope: &[u8], body: Option<&[u8]>) -> Vec<u8> {
 /// Decodes a gossip message strictly.
 pub fn decode_gossip(bytes: &[u8]) -> Result<RawEvent, CborError> {
     let mut r = Reader::new(bytes, 1);
-    if r.array("gossip", 2)? != 2 {
-        return Err(CborError::WrongSize {
-            what: "gossip message",
-            expected: 2,
-            found: 0,
-        });
-    }
-    let env = r.bytes("envelope", MAX_ENVELOPE_BYTES)?.to_vec();
-    let body = if r.null()? {
-        None
-    } else {
-        Some(r.bytes("body", MAX_BODY_BYTES)?.to_vec())
-    };
-    r.leave();
+    let event = read_raw_event(&mut r)?;
     r.finish()?;
-    Ok((env, body))
+    Ok(event)
 }
 
 /// Largest gossip message (one event with the largest body).
