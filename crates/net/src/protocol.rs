@@ -44,7 +44,7 @@ pub const MAX_WANTS: usize = 4096;
 /// Most buckets in a `Buckets` answer.
 pub const MAX_BUCKETS: usize = 4096;
 /// Most events in one answer.
-pub const MAX_EVENTS_PER_ANSWER: usize = 2000;
+pub const MAX_EVENTS_PER_ANSWER: usize = 4000;
 /// Bytes of events a responder puts in one answer (about; it stops after crossing it).
 pub const ANSWER_BUDGET_BYTES: usize = 2 * 1024 * 1024;
 

@@ -816,7 +816,6 @@ impl Node {
     ) {
         let step = match (kind, res) {
             (Pending::Events, Response::Events { events, .. }) => {
-                let received = events.len();
                 let (stored, bad) = self.ingest_batch(group, events, asked);
                 self.status_counts.1 += stored;
                 if bad > 0 {
@@ -826,7 +825,7 @@ impl Node {
                 match self.jobs.get_mut(&(peer, group)) {
                     Some(job) => {
                         job.fetched += stored;
-                        Ok(job.session.after_events(&local, stored as usize, received))
+                        Ok(job.session.after_events(&local, stored as usize))
                     }
                     None => Ok(crate::sync::Step::Done),
                 }

@@ -51,11 +51,6 @@ pub struct Session {
     remote: Vec<LogHeight>,
     /// Events the peer has that we lack, as of the last heights.
     pub remaining: u64,
-    /// Ask for every differing log at once (set when a narrower request left events waiting
-    /// for deps in logs we had not asked for).
-    full: bool,
-    /// The last events request listed only some of the differing logs.
-    narrowed: bool,
 }
 
 /// What to do next in a [`Session`].
@@ -68,7 +63,7 @@ pub enum Step {
 }
 
 /// Events requested per round.
-pub const EVENTS_PER_ROUND: u32 = 2000;
+pub const EVENTS_PER_ROUND: u32 = 4000;
 
 impl Session {
     /// A session for the group with this token.
@@ -78,8 +73,6 @@ impl Session {
             target: None,
             remote: Vec::new(),
             remaining: 0,
-            full: false,
-            narrowed: false,
         }
     }
 
@@ -127,18 +120,14 @@ impl Session {
         }
     }
 
-    /// After an `Events` answer of `received` events was stored (`stored` of them, plus any
-    /// released from quarantine): the next request, if any.
-    pub fn after_events(&mut self, local: &[LogInfo], stored: usize, received: usize) -> Step {
+    /// After an `Events` answer was stored (`stored` new events, including any released from
+    /// quarantine): the next request, if any.
+    pub fn after_events(&mut self, local: &[LogInfo], stored: usize) -> Step {
         if self.target == Some(digest(local)) {
             self.remaining = 0;
             return Step::Done;
         }
-        if stored < received && self.narrowed {
-            // Some events wait for deps in logs we did not ask for: ask for all of them; the
-            // responder sends in its arrival order, which is causal.
-            self.full = true;
-        } else if stored == 0 {
+        if stored == 0 {
             // The peer sent nothing new although it claimed more: stop rather than loop.
             return Step::Done;
         }
@@ -149,31 +138,10 @@ impl Session {
     }
 
     fn next_fetch(&mut self, local: &[LogInfo]) -> Step {
-        let (mut wants, remaining) = plan(local, &self.remote);
+        // Every differing log at once: the responder sends in its (causal) arrival order, and a
+        // narrower list would make it skip over the other logs' events.
+        let (wants, remaining) = plan(local, &self.remote);
         self.remaining = remaining;
-        // Ask only for as many logs as one answer can fill: listing more logs would only cost
-        // request bytes (unless events turned out to depend on the other logs: `full`).
-        let total = wants.len();
-        let lens: std::collections::HashMap<_, _> = self
-            .remote
-            .iter()
-            .map(|l| ((l.author, l.log), l.len))
-            .collect();
-        let mut expected = 0u64;
-        let mut keep = 0;
-        for w in &wants {
-            keep += 1;
-            expected += lens
-                .get(&(w.author, w.log))
-                .map_or(1, |len| len.saturating_sub(w.from));
-            if expected >= u64::from(EVENTS_PER_ROUND) {
-                break;
-            }
-        }
-        if !self.full {
-            wants.truncate(keep);
-        }
-        self.narrowed = wants.len() < total;
         if wants.is_empty() {
             return Step::Done;
         }

@@ -96,15 +96,10 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
                     .iter()
                     .map(|(e, b)| (e.len() + b.as_ref().map_or(0, Vec::len)) as u64)
                     .sum::<u64>();
-                let received = events.len();
                 let f = sync::store_answer(b, group, events, &wants).expect("store");
                 assert_eq!(f.invalid, 0);
                 fetched += f.stored.len();
-                session.after_events(
-                    &b.logs(Some(group)).expect("logs"),
-                    f.stored.len(),
-                    received,
-                )
+                session.after_events(&b.logs(Some(group)).expect("logs"), f.stored.len())
             }
             other => session
                 .on_answer(&b.logs(Some(group)).expect("logs"), other)
