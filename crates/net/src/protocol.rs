@@ -114,6 +114,21 @@ pub enum Request {
         /// The group's token.
         token: Token,
     },
+    /// "Send me what you have beyond these heights in these buckets" (after a `Buckets` answer):
+    /// answered with `Events`. Logs are named by an 8-byte prefix of the author key: within a
+    /// bucket of a few logs that is unambiguous, and it keeps a tail catch-up cheap.
+    Fetch {
+        /// The group's token.
+        token: Token,
+        /// The bucket count of the `Buckets` answer.
+        count: u32,
+        /// The buckets wanted, ascending.
+        buckets: Vec<u32>,
+        /// What the requester holds in those buckets: (author prefix, log, len).
+        have: Vec<([u8; 8], u64, u64)>,
+        /// Most events wanted in this answer.
+        max: u32,
+    },
     /// Heights of the logs in some buckets (after a `Buckets` answer).
     HeightsIn {
         /// The group's token.
@@ -168,6 +183,7 @@ const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
 const REQ_HEIGHTS_IN: u64 = 3;
+const REQ_FETCH: u64 = 4;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
 const RES_IN_SYNC: u64 = 2;
@@ -255,6 +271,7 @@ impl Request {
             Request::Summary { token, .. }
             | Request::Heights { token }
             | Request::HeightsIn { token, .. }
+            | Request::Fetch { token, .. }
             | Request::Events { token, .. } => token,
         }
     }
@@ -268,6 +285,27 @@ impl Request {
             }
             Request::Heights { token } => {
                 w.array(2).uint(REQ_HEIGHTS).bytes(token);
+            }
+            Request::Fetch {
+                token,
+                count,
+                buckets,
+                have,
+                max,
+            } => {
+                w.array(6)
+                    .uint(REQ_FETCH)
+                    .bytes(token)
+                    .uint(u64::from(*count))
+                    .array(buckets.len());
+                for b in buckets {
+                    w.uint(u64::from(*b));
+                }
+                w.array(have.len());
+                for (prefix, log, len) in have {
+                    w.array(3).bytes(prefix).uint(*log).uint(*len);
+                }
+                w.uint(u64::from(*max));
             }
             Request::HeightsIn {
                 token,
@@ -300,7 +338,7 @@ impl Request {
     /// Strict decoding with bounds.
     pub fn decode(bytes: &[u8]) -> Result<Request, CborError> {
         let mut r = Reader::new(bytes, 3);
-        let n = r.array("request", 4)?;
+        let n = r.array("request", 6)?;
         let tag = r.uint()?;
         let req = match (tag, n) {
             (REQ_SUMMARY, 3) => Request::Summary {
@@ -312,24 +350,42 @@ impl Request {
             },
             (REQ_HEIGHTS_IN, 4) => {
                 let token = r.bytes_n::<32>("token")?;
-                let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;
-                let n = r.array("buckets", MAX_BUCKETS)?;
-                let mut buckets = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let b = small(r.uint()?, "bucket", u64::from(count.saturating_sub(1)))?;
-                    if buckets.last().is_some_and(|&p| p >= b) {
-                        return Err(CborError::OutOfRange {
-                            what: "bucket order",
-                            value: u64::from(b),
-                        });
-                    }
-                    buckets.push(b);
-                }
-                r.leave();
+                let (count, buckets) = read_buckets(&mut r)?;
                 Request::HeightsIn {
                     token,
                     count,
                     buckets,
+                }
+            }
+            (REQ_FETCH, 6) => {
+                let token = r.bytes_n::<32>("token")?;
+                let (count, buckets) = read_buckets(&mut r)?;
+                let n = r.array("have", MAX_WANTS)?;
+                let mut have = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let k = r.array("have entry", 3)?;
+                    if k != 3 {
+                        return Err(CborError::WrongSize {
+                            what: "have entry",
+                            expected: 3,
+                            found: k,
+                        });
+                    }
+                    have.push((r.bytes_n::<8>("author prefix")?, r.uint()?, r.uint()?));
+                    r.leave();
+                }
+                r.leave();
+                let max = r.uint()?;
+                let max = u32::try_from(max).map_err(|_| CborError::OutOfRange {
+                    what: "max",
+                    value: max,
+                })?;
+                Request::Fetch {
+                    token,
+                    count,
+                    buckets,
+                    have,
+                    max,
                 }
             }
             (REQ_EVENTS, 4) => {
@@ -522,6 +578,25 @@ fn read_raw_event(r: &mut Reader<'_>) -> Result<RawEvent, CborError> {
     Ok((env, body))
 }
 
+/// Reads a bucket count and a strictly ascending list of buckets below it.
+fn read_buckets(r: &mut Reader<'_>) -> Result<(u32, Vec<u32>), CborError> {
+    let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;
+    let n = r.array("buckets", MAX_BUCKETS)?;
+    let mut buckets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let b = small(r.uint()?, "bucket", u64::from(count.saturating_sub(1)))?;
+        if buckets.last().is_some_and(|&p| p >= b) {
+            return Err(CborError::OutOfRange {
+                what: "bucket order",
+                value: u64::from(b),
+            });
+        }
+        buckets.push(b);
+    }
+    r.leave();
+    Ok((count, buckets))
+}
+
 fn small(v: u64, what: &'static str, max: u64) -> Result<u32, CborError> {
     if v > max {
         return Err(CborError::OutOfRange { what, value: v });
@@ -675,6 +750,13 @@ mod tests {
                 token: [1; 32],
                 count: 64,
                 buckets: vec![0, 5, 63],
+            },
+            Request::Fetch {
+                token: [1; 32],
+                count: 64,
+                buckets: vec![1, 2],
+                have: vec![([9; 8], 0, 12), ([8; 8], 3, 0)],
+                max: 4000,
             },
             Request::Events {
                 token: [2; 32],

@@ -267,7 +267,7 @@ struct Node {
     /// Latency of recent event rounds (request sent → events stored), ms; bounded.
     round_ms: std::collections::VecDeque<f64>,
     /// What each outstanding events request asked for: answers may contain nothing else.
-    asked: HashMap<OutboundRequestId, Vec<dualpower_net::Want>>,
+    asked: HashMap<OutboundRequestId, Request>,
     jobs: HashMap<(PeerId, GroupId), SyncJob>,
     connected: HashMap<PeerId, Multiaddr>,
     strikes: HashMap<PeerId, u32>,
@@ -418,18 +418,16 @@ impl Node {
     }
 
     fn send(&mut self, peer: PeerId, group: GroupId, req: Request, kind: Pending) {
-        let wants = match &req {
-            Request::Events { wants, .. } => Some(wants.clone()),
-            _ => None,
-        };
+        let fetches = matches!(req, Request::Events { .. } | Request::Fetch { .. });
+        let asked = fetches.then(|| req.clone());
         let id = self
             .swarm
             .behaviour_mut()
             .sync
             .send_request(&peer, req.into());
         self.pending.insert(id, (peer, group, kind, Instant::now()));
-        if let Some(w) = wants {
-            self.asked.insert(id, w);
+        if let Some(r) = asked {
+            self.asked.insert(id, r);
         }
         if let Some(job) = self.jobs.get_mut(&(peer, group)) {
             job.rounds += 1;
@@ -689,8 +687,8 @@ impl Node {
                         response,
                     } => {
                         if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
-                            let asked = self.asked.remove(&request_id).unwrap_or_default();
-                            self.on_response(p, g, kind, response, &asked);
+                            let asked = self.asked.remove(&request_id);
+                            self.on_response(p, g, kind, response, asked.as_ref());
                             if kind == Pending::Events {
                                 if self.round_ms.len() >= 4096 {
                                     self.round_ms.pop_front();
@@ -812,7 +810,7 @@ impl Node {
         group: GroupId,
         kind: Pending,
         res: Response,
-        asked: &[dualpower_net::Want],
+        asked: Option<&Request>,
     ) {
         let step = match (kind, res) {
             (Pending::Events, Response::Events { events, .. }) => {
@@ -844,7 +842,7 @@ impl Node {
         };
         match step {
             Ok(crate::sync::Step::Send(req)) => {
-                let kind = if matches!(req, Request::Events { .. }) {
+                let kind = if matches!(req, Request::Events { .. } | Request::Fetch { .. }) {
                     Pending::Events
                 } else {
                     Pending::Heights
@@ -870,8 +868,11 @@ impl Node {
         &mut self,
         group: GroupId,
         raw: Vec<RawEvent>,
-        asked: &[dualpower_net::Want],
+        asked: Option<&Request>,
     ) -> (u64, u64) {
+        let Some(asked) = asked else {
+            return (0, raw.len() as u64);
+        };
         match block(|| crate::sync::store_answer(&self.store, group, raw, asked)) {
             Ok(f) => {
                 for id in &f.stored {

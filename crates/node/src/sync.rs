@@ -1,7 +1,7 @@
 //! The sync protocol's decisions as plain functions of store contents, so the node's event loop,
 //! the benchmarks and the tests all run exactly the same logic.
 
-use dualpower_core::{Event, GroupId, VerifiedEvent, verify_batch};
+use dualpower_core::{Event, GroupId, PublicKey, VerifiedEvent, verify_batch};
 use dualpower_net::protocol::{
     ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
     bucket_count, bucket_digests, bucket_of, heights_digest,
@@ -51,6 +51,8 @@ pub struct Session {
     remote: Vec<LogHeight>,
     /// Events the peer has that we lack, as of the last heights.
     pub remaining: u64,
+    /// The differing buckets being fetched (bucket count, buckets), after a `Buckets` answer.
+    fetching: Option<(u32, Vec<u32>)>,
 }
 
 /// What to do next in a [`Session`].
@@ -73,6 +75,7 @@ impl Session {
             target: None,
             remote: Vec::new(),
             remaining: 0,
+            fetching: None,
         }
     }
 
@@ -106,11 +109,8 @@ impl Session {
                     // ground by an author): fall back to all heights rather than stop short.
                     return Ok(Step::Send(Request::Heights { token: self.token }));
                 }
-                Ok(Step::Send(Request::HeightsIn {
-                    token: self.token,
-                    count,
-                    buckets: differ,
-                }))
+                self.fetching = Some((count, differ));
+                Ok(self.fetch(local))
             }
             Response::Heights { logs, .. } => {
                 self.remote = logs;
@@ -131,10 +131,38 @@ impl Session {
             // The peer sent nothing new although it claimed more: stop rather than loop.
             return Step::Done;
         }
+        if self.fetching.is_some() {
+            return self.fetch(local);
+        }
         match self.next_fetch(local) {
             Step::Done => Step::Send(self.start(local)),
             send => send,
         }
+    }
+
+    /// "Send me what you have beyond what I hold in these buckets."
+    fn fetch(&self, local: &[LogInfo]) -> Step {
+        let Some((count, buckets)) = &self.fetching else {
+            return Step::Done;
+        };
+        let have = local
+            .iter()
+            .filter(|l| {
+                l.len > 0
+                    && buckets
+                        .binary_search(&bucket_of(&l.author, l.log, *count))
+                        .is_ok()
+            })
+            .map(|l| (author_prefix(&l.author), l.log, l.len))
+            .take(MAX_WANTS)
+            .collect();
+        Step::Send(Request::Fetch {
+            token: self.token,
+            count: *count,
+            buckets: buckets.clone(),
+            have,
+            max: EVENTS_PER_ROUND,
+        })
     }
 
     fn next_fetch(&mut self, local: &[LogInfo]) -> Step {
@@ -159,7 +187,7 @@ impl Session {
 pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Response, StoreError> {
     let Some(group) = group else {
         return Ok(match req {
-            Request::Events { .. } => Response::Events {
+            Request::Events { .. } | Request::Fetch { .. } => Response::Events {
                 events: Vec::new(),
                 more: false,
             },
@@ -186,6 +214,34 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
             })
         }
         Request::Heights { .. } => Ok(heights(store.logs(Some(group))?)),
+        Request::Fetch {
+            count,
+            buckets,
+            have,
+            max,
+            ..
+        } => {
+            let held: std::collections::HashMap<([u8; 8], u64), u64> =
+                have.into_iter().map(|(p, l, n)| ((p, l), n)).collect();
+            let wanted: std::collections::HashSet<u32> = buckets.into_iter().collect();
+            let wants: Vec<_> = store
+                .logs(Some(group))?
+                .into_iter()
+                .filter(|l| wanted.contains(&bucket_of(&l.author, l.log, count)))
+                .filter_map(|l| {
+                    let from = held
+                        .get(&(author_prefix(&l.author), l.log))
+                        .copied()
+                        .unwrap_or(0);
+                    (l.len > from).then_some((l.author, l.log, from))
+                })
+                .take(MAX_WANTS)
+                .collect();
+            let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
+            let (events, more) =
+                store.suffixes_in_arrival_order(&group, &wants, max, ANSWER_BUDGET_BYTES)?;
+            Ok(Response::Events { events, more })
+        }
         Request::HeightsIn { count, buckets, .. } => {
             let wanted: std::collections::HashSet<u32> = buckets.into_iter().collect();
             let logs = store
@@ -260,6 +316,41 @@ pub struct Fetched {
     pub invalid: u64,
 }
 
+/// Whether `request` asked for the event at (author, log, seq).
+pub fn was_asked(request: &Request, author: &PublicKey, log: u64, seq: u64) -> bool {
+    match request {
+        Request::Events { wants, .. } => wants
+            .iter()
+            .any(|w| w.author == *author && w.log == log && seq >= w.from),
+        Request::Fetch {
+            count,
+            buckets,
+            have,
+            ..
+        } => {
+            buckets
+                .binary_search(&bucket_of(author, log, *count))
+                .is_ok()
+                && {
+                    let prefix = author_prefix(author);
+                    let held = have
+                        .iter()
+                        .find(|(p, l, _)| *p == prefix && *l == log)
+                        .map_or(0, |h| h.2);
+                    seq >= held
+                }
+        }
+        _ => false,
+    }
+}
+
+/// The 8 bytes that name an author inside a bucket in `Fetch` requests.
+pub fn author_prefix(author: &PublicKey) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&author.0[..8]);
+    p
+}
+
 /// Decodes, batch-verifies and stores the events of a sync answer for `group`, exactly like any
 /// other input. Events that were not asked for (another group, another log, below `from`) count
 /// as invalid and are dropped.
@@ -267,15 +358,12 @@ pub fn store_answer(
     store: &Store,
     group: GroupId,
     raw: Vec<RawEvent>,
-    asked: &[Want],
+    asked: &Request,
 ) -> Result<Fetched, StoreError> {
     let mut out = Fetched::default();
     let wanted = |e: &Event| {
         let h = e.header();
-        h.group == group
-            && asked
-                .iter()
-                .any(|w| w.author == h.author && w.log == h.log && h.seq >= w.from)
+        h.group == group && was_asked(asked, &h.author, h.log, h.seq)
     };
     let mut unasked = 0u64;
     let decoded: Vec<Event> = raw

@@ -451,7 +451,7 @@ fn honest_empty() -> Answer {
             Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
                 empty_heights()
             }
-            Request::Events { .. } => empty_events(),
+            Request::Events { .. } | Request::Fetch { .. } => empty_events(),
         })
     })
 }
@@ -933,7 +933,7 @@ async fn huge_counts_are_refused_before_allocation() {
                         )
                     }
                 }
-                Request::Events { .. } => {
+                Request::Events { .. } | Request::Fetch { .. } => {
                     let mut w = Writer::default();
                     w.array(3).uint(1);
                     let mut body = w.into_bytes();
@@ -1245,7 +1245,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                 Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
                     heights.clone()
                 }
-                Request::Events { .. } => frame(
+                Request::Events { .. } | Request::Fetch { .. } => frame(
                     &Response::Events {
                         events: answers.next().unwrap_or_default(),
                         more: false,
@@ -1479,7 +1479,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                 Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
                     heights.next().unwrap_or_else(empty_heights)
                 }
-                Request::Events { .. } => empty_events(),
+                Request::Events { .. } | Request::Fetch { .. } => empty_events(),
             })
         }),
     );

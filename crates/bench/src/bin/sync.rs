@@ -84,10 +84,7 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
     let mut req = session.start(&b.logs(Some(group)).expect("logs"));
     req_side.cpu += t.elapsed();
     loop {
-        let wants = match &req {
-            Request::Events { wants, .. } => wants.clone(),
-            _ => Vec::new(),
-        };
+        let asked = req.clone();
         let res = ask(req, &mut req_side, &mut res_side);
         let t = Instant::now();
         let step = match res {
@@ -96,7 +93,7 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
                     .iter()
                     .map(|(e, b)| (e.len() + b.as_ref().map_or(0, Vec::len)) as u64)
                     .sum::<u64>();
-                let f = sync::store_answer(b, group, events, &wants).expect("store");
+                let f = sync::store_answer(b, group, events, &asked).expect("store");
                 assert_eq!(f.invalid, 0);
                 fetched += f.stored.len();
                 session.after_events(&b.logs(Some(group)).expect("logs"), f.stored.len())
