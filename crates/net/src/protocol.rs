@@ -8,8 +8,9 @@
 //! 1. Otherwise the answer is `Buckets`: the responder's digest and one 8-byte digest per bucket
 //!    of its logs (logs are spread over buckets by a hash of (author, log); the responder picks the
 //!    bucket count, about eight logs per bucket). The requester compares with its own buckets and
-//!    asks `HeightsIn` only the buckets that differ, so a small difference costs a small answer
-//!    even in a group with thousands of logs. (`Heights` asks for all heights directly.)
+//!    sends `Fetch` for only the buckets that differ, naming what it holds there; the answer is
+//!    the events it lacks. A small difference costs a small exchange even in a group with
+//!    thousands of logs. (`Heights` + `Events` with explicit wants is the plain form of the same.)
 //!    Because every log is stored as a contiguous prefix, "which events do you have" is answered
 //!    exactly by the length of each (author, log).
 //! 2. `Events { token, wants, max }`: "send me log L from seq S on", answered in bounded batches
@@ -129,15 +130,6 @@ pub enum Request {
         /// Most events wanted in this answer.
         max: u32,
     },
-    /// Heights of the logs in some buckets (after a `Buckets` answer).
-    HeightsIn {
-        /// The group's token.
-        token: Token,
-        /// The bucket count of the `Buckets` answer.
-        count: u32,
-        /// The buckets wanted, ascending.
-        buckets: Vec<u32>,
-    },
     /// Events from some logs.
     Events {
         /// The group's token.
@@ -182,7 +174,6 @@ pub enum Response {
 const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
-const REQ_HEIGHTS_IN: u64 = 3;
 const REQ_FETCH: u64 = 4;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
@@ -270,7 +261,6 @@ impl Request {
         match self {
             Request::Summary { token, .. }
             | Request::Heights { token }
-            | Request::HeightsIn { token, .. }
             | Request::Fetch { token, .. }
             | Request::Events { token, .. } => token,
         }
@@ -307,20 +297,6 @@ impl Request {
                 }
                 w.uint(u64::from(*max));
             }
-            Request::HeightsIn {
-                token,
-                count,
-                buckets,
-            } => {
-                w.array(4)
-                    .uint(REQ_HEIGHTS_IN)
-                    .bytes(token)
-                    .uint(u64::from(*count))
-                    .array(buckets.len());
-                for b in buckets {
-                    w.uint(u64::from(*b));
-                }
-            }
             Request::Events { token, wants, max } => {
                 w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
                 for want in wants {
@@ -348,15 +324,6 @@ impl Request {
             (REQ_HEIGHTS, 2) => Request::Heights {
                 token: r.bytes_n::<32>("token")?,
             },
-            (REQ_HEIGHTS_IN, 4) => {
-                let token = r.bytes_n::<32>("token")?;
-                let (count, buckets) = read_buckets(&mut r)?;
-                Request::HeightsIn {
-                    token,
-                    count,
-                    buckets,
-                }
-            }
             (REQ_FETCH, 6) => {
                 let token = r.bytes_n::<32>("token")?;
                 let (count, buckets) = read_buckets(&mut r)?;
@@ -746,11 +713,6 @@ mod tests {
                 digest: [7; 32],
             },
             Request::Heights { token: [1; 32] },
-            Request::HeightsIn {
-                token: [1; 32],
-                count: 64,
-                buckets: vec![0, 5, 63],
-            },
             Request::Fetch {
                 token: [1; 32],
                 count: 64,

@@ -191,12 +191,10 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 events: Vec::new(),
                 more: false,
             },
-            Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
-                Response::Heights {
-                    logs: Vec::new(),
-                    truncated: false,
-                }
-            }
+            Request::Summary { .. } | Request::Heights { .. } => Response::Heights {
+                logs: Vec::new(),
+                truncated: false,
+            },
         });
     };
     match req {
@@ -241,15 +239,6 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
             let (events, more) =
                 store.suffixes_in_arrival_order(&group, &wants, max, ANSWER_BUDGET_BYTES)?;
             Ok(Response::Events { events, more })
-        }
-        Request::HeightsIn { count, buckets, .. } => {
-            let wanted: std::collections::HashSet<u32> = buckets.into_iter().collect();
-            let logs = store
-                .logs(Some(group))?
-                .into_iter()
-                .filter(|l| wanted.contains(&bucket_of(&l.author, l.log, count)))
-                .collect();
-            Ok(heights(logs))
         }
         Request::Events { wants, max, .. } => {
             let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);

@@ -448,9 +448,7 @@ type Answer = Box<dyn FnMut(&Request) -> Option<Vec<u8>> + Send>;
 fn honest_empty() -> Answer {
     Box::new(|req| {
         Some(match req {
-            Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
-                empty_heights()
-            }
+            Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
         })
     })
@@ -911,7 +909,7 @@ async fn huge_counts_are_refused_before_allocation() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
+                Request::Summary { .. } | Request::Heights { .. } => {
                     round += 1;
                     if round == 1 {
                         let mut w = Writer::default();
@@ -1242,9 +1240,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
-                    heights.clone()
-                }
+                Request::Summary { .. } | Request::Heights { .. } => heights.clone(),
                 Request::Events { .. } | Request::Fetch { .. } => frame(
                     &Response::Events {
                         events: answers.next().unwrap_or_default(),
@@ -1476,7 +1472,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
         victim.peer,
         Box::new(move |req| {
             Some(match req {
-                Request::Summary { .. } | Request::Heights { .. } | Request::HeightsIn { .. } => {
+                Request::Summary { .. } | Request::Heights { .. } => {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
