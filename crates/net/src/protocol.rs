@@ -327,26 +327,10 @@ impl Request {
             (REQ_FETCH, 6) => {
                 let token = r.bytes_n::<32>("token")?;
                 let (count, buckets) = read_buckets(&mut r)?;
-                let n = r.array("have", MAX_WANTS)?;
-                let mut have = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let k = r.array("have entry", 3)?;
-                    if k != 3 {
-                        return Err(CborError::WrongSize {
-                            what: "have entry",
-                            expected: 3,
-                            found: k,
-                        });
-                    }
-                    have.push((r.bytes_n::<8>("author prefix")?, r.uint()?, r.uint()?));
-                    r.leave();
-                }
-                r.leave();
-                let max = r.uint()?;
-                let max = u32::try_from(max).map_err(|_| CborError::OutOfRange {
-                    what: "max",
-                    value: max,
+                let have = read_entries(&mut r, "have", MAX_WANTS, |r| {
+                    r.bytes_n::<8>("author prefix")
                 })?;
+                let max = small(r.uint()?, "max", u64::from(u32::MAX))?;
                 Request::Fetch {
                     token,
                     count,
@@ -361,11 +345,7 @@ impl Request {
                     .into_iter()
                     .map(|(author, log, from)| Want { author, log, from })
                     .collect();
-                let max = r.uint()?;
-                let max = u32::try_from(max).map_err(|_| CborError::OutOfRange {
-                    what: "max",
-                    value: max,
-                })?;
+                let max = small(r.uint()?, "max", u64::from(u32::MAX))?;
                 Request::Events { token, wants, max }
             }
             _ => {
@@ -507,6 +487,16 @@ fn read_triples(
     what: &'static str,
     max: usize,
 ) -> Result<Vec<(PublicKey, u64, u64)>, CborError> {
+    read_entries(r, what, max, |r| Ok(PublicKey(r.bytes_n::<32>("author")?)))
+}
+
+/// Reads an array of at most `max` `[key, uint, uint]` triples, the key read by `key`.
+fn read_entries<'a, K>(
+    r: &mut Reader<'a>,
+    what: &'static str,
+    max: usize,
+    key: impl Fn(&mut Reader<'a>) -> Result<K, CborError>,
+) -> Result<Vec<(K, u64, u64)>, CborError> {
     let count = r.array(what, max)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
@@ -518,7 +508,7 @@ fn read_triples(
                 found: n,
             });
         }
-        out.push((PublicKey(r.bytes_n::<32>("author")?), r.uint()?, r.uint()?));
+        out.push((key(r)?, r.uint()?, r.uint()?));
         r.leave();
     }
     r.leave();

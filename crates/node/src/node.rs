@@ -21,7 +21,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -519,6 +519,7 @@ impl Node {
     }
 
     fn status(&self) -> Status {
+        let gossip = gossip_received(&self.metrics);
         let groups = self
             .groups
             .iter()
@@ -568,8 +569,8 @@ impl Node {
             rejected: self.status_counts.2,
             blocked: self.blocked.iter().map(ToString::to_string).collect(),
             published: self.published,
-            gossip_received: gossip_received(&self.metrics).0,
-            gossip_unique: gossip_received(&self.metrics).1,
+            gossip_received: gossip.0,
+            gossip_unique: gossip.1,
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
@@ -718,15 +719,6 @@ impl Node {
                     self.strike(peer, "malformed sync response");
                 }
             }
-            BehaviourEvent::Sync(request_response::Event::InboundFailure {
-                peer, error, ..
-            }) => {
-                if let request_response::InboundFailure::Io(e) = &error
-                    && e.kind() == std::io::ErrorKind::InvalidData
-                {
-                    self.strike(peer, "malformed sync request");
-                }
-            }
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
                     if !self.connected.contains_key(&peer) {
@@ -739,7 +731,6 @@ impl Node {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. }) | BehaviourEvent::Kad(_) => {}
             _ => {}
         }
     }

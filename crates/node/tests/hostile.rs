@@ -727,10 +727,9 @@ async fn garbage_sync_requests_are_refused_and_harmless() {
 /// Malformed requests of every kind must cost the sender a strike each, and the fifth must get
 /// it blocked and disconnected.
 ///
-/// Fails today: libp2p-request-response 0.30 does not emit `InboundFailure` when the codec's
-/// `read_request` fails (it only logs "Inbound failure is reported for an unknown request_id"),
-/// so the node's "malformed sync request" strike never fires and a peer may send garbage, 4 GiB
-/// length prefixes and 2^32-item counts forever. See the report for the fix.
+/// libp2p-request-response 0.30 does not emit `InboundFailure` when the codec's `read_request`
+/// fails, so the codec hands malformed frames up as `Inbound::Malformed` and the node strikes
+/// the sender; this guards that path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_sync_requests_get_the_sender_blocked() {
     let (victim, group) = victim(1).await;
@@ -1547,7 +1546,7 @@ async fn wrong_kind_answer_is_struck() {
 /// (which blocks every later sync with the peer until a reconnect, and makes `dualpower sync`
 /// wait for its timeout).
 ///
-/// Fails today: the `_ =>` arm of `Node::on_response` strikes but leaves `job.running == true`.
+/// (Regression: the wrong-kind arm once struck the peer but left the job `running`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_kind_answer_does_not_wedge_the_sync_job() {
     let (victim, _group) = victim(1).await;
@@ -1569,8 +1568,7 @@ async fn wrong_kind_answer_does_not_wedge_the_sync_job() {
 /// (an honest peer's answer can only be cut by a failing connection, which is a different
 /// error): it must cost a strike like any other malformed answer.
 ///
-/// Fails today: `read_frame` surfaces it as `UnexpectedEof`, and the node strikes only
-/// `InvalidData`.
+/// (Regression: `read_frame` once reported this as `UnexpectedEof`, which was not struck.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_answer_length_is_struck() {
     let (victim, _group) = victim(1).await;

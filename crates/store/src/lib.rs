@@ -558,46 +558,6 @@ impl Store {
         })
     }
 
-    /// Raw events of one log from seq `from` on: at most `max` events and about `budget` bytes
-    /// (always at least one event if any exists). For answering sync requests.
-    pub fn log_range(
-        &self,
-        author: &PublicKey,
-        group: &GroupId,
-        log: u64,
-        from: u64,
-        max: usize,
-        budget: usize,
-    ) -> Result<Vec<RawEvent>, StoreError> {
-        let from = i64::try_from(from).unwrap_or(i64::MAX);
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT e.envelope, e.body FROM events e JOIN logs l USING (log_pk)
-                 WHERE l.author = ?1 AND l.grp = ?2 AND l.log = ?3 AND e.seq >= ?4
-                 ORDER BY e.seq LIMIT ?5",
-            )?;
-            let mut rows = stmt.query(rusqlite::params![
-                &author.0[..],
-                &group.0[..],
-                i64::try_from(log).unwrap_or(i64::MAX),
-                from,
-                max as i64
-            ])?;
-            let mut out = Vec::new();
-            let mut used = 0usize;
-            while let Some(r) = rows.next()? {
-                let env: Vec<u8> = r.get(0)?;
-                let body: Option<Vec<u8>> = r.get(1)?;
-                used += env.len() + body.as_ref().map_or(0, Vec::len);
-                out.push((env, body));
-                if used >= budget {
-                    break;
-                }
-            }
-            Ok(out)
-        })
-    }
-
     /// The network of this store.
     pub fn network(&self) -> &NetworkId {
         &self.config.network
