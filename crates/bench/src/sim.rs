@@ -91,6 +91,7 @@ pub async fn run(
     let genesis = Genesis {
         name: "simulation".into(),
         nonce: [3; 16],
+        constitution: Default::default(),
     };
     let group = genesis.group_id(&ids[0].public());
     let (tx, mut rx) = mpsc::channel::<(usize, NodeEvent)>(1 << 16);

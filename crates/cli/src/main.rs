@@ -370,6 +370,7 @@ fn group_create(ctx: &Ctx, name: &str) -> Result<i32> {
     let genesis = Genesis {
         name: name.to_owned(),
         nonce,
+        constitution: Default::default(),
     };
     let group = genesis.group_id(&public);
     let body = Payload::GroupGenesis(genesis).encode();

@@ -104,6 +104,44 @@ impl NetworkId {
     }
 }
 
+/// Where an event sits: what encrypted bodies bind in their associated data, so a ciphertext
+/// cannot be moved to another group, author, log or seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The author.
+    pub author: PublicKey,
+    /// The group.
+    pub group: GroupId,
+    /// The log.
+    pub log: u64,
+    /// The seq.
+    pub seq: u64,
+}
+
+impl Position {
+    /// The position of an event.
+    pub fn of(h: &Header) -> Position {
+        Position {
+            author: h.author,
+            group: h.group,
+            log: h.log,
+            seq: h.seq,
+        }
+    }
+
+    /// `tag || network || group || author || log || seq`: the binding bytes for `tag`.
+    pub fn binding(&self, tag: &[u8], network: &NetworkId) -> Vec<u8> {
+        let mut v = Vec::with_capacity(tag.len() + 112);
+        v.extend_from_slice(tag);
+        v.extend_from_slice(&network.0);
+        v.extend_from_slice(&self.group.0);
+        v.extend_from_slice(&self.author.0);
+        v.extend_from_slice(&self.log.to_be_bytes());
+        v.extend_from_slice(&self.seq.to_be_bytes());
+        v
+    }
+}
+
 /// The signed fields of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {

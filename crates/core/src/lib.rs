@@ -19,4 +19,4 @@ pub use event::{
     Draft, Event, EventError, EventId, GroupId, Header, NetworkId, VerifiedEvent, verify_batch,
 };
 pub use keys::{Identity, KeyError, PublicKey};
-pub use payload::{Genesis, Payload, PayloadError};
+pub use payload::{Admission, Constitution, Genesis, KeyShare, Payload, PayloadError, Rule, Seal};

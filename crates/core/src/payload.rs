@@ -26,7 +26,30 @@ mod kind {
     pub const POST: u64 = 2;
     pub const COMMENT: u64 = 3;
     pub const REACTION: u64 = 4;
+    pub const INVITE: u64 = 5;
+    pub const JOIN: u64 = 6;
+    pub const ADMIT: u64 = 7;
+    pub const REMOVE: u64 = 8;
+    pub const LEAVE: u64 = 9;
+    pub const ROLE: u64 = 10;
+    pub const AMEND: u64 = 11;
+    pub const PREKEY: u64 = 12;
+    pub const KEY_SHARE: u64 = 13;
+    pub const DIRECT: u64 = 14;
 }
+
+/// Most seals in one key-share event (a rotation for a larger group spans several events).
+pub const MAX_SEALS: usize = 500;
+/// Most epochs a key share supersedes.
+pub const MAX_PREV_EPOCHS: usize = 16;
+/// Largest history bundle carried by a key share, in bytes.
+pub const MAX_HISTORY_BYTES: usize = 8 * 1024;
+/// Longest role name, in bytes.
+pub const MAX_ROLE_BYTES: usize = 32;
+/// Most roles a constitution names.
+pub const MAX_ROLES: usize = 16;
+/// Longest removal reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
 
 /// The content of an event body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +75,67 @@ pub enum Payload {
         /// The reaction.
         reaction: String,
     },
+    /// Creates an invite: whoever holds the private half of `key` (handed out as an invite code)
+    /// may ask to join until `expires`, at most `uses` different people.
+    Invite {
+        /// The invite's own ed25519 verification key (its secret half is in the invite code).
+        key: PublicKey,
+        /// Expiry, ms since the Unix epoch, compared with the admitting event's timestamp.
+        expires: u64,
+        /// How many different people may be admitted with it (1 = single use).
+        uses: u64,
+    },
+    /// A request to join, written by the newcomer into its own log.
+    Join {
+        /// The invite event.
+        invite: EventId,
+        /// Signature by the invite key over [`join_proof_message`].
+        proof: [u8; 64],
+    },
+    /// A member admits (or, under a k-vouches constitution, vouches for) a newcomer.
+    Admit {
+        /// The newcomer.
+        member: PublicKey,
+        /// The newcomer's join event.
+        join: EventId,
+    },
+    /// Removes a member. Events of `member` at or above seq `seen` in its log 0 are rejected
+    /// (the cut: what the remover had seen of it).
+    Remove {
+        /// Who is removed.
+        member: PublicKey,
+        /// Number of the removed member's events the remover had seen.
+        seen: u64,
+        /// Why (shown to members); may be empty.
+        reason: String,
+    },
+    /// The author leaves the group; its later events are rejected.
+    Leave,
+    /// Grants or revokes a role named by the constitution.
+    Role {
+        /// Whose role.
+        member: PublicKey,
+        /// The role.
+        role: String,
+        /// Grant (true) or revoke (false).
+        grant: bool,
+    },
+    /// Replaces the constitution; judged by the current one.
+    Amend(Constitution),
+    /// Publishes the author's current X25519 prekey for this group (older ones are superseded).
+    Prekey {
+        /// X25519 public key.
+        key: [u8; 32],
+    },
+    /// Hands out an epoch secret, sealed to members' prekeys.
+    KeyShare(KeyShare),
+    /// A direct message (only ever inside an encrypted direct-message body).
+    Direct {
+        /// The recipient.
+        to: PublicKey,
+        /// The text.
+        text: String,
+    },
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -67,6 +151,267 @@ pub struct Genesis {
     pub name: String,
     /// Random bytes that make the group id unique.
     pub nonce: [u8; 16],
+    /// The group's rules. Absent in the encoding means [`Constitution::default`].
+    pub constitution: Constitution,
+}
+
+/// Who may do something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Any member.
+    Member,
+    /// Members holding this role.
+    Role(String),
+    /// Only by a collective decision (decisions are a later layer: until then, nobody).
+    Vote,
+}
+
+/// How a newcomer is admitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// One admission by a member allowed to invite, for a join made with a valid invite.
+    Invite,
+    /// `k` distinct members vouch (each with an admit event).
+    Vouches(u64),
+    /// By a collective decision (decisions are a later layer: until then, nobody).
+    Vote,
+}
+
+/// A group's rules, fixed in its genesis and changed only by an [`Payload::Amend`] that the
+/// current constitution allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Constitution {
+    /// Who may create invites.
+    pub invite: Rule,
+    /// How newcomers are admitted.
+    pub admission: Admission,
+    /// Who may remove members.
+    pub removal: Rule,
+    /// Who may amend the constitution and grant or revoke roles.
+    pub amend: Rule,
+    /// The roles that exist. The creator holds the first one.
+    pub roles: Vec<String>,
+    /// Whether newcomers receive the keys of earlier epochs (the group's history).
+    pub history: bool,
+    /// Members' nodes forget epoch keys this many days after the epoch was superseded (0 = keep).
+    pub forget_after_days: u64,
+}
+
+impl Default for Constitution {
+    fn default() -> Self {
+        Constitution {
+            invite: Rule::Member,
+            admission: Admission::Invite,
+            removal: Rule::Role("admin".into()),
+            amend: Rule::Role("admin".into()),
+            roles: vec!["admin".into(), "moderator".into()],
+            history: true,
+            forget_after_days: 0,
+        }
+    }
+}
+
+impl Rule {
+    /// The text form: `member`, `role:NAME` or `vote`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Rule::Member => "member".into(),
+            Rule::Role(r) => format!("role:{r}"),
+            Rule::Vote => "vote".into(),
+        }
+    }
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Result<Rule, PayloadError> {
+        match s {
+            "member" => Ok(Rule::Member),
+            "vote" => Ok(Rule::Vote),
+            _ => match s.strip_prefix("role:") {
+                Some(r) => Ok(Rule::Role(role_name(r)?)),
+                None => Err(PayloadError::Invalid(format!(
+                    "rule `{s}` is not `member`, `role:NAME` or `vote`"
+                ))),
+            },
+        }
+    }
+}
+
+impl Admission {
+    /// The text form: `invite`, `vouches:K` or `vote`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Admission::Invite => "invite".into(),
+            Admission::Vouches(k) => format!("vouches:{k}"),
+            Admission::Vote => "vote".into(),
+        }
+    }
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Result<Admission, PayloadError> {
+        match s {
+            "invite" => Ok(Admission::Invite),
+            "vote" => Ok(Admission::Vote),
+            _ => match s.strip_prefix("vouches:").and_then(|k| k.parse::<u64>().ok()) {
+                Some(k) if (1..=1000).contains(&k) => Ok(Admission::Vouches(k)),
+                _ => Err(PayloadError::Invalid(format!(
+                    "admission `{s}` is not `invite`, `vouches:K` (1 ≤ K ≤ 1000) or `vote`"
+                ))),
+            },
+        }
+    }
+}
+
+fn role_name(r: &str) -> Result<String, PayloadError> {
+    if r.is_empty()
+        || r.len() > MAX_ROLE_BYTES
+        || !r
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(PayloadError::Invalid(format!(
+            "role `{r}` must be 1–{MAX_ROLE_BYTES} characters of a-z, 0-9, - or _"
+        )));
+    }
+    Ok(r.to_owned())
+}
+
+impl Constitution {
+    fn encode(&self, w: &mut Writer) {
+        w.map(7)
+            .uint(1)
+            .text(&self.invite.to_text())
+            .uint(2)
+            .text(&self.admission.to_text())
+            .uint(3)
+            .text(&self.removal.to_text())
+            .uint(4)
+            .text(&self.amend.to_text())
+            .uint(5)
+            .array(self.roles.len());
+        for r in &self.roles {
+            w.text(r);
+        }
+        w.uint(6)
+            .bool(self.history)
+            .uint(7)
+            .uint(self.forget_after_days);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Constitution, PayloadError> {
+        let n = r.map("constitution", 7)?;
+        if n != 7 {
+            return Err(PayloadError::Invalid(format!(
+                "constitution has {n} fields, not 7"
+            )));
+        }
+        let text = |r: &mut Reader<'_>, key: u64, what: &'static str| {
+            let k = r.key(Some(key - 1).filter(|_| key > 1))?;
+            if k != key {
+                return Err(PayloadError::MissingField {
+                    kind: kind::GROUP_GENESIS,
+                    field: what,
+                });
+            }
+            Ok::<String, PayloadError>(r.text(what, 64)?.to_owned())
+        };
+        let invite = Rule::parse(&text(r, 1, "invite")?)?;
+        let admission = Admission::parse(&text(r, 2, "admission")?)?;
+        let removal = Rule::parse(&text(r, 3, "removal")?)?;
+        let amend = Rule::parse(&text(r, 4, "amend")?)?;
+        if r.key(Some(4))? != 5 {
+            return Err(PayloadError::MissingField {
+                kind: kind::GROUP_GENESIS,
+                field: "roles",
+            });
+        }
+        let count = r.array("roles", MAX_ROLES)?;
+        let mut roles = Vec::with_capacity(count);
+        for _ in 0..count {
+            let role = role_name(r.text("role", MAX_ROLE_BYTES)?)?;
+            if roles.contains(&role) {
+                return Err(PayloadError::Invalid(format!("role `{role}` named twice")));
+            }
+            roles.push(role);
+        }
+        r.leave();
+        if r.key(Some(5))? != 6 {
+            return Err(PayloadError::MissingField {
+                kind: kind::GROUP_GENESIS,
+                field: "history",
+            });
+        }
+        let history = r.bool()?;
+        if r.key(Some(6))? != 7 {
+            return Err(PayloadError::MissingField {
+                kind: kind::GROUP_GENESIS,
+                field: "forget_after_days",
+            });
+        }
+        let forget_after_days = r.uint()?;
+        r.leave();
+        let c = Constitution {
+            invite,
+            admission,
+            removal,
+            amend,
+            roles,
+            history,
+            forget_after_days,
+        };
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks that every rule names a role that exists.
+    pub fn check(&self) -> Result<(), PayloadError> {
+        for rule in [&self.invite, &self.removal, &self.amend] {
+            if let Rule::Role(r) = rule
+                && !self.roles.contains(r)
+            {
+                return Err(PayloadError::Invalid(format!(
+                    "rule names role `{r}`, which the constitution does not define"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One epoch secret sealed (HPKE) to one prekey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seal {
+    /// The recipient's X25519 prekey (as published in its prekey event).
+    pub prekey: [u8; 32],
+    /// HPKE encapsulated key.
+    pub enc: [u8; 32],
+    /// HPKE ciphertext of the 32-byte secret.
+    pub ct: [u8; 48],
+}
+
+/// An epoch secret handed out to members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyShare {
+    /// `None`: this event starts a new epoch (its id is the epoch's id). `Some(e)`: more seals
+    /// of the existing epoch `e` (for newcomers, or the rest of a large rotation).
+    pub epoch: Option<EventId>,
+    /// Epochs the new one supersedes (only for a new epoch; ascending).
+    pub prev: Vec<EventId>,
+    /// The secret sealed to each recipient's prekey.
+    pub seals: Vec<Seal>,
+    /// Earlier epochs' secrets, encrypted under this epoch (empty = none).
+    pub history: Vec<u8>,
+}
+
+/// The message an invite key signs to let `joiner` join `group` (see [`Payload::Join`]).
+pub fn join_proof_message(
+    network: &crate::NetworkId,
+    group: &GroupId,
+    joiner: &PublicKey,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(120);
+    m.extend_from_slice(b"dualpower/join/v1\0");
+    m.extend_from_slice(&network.0);
+    m.extend_from_slice(&group.0);
+    m.extend_from_slice(&joiner.0);
+    m
 }
 
 impl Genesis {
@@ -105,6 +450,9 @@ pub enum PayloadError {
     /// Text that must not be empty is empty.
     #[error("`{0}` must not be empty")]
     Empty(&'static str),
+    /// A field's value is not allowed.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Payload {
@@ -113,13 +461,113 @@ impl Payload {
         let mut w = Writer::with_capacity(64);
         match self {
             Payload::GroupGenesis(g) => {
-                w.map(3)
+                // The default constitution is the absent field, so a value has one encoding.
+                let default = g.constitution == Constitution::default();
+                w.map(if default { 3 } else { 4 })
                     .uint(0)
                     .uint(kind::GROUP_GENESIS)
                     .uint(1)
                     .text(&g.name)
                     .uint(2)
                     .bytes(&g.nonce);
+                if !default {
+                    w.uint(3);
+                    g.constitution.encode(&mut w);
+                }
+            }
+            Payload::Invite { key, expires, uses } => {
+                w.map(4)
+                    .uint(0)
+                    .uint(kind::INVITE)
+                    .uint(1)
+                    .bytes(&key.0)
+                    .uint(2)
+                    .uint(*expires)
+                    .uint(3)
+                    .uint(*uses);
+            }
+            Payload::Join { invite, proof } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::JOIN)
+                    .uint(1)
+                    .bytes(&invite.0)
+                    .uint(2)
+                    .bytes(proof);
+            }
+            Payload::Admit { member, join } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::ADMIT)
+                    .uint(1)
+                    .bytes(&member.0)
+                    .uint(2)
+                    .bytes(&join.0);
+            }
+            Payload::Remove {
+                member,
+                seen,
+                reason,
+            } => {
+                w.map(4)
+                    .uint(0)
+                    .uint(kind::REMOVE)
+                    .uint(1)
+                    .bytes(&member.0)
+                    .uint(2)
+                    .uint(*seen)
+                    .uint(3)
+                    .text(reason);
+            }
+            Payload::Leave => {
+                w.map(1).uint(0).uint(kind::LEAVE);
+            }
+            Payload::Direct { to, text } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::DIRECT)
+                    .uint(1)
+                    .bytes(&to.0)
+                    .uint(2)
+                    .text(text);
+            }
+            Payload::Role {
+                member,
+                role,
+                grant,
+            } => {
+                w.map(4)
+                    .uint(0)
+                    .uint(kind::ROLE)
+                    .uint(1)
+                    .bytes(&member.0)
+                    .uint(2)
+                    .text(role)
+                    .uint(3)
+                    .bool(*grant);
+            }
+            Payload::Amend(c) => {
+                w.map(2).uint(0).uint(kind::AMEND).uint(1);
+                c.encode(&mut w);
+            }
+            Payload::Prekey { key } => {
+                w.map(2).uint(0).uint(kind::PREKEY).uint(1).bytes(key);
+            }
+            Payload::KeyShare(k) => {
+                w.map(5).uint(0).uint(kind::KEY_SHARE).uint(1);
+                match &k.epoch {
+                    Some(e) => w.bytes(&e.0),
+                    None => w.null(),
+                };
+                w.uint(2).array(k.prev.len());
+                for p in &k.prev {
+                    w.bytes(&p.0);
+                }
+                w.uint(3).array(k.seals.len());
+                for s in &k.seals {
+                    w.array(3).bytes(&s.prekey).bytes(&s.enc).bytes(&s.ct);
+                }
+                w.uint(4).bytes(&k.history);
             }
             Payload::Post { text } => {
                 w.map(2).uint(0).uint(kind::POST).uint(1).text(text);
@@ -177,7 +625,109 @@ impl Payload {
             kind::GROUP_GENESIS => {
                 let name = fields.text(1, "name", MAX_NAME_BYTES)?;
                 let nonce = fields.expect(2, "nonce")?.bytes_n::<16>("nonce")?;
-                Payload::GroupGenesis(Genesis { name, nonce })
+                let constitution = match fields.opt(3)? {
+                    Some(r) => {
+                        let c = Constitution::decode(r)?;
+                        if c == Constitution::default() {
+                            return Err(PayloadError::Invalid(
+                                "the default constitution is encoded by leaving it out".into(),
+                            ));
+                        }
+                        c
+                    }
+                    None => Constitution::default(),
+                };
+                Payload::GroupGenesis(Genesis {
+                    name,
+                    nonce,
+                    constitution,
+                })
+            }
+            kind::INVITE => {
+                let key = PublicKey(fields.expect(1, "key")?.bytes_n::<32>("key")?);
+                let expires = fields.expect(2, "expires")?.uint()?;
+                let uses = fields.expect(3, "uses")?.uint()?;
+                if uses == 0 {
+                    return Err(PayloadError::Invalid("an invite must allow at least one use".into()));
+                }
+                Payload::Invite { key, expires, uses }
+            }
+            kind::JOIN => Payload::Join {
+                invite: EventId(fields.expect(1, "invite")?.bytes_n::<32>("invite")?),
+                proof: fields.expect(2, "proof")?.bytes_n::<64>("proof")?,
+            },
+            kind::ADMIT => Payload::Admit {
+                member: PublicKey(fields.expect(1, "member")?.bytes_n::<32>("member")?),
+                join: EventId(fields.expect(2, "join")?.bytes_n::<32>("join")?),
+            },
+            kind::REMOVE => Payload::Remove {
+                member: PublicKey(fields.expect(1, "member")?.bytes_n::<32>("member")?),
+                seen: fields.expect(2, "seen")?.uint()?,
+                reason: fields
+                    .expect(3, "reason")?
+                    .text("reason", MAX_REASON_BYTES)?
+                    .to_owned(),
+            },
+            kind::LEAVE => Payload::Leave,
+            kind::DIRECT => Payload::Direct {
+                to: PublicKey(fields.expect(1, "to")?.bytes_n::<32>("to")?),
+                text: fields.text(2, "text", MAX_TEXT_BYTES)?,
+            },
+            kind::ROLE => Payload::Role {
+                member: PublicKey(fields.expect(1, "member")?.bytes_n::<32>("member")?),
+                role: role_name(fields.expect(2, "role")?.text("role", MAX_ROLE_BYTES)?)?,
+                grant: fields.expect(3, "grant")?.bool()?,
+            },
+            kind::AMEND => Payload::Amend(Constitution::decode(fields.expect(1, "constitution")?)?),
+            kind::PREKEY => Payload::Prekey {
+                key: fields.expect(1, "key")?.bytes_n::<32>("key")?,
+            },
+            kind::KEY_SHARE => {
+                let r = fields.expect(1, "epoch")?;
+                let epoch = r.opt_bytes32("epoch")?.map(EventId);
+                let r = fields.expect(2, "prev")?;
+                let n = r.array("prev", MAX_PREV_EPOCHS)?;
+                let mut prev: Vec<EventId> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let e = EventId(r.bytes_n::<32>("prev")?);
+                    if prev.last().is_some_and(|l| *l >= e) {
+                        return Err(PayloadError::Invalid(
+                            "superseded epochs must be strictly ascending".into(),
+                        ));
+                    }
+                    prev.push(e);
+                }
+                r.leave();
+                if epoch.is_some() && !prev.is_empty() {
+                    return Err(PayloadError::Invalid(
+                        "more seals of an existing epoch cannot supersede epochs".into(),
+                    ));
+                }
+                let r = fields.expect(3, "seals")?;
+                let n = r.array("seals", MAX_SEALS)?;
+                let mut seals = Vec::with_capacity(n);
+                for _ in 0..n {
+                    if r.array("seal", 3)? != 3 {
+                        return Err(PayloadError::Invalid("a seal has three fields".into()));
+                    }
+                    seals.push(Seal {
+                        prekey: r.bytes_n::<32>("prekey")?,
+                        enc: r.bytes_n::<32>("enc")?,
+                        ct: r.bytes_n::<48>("ct")?,
+                    });
+                    r.leave();
+                }
+                r.leave();
+                let history = fields
+                    .expect(4, "history")?
+                    .bytes("history", MAX_HISTORY_BYTES)?
+                    .to_vec();
+                Payload::KeyShare(KeyShare {
+                    epoch,
+                    prev,
+                    seals,
+                    history,
+                })
             }
             kind::POST => Payload::Post {
                 text: fields.text(1, "text", MAX_TEXT_BYTES)?,
@@ -220,6 +770,16 @@ impl Payload {
             Payload::Post { .. } => "post",
             Payload::Comment { .. } => "comment",
             Payload::Reaction { .. } => "reaction",
+            Payload::Invite { .. } => "invite",
+            Payload::Join { .. } => "join",
+            Payload::Admit { .. } => "admit",
+            Payload::Remove { .. } => "remove",
+            Payload::Leave => "leave",
+            Payload::Direct { .. } => "direct",
+            Payload::Role { .. } => "role",
+            Payload::Amend(_) => "amend",
+            Payload::Prekey { .. } => "prekey",
+            Payload::KeyShare(_) => "key-share",
             Payload::Unknown { .. } => "unknown",
         }
     }
@@ -258,6 +818,20 @@ impl<'a> Fields<'a> {
         Ok(&mut self.r)
     }
 
+    /// The field `key` if it is the next one present.
+    fn opt(&mut self, key: u64) -> Result<Option<&mut Reader<'a>>, PayloadError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let save = self.r.clone();
+        let k = self.r.key(Some(self.prev))?;
+        self.r = save;
+        if k != key {
+            return Ok(None);
+        }
+        self.expect(key, "optional").map(Some)
+    }
+
     fn text(&mut self, key: u64, field: &'static str, max: usize) -> Result<String, PayloadError> {
         let t = self.expect(key, field)?.text(field, max)?;
         if t.trim().is_empty() {
@@ -277,6 +851,66 @@ mod tests {
             Payload::GroupGenesis(Genesis {
                 name: "Tenants of 5th St".into(),
                 nonce: [9; 16],
+                constitution: Constitution::default(),
+            }),
+            Payload::GroupGenesis(Genesis {
+                name: "Strike committee".into(),
+                nonce: [8; 16],
+                constitution: Constitution {
+                    invite: Rule::Role("organiser".into()),
+                    admission: Admission::Vouches(2),
+                    removal: Rule::Vote,
+                    amend: Rule::Member,
+                    roles: vec!["organiser".into()],
+                    history: false,
+                    forget_after_days: 30,
+                },
+            }),
+            Payload::Invite {
+                key: PublicKey([3; 32]),
+                expires: 1_800_000_000_000,
+                uses: 1,
+            },
+            Payload::Join {
+                invite: EventId([4; 32]),
+                proof: [5; 64],
+            },
+            Payload::Admit {
+                member: PublicKey([6; 32]),
+                join: EventId([7; 32]),
+            },
+            Payload::Remove {
+                member: PublicKey([6; 32]),
+                seen: 12,
+                reason: String::new(),
+            },
+            Payload::Leave,
+            Payload::Direct {
+                to: PublicKey([6; 32]),
+                text: "see you at the picket".into(),
+            },
+            Payload::Role {
+                member: PublicKey([6; 32]),
+                role: "moderator".into(),
+                grant: true,
+            },
+            Payload::Amend(Constitution::default()),
+            Payload::Prekey { key: [9; 32] },
+            Payload::KeyShare(KeyShare {
+                epoch: None,
+                prev: vec![EventId([1; 32]), EventId([2; 32])],
+                seals: vec![Seal {
+                    prekey: [1; 32],
+                    enc: [2; 32],
+                    ct: [3; 48],
+                }],
+                history: vec![1, 2, 3],
+            }),
+            Payload::KeyShare(KeyShare {
+                epoch: Some(EventId([1; 32])),
+                prev: vec![],
+                seals: vec![],
+                history: vec![],
             }),
             Payload::Post {
                 text: "rent strike meeting tonight".into(),
@@ -294,6 +928,38 @@ mod tests {
         for p in all {
             assert_eq!(Payload::decode(&p.encode()), Ok(p));
         }
+    }
+
+    #[test]
+    fn constitution_rules_are_checked() {
+        assert!(Rule::parse("role:Admin").is_err());
+        assert!(Admission::parse("vouches:0").is_err());
+        let bad = Constitution {
+            removal: Rule::Role("nobody".into()),
+            ..Constitution::default()
+        };
+        let mut w = Writer::default();
+        w.map(2).uint(0).uint(kind::AMEND).uint(1);
+        bad.encode(&mut w);
+        assert!(matches!(
+            Payload::decode(&w.into_bytes()),
+            Err(PayloadError::Invalid(_))
+        ));
+        // An explicit default constitution in a genesis is a second encoding: refused.
+        let mut w = Writer::default();
+        w.map(4)
+            .uint(0)
+            .uint(kind::GROUP_GENESIS)
+            .uint(1)
+            .text("g")
+            .uint(2)
+            .bytes(&[0; 16])
+            .uint(3);
+        Constitution::default().encode(&mut w);
+        assert!(matches!(
+            Payload::decode(&w.into_bytes()),
+            Err(PayloadError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl PayloadSpec {
             PayloadSpec::GroupGenesis { name, nonce } => Payload::GroupGenesis(Genesis {
                 name: name.clone(),
                 nonce: hex16(nonce),
+                constitution: Default::default(),
             }),
             PayloadSpec::Post { text } => Payload::Post { text: text.clone() },
             PayloadSpec::Comment { parent, text } => Payload::Comment {
@@ -239,6 +240,7 @@ fn expected_file() -> VectorFile {
     let group = Genesis {
         name: "Test Vector Tenants Union".into(),
         nonce,
+        constitution: Default::default(),
     }
     .group_id(&alice);
 
@@ -408,7 +410,7 @@ fn expected_file() -> VectorFile {
             },
         ),
         ("unknown-kind-0", PayloadSpec::Unknown { kind: 0 }),
-        ("unknown-kind-5", PayloadSpec::Unknown { kind: 5 }),
+        ("unknown-kind-500", PayloadSpec::Unknown { kind: 500 }),
         ("unknown-kind-wide", PayloadSpec::Unknown { kind: u64::MAX }),
     ];
     let payloads = payload_specs
@@ -629,6 +631,7 @@ fn vectors_link_and_separate_networks() {
     let g = Genesis {
         name: name.clone(),
         nonce: hex16(nonce),
+        constitution: Default::default(),
     };
     assert_eq!(
         g.group_id(&PublicKey(hex32(&genesis.outputs.author)))

@@ -157,6 +157,7 @@ async fn victim(posts: u64) -> (TestNode, GroupId) {
     let genesis = Genesis {
         name: "victims".into(),
         nonce: [7; 16],
+        constitution: Default::default(),
     };
     let group = genesis.group_id(&node.author);
     node.append(group, Payload::GroupGenesis(genesis).encode(), 1)
@@ -322,6 +323,7 @@ fn other_group_events(id: &Identity) -> Vec<VerifiedEvent> {
     let genesis = Genesis {
         name: "elsewhere".into(),
         nonce: [3; 16],
+        constitution: Default::default(),
     };
     let other = genesis.group_id(&id.public());
     let g = signed(id, other, 0, None, Payload::GroupGenesis(genesis).encode());

@@ -33,6 +33,10 @@ pub enum Rejection {
     WrongGroup,
     /// A kind this version does not display.
     UnknownKind(u64),
+    /// The membership layer refused the event (the author was not a member, or was removed).
+    Refused(String),
+    /// A membership or key event inside an encrypted body (they must be readable to be judged).
+    HiddenControl,
 }
 
 impl std::fmt::Display for Rejection {
@@ -47,6 +51,8 @@ impl std::fmt::Display for Rejection {
             }
             Rejection::WrongGroup => f.write_str("belongs to another group"),
             Rejection::UnknownKind(k) => write!(f, "kind {k} is not known to this version"),
+            Rejection::Refused(r) => f.write_str(r),
+            Rejection::HiddenControl => f.write_str("a membership event inside an encrypted body"),
         }
     }
 }
@@ -104,8 +110,21 @@ enum Node {
 }
 
 impl Feed {
-    /// Derives the feed of `group` from a set of verified events (any order, duplicates ignored).
+    /// Derives the feed of `group` from a set of verified events (any order, duplicates ignored),
+    /// with no decryption and no membership filter.
     pub fn derive(group: GroupId, events: &[VerifiedEvent]) -> Feed {
+        Feed::derive_opened(group, events, &HashMap::new(), &HashMap::new())
+    }
+
+    /// Derives the feed of `group`, reading encrypted events from `opened` (event id →
+    /// decrypted payload bytes) and leaving out the events in `refused` (event id → the reason
+    /// the membership layer gave). Membership and key events are not feed items and are skipped.
+    pub fn derive_opened(
+        group: GroupId,
+        events: &[VerifiedEvent],
+        opened: &HashMap<EventId, Vec<u8>>,
+        refused: &HashMap<EventId, String>,
+    ) -> Feed {
         let order = causal::order_events(events);
         let mut feed = Feed {
             group,
@@ -118,7 +137,11 @@ impl Feed {
         let mut decoded: Vec<(&VerifiedEvent, Payload)> = Vec::with_capacity(order.len());
         for i in order {
             let ev = &events[i];
-            match payload_of(group, ev) {
+            if let Some(r) = refused.get(&ev.id()) {
+                feed.rejected.push((ev.id(), Rejection::Refused(r.clone())));
+                continue;
+            }
+            match payload_of(group, ev, opened) {
                 Ok(p) => decoded.push((ev, p)),
                 Err(r) => feed.rejected.push((ev.id(), r)),
             }
@@ -158,6 +181,11 @@ impl Feed {
                 Payload::Unknown { kind } => {
                     feed.rejected.push((ev.id(), Rejection::UnknownKind(kind)))
                 }
+                _ if h.flags & FLAG_ENCRYPTED != 0 => {
+                    feed.rejected.push((ev.id(), Rejection::HiddenControl))
+                }
+                // Membership and key events: the membership layer's business.
+                _ => {}
             }
         }
         // Comments may reply to comments: attach in rounds until nothing changes (each round is
@@ -252,7 +280,11 @@ fn reactions(w: &mut Writer, r: &BTreeMap<String, BTreeSet<PublicKey>>) {
     }
 }
 
-fn payload_of(group: GroupId, ev: &VerifiedEvent) -> Result<Payload, Rejection> {
+fn payload_of(
+    group: GroupId,
+    ev: &VerifiedEvent,
+    opened: &HashMap<EventId, Vec<u8>>,
+) -> Result<Payload, Rejection> {
     let h = ev.header();
     if h.group != group {
         return Err(Rejection::WrongGroup);
@@ -261,7 +293,8 @@ fn payload_of(group: GroupId, ev: &VerifiedEvent) -> Result<Payload, Rejection> 
         return Err(Rejection::Undecodable("empty body".into()));
     }
     if h.flags & FLAG_ENCRYPTED != 0 {
-        return Err(Rejection::Encrypted);
+        let plain = opened.get(&ev.id()).ok_or(Rejection::Encrypted)?;
+        return Payload::decode(plain).map_err(|e| Rejection::Undecodable(e.to_string()));
     }
     let body = ev.body().ok_or(Rejection::BodyMissing)?;
     Payload::decode(body).map_err(|e| Rejection::Undecodable(e.to_string()))

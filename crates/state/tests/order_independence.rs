@@ -30,6 +30,7 @@ fn history(script: &[(usize, u8, usize)]) -> (GroupId, Vec<VerifiedEvent>) {
     let genesis = Genesis {
         name: "Food co-op".into(),
         nonce: [5; 16],
+        constitution: Default::default(),
     };
     let group = genesis.group_id(&authors[0].id.public());
     let mut all: Vec<VerifiedEvent> = Vec::new();

@@ -223,6 +223,28 @@ pub enum AppendError {
     /// The new event was not stored as the next event of the log (a bug, never expected).
     #[error("append did not store the event: {0}")]
     Unexpected(String),
+    /// The body builder refused (for example, no key to encrypt with).
+    #[error("could not build the body: {0}")]
+    Body(String),
+}
+
+pub use dualpower_core::event::Position;
+
+/// Builds an event body once its position is known (encryption binds the seq).
+pub type BodyBuilder = Box<dyn FnOnce(&Position) -> Result<Vec<u8>, String> + Send>;
+
+/// The body of an event to append.
+pub enum Body {
+    /// Fixed bytes.
+    Bytes(Vec<u8>),
+    /// Built inside the writer, after seq, backlink and deps are chosen.
+    Build(BodyBuilder),
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Body {
+        Body::Bytes(b)
+    }
 }
 
 /// The state of one (author, group, log).
@@ -287,15 +309,17 @@ enum Request {
         events: Vec<VerifiedEvent>,
         reply: Reply<Vec<Result<Ingested, IngestError>>>,
     },
-    Follow {
-        group: GroupId,
+    /// One statement run inside a write transaction; answers whether it changed rows.
+    Exec {
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
         reply: Reply<bool>,
     },
     Append {
         identity: Box<Identity>,
         group: GroupId,
         log: u64,
-        body: Vec<u8>,
+        body: Body,
         flags: u64,
         timestamp: u64,
         reply: SyncSender<Result<VerifiedEvent, AppendError>>,
@@ -458,9 +482,50 @@ impl Store {
     /// Marks `group` as followed: the node keeps it in sync even before it holds its genesis.
     /// Returns false if it was followed already.
     pub fn follow(&self, group: GroupId) -> Result<bool, StoreError> {
+        self.exec(
+            "INSERT OR IGNORE INTO follows (grp) VALUES (?1)",
+            vec![group.0.to_vec().into()],
+        )
+    }
+
+    /// Runs one write statement through the writer (so it is serialised with ingest).
+    fn exec(
+        &self,
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<bool, StoreError> {
         let (reply, rx) = sync_channel(1);
-        self.send(Request::Follow { group, reply })?;
+        self.send(Request::Exec { sql, params, reply })?;
         rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Stores (or replaces) a local secret blob: `scope` groups them (a group id), `name` names
+    /// one. The store keeps bytes only; callers encrypt them at rest (see the groups layer).
+    pub fn put_secret(&self, scope: &[u8; 32], name: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT OR REPLACE INTO secrets (scope, name, value) VALUES (?1, ?2, ?3)",
+            vec![scope.to_vec().into(), name.to_vec().into(), value.to_vec().into()],
+        )
+        .map(|_| ())
+    }
+
+    /// Deletes a local secret; true if it existed.
+    pub fn delete_secret(&self, scope: &[u8; 32], name: &[u8]) -> Result<bool, StoreError> {
+        self.exec(
+            "DELETE FROM secrets WHERE scope = ?1 AND name = ?2",
+            vec![scope.to_vec().into(), name.to_vec().into()],
+        )
+    }
+
+    /// Every secret blob of `scope`, as (name, value).
+    pub fn secrets(&self, scope: &[u8; 32]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT name, value FROM secrets WHERE scope = ?1 ORDER BY name")?;
+            let rows = st
+                .query_map([&scope[..]], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
     /// Every group this node keeps in sync: those it holds a genesis or any log of, and those it
@@ -611,10 +676,11 @@ impl Store {
         identity: &Identity,
         group: GroupId,
         log: u64,
-        body: Vec<u8>,
+        body: impl Into<Body>,
         flags: u64,
         timestamp: u64,
     ) -> Result<VerifiedEvent, AppendError> {
+        let body = body.into();
         let (reply, rx) = sync_channel(1);
         self.send(Request::Append {
             identity: Box::new(identity.clone()),

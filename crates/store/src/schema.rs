@@ -83,8 +83,19 @@ CREATE TABLE follows (
 ) STRICT;
 "#;
 
+/// Local secrets (prekey private halves, opened epoch secrets), encrypted by the caller with a
+/// key derived from the identity, so a copied database without the passphrase reveals nothing.
+const V3: &str = r#"
+CREATE TABLE secrets (
+    scope BLOB NOT NULL,
+    name  BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (scope, name)
+) STRICT, WITHOUT ROWID;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// Brings a database to the newest schema.

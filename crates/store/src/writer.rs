@@ -57,7 +57,7 @@ enum Placed {
 
 enum Answer {
     Ingest(Vec<Result<Ingested, IngestError>>),
-    Follow(bool),
+    Exec(bool),
     Append(Box<Result<VerifiedEvent, AppendError>>),
 }
 
@@ -109,8 +109,8 @@ impl Writer {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    fn process(&mut self, batch: Vec<Request>) {
-        let result = self.transact(&batch);
+    fn process(&mut self, mut batch: Vec<Request>) {
+        let result = self.transact(&mut batch);
         match result {
             Ok(answers) => {
                 for (req, answer) in batch.into_iter().zip(answers) {
@@ -121,10 +121,10 @@ impl Writer {
                         (Request::Append { reply, .. }, Answer::Append(out)) => {
                             let _ = reply.send(*out);
                         }
-                        (Request::Follow { reply, .. }, Answer::Follow(new)) => {
+                        (Request::Exec { reply, .. }, Answer::Exec(new)) => {
                             let _ = reply.send(Ok(new));
                         }
-                        (Request::Follow { reply, .. }, _) => {
+                        (Request::Exec { reply, .. }, _) => {
                             let _ = reply.send(Err(StoreError::WriterGone));
                         }
                         // `transact` answers each request with its own kind, in order.
@@ -154,7 +154,7 @@ impl Writer {
                         Request::Append { reply, .. } => {
                             let _ = reply.send(Err(AppendError::Store(failed())));
                         }
-                        Request::Follow { reply, .. } => {
+                        Request::Exec { reply, .. } => {
                             let _ = reply.send(Err(failed()));
                         }
                     }
@@ -163,7 +163,7 @@ impl Writer {
         }
     }
 
-    fn transact(&mut self, batch: &[Request]) -> Result<Vec<Answer>, StoreError> {
+    fn transact(&mut self, batch: &mut [Request]) -> Result<Vec<Answer>, StoreError> {
         let tx = self.conn.transaction()?;
         let mut state = TxState {
             c: &tx,
@@ -184,9 +184,9 @@ impl Writer {
                     }
                     Answer::Ingest(out)
                 }
-                Request::Follow { group, .. } => Answer::Follow(
-                    tx.prepare_cached("INSERT OR IGNORE INTO follows (grp) VALUES (?1)")?
-                        .execute([&group.0[..]])?
+                Request::Exec { sql, params, .. } => Answer::Exec(
+                    tx.prepare_cached(sql)?
+                        .execute(rusqlite::params_from_iter(params.iter()))?
                         > 0,
                 ),
                 Request::Append {
@@ -201,7 +201,8 @@ impl Writer {
                     identity,
                     *group,
                     *log,
-                    body.clone(),
+                    // A builder runs once; the request keeps an empty body afterwards.
+                    std::mem::replace(body, crate::Body::Bytes(Vec::new())),
                     *flags,
                     *timestamp,
                 )?)),
@@ -220,7 +221,7 @@ impl Writer {
 fn request_size(r: &Request) -> usize {
     match r {
         Request::Ingest { events, .. } => events.len(),
-        Request::Append { .. } | Request::Follow { .. } => 1,
+        Request::Append { .. } | Request::Exec { .. } => 1,
     }
 }
 
@@ -594,7 +595,7 @@ impl TxState<'_> {
         identity: &Identity,
         group: GroupId,
         log: u64,
-        body: Vec<u8>,
+        body: crate::Body,
         flags: u64,
         timestamp: u64,
     ) -> Result<Result<VerifiedEvent, AppendError>, StoreError> {
@@ -615,10 +616,26 @@ impl TxState<'_> {
                 crate::blob32(r, 0).map(EventId)
             })?
             .collect::<Result<_, _>>()?;
+        let seq = row.as_ref().map_or(0, |r| (r.height + 1) as u64);
+        let body = match body {
+            crate::Body::Bytes(b) => b,
+            crate::Body::Build(f) => {
+                let pos = crate::Position {
+                    author: identity.public(),
+                    group,
+                    log,
+                    seq,
+                };
+                match f(&pos) {
+                    Ok(b) => b,
+                    Err(e) => return Ok(Err(AppendError::Body(e))),
+                }
+            }
+        };
         let draft = Draft {
             group,
             log,
-            seq: row.as_ref().map_or(0, |r| (r.height + 1) as u64),
+            seq,
             backlink: row.and_then(|r| r.head),
             deps,
             timestamp,

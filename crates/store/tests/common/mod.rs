@@ -138,6 +138,7 @@ pub fn genesis(creator: &Identity, name: &str, nonce: [u8; 16]) -> (GroupId, Ver
     let g = Genesis {
         name: name.into(),
         nonce,
+        constitution: Default::default(),
     };
     let group = g.group_id(&creator.public());
     let ev = Draft {

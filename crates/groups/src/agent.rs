@@ -1,0 +1,165 @@
+//! The membership agent: what a member's node should write next, as a pure function of the
+//! group state, its keyring and the time.
+//!
+//! The node runs [`plan`] whenever a group changes and appends what it returns; the CLI and the
+//! property tests call the same functions, so the simulated members behave like real nodes.
+//! Duties are spread so that one member acts rather than all of them: the inviter admits joins
+//! made with its invite (others step in after a grace period), the admitter welcomes the
+//! newcomer into the current epoch, and anyone about to write heals the group first
+//! ([`ensure_writable`]): a writer never encrypts under an epoch a non-member knows.
+
+use dualpower_core::{EventId, PublicKey};
+use dualpower_core::payload::{Admission, MAX_SEALS};
+use dualpower_state::GroupState;
+
+use crate::keyring::Keyring;
+
+/// How long (ms) other members wait for the inviter before admitting a join themselves.
+pub const ADMIT_GRACE_MS: u64 = 60_000;
+
+/// One thing to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Publish a fresh prekey (the node generates it and keeps the private half).
+    PublishPrekey,
+    /// Admit a newcomer's join.
+    Admit {
+        /// The newcomer.
+        member: PublicKey,
+        /// Its join event.
+        join: EventId,
+    },
+    /// Start a new epoch sealed to these prekeys, superseding `prev`. A node splits more than
+    /// [`MAX_SEALS`] recipients over several key-share events.
+    StartEpoch {
+        /// Recipient prekeys (every current member's, including the writer's own).
+        recipients: Vec<[u8; 32]>,
+        /// Epochs superseded.
+        prev: Vec<EventId>,
+    },
+    /// Seal the existing `epoch` to more members (newcomers), with history if the constitution
+    /// says newcomers receive it.
+    Extend {
+        /// The epoch.
+        epoch: EventId,
+        /// Recipient prekeys.
+        recipients: Vec<[u8; 32]>,
+        /// Whether to include earlier epochs.
+        history: bool,
+    },
+}
+
+/// Chunks of recipients for one rotation: each chunk fits one key-share event.
+pub fn chunks(recipients: &[[u8; 32]]) -> impl Iterator<Item = &[[u8; 32]]> {
+    recipients.chunks(MAX_SEALS)
+}
+
+fn my_prekey_published(state: &GroupState, me: &PublicKey, keys: &Keyring) -> bool {
+    state
+        .prekeys
+        .iter()
+        .any(|(k, owner)| owner == me && keys.prekeys.contains_key(k))
+}
+
+fn all_recipients(state: &GroupState) -> Vec<[u8; 32]> {
+    state.members.values().filter_map(|m| m.prekey).collect()
+}
+
+fn tips(state: &GroupState) -> Vec<EventId> {
+    state
+        .epochs
+        .iter()
+        .filter(|(_, e)| !e.superseded)
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// What `me` must write before encrypting new content: nothing if the writing epoch is one it
+/// holds and every member with a prekey knows; otherwise a new epoch, or seals for newcomers.
+pub fn ensure_writable(state: &GroupState, me: &PublicKey, keys: &Keyring) -> Vec<Action> {
+    if !state.is_member(me) {
+        return Vec::new();
+    }
+    match state.writing_epoch() {
+        Some(e) if keys.epochs.contains_key(&e) => {
+            let missing: Vec<[u8; 32]> =
+                state.missing_knowers(&e).into_iter().map(|(_, p)| p).collect();
+            if missing.is_empty() {
+                Vec::new()
+            } else if state.constitution.history {
+                vec![Action::Extend {
+                    epoch: e,
+                    recipients: missing,
+                    history: true,
+                }]
+            } else {
+                vec![rotate(state)]
+            }
+        }
+        _ => vec![rotate(state)],
+    }
+}
+
+/// A fresh epoch for every current member with a prekey (`dualpower group rekey`).
+pub fn rotate(state: &GroupState) -> Action {
+    Action::StartEpoch {
+        recipients: all_recipients(state),
+        prev: tips(state),
+    }
+}
+
+/// What `me`'s node should write now in this group (`now` in ms since the Unix epoch).
+pub fn plan(state: &GroupState, me: &PublicKey, keys: &Keyring, now: u64) -> Vec<Action> {
+    let mut out = Vec::new();
+    let joined = state.pending.contains_key(me);
+    let member = state.is_member(me);
+    if (member || joined) && !my_prekey_published(state, me, keys) {
+        out.push(Action::PublishPrekey);
+        // Seals need the prekey to be in the log first; the rest waits for the next round.
+        return out;
+    }
+    if !member {
+        return out;
+    }
+    if state.constitution.admission == Admission::Invite
+        && state.allows(&state.constitution.invite, me)
+    {
+        for (who, p) in &state.pending {
+            let Some(inv) = state.invites.get(&p.invite) else {
+                continue;
+            };
+            let fresh = now <= inv.expires && (inv.used_by.len() as u64) < inv.uses;
+            let mine = inv.author == *me || now > p.since.saturating_add(ADMIT_GRACE_MS);
+            if fresh && mine {
+                out.push(Action::Admit {
+                    member: *who,
+                    join: p.join,
+                });
+            }
+        }
+    }
+    match state.writing_epoch() {
+        None if state.epochs.is_empty() && state.creator == Some(*me) => out.push(rotate(state)),
+        Some(e) if keys.epochs.contains_key(&e) => {
+            let missing: Vec<[u8; 32]> = state
+                .missing_knowers(&e)
+                .into_iter()
+                .filter(|(who, _)| state.members.get(who).is_some_and(|m| m.admitted_by.contains(me)))
+                .map(|(_, p)| p)
+                .collect();
+            if !missing.is_empty() {
+                out.push(if state.constitution.history {
+                    Action::Extend {
+                        epoch: e,
+                        recipients: missing,
+                        history: true,
+                    }
+                } else {
+                    rotate(state)
+                });
+            }
+        }
+        _ => {}
+    }
+    out
+}

@@ -1,0 +1,314 @@
+//! The local keyring of one member in one group, and the [`KeyScheme`] trait it implements.
+//!
+//! The keyring holds this member's prekey private halves and every epoch secret it has opened.
+//! Nothing in it is ever written to the shared log: the log carries only public prekeys and
+//! sealed secrets. The node persists the keyring encrypted at rest (see [`Keyring::entries`]).
+
+use std::collections::BTreeMap;
+
+use dualpower_core::cbor::{Reader, Writer};
+use dualpower_core::event::{FLAG_ENCRYPTED, Position};
+use dualpower_core::payload::MAX_HISTORY_BYTES;
+use dualpower_core::{EventId, KeyShare, NetworkId, Payload, Seal, VerifiedEvent};
+use dualpower_crypto::{
+    ContentKey, EpochSecret, PrekeySecret, SealedSecret, decrypt, derive, encrypt, open_secret,
+    seal_secret,
+};
+use dualpower_state::GroupState;
+
+use crate::body::{
+    Encrypted, GroupError, content_aad, dm_aad, dm_info, history_aad, seal_info,
+};
+
+/// Most earlier epochs a history bundle carries (the newest ones).
+pub const MAX_HISTORY_EPOCHS: usize = 100;
+
+/// A group key schedule: how epoch secrets are handed out and content is encrypted. The
+/// per-member HPKE epochs of [`Keyring`] are one implementation; a DCGKA can be another.
+pub trait KeyScheme {
+    /// Opens every secret in `events` addressed to this member (seals to its prekeys, history
+    /// bundles of epochs it holds). Returns how many new epoch secrets it learnt.
+    fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent]) -> usize;
+    /// Encrypts a group payload for the event at `pos`, under the group's writing epoch.
+    fn encrypt(
+        &self,
+        network: &NetworkId,
+        state: &GroupState,
+        pos: &Position,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, GroupError>;
+    /// Decrypts an encrypted event (group content or a direct message addressed to us).
+    fn decrypt(&self, network: &NetworkId, ev: &VerifiedEvent) -> Result<Vec<u8>, GroupError>;
+}
+
+/// One member's secrets in one group.
+#[derive(Default, Clone)]
+pub struct Keyring {
+    /// Prekey private halves by public key.
+    pub prekeys: BTreeMap<[u8; 32], PrekeySecret>,
+    /// Epoch secrets by epoch id.
+    pub epochs: BTreeMap<EventId, EpochSecret>,
+}
+
+fn history_key(secret: &EpochSecret) -> ContentKey {
+    ContentKey::from_bytes(derive(secret, "dualpower history key v1"))
+}
+
+impl Keyring {
+    /// Adds a fresh prekey and returns its public half (to publish in a prekey event).
+    pub fn new_prekey(&mut self) -> [u8; 32] {
+        let s = PrekeySecret::generate();
+        let p = s.public();
+        self.prekeys.insert(p, s);
+        p
+    }
+
+    /// The body of a key share that starts a new epoch with `secret`, sealed to `recipients`
+    /// (prekeys), superseding `prev`, optionally carrying `history` (earlier epochs).
+    pub fn start_epoch(
+        network: &NetworkId,
+        pos: &Position,
+        secret: &EpochSecret,
+        recipients: &[[u8; 32]],
+        prev: Vec<EventId>,
+        history: &[(EventId, EpochSecret)],
+    ) -> Result<Vec<u8>, GroupError> {
+        Self::share(network, pos, None, secret, recipients, prev, history)
+    }
+
+    /// The body of a key share adding seals of the existing `epoch` for `recipients`.
+    pub fn extend_epoch(
+        network: &NetworkId,
+        pos: &Position,
+        epoch: EventId,
+        secret: &EpochSecret,
+        recipients: &[[u8; 32]],
+        history: &[(EventId, EpochSecret)],
+    ) -> Result<Vec<u8>, GroupError> {
+        Self::share(network, pos, Some(epoch), secret, recipients, Vec::new(), history)
+    }
+
+    fn share(
+        network: &NetworkId,
+        pos: &Position,
+        epoch: Option<EventId>,
+        secret: &EpochSecret,
+        recipients: &[[u8; 32]],
+        prev: Vec<EventId>,
+        history: &[(EventId, EpochSecret)],
+    ) -> Result<Vec<u8>, GroupError> {
+        let info = seal_info(network, pos);
+        let mut seals = Vec::with_capacity(recipients.len());
+        for r in recipients {
+            let s = seal_secret(r, secret, &info)?;
+            seals.push(Seal {
+                prekey: *r,
+                enc: s.enc,
+                ct: s.ct,
+            });
+        }
+        let history = if history.is_empty() {
+            Vec::new()
+        } else {
+            let keep = &history[history.len().saturating_sub(MAX_HISTORY_EPOCHS)..];
+            let mut w = Writer::default();
+            w.array(keep.len());
+            for (id, s) in keep {
+                w.array(2).bytes(&id.0).bytes(&s.0);
+            }
+            let ct = encrypt(&history_key(secret), &history_aad(network, pos), &w.into_bytes());
+            if ct.len() > MAX_HISTORY_BYTES {
+                return Err(GroupError::Shape("history bundle too large"));
+            }
+            ct
+        };
+        let mut prev = prev;
+        prev.sort();
+        prev.dedup();
+        Ok(Payload::KeyShare(KeyShare {
+            epoch,
+            prev,
+            seals,
+            history,
+        })
+        .encode())
+    }
+
+    /// Encrypts a direct message `payload` at `pos` to `recipient`'s prekey and to `own`.
+    pub fn seal_direct(
+        network: &NetworkId,
+        pos: &Position,
+        recipient: &[u8; 32],
+        own: &[u8; 32],
+        payload: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        let key = EpochSecret::generate();
+        let info = dm_info(network, pos);
+        let mut seals = Vec::with_capacity(2);
+        for r in [recipient, own] {
+            let s = seal_secret(r, &key, &info)?;
+            seals.push((s.enc, s.ct));
+        }
+        let ct = encrypt(&ContentKey::of_epoch(&key), &dm_aad(network, pos), payload);
+        Ok(Encrypted::Direct { seals, ct }.encode())
+    }
+
+    /// The earlier epochs this member can hand to a newcomer (all it holds but `except`).
+    pub fn history(&self, except: &EventId) -> Vec<(EventId, EpochSecret)> {
+        self.epochs
+            .iter()
+            .filter(|(id, _)| *id != except)
+            .map(|(id, s)| (*id, s.clone()))
+            .collect()
+    }
+
+    /// The keyring as (name, secret bytes) entries for storage: `p` + prekey public, `e` +
+    /// epoch id.
+    pub fn entries(&self) -> Vec<(Vec<u8>, [u8; 32])> {
+        let mut out = Vec::with_capacity(self.prekeys.len() + self.epochs.len());
+        for (p, s) in &self.prekeys {
+            out.push(([b"p".as_slice(), p].concat(), s.to_bytes()));
+        }
+        for (id, s) in &self.epochs {
+            out.push(([b"e".as_slice(), &id.0].concat(), s.0));
+        }
+        out
+    }
+
+    /// Rebuilds a keyring from stored entries (unknown names are ignored).
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a [u8], [u8; 32])>) -> Keyring {
+        let mut k = Keyring::default();
+        for (name, value) in entries {
+            let Some((kind, rest)) = name.split_first() else {
+                continue;
+            };
+            let Ok(id) = <[u8; 32]>::try_from(rest) else {
+                continue;
+            };
+            match kind {
+                b'p' => {
+                    k.prekeys.insert(id, PrekeySecret::from_bytes(value));
+                }
+                b'e' => {
+                    k.epochs.insert(EventId(id), EpochSecret(value));
+                }
+                _ => {}
+            }
+        }
+        k
+    }
+
+    fn open_history(&mut self, network: &NetworkId, pos: &Position, secret: &EpochSecret, ct: &[u8]) -> usize {
+        let Ok(plain) = decrypt(&history_key(secret), &history_aad(network, pos), ct) else {
+            return 0;
+        };
+        let mut r = Reader::new(&plain, 3);
+        let Ok(n) = r.array("history", MAX_HISTORY_EPOCHS) else {
+            return 0;
+        };
+        let mut new = 0;
+        for _ in 0..n {
+            let item = (|| {
+                if r.array("entry", 2)? != 2 {
+                    return Err(dualpower_core::cbor::CborError::OutOfRange { what: "entry", value: 0 });
+                }
+                let id = EventId(r.bytes_n::<32>("epoch")?);
+                let s = r.bytes_n::<32>("secret")?;
+                r.leave();
+                Ok((id, s))
+            })();
+            let Ok((id, s)) = item else {
+                return new;
+            };
+            if !self.epochs.contains_key(&id) {
+                self.epochs.insert(id, EpochSecret(s));
+                new += 1;
+            }
+        }
+        new
+    }
+}
+
+impl KeyScheme for Keyring {
+    fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent]) -> usize {
+        let shares: Vec<(Position, EventId, KeyShare)> = events
+            .iter()
+            .filter(|e| e.header().group == state.group && e.header().flags & FLAG_ENCRYPTED == 0)
+            .filter_map(|e| match e.body().map(Payload::decode) {
+                Some(Ok(Payload::KeyShare(k))) => Some((Position::of(e.header()), e.id(), k)),
+                _ => None,
+            })
+            .filter(|(_, id, k)| state.epochs.contains_key(&k.epoch.unwrap_or(*id)))
+            .collect();
+        let mut learnt = 0;
+        // History bundles can name epochs opened by later shares: repeat until nothing changes.
+        loop {
+            let mut round = 0;
+            for (pos, id, share) in &shares {
+                let epoch = share.epoch.unwrap_or(*id);
+                if !self.epochs.contains_key(&epoch) {
+                    let info = seal_info(network, pos);
+                    for seal in &share.seals {
+                        let Some(pk) = self.prekeys.get(&seal.prekey) else {
+                            continue;
+                        };
+                        let sealed = SealedSecret {
+                            enc: seal.enc,
+                            ct: seal.ct,
+                        };
+                        if let Ok(s) = open_secret(pk, &sealed, &info) {
+                            self.epochs.insert(epoch, s);
+                            round += 1;
+                            break;
+                        }
+                    }
+                }
+                if !share.history.is_empty()
+                    && let Some(secret) = self.epochs.get(&epoch).cloned()
+                {
+                    round += self.open_history(network, pos, &secret, &share.history);
+                }
+            }
+            learnt += round;
+            if round == 0 {
+                return learnt;
+            }
+        }
+    }
+
+    fn encrypt(
+        &self,
+        network: &NetworkId,
+        state: &GroupState,
+        pos: &Position,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        let epoch = state.writing_epoch().ok_or(GroupError::NoEpoch)?;
+        let secret = self.epochs.get(&epoch).ok_or(GroupError::NoKey)?;
+        let ct = encrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, pos), payload);
+        Ok(Encrypted::Group { epoch, ct }.encode())
+    }
+
+    fn decrypt(&self, network: &NetworkId, ev: &VerifiedEvent) -> Result<Vec<u8>, GroupError> {
+        let body = ev.body().ok_or(GroupError::NoKey)?;
+        let pos = Position::of(ev.header());
+        match Encrypted::decode(body)? {
+            Encrypted::Group { epoch, ct } => {
+                let secret = self.epochs.get(&epoch).ok_or(GroupError::NoKey)?;
+                Ok(decrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, &pos), &ct)?)
+            }
+            Encrypted::Direct { seals, ct } => {
+                let info = dm_info(network, &pos);
+                for (enc, sealed) in &seals {
+                    for pk in self.prekeys.values() {
+                        let s = SealedSecret { enc: *enc, ct: *sealed };
+                        if let Ok(key) = open_secret(pk, &s, &info) {
+                            return Ok(decrypt(&ContentKey::of_epoch(&key), &dm_aad(network, &pos), &ct)?);
+                        }
+                    }
+                }
+                Err(GroupError::NoKey)
+            }
+        }
+    }
+}
