@@ -135,6 +135,7 @@ pub async fn run(
             store.clone(),
             identity.clone(),
             NodeConfig {
+                open_groups: true,
                 listen: vec![addr],
                 bootstrap,
                 net: dualpower_net::NetConfig {

@@ -15,11 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use dualpower_core::{Event, EventId, Genesis, Identity, NetworkId, Payload};
+use dualpower_core::{Event, EventId, Identity, NetworkId, Payload};
 use dualpower_state::Feed;
 use dualpower_store::keystore::{self, KdfParams};
 use dualpower_store::{GroupInfo, Store, StoreConfig};
 use indicatif::{ProgressBar, ProgressStyle};
+use dualpower_node::ops::Op;
 use node_cmd::{Remote, ServeArgs};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -77,6 +78,9 @@ enum Command {
         /// An emoji or a short word.
         reaction: String,
     },
+    /// Direct messages (end-to-end encrypted between two members).
+    #[command(subcommand)]
+    Dm(DmCommand),
     /// Read a group's feed.
     Feed {
         /// Group id, id prefix or name.
@@ -130,12 +134,139 @@ enum Command {
     },
 }
 
+/// The group rules you can set at creation or amend.
+#[derive(clap::Args, Debug, Default)]
+struct RulesArgs {
+    /// Who may invite: `member`, `role:NAME` or `vote` (default: member).
+    #[arg(long)]
+    invite: Option<String>,
+    /// How newcomers get in: `invite`, `vouches:K` or `vote` (default: invite).
+    #[arg(long)]
+    admission: Option<String>,
+    /// Who may remove members (default: role:admin).
+    #[arg(long)]
+    removal: Option<String>,
+    /// Who may change these rules and grant roles (default: role:admin).
+    #[arg(long)]
+    amend: Option<String>,
+    /// Roles, comma-separated; you get the first (default: admin,moderator).
+    #[arg(long, value_delimiter = ',')]
+    roles: Option<Vec<String>>,
+    /// Newcomers receive the group's history (`true`/`false`, default true).
+    #[arg(long)]
+    history: Option<bool>,
+    /// Forget old keys this many days after they are replaced (0 = never).
+    #[arg(long)]
+    forget_after_days: Option<u64>,
+}
+
+impl RulesArgs {
+    fn into_args(self) -> dualpower_node::ops::ConstitutionArgs {
+        dualpower_node::ops::ConstitutionArgs {
+            invite: self.invite,
+            admission: self.admission,
+            removal: self.removal,
+            amend: self.amend,
+            roles: self.roles,
+            history: self.history,
+            forget_after_days: self.forget_after_days,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum DmCommand {
+    /// Send a direct message to a member you share a group with.
+    Send {
+        /// The member (did:key:… or hex).
+        member: String,
+        /// The text.
+        text: String,
+        /// The group to carry it (default: the first one you share).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// List your direct messages.
+    List,
+}
+
 #[derive(Subcommand, Debug)]
 enum GroupCommand {
-    /// Create a new group (you become its first member).
+    /// Create a new private group (you become its first member and admin).
     Create {
         /// A human-readable name.
         name: String,
+        /// The group's rules.
+        #[command(flatten)]
+        rules: RulesArgs,
+    },
+    /// Create an invite code (printed as text and as a QR code).
+    Invite {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 72)]
+        hours: u64,
+        /// How many people may use it.
+        #[arg(long, default_value_t = 1)]
+        uses: u64,
+    },
+    /// Join a group with an invite code (keep your node running to be admitted).
+    Join {
+        /// The code (`dpinvite1…`).
+        code: String,
+    },
+    /// List members, roles, pending joins and the rules.
+    Members {
+        /// Group id, id prefix or name.
+        group: String,
+    },
+    /// Admit (or vouch for) someone waiting to join.
+    Admit {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The newcomer (did:key:… or hex).
+        member: String,
+    },
+    /// Remove a member; the group key is rotated at once.
+    Remove {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The member (did:key:… or hex).
+        member: String,
+        /// Why (shown to members).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Leave a group.
+    Leave {
+        /// Group id, id prefix or name.
+        group: String,
+    },
+    /// Grant or revoke a role.
+    Role {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The member (did:key:… or hex).
+        member: String,
+        /// The role.
+        role: String,
+        /// Revoke instead of grant.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Change the group's rules (judged by the current rules).
+    Amend {
+        /// Group id, id prefix or name.
+        group: String,
+        /// What changes.
+        #[command(flatten)]
+        rules: RulesArgs,
+    },
+    /// Start a new group key now (post-compromise healing).
+    Rekey {
+        /// Group id, id prefix or name.
+        group: String,
     },
     /// Keep a group in sync by its id (until invitations exist, the id is what you share).
     Follow {
@@ -254,7 +385,67 @@ fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
-        Command::Group(GroupCommand::Create { name }) => group_create(&ctx, &name),
+        Command::Group(GroupCommand::Create { name, rules }) => {
+            let v = op(
+                &ctx,
+                Op::Create {
+                    name: name.clone(),
+                    constitution: rules.into_args(),
+                },
+            )?;
+            ctx.emit(v.clone(), || {
+                format!(
+                    "Created private group \"{}\"\nid {}",
+                    name.trim(),
+                    v["group"].as_str().unwrap_or_default()
+                )
+            });
+            Ok(0)
+        }
+        Command::Group(GroupCommand::Invite { group, hours, uses }) => invite(&ctx, &group, hours, uses),
+        Command::Group(GroupCommand::Join { code }) => {
+            let v = op(&ctx, Op::Join { code })?;
+            ctx.emit(v.clone(), || {
+                format!(
+                    "Asked to join {}.\nKeep your node running (`dualpower serve`): a member's node admits you and hands you the group key.",
+                    v["group"].as_str().unwrap_or_default()
+                )
+            });
+            Ok(0)
+        }
+        Command::Group(GroupCommand::Members { group }) => members(&ctx, &group),
+        Command::Group(GroupCommand::Admit { group, member }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Admit { group, member }, "admitted")
+        }
+        Command::Group(GroupCommand::Remove { group, member, reason }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Remove { group, member, reason }, "removed; the group key was rotated")
+        }
+        Command::Group(GroupCommand::Leave { group }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Leave { group }, "left the group")
+        }
+        Command::Group(GroupCommand::Role { group, member, role, revoke }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Role { group, member, role, grant: !revoke }, if revoke { "role revoked" } else { "role granted" })
+        }
+        Command::Group(GroupCommand::Amend { group, rules }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Amend { group, constitution: rules.into_args() }, "rules amended")
+        }
+        Command::Group(GroupCommand::Rekey { group }) => {
+            let group = group_hex(&ctx, &group)?;
+            simple(&ctx, Op::Rekey { group }, "new group key started")
+        }
+        Command::Dm(DmCommand::Send { member, text, group }) => {
+            let group = match group {
+                Some(g) => Some(group_hex(&ctx, &g)?),
+                None => None,
+            };
+            simple(&ctx, Op::Dm { group, to: member, text }, "sent")
+        }
+        Command::Dm(DmCommand::List) => dm_list(&ctx),
         Command::Group(GroupCommand::Follow { group }) => follow(&ctx, &group),
         Command::Serve {
             listen,
@@ -363,48 +554,150 @@ fn init(ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn group_create(ctx: &Ctx, name: &str) -> Result<i32> {
-    let public = keystore::public(&ctx.home)?;
-    let mut nonce = [0u8; 16];
-    rand::fill(&mut nonce);
-    let genesis = Genesis {
-        name: name.to_owned(),
-        nonce,
-        constitution: Default::default(),
-    };
-    let group = genesis.group_id(&public);
-    let body = Payload::GroupGenesis(genesis).encode();
-    if Payload::decode(&body).is_err() {
-        bail!("invalid group name (it must be non-empty and at most 200 bytes)");
-    }
-    let (id, _) = append(ctx, group, body)?;
-    ctx.emit(
-        json!({ "group": group.to_hex(), "name": name, "genesis": id }),
-        || format!("Created group \"{name}\"\nid {group}"),
-    );
-    Ok(0)
-}
-
-/// Appends `body` to our log in `group`, locally or through the running node. Returns the event
-/// id (hex) and seq.
-fn append(ctx: &Ctx, group: dualpower_core::GroupId, body: Vec<u8>) -> Result<(String, u64)> {
+/// Carries out a group operation: through the running node if there is one (which gossips what
+/// it wrote), else straight on the store.
+fn op(ctx: &Ctx, op: Op) -> Result<Value> {
     match ctx.writer()? {
         Writer::Local(store) => {
             let identity = ctx.identity()?;
-            let ev = store.append(&identity, group, 0, body, 0, now_ms())?;
-            Ok((ev.id().to_hex(), ev.header().seq))
+            let out = dualpower_node::ops::apply(&store, &identity, op, now_ms())?;
+            Ok(out.value)
         }
         Writer::Node(remote) => {
-            let v = remote.post(
-                "/v1/append",
-                json!({ "group": group.to_hex(), "payload": hex::encode(&body), "timestamp": now_ms() }),
-            )?;
-            Ok((
-                v["id"].as_str().unwrap_or_default().to_owned(),
-                v["seq"].as_u64().unwrap_or_default(),
-            ))
+            let mut v = serde_json::to_value(&op)?;
+            v["now"] = json!(now_ms());
+            remote.post("/v1/op", v)
         }
     }
+}
+
+fn simple(ctx: &Ctx, o: Op, done: &str) -> Result<i32> {
+    let v = op(ctx, o)?;
+    ctx.emit(v, || done.to_owned());
+    Ok(0)
+}
+
+/// A group argument (id, prefix or name) as full hex; a group we only follow (no genesis yet)
+/// must be given by its full id.
+fn group_hex(ctx: &Ctx, key: &str) -> Result<String> {
+    if let Some(g) = dualpower_core::GroupId::from_hex(key) {
+        return Ok(g.to_hex());
+    }
+    Ok(resolve_group(&ctx.reader()?, key)?.id.to_hex())
+}
+
+fn invite(ctx: &Ctx, group: &str, hours: u64, uses: u64) -> Result<i32> {
+    let group = group_hex(ctx, group)?;
+    // Put our node's addresses in the code, so the newcomer's node can reach ours.
+    let addrs: Vec<String> = Remote::find(&ctx.home)
+        .and_then(|r| r.get("/v1/status").ok())
+        .map(|s| {
+            s["listen"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .filter(|a| !a.contains("/p2p-circuit"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let v = op(
+        ctx,
+        Op::Invite {
+            group,
+            expires_secs: hours.saturating_mul(3600),
+            uses,
+            addrs,
+        },
+    )?;
+    let code = v["code"].as_str().unwrap_or_default().to_owned();
+    let qr = qrcode::QrCode::new(code.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    let mut out = v.clone();
+    out["qr"] = json!(qr);
+    ctx.emit(out, || {
+        format!(
+            "Invite code (valid {hours} h, {uses} use(s)); give it only to the person you invite:\n\n{code}\n\n{qr}\nThey run: dualpower group join <code>"
+        )
+    });
+    Ok(0)
+}
+
+fn members(ctx: &Ctx, group: &str) -> Result<i32> {
+    let store = ctx.reader()?;
+    let g = match dualpower_core::GroupId::from_hex(group) {
+        Some(g) => g,
+        None => resolve_group(&store, group)?.id,
+    };
+    let events = store.group_events(g)?;
+    let st = dualpower_state::GroupState::derive(store.network(), g, &events);
+    let c = &st.constitution;
+    let value = json!({
+        "group": g.to_hex(),
+        "name": st.name,
+        "members": st.members.iter().map(|(k, m)| json!({
+            "id": k.to_did(), "roles": m.roles, "prekey": m.prekey.is_some(),
+        })).collect::<Vec<_>>(),
+        "pending": st.pending.iter().map(|(k, p)| json!({
+            "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
+        })).collect::<Vec<_>>(),
+        "removed": st.removed.iter().map(|(k, r)| json!({
+            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": r.reason,
+        })).collect::<Vec<_>>(),
+        "constitution": {
+            "invite": c.invite.to_text(), "admission": c.admission.to_text(),
+            "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
+            "history": c.history, "forget_after_days": c.forget_after_days,
+        },
+        "epoch": st.writing_epoch().map(|e| e.to_hex()),
+        "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
+    });
+    ctx.emit(value, || {
+        let mut t = format!(
+            "{} — {} member(s)\n",
+            st.name.clone().unwrap_or_else(|| "(genesis not synced yet)".into()),
+            st.members.len()
+        );
+        for (k, m) in &st.members {
+            let roles: Vec<&str> = m.roles.iter().map(String::as_str).collect();
+            t.push_str(&format!("  {}  {}\n", k.to_did(), roles.join(",")));
+        }
+        for k in st.pending.keys() {
+            t.push_str(&format!("  {}  (waiting to be admitted)\n", k.to_did()));
+        }
+        for (k, r) in &st.removed {
+            t.push_str(&format!("  {}  (removed by {}{})\n", k.to_did(), short(&r.by.to_did()),
+                if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) }));
+        }
+        t.push_str(&format!(
+            "rules: invite={} admission={} removal={} amend={} history={} forget_after_days={}",
+            c.invite.to_text(), c.admission.to_text(), c.removal.to_text(), c.amend.to_text(),
+            c.history, c.forget_after_days
+        ));
+        t
+    });
+    Ok(0)
+}
+
+fn dm_list(ctx: &Ctx) -> Result<i32> {
+    let store = ctx.reader()?;
+    let identity = ctx.identity()?;
+    let list = dualpower_node::ops::direct_messages(&store, &identity, now_ms())?;
+    ctx.emit(serde_json::to_value(&list)?, || {
+        if list.is_empty() {
+            return "No direct messages.".into();
+        }
+        list.iter()
+            .map(|m| format!("{} → {}: {}", short(&m.from), short(&m.to), m.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(0)
 }
 
 fn follow(ctx: &Ctx, group: &str) -> Result<i32> {
@@ -529,16 +822,17 @@ fn publish(ctx: &Ctx, group: &str, make: impl FnOnce(&Store) -> Result<Payload>)
     let body = payload.encode();
     // Check locally first: a friendly error instead of an event the group would reject.
     Payload::decode(&body).map_err(|e| anyhow!("cannot post this: {e}"))?;
-    let (id, seq) = append(ctx, info.id, body)?;
-    ctx.emit(
-        json!({ "id": id, "group": info.id.to_hex(), "seq": seq, "kind": payload.kind_name() }),
-        || {
-            format!(
-                "{} {id} in \"{}\" (seq {seq})",
-                payload.kind_name(),
-                info.name
-            )
+    let v = op(
+        ctx,
+        Op::Write {
+            group: info.id.to_hex(),
+            payload: hex::encode(&body),
         },
+    )?;
+    let id = v["id"].as_str().unwrap_or_default().to_owned();
+    ctx.emit(
+        json!({ "id": id, "group": info.id.to_hex(), "kind": payload.kind_name(), "encrypted": true }),
+        || format!("{} {id} in \"{}\" (encrypted)", payload.kind_name(), info.name),
     );
     Ok(0)
 }
@@ -551,8 +845,8 @@ fn short(did: &str) -> String {
 fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
     let store = ctx.reader()?;
     let info = resolve_group(&store, group)?;
-    let events = store.group_events(info.id)?;
-    let feed = Feed::derive(info.id, &events);
+    let identity = ctx.identity()?;
+    let (feed, _) = dualpower_node::ops::feed(&store, &identity, info.id, now_ms())?;
     let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
         r.iter()
             .map(|(k, v)| {

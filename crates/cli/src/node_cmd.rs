@@ -160,6 +160,7 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
             println!("local API on {api_url} (token in {})", api_path.display());
         }
         let cfg = NodeConfig {
+            open_groups: false,
             listen: args.listen,
             bootstrap: args.bootstrap,
             net: dualpower_net::NetConfig {
@@ -301,6 +302,7 @@ pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
         let (handle, commands) = Handle::new();
         let (events_tx, _events_rx) = tokio::sync::mpsc::channel(64);
         let cfg = NodeConfig {
+            open_groups: false,
             listen: Vec::new(),
             bootstrap: vec![peer.clone()],
             net: dualpower_net::NetConfig {

@@ -229,6 +229,18 @@ impl Keyring {
     }
 }
 
+/// The encrypted body of group content at `pos` under `epoch` (whose secret is `secret`).
+pub fn seal_content(
+    network: &NetworkId,
+    epoch: EventId,
+    secret: &EpochSecret,
+    pos: &Position,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ct = encrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, pos), payload);
+    Encrypted::Group { epoch, ct }.encode()
+}
+
 impl KeyScheme for Keyring {
     fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent]) -> usize {
         let shares: Vec<(Position, EventId, KeyShare)> = events
@@ -285,8 +297,7 @@ impl KeyScheme for Keyring {
     ) -> Result<Vec<u8>, GroupError> {
         let epoch = state.writing_epoch().ok_or(GroupError::NoEpoch)?;
         let secret = self.epochs.get(&epoch).ok_or(GroupError::NoKey)?;
-        let ct = encrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, pos), payload);
-        Ok(Encrypted::Group { epoch, ct }.encode())
+        Ok(seal_content(network, epoch, secret, pos, payload))
     }
 
     fn decrypt(&self, network: &NetworkId, ev: &VerifiedEvent) -> Result<Vec<u8>, GroupError> {

@@ -139,6 +139,37 @@ pub enum Request {
         /// Most events wanted in this answer.
         max: u32,
     },
+    /// "I may read this group": sent once per connection and group before any other request.
+    /// `sig` is by `key` over [`auth_message`]; `key` is a member's identity key, or, with
+    /// `invite`, the key of an unexpired invite (a newcomer syncing in order to join).
+    Auth {
+        /// The group's token.
+        token: Token,
+        /// The signing key.
+        key: PublicKey,
+        /// The invite event, when `key` is an invite key.
+        invite: Option<[u8; 32]>,
+        /// The signature.
+        sig: [u8; 64],
+    },
+}
+
+/// What an [`Request::Auth`] signs: network, group, and both peers' ids (which the Noise
+/// handshake authenticates), so a proof cannot be replayed by anyone else or to anyone else.
+pub fn auth_message(
+    network: &dualpower_core::NetworkId,
+    group: &GroupId,
+    requester: &[u8],
+    responder: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(200);
+    m.extend_from_slice(b"dualpower/sync-auth/v1\0");
+    m.extend_from_slice(&network.0);
+    m.extend_from_slice(&group.0);
+    m.extend_from_slice(&(requester.len() as u64).to_be_bytes());
+    m.extend_from_slice(requester);
+    m.extend_from_slice(responder);
+    m
 }
 
 /// A sync answer.
@@ -162,6 +193,11 @@ pub enum Response {
         /// True if there were more logs than fit.
         truncated: bool,
     },
+    /// The answer to [`Request::Auth`].
+    Auth {
+        /// Accepted: the requester may sync the group on this connection.
+        ok: bool,
+    },
     /// Events, in the order of the wants and by seq.
     Events {
         /// The events.
@@ -175,6 +211,8 @@ const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
 const REQ_FETCH: u64 = 4;
+const REQ_AUTH: u64 = 5;
+const RES_AUTH: u64 = 4;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
 const RES_IN_SYNC: u64 = 2;
@@ -262,7 +300,8 @@ impl Request {
             Request::Summary { token, .. }
             | Request::Heights { token }
             | Request::Fetch { token, .. }
-            | Request::Events { token, .. } => token,
+            | Request::Events { token, .. }
+            | Request::Auth { token, .. } => token,
         }
     }
 
@@ -296,6 +335,19 @@ impl Request {
                     w.array(3).bytes(prefix).uint(*log).uint(*len);
                 }
                 w.uint(u64::from(*max));
+            }
+            Request::Auth {
+                token,
+                key,
+                invite,
+                sig,
+            } => {
+                w.array(5)
+                    .uint(REQ_AUTH)
+                    .bytes(token)
+                    .bytes(&key.0)
+                    .opt_bytes32(invite.as_ref())
+                    .bytes(sig);
             }
             Request::Events { token, wants, max } => {
                 w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
@@ -339,6 +391,12 @@ impl Request {
                     max,
                 }
             }
+            (REQ_AUTH, 5) => Request::Auth {
+                token: r.bytes_n::<32>("token")?,
+                key: PublicKey(r.bytes_n::<32>("key")?),
+                invite: r.opt_bytes32("invite")?,
+                sig: r.bytes_n::<64>("sig")?,
+            },
             (REQ_EVENTS, 4) => {
                 let token = r.bytes_n::<32>("token")?;
                 let wants = read_triples(&mut r, "wants", MAX_WANTS)?
@@ -368,6 +426,9 @@ impl Response {
         match self {
             Response::InSync => {
                 w.array(1).uint(RES_IN_SYNC);
+            }
+            Response::Auth { ok } => {
+                w.array(2).uint(RES_AUTH).bool(*ok);
             }
             Response::Buckets {
                 digest,
@@ -413,6 +474,7 @@ impl Response {
         let expected = match tag {
             RES_IN_SYNC => 1,
             RES_BUCKETS => 4,
+            RES_AUTH => 2,
             _ => 3,
         };
         if n != expected {
@@ -424,6 +486,7 @@ impl Response {
         }
         let res = match tag {
             RES_IN_SYNC => Response::InSync,
+            RES_AUTH => Response::Auth { ok: r.bool()? },
             RES_BUCKETS => {
                 let digest = r.bytes_n::<32>("digest")?;
                 let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;

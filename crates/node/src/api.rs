@@ -104,6 +104,28 @@ async fn append(
 }
 
 #[derive(Deserialize)]
+struct OpReq {
+    #[serde(flatten)]
+    op: crate::ops::Op,
+    now: u64,
+}
+
+/// Any group operation (membership, keys, encrypted content, direct messages).
+async fn op(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<OpReq>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check(&s, &headers)?;
+    let out = s
+        .handle
+        .op(req.op, req.now)
+        .await
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
 struct FollowReq {
     group: String,
 }
@@ -164,6 +186,7 @@ pub fn router(handle: Handle, token: String) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/append", post(append))
         .route("/v1/follow", post(follow))
+        .route("/v1/op", post(op))
         .route("/v1/dial", post(dial))
         .layer(DefaultBodyLimit::max(256 * 1024))
         .with_state(AppState { handle, token })

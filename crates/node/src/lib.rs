@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod node;
+pub mod ops;
 pub mod sync;
 
 pub use node::{Command, Handle, NodeConfig, NodeError, NodeEvent, Status, run};

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dualpower_core::{Event, EventId, GroupId, Identity, VerifiedEvent};
+use dualpower_core::{Event, EventId, GroupId, Identity, PublicKey, VerifiedEvent};
+use dualpower_crypto::{ContentKey, decrypt, encrypt};
 use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
 use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
@@ -63,6 +64,9 @@ pub struct NodeConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Network options.
     pub net: NetConfig,
+    /// Serve every group to anyone who knows its id, without the membership check. Only for
+    /// benchmarks and wire-protocol tests of the sync engine; never for real groups.
+    pub open_groups: bool,
 }
 
 /// A request to the running node (from the local API).
@@ -78,6 +82,15 @@ pub enum Command {
         timestamp: u64,
         /// The stored event, or why not.
         reply: oneshot::Sender<Result<VerifiedEvent, String>>,
+    },
+    /// Carry out a group operation (see [`crate::ops`]) and gossip what it wrote.
+    Op {
+        /// The operation.
+        op: crate::ops::Op,
+        /// Time (ms).
+        now: u64,
+        /// What it did, or why not.
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
     },
     /// Keep `group` in sync (join by id).
     Follow {
@@ -222,6 +235,13 @@ impl Handle {
         .unwrap_or_else(|| Err("the node is shutting down".into()))
     }
 
+    /// Carries out a group operation.
+    pub async fn op(&self, op: crate::ops::Op, now: u64) -> Result<serde_json::Value, String> {
+        self.call(|reply| Command::Op { op, now, reply })
+            .await
+            .unwrap_or_else(|| Err("the node is shutting down".into()))
+    }
+
     /// Follows a group.
     pub async fn follow(&self, group: GroupId) -> Result<bool, String> {
         self.call(|reply| Command::Follow { group, reply })
@@ -246,6 +266,23 @@ impl Handle {
 enum Pending {
     Heights,
     Events,
+    Auth,
+}
+
+/// What the node keeps of a group between ticks: enough to answer auth checks and to route
+/// gossip without deriving the state again.
+struct GroupCache {
+    /// Stored events when last derived.
+    count: u64,
+    /// Current members.
+    members: HashSet<PublicKey>,
+    /// Invites: key, expiry, whether uses are left.
+    invites: HashMap<[u8; 32], (PublicKey, u64, bool)>,
+    /// Gossip topics of the unsuperseded epochs we hold, with their gossip keys; the first is
+    /// the writing epoch's (where we publish), if we hold it.
+    topics: Vec<(IdentTopic, [u8; 32])>,
+    /// Whether we are a member.
+    member: bool,
 }
 
 struct SyncJob {
@@ -278,6 +315,25 @@ struct Node {
     metrics: prometheus_client::registry::Registry,
     events_out: mpsc::Sender<NodeEvent>,
     relay_server: bool,
+    open_groups: bool,
+    network: dualpower_core::NetworkId,
+    caches: HashMap<GroupId, GroupCache>,
+    /// (peer, group) pairs that proved they may read the group on their current connection.
+    authed: HashMap<(PeerId, GroupId), PublicKey>,
+    /// (peer, group) pairs where we proved it, and where the peer said no (with when).
+    auth_ok: HashSet<(PeerId, GroupId)>,
+    auth_denied: HashMap<(PeerId, GroupId), Instant>,
+    /// Gossip key of every topic we are subscribed to.
+    gossip_keys: HashMap<TopicHash, [u8; 32]>,
+}
+
+/// How long to wait before proving membership to a peer again after a refusal.
+const AUTH_RETRY: Duration = Duration::from_secs(5);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs a node until `shutdown` resolves. On shutdown the swarm stops first; the store is
@@ -291,6 +347,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let key = node_keypair(&identity);
+    let store_for_net = store.clone();
     let (mut swarm, metrics) = build_swarm_with_metrics(key, &cfg.net)?;
     for addr in &cfg.listen {
         swarm
@@ -321,6 +378,13 @@ pub async fn run(
         metrics,
         events_out,
         relay_server: cfg.net.relay_server,
+        open_groups: cfg.open_groups,
+        network: *store_for_net.network(),
+        caches: HashMap::new(),
+        authed: HashMap::new(),
+        auth_ok: HashSet::new(),
+        auth_denied: HashMap::new(),
+        gossip_keys: HashMap::new(),
     };
     node.refresh_groups()?;
     let mut bootstrapped = false;
@@ -350,6 +414,7 @@ pub async fn run(
                 if let Err(e) = node.refresh_groups() {
                     tracing::error!(error = %e, "cannot read groups");
                 }
+                node.refresh_views();
                 ticks += 1;
                 if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
                     node.anti_entropy();
@@ -372,10 +437,12 @@ impl Node {
         for g in groups {
             if self.groups.insert(g) {
                 self.tokens.insert(self.access.token(&g), g);
-                let topic = IdentTopic::new(self.access.topic(&g));
-                self.topics.insert(topic.hash(), g);
-                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
-                    tracing::warn!(error = ?e, "cannot subscribe");
+                if self.open_groups {
+                    let topic = IdentTopic::new(self.access.topic(&g));
+                    self.topics.insert(topic.hash(), g);
+                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+                        tracing::warn!(error = ?e, "cannot subscribe");
+                    }
                 }
                 let peers: Vec<PeerId> = self.connected.keys().copied().collect();
                 for p in peers {
@@ -387,6 +454,10 @@ impl Node {
     }
 
     fn start_sync(&mut self, peer: PeerId, group: GroupId) {
+        if !self.open_groups && !self.auth_ok.contains(&(peer, group)) {
+            self.authenticate(peer, group);
+            return;
+        }
         let token = self.access.token(&group);
         let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
             fetched: 0,
@@ -405,6 +476,158 @@ impl Node {
             None => return,
         };
         self.send(peer, group, req, Pending::Heights);
+    }
+
+    /// Proves to `peer` that we may read `group` (as a member, or with an invite we hold).
+    fn authenticate(&mut self, peer: PeerId, group: GroupId) {
+        if self
+            .auth_denied
+            .get(&(peer, group))
+            .is_some_and(|t| t.elapsed() < AUTH_RETRY)
+        {
+            return;
+        }
+        let me = *self.swarm.local_peer_id();
+        let msg = dualpower_net::auth_message(&self.network, &group, &me.to_bytes(), &peer.to_bytes());
+        let member = self.caches.get(&group).is_some_and(|c| c.member);
+        let (key, invite, sig) = if member {
+            (self.identity.public(), None, self.identity.sign(&msg))
+        } else {
+            match block(|| crate::ops::invite_keys(&self.store, &self.identity, &group))
+                .ok()
+                .and_then(|v| v.into_iter().next())
+            {
+                Some((inv, k)) => (k.public(), Some(inv.0), k.sign(&msg)),
+                None => return,
+            }
+        };
+        // Counts as in flight: no second proof until it is answered or times out.
+        self.auth_denied.insert((peer, group), Instant::now());
+        let token = self.access.token(&group);
+        self.send(
+            peer,
+            group,
+            Request::Auth {
+                token,
+                key,
+                invite,
+                sig,
+            },
+            Pending::Auth,
+        );
+    }
+
+    /// Checks a peer's proof that it may read `group`.
+    fn check_auth(
+        &mut self,
+        peer: PeerId,
+        group: GroupId,
+        key: &PublicKey,
+        invite: Option<&[u8; 32]>,
+        sig: &[u8; 64],
+    ) -> bool {
+        let me = *self.swarm.local_peer_id();
+        let msg = dualpower_net::auth_message(&self.network, &group, &peer.to_bytes(), &me.to_bytes());
+        if !dualpower_core::sig::verify_single(&key.0, &msg, sig) {
+            self.strike(peer, "forged sync proof");
+            return false;
+        }
+        let Some(c) = self.caches.get(&group) else {
+            return false;
+        };
+        let ok = match invite {
+            None => c.members.contains(key),
+            Some(i) => c
+                .invites
+                .get(i)
+                .is_some_and(|(k, expires, left)| k == key && *left && now_ms() <= *expires),
+        };
+        if ok {
+            self.authed.insert((peer, group), *key);
+        }
+        ok
+    }
+
+    /// Re-derives every group whose events changed: runs the membership agent (and gossips
+    /// what it wrote), refreshes what auth checks and gossip need, and drops proofs of peers
+    /// that are no longer members.
+    fn refresh_views(&mut self) {
+        if self.open_groups {
+            return;
+        }
+        let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+        for g in groups {
+            let count = |store: &Store| -> u64 {
+                store
+                    .logs(Some(g))
+                    .map(|l| l.iter().map(|x| x.len).sum())
+                    .unwrap_or(0)
+            };
+            let before = block(|| count(&self.store));
+            if self.caches.get(&g).is_some_and(|c| c.count == before) {
+                continue;
+            }
+            let now = now_ms();
+            let written = block(|| crate::ops::run_agent(&self.store, &self.identity, g, now))
+                .unwrap_or_else(|e| {
+                    tracing::warn!(group = %g, error = %e, "membership agent failed");
+                    Vec::new()
+                });
+            let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(group = %g, error = %e, "cannot derive group");
+                    continue;
+                }
+            };
+            let st = &view.state;
+            let mut topics = Vec::new();
+            let writing = st.writing_epoch();
+            let mut held: Vec<&dualpower_core::EventId> = view
+                .keyring
+                .epochs
+                .keys()
+                .filter(|e| st.epochs.get(*e).is_some_and(|x| !x.superseded))
+                .collect();
+            held.sort_by_key(|e| Some(**e) != writing);
+            for e in held {
+                if let Some(secret) = view.keyring.epochs.get(e) {
+                    let t = dualpower_crypto::derive(secret, "dualpower gossip topic v1");
+                    let topic = IdentTopic::new(format!("dualpower/e/{}", hex::encode(&t[..16])));
+                    let key = dualpower_crypto::derive(secret, "dualpower gossip key v1");
+                    if self.gossip_keys.insert(topic.hash(), key).is_none()
+                        && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
+                    {
+                        tracing::warn!(error = ?e, "cannot subscribe");
+                    }
+                    self.topics.insert(topic.hash(), g);
+                    topics.push((topic, key));
+                }
+            }
+            // Only the writing epoch's topic is first; without it we do not publish.
+            if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
+                topics.insert(0, (IdentTopic::new("dualpower/none"), [0; 32]));
+                topics.truncate(0);
+            }
+            let cache = GroupCache {
+                count: block(|| count(&self.store)),
+                members: st.members.keys().copied().collect(),
+                invites: st
+                    .invites
+                    .iter()
+                    .map(|(id, i)| (id.0, (i.key, i.expires, (i.used_by.len() as u64) < i.uses)))
+                    .collect(),
+                topics,
+                member: st.is_member(&self.identity.public()),
+            };
+            let members = cache.members.clone();
+            self.authed
+                .retain(|(_, gg), k| *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k));
+            self.caches.insert(g, cache);
+            for ev in &written {
+                self.publish(ev);
+            }
+        }
     }
 
     fn anti_entropy(&mut self) {
@@ -471,6 +694,32 @@ impl Node {
                 };
                 let _ = reply.send(res);
             }
+            Command::Op { op, now, reply } => {
+                let res = block(|| crate::ops::apply(&self.store, &self.identity, op, now));
+                let res = match res {
+                    Ok(out) => {
+                        if let Err(e) = self.refresh_groups() {
+                            tracing::error!(error = %e, "cannot read groups");
+                        }
+                        self.refresh_views();
+                        for ev in &out.events {
+                            self.publish(ev);
+                        }
+                        let addrs: Vec<Multiaddr> = out.value["addrs"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| a.as_str()?.parse().ok())
+                            .collect();
+                        for a in addrs {
+                            let _ = self.swarm.dial(a);
+                        }
+                        Ok(out.value)
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = reply.send(res);
+            }
             Command::Follow { group, reply } => {
                 let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());
                 if res.is_ok()
@@ -509,8 +758,38 @@ impl Node {
     }
 
     fn publish(&mut self, ev: &VerifiedEvent) {
-        let topic = IdentTopic::new(self.access.topic(&ev.header().group));
+        let group = ev.header().group;
         let msg = encode_gossip(ev.envelope(), ev.body());
+        if self.open_groups {
+            self.publish_on(IdentTopic::new(self.access.topic(&group)), msg);
+            return;
+        }
+        // Members only: topics and gossip keys come from epochs. Content goes to the writing
+        // epoch's topic; membership and key events also to the older topics we still hear, so
+        // members who do not hold the new epoch yet learn about it at once.
+        let Some((topic, key)) = self.caches.get(&group).and_then(|c| c.topics.first()).cloned()
+        else {
+            return;
+        };
+        let control = ev.header().flags & dualpower_core::event::FLAG_ENCRYPTED == 0;
+        let mut targets = vec![(topic.hash(), key)];
+        if control {
+            for (t, g) in &self.topics {
+                if *g == group
+                    && *t != topic.hash()
+                    && let Some(k) = self.gossip_keys.get(t)
+                {
+                    targets.push((t.clone(), *k));
+                }
+            }
+        }
+        for (t, k) in targets {
+            let sealed = encrypt(&ContentKey::from_bytes(k), t.as_str().as_bytes(), &msg);
+            self.publish_on(IdentTopic::new(t.into_string()), sealed);
+        }
+    }
+
+    fn publish_on(&mut self, topic: IdentTopic, msg: Vec<u8>) {
         match self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
             Ok(_) => self.published += 1,
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
@@ -622,6 +901,9 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                self.authed.retain(|(p, _), _| *p != peer_id);
+                self.auth_ok.retain(|(p, _)| *p != peer_id);
+                self.auth_denied.retain(|(p, _), _| *p != peer_id);
                 // Bound the per-peer bookkeeping: forget finished syncs of gone peers once many
                 // accumulated (fresh peer ids cost nothing to make).
                 if self.jobs.len() > 10_000 {
@@ -676,7 +958,7 @@ impl Node {
                         channel,
                         ..
                     } => {
-                        let response = self.answer(request);
+                        let response = self.answer(peer, request);
                         let _ = self
                             .swarm
                             .behaviour_mut()
@@ -739,6 +1021,20 @@ impl Node {
         let Some(&group) = self.topics.get(topic) else {
             return MessageAcceptance::Ignore;
         };
+        let plain;
+        let data = match self.gossip_keys.get(topic) {
+            Some(key) => match decrypt(&ContentKey::from_bytes(*key), topic.as_str().as_bytes(), data) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                Err(_) => {
+                    self.status_counts.2 += 1;
+                    return MessageAcceptance::Reject;
+                }
+            },
+            None => data,
+        };
         let Ok((env, body)) = decode_gossip(data) else {
             self.status_counts.2 += 1;
             return MessageAcceptance::Reject;
@@ -783,9 +1079,20 @@ impl Node {
     }
 
     /// Answers a sync request within the responder's budget.
-    fn answer(&mut self, req: Request) -> Response {
+    fn answer(&mut self, peer: PeerId, req: Request) -> Response {
         let token = *req.token();
-        let group = self.tokens.get(&token).copied();
+        let mut group = self.tokens.get(&token).copied();
+        if let Request::Auth {
+            key, invite, sig, ..
+        } = &req
+        {
+            let ok = group.is_some_and(|g| self.check_auth(peer, g, key, invite.as_ref(), sig));
+            return Response::Auth { ok };
+        }
+        // Without proof of membership a group is answered as if we did not hold it.
+        if !self.open_groups && group.is_some_and(|g| !self.authed.contains_key(&(peer, g))) {
+            group = None;
+        }
         block(|| crate::sync::answer(&self.store, group, req)).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot answer a sync request");
             Response::Events {
@@ -804,6 +1111,14 @@ impl Node {
         asked: Option<&Request>,
     ) {
         let step = match (kind, res) {
+            (Pending::Auth, Response::Auth { ok }) => {
+                if ok {
+                    self.auth_denied.remove(&(peer, group));
+                    self.auth_ok.insert((peer, group));
+                    self.start_sync(peer, group);
+                }
+                return;
+            }
             (Pending::Events, Response::Events { events, .. }) => {
                 let (stored, bad) = self.ingest_batch(group, events, asked);
                 self.status_counts.1 += stored;

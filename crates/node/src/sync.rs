@@ -90,6 +90,7 @@ impl Session {
     /// Handles an answer other than `Events`. `Err` if the answer does not fit the protocol.
     pub fn on_answer(&mut self, local: &[LogInfo], res: Response) -> Result<Step, &'static str> {
         match res {
+            Response::Auth { .. } => Err("an auth answer to a sync request"),
             Response::InSync => {
                 self.remaining = 0;
                 Ok(Step::Done)
@@ -195,9 +196,12 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 logs: Vec::new(),
                 truncated: false,
             },
+            Request::Auth { .. } => Response::Auth { ok: false },
         });
     };
     match req {
+        // The node judges proofs itself; one that reaches here was not accepted.
+        Request::Auth { .. } => Ok(Response::Auth { ok: false }),
         Request::Summary { digest: theirs, .. } => {
             let logs = store.logs(Some(group))?;
             let mine = digest(&logs);

@@ -86,6 +86,7 @@ async fn start_node() -> TestNode {
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let (stop, stop_rx) = oneshot::channel::<()>();
     let cfg = NodeConfig {
+        open_groups: true,
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: vec![],
         net: NetConfig {
@@ -452,6 +453,7 @@ fn honest_empty() -> Answer {
         Some(match req {
             Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
+            Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
         })
     })
 }
@@ -939,6 +941,7 @@ async fn huge_counts_are_refused_before_allocation() {
                     body.extend_from_slice(&COUNT_2_32_MINUS_1);
                     frame(&body)
                 }
+                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
             })
         }),
     );
@@ -1249,6 +1252,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                     }
                     .encode(),
                 ),
+                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
             })
         }),
     );
@@ -1477,6 +1481,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
+                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
             })
         }),
     );

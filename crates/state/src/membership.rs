@@ -95,6 +95,8 @@ pub enum Refusal {
     SealedToNonMember([u8; 32]),
     /// A key share adds seals to an epoch that does not exist.
     UnknownEpoch(EventId),
+    /// Group events belong in log 0 (the log a removal's cut refers to).
+    OtherLog(u64),
 }
 
 impl fmt::Display for Refusal {
@@ -134,6 +136,7 @@ impl fmt::Display for Refusal {
                 hex_prefix(k)
             ),
             Refusal::UnknownEpoch(e) => write!(f, "epoch {e} does not exist"),
+            Refusal::OtherLog(l) => write!(f, "group events belong in log 0, not log {l}"),
         }
     }
 }
@@ -198,6 +201,12 @@ pub struct Epoch {
     pub tainted: bool,
     /// A later epoch supersedes it.
     pub superseded: bool,
+    /// The share that started it was refused (it supersedes nothing).
+    pub refused: bool,
+    /// Claimed time (ms) of the share that started it.
+    pub created_at: u64,
+    /// Claimed time (ms) of the earliest epoch that supersedes it (for forgetting).
+    pub superseded_at: Option<u64>,
 }
 
 /// Removal of a member (or its leaving).
@@ -434,7 +443,7 @@ impl GroupState {
     pub fn writing_epoch(&self) -> Option<EventId> {
         self.epochs
             .iter()
-            .filter(|(_, e)| !e.tainted && !e.superseded)
+            .filter(|(_, e)| !e.tainted && !e.superseded && !e.refused)
             .max_by_key(|(_, e)| e.position)
             .map(|(id, _)| *id)
     }
@@ -476,6 +485,28 @@ impl GroupState {
     /// Derives the state of `group` from a set of verified events (any order, duplicates
     /// ignored). `network` is needed to check join proofs.
     pub fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
+        // A cut voids the removed member's events whatever their place in the causal order,
+        // including events ordered before the removal: the first pass finds the valid removals,
+        // the second applies their cuts from the start.
+        let first = GroupState::derive_pass(network, group, events, &HashMap::new());
+        let mut known: HashMap<PublicKey, Vec<(u64, EventId)>> = HashMap::new();
+        for (id, who, cut) in &first.1 {
+            known.entry(*who).or_default().push((*cut, *id));
+        }
+        if known.is_empty() {
+            return first.0;
+        }
+        GroupState::derive_pass(network, group, events, &known).0
+    }
+
+    fn derive_pass(
+        network: &NetworkId,
+        group: GroupId,
+        events: &[VerifiedEvent],
+        known: &HashMap<PublicKey, Vec<(u64, EventId)>>,
+    ) -> (GroupState, Vec<(EventId, PublicKey, u64)>) {
+        let mut valid_removals = Vec::new();
+        let mut removal_idx: HashMap<EventId, usize> = HashMap::new();
         let order = causal::order_events(events);
         let mut st = GroupState {
             group,
@@ -560,27 +591,53 @@ impl GroupState {
             };
             // The cut rule and the membership of the author, for everything but genesis and
             // join requests (which are how one becomes a member).
+            // Members write to log 0 only, so a cut (a seq in log 0) covers all they write.
+            if h.log != 0 {
+                st.rejected.push((id, Refusal::OtherLog(h.log)));
+                incl.insert(id, past);
+                continue;
+            }
             let exempt = matches!(payload, Some(Payload::GroupGenesis(_)) | Some(Payload::Join { .. }));
             if !exempt {
-                let voided = cuts.get(&author).into_iter().flatten().find(|(cut, r)| {
-                    h.log == 0
-                        && h.seq >= *cut
-                        && !judge
-                            .admits
-                            .get(&author)
+                // Re-admitted after removal `r`: an admission in this event's past that has `r`
+                // in its own past.
+                let readmitted = |r: usize| {
+                    judge
+                        .admits
+                        .get(&author)
+                        .into_iter()
+                        .flatten()
+                        .any(|a| past.has(*a) && judge.ctrls[*a].past.has(r))
+                };
+                let voided = known
+                    .get(&author)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(cut, _)| h.seq >= *cut)
+                    .find(|(_, rid)| removal_idx.get(rid).is_none_or(|r| !readmitted(*r)))
+                    .map(|(cut, _)| *cut)
+                    .or_else(|| {
+                        cuts.get(&author)
                             .into_iter()
                             .flatten()
-                            .any(|a| past.has(*a) && judge.ctrls[*a].past.has(*r))
-                });
-                if let Some((cut, _)) = voided {
-                    st.rejected.push((id, Refusal::AfterRemoval { author, cut: *cut }));
+                            .find(|(cut, r)| h.seq >= *cut && !readmitted(*r))
+                            .map(|(cut, _)| *cut)
+                    });
+                if let Some(cut) = voided {
+                    st.rejected.push((id, Refusal::AfterRemoval { author, cut }));
                     incl.insert(id, past);
                     continue;
                 }
-                let may_prekey = matches!(payload, Some(Payload::Prekey { .. }))
-                    && joins.values().any(|(j, a, _)| *a == author && past.has(*j));
+                let is_prekey = matches!(payload, Some(Payload::Prekey { .. }));
+                let may_prekey =
+                    is_prekey && joins.values().any(|(j, a, _)| *a == author && past.has(*j));
                 if !may_prekey && !judge.is_member(&author, &past) {
-                    st.rejected.push((id, Refusal::NotMember(author)));
+                    let r = if is_prekey {
+                        Refusal::PrekeyWithoutJoin
+                    } else {
+                        Refusal::NotMember(author)
+                    };
+                    st.rejected.push((id, r));
                     incl.insert(id, past);
                     continue;
                 }
@@ -698,15 +755,17 @@ impl GroupState {
                         if !judge.is_member(&member, &past) {
                             return Err(Refusal::TargetNotMember(member));
                         }
-                        st.removed.insert(
-                            member,
-                            Removal {
-                                event: id,
-                                by: author,
-                                cut: seen,
-                                reason,
-                            },
-                        );
+                        if st.removed.get(&member).is_none_or(|r| r.cut > seen) {
+                            st.removed.insert(
+                                member,
+                                Removal {
+                                    event: id,
+                                    by: author,
+                                    cut: seen,
+                                    reason,
+                                },
+                            );
+                        }
                         ctrl = Some((Act::Remove { member }, false, Extra::Remove(seen)));
                         Ok(())
                     })
@@ -752,7 +811,7 @@ impl GroupState {
                     }
                 },
                 Some(Payload::KeyShare(share)) => {
-                    apply_share(&mut st, &judge, id, author, &past, position, share)
+                    apply_share(&mut st, &judge, id, author, &past, (position, h.timestamp), share)
                 }
                 Some(
                     Payload::Post { .. }
@@ -784,7 +843,10 @@ impl GroupState {
                             admit_invite.insert(idx, invite);
                         }
                         Extra::Remove(cut) => {
-                            cuts.entry(removed_member(&judge, idx)).or_default().push((cut, idx));
+                            let who = removed_member(&judge, idx);
+                            cuts.entry(who).or_default().push((cut, idx));
+                            removal_idx.insert(id, idx);
+                            valid_removals.push((id, who, cut));
                         }
                     }
                     let mut b = (*base).clone();
@@ -857,11 +919,27 @@ impl GroupState {
                 e.tainted = true;
             }
         }
-        let superseded: BTreeSet<EventId> = st.epochs.values().flat_map(|e| e.prev.iter().copied()).collect();
+        let superseded: BTreeSet<EventId> = st
+            .epochs
+            .values()
+            .filter(|e| !e.refused)
+            .flat_map(|e| e.prev.iter().copied())
+            .collect();
+        let st_created: BTreeMap<EventId, (u64, Vec<EventId>)> = st
+            .epochs
+            .iter()
+            .filter(|(_, e)| !e.refused)
+            .map(|(id, e)| (*id, (e.created_at, e.prev.clone())))
+            .collect();
         for (id, e) in st.epochs.iter_mut() {
             e.superseded = superseded.contains(id);
+            e.superseded_at = st_created
+                .iter()
+                .filter(|(_, (_, prev))| prev.contains(id))
+                .map(|(_, (at, _))| *at)
+                .min();
         }
-        st
+        (st, valid_removals)
     }
 }
 
@@ -880,7 +958,7 @@ fn apply_share(
     id: EventId,
     author: PublicKey,
     past: &Bits,
-    position: usize,
+    (position, at): (usize, u64),
     share: KeyShare,
 ) -> Result<(), Refusal> {
     let epoch_id = share.epoch.unwrap_or(id);
@@ -895,6 +973,9 @@ fn apply_share(
         knowers: BTreeSet::from([author]),
         tainted: false,
         superseded: false,
+        refused: false,
+        created_at: at,
+        superseded_at: None,
     });
     epoch.knowers.insert(author);
     let mut refusal = None;
@@ -915,7 +996,12 @@ fn apply_share(
         }
     }
     match refusal {
-        Some(r) => Err(r),
+        Some(r) => {
+            if share.epoch.is_none() {
+                epoch.refused = true;
+            }
+            Err(r)
+        }
         None => Ok(()),
     }
 }

@@ -65,6 +65,7 @@ fn main() {
             a.clone(),
             Identity::from_seed(&[1; 32]),
             NodeConfig {
+                open_groups: true,
                 listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
                 bootstrap: vec![],
                 net: net.clone(),
@@ -89,6 +90,7 @@ fn main() {
             b.clone(),
             Identity::from_seed(&[2; 32]),
             NodeConfig {
+                open_groups: true,
                 listen: vec![],
                 bootstrap: vec![addr],
                 net,
