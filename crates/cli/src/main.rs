@@ -940,14 +940,17 @@ fn log(ctx: &Ctx, group: &str) -> Result<i32> {
         let sig_ok = Event::decode(ev.envelope().to_vec(), ev.body().map(<[u8]>::to_vec))
             .and_then(|e| e.verify(store.network()))
             .is_ok();
-        let kind = ev
-            .body()
-            .map(|b| {
-                Payload::decode(b)
-                    .map(|p| p.kind_name())
-                    .unwrap_or("invalid")
-            })
-            .unwrap_or("no-body");
+        let kind = if h.flags & dualpower_core::event::FLAG_ENCRYPTED != 0 {
+            "encrypted"
+        } else {
+            ev.body()
+                .map(|b| {
+                    Payload::decode(b)
+                        .map(|p| p.kind_name())
+                        .unwrap_or("invalid")
+                })
+                .unwrap_or("no-body")
+        };
         let validity = if !sig_ok {
             "INVALID SIGNATURE".to_owned()
         } else if let Some(r) = rejected.get(&ev.id()) {

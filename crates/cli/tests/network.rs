@@ -23,6 +23,9 @@ const PASS: &str = "network test passphrase";
 const DEADLINE: Duration = Duration::from_secs(30);
 /// How long a live event may take to reach a connected peer through gossip.
 const LIVE: Duration = Duration::from_secs(5);
+/// How long admission may take: the inviter's node must first sync the join (nodes re-sync
+/// every 10 s and retry a refused proof after 5 s), then admit and seal the key.
+const ADMIT: Duration = Duration::from_secs(60);
 
 /// One test's world: a temporary directory and a network name no other test uses.
 struct Net {
@@ -91,14 +94,95 @@ impl Net {
         self.try_json(home, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// `init`, then `group follow GROUP` if given.
-    fn member(&self, name: &str, follow: Option<&str>) -> PathBuf {
+    /// `init` a new member's data directory.
+    fn member(&self, name: &str) -> PathBuf {
         let home = self.home(name);
         self.ok_json(&home, &["init"]);
-        if let Some(g) = follow {
-            assert_eq!(self.ok_json(&home, &["group", "follow", g])["new"], true);
-        }
         home
+    }
+
+    fn create_group(&self, home: &Path, name: &str) -> String {
+        self.ok_json(home, &["group", "create", name])["group"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The member's did:key.
+    fn did(&self, home: &Path) -> String {
+        self.ok_json(home, &["id"])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A single-use invite code for `group`, made at `home` (with its node's addresses in it
+    /// if its node runs).
+    fn invite(&self, home: &Path, group: &str) -> String {
+        let v = self.ok_json(home, &["group", "invite", group]);
+        let code = v["code"].as_str().unwrap().to_owned();
+        assert!(code.starts_with("dpinvite1"), "{v}");
+        code
+    }
+
+    /// Asks to join with `code` at `home`: through its node if it runs (which dials the
+    /// inviter), else only written to its store.
+    fn join(&self, home: &Path, code: &str, group: &str) {
+        let v = self.ok_json(home, &["group", "join", code]);
+        assert_eq!(v["group"], group, "{v}");
+    }
+
+    /// Invites the member at `newcomer` at `inviter` and joins at `newcomer`; returns the
+    /// newcomer's did. Both nodes should run; see [`Net::wait_member`].
+    fn invite_and_join(&self, inviter: &Path, newcomer: &Path, group: &str) -> String {
+        let code = self.invite(inviter, group);
+        self.join(newcomer, &code, group);
+        self.did(newcomer)
+    }
+
+    /// Waits until `home` lists `did` among the members of `group` (its node admits joins
+    /// made with its invites once it synced them).
+    fn wait_member(&self, home: &Path, group: &str, did: &str) {
+        wait_for(
+            format!("{did} to be a member on {}", home.display()),
+            ADMIT,
+            || {
+                let m = self.try_json(home, &["group", "members", group])?;
+                let members = m["members"].as_array().ok_or("no members")?;
+                if members.iter().any(|x| x["id"] == did) {
+                    Ok(())
+                } else {
+                    Err(format!("members: {m}"))
+                }
+            },
+        );
+    }
+
+    /// Waits until every home's feed has the same state hash and every node holds the same
+    /// number of events; returns that number. For counting events from a point on without
+    /// depending on how many membership and key events joining took.
+    fn wait_settled(&self, homes: &[impl AsRef<Path>], group: &str) -> usize {
+        wait_for(format!("{} nodes to settle", homes.len()), DEADLINE, || {
+            let mut seen = Vec::new();
+            for h in homes {
+                let h = h.as_ref();
+                let hash = self.state_hash(h, group)?;
+                let n = self.try_json(h, &["status"])?["events"]
+                    .as_u64()
+                    .unwrap_or(0) as usize;
+                seen.push((hash, n));
+            }
+            if seen.iter().all(|s| *s == seen[0]) {
+                Ok(seen[0].1)
+            } else {
+                Err(format!("(state hash, events) per node: {seen:?}"))
+            }
+        })
+    }
+
+    /// Events `home` holds (all groups).
+    fn events(&self, home: &Path) -> usize {
+        self.ok_json(home, &["status"])["events"].as_u64().unwrap() as usize
     }
 
     fn post(&self, home: &Path, group: &str, text: &str) -> String {
@@ -396,27 +480,33 @@ impl Drop for Node {
 #[test]
 fn three_nodes_gossip_restart_and_catch_up() {
     let net = Net::new("three");
-    let a_home = net.home("a");
-    net.ok_json(&a_home, &["init"]);
-    let g = net.ok_json(&a_home, &["group", "create", "Tenants of 5th St"])["group"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Tenants of 5th St");
     net.post(&a_home, &g, "before anyone else");
     let a = Node::start(&net, "a", &[]);
 
-    let b_home = net.member("b", Some(&g));
-    let c_home = net.member("c", Some(&g));
+    let b_home = net.member("b");
+    let c_home = net.member("c");
     let b = Node::start(&net, "b", &[&a.addr]);
     let mut c = Node::start(&net, "c", &[&a.addr]);
 
-    // Catch-up: the post made before B and C existed reaches them by sync.
+    // Joining: A invites B and C; they join with their nodes running; A's node admits them.
     let t = Instant::now();
+    let b_id = net.invite_and_join(&a_home, &b_home, &g);
+    let c_id = net.invite_and_join(&a_home, &c_home, &g);
+    net.wait_member(&a_home, &g, &b_id);
+    net.wait_member(&a_home, &g, &c_id);
+    eprintln!("B and C admitted after {:?}", t.elapsed());
+
+    // Catch-up: the post made before B and C joined reaches them by sync, and the key sealed
+    // to them opens it.
     net.wait_post(&b_home, &g, "before anyone else", DEADLINE);
     net.wait_post(&c_home, &g, "before anyone else", DEADLINE);
     eprintln!("catch-up of B and C: {:?}", t.elapsed());
     a.wait_connected(&net, &b);
     a.wait_connected(&net, &c);
+    // Joining wrote invites, joins, prekeys, admissions and key seals; count from here on.
+    let base = net.wait_settled(&[&a_home, &b_home, &c_home], &g);
 
     // Live: a post made now reaches both by gossip within seconds.
     net.post(&a_home, &g, "live");
@@ -427,15 +517,16 @@ fn three_nodes_gossip_restart_and_catch_up() {
     let ta = net.wait_post(&a_home, &g, "from B", LIVE);
     let tc = net.wait_post(&c_home, &g, "from B", LIVE);
     eprintln!("live from B: A after {ta:?}, C within {tc:?} more");
-    net.wait_converged(&[&a_home, &b_home, &c_home], &g, 4);
+    net.wait_converged(&[&a_home, &b_home, &c_home], &g, base + 2);
 
     // The node reports what it holds.
     let s = net.ok_json(&a_home, &["status"]);
     let groups = s["node"]["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 1, "{s}");
     assert_eq!(groups[0]["group"], g.as_str());
-    assert_eq!(groups[0]["events"], 4);
-    assert_eq!(groups[0]["heights"].as_object().unwrap().len(), 2, "{s}");
+    assert_eq!(groups[0]["events"], base + 2);
+    // A log each for A, B and C: C has posted nothing, but its join and prekey are its own.
+    assert_eq!(groups[0]["heights"].as_object().unwrap().len(), 3, "{s}");
     assert!(!s["node"]["syncs"].as_array().unwrap().is_empty(), "{s}");
 
     // C goes away; A and B keep talking.
@@ -445,7 +536,7 @@ fn three_nodes_gossip_restart_and_catch_up() {
         net.post(&a_home, &g, &format!("while C was away: A{i}"));
         net.post(&b_home, &g, &format!("while C was away: B{i}"));
     }
-    net.wait_converged(&[&a_home, &b_home], &g, 10);
+    net.wait_converged(&[&a_home, &b_home], &g, base + 8);
     let (_, c_texts) = net.feed(&c_home, &g).unwrap();
     assert_eq!(
         c_texts.len(),
@@ -457,7 +548,7 @@ fn three_nodes_gossip_restart_and_catch_up() {
     let t = Instant::now();
     c = Node::start(&net, "c", &[&a.addr]);
     assert_eq!(c.peer, c_peer, "the peer id survives a restart");
-    let hash = net.wait_converged(&[&a_home, &b_home, &c_home], &g, 10);
+    let hash = net.wait_converged(&[&a_home, &b_home, &c_home], &g, base + 8);
     eprintln!("C caught up after restart in {:?}", t.elapsed());
     let (h, texts) = net.feed(&c_home, &g).unwrap();
     assert_eq!(h, hash);
@@ -467,7 +558,7 @@ fn three_nodes_gossip_restart_and_catch_up() {
         assert!(texts.contains(&format!("while C was away: B{i}")));
     }
     let ids = net.event_ids(&a_home, &g);
-    assert_eq!(ids.len(), 10);
+    assert_eq!(ids.len(), base + 8);
     assert_eq!(net.event_ids(&b_home, &g), ids);
     assert_eq!(net.event_ids(&c_home, &g), ids);
 
@@ -488,30 +579,39 @@ fn three_nodes_gossip_restart_and_catch_up() {
 #[test]
 fn partition_and_heal_converge() {
     let net = Net::new("partition");
-    let a_home = net.home("a");
-    net.ok_json(&a_home, &["init"]);
-    let g = net.ok_json(&a_home, &["group", "create", "Strike committee"])["group"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Strike committee");
     net.post(&a_home, &g, "phase 1: A");
-    let homes: Vec<PathBuf> = ["b", "c", "d"]
-        .iter()
-        .map(|n| net.member(n, Some(&g)))
-        .collect();
+    let homes: Vec<PathBuf> = ["b", "c", "d"].iter().map(|n| net.member(n)).collect();
     let (b_home, c_home, d_home) = (&homes[0], &homes[1], &homes[2]);
     let all = [&a_home, b_home, c_home, d_home];
 
-    // Phase 1: everyone connects through A, posts once, and all agree.
+    // Phase 1: everyone connects through A, joins by A's invites, posts once, and all agree.
     let a = Node::start(&net, "a", &[]);
     let b = Node::start(&net, "b", &[&a.addr]);
     let c = Node::start(&net, "c", &[&a.addr]);
     let d = Node::start(&net, "d", &[&a.addr]);
+    let t = Instant::now();
+    let ids: Vec<String> = [b_home, c_home, d_home]
+        .iter()
+        .map(|h| net.invite_and_join(&a_home, h, &g))
+        .collect();
+    for id in &ids {
+        net.wait_member(&a_home, &g, id);
+    }
+    eprintln!("B, C and D admitted after {:?}", t.elapsed());
     for (home, name) in [(b_home, "B"), (c_home, "C"), (d_home, "D")] {
         net.wait_post(home, &g, "phase 1: A", DEADLINE);
         net.post(home, &g, &format!("phase 1: {name}"));
     }
-    let phase1 = net.wait_converged(&all, &g, 5);
+    for home in all {
+        for name in ["B", "C", "D"] {
+            net.wait_post(home, &g, &format!("phase 1: {name}"), DEADLINE);
+        }
+    }
+    // Joining wrote membership and key events; count from here on.
+    let base = net.wait_settled(&all, &g);
+    let phase1 = net.state_hash(&a_home, &g).unwrap();
 
     // Partition: {A, B} and {C, D}, each half knowing only its own addresses.
     for n in [a, b, c, d] {
@@ -528,8 +628,8 @@ fn partition_and_heal_converge() {
             net.post(home, &g, &format!("partition: {name}{i}"));
         }
     }
-    let ab = net.wait_converged(&[&a_home, b_home], &g, 9);
-    let cd = net.wait_converged(&[c_home, d_home], &g, 9);
+    let ab = net.wait_converged(&[&a_home, b_home], &g, base + 4);
+    let cd = net.wait_converged(&[c_home, d_home], &g, base + 4);
     assert_ne!(ab, cd, "the halves cannot have heard each other");
     assert_ne!(ab, phase1);
     assert_ne!(cd, phase1);
@@ -551,12 +651,12 @@ fn partition_and_heal_converge() {
         (1..=4).contains(&fetched),
         "D can fetch at most A's and B's 4 partition events from A: {synced}"
     );
-    let healed = net.wait_converged(&all, &g, 13);
+    let healed = net.wait_converged(&all, &g, base + 8);
     eprintln!("healed in {:?}", t.elapsed());
     assert_ne!(healed, ab);
     assert_ne!(healed, cd);
     let ids = net.event_ids(&a_home, &g);
-    assert_eq!(ids.len(), 13);
+    assert_eq!(ids.len(), base + 8);
     for home in [b_home, c_home, d_home] {
         assert_eq!(net.event_ids(home, &g), ids, "{}", home.display());
     }
@@ -582,12 +682,10 @@ fn partition_and_heal_converge() {
 fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
     const POSTS: usize = 200;
     let net = Net::new("sync");
-    let a_home = net.home("a");
-    net.ok_json(&a_home, &["init"]);
-    let g = net.ok_json(&a_home, &["group", "create", "Food co-op"])["group"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Food co-op");
+    // E's invite, made before A's node runs (so it carries no address: E is given A's).
+    let code = net.invite(&a_home, &g);
     let a = Node::start(&net, "a", &[]);
     // Through the node's API: no key derivation per post, so this is quick.
     let t = Instant::now();
@@ -596,12 +694,16 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
         assert!(out.status.success(), "{out:?}");
     }
     eprintln!("{POSTS} posts through the node in {:?}", t.elapsed());
-    let total = POSTS as u64 + 1;
-    let a_hash = net.state_hash(&a_home, &g).unwrap();
+    // The posts, the genesis, and A's prekey, first key and invite.
+    let total = net.events(&a_home) as u64;
+    assert!(total > POSTS as u64, "{total}");
 
-    // E has never run a node: `sync` starts a temporary one, fetches everything, and stops.
-    let e_home = net.member("e", Some(&g));
+    // E has never run a node. It asks to join without one: that only writes its join (and
+    // keeps the invite's secret, which lets it prove to A that it may sync the group).
+    let e_home = net.member("e");
+    net.join(&e_home, &code, &g);
     assert!(net.feed(&e_home, &g).is_err(), "E has nothing yet");
+    // `sync` starts a temporary node, fetches everything, and stops.
     let t = Instant::now();
     let synced = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
     eprintln!("empty joiner synced {total} events in {:?}", t.elapsed());
@@ -615,18 +717,39 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
     assert_eq!(syncs[0]["remaining"], 0, "{synced}");
     assert!(syncs[0]["rounds"].as_u64().unwrap() >= 2, "{synced}");
     assert!(!e_home.join("api.json").exists());
-
-    let (e_hash, texts) = net.feed(&e_home, &g).unwrap();
-    assert_eq!(e_hash, a_hash);
-    assert_eq!(texts.len(), POSTS);
-    assert_eq!(net.ok_json(&e_home, &["status"])["events"], total);
-    assert_eq!(net.event_ids(&e_home, &g), net.event_ids(&a_home, &g));
+    // E holds every event of A's, plus its own join (and the prekey its node published once
+    // it saw the group); A has not heard from E yet.
+    let a_ids = net.event_ids(&a_home, &g);
+    let e_ids = net.event_ids(&e_home, &g);
+    assert!(e_ids.is_superset(&a_ids), "{e_ids:?} vs {a_ids:?}");
+    assert!((1..=2).contains(&(e_ids.len() - a_ids.len())), "{e_ids:?}");
     net.verify_ok(&e_home);
+    // Before admission E cannot read: the state hash and texts of its feed (which once
+    // matched A's right after the sync) only match once A sealed the key to E, below.
+    let (_, texts) = net.feed(&e_home, &g).unwrap();
+    assert!(
+        texts.iter().all(|t| t.is_empty()),
+        "E has no key yet: {texts:?}"
+    );
+
+    // E runs its node: A syncs E's join, admits E and seals the key to it.
+    let t = Instant::now();
+    let e = Node::start(&net, "e", &[&a.addr]);
+    net.wait_member(&a_home, &g, &net.did(&e_home));
+    net.wait_post(&e_home, &g, &format!("shift {}", POSTS - 1), ADMIT);
+    let events = net.wait_settled(&[&a_home, &e_home], &g);
+    eprintln!("E admitted and reading after {:?}", t.elapsed());
+    let (e_hash, texts) = net.feed(&e_home, &g).unwrap();
+    assert_eq!(e_hash, net.state_hash(&a_home, &g).unwrap());
+    assert_eq!(texts.len(), POSTS);
+    assert_eq!(net.event_ids(&e_home, &g), net.event_ids(&a_home, &g));
+    e.stop();
 
     // A second sync has nothing left to fetch.
     let again = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
     assert_eq!(again["fetched"], 0, "{again}");
-    assert_eq!(net.state_hash(&e_home, &g).unwrap(), a_hash);
+    assert_eq!(net.state_hash(&e_home, &g).unwrap(), e_hash);
+    assert_eq!(net.events(&e_home), events);
     a.stop();
 }
 
@@ -637,23 +760,31 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
 fn a_node_reachable_only_through_a_relay_is_synced() {
     let net = Net::new("relay");
     let r = Node::start_with(&net, "r", "/ip4/127.0.0.1/tcp/0", &["--relay-server"], &[]);
-    let a_home = net.home("a");
-    net.ok_json(&a_home, &["init"]);
-    let g = net.ok_json(&a_home, &["group", "create", "Behind NAT"])["group"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Behind NAT");
     net.post(&a_home, &g, "only through the relay");
+    // A relay-only node has no address worth putting in a code: E is given the circuit.
+    let code = net.invite(&a_home, &g);
     let circuit = format!("{}/p2p-circuit", r.addr);
     let a = Node::start_with(&net, "a", &circuit, &[], &[]);
     assert!(a.addr.contains("/p2p-circuit/"), "{}", a.addr);
-    let e_home = net.member("e", Some(&g));
+    let total = net.events(&a_home) as u64;
+    let e_home = net.member("e");
+    net.join(&e_home, &code, &g);
     let synced = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
-    assert_eq!(synced["fetched"], 2, "{synced}");
-    assert_eq!(
-        net.state_hash(&e_home, &g).unwrap(),
-        net.state_hash(&a_home, &g).unwrap()
+    // Genesis, A's prekey, first key, the post and the invite (not just genesis and post).
+    assert_eq!(synced["fetched"], total, "{synced}");
+    assert!(
+        net.event_ids(&e_home, &g)
+            .is_superset(&net.event_ids(&a_home, &g))
     );
+    // The state hashes only match once E can read: E's node, dialing A through the relay,
+    // is admitted there and gets the key.
+    let e = Node::start(&net, "e", &[&a.addr]);
+    net.wait_member(&a_home, &g, &net.did(&e_home));
+    net.wait_post(&e_home, &g, "only through the relay", ADMIT);
+    net.wait_settled(&[&a_home, &e_home], &g);
+    e.stop();
     a.stop();
     r.stop();
 }

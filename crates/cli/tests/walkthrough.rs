@@ -75,7 +75,12 @@ fn a_new_user_can_follow_the_readme() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["group-genesis", "post", "comment", "reaction"]);
+    // Creating a private group writes its genesis, the creator's prekey and the first key
+    // epoch; posts, comments and reactions are encrypted.
+    assert_eq!(
+        kinds,
+        ["group-genesis", "prekey", "key-share", "encrypted", "encrypted", "encrypted"]
+    );
     assert!(
         log["events"]
             .as_array()
@@ -84,37 +89,60 @@ fn a_new_user_can_follow_the_readme() {
             .all(|e| e["valid"] == true)
     );
 
+    // Bob, offline, gets the group through a bundle: he holds the ciphertext but reads nothing.
     let bundle = tmp.path().join("tenants.dpb");
     let exported = ok_json(&alice, &["export", &gid, bundle.to_str().unwrap()]);
-    assert_eq!(exported["events"], 4);
-
-    // Bob imports the bundle without any network and sees the same feed, byte for byte.
+    assert_eq!(exported["events"], 6);
     ok_json(&bob, &["init"]);
     let imported = ok_json(&bob, &["import", bundle.to_str().unwrap()]);
-    assert_eq!(imported["stored"], 4);
+    assert_eq!(imported["stored"], 6);
     assert_eq!(imported["rejected"].as_array().unwrap().len(), 0);
-    let bob_feed = ok_json(&bob, &["feed", &gid]);
-    assert_eq!(bob_feed, feed);
-    assert_eq!(ok_json(&bob, &["verify"])["ok"], true);
-    assert_eq!(ok_json(&alice, &["verify"])["ok"], true);
+    assert_eq!(
+        ok_json(&bob, &["feed", &gid])["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     // Importing again changes nothing.
     let again = ok_json(&bob, &["import", bundle.to_str().unwrap()]);
-    assert_eq!(again["duplicates"], 4);
+    assert_eq!(again["duplicates"], 6);
     assert_eq!(again["stored"], 0);
 
-    // Bob replies; Alice gets it back through a bundle.
-    ok_json(&bob, &["comment", &gid, &pid[..10], "Count me in"]);
+    // Alice invites Bob; Bob joins with the code; his request travels back by bundle.
+    let code = ok_json(&alice, &["group", "invite", &gid])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok_json(&bob, &["group", "join", &code]);
+    let bob_id = ok_json(&bob, &["id"])["id"].as_str().unwrap().to_owned();
     let back = tmp.path().join("back.dpb");
+    ok_json(&bob, &["export", &gid, back.to_str().unwrap()]);
+    ok_json(&alice, &["import", back.to_str().unwrap()]);
+    let members = ok_json(&alice, &["group", "members", &gid]);
+    assert_eq!(members["pending"][0]["id"], bob_id.as_str());
+    // Alice admits him; her next post hands him the group key (with the history).
+    ok_json(&alice, &["group", "admit", &gid, &bob_id]);
+    ok_json(&alice, &["post", &gid, "Welcome, Bob"]);
+    ok_json(&alice, &["export", &gid, bundle.to_str().unwrap()]);
+    ok_json(&bob, &["import", bundle.to_str().unwrap()]);
+    let bob_feed = ok_json(&bob, &["feed", &gid]);
+    assert_eq!(bob_feed, ok_json(&alice, &["feed", &gid]));
+    assert_eq!(bob_feed["posts"].as_array().unwrap().len(), 2);
+    assert_eq!(ok_json(&bob, &["verify"])["ok"], true);
+    assert_eq!(ok_json(&alice, &["verify"])["ok"], true);
+
+    // Bob replies; Alice gets it back through a bundle and both feeds are identical.
+    ok_json(&bob, &["comment", &gid, &pid[..10], "Count me in"]);
     ok_json(&bob, &["export", &gid, back.to_str().unwrap()]);
     let imported = ok_json(&alice, &["import", back.to_str().unwrap()]);
     assert_eq!(imported["stored"], 1);
-    assert_eq!(imported["duplicates"], 4);
     assert_eq!(
         ok_json(&alice, &["feed", &gid])["state_hash"],
         ok_json(&bob, &["feed", &gid])["state_hash"]
     );
+    assert_eq!(ok_json(&alice, &["group", "members", &gid])["members"].as_array().unwrap().len(), 2);
     let status = ok_json(&alice, &["status"]);
-    assert_eq!(status["events"], 5);
     assert_eq!(status["groups"], 1);
 }
 
@@ -134,34 +162,38 @@ fn tampered_bundles_keep_the_good_events_and_name_the_bad_ones() {
     let bundle = tmp.path().join("b.dpb");
     ok_json(&alice, &["export", &gid, bundle.to_str().unwrap()]);
     let mut bytes = std::fs::read(&bundle).unwrap();
-    // Change one letter of the last post's text ("update number 4" -> "update numbeR 4").
-    let needle = b"update number 4";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
-    bytes[at + 11] = b'R';
+    // Posts are encrypted, so no text is in the bundle; flip one byte of the last event's body
+    // instead (the bundle ends with that body, then the 9-byte end marker).
+    assert!(
+        !bytes.windows(13).any(|w| w == b"update number"),
+        "post text must not appear in a bundle"
+    );
+    let at = bytes.len() - 9 - 5;
+    bytes[at] ^= 0x20;
     std::fs::write(&bundle, &bytes).unwrap();
 
-    let out = dp(&carol, "x", &["--json", "import", bundle.to_str().unwrap()]);
+    ok_json(&carol, &["init"]);
+    let out = dp(&carol, "pass phrase", &["--json", "import", bundle.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(3),
         "a rejected event is a distinct exit code"
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["stored"], 5);
+    // genesis, prekey, key share, 5 posts: the last one is refused.
+    assert_eq!(report["stored"], 7);
     let rejected = report["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1);
-    assert_eq!(rejected[0]["index"], 5);
+    assert_eq!(rejected[0]["index"], 7);
     assert!(
         rejected[0]["reason"]
             .as_str()
             .unwrap()
             .contains("body_hash")
     );
+    // Carol is not a member: she holds the ciphertext but reads no post.
     let feed = ok_json(&carol, &["feed", &gid]);
-    assert_eq!(feed["posts"].as_array().unwrap().len(), 4);
+    assert_eq!(feed["posts"].as_array().unwrap().len(), 0);
     assert_eq!(ok_json(&carol, &["verify"])["ok"], true);
 
     // Garbage is not a bundle, and nothing changes.
@@ -169,7 +201,7 @@ fn tampered_bundles_keep_the_good_events_and_name_the_bad_ones() {
     let out = dp(&carol, "x", &["import", bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Dual Power bundle"));
-    assert_eq!(ok_json(&carol, &["status"])["events"], 5);
+    assert_eq!(ok_json(&carol, &["status"])["events"], 7);
 }
 
 #[test]
@@ -193,7 +225,8 @@ fn mistakes_get_clear_errors_and_change_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
     assert_eq!(std::fs::read(home.join("keystore.json")).unwrap(), keystore);
-    assert_eq!(ok_json(&home, &["status"])["events"], 1);
+    // The genesis, the creator's prekey and the first key epoch.
+    assert_eq!(ok_json(&home, &["status"])["events"], 3);
 
     let out = dp(
         &home,
@@ -206,5 +239,6 @@ fn mistakes_get_clear_errors_and_change_nothing() {
 
     let out = dp(&home, "pass phrase", &["post", &gid, "   "]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("must not be empty"));
-    assert_eq!(ok_json(&home, &["status"])["events"], 1);
+    // The genesis, the creator's prekey and the first key epoch.
+    assert_eq!(ok_json(&home, &["status"])["events"], 3);
 }

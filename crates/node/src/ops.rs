@@ -502,7 +502,9 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             put_secret(store, id, &group.0, &[b"i".as_slice(), &code.invite.0].concat(), &code.secret)?;
             let proof = code.key().sign(&join_proof_message(&network, &group, &me));
             let mut events = vec![append(store, id, group, Payload::Join { invite: code.invite, proof }, now)?];
-            events.extend(run_agent(store, id, group, now)?);
+            // The prekey members will seal the group key to (published even before this node
+            // holds the invite event, which it may not have synced yet).
+            events.extend(execute(store, id, group, vec![Action::PublishPrekey], now)?);
             Ok(Outcome {
                 events,
                 value: json!({ "group": group.to_hex(), "addrs": code.addrs }),
