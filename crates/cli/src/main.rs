@@ -16,11 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use dualpower_core::{Event, EventId, Identity, NetworkId, Payload};
+use dualpower_node::ops::Op;
 use dualpower_state::Feed;
 use dualpower_store::keystore::{self, KdfParams};
 use dualpower_store::{GroupInfo, Store, StoreConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use dualpower_node::ops::Op;
 use node_cmd::{Remote, ServeArgs};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -134,46 +134,6 @@ enum Command {
     },
 }
 
-/// The group rules you can set at creation or amend.
-#[derive(clap::Args, Debug, Default)]
-struct RulesArgs {
-    /// Who may invite: `member`, `role:NAME` or `vote` (default: member).
-    #[arg(long)]
-    invite: Option<String>,
-    /// How newcomers get in: `invite`, `vouches:K` or `vote` (default: invite).
-    #[arg(long)]
-    admission: Option<String>,
-    /// Who may remove members (default: role:admin).
-    #[arg(long)]
-    removal: Option<String>,
-    /// Who may change these rules and grant roles (default: role:admin).
-    #[arg(long)]
-    amend: Option<String>,
-    /// Roles, comma-separated; you get the first (default: admin,moderator).
-    #[arg(long, value_delimiter = ',')]
-    roles: Option<Vec<String>>,
-    /// Newcomers receive the group's history (`true`/`false`, default true).
-    #[arg(long)]
-    history: Option<bool>,
-    /// Forget old keys this many days after they are replaced (0 = never).
-    #[arg(long)]
-    forget_after_days: Option<u64>,
-}
-
-impl RulesArgs {
-    fn into_args(self) -> dualpower_node::ops::ConstitutionArgs {
-        dualpower_node::ops::ConstitutionArgs {
-            invite: self.invite,
-            admission: self.admission,
-            removal: self.removal,
-            amend: self.amend,
-            roles: self.roles,
-            history: self.history,
-            forget_after_days: self.forget_after_days,
-        }
-    }
-}
-
 #[derive(Subcommand, Debug)]
 enum DmCommand {
     /// Send a direct message to a member you share a group with.
@@ -198,7 +158,7 @@ enum GroupCommand {
         name: String,
         /// The group's rules.
         #[command(flatten)]
-        rules: RulesArgs,
+        rules: dualpower_node::ops::ConstitutionArgs,
     },
     /// Create an invite code (printed as text and as a QR code).
     Invite {
@@ -261,7 +221,7 @@ enum GroupCommand {
         group: String,
         /// What changes.
         #[command(flatten)]
-        rules: RulesArgs,
+        rules: dualpower_node::ops::ConstitutionArgs,
     },
     /// Start a new group key now (post-compromise healing).
     Rekey {
@@ -390,7 +350,7 @@ fn run(cli: Cli) -> Result<i32> {
                 &ctx,
                 Op::Create {
                     name: name.clone(),
-                    constitution: rules.into_args(),
+                    constitution: rules,
                 },
             )?;
             ctx.emit(v.clone(), || {
@@ -402,7 +362,9 @@ fn run(cli: Cli) -> Result<i32> {
             });
             Ok(0)
         }
-        Command::Group(GroupCommand::Invite { group, hours, uses }) => invite(&ctx, &group, hours, uses),
+        Command::Group(GroupCommand::Invite { group, hours, uses }) => {
+            invite(&ctx, &group, hours, uses)
+        }
         Command::Group(GroupCommand::Join { code }) => {
             let v = op(&ctx, Op::Join { code })?;
             ctx.emit(v.clone(), || {
@@ -418,32 +380,81 @@ fn run(cli: Cli) -> Result<i32> {
             let group = group_hex(&ctx, &group)?;
             simple(&ctx, Op::Admit { group, member }, "admitted")
         }
-        Command::Group(GroupCommand::Remove { group, member, reason }) => {
+        Command::Group(GroupCommand::Remove {
+            group,
+            member,
+            reason,
+        }) => {
             let group = group_hex(&ctx, &group)?;
-            simple(&ctx, Op::Remove { group, member, reason }, "removed; the group key was rotated")
+            simple(
+                &ctx,
+                Op::Remove {
+                    group,
+                    member,
+                    reason,
+                },
+                "removed; the group key was rotated",
+            )
         }
         Command::Group(GroupCommand::Leave { group }) => {
             let group = group_hex(&ctx, &group)?;
             simple(&ctx, Op::Leave { group }, "left the group")
         }
-        Command::Group(GroupCommand::Role { group, member, role, revoke }) => {
+        Command::Group(GroupCommand::Role {
+            group,
+            member,
+            role,
+            revoke,
+        }) => {
             let group = group_hex(&ctx, &group)?;
-            simple(&ctx, Op::Role { group, member, role, grant: !revoke }, if revoke { "role revoked" } else { "role granted" })
+            simple(
+                &ctx,
+                Op::Role {
+                    group,
+                    member,
+                    role,
+                    grant: !revoke,
+                },
+                if revoke {
+                    "role revoked"
+                } else {
+                    "role granted"
+                },
+            )
         }
         Command::Group(GroupCommand::Amend { group, rules }) => {
             let group = group_hex(&ctx, &group)?;
-            simple(&ctx, Op::Amend { group, constitution: rules.into_args() }, "rules amended")
+            simple(
+                &ctx,
+                Op::Amend {
+                    group,
+                    constitution: rules,
+                },
+                "rules amended",
+            )
         }
         Command::Group(GroupCommand::Rekey { group }) => {
             let group = group_hex(&ctx, &group)?;
             simple(&ctx, Op::Rekey { group }, "new group key started")
         }
-        Command::Dm(DmCommand::Send { member, text, group }) => {
+        Command::Dm(DmCommand::Send {
+            member,
+            text,
+            group,
+        }) => {
             let group = match group {
                 Some(g) => Some(group_hex(&ctx, &g)?),
                 None => None,
             };
-            simple(&ctx, Op::Dm { group, to: member, text }, "sent")
+            simple(
+                &ctx,
+                Op::Dm {
+                    group,
+                    to: member,
+                    text,
+                },
+                "sent",
+            )
         }
         Command::Dm(DmCommand::List) => dm_list(&ctx),
         Command::Group(GroupCommand::Follow { group }) => follow(&ctx, &group),
@@ -660,7 +671,9 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
     ctx.emit(value, || {
         let mut t = format!(
             "{} — {} member(s)\n",
-            st.name.clone().unwrap_or_else(|| "(genesis not synced yet)".into()),
+            st.name
+                .clone()
+                .unwrap_or_else(|| "(genesis not synced yet)".into()),
             st.members.len()
         );
         for (k, m) in &st.members {
@@ -671,13 +684,25 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
             t.push_str(&format!("  {}  (waiting to be admitted)\n", k.to_did()));
         }
         for (k, r) in &st.removed {
-            t.push_str(&format!("  {}  (removed by {}{})\n", k.to_did(), short(&r.by.to_did()),
-                if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) }));
+            t.push_str(&format!(
+                "  {}  (removed by {}{})\n",
+                k.to_did(),
+                short(&r.by.to_did()),
+                if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.reason)
+                }
+            ));
         }
         t.push_str(&format!(
             "rules: invite={} admission={} removal={} amend={} history={} forget_after_days={}",
-            c.invite.to_text(), c.admission.to_text(), c.removal.to_text(), c.amend.to_text(),
-            c.history, c.forget_after_days
+            c.invite.to_text(),
+            c.admission.to_text(),
+            c.removal.to_text(),
+            c.amend.to_text(),
+            c.history,
+            c.forget_after_days
         ));
         t
     });

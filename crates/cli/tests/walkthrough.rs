@@ -79,7 +79,14 @@ fn a_new_user_can_follow_the_readme() {
     // epoch; posts, comments and reactions are encrypted.
     assert_eq!(
         kinds,
-        ["group-genesis", "prekey", "key-share", "encrypted", "encrypted", "encrypted"]
+        [
+            "group-genesis",
+            "prekey",
+            "key-share",
+            "encrypted",
+            "encrypted",
+            "encrypted"
+        ]
     );
     assert!(
         log["events"]
@@ -141,7 +148,13 @@ fn a_new_user_can_follow_the_readme() {
         ok_json(&alice, &["feed", &gid])["state_hash"],
         ok_json(&bob, &["feed", &gid])["state_hash"]
     );
-    assert_eq!(ok_json(&alice, &["group", "members", &gid])["members"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        ok_json(&alice, &["group", "members", &gid])["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let status = ok_json(&alice, &["status"]);
     assert_eq!(status["groups"], 1);
 }
@@ -173,7 +186,11 @@ fn tampered_bundles_keep_the_good_events_and_name_the_bad_ones() {
     std::fs::write(&bundle, &bytes).unwrap();
 
     ok_json(&carol, &["init"]);
-    let out = dp(&carol, "pass phrase", &["--json", "import", bundle.to_str().unwrap()]);
+    let out = dp(
+        &carol,
+        "pass phrase",
+        &["--json", "import", bundle.to_str().unwrap()],
+    );
     assert_eq!(
         out.status.code(),
         Some(3),

@@ -249,7 +249,10 @@ impl Admission {
         match s {
             "invite" => Ok(Admission::Invite),
             "vote" => Ok(Admission::Vote),
-            _ => match s.strip_prefix("vouches:").and_then(|k| k.parse::<u64>().ok()) {
+            _ => match s
+                .strip_prefix("vouches:")
+                .and_then(|k| k.parse::<u64>().ok())
+            {
                 Some(k) if (1..=1000).contains(&k) => Ok(Admission::Vouches(k)),
                 _ => Err(PayloadError::Invalid(format!(
                     "admission `{s}` is not `invite`, `vouches:K` (1 ≤ K ≤ 1000) or `vote`"
@@ -648,7 +651,9 @@ impl Payload {
                 let expires = fields.expect(2, "expires")?.uint()?;
                 let uses = fields.expect(3, "uses")?.uint()?;
                 if uses == 0 {
-                    return Err(PayloadError::Invalid("an invite must allow at least one use".into()));
+                    return Err(PayloadError::Invalid(
+                        "an invite must allow at least one use".into(),
+                    ));
                 }
                 Payload::Invite { key, expires, uses }
             }

@@ -145,8 +145,13 @@ fn text(max_chars: usize, max_bytes: usize) -> impl Strategy<Value = String> {
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (text(50, MAX_NAME_BYTES), any::<[u8; 16]>())
-            .prop_map(|(name, nonce)| Payload::GroupGenesis(Genesis { name, nonce, constitution: Default::default() })),
+        (text(50, MAX_NAME_BYTES), any::<[u8; 16]>()).prop_map(|(name, nonce)| {
+            Payload::GroupGenesis(Genesis {
+                name,
+                nonce,
+                constitution: Default::default(),
+            })
+        }),
         text(400, MAX_TEXT_BYTES).prop_map(|text| Payload::Post { text }),
         (event_id(), text(100, MAX_TEXT_BYTES))
             .prop_map(|(parent, text)| Payload::Comment { parent, text }),

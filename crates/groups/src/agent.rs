@@ -8,8 +8,8 @@
 //! newcomer into the current epoch, and anyone about to write heals the group first
 //! ([`ensure_writable`]): a writer never encrypts under an epoch a non-member knows.
 
-use dualpower_core::{EventId, PublicKey};
 use dualpower_core::payload::{Admission, MAX_SEALS};
+use dualpower_core::{EventId, PublicKey};
 use dualpower_state::GroupState;
 
 use crate::keyring::Keyring;
@@ -82,8 +82,11 @@ pub fn ensure_writable(state: &GroupState, me: &PublicKey, keys: &Keyring) -> Ve
     }
     match state.writing_epoch() {
         Some(e) if keys.epochs.contains_key(&e) => {
-            let missing: Vec<[u8; 32]> =
-                state.missing_knowers(&e).into_iter().map(|(_, p)| p).collect();
+            let missing: Vec<[u8; 32]> = state
+                .missing_knowers(&e)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
             if missing.is_empty() {
                 Vec::new()
             } else if state.constitution.history {
@@ -144,7 +147,12 @@ pub fn plan(state: &GroupState, me: &PublicKey, keys: &Keyring, now: u64) -> Vec
             let missing: Vec<[u8; 32]> = state
                 .missing_knowers(&e)
                 .into_iter()
-                .filter(|(who, _)| state.members.get(who).is_some_and(|m| m.admitted_by.contains(me)))
+                .filter(|(who, _)| {
+                    state
+                        .members
+                        .get(who)
+                        .is_some_and(|m| m.admitted_by.contains(me))
+                })
                 .map(|(_, p)| p)
                 .collect();
             if !missing.is_empty() {

@@ -90,7 +90,9 @@ impl InviteCode {
             return Err(InviteError::TooLong(text.len()));
         }
         let body = text.strip_prefix(PREFIX).ok_or(InviteError::Prefix)?;
-        let bytes = bs58::decode(body).into_vec().map_err(|_| InviteError::Base58)?;
+        let bytes = bs58::decode(body)
+            .into_vec()
+            .map_err(|_| InviteError::Base58)?;
         if bytes.len() < 4 {
             return Err(InviteError::Checksum);
         }

@@ -16,9 +16,7 @@ use dualpower_crypto::{
 };
 use dualpower_state::GroupState;
 
-use crate::body::{
-    Encrypted, GroupError, content_aad, dm_aad, dm_info, history_aad, seal_info,
-};
+use crate::body::{Encrypted, GroupError, content_aad, dm_aad, dm_info, history_aad, seal_info};
 
 /// Most earlier epochs a history bundle carries (the newest ones).
 pub const MAX_HISTORY_EPOCHS: usize = 100;
@@ -28,7 +26,8 @@ pub const MAX_HISTORY_EPOCHS: usize = 100;
 pub trait KeyScheme {
     /// Opens every secret in `events` addressed to this member (seals to its prekeys, history
     /// bundles of epochs it holds). Returns how many new epoch secrets it learnt.
-    fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent]) -> usize;
+    fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent])
+    -> usize;
     /// Encrypts a group payload for the event at `pos`, under the group's writing epoch.
     fn encrypt(
         &self,
@@ -85,7 +84,15 @@ impl Keyring {
         recipients: &[[u8; 32]],
         history: &[(EventId, EpochSecret)],
     ) -> Result<Vec<u8>, GroupError> {
-        Self::share(network, pos, Some(epoch), secret, recipients, Vec::new(), history)
+        Self::share(
+            network,
+            pos,
+            Some(epoch),
+            secret,
+            recipients,
+            Vec::new(),
+            history,
+        )
     }
 
     fn share(
@@ -116,7 +123,11 @@ impl Keyring {
             for (id, s) in keep {
                 w.array(2).bytes(&id.0).bytes(&s.0);
             }
-            let ct = encrypt(&history_key(secret), &history_aad(network, pos), &w.into_bytes());
+            let ct = encrypt(
+                &history_key(secret),
+                &history_aad(network, pos),
+                &w.into_bytes(),
+            );
             if ct.len() > MAX_HISTORY_BYTES {
                 return Err(GroupError::Shape("history bundle too large"));
             }
@@ -198,7 +209,13 @@ impl Keyring {
         k
     }
 
-    fn open_history(&mut self, network: &NetworkId, pos: &Position, secret: &EpochSecret, ct: &[u8]) -> usize {
+    fn open_history(
+        &mut self,
+        network: &NetworkId,
+        pos: &Position,
+        secret: &EpochSecret,
+        ct: &[u8],
+    ) -> usize {
         let Ok(plain) = decrypt(&history_key(secret), &history_aad(network, pos), ct) else {
             return 0;
         };
@@ -210,7 +227,10 @@ impl Keyring {
         for _ in 0..n {
             let item = (|| {
                 if r.array("entry", 2)? != 2 {
-                    return Err(dualpower_core::cbor::CborError::OutOfRange { what: "entry", value: 0 });
+                    return Err(dualpower_core::cbor::CborError::OutOfRange {
+                        what: "entry",
+                        value: 0,
+                    });
                 }
                 let id = EventId(r.bytes_n::<32>("epoch")?);
                 let s = r.bytes_n::<32>("secret")?;
@@ -220,8 +240,8 @@ impl Keyring {
             let Ok((id, s)) = item else {
                 return new;
             };
-            if !self.epochs.contains_key(&id) {
-                self.epochs.insert(id, EpochSecret(s));
+            if let std::collections::btree_map::Entry::Vacant(v) = self.epochs.entry(id) {
+                v.insert(EpochSecret(s));
                 new += 1;
             }
         }
@@ -237,12 +257,21 @@ pub fn seal_content(
     pos: &Position,
     payload: &[u8],
 ) -> Vec<u8> {
-    let ct = encrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, pos), payload);
+    let ct = encrypt(
+        &ContentKey::of_epoch(secret),
+        &content_aad(network, &epoch, pos),
+        payload,
+    );
     Encrypted::Group { epoch, ct }.encode()
 }
 
 impl KeyScheme for Keyring {
-    fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent]) -> usize {
+    fn learn(
+        &mut self,
+        network: &NetworkId,
+        state: &GroupState,
+        events: &[VerifiedEvent],
+    ) -> usize {
         let shares: Vec<(Position, EventId, KeyShare)> = events
             .iter()
             .filter(|e| e.header().group == state.group && e.header().flags & FLAG_ENCRYPTED == 0)
@@ -306,15 +335,26 @@ impl KeyScheme for Keyring {
         match Encrypted::decode(body)? {
             Encrypted::Group { epoch, ct } => {
                 let secret = self.epochs.get(&epoch).ok_or(GroupError::NoKey)?;
-                Ok(decrypt(&ContentKey::of_epoch(secret), &content_aad(network, &epoch, &pos), &ct)?)
+                Ok(decrypt(
+                    &ContentKey::of_epoch(secret),
+                    &content_aad(network, &epoch, &pos),
+                    &ct,
+                )?)
             }
             Encrypted::Direct { seals, ct } => {
                 let info = dm_info(network, &pos);
                 for (enc, sealed) in &seals {
                     for pk in self.prekeys.values() {
-                        let s = SealedSecret { enc: *enc, ct: *sealed };
+                        let s = SealedSecret {
+                            enc: *enc,
+                            ct: *sealed,
+                        };
                         if let Ok(key) = open_secret(pk, &s, &info) {
-                            return Ok(decrypt(&ContentKey::of_epoch(&key), &dm_aad(network, &pos), &ct)?);
+                            return Ok(decrypt(
+                                &ContentKey::of_epoch(&key),
+                                &dm_aad(network, &pos),
+                                &ct,
+                            )?);
                         }
                     }
                 }

@@ -716,7 +716,13 @@ fn check(w: &mut World) {
             p.readers.clone()
         };
         for &r in &readers {
-            if std::env::var("HUNT").is_ok() && !st.epochs.contains_key(&p.epoch) && w.nodes[r].keyring.decrypt(&w.network, ev).is_err() { eprintln!("HUNT-VOID"); continue; }
+            if std::env::var("HUNT").is_ok()
+                && !st.epochs.contains_key(&p.epoch)
+                && w.nodes[r].keyring.decrypt(&w.network, ev).is_err()
+            {
+                eprintln!("HUNT-VOID");
+                continue;
+            }
             let plain = w.nodes[r]
                 .keyring
                 .decrypt(&w.network, ev)
@@ -752,6 +758,10 @@ fn check(w: &mut World) {
                 .into_iter()
                 .filter(|s| !p.known.contains(s) && !past(&all, *s).contains(&r.event))
                 .collect();
+            if concurrent.is_empty() && std::env::var("HUNT").is_ok() {
+                eprintln!("HUNT-HIST");
+                continue;
+            }
             assert!(
                 !concurrent.is_empty(),
                 "removed node {z} decrypts post {:?} by node {} under epoch {:?}, although the \
@@ -884,7 +894,9 @@ fn debug_replay() {
     let mut fails = 0;
     for _ in 0..20 {
         let r = std::panic::catch_unwind(|| simulate(others, &ops));
-        if r.is_err() { fails += 1; }
+        if r.is_err() {
+            fails += 1;
+        }
     }
     eprintln!("FAILS {fails}/20");
 }
@@ -905,29 +917,77 @@ fn debug_dump() {
     let all: Vec<VerifiedEvent> = w.nodes[0].set();
     let st = GroupState::derive(&w.network, w.group, &all);
     let order = causal::order_events(&all);
-    let posts: BTreeMap<EventId, usize> = w.posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let posts: BTreeMap<EventId, usize> =
+        w.posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
     let short = |id: &EventId| id.to_hex()[..6].to_string();
     for i in order {
         let e = &all[i];
         let h = e.header();
         let who = w.index_of(&h.author);
-        let desc = if h.flags & FLAG_ENCRYPTED != 0 { let p = &w.posts[posts[&e.id()]]; format!("POST epoch={} readers={:?}", short(&p.epoch), p.readers) } else {
+        let desc = if h.flags & FLAG_ENCRYPTED != 0 {
+            let p = &w.posts[posts[&e.id()]];
+            format!("POST epoch={} readers={:?}", short(&p.epoch), p.readers)
+        } else {
             match Payload::decode(e.body().unwrap()).unwrap() {
-                Payload::KeyShare(k) => format!("KeyShare epoch={:?} prev={:?} seals={:?} hist={}", k.epoch.map(|x| short(&x)), k.prev.iter().map(short).collect::<Vec<_>>(), k.seals.iter().map(|s| st.prekeys.get(&s.prekey).map(|p| w.index_of(p))).collect::<Vec<_>>(), k.history.len()),
-                Payload::Remove { member, seen, .. } => format!("Remove node{} seen={seen}", w.index_of(&member)),
+                Payload::KeyShare(k) => format!(
+                    "KeyShare epoch={:?} prev={:?} seals={:?} hist={}",
+                    k.epoch.map(|x| short(&x)),
+                    k.prev.iter().map(short).collect::<Vec<_>>(),
+                    k.seals
+                        .iter()
+                        .map(|s| st.prekeys.get(&s.prekey).map(|p| w.index_of(p)))
+                        .collect::<Vec<_>>(),
+                    k.history.len()
+                ),
+                Payload::Remove { member, seen, .. } => {
+                    format!("Remove node{} seen={seen}", w.index_of(&member))
+                }
                 Payload::Admit { member, .. } => format!("Admit node{}", w.index_of(&member)),
                 p => p.kind_name().to_string(),
             }
         };
         let deps: Vec<String> = h.deps.iter().map(short).collect();
-        eprintln!("{} node{} seq{} deps={:?} {}", short(&e.id()), who, h.seq, deps, desc);
+        eprintln!(
+            "{} node{} seq{} deps={:?} {}",
+            short(&e.id()),
+            who,
+            h.seq,
+            deps,
+            desc
+        );
     }
     for (id, e) in &st.epochs {
-        eprintln!("epoch {} knowers {:?} tainted {} superseded {}", short(id), e.knowers.iter().map(|k| w.index_of(k)).collect::<Vec<_>>(), e.tainted, e.superseded);
+        eprintln!(
+            "epoch {} knowers {:?} tainted {} superseded {}",
+            short(id),
+            e.knowers.iter().map(|k| w.index_of(k)).collect::<Vec<_>>(),
+            e.tainted,
+            e.superseded
+        );
     }
-    eprintln!("rejected: {:?}", st.rejected.iter().map(|(i, r)| (short(i), r)).collect::<Vec<_>>());
-    eprintln!("members {:?} removed {:?}", st.members.keys().map(|k| w.index_of(k)).collect::<Vec<_>>(), st.removed.keys().map(|k| w.index_of(k)).collect::<Vec<_>>());
-    for n in w.joined() { eprintln!("node {n} holds {:?}", w.nodes[n].keyring.epochs.keys().map(short).collect::<Vec<_>>()); }
+    eprintln!(
+        "rejected: {:?}",
+        st.rejected
+            .iter()
+            .map(|(i, r)| (short(i), r))
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "members {:?} removed {:?}",
+        st.members.keys().map(|k| w.index_of(k)).collect::<Vec<_>>(),
+        st.removed.keys().map(|k| w.index_of(k)).collect::<Vec<_>>()
+    );
+    for n in w.joined() {
+        eprintln!(
+            "node {n} holds {:?}",
+            w.nodes[n]
+                .keyring
+                .epochs
+                .keys()
+                .map(short)
+                .collect::<Vec<_>>()
+        );
+    }
     check(&mut w);
 }
 
@@ -935,13 +995,19 @@ fn debug_dump() {
 fn debug_minimize() {
     let (others, mut ops): (usize, Vec<Op>) = include!("/tmp/ops.rs");
     std::panic::set_hook(Box::new(|_| {}));
-    let fails = |ops: &Vec<Op>| (0..12).any(|_| std::panic::catch_unwind(|| simulate(others, ops)).is_err());
+    let fails = |ops: &Vec<Op>| {
+        (0..12).any(|_| std::panic::catch_unwind(|| simulate(others, ops)).is_err())
+    };
     assert!(fails(&ops));
     let mut i = 0;
     while i < ops.len() {
         let mut t = ops.clone();
         t.remove(i);
-        if fails(&t) { ops = t; } else { i += 1; }
+        if fails(&t) {
+            ops = t;
+        } else {
+            i += 1;
+        }
     }
     let _ = std::panic::take_hook();
     eprintln!("MIN ({others}, vec!{ops:?})");

@@ -488,7 +488,8 @@ impl Node {
             return;
         }
         let me = *self.swarm.local_peer_id();
-        let msg = dualpower_net::auth_message(&self.network, &group, &me.to_bytes(), &peer.to_bytes());
+        let msg =
+            dualpower_net::auth_message(&self.network, &group, &me.to_bytes(), &peer.to_bytes());
         let member = self.caches.get(&group).is_some_and(|c| c.member);
         let (key, invite, sig) = if member {
             (self.identity.public(), None, self.identity.sign(&msg))
@@ -527,7 +528,8 @@ impl Node {
         sig: &[u8; 64],
     ) -> bool {
         let me = *self.swarm.local_peer_id();
-        let msg = dualpower_net::auth_message(&self.network, &group, &peer.to_bytes(), &me.to_bytes());
+        let msg =
+            dualpower_net::auth_message(&self.network, &group, &peer.to_bytes(), &me.to_bytes());
         if !dualpower_core::sig::verify_single(&key.0, &msg, sig) {
             self.strike(peer, "forged sync proof");
             return false;
@@ -621,8 +623,9 @@ impl Node {
                 member: st.is_member(&self.identity.public()),
             };
             let members = cache.members.clone();
-            self.authed
-                .retain(|(_, gg), k| *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k));
+            self.authed.retain(|(_, gg), k| {
+                *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k)
+            });
             self.caches.insert(g, cache);
             for ev in &written {
                 self.publish(ev);
@@ -767,7 +770,11 @@ impl Node {
         // Members only: topics and gossip keys come from epochs. Content goes to the writing
         // epoch's topic; membership and key events also to the older topics we still hear, so
         // members who do not hold the new epoch yet learn about it at once.
-        let Some((topic, key)) = self.caches.get(&group).and_then(|c| c.topics.first()).cloned()
+        let Some((topic, key)) = self
+            .caches
+            .get(&group)
+            .and_then(|c| c.topics.first())
+            .cloned()
         else {
             return;
         };
@@ -1023,7 +1030,11 @@ impl Node {
         };
         let plain;
         let data = match self.gossip_keys.get(topic) {
-            Some(key) => match decrypt(&ContentKey::from_bytes(*key), topic.as_str().as_bytes(), data) {
+            Some(key) => match decrypt(
+                &ContentKey::from_bytes(*key),
+                topic.as_str().as_bytes(),
+                data,
+            ) {
                 Ok(p) => {
                     plain = p;
                     &plain[..]

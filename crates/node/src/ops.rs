@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::payload::{Admission, Constitution, Rule, join_proof_message};
-use dualpower_core::{EventId, GroupId, Genesis, Identity, NetworkId, Payload, PublicKey, VerifiedEvent};
+use dualpower_core::{
+    EventId, Genesis, GroupId, Identity, NetworkId, Payload, PublicKey, VerifiedEvent,
+};
 use dualpower_crypto::{ContentKey, EpochSecret, decrypt, encrypt};
 use dualpower_groups::agent::{self, Action, chunks};
 use dualpower_groups::body::Encrypted;
@@ -50,22 +52,30 @@ fn invalid(s: impl Into<String>) -> OpError {
     OpError::Invalid(s.into())
 }
 
-/// The constitution options a person can set at creation or amend.
+/// The constitution options a person can set at creation or amend (also the CLI's flags).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ConstitutionArgs {
-    /// Who may invite: `member`, `role:NAME` or `vote`.
+    /// Who may invite: `member`, `role:NAME` or `vote` (default: member).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub invite: Option<String>,
-    /// How newcomers are admitted: `invite`, `vouches:K` or `vote`.
+    /// How newcomers get in: `invite`, `vouches:K` or `vote` (default: invite).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub admission: Option<String>,
-    /// Who may remove: `member`, `role:NAME` or `vote`.
+    /// Who may remove members (default: role:admin).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub removal: Option<String>,
-    /// Who may amend the constitution and grant roles.
+    /// Who may change these rules and grant roles (default: role:admin).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub amend: Option<String>,
-    /// The roles (the creator holds the first).
+    /// Roles, comma-separated; the creator gets the first (default: admin,moderator).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
     pub roles: Option<Vec<String>>,
-    /// Whether newcomers receive earlier epochs.
+    /// Newcomers receive the group's history (`true`/`false`, default true).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub history: Option<bool>,
-    /// Forget superseded epoch keys after this many days (0 = never).
+    /// Forget old keys this many days after they are replaced (0 = never).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub forget_after_days: Option<u64>,
 }
 
@@ -219,26 +229,42 @@ pub fn member_arg(s: &str) -> Result<PublicKey, OpError> {
         return Ok(k);
     }
     let mut b = [0u8; 32];
-    hex::decode_to_slice(s, &mut b)
-        .map_err(|_| invalid(format!("`{s}` is not a member key (did:key:… or 64 hex digits)")))?;
+    hex::decode_to_slice(s, &mut b).map_err(|_| {
+        invalid(format!(
+            "`{s}` is not a member key (did:key:… or 64 hex digits)"
+        ))
+    })?;
     Ok(PublicKey(b))
 }
 
 fn local_key(id: &Identity) -> ContentKey {
-    ContentKey::from_bytes(blake3::derive_key("dualpower local secrets v1", &id.seed()[..]))
+    ContentKey::from_bytes(blake3::derive_key(
+        "dualpower local secrets v1",
+        &id.seed()[..],
+    ))
 }
 
 fn secret_aad(scope: &[u8; 32], name: &[u8]) -> Vec<u8> {
     [b"dualpower/secret/v1\0".as_slice(), scope, name].concat()
 }
 
-fn put_secret(store: &Store, id: &Identity, scope: &[u8; 32], name: &[u8], value: &[u8]) -> Result<(), OpError> {
+fn put_secret(
+    store: &Store,
+    id: &Identity,
+    scope: &[u8; 32],
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), OpError> {
     let ct = encrypt(&local_key(id), &secret_aad(scope, name), value);
     Ok(store.put_secret(scope, name, &ct)?)
 }
 
 /// Every secret of `scope` this identity can open, as (name, plaintext).
-fn load_secrets(store: &Store, id: &Identity, scope: &[u8; 32]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, OpError> {
+fn load_secrets(
+    store: &Store,
+    id: &Identity,
+    scope: &[u8; 32],
+) -> Result<Vec<dualpower_store::SecretRow>, OpError> {
     let key = local_key(id);
     Ok(store
         .secrets(scope)?
@@ -253,14 +279,22 @@ fn load_secrets(store: &Store, id: &Identity, scope: &[u8; 32]) -> Result<Vec<(V
 /// Loads our keyring for `group`.
 pub fn load_keyring(store: &Store, id: &Identity, group: &GroupId) -> Result<Keyring, OpError> {
     let entries = load_secrets(store, id, &group.0)?;
-    Ok(Keyring::from_entries(entries.iter().filter_map(|(n, v)| {
-        let v: [u8; 32] = v.as_slice().try_into().ok()?;
-        Some((n.as_slice(), v))
-    })))
+    Ok(Keyring::from_entries(entries.iter().filter_map(
+        |(n, v)| {
+            let v: [u8; 32] = v.as_slice().try_into().ok()?;
+            Some((n.as_slice(), v))
+        },
+    )))
 }
 
 /// Saves the entries of `after` that `before` lacks.
-fn save_new(store: &Store, id: &Identity, group: &GroupId, before: &Keyring, after: &Keyring) -> Result<(), OpError> {
+fn save_new(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    before: &Keyring,
+    after: &Keyring,
+) -> Result<(), OpError> {
     let old: BTreeSet<Vec<u8>> = before.entries().into_iter().map(|(n, _)| n).collect();
     for (name, value) in after.entries() {
         if !old.contains(&name) {
@@ -297,12 +331,24 @@ pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<Vi
     })
 }
 
-fn append(store: &Store, id: &Identity, group: GroupId, payload: Payload, now: u64) -> Result<VerifiedEvent, OpError> {
+fn append(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    payload: Payload,
+    now: u64,
+) -> Result<VerifiedEvent, OpError> {
     Ok(store.append(id, group, 0, payload.encode(), 0, now)?)
 }
 
 /// Carries out agent actions for `group`, in order. Returns the appended events.
-pub fn execute(store: &Store, id: &Identity, group: GroupId, actions: Vec<Action>, now: u64) -> Result<Vec<VerifiedEvent>, OpError> {
+pub fn execute(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    actions: Vec<Action>,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
     let network = *store.network();
     let mut out = Vec::new();
     for action in actions {
@@ -316,7 +362,13 @@ pub fn execute(store: &Store, id: &Identity, group: GroupId, actions: Vec<Action
                 out.push(append(store, id, group, Payload::Prekey { key }, now)?);
             }
             Action::Admit { member, join } => {
-                out.push(append(store, id, group, Payload::Admit { member, join }, now)?);
+                out.push(append(
+                    store,
+                    id,
+                    group,
+                    Payload::Admit { member, join },
+                    now,
+                )?);
             }
             Action::StartEpoch { recipients, prev } => {
                 if recipients.is_empty() {
@@ -352,13 +404,18 @@ pub fn execute(store: &Store, id: &Identity, group: GroupId, actions: Vec<Action
                 let Some(secret) = keyring.epochs.get(&epoch).cloned() else {
                     continue;
                 };
-                let hist = if history { keyring.history(&epoch) } else { Vec::new() };
+                let hist = if history {
+                    keyring.history(&epoch)
+                } else {
+                    Vec::new()
+                };
                 for (i, chunk) in chunks(&recipients).enumerate() {
                     let chunk = chunk.to_vec();
                     let s = secret.clone();
                     let h = if i == 0 { hist.clone() } else { Vec::new() };
                     let body: Body = Body::Build(Box::new(move |pos: &Position| {
-                        Keyring::extend_epoch(&network, pos, epoch, &s, &chunk, &h).map_err(|e| e.to_string())
+                        Keyring::extend_epoch(&network, pos, epoch, &s, &chunk, &h)
+                            .map_err(|e| e.to_string())
                     }));
                     out.push(store.append(id, group, 0, body, 0, now)?);
                 }
@@ -369,7 +426,12 @@ pub fn execute(store: &Store, id: &Identity, group: GroupId, actions: Vec<Action
 }
 
 /// Runs the membership agent once for `group`: what this member's node should write now.
-pub fn run_agent(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<Vec<VerifiedEvent>, OpError> {
+pub fn run_agent(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
     let v = view(store, id, group, now)?;
     let actions = agent::plan(&v.state, &id.public(), &v.keyring, now);
     if actions.is_empty() {
@@ -384,7 +446,8 @@ fn require_member(v: &View, me: &PublicKey) -> Result<(), OpError> {
     }
     if v.state.pending.contains_key(me) {
         return Err(OpError::Denied(
-            "you have asked to join but are not admitted yet; keep your node running and connected".into(),
+            "you have asked to join but are not admitted yet; keep your node running and connected"
+                .into(),
         ));
     }
     Err(OpError::Denied("you are not a member of this group".into()))
@@ -403,7 +466,13 @@ fn require(v: &View, rule: &Rule, me: &PublicKey, what: &str) -> Result<(), OpEr
 }
 
 /// Encrypts and appends group content, healing the group first if needed.
-fn write_content(store: &Store, id: &Identity, group: GroupId, payload: Vec<u8>, now: u64) -> Result<Vec<VerifiedEvent>, OpError> {
+fn write_content(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    payload: Vec<u8>,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
     let network = *store.network();
     let me = id.public();
     let mut v = view(store, id, group, now)?;
@@ -414,14 +483,19 @@ fn write_content(store: &Store, id: &Identity, group: GroupId, payload: Vec<u8>,
         out.extend(execute(store, id, group, heal, now)?);
         v = view(store, id, group, now)?;
     }
-    let epoch = v.state.writing_epoch().ok_or(dualpower_groups::GroupError::NoEpoch)?;
+    let epoch = v
+        .state
+        .writing_epoch()
+        .ok_or(dualpower_groups::GroupError::NoEpoch)?;
     let secret = v
         .keyring
         .epochs
         .get(&epoch)
         .cloned()
         .ok_or(dualpower_groups::GroupError::NoKey)?;
-    let body = Body::Build(Box::new(move |pos: &Position| Ok(seal_content(&network, epoch, &secret, pos, &payload))));
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Ok(seal_content(&network, epoch, &secret, pos, &payload))
+    }));
     out.push(store.append(id, group, 0, body, FLAG_ENCRYPTED, now)?);
     Ok(out)
 }
@@ -482,7 +556,10 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 group,
                 invite: ev.id(),
                 secret: *key.seed(),
-                addrs: addrs.into_iter().take(dualpower_groups::invite::MAX_ADDRS).collect(),
+                addrs: addrs
+                    .into_iter()
+                    .take(dualpower_groups::invite::MAX_ADDRS)
+                    .collect(),
             };
             let text = code.to_text();
             Ok(Outcome {
@@ -499,9 +576,24 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             }
             store.follow(group)?;
             // Kept so the node can prove the invite when it syncs the group before admission.
-            put_secret(store, id, &group.0, &[b"i".as_slice(), &code.invite.0].concat(), &code.secret)?;
+            put_secret(
+                store,
+                id,
+                &group.0,
+                &[b"i".as_slice(), &code.invite.0].concat(),
+                &code.secret,
+            )?;
             let proof = code.key().sign(&join_proof_message(&network, &group, &me));
-            let mut events = vec![append(store, id, group, Payload::Join { invite: code.invite, proof }, now)?];
+            let mut events = vec![append(
+                store,
+                id,
+                group,
+                Payload::Join {
+                    invite: code.invite,
+                    proof,
+                },
+                now,
+            )?];
             // The prekey members will seal the group key to (published even before this node
             // holds the invite event, which it may not have synced yet).
             events.extend(execute(store, id, group, vec![Action::PublishPrekey], now)?);
@@ -520,18 +612,30 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 Admission::Vote => Rule::Vote,
             };
             require(&v, &rule, &me, "admit members")?;
-            let p = v
-                .state
-                .pending
-                .get(&member)
-                .ok_or_else(|| invalid(format!("{member} has no pending join in this group")))?;
-            let ev = append(store, id, group, Payload::Admit { member, join: p.join }, now)?;
+            let p =
+                v.state.pending.get(&member).ok_or_else(|| {
+                    invalid(format!("{member} has no pending join in this group"))
+                })?;
+            let ev = append(
+                store,
+                id,
+                group,
+                Payload::Admit {
+                    member,
+                    join: p.join,
+                },
+                now,
+            )?;
             Ok(Outcome {
                 events: vec![ev],
                 value: json!({ "group": group.to_hex(), "admitted": member.to_did() }),
             })
         }
-        Op::Remove { group, member, reason } => {
+        Op::Remove {
+            group,
+            member,
+            reason,
+        } => {
             let group = group_arg(&group)?;
             let member = member_arg(&member)?;
             let v = view(store, id, group, now)?;
@@ -544,10 +648,26 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 .iter()
                 .find(|l| l.author == member && l.log == 0)
                 .map_or(0, |l| l.len);
-            let mut events = vec![append(store, id, group, Payload::Remove { member, seen, reason }, now)?];
+            let mut events = vec![append(
+                store,
+                id,
+                group,
+                Payload::Remove {
+                    member,
+                    seen,
+                    reason,
+                },
+                now,
+            )?];
             // Heal at once: a new epoch the removed member does not get.
             let v = view(store, id, group, now)?;
-            events.extend(execute(store, id, group, vec![agent::rotate(&v.state)], now)?);
+            events.extend(execute(
+                store,
+                id,
+                group,
+                vec![agent::rotate(&v.state)],
+                now,
+            )?);
             Ok(Outcome {
                 events,
                 value: json!({ "group": group.to_hex(), "removed": member.to_did(), "cut": seen }),
@@ -563,7 +683,12 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 value: json!({ "group": group.to_hex(), "left": true }),
             })
         }
-        Op::Role { group, member, role, grant } => {
+        Op::Role {
+            group,
+            member,
+            role,
+            grant,
+        } => {
             let group = group_arg(&group)?;
             let member = member_arg(&member)?;
             let v = view(store, id, group, now)?;
@@ -574,16 +699,34 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     v.state.constitution.roles.join(", ")
                 )));
             }
-            let ev = append(store, id, group, Payload::Role { member, role: role.clone(), grant }, now)?;
+            let ev = append(
+                store,
+                id,
+                group,
+                Payload::Role {
+                    member,
+                    role: role.clone(),
+                    grant,
+                },
+                now,
+            )?;
             Ok(Outcome {
                 events: vec![ev],
                 value: json!({ "group": group.to_hex(), "member": member.to_did(), "role": role, "grant": grant }),
             })
         }
-        Op::Amend { group, constitution } => {
+        Op::Amend {
+            group,
+            constitution,
+        } => {
             let group = group_arg(&group)?;
             let v = view(store, id, group, now)?;
-            require(&v, &v.state.constitution.amend, &me, "amend the constitution")?;
+            require(
+                &v,
+                &v.state.constitution.amend,
+                &me,
+                "amend the constitution",
+            )?;
             let c = constitution.apply(&v.state.constitution)?;
             let ev = append(store, id, group, Payload::Amend(c), now)?;
             Ok(Outcome {
@@ -606,7 +749,10 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             let group = group_arg(&group)?;
             let bytes = hex::decode(&payload).map_err(|_| invalid("payload is not hex"))?;
             let p = Payload::decode(&bytes).map_err(|e| invalid(e.to_string()))?;
-            if !matches!(p, Payload::Post { .. } | Payload::Comment { .. } | Payload::Reaction { .. }) {
+            if !matches!(
+                p,
+                Payload::Post { .. } | Payload::Comment { .. } | Payload::Reaction { .. }
+            ) {
                 return Err(invalid(format!("`{}` is not group content", p.kind_name())));
             }
             let events = write_content(store, id, group, bytes, now)?;
@@ -641,7 +787,8 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             let payload = Payload::Direct { to, text }.encode();
             Payload::decode(&payload).map_err(|e| invalid(e.to_string()))?;
             let body = Body::Build(Box::new(move |pos: &Position| {
-                Keyring::seal_direct(&network, pos, &recipient, &own, &payload).map_err(|e| e.to_string())
+                Keyring::seal_direct(&network, pos, &recipient, &own, &payload)
+                    .map_err(|e| e.to_string())
             }));
             let ev = store.append(id, group, 0, body, FLAG_ENCRYPTED, now)?;
             Ok(Outcome {
@@ -653,14 +800,21 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
 }
 
 /// The first group (by id) where both we and `other` are members.
-fn shared_group(store: &Store, id: &Identity, other: &PublicKey, now: u64) -> Result<GroupId, OpError> {
+fn shared_group(
+    store: &Store,
+    id: &Identity,
+    other: &PublicKey,
+    now: u64,
+) -> Result<GroupId, OpError> {
     for g in store.synced_groups()? {
         let v = view(store, id, g, now)?;
         if v.state.is_member(&id.public()) && v.state.is_member(other) {
             return Ok(g);
         }
     }
-    Err(invalid(format!("you share no group with {other}; pass --group")))
+    Err(invalid(format!(
+        "you share no group with {other}; pass --group"
+    )))
 }
 
 fn is_direct(ev: &VerifiedEvent) -> bool {
@@ -671,7 +825,12 @@ fn is_direct(ev: &VerifiedEvent) -> bool {
 }
 
 /// The decrypted feed of `group` (direct messages are not part of it).
-pub fn feed(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<(Feed, GroupState), OpError> {
+pub fn feed(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<(Feed, GroupState), OpError> {
     let network = *store.network();
     let v = view(store, id, group, now)?;
     let events: Vec<VerifiedEvent> = v.events.iter().filter(|e| !is_direct(e)).cloned().collect();
@@ -735,7 +894,11 @@ pub fn direct_messages(store: &Store, id: &Identity, now: u64) -> Result<Vec<Dir
 }
 
 /// The invite secrets we hold for groups we are joining: (invite event, key).
-pub fn invite_keys(store: &Store, id: &Identity, group: &GroupId) -> Result<Vec<(EventId, Identity)>, OpError> {
+pub fn invite_keys(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+) -> Result<Vec<(EventId, Identity)>, OpError> {
     Ok(load_secrets(store, id, &group.0)?
         .into_iter()
         .filter_map(|(name, v)| {

@@ -345,7 +345,11 @@ impl Judge {
     }
 
     /// Admissions of `who` in `at` not undone by a removal in `at` outside their own past.
-    fn live_admissions<'a>(&'a self, who: &PublicKey, at: &'a Bits) -> impl Iterator<Item = usize> + 'a {
+    fn live_admissions<'a>(
+        &'a self,
+        who: &PublicKey,
+        at: &'a Bits,
+    ) -> impl Iterator<Item = usize> + 'a {
         let removes = self.removes.get(who);
         self.admits
             .get(who)
@@ -405,7 +409,13 @@ impl Judge {
         }
     }
 
-    fn check(&self, action: &'static str, rule: &Rule, who: &PublicKey, at: &Bits) -> Result<(), Refusal> {
+    fn check(
+        &self,
+        action: &'static str,
+        rule: &Rule,
+        who: &PublicKey,
+        at: &Bits,
+    ) -> Result<(), Refusal> {
         if matches!(rule, Rule::Vote) {
             return Err(Refusal::NeedsDecision(action));
         }
@@ -427,7 +437,11 @@ impl Judge {
         match &act {
             Act::Admit { member, .. } => self.admits.entry(*member).or_default().push(i),
             Act::Remove { member } => self.removes.entry(*member).or_default().push(i),
-            Act::Role { member, role, .. } => self.roles.entry((*member, role.clone())).or_default().push(i),
+            Act::Role { member, role, .. } => self
+                .roles
+                .entry((*member, role.clone()))
+                .or_default()
+                .push(i),
             Act::Constitution(_) => self.constitutions.push(i),
             Act::Marker => {}
         }
@@ -597,7 +611,10 @@ impl GroupState {
                 incl.insert(id, past);
                 continue;
             }
-            let exempt = matches!(payload, Some(Payload::GroupGenesis(_)) | Some(Payload::Join { .. }));
+            let exempt = matches!(
+                payload,
+                Some(Payload::GroupGenesis(_)) | Some(Payload::Join { .. })
+            );
             if !exempt {
                 // Re-admitted after removal `r`: an admission in this event's past that has `r`
                 // in its own past.
@@ -624,7 +641,8 @@ impl GroupState {
                             .map(|(cut, _)| *cut)
                     });
                 if let Some(cut) = voided {
-                    st.rejected.push((id, Refusal::AfterRemoval { author, cut }));
+                    st.rejected
+                        .push((id, Refusal::AfterRemoval { author, cut }));
                     incl.insert(id, past);
                     continue;
                 }
@@ -646,7 +664,11 @@ impl GroupState {
             let verdict: Result<(), Refusal> = match payload {
                 None => Ok(()),
                 Some(Payload::GroupGenesis(g)) => {
-                    if h.seq == 0 && h.log == 0 && g.group_id(&author) == group && st.genesis.is_none() {
+                    if h.seq == 0
+                        && h.log == 0
+                        && g.group_id(&author) == group
+                        && st.genesis.is_none()
+                    {
                         st.genesis = Some(id);
                         st.name = Some(g.name);
                         st.creator = Some(author);
@@ -666,7 +688,14 @@ impl GroupState {
                             b.set(idx);
                             incl.insert(id, Rc::new(b));
                         }
-                        ctrl = Some((Act::Admit { member: author, by: author }, true, Extra::None));
+                        ctrl = Some((
+                            Act::Admit {
+                                member: author,
+                                by: author,
+                            },
+                            true,
+                            Extra::None,
+                        ));
                         Ok(())
                     } else {
                         Err(Refusal::StrayGenesis)
@@ -707,68 +736,83 @@ impl GroupState {
                         Admission::Vouches(_) => Rule::Member,
                         Admission::Vote => Rule::Vote,
                     };
-                    judge.check("admit members", &rule, &author, &past).and_then(|()| {
-                        let Some((jidx, joiner, invite)) = joins.get(&join).copied() else {
-                            return Err(Refusal::JoinMismatch);
-                        };
-                        if joiner != member || !past.has(jidx) {
-                            return Err(Refusal::JoinMismatch);
-                        }
-                        let Some(iidx) = invite_idx.get(&invite).copied() else {
-                            return Err(Refusal::InviteRefused(invite));
-                        };
-                        if !past.has(iidx) {
-                            return Err(Refusal::JoinMismatch);
-                        }
-                        let inv = st.invites.get(&invite).ok_or(Refusal::InviteRefused(invite))?;
-                        if h.timestamp > inv.expires {
-                            return Err(Refusal::InviteExpired {
-                                expires: inv.expires,
-                                at: h.timestamp,
-                            });
-                        }
-                        // Uses counted at the causal point: distinct other members admitted
-                        // with this invite by admissions in the past.
-                        let used: BTreeSet<PublicKey> = admit_invite
-                            .iter()
-                            .filter(|(a, inv)| **inv == invite && past.has(**a))
-                            .filter_map(|(a, _)| match &judge.ctrls[*a].act {
-                                Act::Admit { member: m, .. } if *m != member => Some(*m),
-                                _ => None,
-                            })
-                            .collect();
-                        if used.len() as u64 >= inv.uses {
-                            return Err(Refusal::InviteUsedUp { uses: inv.uses });
-                        }
-                        Ok(invite)
-                    })
-                    .map(|invite| {
-                        if let Some(inv) = st.invites.get_mut(&invite) {
-                            inv.used_by.insert(member);
-                        }
-                        ctrl = Some((Act::Admit { member, by: author }, false, Extra::Admit(invite)));
-                    })
+                    judge
+                        .check("admit members", &rule, &author, &past)
+                        .and_then(|()| {
+                            let Some((jidx, joiner, invite)) = joins.get(&join).copied() else {
+                                return Err(Refusal::JoinMismatch);
+                            };
+                            if joiner != member || !past.has(jidx) {
+                                return Err(Refusal::JoinMismatch);
+                            }
+                            let Some(iidx) = invite_idx.get(&invite).copied() else {
+                                return Err(Refusal::InviteRefused(invite));
+                            };
+                            if !past.has(iidx) {
+                                return Err(Refusal::JoinMismatch);
+                            }
+                            let inv = st
+                                .invites
+                                .get(&invite)
+                                .ok_or(Refusal::InviteRefused(invite))?;
+                            if h.timestamp > inv.expires {
+                                return Err(Refusal::InviteExpired {
+                                    expires: inv.expires,
+                                    at: h.timestamp,
+                                });
+                            }
+                            // Uses counted at the causal point: distinct other members admitted
+                            // with this invite by admissions in the past.
+                            let used: BTreeSet<PublicKey> = admit_invite
+                                .iter()
+                                .filter(|(a, inv)| **inv == invite && past.has(**a))
+                                .filter_map(|(a, _)| match &judge.ctrls[*a].act {
+                                    Act::Admit { member: m, .. } if *m != member => Some(*m),
+                                    _ => None,
+                                })
+                                .collect();
+                            if used.len() as u64 >= inv.uses {
+                                return Err(Refusal::InviteUsedUp { uses: inv.uses });
+                            }
+                            Ok(invite)
+                        })
+                        .map(|invite| {
+                            if let Some(inv) = st.invites.get_mut(&invite) {
+                                inv.used_by.insert(member);
+                            }
+                            ctrl = Some((
+                                Act::Admit { member, by: author },
+                                false,
+                                Extra::Admit(invite),
+                            ));
+                        })
                 }
-                Some(Payload::Remove { member, seen, reason }) => {
+                Some(Payload::Remove {
+                    member,
+                    seen,
+                    reason,
+                }) => {
                     let c = judge.constitution_at(&past).clone();
-                    judge.check("remove members", &c.removal, &author, &past).and_then(|()| {
-                        if !judge.is_member(&member, &past) {
-                            return Err(Refusal::TargetNotMember(member));
-                        }
-                        if st.removed.get(&member).is_none_or(|r| r.cut > seen) {
-                            st.removed.insert(
-                                member,
-                                Removal {
-                                    event: id,
-                                    by: author,
-                                    cut: seen,
-                                    reason,
-                                },
-                            );
-                        }
-                        ctrl = Some((Act::Remove { member }, false, Extra::Remove(seen)));
-                        Ok(())
-                    })
+                    judge
+                        .check("remove members", &c.removal, &author, &past)
+                        .and_then(|()| {
+                            if !judge.is_member(&member, &past) {
+                                return Err(Refusal::TargetNotMember(member));
+                            }
+                            if st.removed.get(&member).is_none_or(|r| r.cut > seen) {
+                                st.removed.insert(
+                                    member,
+                                    Removal {
+                                        event: id,
+                                        by: author,
+                                        cut: seen,
+                                        reason,
+                                    },
+                                );
+                            }
+                            ctrl = Some((Act::Remove { member }, false, Extra::Remove(seen)));
+                            Ok(())
+                        })
                 }
                 Some(Payload::Leave) => {
                     st.removed.insert(
@@ -780,27 +824,47 @@ impl GroupState {
                             reason: "left".into(),
                         },
                     );
-                    ctrl = Some((Act::Remove { member: author }, false, Extra::Remove(h.seq + 1)));
+                    ctrl = Some((
+                        Act::Remove { member: author },
+                        false,
+                        Extra::Remove(h.seq + 1),
+                    ));
                     Ok(())
                 }
-                Some(Payload::Role { member, role, grant }) => {
+                Some(Payload::Role {
+                    member,
+                    role,
+                    grant,
+                }) => {
                     let c = judge.constitution_at(&past).clone();
-                    judge.check("change roles", &c.amend, &author, &past).and_then(|()| {
-                        if !c.roles.contains(&role) {
-                            return Err(Refusal::UnknownRole(role.clone()));
-                        }
-                        if grant && !judge.is_member(&member, &past) {
-                            return Err(Refusal::TargetNotMember(member));
-                        }
-                        ctrl = Some((Act::Role { member, role, grant }, false, Extra::None));
-                        Ok(())
-                    })
+                    judge
+                        .check("change roles", &c.amend, &author, &past)
+                        .and_then(|()| {
+                            if !c.roles.contains(&role) {
+                                return Err(Refusal::UnknownRole(role.clone()));
+                            }
+                            if grant && !judge.is_member(&member, &past) {
+                                return Err(Refusal::TargetNotMember(member));
+                            }
+                            ctrl = Some((
+                                Act::Role {
+                                    member,
+                                    role,
+                                    grant,
+                                },
+                                false,
+                                Extra::None,
+                            ));
+                            Ok(())
+                        })
                 }
                 Some(Payload::Amend(new)) => {
                     let c = judge.constitution_at(&past).clone();
-                    judge.check("amend the constitution", &c.amend, &author, &past).map(|()| {
-                        ctrl = Some((Act::Constitution(Box::new(new)), false, Extra::None));
-                    })
+                    judge
+                        .check("amend the constitution", &c.amend, &author, &past)
+                        .map(|()| {
+                            ctrl = Some((Act::Constitution(Box::new(new)), false, Extra::None));
+                        })
                 }
                 Some(Payload::Prekey { key }) => match st.prekeys.get(&key) {
                     Some(owner) if *owner != author => Err(Refusal::PrekeyTaken),
@@ -810,9 +874,15 @@ impl GroupState {
                         Ok(())
                     }
                 },
-                Some(Payload::KeyShare(share)) => {
-                    apply_share(&mut st, &judge, id, author, &past, (position, h.timestamp), share)
-                }
+                Some(Payload::KeyShare(share)) => apply_share(
+                    &mut st,
+                    &judge,
+                    id,
+                    author,
+                    &past,
+                    (position, h.timestamp),
+                    share,
+                ),
                 Some(
                     Payload::Post { .. }
                     | Payload::Comment { .. }
@@ -893,7 +963,10 @@ impl GroupState {
                 );
                 st.removed.remove(&who);
             } else if !st.removed.contains_key(&who)
-                && let Some((jid, (_, _, invite))) = joins.iter().filter(|(_, (_, a, _))| *a == who).min_by_key(|(j, _)| **j)
+                && let Some((jid, (_, _, invite))) = joins
+                    .iter()
+                    .filter(|(_, (_, a, _))| *a == who)
+                    .min_by_key(|(j, _)| **j)
             {
                 let vouches = judge
                     .live_admissions(&who, &all)

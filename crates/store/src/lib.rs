@@ -230,6 +230,9 @@ pub enum AppendError {
 
 pub use dualpower_core::event::Position;
 
+/// A stored secret: (name, encrypted value).
+pub type SecretRow = (Vec<u8>, Vec<u8>);
+
 /// Builds an event body once its position is known (encryption binds the seq).
 pub type BodyBuilder = Box<dyn FnOnce(&Position) -> Result<Vec<u8>, String> + Send>;
 
@@ -501,10 +504,19 @@ impl Store {
 
     /// Stores (or replaces) a local secret blob: `scope` groups them (a group id), `name` names
     /// one. The store keeps bytes only; callers encrypt them at rest (see the groups layer).
-    pub fn put_secret(&self, scope: &[u8; 32], name: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    pub fn put_secret(
+        &self,
+        scope: &[u8; 32],
+        name: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         self.exec(
             "INSERT OR REPLACE INTO secrets (scope, name, value) VALUES (?1, ?2, ?3)",
-            vec![scope.to_vec().into(), name.to_vec().into(), value.to_vec().into()],
+            vec![
+                scope.to_vec().into(),
+                name.to_vec().into(),
+                value.to_vec().into(),
+            ],
         )
         .map(|_| ())
     }
@@ -518,9 +530,10 @@ impl Store {
     }
 
     /// Every secret blob of `scope`, as (name, value).
-    pub fn secrets(&self, scope: &[u8; 32]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn secrets(&self, scope: &[u8; 32]) -> Result<Vec<SecretRow>, StoreError> {
         self.read(|c| {
-            let mut st = c.prepare_cached("SELECT name, value FROM secrets WHERE scope = ?1 ORDER BY name")?;
+            let mut st =
+                c.prepare_cached("SELECT name, value FROM secrets WHERE scope = ?1 ORDER BY name")?;
             let rows = st
                 .query_map([&scope[..]], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;

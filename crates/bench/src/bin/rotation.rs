@@ -20,7 +20,9 @@ fn main() {
     let group = GroupId([7; 32]);
     let author = Identity::generate();
     println!("# key rotation (one member seals a new epoch to everyone), 1 core");
-    println!("members | events | bytes total | bytes/member | rotate ms | rotate CPU ms | open µs (one recipient)");
+    println!(
+        "members | events | bytes total | bytes/member | rotate ms | rotate CPU ms | open µs (one recipient)"
+    );
     for n in [10usize, 100, 1000] {
         let prekeys: Vec<PrekeySecret> = (0..n).map(|_| PrekeySecret::generate()).collect();
         let publics: Vec<[u8; 32]> = prekeys.iter().map(PrekeySecret::public).collect();
@@ -44,7 +46,9 @@ fn main() {
                     group,
                     log: 0,
                     seq: i as u64,
-                    backlink: events.last().map(|e: &dualpower_core::VerifiedEvent| e.id()),
+                    backlink: events
+                        .last()
+                        .map(|e: &dualpower_core::VerifiedEvent| e.id()),
                     deps: Vec::new(),
                     timestamp: 1,
                     body,
