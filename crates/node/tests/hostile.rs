@@ -69,6 +69,11 @@ struct TestNode {
 }
 
 async fn start_node() -> TestNode {
+    start_node_with(true).await
+}
+
+/// A node; `open` serves groups without the membership check (the sync-engine tests).
+async fn start_node_with(open: bool) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(
@@ -86,7 +91,7 @@ async fn start_node() -> TestNode {
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let (stop, stop_rx) = oneshot::channel::<()>();
     let cfg = NodeConfig {
-        open_groups: true,
+        open_groups: open,
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: vec![],
         net: NetConfig {
@@ -1594,5 +1599,128 @@ async fn lying_answer_length_is_struck() {
         penalised(s, &me, 1)
     })
     .await;
+    victim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership on the wire: a private group is served only after proof of membership (or of an
+// unexpired invite), bound to both peer ids.
+
+async fn op(node: &TestNode, o: dualpower_node::ops::Op) -> serde_json::Value {
+    timeout(WAIT, node.handle.op(o, 1_000))
+        .await
+        .expect("op in time")
+        .expect("op succeeds")
+}
+
+fn auth(
+    signer: &Identity,
+    group: GroupId,
+    me: PeerId,
+    them: PeerId,
+    invite: Option<[u8; 32]>,
+) -> Request {
+    let msg = dualpower_net::auth_message(&net(), &group, &me.to_bytes(), &them.to_bytes());
+    Request::Auth {
+        token: IdKnowledge.token(&group),
+        key: signer.public(),
+        invite,
+        sig: signer.sign(&msg),
+    }
+}
+
+fn holds_nothing(r: &Response) -> bool {
+    matches!(r, Response::Heights { logs, .. } if logs.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_groups_are_served_only_after_proof_of_membership() {
+    let victim = start_node_with(false).await;
+    let created = op(
+        &victim,
+        dualpower_node::ops::Op::Create {
+            name: "strike committee".into(),
+            constitution: Default::default(),
+        },
+    )
+    .await;
+    let group = GroupId::from_hex(created["group"].as_str().unwrap()).unwrap();
+    let code = op(
+        &victim,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            // The victim's clock is real time; the invite is valid for an hour of it.
+            expires_secs: 3_600
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = dualpower_groups::InviteCode::parse(&code).unwrap();
+    // Let the node derive the group (its cache refreshes every second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut atk = RawPeer::new(victim.peer, honest_empty());
+    atk.connect(&victim.addr).await;
+    let me = atk.id();
+    let token = IdKnowledge.token(&group);
+    let summary = Request::Summary {
+        token,
+        digest: [0; 32],
+    };
+    // Knowing the id is not enough: the group looks empty.
+    assert!(holds_nothing(&atk.ask(&summary).await));
+
+    // A valid signature by a key that is not a member: refused, no strike.
+    let stranger = Identity::generate();
+    let r = atk
+        .ask(&auth(&stranger, group, me, victim.peer, None))
+        .await;
+    assert_eq!(r, Response::Auth { ok: false });
+    assert!(holds_nothing(&atk.ask(&summary).await));
+
+    // A proof made for another peer (replayed): the signature does not match us. Refused and
+    // struck.
+    let creator_like = Identity::generate();
+    let replayed = auth(&creator_like, group, victim.peer, me, None);
+    assert_eq!(atk.ask(&replayed).await, Response::Auth { ok: false });
+    atk.until(&victim.handle, "a strike for a forged proof", |s| {
+        penalised(s, &me, 1)
+    })
+    .await;
+
+    // A fake invite id with a real signature: refused.
+    let r = atk
+        .ask(&auth(&code.key(), group, me, victim.peer, Some([9; 32])))
+        .await;
+    assert_eq!(r, Response::Auth { ok: false });
+
+    // The real invite: accepted, and the group is now served (genesis, prekey, key share,
+    // invite).
+    let r = atk
+        .ask(&auth(
+            &code.key(),
+            group,
+            me,
+            victim.peer,
+            Some(code.invite.0),
+        ))
+        .await;
+    assert_eq!(r, Response::Auth { ok: true });
+    match atk.ask(&summary).await {
+        Response::Buckets { .. } => {}
+        other => panic!("expected the group's buckets, got {other:?}"),
+    }
+    atk.disconnect(&victim.handle).await;
+    // A new connection starts unproven again.
+    atk.connect(&victim.addr).await;
+    assert!(holds_nothing(&atk.ask(&summary).await));
     victim.shutdown().await;
 }
