@@ -164,11 +164,14 @@ impl Keyring {
         Ok(Encrypted::Direct { seals, ct }.encode())
     }
 
-    /// The earlier epochs this member can hand to a newcomer (all it holds but `except`).
-    pub fn history(&self, except: &EventId) -> Vec<(EventId, EpochSecret)> {
+    /// The earlier epochs this member can hand to a newcomer: those it holds that a later epoch
+    /// supersedes. Never an unsuperseded one besides `except` (a concurrent branch's epoch can
+    /// become the writing epoch again, and must not reach anyone it was not sealed to).
+    pub fn history(&self, state: &GroupState, except: &EventId) -> Vec<(EventId, EpochSecret)> {
         self.epochs
             .iter()
             .filter(|(id, _)| *id != except)
+            .filter(|(id, _)| state.epochs.get(*id).is_some_and(|e| e.superseded))
             .map(|(id, s)| (*id, s.clone()))
             .collect()
     }

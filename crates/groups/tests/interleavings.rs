@@ -19,11 +19,21 @@
 //!    except through the inherent concurrency window (a member who had *not* seen the removal
 //!    sealed the post's epoch to the removed member directly).
 //! 3. **Delivery**: every node the author's state listed as a member with a prekey when the post
-//!    was written (and the author itself) decrypts the post.
+//!    was written (and the author itself) decrypts the post, if the final state accepts it.
+//!
+//! Not asserted, only counted: that members at the end read *every* accepted post through
+//! history bundles (`history: true`). Posts under an epoch started on a concurrent branch that is
+//! later superseded are never handed to members admitted on the other branch, so this is not
+//! guaranteed by the current agent.
+//!
+//! Two known bugs make properties 2 and 3 fail on rare interleavings (about one case in a few
+//! hundred); the `regression_*` tests at the end replay the shrunk scripts and fail every time
+//! until the bugs are fixed.
 //!
 //! `PROPTEST_CASES` overrides the number of cases (64 by default).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
@@ -129,8 +139,8 @@ impl Node {
     }
 
     fn receive(&mut self, ev: &VerifiedEvent) {
-        if !self.events.contains_key(&ev.id()) {
-            self.events.insert(ev.id(), ev.clone());
+        if let Entry::Vacant(e) = self.events.entry(ev.id()) {
+            e.insert(ev.clone());
             self.arrival.push(ev.id());
         }
     }
@@ -315,6 +325,7 @@ impl World {
                 recipients,
                 history,
             } => {
+                let state = self.refresh(n);
                 let keys = &self.nodes[n].keyring;
                 let secret = keys
                     .epochs
@@ -322,7 +333,7 @@ impl World {
                     .cloned()
                     .expect("the agent extends only epochs it holds");
                 let history = if history {
-                    keys.history(&epoch)
+                    keys.history(&state, &epoch)
                 } else {
                     Vec::new()
                 };
@@ -716,21 +727,21 @@ fn check(w: &mut World) {
             p.readers.clone()
         };
         for &r in &readers {
-            if std::env::var("HUNT").is_ok()
-                && !st.epochs.contains_key(&p.epoch)
-                && w.nodes[r].keyring.decrypt(&w.network, ev).is_err()
-            {
-                eprintln!("HUNT-VOID");
-                continue;
-            }
             let plain = w.nodes[r]
                 .keyring
                 .decrypt(&w.network, ev)
                 .unwrap_or_else(|e| {
                     panic!(
-                        "node {r} cannot decrypt post {:?} by node {} (epoch {:?}) although the \
-                     author's state listed it as a member with a prekey: {e}",
-                        p.id, p.author, p.epoch
+                        "node {r} cannot decrypt post {:?} by node {} (epoch {:?}, {}) although \
+                         the author's state listed it as a member with a prekey: {e}",
+                        p.id,
+                        p.author,
+                        p.epoch,
+                        if st.epochs.contains_key(&p.epoch) {
+                            "a valid epoch in the final state"
+                        } else {
+                            "an epoch the final state does not have: its share is void"
+                        },
                     )
                 });
             assert_eq!(Payload::decode(&plain).unwrap(), expected);
@@ -758,10 +769,6 @@ fn check(w: &mut World) {
                 .into_iter()
                 .filter(|s| !p.known.contains(s) && !past(&all, *s).contains(&r.event))
                 .collect();
-            if concurrent.is_empty() && std::env::var("HUNT").is_ok() {
-                eprintln!("HUNT-HIST");
-                continue;
-            }
             assert!(
                 !concurrent.is_empty(),
                 "removed node {z} decrypts post {:?} by node {} under epoch {:?}, although the \
@@ -888,127 +895,110 @@ fn fixed_scripts_exercise_every_property() {
     );
 }
 
-#[test]
-fn debug_replay() {
-    let (others, ops): (usize, Vec<Op>) = include!("/tmp/ops.rs");
-    let mut fails = 0;
-    for _ in 0..20 {
-        let r = std::panic::catch_unwind(|| simulate(others, &ops));
-        if r.is_err() {
-            fails += 1;
-        }
+/// Runs a fixed script a few times: ids (and so causal-order tie-breaks) depend on fresh
+/// randomness, so a failure may need more than one attempt to show.
+fn replay(others: usize, ops: &[Op]) {
+    for _ in 0..8 {
+        simulate(others, ops);
     }
-    eprintln!("FAILS {fails}/20");
 }
 
+/// Known bug, shrunk from a property 3 failure (reproduces on every attempt so far). Node 0
+/// (creator, admin) removes node 3 with cut 2. Concurrently node 3, not knowing it, rotates: its
+/// seq 2 starts epoch E sealed to nodes 0, 1, 2 and 3. Node 1, not knowing of the removal either,
+/// receives node 3's share, learns E and posts under it; that post is valid (node 1 is a member)
+/// and the final state accepts it. But node 3's share is past its cut, so the final state has no
+/// epoch E and `Keyring::learn` skips the share: nodes 0 and 2, which node 1's state listed as
+/// members with prekeys and which hold a seal of E, can never read the post (node 1 can, because
+/// it learnt E before it saw the removal). Whether a member can read depends on the order it
+/// learnt things in.
 #[test]
-fn debug_dump() {
-    let (others, ops): (usize, Vec<Op>) = include!("/tmp/ops.rs");
-    let mut w = World::new(others);
-    for op in &ops {
-        w.apply(op);
-    }
-    w.settle();
-    let members = w.self_members();
-    for n in members {
-        w.send(n);
-    }
-    w.settle();
-    let all: Vec<VerifiedEvent> = w.nodes[0].set();
-    let st = GroupState::derive(&w.network, w.group, &all);
-    let order = causal::order_events(&all);
-    let posts: BTreeMap<EventId, usize> =
-        w.posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-    let short = |id: &EventId| id.to_hex()[..6].to_string();
-    for i in order {
-        let e = &all[i];
-        let h = e.header();
-        let who = w.index_of(&h.author);
-        let desc = if h.flags & FLAG_ENCRYPTED != 0 {
-            let p = &w.posts[posts[&e.id()]];
-            format!("POST epoch={} readers={:?}", short(&p.epoch), p.readers)
-        } else {
-            match Payload::decode(e.body().unwrap()).unwrap() {
-                Payload::KeyShare(k) => format!(
-                    "KeyShare epoch={:?} prev={:?} seals={:?} hist={}",
-                    k.epoch.map(|x| short(&x)),
-                    k.prev.iter().map(short).collect::<Vec<_>>(),
-                    k.seals
-                        .iter()
-                        .map(|s| st.prekeys.get(&s.prekey).map(|p| w.index_of(p)))
-                        .collect::<Vec<_>>(),
-                    k.history.len()
-                ),
-                Payload::Remove { member, seen, .. } => {
-                    format!("Remove node{} seen={seen}", w.index_of(&member))
-                }
-                Payload::Admit { member, .. } => format!("Admit node{}", w.index_of(&member)),
-                p => p.kind_name().to_string(),
-            }
-        };
-        let deps: Vec<String> = h.deps.iter().map(short).collect();
-        eprintln!(
-            "{} node{} seq{} deps={:?} {}",
-            short(&e.id()),
-            who,
-            h.seq,
-            deps,
-            desc
-        );
-    }
-    for (id, e) in &st.epochs {
-        eprintln!(
-            "epoch {} knowers {:?} tainted {} superseded {}",
-            short(id),
-            e.knowers.iter().map(|k| w.index_of(k)).collect::<Vec<_>>(),
-            e.tainted,
-            e.superseded
-        );
-    }
-    eprintln!(
-        "rejected: {:?}",
-        st.rejected
-            .iter()
-            .map(|(i, r)| (short(i), r))
-            .collect::<Vec<_>>()
+fn regression_post_under_epoch_of_concurrently_removed_author() {
+    use Op::*;
+    replay(
+        5,
+        &[
+            Invite {
+                inviter: 0,
+                admit_now: false,
+            },
+            Invite {
+                inviter: 0,
+                admit_now: true,
+            },
+            Deliver {
+                from: 4,
+                to: 1,
+                portion: 112,
+            },
+            Invite {
+                inviter: 0,
+                admit_now: true,
+            },
+            Invite {
+                inviter: 0,
+                admit_now: true,
+            },
+            Deliver {
+                from: 5,
+                to: 6,
+                portion: 94,
+            },
+            Rotate { who: 1 },
+            Invite {
+                inviter: 1,
+                admit_now: false,
+            },
+            Deliver {
+                from: 5,
+                to: 1,
+                portion: 107,
+            },
+            Send { who: 1 },
+            Remove { target: 2 },
+        ],
     );
-    eprintln!(
-        "members {:?} removed {:?}",
-        st.members.keys().map(|k| w.index_of(k)).collect::<Vec<_>>(),
-        st.removed.keys().map(|k| w.index_of(k)).collect::<Vec<_>>()
-    );
-    for n in w.joined() {
-        eprintln!(
-            "node {n} holds {:?}",
-            w.nodes[n]
-                .keyring
-                .epochs
-                .keys()
-                .map(short)
-                .collect::<Vec<_>>()
-        );
-    }
-    check(&mut w);
 }
 
+/// Known bug, shrunk from a property 2 failure (reproduces on every attempt so far). Epoch E0
+/// knows nodes 0, 1, 2. Node 0 removes node 2 and starts E1 (prev E0, sealed to 0 and 1);
+/// concurrently node 1 starts E2 (prev E0, sealed to 0 and 1). Both are unsuperseded tips; in
+/// node 0's view E2 is the writing epoch (later in the causal order). Node 0 admits newcomer
+/// node 3 and extends E2 to it with history, which carries E1 (`Keyring::history` hands over
+/// every epoch held). Node 0 then removes node 3: E2 is tainted (node 3 is a knower), but E1 is
+/// not (derived knowers ignore history bundles), so E1 is the writing epoch again,
+/// `ensure_writable` asks for nothing, and node 3 reads every post written after its removal.
 #[test]
-fn debug_minimize() {
-    let (others, mut ops): (usize, Vec<Op>) = include!("/tmp/ops.rs");
-    std::panic::set_hook(Box::new(|_| {}));
-    let fails = |ops: &Vec<Op>| {
-        (0..12).any(|_| std::panic::catch_unwind(|| simulate(others, ops)).is_err())
-    };
-    assert!(fails(&ops));
-    let mut i = 0;
-    while i < ops.len() {
-        let mut t = ops.clone();
-        t.remove(i);
-        if fails(&t) {
-            ops = t;
-        } else {
-            i += 1;
-        }
-    }
-    let _ = std::panic::take_hook();
-    eprintln!("MIN ({others}, vec!{ops:?})");
+fn regression_removed_member_reads_revived_tip_from_history() {
+    use Op::*;
+    replay(
+        4,
+        &[
+            Invite {
+                inviter: 0,
+                admit_now: true,
+            },
+            Deliver {
+                from: 0,
+                to: 0,
+                portion: 96,
+            },
+            Invite {
+                inviter: 2,
+                admit_now: true,
+            },
+            Rotate { who: 1 },
+            Remove { target: 1 },
+            Deliver {
+                from: 4,
+                to: 1,
+                portion: 112,
+            },
+            Invite {
+                inviter: 0,
+                admit_now: true,
+            },
+            Remove { target: 1 },
+        ],
+    );
 }

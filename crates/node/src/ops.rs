@@ -405,7 +405,8 @@ pub fn execute(
                     continue;
                 };
                 let hist = if history {
-                    keyring.history(&epoch)
+                    let state = GroupState::derive(&network, group, &store.group_events(group)?);
+                    keyring.history(&state, &epoch)
                 } else {
                     Vec::new()
                 };

@@ -201,7 +201,9 @@ pub struct Epoch {
     pub tainted: bool,
     /// A later epoch supersedes it.
     pub superseded: bool,
-    /// The share that started it was refused (it supersedes nothing).
+    /// The share that started it was refused. It is never written under, but what it names as
+    /// superseded stays superseded: supersession only ever grows, so an epoch once handed out
+    /// as history can never become the writing epoch again.
     pub refused: bool,
     /// Claimed time (ms) of the share that started it.
     pub created_at: u64,
@@ -520,6 +522,8 @@ impl GroupState {
         known: &HashMap<PublicKey, Vec<(u64, EventId)>>,
     ) -> (GroupState, Vec<(EventId, PublicKey, u64)>) {
         let mut valid_removals = Vec::new();
+        // The control events in the past of each epoch's starting share.
+        let mut epoch_past: HashMap<EventId, Rc<Bits>> = HashMap::new();
         let mut removal_idx: HashMap<EventId, usize> = HashMap::new();
         let order = causal::order_events(events);
         let mut st = GroupState {
@@ -605,6 +609,9 @@ impl GroupState {
             };
             // The cut rule and the membership of the author, for everything but genesis and
             // join requests (which are how one becomes a member).
+            if let Some(Payload::KeyShare(KeyShare { epoch: None, .. })) = &payload {
+                epoch_past.insert(id, past.clone());
+            }
             // Members write to log 0 only, so a cut (a seq in log 0) covers all they write.
             if h.log != 0 {
                 st.rejected.push((id, Refusal::OtherLog(h.log)));
@@ -641,6 +648,9 @@ impl GroupState {
                             .map(|(cut, _)| *cut)
                     });
                 if let Some(cut) = voided {
+                    if let Some(Payload::KeyShare(share)) = &payload {
+                        void_share(&mut st, id, author, (position, h.timestamp), share);
+                    }
                     st.rejected
                         .push((id, Refusal::AfterRemoval { author, cut }));
                     incl.insert(id, past);
@@ -650,6 +660,9 @@ impl GroupState {
                 let may_prekey =
                     is_prekey && joins.values().any(|(j, a, _)| *a == author && past.has(*j));
                 if !may_prekey && !judge.is_member(&author, &past) {
+                    if let Some(Payload::KeyShare(share)) = &payload {
+                        void_share(&mut st, id, author, (position, h.timestamp), share);
+                    }
                     let r = if is_prekey {
                         Refusal::PrekeyWithoutJoin
                     } else {
@@ -987,21 +1000,31 @@ impl GroupState {
             }
         }
         // Taint: an epoch known to anyone who is not a current member may not be written to.
-        for e in st.epochs.values_mut() {
+        // Nor may one started without knowledge of a removal in force: the removed member may
+        // have learnt it by paths no derived state sees (a history bundle handed over by a
+        // member whose view differed), so after a removal only epochs started after it count.
+        let in_force: Vec<usize> = valid_removals
+            .iter()
+            .filter(|(_, who, _)| !st.members.contains_key(who))
+            .filter_map(|(rid, _, _)| removal_idx.get(rid).copied())
+            .collect();
+        for (id, e) in st.epochs.iter_mut() {
             if e.knowers.iter().any(|k| !st.members.contains_key(k)) {
+                e.tainted = true;
+            }
+            let started_after = |r: &usize| epoch_past.get(id).is_some_and(|p| p.has(*r));
+            if !in_force.iter().all(started_after) {
                 e.tainted = true;
             }
         }
         let superseded: BTreeSet<EventId> = st
             .epochs
             .values()
-            .filter(|e| !e.refused)
             .flat_map(|e| e.prev.iter().copied())
             .collect();
         let st_created: BTreeMap<EventId, (u64, Vec<EventId>)> = st
             .epochs
             .iter()
-            .filter(|(_, e)| !e.refused)
             .map(|(id, e)| (*id, (e.created_at, e.prev.clone())))
             .collect();
         for (id, e) in st.epochs.iter_mut() {
@@ -1022,6 +1045,45 @@ fn removed_member(judge: &Judge, idx: usize) -> PublicKey {
         // Only called right after pushing a removal.
         _ => PublicKey([0; 32]),
     }
+}
+
+/// Records what a refused key share disclosed: its epoch stays known (so the members it was
+/// sealed to can read what valid authors wrote under it before they learnt of the refusal) but
+/// is void: refused and tainted, never written under again, superseding nothing.
+fn void_share(
+    st: &mut GroupState,
+    id: EventId,
+    author: PublicKey,
+    (position, at): (usize, u64),
+    share: &KeyShare,
+) {
+    let epoch_id = share.epoch.unwrap_or(id);
+    if share.epoch.is_some() && !st.epochs.contains_key(&epoch_id) {
+        return;
+    }
+    let owners: Vec<PublicKey> = share
+        .seals
+        .iter()
+        .filter_map(|s| st.prekeys.get(&s.prekey).copied())
+        .collect();
+    let epoch = st.epochs.entry(epoch_id).or_insert_with(|| Epoch {
+        creator: author,
+        position,
+        prev: share.prev.clone(),
+        seals: Vec::new(),
+        knowers: BTreeSet::new(),
+        tainted: true,
+        superseded: false,
+        refused: true,
+        created_at: at,
+        superseded_at: None,
+    });
+    epoch.tainted = true;
+    epoch.knowers.insert(author);
+    epoch.knowers.extend(owners);
+    epoch
+        .seals
+        .extend(share.seals.iter().map(|s| (id, s.prekey)));
 }
 
 /// Judges a key share and records its epoch and knowers.
