@@ -329,6 +329,8 @@ struct Node {
 
 /// How long to wait before proving membership to a peer again after a refusal.
 const AUTH_RETRY: Duration = Duration::from_secs(5);
+/// Most agent rounds per group per tick.
+const AGENT_ROUNDS: usize = 4;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -570,11 +572,20 @@ impl Node {
                 continue;
             }
             let now = now_ms();
-            let written = block(|| crate::ops::run_agent(&self.store, &self.identity, g, now))
-                .unwrap_or_else(|e| {
-                    tracing::warn!(group = %g, error = %e, "membership agent failed");
-                    Vec::new()
-                });
+            // One round's writes can enable the next (a prekey before seals, an admission
+            // before the welcome): run the agent until it has nothing more to do (bounded).
+            let mut written = Vec::new();
+            for _ in 0..AGENT_ROUNDS {
+                let w = block(|| crate::ops::run_agent(&self.store, &self.identity, g, now))
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(group = %g, error = %e, "membership agent failed");
+                        Vec::new()
+                    });
+                if w.is_empty() {
+                    break;
+                }
+                written.extend(w);
+            }
             let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
                 Ok(v) => v,
                 Err(e) => {
