@@ -617,10 +617,9 @@ impl Node {
                     topics.push((topic, key));
                 }
             }
-            // Only the writing epoch's topic is first; without it we do not publish.
+            // The writing epoch's topic comes first; without its key we do not publish at all.
             if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
-                topics.insert(0, (IdentTopic::new("dualpower/none"), [0; 32]));
-                topics.truncate(0);
+                topics.clear();
             }
             let cache = GroupCache {
                 count: block(|| count(&self.store)),

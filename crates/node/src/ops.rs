@@ -14,9 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::payload::{Admission, Constitution, Rule, join_proof_message};
-use dualpower_core::{
-    EventId, Genesis, GroupId, Identity, NetworkId, Payload, PublicKey, VerifiedEvent,
-};
+use dualpower_core::{EventId, Genesis, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_crypto::{ContentKey, EpochSecret, decrypt, encrypt};
 use dualpower_groups::agent::{self, Action, chunks};
 use dualpower_groups::body::Encrypted;
@@ -912,9 +910,4 @@ pub fn invite_keys(
             Some((inv, Identity::from_seed(&seed)))
         })
         .collect())
-}
-
-/// Description of the network this store belongs to (for messages).
-pub fn network_of(store: &Store) -> NetworkId {
-    *store.network()
 }

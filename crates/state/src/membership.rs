@@ -315,7 +315,7 @@ enum Extra {
     Invite,
     Join(EventId),
     Admit(EventId),
-    Remove(u64),
+    Remove(PublicKey, u64),
 }
 
 struct Ctrl {
@@ -823,7 +823,8 @@ impl GroupState {
                                     },
                                 );
                             }
-                            ctrl = Some((Act::Remove { member }, false, Extra::Remove(seen)));
+                            ctrl =
+                                Some((Act::Remove { member }, false, Extra::Remove(member, seen)));
                             Ok(())
                         })
                 }
@@ -840,7 +841,7 @@ impl GroupState {
                     ctrl = Some((
                         Act::Remove { member: author },
                         false,
-                        Extra::Remove(h.seq + 1),
+                        Extra::Remove(author, h.seq + 1),
                     ));
                     Ok(())
                 }
@@ -925,8 +926,7 @@ impl GroupState {
                         Extra::Admit(invite) => {
                             admit_invite.insert(idx, invite);
                         }
-                        Extra::Remove(cut) => {
-                            let who = removed_member(&judge, idx);
+                        Extra::Remove(who, cut) => {
                             cuts.entry(who).or_default().push((cut, idx));
                             removal_idx.insert(id, idx);
                             valid_removals.push((id, who, cut));
@@ -1036,14 +1036,6 @@ impl GroupState {
                 .min();
         }
         (st, valid_removals)
-    }
-}
-
-fn removed_member(judge: &Judge, idx: usize) -> PublicKey {
-    match &judge.ctrls[idx].act {
-        Act::Remove { member } => *member,
-        // Only called right after pushing a removal.
-        _ => PublicKey([0; 32]),
     }
 }
 
