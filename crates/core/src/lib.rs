@@ -10,6 +10,7 @@
 
 pub mod causal;
 pub mod cbor;
+pub mod decision;
 pub mod event;
 pub mod keys;
 pub mod payload;

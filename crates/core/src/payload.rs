@@ -9,6 +9,10 @@
 use thiserror::Error;
 
 use crate::cbor::{CborError, Reader, Writer};
+use crate::decision::{
+    Ballot, MAX_TOPIC_BYTES, MAX_VOTE_REASON_BYTES, Method, Proposal, ProposalText, Ratio, Scope,
+    Target,
+};
 use crate::event::{EventId, GroupId};
 use crate::keys::PublicKey;
 
@@ -36,6 +40,13 @@ mod kind {
     pub const PREKEY: u64 = 12;
     pub const KEY_SHARE: u64 = 13;
     pub const DIRECT: u64 = 14;
+    pub const PROPOSE: u64 = 15;
+    pub const REVISE: u64 = 16;
+    pub const OPEN_VOTING: u64 = 17;
+    pub const WITHDRAW: u64 = 18;
+    pub const VOTE: u64 = 19;
+    pub const DELEGATE: u64 = 20;
+    pub const CLOSE: u64 = 21;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -136,6 +147,48 @@ pub enum Payload {
         /// The text.
         text: String,
     },
+    /// Puts a proposal to the group (see [`crate::decision`]).
+    Propose(Proposal),
+    /// The author revises its proposal's text (only before voting opens).
+    Revise {
+        /// The proposal.
+        proposal: EventId,
+        /// The new text.
+        text: ProposalText,
+    },
+    /// The author ends discussion and opens voting on the text it names.
+    OpenVoting {
+        /// The proposal.
+        proposal: EventId,
+        /// The proposal or revision event whose text is voted on.
+        text: EventId,
+    },
+    /// The author withdraws its proposal.
+    Withdraw {
+        /// The proposal.
+        proposal: EventId,
+    },
+    /// A vote; a later vote by the same member on the same proposal replaces it.
+    Vote {
+        /// The proposal.
+        proposal: EventId,
+        /// The ballot.
+        ballot: Ballot,
+        /// Why (required for a block; may be empty otherwise).
+        reason: String,
+    },
+    /// Delegates (or stops delegating) the author's weight at a scope.
+    Delegate {
+        /// Where it applies.
+        scope: Scope,
+        /// To whom.
+        target: Target,
+    },
+    /// Closes a proposal: what counts is exactly this event's causal past.
+    Close {
+        /// The proposal.
+        proposal: EventId,
+    },
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -195,7 +248,21 @@ pub struct Constitution {
     pub history: bool,
     /// Members' nodes forget epoch keys this many days after the epoch was superseded (0 = keep).
     pub forget_after_days: u64,
+    /// The method for decisions where a rule says `vote` (amendments, admissions, removals).
+    pub vote: Method,
+    /// Quadratic voting: voice credits each member has per period.
+    pub credits: u64,
+    /// Quadratic voting: the period's length in days (0 = a fresh budget per proposal).
+    pub credit_period_days: u64,
+    /// Consent: the share of agree among agree, disagree and block that overrides blocks
+    /// (`None`: one block always stops a proposal).
+    pub block_override: Option<Ratio>,
 }
+
+/// Default voice credits per member per period.
+pub const DEFAULT_CREDITS: u64 = 100;
+/// Default quadratic-voting period, in days.
+pub const DEFAULT_CREDIT_PERIOD_DAYS: u64 = 30;
 
 impl Default for Constitution {
     fn default() -> Self {
@@ -207,6 +274,10 @@ impl Default for Constitution {
             roles: vec!["admin".into(), "moderator".into()],
             history: true,
             forget_after_days: 0,
+            vote: Method::default(),
+            credits: DEFAULT_CREDITS,
+            credit_period_days: DEFAULT_CREDIT_PERIOD_DAYS,
+            block_override: None,
         }
     }
 }
@@ -262,7 +333,7 @@ impl Admission {
     }
 }
 
-fn role_name(r: &str) -> Result<String, PayloadError> {
+pub(crate) fn role_name(r: &str) -> Result<String, PayloadError> {
     if r.is_empty()
         || r.len() > MAX_ROLE_BYTES
         || !r
@@ -278,7 +349,17 @@ fn role_name(r: &str) -> Result<String, PayloadError> {
 
 impl Constitution {
     fn encode(&self, w: &mut Writer) {
-        w.map(7)
+        // Fields 8–11 came with decisions; each is left out at its default, so constitutions
+        // written before them keep their encoding.
+        let d = Constitution::default();
+        let vote = self.vote != d.vote;
+        let credits = self.credits != d.credits;
+        let period = self.credit_period_days != d.credit_period_days;
+        let extra = [vote, credits, period, self.block_override.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        w.map(7 + extra)
             .uint(1)
             .text(&self.invite.to_text())
             .uint(2)
@@ -296,13 +377,26 @@ impl Constitution {
             .bool(self.history)
             .uint(7)
             .uint(self.forget_after_days);
+        if vote {
+            w.uint(8);
+            self.vote.encode(w);
+        }
+        if credits {
+            w.uint(9).uint(self.credits);
+        }
+        if period {
+            w.uint(10).uint(self.credit_period_days);
+        }
+        if let Some(r) = &self.block_override {
+            w.uint(11).text(&r.to_string());
+        }
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Constitution, PayloadError> {
-        let n = r.map("constitution", 7)?;
-        if n != 7 {
+        let n = r.map("constitution", 11)?;
+        if n < 7 {
             return Err(PayloadError::Invalid(format!(
-                "constitution has {n} fields, not 7"
+                "constitution has {n} fields, not 7 to 11"
             )));
         }
         let text = |r: &mut Reader<'_>, key: u64, what: &'static str| {
@@ -349,6 +443,60 @@ impl Constitution {
             });
         }
         let forget_after_days = r.uint()?;
+        let d = Constitution::default();
+        let (mut vote, mut credits, mut period, mut block_override) =
+            (d.vote.clone(), d.credits, d.credit_period_days, None);
+        let mut prev = 7;
+        for _ in 7..n {
+            let k = r.key(Some(prev))?;
+            prev = k;
+            let default = match k {
+                8 => {
+                    vote = Method::decode(r)?;
+                    vote == d.vote
+                }
+                9 => {
+                    credits = r.uint()?;
+                    if credits == 0 || credits > 1_000_000 {
+                        return Err(PayloadError::Invalid(
+                            "voice credits must be 1 to 1000000".into(),
+                        ));
+                    }
+                    credits == d.credits
+                }
+                10 => {
+                    period = r.uint()?;
+                    if period > 3650 {
+                        return Err(PayloadError::Invalid(
+                            "credit period is at most 3650 days".into(),
+                        ));
+                    }
+                    period == d.credit_period_days
+                }
+                11 => {
+                    let t = r.text("block override", 32)?;
+                    let ratio = Ratio::parse(t)?;
+                    if ratio.to_string() != t {
+                        return Err(PayloadError::Invalid(format!(
+                            "block override `{t}` is not canonical"
+                        )));
+                    }
+                    block_override = Some(ratio);
+                    false
+                }
+                other => {
+                    return Err(PayloadError::UnknownField {
+                        kind: kind::GROUP_GENESIS,
+                        field: other,
+                    });
+                }
+            };
+            if default {
+                return Err(PayloadError::Invalid(format!(
+                    "constitution field {k} holds its default; leave it out"
+                )));
+            }
+        }
         r.leave();
         let c = Constitution {
             invite,
@@ -358,6 +506,10 @@ impl Constitution {
             roles,
             history,
             forget_after_days,
+            vote,
+            credits,
+            credit_period_days: period,
+            block_override,
         };
         c.check()?;
         Ok(c)
@@ -593,6 +745,74 @@ impl Payload {
                     .uint(2)
                     .text(reaction);
             }
+            Payload::Propose(p) => {
+                w.map(8).uint(0).uint(kind::PROPOSE).uint(1);
+                p.text.encode(&mut w);
+                w.uint(2);
+                p.method.encode(&mut w);
+                w.uint(3)
+                    .text(&p.electorate.to_text())
+                    .uint(4)
+                    .text(&p.topic)
+                    .uint(5)
+                    .bool(p.voting)
+                    .uint(6)
+                    .uint(p.deadline)
+                    .uint(7)
+                    .bytes(&p.action);
+            }
+            Payload::Revise { proposal, text } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::REVISE)
+                    .uint(1)
+                    .bytes(&proposal.0)
+                    .uint(2);
+                text.encode(&mut w);
+            }
+            Payload::OpenVoting { proposal, text } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::OPEN_VOTING)
+                    .uint(1)
+                    .bytes(&proposal.0)
+                    .uint(2)
+                    .bytes(&text.0);
+            }
+            Payload::Withdraw { proposal } => {
+                w.map(2)
+                    .uint(0)
+                    .uint(kind::WITHDRAW)
+                    .uint(1)
+                    .bytes(&proposal.0);
+            }
+            Payload::Vote {
+                proposal,
+                ballot,
+                reason,
+            } => {
+                w.map(4)
+                    .uint(0)
+                    .uint(kind::VOTE)
+                    .uint(1)
+                    .bytes(&proposal.0)
+                    .uint(2);
+                ballot.encode(&mut w);
+                w.uint(3).text(reason);
+            }
+            Payload::Delegate { scope, target } => {
+                w.map(3).uint(0).uint(kind::DELEGATE).uint(1);
+                scope.encode(&mut w);
+                w.uint(2);
+                target.encode(&mut w);
+            }
+            Payload::Close { proposal } => {
+                w.map(2)
+                    .uint(0)
+                    .uint(kind::CLOSE)
+                    .uint(1)
+                    .bytes(&proposal.0);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -747,6 +967,57 @@ impl Payload {
                 let reaction = fields.text(2, "reaction", MAX_REACTION_BYTES)?;
                 Payload::Reaction { target, reaction }
             }
+            kind::PROPOSE => {
+                let text = ProposalText::decode(fields.expect(1, "text")?)?;
+                let method = Method::decode(fields.expect(2, "method")?)?;
+                let electorate = crate::decision::Electorate::parse(
+                    fields.expect(3, "electorate")?.text("electorate", 64)?,
+                )?;
+                let topic = fields
+                    .expect(4, "topic")?
+                    .text("topic", MAX_TOPIC_BYTES)?
+                    .to_owned();
+                let voting = fields.expect(5, "voting")?.bool()?;
+                let deadline = fields.expect(6, "deadline")?.uint()?;
+                let action = fields.expect(7, "action")?.bytes("action", 4096)?.to_vec();
+                let p = Proposal {
+                    text,
+                    method,
+                    electorate,
+                    topic,
+                    voting,
+                    deadline,
+                    action,
+                };
+                p.check()?;
+                Payload::Propose(p)
+            }
+            kind::REVISE => Payload::Revise {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+                text: ProposalText::decode(fields.expect(2, "text")?)?,
+            },
+            kind::OPEN_VOTING => Payload::OpenVoting {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+                text: EventId(fields.expect(2, "text")?.bytes_n::<32>("text")?),
+            },
+            kind::WITHDRAW => Payload::Withdraw {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+            },
+            kind::VOTE => Payload::Vote {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+                ballot: Ballot::decode(fields.expect(2, "ballot")?)?,
+                reason: fields
+                    .expect(3, "reason")?
+                    .text("reason", MAX_VOTE_REASON_BYTES)?
+                    .to_owned(),
+            },
+            kind::DELEGATE => Payload::Delegate {
+                scope: Scope::decode(fields.expect(1, "scope")?)?,
+                target: Target::decode(fields.expect(2, "target")?)?,
+            },
+            kind::CLOSE => Payload::Close {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+            },
             other => {
                 // A newer kind: we cannot check its fields, only that the whole body is
                 // canonical CBOR within our depth bound.
@@ -785,6 +1056,13 @@ impl Payload {
             Payload::Amend(_) => "amend",
             Payload::Prekey { .. } => "prekey",
             Payload::KeyShare(_) => "key-share",
+            Payload::Propose(_) => "propose",
+            Payload::Revise { .. } => "revise",
+            Payload::OpenVoting { .. } => "open-voting",
+            Payload::Withdraw { .. } => "withdraw",
+            Payload::Vote { .. } => "vote",
+            Payload::Delegate { .. } => "delegate",
+            Payload::Close { .. } => "close",
             Payload::Unknown { .. } => "unknown",
         }
     }
@@ -869,6 +1147,7 @@ mod tests {
                     roles: vec!["organiser".into()],
                     history: false,
                     forget_after_days: 30,
+                    ..Constitution::default()
                 },
             }),
             Payload::Invite {
@@ -929,6 +1208,102 @@ mod tests {
                 reaction: "✊".into(),
             },
             Payload::Unknown { kind: 99 },
+            Payload::Propose(Proposal {
+                text: ProposalText {
+                    title: "Rent strike in March?".into(),
+                    body: "".into(),
+                    options: vec![],
+                },
+                method: Method::parse("majority:threshold=2/3,quorum=1/2").expect("method"),
+                electorate: crate::decision::Electorate::Role("admin".into()),
+                topic: "housing".into(),
+                voting: true,
+                deadline: 1_700_000_000_000,
+                action: Payload::Amend(Constitution {
+                    credits: 49,
+                    block_override: Some(Ratio { num: 3, den: 4 }),
+                    vote: Method::parse("consent").expect("method"),
+                    ..Constitution::default()
+                })
+                .encode(),
+            }),
+            Payload::Propose(Proposal {
+                text: ProposalText {
+                    title: "Garden budget".into(),
+                    body: "Pick projects".into(),
+                    options: vec![
+                        crate::decision::Choice {
+                            label: "beds".into(),
+                            cost: 300,
+                        },
+                        crate::decision::Choice {
+                            label: "shed".into(),
+                            cost: 900,
+                        },
+                    ],
+                },
+                method: Method::parse("budget:total=1000").expect("method"),
+                electorate: crate::decision::Electorate::Members,
+                topic: String::new(),
+                voting: false,
+                deadline: 0,
+                action: vec![],
+            }),
+            Payload::Revise {
+                proposal: EventId([3; 32]),
+                text: ProposalText {
+                    title: "t".into(),
+                    body: "b".into(),
+                    options: vec![],
+                },
+            },
+            Payload::OpenVoting {
+                proposal: EventId([3; 32]),
+                text: EventId([4; 32]),
+            },
+            Payload::Withdraw {
+                proposal: EventId([3; 32]),
+            },
+            Payload::Vote {
+                proposal: EventId([3; 32]),
+                ballot: Ballot::Scores(vec![-3, 0, 5]),
+                reason: "".into(),
+            },
+            Payload::Vote {
+                proposal: EventId([3; 32]),
+                ballot: Ballot::Rank(vec![2, 0]),
+                reason: "closest to our needs".into(),
+            },
+            Payload::Vote {
+                proposal: EventId([3; 32]),
+                ballot: Ballot::Set(vec![0, 2]),
+                reason: "".into(),
+            },
+            Payload::Vote {
+                proposal: EventId([3; 32]),
+                ballot: Ballot::Choice(3),
+                reason: "unsafe".into(),
+            },
+            Payload::Vote {
+                proposal: EventId([3; 32]),
+                ballot: Ballot::Abstain,
+                reason: "".into(),
+            },
+            Payload::Delegate {
+                scope: Scope::Group,
+                target: Target::To(PublicKey([5; 32])),
+            },
+            Payload::Delegate {
+                scope: Scope::Topic("housing".into()),
+                target: Target::Nobody,
+            },
+            Payload::Delegate {
+                scope: Scope::Proposal(EventId([3; 32])),
+                target: Target::Inherit,
+            },
+            Payload::Close {
+                proposal: EventId([3; 32]),
+            },
         ];
         for p in all {
             assert_eq!(Payload::decode(&p.encode()), Ok(p));
