@@ -6,6 +6,7 @@
 //! `dualpower serve` holds the store, reads open it read-only and writes go through the node's
 //! local API (so the node can gossip them at once).
 
+mod decide_cmd;
 mod node_cmd;
 
 use std::fs::File;
@@ -51,6 +52,8 @@ enum Command {
     /// Create and manage groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    #[command(flatten)]
+    Decide(decide_cmd::DecideCommand),
     /// List the groups this node knows.
     Groups,
     /// Post to a group.
@@ -491,6 +494,7 @@ fn run(cli: Cli) -> Result<i32> {
             node_cmd::sync(&ctx, peer, std::time::Duration::from_secs(timeout))
         }
         Command::Groups => groups(&ctx),
+        Command::Decide(cmd) => decide_cmd::run(&ctx, cmd),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
             group,

@@ -75,10 +75,23 @@ pub struct ConstitutionArgs {
     /// Forget old keys this many days after they are replaced (0 = never).
     #[cfg_attr(feature = "clap", arg(long))]
     pub forget_after_days: Option<u64>,
+    /// How decisions put to a vote are taken, e.g. `majority:threshold=2/3,quorum=1/2`.
+    #[cfg_attr(feature = "clap", arg(long = "vote-method"))]
+    pub vote_method: Option<String>,
+    /// Quadratic voting: voice credits per member per period.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub credits: Option<u64>,
+    /// Quadratic voting: period length in days (0 = a fresh budget per proposal).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub credit_period_days: Option<u64>,
+    /// Consent: share of agree that overrides blocks, e.g. `3/4` (`none`: a block always stops).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub block_override: Option<String>,
 }
 
 impl ConstitutionArgs {
-    fn apply(&self, base: &Constitution) -> Result<Constitution, OpError> {
+    /// The constitution `base` with these changes.
+    pub fn apply(&self, base: &Constitution) -> Result<Constitution, OpError> {
         let e = |x: dualpower_core::PayloadError| invalid(x.to_string());
         let mut c = base.clone();
         if let Some(r) = &self.roles {
@@ -101,6 +114,27 @@ impl ConstitutionArgs {
         }
         if let Some(d) = self.forget_after_days {
             c.forget_after_days = d;
+        }
+        if let Some(m) = &self.vote_method {
+            c.vote = dualpower_core::decision::Method::parse(m).map_err(e)?;
+        }
+        if let Some(n) = self.credits {
+            if n == 0 || n > 1_000_000 {
+                return Err(invalid("voice credits must be 1 to 1000000"));
+            }
+            c.credits = n;
+        }
+        if let Some(d) = self.credit_period_days {
+            if d > 3650 {
+                return Err(invalid("the credit period is at most 3650 days"));
+            }
+            c.credit_period_days = d;
+        }
+        if let Some(b) = &self.block_override {
+            c.block_override = match b.as_str() {
+                "none" => None,
+                r => Some(dualpower_core::decision::Ratio::parse(r).map_err(e)?),
+            };
         }
         c.check().map_err(e)?;
         Ok(c)
@@ -187,6 +221,103 @@ pub enum Op {
         group: String,
         /// Hex of the payload encoding.
         payload: String,
+    },
+    /// Put a proposal to the group.
+    Propose {
+        /// Group.
+        group: String,
+        /// Title.
+        title: String,
+        /// Body.
+        #[serde(default)]
+        body: String,
+        /// Options (`label`, or `label=cost` for budgeting); none for majority and consent.
+        #[serde(default)]
+        options: Vec<String>,
+        /// Method text (default for an amendment: the constitution's vote method).
+        #[serde(default)]
+        method: Option<String>,
+        /// `members` (default) or `role:NAME`.
+        #[serde(default)]
+        electorate: Option<String>,
+        /// Topic, for topic-scoped delegation.
+        #[serde(default)]
+        topic: String,
+        /// Start with a discussion phase (voting opens with `open`).
+        #[serde(default)]
+        discuss: bool,
+        /// Deadline, seconds from now (0 = none: only the author closes).
+        #[serde(default)]
+        deadline_secs: u64,
+        /// The constitution change it enacts if it passes.
+        #[serde(default)]
+        amend: Option<ConstitutionArgs>,
+    },
+    /// Revise one's proposal during discussion.
+    Revise {
+        /// Group.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+        /// New title.
+        #[serde(default)]
+        title: Option<String>,
+        /// New body.
+        #[serde(default)]
+        body: Option<String>,
+        /// New options.
+        #[serde(default)]
+        options: Option<Vec<String>>,
+    },
+    /// End discussion and open voting on the current text.
+    OpenVoting {
+        /// Group.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+    },
+    /// Withdraw one's proposal.
+    Withdraw {
+        /// Group.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+    },
+    /// Vote (again: the latest vote counts).
+    Vote {
+        /// Group.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+        /// The ballot, as typed (see `dualpower vote --help`).
+        ballot: String,
+        /// Why (required for a block).
+        #[serde(default)]
+        reason: String,
+    },
+    /// Delegate one's weight (or stop delegating).
+    Delegate {
+        /// Group.
+        group: String,
+        /// The delegate; none with `nobody` false means "clear this scope".
+        #[serde(default)]
+        to: Option<String>,
+        /// Only for this topic.
+        #[serde(default)]
+        topic: Option<String>,
+        /// Only for this proposal.
+        #[serde(default)]
+        proposal: Option<String>,
+        /// Explicitly delegate to nobody at this scope.
+        #[serde(default)]
+        nobody: bool,
+    },
+    /// Close a proposal: what counts is what this node has seen.
+    Close {
+        /// Group.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
     },
     /// Send a direct message.
     Dm {
@@ -504,6 +635,13 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
     let network = *store.network();
     let me = id.public();
     match op {
+        op @ (Op::Propose { .. }
+        | Op::Revise { .. }
+        | Op::OpenVoting { .. }
+        | Op::Withdraw { .. }
+        | Op::Vote { .. }
+        | Op::Delegate { .. }
+        | Op::Close { .. }) => crate::decisions::apply(store, id, op, now),
         Op::Create { name, constitution } => {
             let c = constitution.apply(&Constitution::default())?;
             let mut nonce = [0u8; 16];

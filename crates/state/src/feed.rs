@@ -174,6 +174,23 @@ impl Feed {
                         reactions: BTreeMap::new(),
                     });
                 }
+                // A proposal is shown as a post, so its discussion threads under it.
+                Payload::Propose(p) if h.flags & FLAG_ENCRYPTED == 0 => {
+                    nodes.insert(ev.id(), Node::Post(feed.posts.len()));
+                    let mut text = format!("Proposal: {}", p.text.title);
+                    if !p.text.body.is_empty() {
+                        text.push_str("\n\n");
+                        text.push_str(&p.text.body);
+                    }
+                    feed.posts.push(PostView {
+                        id: ev.id(),
+                        author: h.author,
+                        timestamp: h.timestamp,
+                        text,
+                        comments: Vec::new(),
+                        reactions: BTreeMap::new(),
+                    });
+                }
                 Payload::Comment { parent, text } => pending_comments.push((ev, parent, text)),
                 Payload::Reaction { target, reaction } => {
                     pending_reactions.push((ev, target, reaction))

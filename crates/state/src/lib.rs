@@ -6,8 +6,10 @@
 //! One module per domain: the group feed (posts, comments, reactions) and membership (members,
 //! roles, constitution, invites, key epochs). Governance, tasks, reputation and logistics will each get their own module with the same shape.
 
+pub mod decisions;
 pub mod feed;
 pub mod membership;
 
 pub use feed::{CommentView, Feed, PostView, Rejection};
+pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
 pub use membership::{Epoch, GroupState, Member, PendingJoin, Refusal, Removal};

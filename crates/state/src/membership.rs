@@ -30,7 +30,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::rc::Rc;
 
+use dualpower_core::decision::{Scope, Target};
 use dualpower_core::payload::{Admission, Constitution, Rule, join_proof_message};
+
+use crate::decisions::{Book, Cx, ProposalState};
 use dualpower_core::{
     EventId, GroupId, KeyShare, NetworkId, Payload, PublicKey, VerifiedEvent, causal, sig,
 };
@@ -97,6 +100,40 @@ pub enum Refusal {
     UnknownEpoch(EventId),
     /// Group events belong in log 0 (the log a removal's cut refers to).
     OtherLog(u64),
+    /// The proposal is unknown or not in the event's causal past.
+    UnknownProposal(EventId),
+    /// Only the proposal's author may do this.
+    NotProposer,
+    /// Voting is already open (the text is frozen).
+    VotingOpen,
+    /// The proposal was withdrawn or closed.
+    ProposalEnded,
+    /// The vote has the proposal's close in its past.
+    AfterClose,
+    /// Voting has not opened at this point.
+    VotingNotOpen,
+    /// The author is not in the proposal's electorate at this point.
+    NotInElectorate(String),
+    /// The ballot does not fit the method or the options.
+    BadBallot(String),
+    /// A quadratic vote costing more voice credits than the member has left in the period.
+    Overspent {
+        /// What the vote costs.
+        cost: u64,
+        /// Credits left (not counting this proposal's earlier vote).
+        left: u64,
+    },
+    /// A delegation to oneself.
+    DelegateToSelf,
+    /// The proposal was already closed by this event.
+    AlreadyClosed(EventId),
+    /// Only the author may close before the deadline.
+    TooEarlyToClose {
+        /// The deadline (ms; 0 = none, only the author closes).
+        deadline: u64,
+    },
+    /// The proposal's action cannot be enacted.
+    BadAction(String),
 }
 
 impl fmt::Display for Refusal {
@@ -114,7 +151,7 @@ impl fmt::Display for Refusal {
             }
             Refusal::NeedsDecision(a) => write!(
                 f,
-                "the constitution requires a collective decision to {a}, which this version cannot take"
+                "the constitution requires a collective decision to {a}: put it to a proposal"
             ),
             Refusal::InviteUnknown(i) => write!(f, "invite {i} is not known here"),
             Refusal::InviteForged => f.write_str("the join's proof is not signed by the invite key"),
@@ -137,6 +174,32 @@ impl fmt::Display for Refusal {
             ),
             Refusal::UnknownEpoch(e) => write!(f, "epoch {e} does not exist"),
             Refusal::OtherLog(l) => write!(f, "group events belong in log 0, not log {l}"),
+            Refusal::UnknownProposal(p) => {
+                write!(f, "proposal {p} is unknown or not in this event's causal past")
+            }
+            Refusal::NotProposer => f.write_str("only the proposal's author may do this"),
+            Refusal::VotingOpen => f.write_str("voting is already open; the text is frozen"),
+            Refusal::ProposalEnded => f.write_str("the proposal was withdrawn or closed"),
+            Refusal::AfterClose => f.write_str("the vote was cast after the proposal closed"),
+            Refusal::VotingNotOpen => f.write_str("voting has not opened yet"),
+            Refusal::NotInElectorate(e) => {
+                write!(f, "the voter is not in the electorate (`{e}`) at this point")
+            }
+            Refusal::BadBallot(e) => write!(f, "invalid ballot: {e}"),
+            Refusal::Overspent { cost, left } => write!(
+                f,
+                "the vote costs {cost} voice credits but only {left} are left in this period"
+            ),
+            Refusal::DelegateToSelf => f.write_str("a member cannot delegate to itself"),
+            Refusal::AlreadyClosed(c) => write!(f, "the proposal was already closed by {c}"),
+            Refusal::TooEarlyToClose { deadline: 0 } => {
+                f.write_str("only the author may close a proposal without a deadline")
+            }
+            Refusal::TooEarlyToClose { deadline } => write!(
+                f,
+                "before the deadline ({deadline} ms) only the author may close, after it any voter"
+            ),
+            Refusal::BadAction(e) => write!(f, "the proposal's action cannot be enacted: {e}"),
         }
     }
 }
@@ -251,14 +314,20 @@ pub struct GroupState {
     pub epochs: BTreeMap<EventId, Epoch>,
     /// Events with no effect, with the reason, in causal order.
     pub rejected: Vec<(EventId, Refusal)>,
+    /// Proposals and their tallies.
+    pub proposals: BTreeMap<EventId, ProposalState>,
+    /// Each member's standing delegations by scope.
+    pub delegations: BTreeMap<PublicKey, BTreeMap<Scope, Target>>,
+    /// Quadratic voting: voice credits spent per (member, period), per proposal.
+    pub spent: crate::decisions::Spent,
 }
 
 /// Bits over control events: "which membership-changing events are in this event's past".
 #[derive(Clone, Default, PartialEq, Eq)]
-struct Bits(Vec<u64>);
+pub(crate) struct Bits(Vec<u64>);
 
 impl Bits {
-    fn has(&self, i: usize) -> bool {
+    pub(crate) fn has(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
     fn set(&mut self, i: usize) {
@@ -292,7 +361,7 @@ impl Bits {
 
 /// What a control event did, kept for queries at later points.
 #[derive(Clone)]
-enum Act {
+pub(crate) enum Act {
     /// Makes `member` a member (genesis for the creator counts as `k` vouches).
     Admit { member: PublicKey, by: PublicKey },
     /// Ends `member`'s membership (removal or leave).
@@ -316,6 +385,8 @@ enum Extra {
     Join(EventId),
     Admit(EventId),
     Remove(PublicKey, u64),
+    /// A decision marker: its bit goes to the decision book.
+    Decision,
 }
 
 struct Ctrl {
@@ -326,7 +397,7 @@ struct Ctrl {
 }
 
 /// The queries the rules need, over the control events judged so far.
-struct Judge {
+pub(crate) struct Judge {
     ctrls: Vec<Ctrl>,
     admits: HashMap<PublicKey, Vec<usize>>,
     removes: HashMap<PublicKey, Vec<usize>>,
@@ -336,7 +407,12 @@ struct Judge {
 }
 
 impl Judge {
-    fn constitution_at(&self, at: &Bits) -> &Constitution {
+    /// Everyone ever admitted (members at some point are among them).
+    pub(crate) fn admitted(&self) -> impl Iterator<Item = PublicKey> + '_ {
+        self.admits.keys().copied()
+    }
+
+    pub(crate) fn constitution_at(&self, at: &Bits) -> &Constitution {
         match self.constitutions.iter().rev().find(|i| at.has(**i)) {
             Some(i) => match &self.ctrls[*i].act {
                 Act::Constitution(c) => c,
@@ -368,7 +444,7 @@ impl Judge {
             })
     }
 
-    fn is_member(&self, who: &PublicKey, at: &Bits) -> bool {
+    pub(crate) fn is_member(&self, who: &PublicKey, at: &Bits) -> bool {
         let needed = match self.constitution_at(at).admission {
             Admission::Vouches(k) => k,
             Admission::Invite | Admission::Vote => 1,
@@ -388,7 +464,7 @@ impl Judge {
         false
     }
 
-    fn has_role(&self, who: &PublicKey, role: &str, at: &Bits) -> bool {
+    pub(crate) fn has_role(&self, who: &PublicKey, role: &str, at: &Bits) -> bool {
         let Some(events) = self.roles.get(&(*who, role.to_owned())) else {
             return false;
         };
@@ -539,7 +615,20 @@ impl GroupState {
             prekeys: BTreeMap::new(),
             epochs: BTreeMap::new(),
             rejected: Vec::new(),
+            proposals: BTreeMap::new(),
+            delegations: BTreeMap::new(),
+            spent: BTreeMap::new(),
         };
+        let mut book = Book::default();
+        // Parents of every event of the group, for the causal past of a close.
+        let links: HashMap<EventId, Vec<EventId>> = events
+            .iter()
+            .filter(|e| e.header().group == group)
+            .map(|e| {
+                let h = e.header();
+                (e.id(), h.backlink.iter().chain(&h.deps).copied().collect())
+            })
+            .collect();
         let mut judge = Judge {
             ctrls: Vec::new(),
             admits: HashMap::new(),
@@ -651,8 +740,11 @@ impl GroupState {
                     if let Some(Payload::KeyShare(share)) = &payload {
                         void_share(&mut st, id, author, (position, h.timestamp), share);
                     }
-                    st.rejected
-                        .push((id, Refusal::AfterRemoval { author, cut }));
+                    let r = Refusal::AfterRemoval { author, cut };
+                    if let Some(Payload::Vote { proposal, .. }) = &payload {
+                        book.void_vote(proposal, id, &r);
+                    }
+                    st.rejected.push((id, r));
                     incl.insert(id, past);
                     continue;
                 }
@@ -668,6 +760,9 @@ impl GroupState {
                     } else {
                         Refusal::NotMember(author)
                     };
+                    if let Some(Payload::Vote { proposal, .. }) = &payload {
+                        book.void_vote(proposal, id, &r);
+                    }
                     st.rejected.push((id, r));
                     incl.insert(id, past);
                     continue;
@@ -897,6 +992,86 @@ impl GroupState {
                     (position, h.timestamp),
                     share,
                 ),
+                Some(Payload::Propose(p)) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.propose(&cx, p)
+                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                }
+                Some(Payload::Revise { proposal, text }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.revise(&cx, proposal, text)
+                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                }
+                Some(Payload::OpenVoting { proposal, text }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.open(&cx, proposal, text)
+                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                }
+                Some(Payload::Withdraw { proposal }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.withdraw(&cx, proposal)
+                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                }
+                Some(Payload::Vote {
+                    proposal,
+                    ballot,
+                    reason,
+                }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.vote(&cx, proposal, ballot, reason)
+                }
+                Some(Payload::Delegate { scope, target }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    book.delegate(&cx, scope, target)
+                }
+                Some(Payload::Close { proposal }) => {
+                    let cx = Cx {
+                        judge: &judge,
+                        past: &past,
+                        id,
+                        author,
+                        timestamp: h.timestamp,
+                    };
+                    let ancestors = crate::decisions::ancestors(&id, &links);
+                    book.close(&cx, proposal, &ancestors)
+                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                }
                 Some(
                     Payload::Post { .. }
                     | Payload::Comment { .. }
@@ -931,6 +1106,7 @@ impl GroupState {
                             removal_idx.insert(id, idx);
                             valid_removals.push((id, who, cut));
                         }
+                        Extra::Decision => book.marked(&id, idx),
                     }
                     let mut b = (*base).clone();
                     b.set(idx);
@@ -948,6 +1124,11 @@ impl GroupState {
             all.set(i);
         }
         st.constitution = judge.constitution_at(&all).clone();
+        let every: std::collections::HashSet<EventId> = links.keys().copied().collect();
+        let (proposals, delegations, spent) = book.finish(&judge, &all, &every);
+        st.proposals = proposals;
+        st.delegations = delegations;
+        st.spent = spent;
         let mut candidates: BTreeSet<PublicKey> = judge.admits.keys().copied().collect();
         candidates.extend(joins.values().map(|(_, a, _)| *a));
         for who in candidates {

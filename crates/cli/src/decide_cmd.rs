@@ -1,0 +1,535 @@
+//! The decision commands: `propose`, `open`, `revise`, `withdraw`, `vote`, `delegate`,
+//! `undelegate`, `proposals`, `close`, `tally`.
+//!
+//! Writes go through [`crate::op`] (the running node, or the store); reads derive the group
+//! from the store. Every command takes `--json`; the text output is for people.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use dualpower_node::decisions::{self, proposal_json};
+use dualpower_node::ops::{ConstitutionArgs, Op};
+use serde_json::{Value, json};
+
+use crate::{Ctx, group_hex, op, short};
+
+/// Decision commands (flattened into the top level).
+#[derive(Subcommand, Debug)]
+pub(crate) enum DecideCommand {
+    /// Put a proposal to a group.
+    Propose {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Title.
+        title: String,
+        /// Longer text.
+        #[arg(long, default_value = "")]
+        body: String,
+        /// An option (repeat): a label, or `label=cost` for budgeting. None for majority/consent.
+        #[arg(long = "option", short = 'o')]
+        options: Vec<String>,
+        /// majority[:threshold=2/3,quorum=1/2] | consent | plurality | approval |
+        /// score[:min=0,max=5] | dot:dots=N | quadratic | schulze | irv | budget:total=N.
+        #[arg(long)]
+        method: Option<String>,
+        /// Who votes: `members` or `role:NAME`.
+        #[arg(long)]
+        electorate: Option<String>,
+        /// Topic, for topic-scoped delegation.
+        #[arg(long, default_value = "")]
+        topic: String,
+        /// Start with discussion; open voting later with `dualpower open`.
+        #[arg(long)]
+        discuss: bool,
+        /// Hours until the deadline, after which any voter may close (default: none).
+        #[arg(long, default_value_t = 0)]
+        hours: u64,
+        /// Propose a change of the group's rules, given by the rule flags below (enacted if
+        /// it passes).
+        #[arg(long)]
+        constitution: bool,
+        /// The rule changes, with --constitution.
+        #[command(flatten)]
+        rules: ConstitutionArgs,
+    },
+    /// Open voting on your proposal (ends discussion; the text is frozen).
+    Open {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+    },
+    /// Revise your proposal while it is in discussion.
+    Revise {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New body.
+        #[arg(long)]
+        body: Option<String>,
+        /// New options (repeat; replaces all).
+        #[arg(long = "option", short = 'o')]
+        options: Vec<String>,
+    },
+    /// Withdraw your proposal.
+    Withdraw {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+    },
+    /// Vote on a proposal; voting again replaces your vote.
+    ///
+    /// BALLOT by method: majority `yes|no|abstain`; consent `agree|abstain|disagree|block`
+    /// (a block needs --reason); plurality `LABEL`; approval and budget `A,B`; irv `B,A,C`
+    /// (most preferred first); score, dot, quadratic and schulze `A=3,B=-1` or one number per
+    /// option `3,-1,0`. `abstain` works for every method.
+    Vote {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+        /// The ballot.
+        #[arg(allow_hyphen_values = true)]
+        ballot: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Give your vote weight to another member (transitively; your own vote overrides).
+    Delegate {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The delegate (did:key or hex); leave out with --nobody.
+        to: Option<String>,
+        /// Only for proposals with this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only for this proposal.
+        #[arg(long)]
+        proposal: Option<String>,
+        /// Delegate to nobody at this scope (overrides a broader delegation).
+        #[arg(long)]
+        nobody: bool,
+    },
+    /// Stop delegating at a scope (the broader scope applies again).
+    Undelegate {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Only for this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only for this proposal.
+        #[arg(long)]
+        proposal: Option<String>,
+    },
+    /// List a group's proposals, or show one.
+    Proposals {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Show this proposal in full.
+        proposal: Option<String>,
+    },
+    /// Close a proposal: what counts is what your node has seen.
+    Close {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+    },
+    /// Show a proposal's tally certificate; --verify recomputes it from the log.
+    Tally {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Proposal id or prefix.
+        proposal: String,
+        /// Re-verify every event's signature and recompute from scratch.
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: the certificate digest another node printed; exit 1 if it differs.
+        #[arg(long)]
+        expect: Option<String>,
+    },
+}
+
+/// Runs a decision command.
+pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
+    match cmd {
+        DecideCommand::Propose {
+            group,
+            title,
+            body,
+            options,
+            method,
+            electorate,
+            topic,
+            discuss,
+            hours,
+            constitution,
+            rules,
+        } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(
+                ctx,
+                Op::Propose {
+                    group,
+                    title,
+                    body,
+                    options,
+                    method,
+                    electorate,
+                    topic,
+                    discuss,
+                    deadline_secs: hours.saturating_mul(3600),
+                    amend: constitution.then_some(rules),
+                },
+            )?;
+            ctx.emit(v.clone(), || {
+                format!(
+                    "Proposed {} ({}).\n{}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["status"].as_str().unwrap_or_default(),
+                    if v["status"] == "discussion" {
+                        "Open voting with `dualpower open GROUP PROPOSAL` when discussion is done."
+                    } else {
+                        "Members vote with `dualpower vote GROUP PROPOSAL BALLOT`."
+                    }
+                )
+            });
+            Ok(0)
+        }
+        DecideCommand::Open { group, proposal } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(ctx, Op::OpenVoting { group, proposal })?;
+            ctx.emit(v, || "Voting is open.".into());
+            Ok(0)
+        }
+        DecideCommand::Revise {
+            group,
+            proposal,
+            title,
+            body,
+            options,
+        } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(
+                ctx,
+                Op::Revise {
+                    group,
+                    proposal,
+                    title,
+                    body,
+                    options: (!options.is_empty()).then_some(options),
+                },
+            )?;
+            ctx.emit(v, || "Revised.".into());
+            Ok(0)
+        }
+        DecideCommand::Withdraw { group, proposal } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(ctx, Op::Withdraw { group, proposal })?;
+            ctx.emit(v, || "Withdrawn.".into());
+            Ok(0)
+        }
+        DecideCommand::Vote {
+            group,
+            proposal,
+            ballot,
+            reason,
+        } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(
+                ctx,
+                Op::Vote {
+                    group,
+                    proposal,
+                    ballot,
+                    reason,
+                },
+            )?;
+            ctx.emit(v, || "Vote recorded (vote again to change it).".into());
+            Ok(0)
+        }
+        DecideCommand::Delegate {
+            group,
+            to,
+            topic,
+            proposal,
+            nobody,
+        } => {
+            if to.is_none() && !nobody {
+                bail!("name a delegate, or pass --nobody (to stop delegating, use `undelegate`)");
+            }
+            let group = group_hex(ctx, &group)?;
+            let v = op(
+                ctx,
+                Op::Delegate {
+                    group,
+                    to,
+                    topic,
+                    proposal,
+                    nobody,
+                },
+            )?;
+            ctx.emit(v.clone(), || {
+                format!(
+                    "Delegated at scope {} to {}.",
+                    v["scope"].as_str().unwrap_or_default(),
+                    v["target"].as_str().unwrap_or_default()
+                )
+            });
+            Ok(0)
+        }
+        DecideCommand::Undelegate {
+            group,
+            topic,
+            proposal,
+        } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(
+                ctx,
+                Op::Delegate {
+                    group,
+                    to: None,
+                    topic,
+                    proposal,
+                    nobody: false,
+                },
+            )?;
+            ctx.emit(v, || "Delegation cleared at that scope.".into());
+            Ok(0)
+        }
+        DecideCommand::Proposals { group, proposal } => list(ctx, &group, proposal.as_deref()),
+        DecideCommand::Close { group, proposal } => {
+            let group = group_hex(ctx, &group)?;
+            let v = op(ctx, Op::Close { group, proposal })?;
+            ctx.emit(v.clone(), || certificate_text(&v));
+            Ok(0)
+        }
+        DecideCommand::Tally {
+            group,
+            proposal,
+            verify,
+            expect,
+        } => tally(ctx, &group, &proposal, verify, expect.as_deref()),
+    }
+}
+
+fn group_id(ctx: &Ctx, group: &str) -> Result<dualpower_core::GroupId> {
+    let hex = group_hex(ctx, group)?;
+    dualpower_core::GroupId::from_hex(&hex).ok_or_else(|| anyhow::anyhow!("bad group id"))
+}
+
+fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
+    let store = ctx.reader()?;
+    let g = group_id(ctx, group)?;
+    let (st, all) = decisions::proposals(&store, g)?;
+    if let Some(key) = one {
+        let p = decisions::find_proposal(&st, key)?;
+        let v = proposal_json(p);
+        ctx.emit(v.clone(), || certificate_text(&v));
+        return Ok(0);
+    }
+    let delegations: Vec<Value> = st
+        .delegations
+        .iter()
+        .flat_map(|(k, m)| {
+            m.iter().map(move |(s, t)| {
+                json!({ "member": k.to_did(), "scope": decisions::scope_text(s), "target": decisions::target_text(t) })
+            })
+        })
+        .collect();
+    let value = json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations });
+    ctx.emit(value, || {
+        if all.is_empty() {
+            return "No proposals yet.".into();
+        }
+        let mut t = String::new();
+        for p in &all {
+            t.push_str(&format!(
+                "{}  [{}] {}  — {}, {} vote(s){}\n",
+                &p["id"].as_str().unwrap_or_default()[..12],
+                p["status"].as_str().unwrap_or_default(),
+                p["title"].as_str().unwrap_or_default(),
+                p["method"].as_str().unwrap_or_default(),
+                p["votes"].as_array().map_or(0, Vec::len),
+                result_line(&p["certificate"], &p["options"])
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default(),
+            ));
+        }
+        t
+    });
+    Ok(0)
+}
+
+/// One line: passed / winner / selection.
+fn result_line(cert: &Value, options: &Value) -> Option<String> {
+    let o = cert.get("outcome")?;
+    let label = |i: &Value| {
+        i.as_u64()
+            .and_then(|i| options.get(i as usize))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    if let Some(p) = o["passed"].as_bool() {
+        return Some(if p {
+            "passes".into()
+        } else {
+            "does not pass".into()
+        });
+    }
+    let winners: Vec<String> = o["winners"].as_array()?.iter().map(label).collect();
+    let budget = cert["method"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("budget"));
+    Some(match (winners.is_empty(), budget) {
+        (true, false) => "no winner".into(),
+        (true, true) => "nothing funded".into(),
+        (false, false) => format!("winner: {}", winners.join(", ")),
+        (false, true) => format!("funded: {}", winners.join(", ")),
+    })
+}
+
+fn certificate_text(v: &Value) -> String {
+    let mut t = format!(
+        "{} [{}] {}\nmethod {}  electorate {}\n",
+        v["id"].as_str().unwrap_or_default(),
+        v["status"].as_str().unwrap_or_default(),
+        v["title"].as_str().unwrap_or_default(),
+        v["method"].as_str().unwrap_or_default(),
+        v["electorate"].as_str().unwrap_or_default(),
+    );
+    for vote in v["votes"].as_array().into_iter().flatten() {
+        t.push_str(&format!(
+            "  {} voted {}{}\n",
+            short(vote["voter"].as_str().unwrap_or_default()),
+            vote["ballot"].as_str().unwrap_or_default(),
+            match vote["reason"].as_str() {
+                Some(r) if !r.is_empty() => format!(" ({r})"),
+                _ => String::new(),
+            }
+        ));
+    }
+    for h in v["holders"].as_array().into_iter().flatten() {
+        match h["held_by"].as_str() {
+            Some(by) => t.push_str(&format!(
+                "  {}'s weight is held by {}\n",
+                short(h["member"].as_str().unwrap_or_default()),
+                short(by)
+            )),
+            None => t.push_str(&format!(
+                "  {}'s weight is lost ({})\n",
+                short(h["member"].as_str().unwrap_or_default()),
+                h["lost"].as_str().unwrap_or_default()
+            )),
+        }
+    }
+    let cert = &v["certificate"];
+    if cert.is_null() {
+        return t;
+    }
+    let o = &cert["outcome"];
+    let labels = &v["options"];
+    t.push_str(&format!(
+        "{} certificate {}\n",
+        if v["status"] == "closed" {
+            "final"
+        } else {
+            "provisional"
+        },
+        cert["digest"].as_str().unwrap_or_default()
+    ));
+    for (i, f) in o["figures"].as_array().into_iter().flatten().enumerate() {
+        t.push_str(&format!(
+            "  {:<24} {}\n",
+            labels.get(i).and_then(Value::as_str).unwrap_or("?"),
+            f
+        ));
+    }
+    t.push_str(&format!(
+        "  participation {} of {}  (abstained {}, delegated {}, lost {}, void {}){}\n",
+        o["participation"],
+        cert["electorate"],
+        o["abstained"],
+        cert["delegated"],
+        cert["lost"].as_array().map_or(0, Vec::len),
+        cert["void"].as_array().map_or(0, Vec::len),
+        if o["quorum_met"] == false {
+            "  — quorum not met"
+        } else {
+            ""
+        }
+    ));
+    if let Some(r) = result_line(cert, labels) {
+        t.push_str(&format!(
+            "  result: {r}{}\n",
+            if o["tie"] == true {
+                " (tie broken by option hash)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if v["enacted"] == true {
+        t.push_str("  enacted: the group's rules changed\n");
+    }
+    if let Some(late) = v["late"].as_array().filter(|l| !l.is_empty()) {
+        t.push_str(&format!(
+            "  note: {} vote(s) were not in the close's causal past and do not count\n",
+            late.len()
+        ));
+    }
+    if v["closes"].as_array().is_some_and(|c| c.len() > 1) {
+        t.push_str("  note: closed concurrently by more than one member; the first close counts\n");
+    }
+    t
+}
+
+fn tally(
+    ctx: &Ctx,
+    group: &str,
+    proposal: &str,
+    verify: bool,
+    expect: Option<&str>,
+) -> Result<i32> {
+    let store = ctx.reader()?;
+    let g = group_id(ctx, group)?;
+    if !verify {
+        let (st, _) = decisions::proposals(&store, g)?;
+        let p = decisions::find_proposal(&st, proposal)?;
+        let v = proposal_json(p);
+        let out = json!({
+            "proposal": v["id"], "status": v["status"], "final": v["status"] == "closed",
+            "certificate": v["certificate"], "digest": v["certificate"]["digest"],
+        });
+        ctx.emit(out, || certificate_text(&v));
+        return Ok(0);
+    }
+    let (v, n) = decisions::verify_tally(&store, g, proposal)?;
+    let digest = v["digest"].as_str().unwrap_or_default().to_owned();
+    let matches = expect.map(|e| e.trim().eq_ignore_ascii_case(&digest));
+    let mut out = v.clone();
+    out["matches"] = json!(matches);
+    ctx.emit(out, || {
+        let mut t = format!(
+            "recomputed from {n} re-verified events: certificate {digest} ({})",
+            if v["final"] == true {
+                "final"
+            } else {
+                "provisional: not closed yet"
+            }
+        );
+        match matches {
+            Some(true) => t.push_str("\nmatches the expected digest"),
+            Some(false) => t.push_str("\nDOES NOT match the expected digest"),
+            None => {}
+        }
+        t
+    });
+    Ok(if matches == Some(false) { 1 } else { 0 })
+}

@@ -1,0 +1,1019 @@
+//! Collective decisions as derived state: proposals, votes, delegations, closes and the tally
+//! certificates they produce.
+//!
+//! Decisions are judged inside the membership pass ([`crate::membership`]) because the two
+//! depend on each other: whether a vote counts depends on who was a member at the vote's causal
+//! point, and a passed proposal can change the constitution that later membership events are
+//! judged by. Both are folded in one causal-order pass, so nothing needs a fixpoint.
+//!
+//! Rules (see DESIGN.md, "Authority under concurrency", and `docs/decisions.md`):
+//!
+//! * **Proposals, openings, revisions, withdrawals and closes are control events**: each gets a
+//!   bit, so "was voting open at this vote", "was it closed" are exact causal-past questions.
+//! * **A vote counts** if, at its causal point, the proposal was open for voting and not closed
+//!   or withdrawn, the author was in the electorate, and the ballot fits the frozen text; *and*
+//!   it is in the close's causal past, is the author's latest such vote (by its own log order),
+//!   and the author is still in the electorate at the close. A vote from someone removed before
+//!   the close is void (listed in the certificate).
+//! * **Timestamps decide nothing** except the advisory deadline after which members other than
+//!   the author may close. A backdated vote that is not in the close's past does not count; one
+//!   that is counts, whatever its timestamp says.
+//! * **The first close wins.** Of several closes of one proposal, the first in the canonical
+//!   causal order (predecessors first, ties by event id) is the one whose past counts; the others
+//!   are refused and, if they were concurrent with it, listed in the certificate so the group
+//!   sees it. A vote in a concurrent close's past but not the winner's does not count.
+//! * **Delegation** is resolved at the close over the close's causal past: for each member the
+//!   latest delegation per scope (by its own log order), the most specific scope that says
+//!   anything wins (proposal, then topic, then group), then [`dualpower_decide::liquid`].
+//! * **Quadratic budgets** are per member per period and checked along the member's own log,
+//!   where a replaced vote gives its credits back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use dualpower_core::decision::{
+    Ballot, Electorate, MethodKind, Proposal, ProposalText, Scope, Target,
+};
+use dualpower_core::payload::{Constitution, Rule};
+use dualpower_core::{EventId, Payload, PublicKey};
+use dualpower_decide::certificate::{Certificate, LostWeight, VoidVote};
+use dualpower_decide::liquid::{self, Holder, Lost};
+use dualpower_decide::{Cast, Input};
+
+use crate::membership::{Act, Bits, Judge, Refusal};
+
+/// Longest delegation chain that carries weight.
+pub const MAX_CHAIN: u32 = 8;
+
+/// Where a proposal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Open for discussion; the author may revise it.
+    Discussion,
+    /// Open for voting.
+    Voting,
+    /// Closed: the certificate is final.
+    Closed,
+    /// Withdrawn by its author.
+    Withdrawn,
+}
+
+impl Status {
+    /// A word for people.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Discussion => "discussion",
+            Status::Voting => "voting",
+            Status::Closed => "closed",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// A member's standing vote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentVote {
+    /// The vote event.
+    pub event: EventId,
+    /// The ballot.
+    pub ballot: Ballot,
+    /// The reason given.
+    pub reason: String,
+}
+
+/// Who carries a member's weight on a proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightHolder {
+    /// A voter, `depth` delegation hops away.
+    Voter {
+        /// The voter.
+        voter: PublicKey,
+        /// Hops.
+        depth: u32,
+    },
+    /// Nobody: the weight is lost, for this reason (`cycle`, `dead-end`, `ineligible`,
+    /// `too-deep`), at this member where known.
+    Lost {
+        /// Why.
+        reason: String,
+        /// Where the chain broke.
+        at: Option<PublicKey>,
+    },
+}
+
+/// A proposal as of the whole event set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalState {
+    /// The proposal event.
+    pub id: EventId,
+    /// Its author.
+    pub author: PublicKey,
+    /// As proposed.
+    pub proposal: Proposal,
+    /// The text in force: the frozen one once voting opened, else the latest revision.
+    pub text: ProposalText,
+    /// The event carrying that text.
+    pub text_id: EventId,
+    /// Where it stands.
+    pub status: Status,
+    /// Standing votes (the latest valid vote of each member), for display.
+    pub votes: BTreeMap<PublicKey, CurrentVote>,
+    /// The certificate: final once closed, provisional (as if closed over every event) while
+    /// voting.
+    pub certificate: Option<Certificate>,
+    /// Where delegated weight goes (provisional while voting).
+    pub holders: BTreeMap<PublicKey, WeightHolder>,
+    /// Valid votes that arrived outside the close's past (they do not count).
+    pub late: Vec<EventId>,
+    /// The close events: the one that counts first, then concurrent ones.
+    pub closes: Vec<EventId>,
+    /// Whether its action (e.g. a constitution change) took effect.
+    pub enacted: bool,
+    /// Quadratic voting: the budget period it draws on.
+    pub period: [u8; 32],
+}
+
+/// Voice credits spent by a member in a period, per proposal.
+pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
+
+struct VoteRec {
+    id: EventId,
+    author: PublicKey,
+    ballot: Ballot,
+    reason: String,
+}
+
+struct DelegRec {
+    id: EventId,
+    scope: Scope,
+    target: Target,
+}
+
+struct Prop {
+    author: PublicKey,
+    idx: Option<usize>,
+    /// Quadratic voting: the budget period this proposal draws on.
+    period: [u8; 32],
+    p: Proposal,
+    /// Revisions: (event, bit, text), in causal order.
+    revisions: Vec<(EventId, usize, ProposalText)>,
+    /// The accepted opening: (bit, text event).
+    open: Option<(Option<usize>, EventId)>,
+    withdrawn: Option<usize>,
+    /// Valid close: (event, bit).
+    close: Option<(EventId, usize)>,
+    concurrent: Vec<EventId>,
+    votes: Vec<VoteRec>,
+    /// Votes in the counting close's past.
+    in_close: HashSet<EventId>,
+    void: Vec<(EventId, String)>,
+    certificate: Option<Certificate>,
+    holders: BTreeMap<PublicKey, WeightHolder>,
+    enacted: bool,
+}
+
+/// The decision bookkeeping of one membership pass.
+#[derive(Default)]
+pub(crate) struct Book {
+    props: BTreeMap<EventId, Prop>,
+    delegs: HashMap<PublicKey, Vec<DelegRec>>,
+    /// Quadratic budgets: (member, period) → proposal → credits spent.
+    spent: HashMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>,
+    /// Which proposal a marker event belongs to, so its bit can be recorded.
+    pending_mark: HashMap<EventId, (EventId, MarkKind)>,
+}
+
+#[derive(Clone, Copy)]
+enum MarkKind {
+    Propose,
+    Revise,
+    Open,
+    Withdraw,
+    Close,
+}
+
+/// What the pass knows about the event being judged.
+pub(crate) struct Cx<'a> {
+    pub judge: &'a Judge,
+    pub past: &'a Bits,
+    pub id: EventId,
+    pub author: PublicKey,
+    pub timestamp: u64,
+}
+
+fn in_electorate(judge: &Judge, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
+    judge.is_member(who, at)
+        && match e {
+            Electorate::Members => true,
+            Electorate::Role(r) => judge.has_role(who, r, at),
+        }
+}
+
+/// The tie-break key of option `i` of a proposal: a hash, so option order alone never decides.
+pub fn tiebreak_key(proposal: &EventId, i: usize) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("dualpower option tiebreak v1");
+    h.update(&proposal.0);
+    h.update(&(i as u32).to_le_bytes());
+    *h.finalize().as_bytes()
+}
+
+impl Prop {
+    fn open_at(&self, at: &Bits) -> bool {
+        self.p.voting || self.open.is_some_and(|(i, _)| i.is_some_and(|i| at.has(i)))
+    }
+    fn closed_at(&self, at: &Bits) -> bool {
+        self.close.is_some_and(|(_, i)| at.has(i))
+    }
+    fn withdrawn_at(&self, at: &Bits) -> bool {
+        self.withdrawn.is_some_and(|i| at.has(i))
+    }
+    fn text_of(&self, id: &EventId, text_id: &EventId) -> Option<&ProposalText> {
+        if text_id == id {
+            return Some(&self.p.text);
+        }
+        self.revisions
+            .iter()
+            .find(|(r, _, _)| r == text_id)
+            .map(|(_, _, t)| t)
+    }
+    /// The option labels and costs voted on.
+    fn frozen(&self, id: &EventId) -> (usize, Vec<u64>) {
+        let text = match self.open {
+            Some((_, t)) => self.text_of(id, &t).unwrap_or(&self.p.text),
+            None => &self.p.text,
+        };
+        match self.p.method.fixed_options() {
+            Some(f) => (f.len(), vec![0; f.len()]),
+            None => (
+                text.options.len(),
+                text.options.iter().map(|o| o.cost).collect(),
+            ),
+        }
+    }
+}
+
+impl Book {
+    fn prop_at<'a>(&'a self, proposal: &EventId, past: &Bits) -> Result<&'a Prop, Refusal> {
+        match self.props.get(proposal) {
+            Some(p) if p.idx.is_some_and(|i| past.has(i)) => Ok(p),
+            _ => Err(Refusal::UnknownProposal(*proposal)),
+        }
+    }
+
+    /// A proposal. Returns the act to record (a marker).
+    pub(crate) fn propose(&mut self, cx: &Cx<'_>, p: Proposal) -> Result<Act, Refusal> {
+        let c = cx.judge.constitution_at(cx.past);
+        if let Electorate::Role(r) = &p.electorate
+            && !c.roles.contains(r)
+        {
+            return Err(Refusal::UnknownRole(r.clone()));
+        }
+        if !p.action.is_empty() {
+            check_action(c, &p)?;
+        }
+        // The quadratic budget period is fixed by the proposal's own point and timestamp.
+        let period: [u8; 32] = if c.credit_period_days == 0 {
+            cx.id.0
+        } else {
+            let n = cx.timestamp / c.credit_period_days.saturating_mul(86_400_000).max(1);
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&n.to_be_bytes());
+            k
+        };
+        self.props.insert(
+            cx.id,
+            Prop {
+                author: cx.author,
+                idx: None,
+                period,
+                p,
+                revisions: Vec::new(),
+                open: None,
+                withdrawn: None,
+                close: None,
+                concurrent: Vec::new(),
+                votes: Vec::new(),
+                in_close: HashSet::new(),
+                void: Vec::new(),
+                certificate: None,
+                holders: BTreeMap::new(),
+                enacted: false,
+            },
+        );
+        self.pending_mark.insert(cx.id, (cx.id, MarkKind::Propose));
+        Ok(Act::Marker)
+    }
+
+    pub(crate) fn revise(
+        &mut self,
+        cx: &Cx<'_>,
+        proposal: EventId,
+        text: ProposalText,
+    ) -> Result<Act, Refusal> {
+        let p = self.prop_at(&proposal, cx.past)?;
+        if p.author != cx.author {
+            return Err(Refusal::NotProposer);
+        }
+        if p.open_at(cx.past) || p.open.is_some() {
+            return Err(Refusal::VotingOpen);
+        }
+        if p.withdrawn.is_some() || p.close.is_some() {
+            return Err(Refusal::ProposalEnded);
+        }
+        let check = Proposal {
+            text: text.clone(),
+            ..p.p.clone()
+        };
+        check
+            .check()
+            .map_err(|e| Refusal::Undecodable(e.to_string()))?;
+        if let Some(p) = self.props.get_mut(&proposal) {
+            p.revisions.push((cx.id, usize::MAX, text));
+        }
+        self.pending_mark
+            .insert(cx.id, (proposal, MarkKind::Revise));
+        Ok(Act::Marker)
+    }
+
+    pub(crate) fn open(
+        &mut self,
+        cx: &Cx<'_>,
+        proposal: EventId,
+        text: EventId,
+    ) -> Result<Act, Refusal> {
+        let p = self.prop_at(&proposal, cx.past)?;
+        if p.author != cx.author {
+            return Err(Refusal::NotProposer);
+        }
+        if p.p.voting || p.open.is_some() {
+            return Err(Refusal::VotingOpen);
+        }
+        if p.withdrawn.is_some() || p.close.is_some() {
+            return Err(Refusal::ProposalEnded);
+        }
+        let known = text == proposal
+            || p.revisions
+                .iter()
+                .any(|(r, bit, _)| *r == text && cx.past.has(*bit));
+        if !known {
+            return Err(Refusal::UnknownProposal(text));
+        }
+        if let Some(p) = self.props.get_mut(&proposal) {
+            p.open = Some((None, text));
+        }
+        self.pending_mark.insert(cx.id, (proposal, MarkKind::Open));
+        Ok(Act::Marker)
+    }
+
+    pub(crate) fn withdraw(&mut self, cx: &Cx<'_>, proposal: EventId) -> Result<Act, Refusal> {
+        let p = self.prop_at(&proposal, cx.past)?;
+        if p.author != cx.author {
+            return Err(Refusal::NotProposer);
+        }
+        if p.withdrawn.is_some() || p.close.is_some() {
+            return Err(Refusal::ProposalEnded);
+        }
+        self.pending_mark
+            .insert(cx.id, (proposal, MarkKind::Withdraw));
+        Ok(Act::Marker)
+    }
+
+    /// Records the bit a marker event received.
+    pub(crate) fn marked(&mut self, id: &EventId, bit: usize) {
+        let Some((proposal, kind)) = self.pending_mark.remove(id) else {
+            return;
+        };
+        let Some(p) = self.props.get_mut(&proposal) else {
+            return;
+        };
+        match kind {
+            MarkKind::Propose => p.idx = Some(bit),
+            MarkKind::Revise => {
+                if let Some(r) = p.revisions.iter_mut().find(|(r, _, _)| r == id) {
+                    r.1 = bit;
+                }
+            }
+            MarkKind::Open => {
+                if let Some(o) = p.open.as_mut() {
+                    o.0 = Some(bit);
+                }
+            }
+            MarkKind::Withdraw => p.withdrawn = Some(bit),
+            MarkKind::Close => {
+                if let Some(c) = p.close.as_mut() {
+                    c.1 = bit;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn vote(
+        &mut self,
+        cx: &Cx<'_>,
+        proposal: EventId,
+        ballot: Ballot,
+        reason: String,
+    ) -> Result<(), Refusal> {
+        let verdict = self.judge_vote(cx, &proposal, &ballot, &reason);
+        match verdict {
+            Ok(spend) => {
+                if let Some((key, cost)) = spend {
+                    self.spent.entry(key).or_default().insert(proposal, cost);
+                }
+                if let Some(p) = self.props.get_mut(&proposal) {
+                    p.votes.push(VoteRec {
+                        id: cx.id,
+                        author: cx.author,
+                        ballot,
+                        reason,
+                    });
+                }
+                Ok(())
+            }
+            Err(r) => {
+                if let Some(p) = self.props.get_mut(&proposal) {
+                    p.void.push((cx.id, r.to_string()));
+                }
+                Err(r)
+            }
+        }
+    }
+
+    /// Judges a vote at its point; on success, the quadratic budget entry to record.
+    fn judge_vote(
+        &self,
+        cx: &Cx<'_>,
+        proposal: &EventId,
+        ballot: &Ballot,
+        reason: &str,
+    ) -> Result<Option<(BudgetKey, u64)>, Refusal> {
+        let p = self.prop_at(proposal, cx.past)?;
+        if p.withdrawn_at(cx.past) {
+            return Err(Refusal::ProposalEnded);
+        }
+        if p.closed_at(cx.past) {
+            return Err(Refusal::AfterClose);
+        }
+        if !p.open_at(cx.past) {
+            return Err(Refusal::VotingNotOpen);
+        }
+        if !in_electorate(cx.judge, &p.p.electorate, &cx.author, cx.past) {
+            return Err(Refusal::NotInElectorate(p.p.electorate.to_text()));
+        }
+        let (options, costs) = p.frozen(proposal);
+        dualpower_decide::validate(&p.p.method, options, &costs, ballot, reason)
+            .map_err(|e| Refusal::BadBallot(e.to_string()))?;
+        if !matches!(p.p.method.kind, MethodKind::Quadratic) {
+            return Ok(None);
+        }
+        let c = cx.judge.constitution_at(cx.past);
+        let period = p.period;
+        let key = (cx.author, period);
+        let cost = dualpower_decide::quadratic_cost(ballot);
+        let others: u64 = self
+            .spent
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|(q, _)| *q != proposal)
+            .map(|(_, c)| *c)
+            .fold(0u64, |a, b| a.saturating_add(b));
+        if others.saturating_add(cost) > c.credits {
+            return Err(Refusal::Overspent {
+                cost,
+                left: c.credits.saturating_sub(others),
+            });
+        }
+        Ok(Some((key, cost)))
+    }
+
+    pub(crate) fn delegate(
+        &mut self,
+        cx: &Cx<'_>,
+        scope: Scope,
+        target: Target,
+    ) -> Result<(), Refusal> {
+        if let Scope::Proposal(q) = &scope {
+            self.prop_at(q, cx.past)?;
+        }
+        if target == Target::To(cx.author) {
+            return Err(Refusal::DelegateToSelf);
+        }
+        self.delegs.entry(cx.author).or_default().push(DelegRec {
+            id: cx.id,
+            scope,
+            target,
+        });
+        Ok(())
+    }
+
+    /// A close. `ancestors` is the close's causal past (event ids). Returns the act to record:
+    /// a marker, or the enacted change.
+    pub(crate) fn close(
+        &mut self,
+        cx: &Cx<'_>,
+        proposal: EventId,
+        ancestors: &HashSet<EventId>,
+    ) -> Result<Act, Refusal> {
+        let p = self.prop_at(&proposal, cx.past)?;
+        if let Some((first, bit)) = p.close {
+            if !cx.past.has(bit) {
+                // Concurrent with the close that counts: flagged, not counted.
+                if let Some(p) = self.props.get_mut(&proposal) {
+                    p.concurrent.push(cx.id);
+                }
+            }
+            return Err(Refusal::AlreadyClosed(first));
+        }
+        if p.withdrawn.is_some() {
+            return Err(Refusal::ProposalEnded);
+        }
+        if !p.open_at(cx.past) {
+            return Err(Refusal::VotingNotOpen);
+        }
+        if p.author != cx.author {
+            let after = p.p.deadline > 0 && cx.timestamp >= p.p.deadline;
+            if !after || !in_electorate(cx.judge, &p.p.electorate, &cx.author, cx.past) {
+                return Err(Refusal::TooEarlyToClose {
+                    deadline: p.p.deadline,
+                });
+            }
+        }
+        let (cert, holders) = self.conclude(cx.judge, &proposal, cx.past, ancestors, cx.id);
+        let passed = cert.outcome.passed == Some(true);
+        let mut act = Act::Marker;
+        let c = cx.judge.constitution_at(cx.past);
+        let mut enacted = false;
+        if passed && !p.p.action.is_empty() && check_action(c, &p.p).is_ok() {
+            match Payload::decode(&p.p.action) {
+                Ok(Payload::Amend(new)) => {
+                    act = Act::Constitution(Box::new(new));
+                    enacted = true;
+                }
+                Ok(Payload::Role {
+                    member,
+                    role,
+                    grant,
+                }) if !grant || cx.judge.is_member(&member, cx.past) => {
+                    act = Act::Role {
+                        member,
+                        role,
+                        grant,
+                    };
+                    enacted = true;
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = self.props.get_mut(&proposal) {
+            p.in_close = p
+                .votes
+                .iter()
+                .filter(|v| ancestors.contains(&v.id))
+                .map(|v| v.id)
+                .collect();
+            p.close = Some((cx.id, usize::MAX));
+            p.certificate = Some(cert);
+            p.holders = holders;
+            p.enacted = enacted;
+        }
+        self.pending_mark.insert(cx.id, (proposal, MarkKind::Close));
+        Ok(act)
+    }
+
+    /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
+    fn conclude(
+        &self,
+        judge: &Judge,
+        proposal: &EventId,
+        at: &Bits,
+        ancestors: &HashSet<EventId>,
+        close: EventId,
+    ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
+        let empty = Prop {
+            author: PublicKey([0; 32]),
+            idx: None,
+            period: [0; 32],
+            p: Proposal {
+                text: ProposalText {
+                    title: String::new(),
+                    body: String::new(),
+                    options: Vec::new(),
+                },
+                method: Default::default(),
+                electorate: Electorate::Members,
+                topic: String::new(),
+                voting: false,
+                deadline: 0,
+                action: Vec::new(),
+            },
+            revisions: Vec::new(),
+            open: None,
+            withdrawn: None,
+            close: None,
+            concurrent: Vec::new(),
+            votes: Vec::new(),
+            in_close: HashSet::new(),
+            void: Vec::new(),
+            certificate: None,
+            holders: BTreeMap::new(),
+            enacted: false,
+        };
+        let p = self.props.get(proposal).unwrap_or(&empty);
+        let electorate: Vec<PublicKey> = {
+            let mut v: Vec<PublicKey> = judge
+                .admitted()
+                .filter(|k| in_electorate(judge, &p.p.electorate, k, at))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        // Latest vote per member in the past (votes are recorded in causal order, which
+        // follows each author's log).
+        let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
+        for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+            latest.insert(v.author, v);
+        }
+        let mut void: Vec<VoidVote> = p
+            .void
+            .iter()
+            .filter(|(id, _)| ancestors.contains(id))
+            .map(|(id, r)| VoidVote {
+                event: id.0,
+                reason: r.clone(),
+            })
+            .collect();
+        latest.retain(|who, v| {
+            let ok = electorate.binary_search(who).is_ok();
+            if !ok {
+                void.push(VoidVote {
+                    event: v.id.0,
+                    reason: format!("{who} was no longer in the electorate at the close"),
+                });
+            }
+            ok
+        });
+        void.sort_by(|a, b| a.event.cmp(&b.event));
+
+        // Delegation graph over the electorate plus delegates outside it.
+        let mut index: HashMap<PublicKey, u32> = electorate
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+        let mut keys = electorate.clone();
+        let mut eligible = vec![true; electorate.len()];
+        let mut voted: Vec<bool> = electorate.iter().map(|k| latest.contains_key(k)).collect();
+        let mut target: Vec<Option<u32>> = vec![None; electorate.len()];
+        let mut used_delegations: Vec<EventId> = Vec::new();
+        if p.p.method.allows_delegation() {
+            for (i, who) in electorate.iter().enumerate() {
+                if voted[i] {
+                    continue;
+                }
+                let Some((to, ids)) = self.effective(who, p, proposal, ancestors) else {
+                    continue;
+                };
+                used_delegations.extend(ids);
+                let t = *index.entry(to).or_insert_with(|| {
+                    keys.push(to);
+                    eligible.push(false);
+                    voted.push(false);
+                    target.push(None);
+                    (keys.len() - 1) as u32
+                });
+                target[i] = Some(t);
+            }
+        }
+        let res = liquid::resolve(&voted, &eligible, &target, MAX_CHAIN);
+        let mut holders = BTreeMap::new();
+        let mut lost = Vec::new();
+        for (i, h) in res.holder.iter().enumerate() {
+            let who = keys[i];
+            match h {
+                Holder::Own => {}
+                Holder::Held { by, depth } => {
+                    holders.insert(
+                        who,
+                        WeightHolder::Voter {
+                            voter: keys[*by as usize],
+                            depth: *depth,
+                        },
+                    );
+                }
+                Holder::Lost(l) => {
+                    let (reason, at) = match l {
+                        Lost::Cycle => ("cycle", None),
+                        Lost::DeadEnd { at } => ("dead-end", Some(keys[*at as usize])),
+                        Lost::Ineligible { at } => ("ineligible", keys.get(*at as usize).copied()),
+                        Lost::TooDeep => ("too-deep", None),
+                    };
+                    lost.push(LostWeight {
+                        member: who.0,
+                        reason: reason.into(),
+                        at: at.map(|k| k.0),
+                    });
+                    holders.insert(
+                        who,
+                        WeightHolder::Lost {
+                            reason: reason.into(),
+                            at,
+                        },
+                    );
+                }
+            }
+        }
+        let casts: Vec<Cast<'_>> = electorate
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                latest.get(k).map(|v| Cast {
+                    weight: res.weight[i],
+                    ballot: &v.ballot,
+                })
+            })
+            .collect();
+        let (options, costs) = p.frozen(proposal);
+        let tiebreak: Vec<[u8; 32]> = (0..options).map(|i| tiebreak_key(proposal, i)).collect();
+        let c = judge.constitution_at(at);
+        let outcome = dualpower_decide::tally(&Input {
+            method: &p.p.method,
+            options,
+            costs: &costs,
+            tiebreak: &tiebreak,
+            electorate: electorate.len() as u64,
+            block_override: c.block_override,
+            casts: &casts,
+        });
+        let text_id = p.open.map(|(_, t)| t).unwrap_or(*proposal);
+        let labels = match p.p.method.fixed_options() {
+            Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
+            None => p
+                .text_of(proposal, &text_id)
+                .unwrap_or(&p.p.text)
+                .options
+                .iter()
+                .map(|o| o.label.clone())
+                .collect(),
+        };
+        let mut counted: Vec<EventId> = latest.values().map(|v| v.id).collect();
+        counted.sort();
+        used_delegations.sort();
+        used_delegations.dedup();
+        let mut h = blake3::Hasher::new_derive_key("dualpower tally inputs v1");
+        h.update(&proposal.0);
+        h.update(&text_id.0);
+        h.update(&(counted.len() as u64).to_le_bytes());
+        for v in &counted {
+            h.update(&v.0);
+        }
+        h.update(&(used_delegations.len() as u64).to_le_bytes());
+        for d in &used_delegations {
+            h.update(&d.0);
+        }
+        let delegated = res
+            .weight
+            .iter()
+            .zip(&voted)
+            .filter(|(_, v)| **v)
+            .map(|(w, _)| w.saturating_sub(1))
+            .sum();
+        let cert = Certificate {
+            proposal: proposal.0,
+            method: p.p.method.to_text(),
+            version: dualpower_decide::version(&p.p.method).to_owned(),
+            options: labels,
+            inputs: *h.finalize().as_bytes(),
+            closes: vec![close.0],
+            electorate: electorate.len() as u64,
+            voters: latest.len() as u64,
+            delegated,
+            lost,
+            void,
+            outcome,
+        };
+        (cert, holders)
+    }
+
+    /// The member's effective delegation for a proposal at the point whose events are
+    /// `ancestors`: the most specific scope with a say wins. Returns the delegate and the
+    /// delegation events that decided it.
+    fn effective(
+        &self,
+        who: &PublicKey,
+        p: &Prop,
+        proposal: &EventId,
+        ancestors: &HashSet<EventId>,
+    ) -> Option<(PublicKey, Vec<EventId>)> {
+        let recs = self.delegs.get(who)?;
+        let latest = |scope: &Scope| {
+            recs.iter()
+                .rev()
+                .find(|r| r.scope == *scope && ancestors.contains(&r.id))
+        };
+        let mut scopes = vec![Scope::Proposal(*proposal)];
+        if !p.p.topic.is_empty() {
+            scopes.push(Scope::Topic(p.p.topic.clone()));
+        }
+        scopes.push(Scope::Group);
+        for s in &scopes {
+            match latest(s) {
+                None => {}
+                Some(r) => match &r.target {
+                    Target::Inherit => {}
+                    Target::Nobody => return None,
+                    Target::To(k) => return Some((*k, vec![r.id])),
+                },
+            }
+        }
+        None
+    }
+
+    /// The proposals as of the whole set: final certificates for closed ones, provisional ones
+    /// (as if closed over every event) for those still voting.
+    pub(crate) fn finish(
+        mut self,
+        judge: &Judge,
+        all: &Bits,
+        every: &HashSet<EventId>,
+    ) -> (
+        BTreeMap<EventId, ProposalState>,
+        BTreeMap<PublicKey, BTreeMap<Scope, Target>>,
+        Spent,
+    ) {
+        let ids: Vec<EventId> = self.props.keys().copied().collect();
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let provisional = {
+                let p = &self.props[&id];
+                if p.idx.is_none() {
+                    continue;
+                }
+                (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
+                    .then(|| self.conclude(judge, &id, all, every, id))
+            };
+            let Some(p) = self.props.get_mut(&id) else {
+                continue;
+            };
+            if let Some((mut cert, holders)) = provisional {
+                cert.closes.clear();
+                p.certificate = Some(cert);
+                p.holders = holders;
+            }
+            let status = if p.close.is_some() {
+                Status::Closed
+            } else if p.withdrawn.is_some() {
+                Status::Withdrawn
+            } else if p.open_at(all) {
+                Status::Voting
+            } else {
+                Status::Discussion
+            };
+            let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
+            closes.extend(p.concurrent.iter().copied());
+            if let Some(cert) = p.certificate.as_mut()
+                && status == Status::Closed
+            {
+                cert.closes = closes.iter().map(|c| c.0).collect();
+            }
+            let (text_id, text) = match p.open {
+                Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
+                None => match p.revisions.last() {
+                    Some((r, _, t)) => (*r, t.clone()),
+                    None => (id, p.p.text.clone()),
+                },
+            };
+            let mut votes = BTreeMap::new();
+            for v in &p.votes {
+                votes.insert(
+                    v.author,
+                    CurrentVote {
+                        event: v.id,
+                        ballot: v.ballot.clone(),
+                        reason: v.reason.clone(),
+                    },
+                );
+            }
+            let late = match &p.close {
+                Some(_) => p
+                    .votes
+                    .iter()
+                    .filter(|v| !p.in_close.contains(&v.id))
+                    .map(|v| v.id)
+                    .collect(),
+                None => Vec::new(),
+            };
+            out.insert(
+                id,
+                ProposalState {
+                    id,
+                    author: p.author,
+                    proposal: p.p.clone(),
+                    text,
+                    text_id,
+                    status,
+                    votes,
+                    certificate: p.certificate.take(),
+                    holders: std::mem::take(&mut p.holders),
+                    late,
+                    closes,
+                    enacted: p.enacted,
+                    period: p.period,
+                },
+            );
+        }
+        let mut delegations: BTreeMap<PublicKey, BTreeMap<Scope, Target>> = BTreeMap::new();
+        for (who, recs) in &self.delegs {
+            let m = delegations.entry(*who).or_default();
+            for r in recs {
+                match r.target {
+                    Target::Inherit => {
+                        m.remove(&r.scope);
+                    }
+                    _ => {
+                        m.insert(r.scope.clone(), r.target.clone());
+                    }
+                }
+            }
+        }
+        delegations.retain(|_, m| !m.is_empty());
+        let spent = self.spent.into_iter().collect();
+        (out, delegations, spent)
+    }
+}
+
+/// The causal past of `id` (excluding itself) over `links` (event → parents).
+pub(crate) fn ancestors(id: &EventId, links: &HashMap<EventId, Vec<EventId>>) -> HashSet<EventId> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<EventId> = links.get(id).cloned().unwrap_or_default();
+    while let Some(e) = stack.pop() {
+        if seen.insert(e)
+            && let Some(ps) = links.get(&e)
+        {
+            stack.extend(ps.iter().copied());
+        }
+    }
+    seen
+}
+
+impl Book {
+    /// A vote refused before it reached the book (its author was not a member, or was cut):
+    /// listed in the certificate as void.
+    pub(crate) fn void_vote(&mut self, proposal: &EventId, id: EventId, why: &Refusal) {
+        if let Some(p) = self.props.get_mut(proposal) {
+            p.void.push((id, why.to_string()));
+        }
+    }
+}
+
+/// A quadratic budget: (member, period).
+type BudgetKey = (PublicKey, [u8; 32]);
+
+/// Checks a proposal's action against the constitution at the proposal's point.
+fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
+    let bad = |why: String| Refusal::BadAction(why);
+    let action = Payload::decode(&p.action).map_err(|e| bad(e.to_string()))?;
+    let rule = match &action {
+        Payload::Amend(new) => {
+            new.check().map_err(|e| bad(e.to_string()))?;
+            &c.amend
+        }
+        Payload::Role { role, .. } => {
+            if !c.roles.contains(role) {
+                return Err(Refusal::UnknownRole(role.clone()));
+            }
+            &c.amend
+        }
+        other => {
+            return Err(bad(format!(
+                "a proposal cannot enact a `{}` event",
+                other.kind_name()
+            )));
+        }
+    };
+    if *rule != Rule::Vote {
+        return Err(bad(format!(
+            "the constitution lets `{}` do this directly; proposals enact only what it puts to a vote",
+            rule.to_text()
+        )));
+    }
+    if p.method != c.vote {
+        return Err(bad(format!(
+            "the constitution decides this by `{}`, not `{}`",
+            c.vote.to_text(),
+            p.method.to_text()
+        )));
+    }
+    if !matches!(
+        p.method.kind,
+        MethodKind::Majority { .. } | MethodKind::Consent
+    ) {
+        return Err(bad("only a yes/no method can enact a change".into()));
+    }
+    if p.electorate != Electorate::Members {
+        return Err(bad(
+            "every member decides changes to the constitution".into()
+        ));
+    }
+    Ok(())
+}

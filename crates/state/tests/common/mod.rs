@@ -1,0 +1,285 @@
+//! The test harness shared by the state integration tests: a group history written event by
+//! event by named authors with deterministic keys, derived with [`GroupState::derive`].
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use dualpower_core::payload::join_proof_message;
+use dualpower_core::{
+    Constitution, Draft, EventId, Genesis, GroupId, Identity, NetworkId, Payload, PublicKey,
+    VerifiedEvent,
+};
+use dualpower_state::{GroupState, Refusal};
+
+/// A timestamp far before any invite's expiry.
+pub const T: u64 = 1_000;
+/// Expiry of invites that should not expire in a test.
+pub const NEVER: u64 = u64::MAX / 2;
+
+/// One author's identity and the head and next seq of each of its logs.
+#[derive(Clone)]
+pub struct Author {
+    pub identity: Identity,
+    /// log -> (head, next seq).
+    pub logs: BTreeMap<u64, (EventId, u64)>,
+}
+
+/// A group history under construction: authors by name, and every event written so far.
+#[derive(Clone)]
+pub struct Scenario {
+    pub network: NetworkId,
+    pub group: GroupId,
+    pub authors: BTreeMap<&'static str, Author>,
+    pub events: Vec<VerifiedEvent>,
+}
+
+pub fn identity_of(name: &str) -> Identity {
+    // Deterministic keys, so ids (and so tie-breaking) are the same on every run.
+    let mut seed = [0x5a; 32];
+    seed[..name.len()].copy_from_slice(name.as_bytes());
+    Identity::from_seed(&seed)
+}
+
+impl Scenario {
+    /// A group created by `creator` under `constitution`; returns the genesis too.
+    pub fn new(creator: &'static str, constitution: Constitution) -> (Scenario, VerifiedEvent) {
+        let genesis = Genesis {
+            name: "Tenants' union".into(),
+            nonce: [7; 16],
+            constitution,
+        };
+        let group = genesis.group_id(&identity_of(creator).public());
+        let mut s = Scenario {
+            network: NetworkId::named("membership-tests"),
+            group,
+            authors: BTreeMap::new(),
+            events: Vec::new(),
+        };
+        let g = s.write(creator, Payload::GroupGenesis(genesis), &[], T);
+        (s, g)
+    }
+
+    pub fn author(&mut self, name: &'static str) -> &mut Author {
+        self.authors.entry(name).or_insert_with(|| Author {
+            identity: identity_of(name),
+            logs: BTreeMap::new(),
+        })
+    }
+
+    pub fn key(&self, name: &str) -> PublicKey {
+        identity_of(name).public()
+    }
+
+    /// Number of events `name` has written to its log 0 (the `seen` of a removal).
+    pub fn count(&self, name: &str) -> u64 {
+        self.authors
+            .get(name)
+            .and_then(|a| a.logs.get(&0))
+            .map_or(0, |(_, next)| *next)
+    }
+
+    /// Writes the next event of `author`'s log 0, backlinked to its head.
+    pub fn write(
+        &mut self,
+        author: &'static str,
+        payload: Payload,
+        deps: &[EventId],
+        timestamp: u64,
+    ) -> VerifiedEvent {
+        self.write_in(author, 0, payload, deps, timestamp)
+    }
+
+    /// Writes the next event of one of `author`'s logs; deps are sorted and de-duplicated, and
+    /// the backlink is dropped from them.
+    pub fn write_in(
+        &mut self,
+        author: &'static str,
+        log: u64,
+        payload: Payload,
+        deps: &[EventId],
+        timestamp: u64,
+    ) -> VerifiedEvent {
+        let (group, network) = (self.group, self.network);
+        let a = self.author(author);
+        let (backlink, seq) = match a.logs.get(&log) {
+            Some((head, next)) => (Some(*head), *next),
+            None => (None, 0),
+        };
+        let mut deps: Vec<EventId> = deps
+            .iter()
+            .copied()
+            .filter(|d| Some(*d) != backlink)
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        let ev = Draft {
+            group,
+            log,
+            seq,
+            backlink,
+            deps,
+            timestamp,
+            body: payload.encode(),
+            flags: 0,
+        }
+        .sign(&a.identity, &network)
+        .unwrap();
+        a.logs.insert(log, (ev.id(), seq + 1));
+        self.events.push(ev.clone());
+        ev
+    }
+
+    /// `author` creates an invite; returns it and the invite key (what the invite code holds).
+    pub fn invite(
+        &mut self,
+        author: &'static str,
+        uses: u64,
+        expires: u64,
+        deps: &[EventId],
+    ) -> (VerifiedEvent, Identity) {
+        let key = Identity::from_seed(&[self.events.len() as u8 ^ 0xa5; 32]);
+        let ev = self.write(
+            author,
+            Payload::Invite {
+                key: key.public(),
+                expires,
+                uses,
+            },
+            deps,
+            T,
+        );
+        (ev, key)
+    }
+
+    /// `joiner` joins with `invite`, proving it with `signer` (the invite key, unless forging).
+    pub fn join(
+        &mut self,
+        joiner: &'static str,
+        invite: &VerifiedEvent,
+        signer: &Identity,
+    ) -> VerifiedEvent {
+        let proof = signer.sign(&join_proof_message(
+            &self.network,
+            &self.group,
+            &self.key(joiner),
+        ));
+        self.write(
+            joiner,
+            Payload::Join {
+                invite: invite.id(),
+                proof,
+            },
+            &[invite.id()],
+            T,
+        )
+    }
+
+    /// `by` admits the author of `join`, with the join in its causal past.
+    pub fn admit(
+        &mut self,
+        by: &'static str,
+        join: &VerifiedEvent,
+        deps: &[EventId],
+        timestamp: u64,
+    ) -> VerifiedEvent {
+        let member = join.header().author;
+        let mut deps = deps.to_vec();
+        deps.push(join.id());
+        self.write(
+            by,
+            Payload::Admit {
+                member,
+                join: join.id(),
+            },
+            &deps,
+            timestamp,
+        )
+    }
+
+    pub fn post(&mut self, author: &'static str, text: &str, deps: &[EventId]) -> VerifiedEvent {
+        self.write(author, Payload::Post { text: text.into() }, deps, T)
+    }
+
+    pub fn remove(
+        &mut self,
+        by: &'static str,
+        member: &'static str,
+        seen: u64,
+        deps: &[EventId],
+    ) -> VerifiedEvent {
+        let member = self.key(member);
+        self.write(
+            by,
+            Payload::Remove {
+                member,
+                seen,
+                reason: "test".into(),
+            },
+            deps,
+            T,
+        )
+    }
+
+    pub fn role(
+        &mut self,
+        by: &'static str,
+        member: &'static str,
+        role: &str,
+        grant: bool,
+        deps: &[EventId],
+    ) -> VerifiedEvent {
+        let member = self.key(member);
+        self.write(
+            by,
+            Payload::Role {
+                member,
+                role: role.into(),
+                grant,
+            },
+            deps,
+            T,
+        )
+    }
+
+    pub fn derive(&self) -> GroupState {
+        GroupState::derive(&self.network, self.group, &self.events)
+    }
+}
+
+/// The refusal recorded for `id`, if any (and at most one).
+pub fn refusal(state: &GroupState, id: &VerifiedEvent) -> Option<Refusal> {
+    let all: Vec<&Refusal> = state
+        .rejected
+        .iter()
+        .filter(|(e, _)| *e == id.id())
+        .map(|(_, r)| r)
+        .collect();
+    assert!(all.len() <= 1, "{} refused twice: {all:?}", id.id());
+    all.first().map(|r| (*r).clone())
+}
+
+#[track_caller]
+pub fn assert_refused(state: &GroupState, ev: &VerifiedEvent, expected: Refusal) {
+    assert_eq!(
+        refusal(state, ev),
+        Some(expected),
+        "refusal of {}; all: {:?}",
+        ev.id(),
+        state.rejected
+    );
+}
+
+#[track_caller]
+pub fn assert_valid(state: &GroupState, ev: &VerifiedEvent) {
+    assert_eq!(refusal(state, ev), None, "{} should be valid", ev.id());
+}
+
+pub fn members(state: &GroupState) -> Vec<PublicKey> {
+    state.members.keys().copied().collect()
+}
+
+pub fn keys(s: &Scenario, names: &[&str]) -> Vec<PublicKey> {
+    let mut v: Vec<PublicKey> = names.iter().map(|n| s.key(n)).collect();
+    v.sort();
+    v
+}
