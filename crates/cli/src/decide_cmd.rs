@@ -14,6 +14,7 @@ use crate::{Ctx, group_hex, op, short};
 
 /// Decision commands (flattened into the top level).
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub(crate) enum DecideCommand {
     /// Put a proposal to a group.
     Propose {

@@ -41,10 +41,12 @@ struct Case {
     /// (member, ballot, reason).
     votes: &'static [(usize, &'static str, &'static str)],
     expect: Expect,
-    /// The per-option figures, where the method's rules make them plain.
-    figures: Option<&'static [i64]>,
+    /// The per-option figures (what each means is the method's rule).
+    figures: &'static [i64],
     /// Weight delegated to a voter (C's, to B, where C does not vote).
     delegated: u64,
+    /// Budgeting: what the selection costs (0 for the other methods).
+    spent: u64,
 }
 
 /// C has delegated its weight to B (group scope) before any of these is proposed: where C
@@ -58,8 +60,9 @@ const CASES: &[Case] = &[
         // 2 yes of 3 reaches 2/3 exactly: passes.
         votes: &[(A, "yes", ""), (B, "yes", ""), (C, "no", "too early")],
         expect: Expect::Passed(true),
-        figures: Some(&[2, 1, 0]),
+        figures: &[2, 1, 0],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Hire a lawyer",
@@ -73,8 +76,9 @@ const CASES: &[Case] = &[
             (C, "block", "we cannot pay a lawyer this year"),
         ],
         expect: Expect::Passed(false),
-        figures: Some(&[2, 0, 0, 1]),
+        figures: &[2, 0, 0, 1],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Ask the city for a mediator",
@@ -83,8 +87,9 @@ const CASES: &[Case] = &[
         extra: &[],
         votes: &[(A, "agree", ""), (B, "agree", ""), (C, "abstain", "")],
         expect: Expect::Passed(true),
-        figures: Some(&[2, 1, 0, 0]),
+        figures: &[2, 1, 0, 0],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Meeting day",
@@ -94,8 +99,9 @@ const CASES: &[Case] = &[
         // C does not vote: B carries C's weight. Without it Wednesday and Saturday would tie.
         votes: &[(A, "Saturday", ""), (B, "Wednesday", "")],
         expect: Expect::Winners(&[1]),
-        figures: Some(&[0, 2, 1]),
+        figures: &[0, 2, 1],
         delegated: 1,
+        spent: 0,
     },
     Case {
         title: "Where to hold the assembly",
@@ -104,8 +110,9 @@ const CASES: &[Case] = &[
         extra: &[],
         votes: &[(A, "park,pool", ""), (B, "library", ""), (C, "park", "")],
         expect: Expect::Winners(&[0]),
-        figures: Some(&[2, 1, 1]),
+        figures: &[2, 1, 1],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Colour of the banner",
@@ -119,8 +126,9 @@ const CASES: &[Case] = &[
             (C, "green=5,blue=1", ""),
         ],
         expect: Expect::Winners(&[1]),
-        figures: Some(&[6, 9, 6]),
+        figures: &[6, 9, 6],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "What the garden buys first",
@@ -133,8 +141,9 @@ const CASES: &[Case] = &[
             (C, "tools=1,tarp=4", ""),
         ],
         expect: Expect::Winners(&[1]),
-        figures: Some(&[4, 7, 4]),
+        figures: &[4, 7, 4],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "This year's priority",
@@ -144,34 +153,39 @@ const CASES: &[Case] = &[
         // Costs 10, 16 and 9 voice credits of 100; no delegation applies.
         votes: &[(A, "3,-1,0", ""), (B, "0,4,0", ""), (C, "2,1,-2", "")],
         expect: Expect::Winners(&[0]),
-        figures: Some(&[5, 4, -2]),
+        figures: &[5, 4, -2],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Which entrance to open",
         method: Some("schulze"),
         options: &["north", "south", "east"],
         extra: &[],
-        // South beats north 2:1 and everything else beats nobody it should: south wins;
-        // figures count the candidates (status quo included) each option beats.
+        // Figures count the candidates each option beats, the status quo included: south beats
+        // north (2:1), east and the status quo; north beats east and the status quo; east
+        // beats nothing (the status quo beats it 2:0). South wins.
         votes: &[
             (A, "north=2,south=1,east=-1", ""),
             (B, "north=1,south=2,east=0", ""),
             (C, "north=0,south=1,east=-1", ""),
         ],
         expect: Expect::Winners(&[1]),
-        figures: Some(&[2, 3, 0]),
+        figures: &[2, 3, 0],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Treasurer",
         method: Some("irv"),
         options: &["alice", "bob", "carol"],
         extra: &[],
+        // Bob holds 2 of 3 first preferences: a majority in the first round.
         votes: &[(A, "carol,bob", ""), (B, "bob,carol", ""), (C, "bob", "")],
         expect: Expect::Winners(&[1]),
-        figures: None,
+        figures: &[0, 2, 1],
         delegated: 0,
+        spent: 0,
     },
     Case {
         title: "Spend the winter fund",
@@ -183,18 +197,20 @@ const CASES: &[Case] = &[
         // would tie at 1 and the cheaper kitchen would be chosen.
         votes: &[(A, "beds,kitchen", ""), (B, "beds,roof", "")],
         expect: Expect::Winners(&[0, 2]),
-        figures: None,
+        figures: &[3, 1, 2],
         delegated: 1,
+        spent: 900,
     },
     Case {
         title: "Newcomers do not see old history",
         method: None,
         options: &[],
-        extra: &["--amend", "--history", "false"],
+        extra: &["--constitution", "--history", "false"],
         votes: &[(A, "yes", ""), (B, "yes", ""), (C, "yes", "")],
         expect: Expect::Passed(true),
-        figures: Some(&[3, 0, 0]),
+        figures: &[3, 0, 0],
         delegated: 0,
+        spent: 0,
     },
 ];
 
@@ -460,6 +476,9 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
         assert_eq!(c["delegated"], case.delegated, "{}: {c}", case.title);
         assert_eq!(o["quorum_met"], true, "{}: {c}", case.title);
         assert_eq!(o["participation"], 3, "{}: {c}", case.title);
+        // No result here depends on a tiebreak key.
+        assert_eq!(o["tie"], false, "{}: {c}", case.title);
+        assert_eq!(o["spent"], case.spent, "{}: {c}", case.title);
         match case.expect {
             Expect::Passed(p) => {
                 assert_eq!(o["passed"], p, "{}: {c}", case.title);
@@ -470,9 +489,12 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
                 assert_eq!(o["winners"], serde_json::json!(w), "{}: {c}", case.title);
             }
         }
-        if let Some(f) = case.figures {
-            assert_eq!(o["figures"], serde_json::json!(f), "{}: {c}", case.title);
-        }
+        assert_eq!(
+            o["figures"],
+            serde_json::json!(case.figures),
+            "{}: {c}",
+            case.title
+        );
 
         // B and C recompute it from their own logs and match A's digest; a wrong digest exits 1.
         for h in [&b_home, &c_home] {

@@ -162,16 +162,12 @@ impl Method {
     pub fn to_text(&self) -> String {
         let mut params: Vec<String> = Vec::new();
         match &self.kind {
-            MethodKind::Majority { threshold } => {
-                if *threshold != (Ratio { num: 1, den: 2 }) {
-                    params.push(format!("threshold={threshold}"));
-                }
+            MethodKind::Majority { threshold } if *threshold != (Ratio { num: 1, den: 2 }) => {
+                params.push(format!("threshold={threshold}"));
             }
-            MethodKind::Score { min, max } => {
-                if (*min, *max) != (0, 5) {
-                    params.push(format!("min={min}"));
-                    params.push(format!("max={max}"));
-                }
+            MethodKind::Score { min, max } if (*min, *max) != (0, 5) => {
+                params.push(format!("min={min}"));
+                params.push(format!("max={max}"));
             }
             MethodKind::Dot { dots } => params.push(format!("dots={dots}")),
             MethodKind::Budget { total } => params.push(format!("total={total}")),

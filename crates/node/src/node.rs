@@ -85,8 +85,8 @@ pub enum Command {
     },
     /// Carry out a group operation (see [`crate::ops`]) and gossip what it wrote.
     Op {
-        /// The operation.
-        op: crate::ops::Op,
+        /// The operation (boxed: some variants are large).
+        op: Box<crate::ops::Op>,
         /// Time (ms).
         now: u64,
         /// What it did, or why not.
@@ -237,9 +237,13 @@ impl Handle {
 
     /// Carries out a group operation.
     pub async fn op(&self, op: crate::ops::Op, now: u64) -> Result<serde_json::Value, String> {
-        self.call(|reply| Command::Op { op, now, reply })
-            .await
-            .unwrap_or_else(|| Err("the node is shutting down".into()))
+        self.call(|reply| Command::Op {
+            op: Box::new(op),
+            now,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err("the node is shutting down".into()))
     }
 
     /// Follows a group.
@@ -708,7 +712,7 @@ impl Node {
                 let _ = reply.send(res);
             }
             Command::Op { op, now, reply } => {
-                let res = block(|| crate::ops::apply(&self.store, &self.identity, op, now));
+                let res = block(|| crate::ops::apply(&self.store, &self.identity, *op, now));
                 let res = match res {
                     Ok(out) => {
                         if let Err(e) = self.refresh_groups() {

@@ -132,6 +132,9 @@ pub struct ProposalState {
     pub period: [u8; 32],
 }
 
+/// Each member's standing delegations, by scope.
+pub type Delegations = BTreeMap<PublicKey, BTreeMap<Scope, Target>>;
+
 /// Voice credits spent by a member in a period, per proposal.
 pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
 
@@ -653,7 +656,7 @@ impl Book {
             }
             ok
         });
-        void.sort_by(|a, b| a.event.cmp(&b.event));
+        void.sort_by_key(|a| a.event);
 
         // Delegation graph over the electorate plus delegates outside it.
         let mut index: HashMap<PublicKey, u32> = electorate
@@ -836,11 +839,7 @@ impl Book {
         judge: &Judge,
         all: &Bits,
         every: &HashSet<EventId>,
-    ) -> (
-        BTreeMap<EventId, ProposalState>,
-        BTreeMap<PublicKey, BTreeMap<Scope, Target>>,
-        Spent,
-    ) {
+    ) -> (BTreeMap<EventId, ProposalState>, Delegations, Spent) {
         let ids: Vec<EventId> = self.props.keys().copied().collect();
         let mut out = BTreeMap::new();
         for id in ids {

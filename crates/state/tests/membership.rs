@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 use dualpower_core::payload::join_proof_message;
-use dualpower_core::{Constitution, EventId, Identity, KeyShare, Payload, Rule, Seal, VerifiedEvent};
+use dualpower_core::{
+    Constitution, EventId, Identity, KeyShare, Payload, Rule, Seal, VerifiedEvent,
+};
 use dualpower_state::{GroupState, Refusal};
 
 mod common;
