@@ -49,6 +49,15 @@ pub fn find_proposal<'a>(st: &'a GroupState, key: &str) -> Result<&'a ProposalSt
     }
 }
 
+/// Whether `who` may vote on `p` now (a current member, holding the role if one is required).
+pub fn in_electorate(st: &GroupState, p: &ProposalState, who: &PublicKey) -> bool {
+    match (&p.proposal.electorate, st.members.get(who)) {
+        (_, None) => false,
+        (Electorate::Members, Some(_)) => true,
+        (Electorate::Role(r), Some(m)) => m.roles.contains(r),
+    }
+}
+
 /// Parses `label` or `label=cost` options.
 fn options_arg(opts: &[String], budget: bool) -> Result<Vec<Choice>, OpError> {
     opts.iter()
@@ -406,6 +415,12 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     p.status.as_str()
                 )));
             }
+            if !in_electorate(&st, p, &me) {
+                return Err(OpError::Denied(format!(
+                    "only `{}` vote on this proposal",
+                    p.proposal.electorate.to_text()
+                )));
+            }
             let b = parse_ballot(p, &ballot)?;
             let (options, costs) = match p.proposal.method.fixed_options() {
                 Some(f) => (f.len(), vec![0; f.len()]),
@@ -521,6 +536,12 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                         s.as_str()
                     )));
                 }
+            }
+            if p.author != me && !in_electorate(&st, p, &me) {
+                return Err(OpError::Denied(format!(
+                    "only the author or the electorate ({}) may close this proposal",
+                    p.proposal.electorate.to_text()
+                )));
             }
             if p.author != me && (p.proposal.deadline == 0 || now < p.proposal.deadline) {
                 return Err(OpError::Denied(if p.proposal.deadline == 0 {

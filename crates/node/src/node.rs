@@ -16,6 +16,7 @@ use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
     build_swarm_with_metrics, gossip_received, node_keypair,
 };
+use dualpower_state::GroupState;
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
@@ -287,7 +288,15 @@ struct GroupCache {
     topics: Vec<(IdentTopic, [u8; 32])>,
     /// Whether we are a member.
     member: bool,
+    /// Proposals open for voting with a deadline: (proposal, when this node closes it). The
+    /// author's node closes at the deadline; other voters' nodes after a grace period, as a
+    /// fallback when the author is away (concurrent fallback closes are flagged, see
+    /// docs/decisions.md).
+    closes: Vec<(EventId, u64)>,
 }
+
+/// How long after a deadline a voter's node closes a proposal whose author has not.
+pub const CLOSE_GRACE_MS: u64 = 15 * 60 * 1000;
 
 struct SyncJob {
     fetched: u64,
@@ -421,6 +430,7 @@ pub async fn run(
                     tracing::error!(error = %e, "cannot read groups");
                 }
                 node.refresh_views();
+                node.close_due();
                 ticks += 1;
                 if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
                     node.anti_entropy();
@@ -430,6 +440,23 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// When this node should close each proposal open for voting with a deadline.
+fn close_times(st: &GroupState, me: &PublicKey) -> Vec<(EventId, u64)> {
+    st.proposals
+        .values()
+        .filter(|p| p.status == dualpower_state::Status::Voting && p.proposal.deadline > 0)
+        .filter_map(|p| {
+            if p.author == *me {
+                Some((p.id, p.proposal.deadline))
+            } else if crate::decisions::in_electorate(st, p, me) {
+                Some((p.id, p.proposal.deadline.saturating_add(CLOSE_GRACE_MS)))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn block<T>(f: impl FnOnce() -> T) -> T {
@@ -600,7 +627,7 @@ impl Node {
             let st = &view.state;
             let mut topics = Vec::new();
             let writing = st.writing_epoch();
-            let mut held: Vec<&dualpower_core::EventId> = view
+            let mut held: Vec<&EventId> = view
                 .keyring
                 .epochs
                 .keys()
@@ -635,6 +662,7 @@ impl Node {
                     .collect(),
                 topics,
                 member: st.is_member(&self.identity.public()),
+                closes: close_times(st, &self.identity.public()),
             };
             let members = cache.members.clone();
             self.authed.retain(|(_, gg), k| {
@@ -643,6 +671,39 @@ impl Node {
             self.caches.insert(g, cache);
             for ev in &written {
                 self.publish(ev);
+            }
+        }
+    }
+
+    /// Closes proposals whose time has come (see [`GroupCache::closes`]) and gossips the close.
+    fn close_due(&mut self) {
+        let now = now_ms();
+        let due: Vec<(GroupId, EventId)> = self
+            .caches
+            .iter()
+            .flat_map(|(g, c)| {
+                c.closes
+                    .iter()
+                    .filter(|(_, at)| *at <= now)
+                    .map(move |(p, _)| (*g, *p))
+            })
+            .collect();
+        for (g, p) in due {
+            if let Some(c) = self.caches.get_mut(&g) {
+                c.closes.retain(|(q, _)| *q != p);
+            }
+            let op = crate::ops::Op::Close {
+                group: g.to_hex(),
+                proposal: p.to_hex(),
+            };
+            match block(|| crate::ops::apply(&self.store, &self.identity, op, now)) {
+                Ok(out) => {
+                    tracing::info!(group = %g, proposal = %p, "closed a proposal at its deadline");
+                    for ev in &out.events {
+                        self.publish(ev);
+                    }
+                }
+                Err(e) => tracing::info!(group = %g, proposal = %p, error = %e, "not closing"),
             }
         }
     }
