@@ -373,12 +373,15 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
         t.elapsed()
     );
 
+    let by_title = |title: &str| &pids[CASES.iter().position(|c| c.title == title).unwrap()];
+    let consent = by_title("Hire a lawyer");
+    let plurality = by_title("Meeting day");
+    let amend = by_title("Newcomers do not see old history");
+
     // Ballots that do not fit are refused before anything is written.
-    let consent = &pids[1];
-    let dot = &pids[6];
-    let plurality = &pids[3];
     let e = net.fails(&c_home, &["vote", &g, consent, "block"]);
     assert!(e.contains("reason"), "{e}");
+    let dot = by_title("What the garden buys first");
     let e = net.fails(&b_home, &["vote", &g, dot, "tools=5,seeds=1"]);
     assert!(e.contains("dots"), "{e}");
     net.fails(&b_home, &["vote", &g, plurality, "Sunday"]);
@@ -466,6 +469,12 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
                 h.display()
             );
         }
+        // Byte for byte: the whole answer is the same on every node.
+        let raw: Vec<Vec<u8>> = homes
+            .iter()
+            .map(|h| net.run(h, &["--json", "tally", &g, pid]).stdout)
+            .collect();
+        assert!(raw.iter().all(|r| *r == raw[A]), "{}: {raw:?}", case.title);
         // What A's close printed is that certificate.
         assert_eq!(closed[i]["certificate"].to_string(), cert, "{}", case.title);
 
@@ -522,15 +531,16 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
         t.elapsed()
     );
 
-    // Who held C's weight: B where C did not vote, C itself where it did.
-    let p = net.proposal(&b_home, &g, plurality).unwrap();
-    let holders = p["holders"].as_array().unwrap();
-    assert!(
-        holders
+    // B held C's weight exactly where C did not vote.
+    for (case, pid) in CASES.iter().zip(&pids) {
+        let p = net.proposal(&b_home, &g, pid).unwrap();
+        let held = p["holders"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|h| h["member"] == c_id.as_str() && h["held_by"] == b_id.as_str()),
-        "{p}"
-    );
+            .any(|h| h["member"] == c_id.as_str() && h["held_by"] == b_id.as_str());
+        assert_eq!(held, case.delegated == 1, "{}: {p}", case.title);
+    }
     // The block's reason reached every node.
     for h in &homes {
         let p = net.proposal(h, &g, consent).unwrap();
@@ -546,7 +556,6 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
     }
 
     // The amendment passed and was enacted: every node now applies the new rule.
-    let amend = pids.last().unwrap();
     for h in &homes {
         let p = net.proposal(h, &g, amend).unwrap();
         assert_eq!(p["enacted"], true, "{p}");

@@ -518,16 +518,9 @@ impl Book {
         ancestors: &HashSet<EventId>,
     ) -> Result<Act, Refusal> {
         let p = self.prop_at(&proposal, cx.past)?;
-        if let Some((first, bit)) = p.close {
-            if !cx.past.has(bit) {
-                // Concurrent with the close that counts: flagged, not counted.
-                if let Some(p) = self.props.get_mut(&proposal) {
-                    p.concurrent.push(cx.id);
-                }
-            }
-            return Err(Refusal::AlreadyClosed(first));
-        }
-        if p.withdrawn.is_some() {
+        // The close's own right comes first, so a close without it is refused for that
+        // whatever its place in the order, and never listed as contesting the result.
+        if p.withdrawn_at(cx.past) {
             return Err(Refusal::ProposalEnded);
         }
         if !p.open_at(cx.past) {
@@ -540,6 +533,18 @@ impl Book {
                     deadline: p.p.deadline,
                 });
             }
+        }
+        if let Some((first, bit)) = p.close {
+            if !cx.past.has(bit) {
+                // Concurrent with the close that counts: flagged, not counted.
+                if let Some(p) = self.props.get_mut(&proposal) {
+                    p.concurrent.push(cx.id);
+                }
+            }
+            return Err(Refusal::AlreadyClosed(first));
+        }
+        if p.withdrawn.is_some() {
+            return Err(Refusal::ProposalEnded);
         }
         let (cert, holders) = self.conclude(cx.judge, &proposal, cx.past, ancestors, cx.id);
         let passed = cert.outcome.passed == Some(true);
@@ -692,22 +697,26 @@ impl Book {
         let mut holders = BTreeMap::new();
         let mut lost = Vec::new();
         for (i, h) in res.holder.iter().enumerate() {
-            let who = keys[i];
+            let Some(&who) = keys.get(i) else {
+                continue;
+            };
             match h {
                 Holder::Own => {}
                 Holder::Held { by, depth } => {
-                    holders.insert(
-                        who,
-                        WeightHolder::Voter {
-                            voter: keys[*by as usize],
-                            depth: *depth,
-                        },
-                    );
+                    if let Some(voter) = keys.get(*by as usize) {
+                        holders.insert(
+                            who,
+                            WeightHolder::Voter {
+                                voter: *voter,
+                                depth: *depth,
+                            },
+                        );
+                    }
                 }
                 Holder::Lost(l) => {
                     let (reason, at) = match l {
                         Lost::Cycle => ("cycle", None),
-                        Lost::DeadEnd { at } => ("dead-end", Some(keys[*at as usize])),
+                        Lost::DeadEnd { at } => ("dead-end", keys.get(*at as usize).copied()),
                         Lost::Ineligible { at } => ("ineligible", keys.get(*at as usize).copied()),
                         Lost::TooDeep => ("too-deep", None),
                     };
@@ -731,7 +740,7 @@ impl Book {
             .enumerate()
             .filter_map(|(i, k)| {
                 latest.get(k).map(|v| Cast {
-                    weight: res.weight[i],
+                    weight: res.weight.get(i).copied().unwrap_or(1),
                     ballot: &v.ballot,
                 })
             })
