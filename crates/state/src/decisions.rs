@@ -203,6 +203,24 @@ pub(crate) struct Cx<'a> {
     pub timestamp: u64,
 }
 
+impl<'a> Cx<'a> {
+    pub(crate) fn new(
+        judge: &'a Judge,
+        past: &'a Bits,
+        id: EventId,
+        author: PublicKey,
+        timestamp: u64,
+    ) -> Self {
+        Cx {
+            judge,
+            past,
+            id,
+            author,
+            timestamp,
+        }
+    }
+}
+
 fn in_electorate(judge: &Judge, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
     judge.is_member(who, at)
         && match e {

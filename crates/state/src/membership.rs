@@ -993,46 +993,22 @@ impl GroupState {
                     share,
                 ),
                 Some(Payload::Propose(p)) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.propose(&cx, p)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::Revise { proposal, text }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.revise(&cx, proposal, text)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::OpenVoting { proposal, text }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.open(&cx, proposal, text)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::Withdraw { proposal }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.withdraw(&cx, proposal)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
@@ -1041,33 +1017,15 @@ impl GroupState {
                     ballot,
                     reason,
                 }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.vote(&cx, proposal, ballot, reason)
                 }
                 Some(Payload::Delegate { scope, target }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.delegate(&cx, scope, target)
                 }
                 Some(Payload::Close { proposal }) => {
-                    let cx = Cx {
-                        judge: &judge,
-                        past: &past,
-                        id,
-                        author,
-                        timestamp: h.timestamp,
-                    };
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     let ancestors = crate::decisions::ancestors(&id, &links);
                     book.close(&cx, proposal, &ancestors)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
