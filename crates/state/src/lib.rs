@@ -10,6 +10,6 @@ pub mod decisions;
 pub mod feed;
 pub mod membership;
 
-pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
+pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use membership::{Epoch, GroupState, Member, PendingJoin, Refusal, Removal};
