@@ -48,6 +48,9 @@ pub(crate) enum DecideCommand {
         /// it passes).
         #[arg(long)]
         constitution: bool,
+        /// Propose removing this member (did:key or hex), when the rules put removal to a vote.
+        #[arg(long = "remove-member")]
+        remove_member: Option<String>,
         /// The rule changes, with --constitution.
         #[command(flatten)]
         rules: ConstitutionArgs,
@@ -170,6 +173,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             discuss,
             hours,
             constitution,
+            remove_member,
             rules,
         } => {
             let group = group_hex(ctx, &group)?;
@@ -186,6 +190,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     discuss,
                     deadline_secs: hours.saturating_mul(3600),
                     amend: constitution.then_some(rules),
+                    remove: remove_member,
                 },
             )?;
             ctx.emit(v.clone(), || {

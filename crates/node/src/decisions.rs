@@ -251,13 +251,14 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             discuss,
             deadline_secs,
             amend,
+            remove,
         } => {
             let group = group_arg(&group)?;
             let st = state(store, group)?;
             require_member(&st, &me)?;
             let method = match method.as_deref() {
                 Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string()))?,
-                None if amend.is_some() => st.constitution.vote.clone(),
+                None if amend.is_some() || remove.is_some() => st.constitution.vote.clone(),
                 None => {
                     return Err(invalid(
                         "say how to decide: --method majority|consent|plurality|approval|score|dot|quadratic|schulze|irv|budget:total=N",
@@ -268,12 +269,30 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 Some(e) => Electorate::parse(e).map_err(|e| invalid(e.to_string()))?,
                 None => Electorate::Members,
             };
-            let action = match &amend {
-                Some(args) => {
+            let action = match (&amend, &remove) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "one proposal changes the rules or removes a member, not both",
+                    ));
+                }
+                (Some(args), None) => {
                     let c: Constitution = args.apply(&st.constitution)?;
                     Payload::Amend(c).encode()
                 }
-                None => Vec::new(),
+                (None, Some(m)) => {
+                    let member = member_arg(m)?;
+                    if !st.is_member(&member) {
+                        return Err(invalid(format!("{} is not a member", member.to_did())));
+                    }
+                    // The cut is taken at the close (what it saw); `seen` is not used.
+                    Payload::Remove {
+                        member,
+                        seen: 0,
+                        reason: title.trim().to_owned(),
+                    }
+                    .encode()
+                }
+                (None, None) => Vec::new(),
             };
             let p = Proposal {
                 text: ProposalText {

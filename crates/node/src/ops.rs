@@ -252,6 +252,9 @@ pub enum Op {
         /// The constitution change it enacts if it passes.
         #[serde(default)]
         amend: Option<ConstitutionArgs>,
+        /// The member it removes if it passes (when the constitution puts removal to a vote).
+        #[serde(default)]
+        remove: Option<String>,
     },
     /// Revise one's proposal during discussion.
     Revise {

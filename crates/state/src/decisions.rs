@@ -527,14 +527,14 @@ impl Book {
         Ok(())
     }
 
-    /// A close. `ancestors` is the close's causal past (event ids). Returns the act to record:
-    /// a marker, or the enacted change.
+    /// A close. `ancestors` is the close's causal past (event ids). Returns the act to record
+    /// (a marker, or the enacted change) and, for a removal, its reason.
     pub(crate) fn close(
         &mut self,
         cx: &Cx<'_>,
         proposal: EventId,
         ancestors: &HashSet<EventId>,
-    ) -> Result<Act, Refusal> {
+    ) -> Result<(Act, Option<String>), Refusal> {
         let p = self.prop_at(&proposal, cx.past)?;
         // The close's own right comes first, so a close without it is refused for that
         // whatever its place in the order, and never listed as contesting the result.
@@ -567,12 +567,20 @@ impl Book {
         let (cert, holders) = self.conclude(cx.judge, &proposal, cx.past, ancestors, cx.id);
         let passed = cert.outcome.passed == Some(true);
         let mut act = Act::Marker;
+        let mut removal = None;
         let c = cx.judge.constitution_at(cx.past);
         let mut enacted = false;
         if passed && !p.p.action.is_empty() && check_action(c, &p.p).is_ok() {
             match Payload::decode(&p.p.action) {
                 Ok(Payload::Amend(new)) => {
                     act = Act::Constitution(Box::new(new));
+                    enacted = true;
+                }
+                Ok(Payload::Remove { member, reason, .. })
+                    if cx.judge.is_member(&member, cx.past) =>
+                {
+                    act = Act::Remove { member };
+                    removal = Some(reason);
                     enacted = true;
                 }
                 Ok(Payload::Role {
@@ -603,7 +611,7 @@ impl Book {
             p.enacted = enacted;
         }
         self.pending_mark.insert(cx.id, (proposal, MarkKind::Close));
-        Ok(act)
+        Ok((act, removal))
     }
 
     /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
@@ -1010,6 +1018,8 @@ fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
             }
             &c.amend
         }
+        // The cut of a removal by decision is what the close saw; `seen` is ignored.
+        Payload::Remove { .. } => &c.removal,
         other => {
             return Err(bad(format!(
                 "a proposal cannot enact a `{}` event",

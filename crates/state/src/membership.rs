@@ -387,6 +387,8 @@ enum Extra {
     Remove(PublicKey, u64),
     /// A decision marker: its bit goes to the decision book.
     Decision,
+    /// A close that removes a member by decision, with the cut.
+    DecidedRemoval(PublicKey, u64),
 }
 
 struct Ctrl {
@@ -621,6 +623,11 @@ impl GroupState {
         };
         let mut book = Book::default();
         // Parents of every event of the group, for the causal past of a close.
+        let seqs: HashMap<EventId, (PublicKey, u64)> = events
+            .iter()
+            .filter(|e| e.header().group == group && e.header().log == 0)
+            .map(|e| (e.id(), (e.header().author, e.header().seq)))
+            .collect();
         let links: HashMap<EventId, Vec<EventId>> = events
             .iter()
             .filter(|e| e.header().group == group)
@@ -1027,8 +1034,36 @@ impl GroupState {
                 Some(Payload::Close { proposal }) => {
                     let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     let ancestors = crate::decisions::ancestors(&id, &links);
-                    book.close(&cx, proposal, &ancestors)
-                        .map(|act| ctrl = Some((act, false, Extra::Decision)))
+                    book.close(&cx, proposal, &ancestors).map(|(act, reason)| {
+                        let extra = match (&act, reason) {
+                            // A removal by decision cuts the member's log after what the
+                            // close had seen of it.
+                            (Act::Remove { member }, Some(reason)) => {
+                                let member = *member;
+                                let cut = ancestors
+                                    .iter()
+                                    .filter_map(|e| seqs.get(e))
+                                    .filter(|(a, _)| *a == member)
+                                    .map(|(_, seq)| seq + 1)
+                                    .max()
+                                    .unwrap_or(0);
+                                if st.removed.get(&member).is_none_or(|r| r.cut > cut) {
+                                    st.removed.insert(
+                                        member,
+                                        Removal {
+                                            event: id,
+                                            by: author,
+                                            cut,
+                                            reason,
+                                        },
+                                    );
+                                }
+                                Extra::DecidedRemoval(member, cut)
+                            }
+                            _ => Extra::Decision,
+                        };
+                        ctrl = Some((act, false, extra));
+                    })
                 }
                 Some(
                     Payload::Post { .. }
@@ -1065,6 +1100,12 @@ impl GroupState {
                             valid_removals.push((id, who, cut));
                         }
                         Extra::Decision => book.marked(&id, idx),
+                        Extra::DecidedRemoval(who, cut) => {
+                            book.marked(&id, idx);
+                            cuts.entry(who).or_default().push((cut, idx));
+                            removal_idx.insert(id, idx);
+                            valid_removals.push((id, who, cut));
+                        }
                     }
                     let mut b = (*base).clone();
                     b.set(idx);

@@ -1493,6 +1493,56 @@ fn a_failed_constitution_vote_leaves_it_in_force() {
     assert_eq!(st.constitution, c0);
 }
 
+#[test]
+fn a_removal_by_vote_cuts_the_member_at_what_the_close_saw() {
+    let c0 = Constitution {
+        removal: Rule::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C", "D"], c0);
+    // A direct removal is refused: the rules put it to a vote.
+    let direct = s.remove("A", "D", 0, &[tip]);
+    let mut pa = proposal("majority", &[]);
+    pa.method = Method::default();
+    pa.action = Payload::Remove {
+        member: s.key("D"),
+        seen: 0,
+        reason: "kept leaking minutes".into(),
+    }
+    .encode();
+    let p = s.propose("A", pa, &[tip]);
+    // D posts while the vote runs (seen by the close), and votes against.
+    let before = s.post("D", "please reconsider", &[p.id()]);
+    let mut votes = Vec::new();
+    for (who, b) in [("A", YES), ("B", YES), ("C", YES), ("D", NO)] {
+        votes.push(s.vote(who, &p, b, &[tip, before.id()]));
+    }
+    let c = s.close("A", &p, &ids(&votes.iter().collect::<Vec<_>>()));
+    // D keeps writing after the close: void by the cut, whatever it cites.
+    let after = s.post("D", "still here", &[tip]);
+    let st = s.derive();
+    assert_refused(&st, &direct, Refusal::NeedsDecision("remove members"));
+    assert_closed(&st, &p, &c, &[3, 1, 0], Some(true), &[]);
+    assert!(prop(&st, &p).enacted);
+    assert!(!st.is_member(&s.key("D")));
+    let r = &st.removed[&s.key("D")];
+    assert_eq!(
+        (r.event, r.by, r.reason.as_str()),
+        (c.id(), s.key("A"), "kept leaking minutes")
+    );
+    assert_eq!(
+        r.cut,
+        s.count("D") - 1,
+        "the cut is what the close saw of D"
+    );
+    assert_valid(&st, &before);
+    assert!(matches!(
+        refusal(&st, &after),
+        Some(Refusal::AfterRemoval { .. })
+    ));
+    assert_order_independent(&s, &st);
+}
+
 // 8. Order independence.
 
 /// One step of a random scenario: (actor, action, argument, which recent events to cite).
