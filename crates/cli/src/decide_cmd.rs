@@ -41,9 +41,10 @@ pub(crate) enum DecideCommand {
         /// Start with discussion; open voting later with `dualpower open`.
         #[arg(long)]
         discuss: bool,
-        /// Hours until the deadline, after which any voter may close (default: none).
-        #[arg(long, default_value_t = 0)]
-        hours: u64,
+        /// Time until the deadline, e.g. `72h`, `30m`, `2d`, `90s`: the author's node closes
+        /// then, and after it any voter may (default: none; only the author closes).
+        #[arg(long, value_parser = duration_secs)]
+        deadline: Option<u64>,
         /// Propose a change of the group's rules, given by the rule flags below (enacted if
         /// it passes).
         #[arg(long)]
@@ -159,6 +160,26 @@ pub(crate) enum DecideCommand {
     },
 }
 
+/// Parses `90s`, `30m`, `72h` or `2d` (at most a year) into seconds.
+fn duration_secs(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}` is not a duration like 90s, 30m, 72h or 2d")),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 30m, 72h or 2d"))?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 && v <= 366 * 86_400 => Ok(v),
+        _ => Err(format!("`{s}`: a deadline is 1 second to a year away")),
+    }
+}
+
 /// Runs a decision command.
 pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
     match cmd {
@@ -171,7 +192,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             electorate,
             topic,
             discuss,
-            hours,
+            deadline,
             constitution,
             remove_member,
             rules,
@@ -188,7 +209,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     electorate,
                     topic,
                     discuss,
-                    deadline_secs: hours.saturating_mul(3600),
+                    deadline_secs: deadline.unwrap_or(0),
                     amend: constitution.then_some(rules),
                     remove: remove_member,
                 },

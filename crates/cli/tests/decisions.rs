@@ -580,3 +580,45 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
     }
     eprintln!("done after {:?}", t.elapsed());
 }
+
+/// A proposal with a deadline closes by itself: the author's running node writes the close
+/// when the deadline passes, and the certificate counts the votes it had.
+#[test]
+fn the_author_s_node_closes_at_the_deadline() {
+    let net = Net::new("decisions-deadline");
+    let a = net.member("A");
+    let group = net.create_group(&a, "Deadline co-op");
+    let node = Node::start(&net, "A", &[]);
+    let p = net.ok_json(
+        &a,
+        &[
+            "propose",
+            &group,
+            "Order flour?",
+            "--method",
+            "majority",
+            "--deadline",
+            "3s",
+        ],
+    );
+    let id = p["id"].as_str().unwrap().to_owned();
+    net.ok_json(&a, &["vote", &group, &id, "yes"]);
+    let closed = wait_for(
+        "the node to close the proposal",
+        Duration::from_secs(60),
+        || {
+            let t = net.try_json(&a, &["tally", &group, &id])?;
+            if t["status"] == "closed" {
+                Ok(t)
+            } else {
+                Err(format!("status {}", t["status"]))
+            }
+        },
+    );
+    assert_eq!(closed["certificate"]["outcome"]["passed"], true);
+    assert_eq!(closed["certificate"]["voters"], 1);
+    // Closing again by hand is refused: it is already closed.
+    let again = net.run(&a, &["close", &group, &id]);
+    assert!(!again.status.success());
+    node.stop();
+}
