@@ -502,6 +502,19 @@ fn certificate_text(v: &Value) -> String {
             }
         ));
     }
+    let att = &v["attestations"];
+    let agree = att["agree"].as_array().map_or(0, Vec::len);
+    let differ = att["differ"].as_array().map_or(0, Vec::len);
+    if agree + differ > 0 {
+        t.push_str(&format!(
+            "  co-signed by {agree} member(s){}\n",
+            if differ > 0 {
+                format!("; {differ} member(s) computed a DIFFERENT certificate")
+            } else {
+                String::new()
+            }
+        ));
+    }
     if v["enacted"] == true {
         t.push_str("  enacted: the group's rules changed\n");
     }
@@ -551,6 +564,11 @@ fn tally(
                 "provisional: not closed yet"
             }
         );
+        let agree = v["attestations"]["agree"].as_array().map_or(0, Vec::len);
+        let differ = v["attestations"]["differ"].as_array().map_or(0, Vec::len);
+        t.push_str(&format!(
+            "\nco-signed with this digest by {agree} member(s); {differ} signed a different one"
+        ));
         match matches {
             Some(true) => t.push_str("\nmatches the expected digest"),
             Some(false) => t.push_str("\nDOES NOT match the expected digest"),

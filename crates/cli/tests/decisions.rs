@@ -575,6 +575,26 @@ fn three_nodes_decide_by_every_method_and_agree_on_every_certificate() {
         assert_eq!(m["rejected"], serde_json::json!([]), "{}: {m}", h.display());
     }
 
+    // Every member's node co-signed every certificate, with the digest every node computed.
+    for (case, pid) in CASES.iter().zip(&pids) {
+        for h in &homes {
+            wait_for(
+                format!("three co-signatures of {}", case.title),
+                Duration::from_secs(60),
+                || {
+                    let p = net.proposal(h, &g, pid)?;
+                    let att = &p["attestations"];
+                    let agree = att["agree"].as_array().map_or(0, Vec::len);
+                    let differ = att["differ"].as_array().map_or(0, Vec::len);
+                    match (agree, differ) {
+                        (3, 0) => Ok(()),
+                        _ => Err(format!("{att}")),
+                    }
+                },
+            );
+        }
+    }
+
     for n in [c, b, a] {
         n.stop();
     }

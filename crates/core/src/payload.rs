@@ -47,6 +47,7 @@ mod kind {
     pub const VOTE: u64 = 19;
     pub const DELEGATE: u64 = 20;
     pub const CLOSE: u64 = 21;
+    pub const ATTEST: u64 = 22;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -188,6 +189,14 @@ pub enum Payload {
     Close {
         /// The proposal.
         proposal: EventId,
+    },
+    /// Co-signs a closed proposal's tally: the author's node recomputed the certificate and
+    /// got this digest.
+    Attest {
+        /// The proposal.
+        proposal: EventId,
+        /// The certificate digest.
+        digest: [u8; 32],
     },
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
@@ -813,6 +822,15 @@ impl Payload {
                     .uint(1)
                     .bytes(&proposal.0);
             }
+            Payload::Attest { proposal, digest } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::ATTEST)
+                    .uint(1)
+                    .bytes(&proposal.0)
+                    .uint(2)
+                    .bytes(digest);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -1018,6 +1036,10 @@ impl Payload {
             kind::CLOSE => Payload::Close {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
             },
+            kind::ATTEST => Payload::Attest {
+                proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
+                digest: fields.expect(2, "digest")?.bytes_n::<32>("digest")?,
+            },
             other => {
                 // A newer kind: we cannot check its fields, only that the whole body is
                 // canonical CBOR within our depth bound.
@@ -1063,6 +1085,7 @@ impl Payload {
             Payload::Vote { .. } => "vote",
             Payload::Delegate { .. } => "delegate",
             Payload::Close { .. } => "close",
+            Payload::Attest { .. } => "attest",
             Payload::Unknown { .. } => "unknown",
         }
     }
@@ -1303,6 +1326,10 @@ mod tests {
             },
             Payload::Close {
                 proposal: EventId([3; 32]),
+            },
+            Payload::Attest {
+                proposal: EventId([3; 32]),
+                digest: [6; 32],
             },
         ];
         for p in all {

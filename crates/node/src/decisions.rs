@@ -584,6 +584,58 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
     }
 }
 
+/// Co-signs the certificate of every closed proposal of `group` whose digest this member has
+/// not attested yet (or attested differently: a concurrent close changed what counts). Called
+/// by the node whenever the group changes. Returns the events written.
+pub fn attest_closed(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let me = id.public();
+    let st = state(store, group)?;
+    if !st.is_member(&me) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for p in st.proposals.values() {
+        let Some(cert) = p
+            .certificate
+            .as_ref()
+            .filter(|_| p.status == Status::Closed)
+        else {
+            continue;
+        };
+        let digest = cert.digest();
+        if p.attestations.get(&me) == Some(&digest) {
+            continue;
+        }
+        out.push(append(
+            store,
+            id,
+            group,
+            Payload::Attest {
+                proposal: p.id,
+                digest,
+            },
+            now,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Attestations of a proposal as JSON: who co-signed the digest we computed, who did not.
+pub fn attestations_json(p: &ProposalState) -> Value {
+    let ours = p.certificate.as_ref().map(|c| c.digest());
+    let (agree, differ): (Vec<_>, Vec<_>) =
+        p.attestations.iter().partition(|(_, d)| Some(**d) == ours);
+    json!({
+        "agree": agree.iter().map(|(k, _)| k.to_did()).collect::<Vec<_>>(),
+        "differ": differ.iter().map(|(k, d)| json!({ "member": k.to_did(), "digest": hex::encode(d) })).collect::<Vec<_>>(),
+    })
+}
+
 /// A scope in words.
 pub fn scope_text(s: &Scope) -> String {
     match s {
@@ -638,6 +690,7 @@ pub fn proposal_json(p: &ProposalState) -> Value {
         "late": p.late.iter().map(|e| e.to_hex()).collect::<Vec<_>>(),
         "closes": p.closes.iter().map(|e| e.to_hex()).collect::<Vec<_>>(),
         "certificate": p.certificate.as_ref().map(|c| c.to_json()),
+        "attestations": attestations_json(p),
     })
 }
 
@@ -685,6 +738,7 @@ pub fn verify_tally(
             "certificate": cert.to_json(),
             "digest": hex::encode(cert.digest()),
             "events_verified": fresh.len(),
+            "attestations": attestations_json(p),
         }),
         fresh.len(),
     ))

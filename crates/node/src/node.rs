@@ -617,6 +617,11 @@ impl Node {
                 }
                 written.extend(w);
             }
+            // Co-sign the certificates of proposals that closed.
+            match block(|| crate::decisions::attest_closed(&self.store, &self.identity, g, now)) {
+                Ok(w) => written.extend(w),
+                Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
+            }
             let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
                 Ok(v) => v,
                 Err(e) => {

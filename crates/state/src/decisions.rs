@@ -20,11 +20,13 @@
 //!   that is counts, whatever its timestamp says.
 //! * **The first close wins.** Of several closes of one proposal, the first in the canonical
 //!   causal order (predecessors first, ties by event id) is the one whose past counts; the others
-//!   are refused and, if they were concurrent with it, listed in the certificate so the group
-//!   sees it. A vote in a concurrent close's past but not the winner's does not count.
+//!   are refused and, if they were concurrent with it, listed in [`ProposalState::closes`] so
+//!   the group sees it (the certificate depends only on the counting close's past). A vote in a concurrent close's past but not the winner's does not count.
 //! * **Delegation** is resolved at the close over the close's causal past: for each member the
 //!   latest delegation per scope (by its own log order), the most specific scope that says
 //!   anything wins (proposal, then topic, then group), then [`dualpower_decide::liquid`].
+//! * **Attestations**: members' nodes co-sign the certificate digest they computed once the
+//!   close is in their past; the latest attestation of each member is kept.
 //! * **Quadratic budgets** are per member per period and checked along the member's own log,
 //!   where a replaced vote gives its credits back.
 
@@ -130,6 +132,9 @@ pub struct ProposalState {
     pub enacted: bool,
     /// Quadratic voting: the budget period it draws on.
     pub period: [u8; 32],
+    /// Members' co-signatures of the certificate: the digest each one's node computed (its
+    /// latest attestation). One that differs from [`Certificate::digest`] is a dispute.
+    pub attestations: BTreeMap<PublicKey, [u8; 32]>,
 }
 
 /// Each member's standing delegations, by scope.
@@ -172,6 +177,7 @@ struct Prop {
     certificate: Option<Certificate>,
     holders: BTreeMap<PublicKey, WeightHolder>,
     enacted: bool,
+    attestations: BTreeMap<PublicKey, [u8; 32]>,
 }
 
 /// The decision bookkeeping of one membership pass.
@@ -318,6 +324,7 @@ impl Book {
                 certificate: None,
                 holders: BTreeMap::new(),
                 enacted: false,
+                attestations: BTreeMap::new(),
             },
         );
         self.pending_mark.insert(cx.id, (cx.id, MarkKind::Propose));
@@ -396,6 +403,23 @@ impl Book {
         self.pending_mark
             .insert(cx.id, (proposal, MarkKind::Withdraw));
         Ok(Act::Marker)
+    }
+
+    /// A member's node co-signs a closed proposal's certificate digest.
+    pub(crate) fn attest(
+        &mut self,
+        cx: &Cx<'_>,
+        proposal: EventId,
+        digest: [u8; 32],
+    ) -> Result<(), Refusal> {
+        let p = self.prop_at(&proposal, cx.past)?;
+        if !p.closed_at(cx.past) {
+            return Err(Refusal::NotClosed);
+        }
+        if let Some(p) = self.props.get_mut(&proposal) {
+            p.attestations.insert(cx.author, digest);
+        }
+        Ok(())
     }
 
     /// Records the bit a marker event received.
@@ -651,6 +675,7 @@ impl Book {
             certificate: None,
             holders: BTreeMap::new(),
             enacted: false,
+            attestations: BTreeMap::new(),
         };
         let p = self.props.get(proposal).unwrap_or(&empty);
         let electorate: Vec<PublicKey> = {
@@ -905,11 +930,6 @@ impl Book {
             };
             let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
             closes.extend(p.concurrent.iter().copied());
-            if let Some(cert) = p.certificate.as_mut()
-                && status == Status::Closed
-            {
-                cert.closes = closes.iter().map(|c| c.0).collect();
-            }
             let (text_id, text) = match p.open {
                 Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
                 None => match p.revisions.last() {
@@ -953,6 +973,7 @@ impl Book {
                     closes,
                     enacted: p.enacted,
                     period: p.period,
+                    attestations: std::mem::take(&mut p.attestations),
                 },
             );
         }

@@ -134,6 +134,8 @@ pub enum Refusal {
     },
     /// The proposal's action cannot be enacted.
     BadAction(String),
+    /// An attestation of a proposal whose close is not in its causal past.
+    NotClosed,
 }
 
 impl fmt::Display for Refusal {
@@ -200,6 +202,7 @@ impl fmt::Display for Refusal {
                 "before the deadline ({deadline} ms) only the author may close, after it any voter"
             ),
             Refusal::BadAction(e) => write!(f, "the proposal's action cannot be enacted: {e}"),
+            Refusal::NotClosed => f.write_str("the proposal's close is not in this event's past"),
         }
     }
 }
@@ -1030,6 +1033,10 @@ impl GroupState {
                 Some(Payload::Delegate { scope, target }) => {
                     let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     book.delegate(&cx, scope, target)
+                }
+                Some(Payload::Attest { proposal, digest }) => {
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    book.attest(&cx, proposal, digest)
                 }
                 Some(Payload::Close { proposal }) => {
                     let cx = Cx::new(&judge, &past, id, author, h.timestamp);

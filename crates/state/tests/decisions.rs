@@ -1126,7 +1126,11 @@ fn concurrent_closes_first_in_causal_order_counts() {
     assert_eq!(ps.status, Status::Closed);
     assert_eq!(ps.closes, vec![first.id(), second.id()]);
     let ct = cert(&st, &p);
-    assert_eq!(ct.closes, vec![first.id().0, second.id().0]);
+    assert_eq!(
+        ct.closes,
+        vec![first.id().0],
+        "the certificate depends only on the counting close"
+    );
     // B's close saw B's and C's votes; C's close saw all three. A vote in the other close's
     // past only does not count.
     if first.id() == close_b.id() {
@@ -1540,6 +1544,57 @@ fn a_removal_by_vote_cuts_the_member_at_what_the_close_saw() {
         refusal(&st, &after),
         Some(Refusal::AfterRemoval { .. })
     ));
+    assert_order_independent(&s, &st);
+}
+
+#[test]
+fn members_co_sign_the_certificate_and_a_different_digest_shows() {
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
+    let p = s.propose("A", proposal("majority", &[]), &[tip]);
+    let v = s.vote("B", &p, YES, &[tip]);
+    // Attesting before the close is in one's past is refused.
+    let early = s.write(
+        "C",
+        Payload::Attest {
+            proposal: p.id(),
+            digest: [1; 32],
+        },
+        &[p.id()],
+        T,
+    );
+    let c = s.close("A", &p, &[v.id()]);
+    let digest = cert(&s.derive(), &p).digest();
+    let ok = s.write(
+        "B",
+        Payload::Attest {
+            proposal: p.id(),
+            digest,
+        },
+        &[c.id()],
+        T,
+    );
+    let other = s.write(
+        "C",
+        Payload::Attest {
+            proposal: p.id(),
+            digest: [9; 32],
+        },
+        &[c.id()],
+        T,
+    );
+    let st = s.derive();
+    assert_refused(&st, &early, Refusal::NotClosed);
+    assert_valid(&st, &ok);
+    assert_valid(&st, &other);
+    let att = &prop(&st, &p).attestations;
+    assert_eq!(att.len(), 2);
+    assert_eq!(att[&s.key("B")], digest);
+    assert_eq!(att[&s.key("C")], [9; 32], "a dispute is kept, not hidden");
+    assert_eq!(
+        cert(&st, &p).digest(),
+        digest,
+        "attestations never change the count"
+    );
     assert_order_independent(&s, &st);
 }
 
