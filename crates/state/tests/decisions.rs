@@ -187,6 +187,17 @@ impl Scenario {
         )
     }
 
+    fn attest(
+        &mut self,
+        by: &'static str,
+        p: &VerifiedEvent,
+        digest: [u8; 32],
+        deps: &[EventId],
+    ) -> VerifiedEvent {
+        let proposal = p.id();
+        self.write(by, Payload::Attest { proposal, digest }, deps, T)
+    }
+
     fn withdraw(&mut self, by: &'static str, p: &VerifiedEvent, deps: &[EventId]) -> VerifiedEvent {
         let mut deps = deps.to_vec();
         deps.push(p.id());
@@ -1553,35 +1564,11 @@ fn members_co_sign_the_certificate_and_a_different_digest_shows() {
     let p = s.propose("A", proposal("majority", &[]), &[tip]);
     let v = s.vote("B", &p, YES, &[tip]);
     // Attesting before the close is in one's past is refused.
-    let early = s.write(
-        "C",
-        Payload::Attest {
-            proposal: p.id(),
-            digest: [1; 32],
-        },
-        &[p.id()],
-        T,
-    );
+    let early = s.attest("C", &p, [1; 32], &[p.id()]);
     let c = s.close("A", &p, &[v.id()]);
     let digest = cert(&s.derive(), &p).digest();
-    let ok = s.write(
-        "B",
-        Payload::Attest {
-            proposal: p.id(),
-            digest,
-        },
-        &[c.id()],
-        T,
-    );
-    let other = s.write(
-        "C",
-        Payload::Attest {
-            proposal: p.id(),
-            digest: [9; 32],
-        },
-        &[c.id()],
-        T,
-    );
+    let ok = s.attest("B", &p, digest, &[c.id()]);
+    let other = s.attest("C", &p, [9; 32], &[c.id()]);
     let st = s.derive();
     assert_refused(&st, &early, Refusal::NotClosed);
     assert_valid(&st, &ok);
