@@ -52,6 +52,9 @@ pub(crate) enum DecideCommand {
         /// Propose removing this member (did:key or hex), when the rules put removal to a vote.
         #[arg(long = "remove-member")]
         remove_member: Option<String>,
+        /// Propose admitting this newcomer, who has asked to join, when admission is by vote.
+        #[arg(long = "admit-member")]
+        admit_member: Option<String>,
         /// The rule changes, with --constitution.
         #[command(flatten)]
         rules: ConstitutionArgs,
@@ -195,6 +198,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             deadline,
             constitution,
             remove_member,
+            admit_member,
             rules,
         } => {
             let group = group_hex(ctx, &group)?;
@@ -212,6 +216,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     deadline_secs: deadline.unwrap_or(0),
                     amend: constitution.then_some(rules),
                     remove: remove_member,
+                    admit: admit_member,
                 },
             )?;
             ctx.emit(v.clone(), || {

@@ -252,13 +252,16 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             deadline_secs,
             amend,
             remove,
+            admit,
         } => {
             let group = group_arg(&group)?;
             let st = state(store, group)?;
             require_member(&st, &me)?;
             let method = match method.as_deref() {
                 Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string()))?,
-                None if amend.is_some() || remove.is_some() => st.constitution.vote.clone(),
+                None if amend.is_some() || remove.is_some() || admit.is_some() => {
+                    st.constitution.vote.clone()
+                }
                 None => {
                     return Err(invalid(
                         "say how to decide: --method majority|consent|plurality|approval|score|dot|quadratic|schulze|irv|budget:total=N",
@@ -269,30 +272,46 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 Some(e) => Electorate::parse(e).map_err(|e| invalid(e.to_string()))?,
                 None => Electorate::Members,
             };
-            let action = match (&amend, &remove) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        "one proposal changes the rules or removes a member, not both",
-                    ));
+            if [amend.is_some(), remove.is_some(), admit.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count()
+                > 1
+            {
+                return Err(invalid(
+                    "one proposal changes the rules, removes or admits one member: not several",
+                ));
+            }
+            let action = if let Some(args) = &amend {
+                let c: Constitution = args.apply(&st.constitution)?;
+                Payload::Amend(c).encode()
+            } else if let Some(m) = &remove {
+                let member = member_arg(m)?;
+                if !st.is_member(&member) {
+                    return Err(invalid(format!("{} is not a member", member.to_did())));
                 }
-                (Some(args), None) => {
-                    let c: Constitution = args.apply(&st.constitution)?;
-                    Payload::Amend(c).encode()
+                // The cut is taken at the close (what it saw); `seen` is not used.
+                Payload::Remove {
+                    member,
+                    seen: 0,
+                    reason: title.trim().to_owned(),
                 }
-                (None, Some(m)) => {
-                    let member = member_arg(m)?;
-                    if !st.is_member(&member) {
-                        return Err(invalid(format!("{} is not a member", member.to_did())));
-                    }
-                    // The cut is taken at the close (what it saw); `seen` is not used.
-                    Payload::Remove {
-                        member,
-                        seen: 0,
-                        reason: title.trim().to_owned(),
-                    }
-                    .encode()
+                .encode()
+            } else if let Some(m) = &admit {
+                let member = member_arg(m)?;
+                let pending = st.pending.get(&member).ok_or_else(|| {
+                    invalid(format!(
+                        "{} has not asked to join (no pending join)",
+                        member.to_did()
+                    ))
+                })?;
+                Payload::Admit {
+                    member,
+                    join: pending.join,
                 }
-                (None, None) => Vec::new(),
+                .encode()
+            } else {
+                Vec::new()
             };
             let p = Proposal {
                 text: ProposalText {

@@ -255,6 +255,9 @@ pub enum Op {
         /// The member it removes if it passes (when the constitution puts removal to a vote).
         #[serde(default)]
         remove: Option<String>,
+        /// The pending newcomer it admits if it passes (when admission is by vote).
+        #[serde(default)]
+        admit: Option<String>,
     },
     /// Revise one's proposal during discussion.
     Revise {

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use dualpower_core::decision::{
     Ballot, Electorate, MethodKind, Proposal, ProposalText, Scope, Target,
 };
-use dualpower_core::payload::{Constitution, Rule};
+use dualpower_core::payload::{Admission, Constitution, Rule};
 use dualpower_core::{EventId, Payload, PublicKey};
 use dualpower_decide::certificate::{Certificate, LostWeight, VoidVote};
 use dualpower_decide::liquid::{self, Holder, Lost};
@@ -558,6 +558,7 @@ impl Book {
         cx: &Cx<'_>,
         proposal: EventId,
         ancestors: &HashSet<EventId>,
+        join_ok: &dyn Fn(&PublicKey, &EventId) -> bool,
     ) -> Result<(Act, Option<String>), Refusal> {
         let p = self.prop_at(&proposal, cx.past)?;
         // The close's own right comes first, so a close without it is refused for that
@@ -598,6 +599,15 @@ impl Book {
             match Payload::decode(&p.p.action) {
                 Ok(Payload::Amend(new)) => {
                     act = Act::Constitution(Box::new(new));
+                    enacted = true;
+                }
+                Ok(Payload::Admit { member, join })
+                    if !cx.judge.is_member(&member, cx.past) && join_ok(&member, &join) =>
+                {
+                    act = Act::Admit {
+                        member,
+                        by: p.author,
+                    };
                     enacted = true;
                 }
                 Ok(Payload::Remove { member, reason, .. })
@@ -1031,16 +1041,20 @@ fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
     let rule = match &action {
         Payload::Amend(new) => {
             new.check().map_err(|e| bad(e.to_string()))?;
-            &c.amend
+            c.amend.clone()
         }
         Payload::Role { role, .. } => {
             if !c.roles.contains(role) {
                 return Err(Refusal::UnknownRole(role.clone()));
             }
-            &c.amend
+            c.amend.clone()
         }
         // The cut of a removal by decision is what the close saw; `seen` is ignored.
-        Payload::Remove { .. } => &c.removal,
+        Payload::Remove { .. } => c.removal.clone(),
+        Payload::Admit { .. } => match c.admission {
+            Admission::Vote => Rule::Vote,
+            ref other => Rule::Role(format!("(admission {})", other.to_text())),
+        },
         other => {
             return Err(bad(format!(
                 "a proposal cannot enact a `{}` event",
@@ -1048,7 +1062,7 @@ fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
             )));
         }
     };
-    if *rule != Rule::Vote {
+    if rule != Rule::Vote {
         return Err(bad(format!(
             "the constitution lets `{}` do this directly; proposals enact only what it puts to a vote",
             rule.to_text()

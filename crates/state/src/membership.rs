@@ -1041,36 +1041,43 @@ impl GroupState {
                 Some(Payload::Close { proposal }) => {
                     let cx = Cx::new(&judge, &past, id, author, h.timestamp);
                     let ancestors = crate::decisions::ancestors(&id, &links);
-                    book.close(&cx, proposal, &ancestors).map(|(act, reason)| {
-                        let extra = match (&act, reason) {
-                            // A removal by decision cuts the member's log after what the
-                            // close had seen of it.
-                            (Act::Remove { member }, Some(reason)) => {
-                                let member = *member;
-                                let cut = ancestors
-                                    .iter()
-                                    .filter_map(|e| seqs.get(e))
-                                    .filter(|(a, _)| *a == member)
-                                    .map(|(_, seq)| seq + 1)
-                                    .max()
-                                    .unwrap_or(0);
-                                if st.removed.get(&member).is_none_or(|r| r.cut > cut) {
-                                    st.removed.insert(
-                                        member,
-                                        Removal {
-                                            event: id,
-                                            by: author,
-                                            cut,
-                                            reason,
-                                        },
-                                    );
+                    // A join admitted by decision must be the member's and in the close's past.
+                    let join_ok = |m: &PublicKey, j: &EventId| {
+                        joins
+                            .get(j)
+                            .is_some_and(|(ji, a, _)| a == m && past.has(*ji))
+                    };
+                    book.close(&cx, proposal, &ancestors, &join_ok)
+                        .map(|(act, reason)| {
+                            let extra = match (&act, reason) {
+                                // A removal by decision cuts the member's log after what the
+                                // close had seen of it.
+                                (Act::Remove { member }, Some(reason)) => {
+                                    let member = *member;
+                                    let cut = ancestors
+                                        .iter()
+                                        .filter_map(|e| seqs.get(e))
+                                        .filter(|(a, _)| *a == member)
+                                        .map(|(_, seq)| seq + 1)
+                                        .max()
+                                        .unwrap_or(0);
+                                    if st.removed.get(&member).is_none_or(|r| r.cut > cut) {
+                                        st.removed.insert(
+                                            member,
+                                            Removal {
+                                                event: id,
+                                                by: author,
+                                                cut,
+                                                reason,
+                                            },
+                                        );
+                                    }
+                                    Extra::DecidedRemoval(member, cut)
                                 }
-                                Extra::DecidedRemoval(member, cut)
-                            }
-                            _ => Extra::Decision,
-                        };
-                        ctrl = Some((act, false, extra));
-                    })
+                                _ => Extra::Decision,
+                            };
+                            ctrl = Some((act, false, extra));
+                        })
                 }
                 Some(
                     Payload::Post { .. }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use dualpower_core::decision::{
     Ballot, Choice, Electorate, Method, Proposal, ProposalText, Ratio, Scope, Target,
 };
-use dualpower_core::{Constitution, EventId, Payload, Rule, VerifiedEvent, causal};
+use dualpower_core::{Admission, Constitution, EventId, Payload, Rule, VerifiedEvent, causal};
 use dualpower_decide::BallotError;
 use dualpower_decide::certificate::{Certificate, LostWeight, VoidVote};
 use dualpower_state::decisions::{MAX_CHAIN, tiebreak_key};
@@ -1582,6 +1582,62 @@ fn members_co_sign_the_certificate_and_a_different_digest_shows() {
         digest,
         "attestations never change the count"
     );
+    assert_order_independent(&s, &st);
+}
+
+#[test]
+fn an_admission_by_vote_makes_the_newcomer_a_member_at_the_close() {
+    let c0 = Constitution {
+        admission: Admission::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A"], c0);
+    // With admission by vote, group_of's direct admissions would be refused: admit B and C
+    // by decision too, one at a time.
+    let (invite, key) = s.invite("A", 3, NEVER, &[tip]);
+    let join_b = s.join("B", &invite, &key);
+    let direct = s.admit("A", &join_b, &[], T);
+    let admit_b = |s: &mut Scenario, join: &VerifiedEvent| {
+        let mut pa = proposal("majority", &[]);
+        pa.method = Method::default();
+        pa.action = Payload::Admit {
+            member: join.header().author,
+            join: join.id(),
+        }
+        .encode();
+        s.propose("A", pa, &[join.id()])
+    };
+    let p = admit_b(&mut s, &join_b);
+    let v = s.vote("A", &p, YES, &[]);
+    let c = s.close("A", &p, &[v.id()]);
+    // A join the close did not see is not admitted, even if the vote passes.
+    let join_c = s.join("C", &invite, &key);
+    let q = {
+        let mut pa = proposal("majority", &[]);
+        pa.method = Method::default();
+        pa.action = Payload::Admit {
+            member: join_c.header().author,
+            join: join_c.id(),
+        }
+        .encode();
+        // Proposed citing only B's admission: C's join is not in its past, nor in the close's.
+        s.propose("A", pa, &[c.id()])
+    };
+    let vq = s.vote("A", &q, YES, &[]);
+    let vq2 = s.vote("B", &q, YES, &[q.id(), c.id()]);
+    let cq = s.close("A", &q, &[vq.id(), vq2.id()]);
+    let st = s.derive();
+    assert_refused(&st, &direct, Refusal::NeedsDecision("admit members"));
+    assert!(prop(&st, &p).enacted);
+    assert!(st.is_member(&s.key("B")));
+    assert!(st.members[&s.key("B")].admitted_by.contains(&s.key("A")));
+    assert_closed(&st, &q, &cq, &[2, 0, 0], Some(true), &[]);
+    assert!(
+        !prop(&st, &q).enacted,
+        "the join was not in the close's past"
+    );
+    assert!(!st.is_member(&s.key("C")));
+    assert!(st.pending.contains_key(&s.key("C")));
     assert_order_independent(&s, &st);
 }
 
