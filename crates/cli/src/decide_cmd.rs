@@ -214,7 +214,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     topic,
                     discuss,
                     deadline_secs: deadline.unwrap_or(0),
-                    amend: constitution.then_some(rules),
+                    amend: constitution.then(|| Box::new(rules)),
                     remove: remove_member,
                     admit: admit_member,
                 },

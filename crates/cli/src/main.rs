@@ -44,6 +44,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Create your identity (asks for a passphrase, or reads DUALPOWER_PASSPHRASE).
     Init,

@@ -251,7 +251,7 @@ pub enum Op {
         deadline_secs: u64,
         /// The constitution change it enacts if it passes.
         #[serde(default)]
-        amend: Option<ConstitutionArgs>,
+        amend: Option<Box<ConstitutionArgs>>,
         /// The member it removes if it passes (when the constitution puts removal to a vote).
         #[serde(default)]
         remove: Option<String>,
