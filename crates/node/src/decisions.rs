@@ -333,6 +333,19 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 },
                 action,
             };
+            // Check what every node will check, before anything is written.
+            if let Electorate::Role(r) = &p.electorate
+                && !st.constitution.roles.contains(r)
+            {
+                return Err(invalid(format!(
+                    "the constitution has no role `{r}` (roles: {})",
+                    st.constitution.roles.join(", ")
+                )));
+            }
+            if !p.action.is_empty() {
+                dualpower_state::decisions::check_action(&st.constitution, &p)
+                    .map_err(|r| OpError::Denied(r.to_string()))?;
+            }
             let payload = Payload::Propose(p);
             // Check the encoding limits the way every node will.
             Payload::decode(&payload.encode()).map_err(|e| invalid(e.to_string()))?;
@@ -399,6 +412,11 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             let group = group_arg(&group)?;
             let st = state(store, group)?;
             let p = find_proposal(&st, &proposal)?;
+            if p.author != me {
+                return Err(OpError::Denied(
+                    "only the proposal's author may open voting".into(),
+                ));
+            }
             if p.status != Status::Discussion {
                 return Err(invalid(format!(
                     "the proposal is already {}",
@@ -429,6 +447,17 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             let group = group_arg(&group)?;
             let st = state(store, group)?;
             let p = find_proposal(&st, &proposal)?;
+            if p.author != me {
+                return Err(OpError::Denied(
+                    "only the proposal's author may withdraw it".into(),
+                ));
+            }
+            if matches!(p.status, Status::Closed | Status::Withdrawn) {
+                return Err(invalid(format!(
+                    "the proposal is already {}",
+                    p.status.as_str()
+                )));
+            }
             let pid = p.id;
             let (ev, _) =
                 write_checked(store, id, group, Payload::Withdraw { proposal: pid }, now)?;

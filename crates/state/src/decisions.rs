@@ -1034,8 +1034,9 @@ impl Book {
 /// A quadratic budget: (member, period).
 type BudgetKey = (PublicKey, [u8; 32]);
 
-/// Checks a proposal's action against the constitution at the proposal's point.
-fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
+/// Checks a proposal's action against the constitution `c` (in force at the proposal's point):
+/// only what the constitution puts to a vote, by its vote method, decided by every member.
+pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
     let bad = |why: String| Refusal::BadAction(why);
     let action = Payload::decode(&p.action).map_err(|e| bad(e.to_string()))?;
     let rule = match &action {
