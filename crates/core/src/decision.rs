@@ -610,7 +610,12 @@ impl ProposalText {
             }
             let cost = r.uint()?;
             r.leave();
-            if options.iter().any(|o: &Choice| o.label == label) {
+            // Case-insensitively: people type option names in ballots.
+            let lower = label.to_lowercase();
+            if options
+                .iter()
+                .any(|o: &Choice| o.label.to_lowercase() == lower)
+            {
                 return Err(PayloadError::Invalid(format!(
                     "option `{label}` is named twice"
                 )));

@@ -392,6 +392,12 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     None => p.text.options.clone(),
                 },
             };
+            Proposal {
+                text: text.clone(),
+                ..p.proposal.clone()
+            }
+            .check()
+            .map_err(|e| invalid(e.to_string()))?;
             let payload = Payload::Revise {
                 proposal: p.id,
                 text,
@@ -554,7 +560,16 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 (Some(t), None) => Scope::Topic(
                     dualpower_core::decision::topic(&t).map_err(|e| invalid(e.to_string()))?,
                 ),
-                (None, Some(p)) => Scope::Proposal(find_proposal(&st, &p)?.id),
+                (None, Some(p)) => {
+                    let p = find_proposal(&st, &p)?;
+                    if !p.proposal.method.allows_delegation() {
+                        return Err(invalid(format!(
+                            "`{}` votes are personal: they cannot be delegated",
+                            p.proposal.method.name()
+                        )));
+                    }
+                    Scope::Proposal(p.id)
+                }
                 (None, None) => Scope::Group,
             };
             let target = match (to, nobody) {
