@@ -362,7 +362,36 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
     if let Some(key) = one {
         let p = decisions::find_proposal(&st, key)?;
         let v = proposal_json(p);
-        ctx.emit(v.clone(), || certificate_text(&v));
+        // Where this member's own weight goes, first: that is what a delegator wants to see.
+        let me = dualpower_store::keystore::public(&ctx.home).ok();
+        let mine = me.map(|k| {
+            let did = k.to_did();
+            if p.votes.contains_key(&k) {
+                "You voted: your own vote counts.".to_owned()
+            } else {
+                match p.holders.get(&k) {
+                    Some(dualpower_state::WeightHolder::Voter { voter, depth }) => format!(
+                        "Your weight is held by {} ({depth} hop(s)); vote yourself to override.",
+                        voter.to_did()
+                    ),
+                    Some(dualpower_state::WeightHolder::Lost { reason, .. }) => format!(
+                        "Your delegation does not reach a voter ({reason}): your weight is lost unless you vote."
+                    ),
+                    None if p.status == dualpower_state::Status::Voting => {
+                        format!("You ({}) have not voted.", short(&did))
+                    }
+                    None => String::new(),
+                }
+            }
+        });
+        ctx.emit(v.clone(), || {
+            let mut t = certificate_text(&v);
+            if let Some(m) = mine.filter(|m| !m.is_empty()) {
+                t.push_str(&m);
+                t.push('\n');
+            }
+            t
+        });
         return Ok(0);
     }
     let delegations: Vec<Value> = st
