@@ -48,6 +48,7 @@ mod kind {
     pub const DELEGATE: u64 = 20;
     pub const CLOSE: u64 = 21;
     pub const ATTEST: u64 = 22;
+    pub const MERGE: u64 = 23;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -198,6 +199,9 @@ pub enum Payload {
         /// The certificate digest.
         digest: [u8; 32],
     },
+    /// Says nothing but its deps: brings more events into the author's causal past than one
+    /// event may cite (written before a close, so the close counts every vote its node holds).
+    Merge,
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -831,6 +835,9 @@ impl Payload {
                     .uint(2)
                     .bytes(digest);
             }
+            Payload::Merge => {
+                w.map(1).uint(0).uint(kind::MERGE);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -1036,6 +1043,7 @@ impl Payload {
             kind::CLOSE => Payload::Close {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
             },
+            kind::MERGE => Payload::Merge,
             kind::ATTEST => Payload::Attest {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
                 digest: fields.expect(2, "digest")?.bytes_n::<32>("digest")?,
@@ -1086,6 +1094,7 @@ impl Payload {
             Payload::Delegate { .. } => "delegate",
             Payload::Close { .. } => "close",
             Payload::Attest { .. } => "attest",
+            Payload::Merge => "merge",
             Payload::Unknown { .. } => "unknown",
         }
     }
@@ -1331,6 +1340,7 @@ mod tests {
                 proposal: EventId([3; 32]),
                 digest: [6; 32],
             },
+            Payload::Merge,
         ];
         for p in all {
             assert_eq!(Payload::decode(&p.encode()), Ok(p));

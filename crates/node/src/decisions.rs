@@ -12,6 +12,7 @@
 use dualpower_core::decision::{
     Ballot, Choice, Electorate, Method, MethodKind, Proposal, ProposalText, Scope, Target,
 };
+use dualpower_core::event::MAX_DEPS;
 use dualpower_core::payload::Constitution;
 use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_state::{GroupState, ProposalState, Status, WeightHolder};
@@ -633,9 +634,45 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 }));
             }
             let pid = p.id;
-            let (ev, st) = write_checked(store, id, group, Payload::Close { proposal: pid }, now)?;
+            // What counts is the close's causal past, and one event cites at most MAX_DEPS
+            // others: bring the head of every log this node holds into our own log first
+            // (merge events), so the close counts every vote we have.
+            let mut heads: Vec<EventId> = store
+                .logs(Some(group))?
+                .into_iter()
+                .filter(|l| l.author != me)
+                .filter_map(|l| l.head)
+                .collect();
+            heads.sort_unstable();
+            let mut events = Vec::new();
+            while heads.len() > MAX_DEPS {
+                let chunk: Vec<EventId> = heads.drain(..MAX_DEPS).collect();
+                events.push(store.append_citing(
+                    id,
+                    group,
+                    0,
+                    Payload::Merge.encode(),
+                    0,
+                    now,
+                    chunk,
+                )?);
+            }
+            let close = store.append_citing(
+                id,
+                group,
+                0,
+                Payload::Close { proposal: pid }.encode(),
+                0,
+                now,
+                heads,
+            )?;
+            let st = state(store, group)?;
+            if let Some((_, r)) = st.rejected.iter().find(|(e, _)| *e == close.id()) {
+                return Err(OpError::Denied(format!("the group refuses this: {r}")));
+            }
+            events.push(close);
             Ok(Outcome {
-                events: vec![ev],
+                events,
                 value: st
                     .proposals
                     .get(&pid)

@@ -992,3 +992,94 @@ fn removal_by_vote_end_to_end() {
         "C sees {c_sees:?}"
     );
 }
+
+/// A close counts everything its node holds, even when the group has more active logs than
+/// one event may cite: the node first writes merge events citing the other heads.
+#[test]
+fn a_close_brings_every_log_head_into_its_past_through_merges() {
+    use dualpower_core::{Draft, EventId, Identity, Payload};
+    use std::collections::{HashMap, HashSet};
+
+    let a = member();
+    let g = create(&a, ConstitutionArgs::default(), 1_000);
+    let p = propose(
+        &a,
+        g,
+        Prop {
+            title: "Lunch",
+            method: Some("majority"),
+            ..Default::default()
+        },
+        2_000,
+    );
+    // 20 other logs reach A's store (their authors are not members, so state refuses their
+    // events, but they are stored events a close can cite like any others).
+    let mut heads = Vec::new();
+    for i in 0..20u8 {
+        let author = Identity::from_seed(&[i + 1; 32]);
+        let ev = Draft {
+            group: g,
+            log: 0,
+            seq: 0,
+            backlink: None,
+            deps: vec![],
+            timestamp: 3_000,
+            body: Payload::Post { text: "hi".into() }.encode(),
+            flags: 0,
+        }
+        .sign(&author, a.store.network())
+        .unwrap();
+        heads.push(ev.id());
+        a.store.ingest(vec![ev]).unwrap();
+    }
+    let before = count(&a, g);
+    apply(
+        &a,
+        Op::Close {
+            group: g.to_hex(),
+            proposal: p,
+        },
+        4_000,
+    );
+    let events = a.store.group_events(g).unwrap();
+    // One merge (16 heads) and the close (the other 4).
+    assert_eq!(events.len(), before + 2);
+    let kinds: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.body().and_then(|b| Payload::decode(b).ok()))
+        .map(|p| p.kind_name().to_owned())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "merge").count(), 1);
+    let close = events
+        .iter()
+        .find(|e| {
+            e.body()
+                .and_then(|b| Payload::decode(b).ok())
+                .is_some_and(|p| p.kind_name() == "close")
+        })
+        .unwrap();
+    let parents: HashMap<EventId, Vec<EventId>> = events
+        .iter()
+        .map(|e| {
+            let h = e.header();
+            (e.id(), h.backlink.iter().chain(&h.deps).copied().collect())
+        })
+        .collect();
+    let mut past = HashSet::new();
+    let mut stack = parents[&close.id()].clone();
+    while let Some(e) = stack.pop() {
+        if past.insert(e) {
+            stack.extend(parents.get(&e).cloned().unwrap_or_default());
+        }
+    }
+    for h in &heads {
+        assert!(past.contains(h), "head {h} is not in the close's past");
+    }
+    // The merge has no effect on state: nothing of A's is refused.
+    let st = state(&a, g);
+    assert!(
+        st.rejected.iter().all(|(e, _)| heads.contains(e)),
+        "{:?}",
+        st.rejected
+    );
+}

@@ -1080,7 +1080,8 @@ impl GroupState {
                         })
                 }
                 Some(
-                    Payload::Post { .. }
+                    Payload::Merge
+                    | Payload::Post { .. }
                     | Payload::Comment { .. }
                     | Payload::Reaction { .. }
                     | Payload::Direct { .. }

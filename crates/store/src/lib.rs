@@ -325,6 +325,8 @@ enum Request {
         body: Body,
         flags: u64,
         timestamp: u64,
+        /// Deps to cite instead of the newest heads (empty: automatic).
+        cite: Vec<EventId>,
         reply: SyncSender<Result<VerifiedEvent, AppendError>>,
     },
 }
@@ -693,6 +695,24 @@ impl Store {
         flags: u64,
         timestamp: u64,
     ) -> Result<VerifiedEvent, AppendError> {
+        self.append_citing(identity, group, log, body, flags, timestamp, Vec::new())
+    }
+
+    /// Like [`Store::append`], but the event's deps are `cite` (at most
+    /// [`dualpower_core::event::MAX_DEPS`] stored events of the group; our own head is the
+    /// backlink anyway) instead of the newest heads. Used to bring chosen events into the causal
+    /// past of what we write next, e.g. every vote before a close.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_citing(
+        &self,
+        identity: &Identity,
+        group: GroupId,
+        log: u64,
+        body: impl Into<Body>,
+        flags: u64,
+        timestamp: u64,
+        cite: Vec<EventId>,
+    ) -> Result<VerifiedEvent, AppendError> {
         let body = body.into();
         let (reply, rx) = sync_channel(1);
         self.send(Request::Append {
@@ -702,6 +722,7 @@ impl Store {
             body,
             flags,
             timestamp,
+            cite,
             reply,
         })?;
         rx.recv()

@@ -196,6 +196,7 @@ impl Writer {
                     body,
                     flags,
                     timestamp,
+                    cite,
                     ..
                 } => Answer::Append(Box::new(state.append(
                     identity,
@@ -205,6 +206,7 @@ impl Writer {
                     std::mem::replace(body, crate::Body::Bytes(Vec::new())),
                     *flags,
                     *timestamp,
+                    cite,
                 )?)),
             });
         }
@@ -598,6 +600,7 @@ impl TxState<'_> {
         body: crate::Body,
         flags: u64,
         timestamp: u64,
+        cite: &[EventId],
     ) -> Result<Result<VerifiedEvent, AppendError>, StoreError> {
         let key = (identity.public(), group, log);
         let row = self.find_log(&key)?;
@@ -605,17 +608,26 @@ impl TxState<'_> {
             return Ok(Err(AppendError::Forked));
         }
         let own_pk = row.as_ref().map_or(-1, |r| r.log_pk);
-        // Deps: the newest heads of the other logs in the group (the DAG tips we know of).
-        let deps: Vec<EventId> = self
-            .c
-            .prepare_cached(
-                "SELECT head FROM logs WHERE grp = ?1 AND log_pk != ?2 AND height >= 0
+        // Deps: what the caller cites, or else the newest heads of the other logs in the group
+        // (the DAG tips we know of).
+        let deps: Vec<EventId> = if !cite.is_empty() {
+            let own = row.as_ref().and_then(|r| r.head);
+            let mut d: Vec<EventId> = cite.iter().copied().filter(|c| Some(*c) != own).collect();
+            d.sort_unstable();
+            d.dedup();
+            d.truncate(MAX_DEPS);
+            d
+        } else {
+            self.c
+                .prepare_cached(
+                    "SELECT head FROM logs WHERE grp = ?1 AND log_pk != ?2 AND height >= 0
                  ORDER BY touched DESC LIMIT ?3",
-            )?
-            .query_map(params![&group.0[..], own_pk, MAX_DEPS as i64], |r| {
-                crate::blob32(r, 0).map(EventId)
-            })?
-            .collect::<Result<_, _>>()?;
+                )?
+                .query_map(params![&group.0[..], own_pk, MAX_DEPS as i64], |r| {
+                    crate::blob32(r, 0).map(EventId)
+                })?
+                .collect::<Result<_, _>>()?
+        };
         let seq = row.as_ref().map_or(0, |r| (r.height + 1) as u64);
         let body = match body {
             crate::Body::Bytes(b) => b,
