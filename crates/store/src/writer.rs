@@ -592,6 +592,7 @@ impl TxState<'_> {
     }
 
     /// Builds, signs and stores the next event of our own log, atomically.
+    #[allow(clippy::too_many_arguments)] // the fields of one append request
     fn append(
         &mut self,
         identity: &Identity,
