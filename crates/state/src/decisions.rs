@@ -146,6 +146,7 @@ pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
 struct VoteRec {
     id: EventId,
     author: PublicKey,
+    seq: u64,
     ballot: Ballot,
     reason: String,
 }
@@ -207,6 +208,7 @@ pub(crate) struct Cx<'a> {
     pub id: EventId,
     pub author: PublicKey,
     pub timestamp: u64,
+    pub seq: u64,
 }
 
 impl<'a> Cx<'a> {
@@ -216,6 +218,7 @@ impl<'a> Cx<'a> {
         id: EventId,
         author: PublicKey,
         timestamp: u64,
+        seq: u64,
     ) -> Self {
         Cx {
             judge,
@@ -223,6 +226,7 @@ impl<'a> Cx<'a> {
             id,
             author,
             timestamp,
+            seq,
         }
     }
 }
@@ -468,6 +472,7 @@ impl Book {
                     p.votes.push(VoteRec {
                         id: cx.id,
                         author: cx.author,
+                        seq: cx.seq,
                         ballot,
                         reason,
                     });
@@ -700,7 +705,16 @@ impl Book {
         // Latest vote per member in the past (votes are recorded in causal order, which
         // follows each author's log).
         let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
+        // A member with two different events at one position of its log (a fork) could have
+        // voted two ways: none of its votes count (threats.md, case 14).
+        let mut at_seq: HashMap<(PublicKey, u64), EventId> = HashMap::new();
+        let mut forked: BTreeMap<PublicKey, u64> = BTreeMap::new();
         for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+            if let Some(other) = at_seq.insert((v.author, v.seq), v.id)
+                && other != v.id
+            {
+                forked.entry(v.author).or_insert(v.seq);
+            }
             latest.insert(v.author, v);
         }
         let mut void: Vec<VoidVote> = p
@@ -712,6 +726,18 @@ impl Book {
                 reason: r.clone(),
             })
             .collect();
+        for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+            if let Some(seq) = forked.get(&v.author) {
+                void.push(VoidVote {
+                    event: v.id.0,
+                    reason: format!(
+                        "{} forked its log at seq {seq}: its votes do not count",
+                        v.author
+                    ),
+                });
+            }
+        }
+        latest.retain(|who, _| !forked.contains_key(who));
         latest.retain(|who, v| {
             let ok = electorate.binary_search(who).is_ok();
             if !ok {

@@ -1003,22 +1003,22 @@ impl GroupState {
                     share,
                 ),
                 Some(Payload::Propose(p)) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.propose(&cx, p)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::Revise { proposal, text }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.revise(&cx, proposal, text)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::OpenVoting { proposal, text }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.open(&cx, proposal, text)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
                 Some(Payload::Withdraw { proposal }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.withdraw(&cx, proposal)
                         .map(|act| ctrl = Some((act, false, Extra::Decision)))
                 }
@@ -1027,19 +1027,19 @@ impl GroupState {
                     ballot,
                     reason,
                 }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.vote(&cx, proposal, ballot, reason)
                 }
                 Some(Payload::Delegate { scope, target }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.delegate(&cx, scope, target)
                 }
                 Some(Payload::Attest { proposal, digest }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     book.attest(&cx, proposal, digest)
                 }
                 Some(Payload::Close { proposal }) => {
-                    let cx = Cx::new(&judge, &past, id, author, h.timestamp);
+                    let cx = Cx::new(&judge, &past, id, author, h.timestamp, h.seq);
                     let ancestors = crate::decisions::ancestors(&id, &links);
                     // A join admitted by decision must be the member's and in the close's past.
                     let join_ok = |m: &PublicKey, j: &EventId| {

@@ -1641,6 +1641,28 @@ fn an_admission_by_vote_makes_the_newcomer_a_member_at_the_close() {
     assert_order_independent(&s, &st);
 }
 
+#[test]
+fn a_member_who_forks_its_log_has_no_vote() {
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
+    let p = s.propose("A", proposal("majority", &[]), &[tip]);
+    // B signs two different votes at the same position of its log.
+    let saved = s.authors["B"].clone();
+    let yes = s.vote("B", &p, YES, &[tip]);
+    s.authors.insert("B", saved);
+    let no = s.vote("B", &p, NO, &[tip]);
+    assert_eq!(yes.header().seq, no.header().seq);
+    assert_ne!(yes.id(), no.id());
+    let va = s.vote("A", &p, YES, &[tip]);
+    let c = s.close("A", &p, &[yes.id(), no.id(), va.id()]);
+    let st = s.derive();
+    assert_closed(&st, &p, &c, &[1, 0, 0], Some(true), &[]);
+    let void = &cert(&st, &p).void;
+    assert_eq!(void.len(), 2, "{void:?}");
+    assert!(void.iter().all(|v| v.reason.contains("forked its log")));
+    assert_eq!(cert(&st, &p).voters, 1);
+    assert_order_independent(&s, &st);
+}
+
 // 8. Order independence.
 
 /// One step of a random scenario: (actor, action, argument, which recent events to cite).
