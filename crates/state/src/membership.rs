@@ -664,7 +664,8 @@ impl GroupState {
             .collect();
         let mut prekey_of: BTreeMap<PublicKey, [u8; 32]> = BTreeMap::new();
         // Which invite each valid admission used (by control index).
-        let mut admit_invite: HashMap<usize, EventId> = HashMap::new();
+        // Admissions (control index) made with each invite.
+        let mut admit_invite: HashMap<EventId, Vec<usize>> = HashMap::new();
         let mut join_time: HashMap<EventId, u64> = HashMap::new();
         let mut seen = std::collections::HashSet::with_capacity(events.len());
 
@@ -882,9 +883,11 @@ impl GroupState {
                             // Uses counted at the causal point: distinct other members admitted
                             // with this invite by admissions in the past.
                             let used: BTreeSet<PublicKey> = admit_invite
-                                .iter()
-                                .filter(|(a, inv)| **inv == invite && past.has(**a))
-                                .filter_map(|(a, _)| match &judge.ctrls[*a].act {
+                                .get(&invite)
+                                .into_iter()
+                                .flatten()
+                                .filter(|a| past.has(**a))
+                                .filter_map(|a| match &judge.ctrls[*a].act {
                                     Act::Admit { member: m, .. } if *m != member => Some(*m),
                                     _ => None,
                                 })
@@ -1107,7 +1110,7 @@ impl GroupState {
                             join_time.insert(id, h.timestamp);
                         }
                         Extra::Admit(invite) => {
-                            admit_invite.insert(idx, invite);
+                            admit_invite.entry(invite).or_default().push(idx);
                         }
                         Extra::Remove(who, cut) => {
                             cuts.entry(who).or_default().push((cut, idx));
