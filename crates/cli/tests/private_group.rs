@@ -302,14 +302,10 @@ fn a_used_single_use_code_admits_no_one_else() {
     }
 }
 
-/// Someone turned away with a used code can still join with a fresh one.
-///
-/// Ignored: fails about half the time. A newcomer's pending join is its join with the smallest
-/// event id (`GroupState::derive`), so when the join with the used code sorts first, no member
-/// ever admits the newcomer; and the newcomer's node proves its right to sync with the first
-/// invite secret it stored, which may be the used one. Known limitation, see the closing note.
+/// Someone turned away with a used code can still join with a fresh one: members act on the
+/// newcomer's latest join whose invite has uses left, and the newcomer's node proves its right
+/// to sync with the latest code it was given.
 #[test]
-#[ignore = "known limitation: a second join with a fresh code is ignored when the first join's id sorts first"]
 fn a_newcomer_turned_away_with_a_used_code_joins_with_a_fresh_one() {
     let net = Net::new("rejoin");
     let a_home = net.member("a");

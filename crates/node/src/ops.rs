@@ -718,6 +718,11 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 return Err(invalid("you are already a member of this group"));
             }
             store.follow(group)?;
+            // A newer code replaces any earlier one for this group (which may be used up): the
+            // node proves with the invite of the join members will act on.
+            for (old, _) in invite_keys(store, id, &group)? {
+                store.delete_secret(&group.0, &[b"i".as_slice(), &old.0].concat())?;
+            }
             // Kept so the node can prove the invite when it syncs the group before admission.
             put_secret(
                 store,

@@ -1174,10 +1174,17 @@ impl GroupState {
                 );
                 st.removed.remove(&who);
             } else if !st.removed.contains_key(&who)
+                // The join members should act on: one whose invite still has uses, and of
+                // those the newcomer's latest (a fresh code after a used one).
                 && let Some((jid, (_, _, invite))) = joins
                     .iter()
                     .filter(|(_, (_, a, _))| *a == who)
-                    .min_by_key(|(j, _)| **j)
+                    .max_by_key(|(j, (idx, _, invite))| {
+                        let usable = st.invites.get(invite).is_some_and(|i| {
+                            (i.used_by.len() as u64) < i.uses || i.used_by.contains(&who)
+                        });
+                        (usable, *idx, **j)
+                    })
             {
                 let vouches = judge
                     .live_admissions(&who, &all)

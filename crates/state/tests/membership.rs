@@ -182,6 +182,34 @@ fn single_use_invite_admits_only_one() {
     );
 }
 
+/// A newcomer turned away with a used code joins again with a fresh one: the pending join
+/// members act on is the one whose invite still has uses, whatever the ids' order.
+#[test]
+fn a_fresh_code_after_a_used_one_is_the_pending_join() {
+    let Base {
+        mut s,
+        invite,
+        invite_key,
+        admit_b,
+        ..
+    } = base(1);
+    let used = s.join("C", &invite, &invite_key);
+    let (fresh, fresh_key) = s.invite("A", 1, NEVER, &[admit_b.id()]);
+    let again = s.join("C", &fresh, &fresh_key);
+    let st = s.derive();
+    let p = &st.pending[&s.key("C")];
+    assert_eq!(
+        (p.join, p.invite),
+        (again.id(), fresh.id()),
+        "not {}",
+        used.id()
+    );
+    let admit = s.admit("A", &again, &[], T);
+    let st = s.derive();
+    assert_valid(&st, &admit);
+    assert!(st.is_member(&s.key("C")));
+}
+
 #[test]
 fn two_use_invite_admits_two() {
     let Base {
