@@ -403,6 +403,7 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
             })
         })
         .collect();
+    let now = crate::now_ms();
     let value = json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations });
     ctx.emit(value, || {
         if all.is_empty() {
@@ -410,9 +411,15 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
         }
         let mut t = String::new();
         for p in &all {
+            let id = p["id"].as_str().unwrap_or_default();
+            let deadline = p["deadline"].as_u64().unwrap_or(0);
+            let when = match (p["status"].as_str(), deadline) {
+                (Some("voting"), d) if d > 0 => format!(" — {}", time_left(d, now)),
+                _ => String::new(),
+            };
             t.push_str(&format!(
-                "{}  [{}] {}  — {}, {} vote(s){}\n",
-                &p["id"].as_str().unwrap_or_default()[..12],
+                "{}  [{}] {}  — {}, {} vote(s){}{when}\n",
+                id.get(..12).unwrap_or(id),
                 p["status"].as_str().unwrap_or_default(),
                 p["title"].as_str().unwrap_or_default(),
                 p["method"].as_str().unwrap_or_default(),
@@ -425,6 +432,19 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
         t
     });
     Ok(0)
+}
+
+/// "closes in 2 h 5 min" / "deadline passed".
+fn time_left(deadline: u64, now: u64) -> String {
+    if deadline <= now {
+        return "deadline passed: any voter may close".into();
+    }
+    let mins = (deadline - now) / 60_000;
+    match (mins / 1440, (mins % 1440) / 60, mins % 60) {
+        (0, 0, m) => format!("closes in {m} min"),
+        (0, h, m) => format!("closes in {h} h {m} min"),
+        (d, h, _) => format!("closes in {d} d {h} h"),
+    }
 }
 
 /// One line: passed / winner / selection.
