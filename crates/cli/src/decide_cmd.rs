@@ -29,7 +29,8 @@ pub(crate) enum DecideCommand {
         #[arg(long = "option", short = 'o')]
         options: Vec<String>,
         /// majority[:threshold=2/3,quorum=1/2] | consent | plurality | approval |
-        /// score[:min=0,max=5] | dot:dots=N | quadratic | schulze | irv | budget:total=N.
+        /// score[:min=0,max=5] | star[:min=0,max=5] | dot:dots=N | quadratic | schulze | irv |
+        /// budget:total=N.
         #[arg(long)]
         method: Option<String>,
         /// Who votes: `members` or `role:NAME`.
@@ -93,7 +94,7 @@ pub(crate) enum DecideCommand {
     ///
     /// BALLOT by method: majority `yes|no|abstain`; consent `agree|abstain|disagree|block`
     /// (a block needs --reason); plurality `LABEL`; approval and budget `A,B`; irv `B,A,C`
-    /// (most preferred first); score, dot, quadratic and schulze `A=3,B=-1` or one number per
+    /// (most preferred first); score, star, dot, quadratic and schulze `A=3,B=-1` or one number per
     /// option `3,-1,0`. `abstain` works for every method.
     Vote {
         /// Group id, id prefix or name.

@@ -1,6 +1,6 @@
 //! Collective decisions across three real `dualpower serve` processes on loopback. A group of
 //! A, B and C takes one real decision of every method from the CLI — majority with a 2/3
-//! threshold, consent (once blocked with a reason, once passed), plurality, approval, score,
+//! threshold, consent (once blocked with a reason, once passed), plurality, approval, score, star,
 //! dot, quadratic, schulze, irv and budget — and changes its own rules by vote. C delegates its
 //! weight to B and, where it does not vote itself, B carries it (and changes the result). Each
 //! member votes from its own node, the author closes, and once the events have replicated
@@ -127,6 +127,18 @@ const CASES: &[Case] = &[
         ],
         expect: Expect::Winners(&[1]),
         figures: &[6, 9, 6],
+        delegated: 0,
+        spent: 0,
+    },
+    Case {
+        title: "Day of the general assembly",
+        method: Some("star"),
+        options: &["mon", "tue", "wed"],
+        extra: &[],
+        // Monday has the highest total, but two of three prefer Tuesday in the runoff.
+        votes: &[(A, "mon=5", ""), (B, "mon=4,tue=5", ""), (C, "tue=1", "")],
+        expect: Expect::Winners(&[1]),
+        figures: &[9, 6, 0],
         delegated: 0,
         spent: 0,
     },

@@ -112,6 +112,13 @@ pub enum MethodKind {
         /// Highest score.
         max: i64,
     },
+    /// STAR: scores in `min..=max`, then an automatic runoff between the two highest totals.
+    Star {
+        /// Lowest score.
+        min: i64,
+        /// Highest score.
+        max: i64,
+    },
     /// Up to `dots` non-negative points spread over the options.
     Dot {
         /// Points per voter.
@@ -149,6 +156,7 @@ impl Method {
             MethodKind::Plurality => "plurality",
             MethodKind::Approval => "approval",
             MethodKind::Score { .. } => "score",
+            MethodKind::Star { .. } => "star",
             MethodKind::Dot { .. } => "dot",
             MethodKind::Quadratic => "quadratic",
             MethodKind::Schulze => "schulze",
@@ -165,7 +173,9 @@ impl Method {
             MethodKind::Majority { threshold } if *threshold != (Ratio { num: 1, den: 2 }) => {
                 params.push(format!("threshold={threshold}"));
             }
-            MethodKind::Score { min, max } if (*min, *max) != (0, 5) => {
+            MethodKind::Score { min, max } | MethodKind::Star { min, max }
+                if (*min, *max) != (0, 5) =>
+            {
                 params.push(format!("min={min}"));
                 params.push(format!("max={max}"));
             }
@@ -224,13 +234,17 @@ impl Method {
             "consent" => MethodKind::Consent,
             "plurality" => MethodKind::Plurality,
             "approval" => MethodKind::Approval,
-            "score" => {
+            "score" | "star" => {
                 let min = take("min").map(|v| int(v, "min")).transpose()?.unwrap_or(0);
                 let max = take("max").map(|v| int(v, "max")).transpose()?.unwrap_or(5);
                 if min >= max {
                     return Err(bad("min must be below max".into()));
                 }
-                MethodKind::Score { min, max }
+                if name == "star" {
+                    MethodKind::Star { min, max }
+                } else {
+                    MethodKind::Score { min, max }
+                }
             }
             "dot" => {
                 let dots = int(
@@ -256,8 +270,8 @@ impl Method {
             }
             other => {
                 return Err(bad(format!(
-                    "unknown method `{other}` (majority, consent, plurality, approval, score, dot, \
-                     quadratic, schulze, irv, budget)"
+                    "unknown method `{other}` (majority, consent, plurality, approval, score, star, \
+                     dot, quadratic, schulze, irv, budget)"
                 )));
             }
         };
@@ -703,6 +717,8 @@ mod tests {
             "approval",
             "score",
             "score:min=-2,max=2",
+            "star",
+            "star:min=0,max=10,quorum=1/3",
             "dot:dots=10",
             "quadratic",
             "schulze",

@@ -42,6 +42,7 @@ pub mod plurality;
 pub mod quadratic;
 pub mod schulze;
 pub mod score;
+pub mod star;
 
 pub use dualpower_core::decision::{Ballot, Method, MethodKind, Ratio};
 
@@ -221,6 +222,7 @@ pub fn tally(input: &Input) -> Outcome {
         MethodKind::Plurality => plurality::count(input, &casts, &mut out),
         MethodKind::Approval => approval::count(input, &casts, &mut out),
         MethodKind::Score { .. } => score::count(input, &casts, &mut out),
+        MethodKind::Star { .. } => star::count(input, &casts, &mut out),
         MethodKind::Dot { .. } => dot::count(input, &casts, &mut out),
         MethodKind::Quadratic => quadratic::count(input, &casts, &mut out),
         MethodKind::Schulze => schulze::count(input, &casts, &mut out),
@@ -273,6 +275,7 @@ pub fn version(method: &Method) -> &'static str {
         MethodKind::Plurality => "plurality@1",
         MethodKind::Approval => "approval@1",
         MethodKind::Score { .. } => "score@1",
+        MethodKind::Star { .. } => "star@1",
         MethodKind::Dot { .. } => "dot@1",
         MethodKind::Quadratic => "quadratic@1",
         MethodKind::Schulze => "schulze@1",
@@ -297,6 +300,7 @@ fn check(
         MethodKind::Plurality => plurality::check(options, ballot),
         MethodKind::Approval => approval::check(options, ballot),
         MethodKind::Score { min, max } => score::check(*min, *max, options, ballot),
+        MethodKind::Star { min, max } => star::check(*min, *max, options, ballot),
         MethodKind::Dot { dots } => dot::check(*dots, options, ballot),
         MethodKind::Quadratic => quadratic::check(options, ballot),
         MethodKind::Schulze => schulze::check(options, ballot),

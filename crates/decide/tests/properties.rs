@@ -7,12 +7,13 @@ use dualpower_decide::certificate::Certificate;
 use dualpower_decide::{Ballot, Cast, Input, Method, Outcome, tally, validate};
 use proptest::prelude::*;
 
-const METHODS: [&str; 10] = [
+const METHODS: [&str; 11] = [
     "majority:threshold=2/3,quorum=1/3",
     "consent",
     "plurality:quorum=1/2",
     "approval",
     "score:min=-2,max=3",
+    "star",
     "dot:dots=5",
     "quadratic",
     "schulze",
@@ -35,6 +36,7 @@ fn ballot(method: &str, n: usize, raw: &[i64], abstain: bool) -> Ballot {
         "plurality" => Ballot::Choice(pick(n) as u32),
         "approval" => Ballot::Set(subset()),
         "score" => Ballot::Scores(raw[..n].iter().map(|x| x.rem_euclid(6) - 2).collect()),
+        "star" => Ballot::Scores(raw[..n].iter().map(|x| x.rem_euclid(6)).collect()),
         "dot" => {
             let mut left = 5;
             Ballot::Scores(

@@ -136,6 +136,7 @@ pub fn parse_ballot(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
         }
         MethodKind::Irv => Ballot::Rank(list(t)?),
         MethodKind::Score { .. }
+        | MethodKind::Star { .. }
         | MethodKind::Dot { .. }
         | MethodKind::Quadratic
         | MethodKind::Schulze => {
@@ -265,7 +266,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 }
                 None => {
                     return Err(invalid(
-                        "say how to decide: --method majority|consent|plurality|approval|score|dot|quadratic|schulze|irv|budget:total=N",
+                        "say how to decide: --method majority|consent|plurality|approval|score|star|dot:dots=N|quadratic|schulze|irv|budget:total=N",
                     ));
                 }
             };
