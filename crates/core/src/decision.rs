@@ -696,9 +696,24 @@ impl Proposal {
 
     /// The options' labels, fixed or named.
     pub fn labels(&self) -> Vec<String> {
-        match self.method.fixed_options() {
+        self.text.labels(&self.method)
+    }
+}
+
+impl ProposalText {
+    /// The labels of the options voted on under `method`: its fixed options, or this text's.
+    pub fn labels(&self, method: &Method) -> Vec<String> {
+        match method.fixed_options() {
             Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
-            None => self.text.options.iter().map(|o| o.label.clone()).collect(),
+            None => self.options.iter().map(|o| o.label.clone()).collect(),
+        }
+    }
+
+    /// The cost of each option voted on under `method` (0 for fixed options).
+    pub fn costs(&self, method: &Method) -> Vec<u64> {
+        match method.fixed_options() {
+            Some(f) => vec![0; f.len()],
+            None => self.options.iter().map(|o| o.cost).collect(),
         }
     }
 }

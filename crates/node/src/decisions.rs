@@ -105,10 +105,7 @@ fn option_index(labels: &[String], s: &str) -> Result<u32, OpError> {
 /// Turns what a person typed into a ballot for `p` (see the CLI's `vote --help`).
 pub fn parse_ballot(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
     let t = text.trim();
-    let labels: Vec<String> = match p.proposal.method.fixed_options() {
-        Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
-        None => p.text.options.iter().map(|o| o.label.clone()).collect(),
-    };
+    let labels = p.text.labels(&p.proposal.method);
     let kind = &p.proposal.method.kind;
     if t.eq_ignore_ascii_case("abstain") && labels.iter().all(|l| l != "abstain") {
         return Ok(Ballot::Abstain);
@@ -174,10 +171,7 @@ pub fn parse_ballot(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
 
 /// A ballot in words, for people.
 pub fn ballot_text(p: &ProposalState, b: &Ballot) -> String {
-    let labels: Vec<String> = match p.proposal.method.fixed_options() {
-        Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
-        None => p.text.options.iter().map(|o| o.label.clone()).collect(),
-    };
+    let labels = p.text.labels(&p.proposal.method);
     let name = |i: &u32| {
         labels
             .get(*i as usize)
@@ -497,13 +491,8 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 )));
             }
             let b = parse_ballot(p, &ballot)?;
-            let (options, costs) = match p.proposal.method.fixed_options() {
-                Some(f) => (f.len(), vec![0; f.len()]),
-                None => (
-                    p.text.options.len(),
-                    p.text.options.iter().map(|o| o.cost).collect(),
-                ),
-            };
+            let costs = p.text.costs(&p.proposal.method);
+            let options = costs.len();
             dualpower_decide::validate(&p.proposal.method, options, &costs, &b, &reason)
                 .map_err(|e| invalid(e.to_string()))?;
             if matches!(p.proposal.method.kind, MethodKind::Quadratic) {
@@ -757,10 +746,7 @@ pub fn target_text(t: &Target) -> String {
 
 /// A proposal as JSON (certificate included, with its digest).
 pub fn proposal_json(p: &ProposalState) -> Value {
-    let labels: Vec<String> = match p.proposal.method.fixed_options() {
-        Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
-        None => p.text.options.iter().map(|o| o.label.clone()).collect(),
-    };
+    let labels = p.text.labels(&p.proposal.method);
     json!({
         "id": p.id.to_hex(),
         "author": p.author.to_did(),

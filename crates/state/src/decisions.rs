@@ -266,19 +266,18 @@ impl Prop {
             .find(|(r, _, _)| r == text_id)
             .map(|(_, _, t)| t)
     }
-    /// The option labels and costs voted on.
-    fn frozen(&self, id: &EventId) -> (usize, Vec<u64>) {
-        let text = match self.open {
+    /// The text voted on: the one the opening froze, else the proposal's own.
+    fn frozen_text(&self, id: &EventId) -> &ProposalText {
+        match self.open {
             Some((_, t)) => self.text_of(id, &t).unwrap_or(&self.p.text),
             None => &self.p.text,
-        };
-        match self.p.method.fixed_options() {
-            Some(f) => (f.len(), vec![0; f.len()]),
-            None => (
-                text.options.len(),
-                text.options.iter().map(|o| o.cost).collect(),
-            ),
         }
+    }
+
+    /// The number of options voted on and their costs.
+    fn frozen(&self, id: &EventId) -> (usize, Vec<u64>) {
+        let costs = self.frozen_text(id).costs(&self.p.method);
+        (costs.len(), costs)
     }
 }
 
@@ -594,7 +593,7 @@ impl Book {
         if p.withdrawn.is_some() {
             return Err(Refusal::ProposalEnded);
         }
-        let (cert, holders) = self.conclude(cx.judge, &proposal, cx.past, ancestors, cx.id);
+        let (cert, holders) = self.conclude(cx.judge, &proposal, p, cx.past, ancestors, cx.id);
         let passed = cert.outcome.passed == Some(true);
         let mut act = Act::Marker;
         let mut removal = None;
@@ -654,45 +653,16 @@ impl Book {
     }
 
     /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
+    #[allow(clippy::too_many_arguments)] // the proposal, its record and the point it is counted at
     fn conclude(
         &self,
         judge: &Judge,
         proposal: &EventId,
+        p: &Prop,
         at: &Bits,
         ancestors: &HashSet<EventId>,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
-        let empty = Prop {
-            author: PublicKey([0; 32]),
-            idx: None,
-            period: [0; 32],
-            p: Proposal {
-                text: ProposalText {
-                    title: String::new(),
-                    body: String::new(),
-                    options: Vec::new(),
-                },
-                method: Default::default(),
-                electorate: Electorate::Members,
-                topic: String::new(),
-                voting: false,
-                deadline: 0,
-                action: Vec::new(),
-            },
-            revisions: Vec::new(),
-            open: None,
-            withdrawn: None,
-            close: None,
-            concurrent: Vec::new(),
-            votes: Vec::new(),
-            in_close: HashSet::new(),
-            void: Vec::new(),
-            certificate: None,
-            holders: BTreeMap::new(),
-            enacted: false,
-            attestations: BTreeMap::new(),
-        };
-        let p = self.props.get(proposal).unwrap_or(&empty);
         let electorate: Vec<PublicKey> = {
             let mut v: Vec<PublicKey> = judge
                 .admitted()
@@ -845,16 +815,7 @@ impl Book {
             casts: &casts,
         });
         let text_id = p.open.map(|(_, t)| t).unwrap_or(*proposal);
-        let labels = match p.p.method.fixed_options() {
-            Some(f) => f.iter().map(|s| (*s).to_owned()).collect(),
-            None => p
-                .text_of(proposal, &text_id)
-                .unwrap_or(&p.p.text)
-                .options
-                .iter()
-                .map(|o| o.label.clone())
-                .collect(),
-        };
+        let labels = p.frozen_text(proposal).labels(&p.p.method);
         let mut counted: Vec<EventId> = latest.values().map(|v| v.id).collect();
         counted.sort();
         used_delegations.sort();
@@ -945,7 +906,7 @@ impl Book {
                     continue;
                 }
                 (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-                    .then(|| self.conclude(judge, &id, all, every, id))
+                    .then(|| self.conclude(judge, &id, p, all, every, id))
             };
             let Some(p) = self.props.get_mut(&id) else {
                 continue;
