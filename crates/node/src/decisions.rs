@@ -59,6 +59,22 @@ pub fn in_electorate(st: &GroupState, p: &ProposalState, who: &PublicKey) -> boo
     }
 }
 
+/// A proposal only its author may act on this way (`what`: "revise it", …).
+fn own_proposal<'a>(
+    st: &'a GroupState,
+    key: &str,
+    me: &PublicKey,
+    what: &str,
+) -> Result<&'a ProposalState, OpError> {
+    let p = find_proposal(st, key)?;
+    if p.author != *me {
+        return Err(OpError::Denied(format!(
+            "only the proposal's author may {what}"
+        )));
+    }
+    Ok(p)
+}
+
 /// Parses `label` or `label=cost` options.
 fn options_arg(opts: &[String], budget: bool) -> Result<Vec<Choice>, OpError> {
     opts.iter()
@@ -365,12 +381,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         } => {
             let group = group_arg(&group)?;
             let st = state(store, group)?;
-            let p = find_proposal(&st, &proposal)?;
-            if p.author != me {
-                return Err(OpError::Denied(
-                    "only the proposal's author may revise it".into(),
-                ));
-            }
+            let p = own_proposal(&st, &proposal, &me, "revise it")?;
             if p.status != Status::Discussion {
                 return Err(invalid(format!(
                     "the proposal is {}; only proposals in discussion can be revised",
@@ -413,12 +424,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         Op::OpenVoting { group, proposal } => {
             let group = group_arg(&group)?;
             let st = state(store, group)?;
-            let p = find_proposal(&st, &proposal)?;
-            if p.author != me {
-                return Err(OpError::Denied(
-                    "only the proposal's author may open voting".into(),
-                ));
-            }
+            let p = own_proposal(&st, &proposal, &me, "open voting")?;
             if p.status != Status::Discussion {
                 return Err(invalid(format!(
                     "the proposal is already {}",
@@ -448,12 +454,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         Op::Withdraw { group, proposal } => {
             let group = group_arg(&group)?;
             let st = state(store, group)?;
-            let p = find_proposal(&st, &proposal)?;
-            if p.author != me {
-                return Err(OpError::Denied(
-                    "only the proposal's author may withdraw it".into(),
-                ));
-            }
+            let p = own_proposal(&st, &proposal, &me, "withdraw it")?;
             if matches!(p.status, Status::Closed | Status::Withdrawn) {
                 return Err(invalid(format!(
                     "the proposal is already {}",
