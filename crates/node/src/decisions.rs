@@ -232,20 +232,34 @@ fn require_member(st: &GroupState, me: &PublicKey) -> Result<(), OpError> {
     }
 }
 
-/// Appends `payload`, then derives again: if the group refuses the event after all, says why.
+/// Appends `payload` (citing `cite` as deps, or the newest heads if empty), then derives again:
+/// if the group refuses the event after all, says why.
 fn write_checked(
     store: &Store,
     id: &Identity,
     group: GroupId,
     payload: Payload,
     now: u64,
+    cite: Vec<EventId>,
 ) -> Result<(VerifiedEvent, GroupState), OpError> {
-    let ev = append(store, id, group, payload, now)?;
+    let ev = store.append_citing(id, group, 0, payload.encode(), 0, now, cite)?;
     let st = state(store, group)?;
     if let Some((_, r)) = st.rejected.iter().find(|(e, _)| *e == ev.id()) {
         return Err(OpError::Denied(format!("the group refuses this: {r}")));
     }
     Ok((ev, st))
+}
+
+/// What a proposal operation reports: the events written and the proposal as it now stands.
+fn proposal_outcome(events: Vec<VerifiedEvent>, st: &GroupState, proposal: &EventId) -> Outcome {
+    Outcome {
+        events,
+        value: st
+            .proposals
+            .get(proposal)
+            .map(proposal_json)
+            .unwrap_or_default(),
+    }
 }
 
 /// Carries out a decision operation.
@@ -361,16 +375,9 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             let payload = Payload::Propose(p);
             // Check the encoding limits the way every node will.
             Payload::decode(&payload.encode()).map_err(|e| invalid(e.to_string()))?;
-            let (ev, st) = write_checked(store, id, group, payload, now)?;
-            let value = st
-                .proposals
-                .get(&ev.id())
-                .map(proposal_json)
-                .unwrap_or(Value::Null);
-            Ok(Outcome {
-                events: vec![ev],
-                value,
-            })
+            let (ev, st) = write_checked(store, id, group, payload, now, Vec::new())?;
+            let pid = ev.id();
+            Ok(proposal_outcome(vec![ev], &st, &pid))
         }
         Op::Revise {
             group,
@@ -411,15 +418,8 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
             };
             Payload::decode(&payload.encode()).map_err(|e| invalid(e.to_string()))?;
             let pid = p.id;
-            let (ev, st) = write_checked(store, id, group, payload, now)?;
-            Ok(Outcome {
-                events: vec![ev],
-                value: st
-                    .proposals
-                    .get(&pid)
-                    .map(proposal_json)
-                    .unwrap_or_default(),
-            })
+            let (ev, st) = write_checked(store, id, group, payload, now, Vec::new())?;
+            Ok(proposal_outcome(vec![ev], &st, &pid))
         }
         Op::OpenVoting { group, proposal } => {
             let group = group_arg(&group)?;
@@ -441,15 +441,9 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     text,
                 },
                 now,
+                Vec::new(),
             )?;
-            Ok(Outcome {
-                events: vec![ev],
-                value: st
-                    .proposals
-                    .get(&pid)
-                    .map(proposal_json)
-                    .unwrap_or_default(),
-            })
+            Ok(proposal_outcome(vec![ev], &st, &pid))
         }
         Op::Withdraw { group, proposal } => {
             let group = group_arg(&group)?;
@@ -462,8 +456,14 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                 )));
             }
             let pid = p.id;
-            let (ev, _) =
-                write_checked(store, id, group, Payload::Withdraw { proposal: pid }, now)?;
+            let (ev, _) = write_checked(
+                store,
+                id,
+                group,
+                Payload::Withdraw { proposal: pid },
+                now,
+                Vec::new(),
+            )?;
             Ok(Outcome {
                 events: vec![ev],
                 value: json!({ "proposal": pid.to_hex(), "status": "withdrawn" }),
@@ -525,15 +525,9 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     reason,
                 },
                 now,
+                Vec::new(),
             )?;
-            Ok(Outcome {
-                events: vec![ev],
-                value: st
-                    .proposals
-                    .get(&pid)
-                    .map(proposal_json)
-                    .unwrap_or_default(),
-            })
+            Ok(proposal_outcome(vec![ev], &st, &pid))
         }
         Op::Delegate {
             group,
@@ -591,6 +585,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     target: target.clone(),
                 },
                 now,
+                Vec::new(),
             )?;
             Ok(Outcome {
                 events: vec![ev],
@@ -648,28 +643,16 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
                     chunk,
                 )?);
             }
-            let close = store.append_citing(
+            let (close, st) = write_checked(
+                store,
                 id,
                 group,
-                0,
-                Payload::Close { proposal: pid }.encode(),
-                0,
+                Payload::Close { proposal: pid },
                 now,
                 heads,
             )?;
-            let st = state(store, group)?;
-            if let Some((_, r)) = st.rejected.iter().find(|(e, _)| *e == close.id()) {
-                return Err(OpError::Denied(format!("the group refuses this: {r}")));
-            }
             events.push(close);
-            Ok(Outcome {
-                events,
-                value: st
-                    .proposals
-                    .get(&pid)
-                    .map(proposal_json)
-                    .unwrap_or_default(),
-            })
+            Ok(proposal_outcome(events, &st, &pid))
         }
         other => Err(invalid(format!("not a decision operation: {other:?}"))),
     }
@@ -682,10 +665,10 @@ pub fn attest_closed(
     store: &Store,
     id: &Identity,
     group: GroupId,
+    st: &GroupState,
     now: u64,
 ) -> Result<Vec<VerifiedEvent>, OpError> {
     let me = id.public();
-    let st = state(store, group)?;
     if !st.is_member(&me) {
         return Ok(Vec::new());
     }

@@ -617,11 +617,6 @@ impl Node {
                 }
                 written.extend(w);
             }
-            // Co-sign the certificates of proposals that closed.
-            match block(|| crate::decisions::attest_closed(&self.store, &self.identity, g, now)) {
-                Ok(w) => written.extend(w),
-                Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
-            }
             let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
                 Ok(v) => v,
                 Err(e) => {
@@ -630,6 +625,12 @@ impl Node {
                 }
             };
             let st = &view.state;
+            // Co-sign the certificates of proposals that closed (on the state just derived).
+            match block(|| crate::decisions::attest_closed(&self.store, &self.identity, g, st, now))
+            {
+                Ok(w) => written.extend(w),
+                Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
+            }
             let mut topics = Vec::new();
             let writing = st.writing_epoch();
             let mut held: Vec<&EventId> = view
