@@ -13,51 +13,13 @@
 //!   derived, and the next post (under a rotated key) is readable by the remaining members only.
 #![allow(clippy::unwrap_used)]
 
-use dualpower_core::{GroupId, Identity, NetworkId, Payload};
+mod common;
+use common::{Member, exchange, member};
+
+use dualpower_core::{GroupId, Identity, Payload};
 use dualpower_node::ops::{self, ConstitutionArgs, Op, OpError};
 use dualpower_state::GroupState;
-use dualpower_store::{Store, StoreConfig};
 use serde_json::Value;
-use tempfile::TempDir;
-
-struct Member {
-    store: Store,
-    id: Identity,
-    _dir: TempDir,
-}
-
-fn member() -> Member {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreConfig {
-            network: NetworkId::named("decision-ops-test"),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    Member {
-        store,
-        id: Identity::generate(),
-        _dir: dir,
-    }
-}
-
-impl Member {
-    fn did(&self) -> String {
-        self.id.public().to_did()
-    }
-}
-
-/// Copies every event of `group` between every pair of members.
-fn exchange(members: &[&Member], group: GroupId) {
-    for from in members {
-        let events = from.store.group_events(group).unwrap();
-        for to in members {
-            to.store.ingest(events.clone()).unwrap();
-        }
-    }
-}
 
 fn try_apply(m: &Member, op: Op, now: u64) -> Result<Value, OpError> {
     ops::apply(&m.store, &m.id, op, now).map(|o| o.value)
@@ -997,7 +959,7 @@ fn removal_by_vote_end_to_end() {
 /// one event may cite: the node first writes merge events citing the other heads.
 #[test]
 fn a_close_brings_every_log_head_into_its_past_through_merges() {
-    use dualpower_core::{Draft, EventId, Identity, Payload};
+    use dualpower_core::{Draft, EventId};
     use std::collections::{HashMap, HashSet};
 
     let a = member();

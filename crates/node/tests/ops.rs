@@ -2,43 +2,13 @@
 //! would): history for newcomers on and off, and forgetting old keys (forward secrecy).
 #![allow(clippy::unwrap_used)]
 
-use dualpower_core::{GroupId, Identity, NetworkId, Payload};
+mod common;
+use common::{Member, exchange, member};
+
+use dualpower_core::{GroupId, Payload};
 use dualpower_node::ops::{self, ConstitutionArgs, Op};
-use dualpower_store::{Store, StoreConfig};
-use tempfile::TempDir;
 
 const DAY: u64 = 86_400_000;
-
-struct Member {
-    store: Store,
-    id: Identity,
-    _dir: TempDir,
-}
-
-fn member() -> Member {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreConfig {
-            network: NetworkId::named("ops-test"),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    Member {
-        store,
-        id: Identity::generate(),
-        _dir: dir,
-    }
-}
-
-/// Copies every event of `group` each way.
-fn exchange(a: &Member, b: &Member, group: GroupId) {
-    for (from, to) in [(a, b), (b, a)] {
-        let events = from.store.group_events(group).unwrap();
-        to.store.ingest(events).unwrap();
-    }
-}
 
 fn apply(m: &Member, op: Op, now: u64) -> serde_json::Value {
     ops::apply(&m.store, &m.id, op, now).unwrap().value
@@ -91,13 +61,13 @@ fn setup(history: bool) -> (Member, Member, GroupId) {
         .as_str()
         .unwrap()
         .to_owned();
-    exchange(&a, &b, group);
+    exchange(&[&a, &b], group);
     apply(&b, Op::Join { code }, 4_000);
-    exchange(&a, &b, group);
+    exchange(&[&a, &b], group);
     // A's node admits the join made with its invite and hands B the key.
     ops::run_agent(&a.store, &a.id, group, 5_000).unwrap();
     ops::run_agent(&a.store, &a.id, group, 5_001).unwrap();
-    exchange(&a, &b, group);
+    exchange(&[&a, &b], group);
     (a, b, group)
 }
 
@@ -105,13 +75,13 @@ fn setup(history: bool) -> (Member, Member, GroupId) {
 fn newcomers_read_history_only_if_the_constitution_says_so() {
     let (a, b, group) = setup(true);
     post(&a, group, "after B", 6_000);
-    exchange(&a, &b, group);
+    exchange(&[&a, &b], group);
     assert_eq!(texts(&b, group, 7_000), ["before B", "after B"]);
 
     let (a, b, group) = setup(false);
     post(&a, group, "after B", 6_000);
     post(&b, group, "B here", 6_500);
-    exchange(&a, &b, group);
+    exchange(&[&a, &b], group);
     // The last two are concurrent: their order is by id, so compare as sets.
     let sorted = |mut v: Vec<String>| {
         v.sort();
