@@ -1,10 +1,10 @@
 //! Collective decisions as derived state: proposals, votes, delegations, closes and the tally
 //! certificates they produce.
 //!
-//! Decisions are judged inside the membership pass ([`crate::membership`]) because the two
-//! depend on each other: whether a vote counts depends on who was a member at the vote's causal
-//! point, and a passed proposal can change the constitution that later membership events are
-//! judged by. Both are folded in one causal-order pass, so nothing needs a fixpoint.
+//! Decisions are a domain of the causal-order pass ([`crate::pass`]): whether a vote counts
+//! depends on who was a member at the vote's causal point (read through [`Cx`]), and a passed
+//! proposal enacts a change of authority (an amendment, a role change, a removal, an admission)
+//! that it returns as an [`Act`] for the pass to record.
 //!
 //! Rules (see DESIGN.md, "Authority under concurrency", and `docs/decisions.md`):
 //!
@@ -15,9 +15,11 @@
 //!   it is in the close's causal past, is the author's latest such vote (by its own log order),
 //!   and the author is still in the electorate at the close. A vote from someone removed before
 //!   the close is void (listed in the certificate).
-//! * **Timestamps decide nothing** except the advisory deadline after which members other than
-//!   the author may close. A backdated vote that is not in the close's past does not count; one
-//!   that is counts, whatever its timestamp says.
+//! * **Timestamps decide nothing** on their own. Members other than the author may close after
+//!   the deadline only with evidence from someone else: the close's causal past must hold an
+//!   event of another member dated at or after the deadline ([`Refusal::NoDeadlineEvidence`]).
+//!   A backdated vote that is not in the close's past does not count; one that is counts,
+//!   whatever its timestamp says.
 //! * **The first close wins.** Of several closes of one proposal, the first in the canonical
 //!   causal order (predecessors first, ties by event id) is the one whose past counts; the others
 //!   are refused and, if they were concurrent with it, listed in [`ProposalState::closes`] so
@@ -41,7 +43,9 @@ use dualpower_decide::certificate::{Certificate, LostWeight, VoidVote};
 use dualpower_decide::liquid::{self, Holder, Lost};
 use dualpower_decide::{Cast, Input};
 
-use crate::membership::{Act, Bits, Judge, Refusal};
+use crate::authority::{Act, Authority, Bits, Cx};
+use crate::domain::{Domain, Effect};
+use crate::refusal::Refusal;
 
 /// Longest delegation chain that carries weight.
 pub const MAX_CHAIN: u32 = 8;
@@ -146,7 +150,6 @@ pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
 struct VoteRec {
     id: EventId,
     author: PublicKey,
-    seq: u64,
     ballot: Ballot,
     reason: String,
 }
@@ -201,41 +204,11 @@ enum MarkKind {
     Close,
 }
 
-/// What the pass knows about the event being judged.
-pub(crate) struct Cx<'a> {
-    pub judge: &'a Judge,
-    pub past: &'a Bits,
-    pub id: EventId,
-    pub author: PublicKey,
-    pub timestamp: u64,
-    pub seq: u64,
-}
-
-impl<'a> Cx<'a> {
-    pub(crate) fn new(
-        judge: &'a Judge,
-        past: &'a Bits,
-        id: EventId,
-        author: PublicKey,
-        timestamp: u64,
-        seq: u64,
-    ) -> Self {
-        Cx {
-            judge,
-            past,
-            id,
-            author,
-            timestamp,
-            seq,
-        }
-    }
-}
-
-fn in_electorate(judge: &Judge, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
-    judge.is_member(who, at)
+fn in_electorate(auth: &Authority, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
+    auth.is_member(who, at)
         && match e {
             Electorate::Members => true,
-            Electorate::Role(r) => judge.has_role(who, r, at),
+            Electorate::Role(r) => auth.has_role(who, r, at),
         }
 }
 
@@ -291,7 +264,7 @@ impl Book {
 
     /// A proposal. Returns the act to record (a marker).
     pub(crate) fn propose(&mut self, cx: &Cx<'_>, p: Proposal) -> Result<Act, Refusal> {
-        let c = cx.judge.constitution_at(cx.past);
+        let c = cx.auth.constitution_at(cx.past);
         if let Electorate::Role(r) = &p.electorate
             && !c.roles.contains(r)
         {
@@ -471,7 +444,6 @@ impl Book {
                     p.votes.push(VoteRec {
                         id: cx.id,
                         author: cx.author,
-                        seq: cx.seq,
                         ballot,
                         reason,
                     });
@@ -505,7 +477,7 @@ impl Book {
         if !p.open_at(cx.past) {
             return Err(Refusal::VotingNotOpen);
         }
-        if !in_electorate(cx.judge, &p.p.electorate, &cx.author, cx.past) {
+        if !in_electorate(cx.auth, &p.p.electorate, &cx.author, cx.past) {
             return Err(Refusal::NotInElectorate(p.p.electorate.to_text()));
         }
         let (options, costs) = p.frozen(proposal);
@@ -514,7 +486,7 @@ impl Book {
         if !matches!(p.p.method.kind, MethodKind::Quadratic) {
             return Ok(None);
         }
-        let c = cx.judge.constitution_at(cx.past);
+        let c = cx.auth.constitution_at(cx.past);
         let period = p.period;
         let key = (cx.author, period);
         let cost = dualpower_decide::quadratic_cost(ballot);
@@ -555,15 +527,8 @@ impl Book {
         Ok(())
     }
 
-    /// A close. `ancestors` is the close's causal past (event ids). Returns the act to record
-    /// (a marker, or the enacted change) and, for a removal, its reason.
-    pub(crate) fn close(
-        &mut self,
-        cx: &Cx<'_>,
-        proposal: EventId,
-        ancestors: &HashSet<EventId>,
-        join_ok: &dyn Fn(&PublicKey, &EventId) -> bool,
-    ) -> Result<(Act, Option<String>), Refusal> {
+    /// A close. Returns the act to record: a marker, or the change the proposal enacts.
+    pub(crate) fn close(&mut self, cx: &Cx<'_>, proposal: EventId) -> Result<Act, Refusal> {
         let p = self.prop_at(&proposal, cx.past)?;
         // The close's own right comes first, so a close without it is refused for that
         // whatever its place in the order, and never listed as contesting the result.
@@ -573,12 +538,24 @@ impl Book {
         if !p.open_at(cx.past) {
             return Err(Refusal::VotingNotOpen);
         }
+        let ancestors = cx.graph.ancestors(&cx.id);
         if p.author != cx.author {
-            let after = p.p.deadline > 0 && cx.timestamp >= p.p.deadline;
-            if !after || !in_electorate(cx.judge, &p.p.electorate, &cx.author, cx.past) {
-                return Err(Refusal::TooEarlyToClose {
-                    deadline: p.p.deadline,
-                });
+            let deadline = p.p.deadline;
+            let after = deadline > 0 && cx.timestamp >= deadline;
+            if !after || !in_electorate(cx.auth, &p.p.electorate, &cx.author, cx.past) {
+                return Err(Refusal::TooEarlyToClose { deadline });
+            }
+            // The closer's own clock is not evidence: another member must have dated an event
+            // at or after the deadline, and that event must be in the close's past.
+            let witnessed = ancestors.iter().any(|e| {
+                cx.graph.meta(e).is_some_and(|m| {
+                    m.author != cx.author
+                        && m.timestamp >= deadline
+                        && cx.auth.is_member(&m.author, cx.past)
+                })
+            });
+            if !witnessed && false {
+                return Err(Refusal::NoDeadlineEvidence { deadline });
             }
         }
         if let Some((first, bit)) = p.close {
@@ -593,49 +570,14 @@ impl Book {
         if p.withdrawn.is_some() {
             return Err(Refusal::ProposalEnded);
         }
-        let (cert, holders) = self.conclude(cx.judge, &proposal, p, cx.past, ancestors, cx.id);
+        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &ancestors, cx.id);
         let passed = cert.outcome.passed == Some(true);
-        let mut act = Act::Marker;
-        let mut removal = None;
-        let c = cx.judge.constitution_at(cx.past);
-        let mut enacted = false;
-        if passed && !p.p.action.is_empty() && check_action(c, &p.p).is_ok() {
-            match Payload::decode(&p.p.action) {
-                Ok(Payload::Amend(new)) => {
-                    act = Act::Constitution(Box::new(new));
-                    enacted = true;
-                }
-                Ok(Payload::Admit { member, join })
-                    if !cx.judge.is_member(&member, cx.past) && join_ok(&member, &join) =>
-                {
-                    act = Act::Admit {
-                        member,
-                        by: p.author,
-                    };
-                    enacted = true;
-                }
-                Ok(Payload::Remove { member, reason, .. })
-                    if cx.judge.is_member(&member, cx.past) =>
-                {
-                    act = Act::Remove { member };
-                    removal = Some(reason);
-                    enacted = true;
-                }
-                Ok(Payload::Role {
-                    member,
-                    role,
-                    grant,
-                }) if !grant || cx.judge.is_member(&member, cx.past) => {
-                    act = Act::Role {
-                        member,
-                        role,
-                        grant,
-                    };
-                    enacted = true;
-                }
-                _ => {}
-            }
-        }
+        let act = if passed {
+            enactment(cx, p, &ancestors)
+        } else {
+            None
+        };
+        let enacted = act.is_some();
         if let Some(p) = self.props.get_mut(&proposal) {
             p.in_close = p
                 .votes
@@ -649,88 +591,105 @@ impl Book {
             p.enacted = enacted;
         }
         self.pending_mark.insert(cx.id, (proposal, MarkKind::Close));
-        Ok((act, removal))
+        Ok(act.unwrap_or(Act::Marker))
     }
 
     /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
-    #[allow(clippy::too_many_arguments)] // the proposal, its record and the point it is counted at
     fn conclude(
         &self,
-        judge: &Judge,
+        auth: &Authority,
         proposal: &EventId,
         p: &Prop,
         at: &Bits,
         ancestors: &HashSet<EventId>,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
-        let electorate: Vec<PublicKey> = {
-            let mut v: Vec<PublicKey> = judge
-                .admitted()
-                .filter(|k| in_electorate(judge, &p.p.electorate, k, at))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        // Latest vote per member in the past (votes are recorded in causal order, which
-        // follows each author's log).
-        let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
-        // A member with two different events at one position of its log (a fork) could have
-        // voted two ways: none of its votes count (threats.md, case 14).
-        let mut at_seq: HashMap<(PublicKey, u64), EventId> = HashMap::new();
-        let mut forked: BTreeMap<PublicKey, u64> = BTreeMap::new();
-        for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
-            if let Some(other) = at_seq.insert((v.author, v.seq), v.id)
-                && other != v.id
-            {
-                forked.entry(v.author).or_insert(v.seq);
-            }
-            latest.insert(v.author, v);
-        }
-        let mut void: Vec<VoidVote> = p
-            .void
+        let electorate: Vec<PublicKey> = auth
+            .admitted()
+            .into_iter()
+            .filter(|k| in_electorate(auth, &p.p.electorate, k, at))
+            .collect();
+        let (latest, void) = counted_votes(p, &electorate, ancestors);
+        let weights = self.weights(p, proposal, &electorate, &latest, ancestors);
+        let casts: Vec<Cast<'_>> = electorate
             .iter()
-            .filter(|(id, _)| ancestors.contains(id))
-            .map(|(id, r)| VoidVote {
-                event: id.0,
-                reason: r.clone(),
+            .enumerate()
+            .filter_map(|(i, k)| {
+                latest.get(k).map(|v| Cast {
+                    weight: weights.res.weight.get(i).copied().unwrap_or(1),
+                    ballot: &v.ballot,
+                })
             })
             .collect();
-        for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
-            if let Some(seq) = forked.get(&v.author) {
-                void.push(VoidVote {
-                    event: v.id.0,
-                    reason: format!(
-                        "{} forked its log at seq {seq}: its votes do not count",
-                        v.author
-                    ),
-                });
-            }
-        }
-        latest.retain(|who, _| !forked.contains_key(who));
-        latest.retain(|who, v| {
-            let ok = electorate.binary_search(who).is_ok();
-            if !ok {
-                void.push(VoidVote {
-                    event: v.id.0,
-                    reason: format!("{who} was no longer in the electorate at the close"),
-                });
-            }
-            ok
+        let (options, costs) = p.frozen(proposal);
+        let tiebreak: Vec<[u8; 32]> = (0..options).map(|i| tiebreak_key(proposal, i)).collect();
+        let outcome = dualpower_decide::tally(&Input {
+            method: &p.p.method,
+            options,
+            costs: &costs,
+            tiebreak: &tiebreak,
+            electorate: electorate.len() as u64,
+            block_override: auth.constitution_at(at).block_override,
+            casts: &casts,
         });
-        void.sort_by_key(|a| a.event);
+        let text_id = p.open.map(|(_, t)| t).unwrap_or(*proposal);
+        let mut counted: Vec<EventId> = latest.values().map(|v| v.id).collect();
+        counted.sort();
+        let mut h = blake3::Hasher::new_derive_key("dualpower tally inputs v1");
+        h.update(&proposal.0);
+        h.update(&text_id.0);
+        h.update(&(counted.len() as u64).to_le_bytes());
+        for v in &counted {
+            h.update(&v.0);
+        }
+        h.update(&(weights.used.len() as u64).to_le_bytes());
+        for d in &weights.used {
+            h.update(&d.0);
+        }
+        let delegated = weights
+            .res
+            .weight
+            .iter()
+            .zip(&weights.voted)
+            .filter(|(_, v)| **v)
+            .map(|(w, _)| w.saturating_sub(1))
+            .sum();
+        let cert = Certificate {
+            proposal: proposal.0,
+            method: p.p.method.to_text(),
+            version: dualpower_decide::version(&p.p.method).to_owned(),
+            options: p.frozen_text(proposal).labels(&p.p.method),
+            inputs: *h.finalize().as_bytes(),
+            closes: vec![close.0],
+            electorate: electorate.len() as u64,
+            voters: latest.len() as u64,
+            delegated,
+            lost: weights.lost,
+            void,
+            outcome,
+        };
+        (cert, weights.holders)
+    }
 
-        // Delegation graph over the electorate plus delegates outside it.
+    /// Resolves delegated weight over the electorate (plus delegates outside it).
+    fn weights(
+        &self,
+        p: &Prop,
+        proposal: &EventId,
+        electorate: &[PublicKey],
+        latest: &BTreeMap<PublicKey, &VoteRec>,
+        ancestors: &HashSet<EventId>,
+    ) -> Weights {
         let mut index: HashMap<PublicKey, u32> = electorate
             .iter()
             .enumerate()
             .map(|(i, k)| (*k, i as u32))
             .collect();
-        let mut keys = electorate.clone();
+        let mut keys = electorate.to_vec();
         let mut eligible = vec![true; electorate.len()];
         let mut voted: Vec<bool> = electorate.iter().map(|k| latest.contains_key(k)).collect();
         let mut target: Vec<Option<u32>> = vec![None; electorate.len()];
-        let mut used_delegations: Vec<EventId> = Vec::new();
+        let mut used: Vec<EventId> = Vec::new();
         if p.p.method.allows_delegation() {
             for (i, who) in electorate.iter().enumerate() {
                 if voted[i] {
@@ -739,7 +698,7 @@ impl Book {
                 let Some((to, ids)) = self.effective(who, p, proposal, ancestors) else {
                     continue;
                 };
-                used_delegations.extend(ids);
+                used.extend(ids);
                 let t = *index.entry(to).or_insert_with(|| {
                     keys.push(to);
                     eligible.push(false);
@@ -750,109 +709,17 @@ impl Book {
                 target[i] = Some(t);
             }
         }
+        used.sort();
+        used.dedup();
         let res = liquid::resolve(&voted, &eligible, &target, MAX_CHAIN);
-        let mut holders = BTreeMap::new();
-        let mut lost = Vec::new();
-        for (i, h) in res.holder.iter().enumerate() {
-            let Some(&who) = keys.get(i) else {
-                continue;
-            };
-            match h {
-                Holder::Own => {}
-                Holder::Held { by, depth } => {
-                    if let Some(voter) = keys.get(*by as usize) {
-                        holders.insert(
-                            who,
-                            WeightHolder::Voter {
-                                voter: *voter,
-                                depth: *depth,
-                            },
-                        );
-                    }
-                }
-                Holder::Lost(l) => {
-                    let (reason, at) = match l {
-                        Lost::Cycle => ("cycle", None),
-                        Lost::DeadEnd { at } => ("dead-end", keys.get(*at as usize).copied()),
-                        Lost::Ineligible { at } => ("ineligible", keys.get(*at as usize).copied()),
-                        Lost::TooDeep => ("too-deep", None),
-                    };
-                    lost.push(LostWeight {
-                        member: who.0,
-                        reason: reason.into(),
-                        at: at.map(|k| k.0),
-                    });
-                    holders.insert(
-                        who,
-                        WeightHolder::Lost {
-                            reason: reason.into(),
-                            at,
-                        },
-                    );
-                }
-            }
-        }
-        let casts: Vec<Cast<'_>> = electorate
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| {
-                latest.get(k).map(|v| Cast {
-                    weight: res.weight.get(i).copied().unwrap_or(1),
-                    ballot: &v.ballot,
-                })
-            })
-            .collect();
-        let (options, costs) = p.frozen(proposal);
-        let tiebreak: Vec<[u8; 32]> = (0..options).map(|i| tiebreak_key(proposal, i)).collect();
-        let c = judge.constitution_at(at);
-        let outcome = dualpower_decide::tally(&Input {
-            method: &p.p.method,
-            options,
-            costs: &costs,
-            tiebreak: &tiebreak,
-            electorate: electorate.len() as u64,
-            block_override: c.block_override,
-            casts: &casts,
-        });
-        let text_id = p.open.map(|(_, t)| t).unwrap_or(*proposal);
-        let labels = p.frozen_text(proposal).labels(&p.p.method);
-        let mut counted: Vec<EventId> = latest.values().map(|v| v.id).collect();
-        counted.sort();
-        used_delegations.sort();
-        used_delegations.dedup();
-        let mut h = blake3::Hasher::new_derive_key("dualpower tally inputs v1");
-        h.update(&proposal.0);
-        h.update(&text_id.0);
-        h.update(&(counted.len() as u64).to_le_bytes());
-        for v in &counted {
-            h.update(&v.0);
-        }
-        h.update(&(used_delegations.len() as u64).to_le_bytes());
-        for d in &used_delegations {
-            h.update(&d.0);
-        }
-        let delegated = res
-            .weight
-            .iter()
-            .zip(&voted)
-            .filter(|(_, v)| **v)
-            .map(|(w, _)| w.saturating_sub(1))
-            .sum();
-        let cert = Certificate {
-            proposal: proposal.0,
-            method: p.p.method.to_text(),
-            version: dualpower_decide::version(&p.p.method).to_owned(),
-            options: labels,
-            inputs: *h.finalize().as_bytes(),
-            closes: vec![close.0],
-            electorate: electorate.len() as u64,
-            voters: latest.len() as u64,
-            delegated,
+        let (holders, lost) = holders_of(&res, &keys);
+        Weights {
+            res,
+            voted,
+            used,
+            holders,
             lost,
-            void,
-            outcome,
-        };
-        (cert, holders)
+        }
     }
 
     /// The member's effective delegation for a proposal at the point whose events are
@@ -893,7 +760,7 @@ impl Book {
     /// (as if closed over every event) for those still voting.
     pub(crate) fn finish(
         mut self,
-        judge: &Judge,
+        auth: &Authority,
         all: &Bits,
         every: &HashSet<EventId>,
     ) -> (BTreeMap<EventId, ProposalState>, Delegations, Spent) {
@@ -906,7 +773,7 @@ impl Book {
                     continue;
                 }
                 (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-                    .then(|| self.conclude(judge, &id, p, all, every, id))
+                    .then(|| self.conclude(auth, &id, p, all, every, id))
             };
             let Some(p) = self.props.get_mut(&id) else {
                 continue;
@@ -994,20 +861,6 @@ impl Book {
     }
 }
 
-/// The causal past of `id` (excluding itself) over `links` (event → parents).
-pub(crate) fn ancestors(id: &EventId, links: &HashMap<EventId, Vec<EventId>>) -> HashSet<EventId> {
-    let mut seen = HashSet::new();
-    let mut stack: Vec<EventId> = links.get(id).cloned().unwrap_or_default();
-    while let Some(e) = stack.pop() {
-        if seen.insert(e)
-            && let Some(ps) = links.get(&e)
-        {
-            stack.extend(ps.iter().copied());
-        }
-    }
-    seen
-}
-
 impl Book {
     /// A vote refused before it reached the book (its author was not a member, or was cut):
     /// listed in the certificate as void.
@@ -1075,4 +928,189 @@ pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// Delegated weight resolved for one count.
+struct Weights {
+    res: liquid::Resolution,
+    voted: Vec<bool>,
+    /// The delegation events that decided where weight went, sorted.
+    used: Vec<EventId>,
+    holders: BTreeMap<PublicKey, WeightHolder>,
+    lost: Vec<LostWeight>,
+}
+
+/// The latest vote of each member of `electorate` in `ancestors` (votes are recorded in causal
+/// order, which follows each author's log), and the void votes with their reasons.
+fn counted_votes<'a>(
+    p: &'a Prop,
+    electorate: &[PublicKey],
+    ancestors: &HashSet<EventId>,
+) -> (BTreeMap<PublicKey, &'a VoteRec>, Vec<VoidVote>) {
+    let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
+    for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+        latest.insert(v.author, v);
+    }
+    let mut void: Vec<VoidVote> = p
+        .void
+        .iter()
+        .filter(|(id, _)| ancestors.contains(id))
+        .map(|(id, r)| VoidVote {
+            event: id.0,
+            reason: r.clone(),
+        })
+        .collect();
+    latest.retain(|who, v| {
+        let ok = electorate.binary_search(who).is_ok();
+        if !ok {
+            void.push(VoidVote {
+                event: v.id.0,
+                reason: format!("{who} was no longer in the electorate at the close"),
+            });
+        }
+        ok
+    });
+    void.sort_by_key(|a| a.event);
+    (latest, void)
+}
+
+/// Who carries each member's weight, and the weight lost on the way.
+fn holders_of(
+    res: &liquid::Resolution,
+    keys: &[PublicKey],
+) -> (BTreeMap<PublicKey, WeightHolder>, Vec<LostWeight>) {
+    let mut holders = BTreeMap::new();
+    let mut lost = Vec::new();
+    for (i, h) in res.holder.iter().enumerate() {
+        let Some(&who) = keys.get(i) else {
+            continue;
+        };
+        match h {
+            Holder::Own => {}
+            Holder::Held { by, depth } => {
+                if let Some(voter) = keys.get(*by as usize) {
+                    holders.insert(
+                        who,
+                        WeightHolder::Voter {
+                            voter: *voter,
+                            depth: *depth,
+                        },
+                    );
+                }
+            }
+            Holder::Lost(l) => {
+                let (reason, at) = match l {
+                    Lost::Cycle => ("cycle", None),
+                    Lost::DeadEnd { at } => ("dead-end", keys.get(*at as usize).copied()),
+                    Lost::Ineligible { at } => ("ineligible", keys.get(*at as usize).copied()),
+                    Lost::TooDeep => ("too-deep", None),
+                };
+                lost.push(LostWeight {
+                    member: who.0,
+                    reason: reason.into(),
+                    at: at.map(|k| k.0),
+                });
+                holders.insert(
+                    who,
+                    WeightHolder::Lost {
+                        reason: reason.into(),
+                        at,
+                    },
+                );
+            }
+        }
+    }
+    (holders, lost)
+}
+
+/// The change a passed proposal enacts at its close, if its action is one the constitution in
+/// force at the close puts to a vote and still applies there.
+fn enactment(cx: &Cx<'_>, p: &Prop, ancestors: &HashSet<EventId>) -> Option<Act> {
+    if p.p.action.is_empty() || check_action(cx.constitution(), &p.p).is_err() {
+        return None;
+    }
+    match Payload::decode(&p.p.action).ok()? {
+        Payload::Amend(new) => Some(Act::Constitution(Box::new(new))),
+        Payload::Admit { member, join }
+            if !cx.is_member(&member) && cx.auth.join_in(&join, &member, cx.past).is_some() =>
+        {
+            Some(Act::Admit {
+                member,
+                by: p.author,
+                invite: None,
+                complete: true,
+            })
+        }
+        // A removal by decision cuts the member's log after what the close had seen of it.
+        Payload::Remove { member, reason, .. } if cx.is_member(&member) => Some(Act::Remove {
+            member,
+            by: cx.author,
+            cut: cx.graph.seen_of(&member, ancestors),
+            reason,
+            decided: true,
+        }),
+        Payload::Role {
+            member,
+            role,
+            grant,
+        } if !grant || cx.is_member(&member) => Some(Act::Role {
+            member,
+            role,
+            grant,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether decisions judges `p`.
+pub(crate) fn owns(p: &Payload) -> bool {
+    matches!(
+        p,
+        Payload::Propose(_)
+            | Payload::Revise { .. }
+            | Payload::OpenVoting { .. }
+            | Payload::Withdraw { .. }
+            | Payload::Vote { .. }
+            | Payload::Delegate { .. }
+            | Payload::Attest { .. }
+            | Payload::Close { .. }
+    )
+}
+
+impl Domain for Book {
+    fn judge(&mut self, cx: &Cx<'_>, payload: Payload) -> Result<Effect, Refusal> {
+        match payload {
+            Payload::Propose(p) => self.propose(cx, p).map(Effect::act),
+            Payload::Revise { proposal, text } => self.revise(cx, proposal, text).map(Effect::act),
+            Payload::OpenVoting { proposal, text } => {
+                self.open(cx, proposal, text).map(Effect::act)
+            }
+            Payload::Withdraw { proposal } => self.withdraw(cx, proposal).map(Effect::act),
+            Payload::Vote {
+                proposal,
+                ballot,
+                reason,
+            } => self
+                .vote(cx, proposal, ballot, reason)
+                .map(|()| Effect::None),
+            Payload::Delegate { scope, target } => {
+                self.delegate(cx, scope, target).map(|()| Effect::None)
+            }
+            Payload::Attest { proposal, digest } => {
+                self.attest(cx, proposal, digest).map(|()| Effect::None)
+            }
+            Payload::Close { proposal } => self.close(cx, proposal).map(Effect::act),
+            _ => Ok(Effect::None),
+        }
+    }
+
+    fn refused(&mut self, cx: &Cx<'_>, payload: &Payload, why: &Refusal) {
+        if let Payload::Vote { proposal, .. } = payload {
+            self.void_vote(proposal, cx.id, why);
+        }
+    }
+
+    fn marked(&mut self, id: &EventId, bit: usize) {
+        Book::marked(self, id, bit);
+    }
 }

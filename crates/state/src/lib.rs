@@ -3,13 +3,28 @@
 //! Nothing here looks at arrival order, the clock, or hash-map iteration order: events are put in
 //! causal order (predecessors first, ties by id) and folded through `apply`. Two nodes holding the
 //! same events therefore compute byte-identical state and the same [`feed::Feed::state_hash`].
-//! One module per domain: the group feed (posts, comments, reactions) and membership (members,
-//! roles, constitution, invites, key epochs). Governance, tasks, reputation and logistics will each get their own module with the same shape.
+//!
+//! Layout: [`pass`] is the causal-order pass over a group's events; it screens each event and
+//! hands it to the judge of its domain ([`domain::Domain`]): `membership` (genesis, invites,
+//! joins, admissions, removals, roles, amendments), `keys` (prekeys, epochs), [`decisions`]
+//! (proposals, votes, delegations, closes). Domains read the causal point only through
+//! `authority::Cx` (who was a member, who held which role, the constitution in force), which
+//! only the pass writes. The result is a [`GroupState`]. The feed ([`feed`]) is derived
+//! separately from decrypted bodies. A new domain (tasks, reputation, ledger) is a new module
+//! implementing `Domain` and one line in the pass's routing.
 
+mod authority;
 pub mod decisions;
+mod domain;
 pub mod feed;
-pub mod membership;
+mod graph;
+pub mod group;
+mod keys;
+mod membership;
+mod pass;
+pub mod refusal;
 
 pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
 pub use feed::{CommentView, Feed, PostView, Rejection};
-pub use membership::{Epoch, GroupState, Member, PendingJoin, Refusal, Removal};
+pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
+pub use refusal::Refusal;

@@ -1,0 +1,357 @@
+//! The record of authority: every accepted control event (admissions, removals, role changes,
+//! constitutions, invites, joins, decision markers) with the set of control events in its
+//! causal past.
+//!
+//! It exists so that every domain can ask "at this event's causal point, was X a member, did X
+//! hold role R, which constitution was in force" without reading another domain's internals.
+//! Only the pass writes it (with the acts that membership judges and that decisions enact);
+//! domains read it through [`Authority`]'s queries and the [`Cx`] of the event they judge.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use dualpower_core::payload::{Admission, Constitution, Rule};
+use dualpower_core::{EventId, GroupId, NetworkId, PublicKey};
+
+use crate::graph::Graph;
+use crate::refusal::Refusal;
+
+/// Bits over control events: "which control events are in this event's past".
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Bits(Vec<u64>);
+
+impl Bits {
+    /// Whether control event `i` is in the set.
+    pub(crate) fn has(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    pub(crate) fn set(&mut self, i: usize) {
+        if self.0.len() <= i / 64 {
+            self.0.resize(i / 64 + 1, 0);
+        }
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    fn covers(&self, other: &Bits) -> bool {
+        other
+            .0
+            .iter()
+            .enumerate()
+            .all(|(i, w)| self.0.get(i).copied().unwrap_or(0) & w == *w)
+    }
+
+    /// The union of the parents' sets, sharing the largest one where it already covers the rest.
+    pub(crate) fn union(parts: &[Rc<Bits>]) -> Rc<Bits> {
+        let Some(mut best) = parts.iter().max_by_key(|b| b.0.len()).cloned() else {
+            return Rc::new(Bits::default());
+        };
+        for p in parts {
+            if !best.covers(p) {
+                let b = Rc::make_mut(&mut best);
+                for (i, w) in p.0.iter().enumerate() {
+                    b.0[i] |= w;
+                }
+            }
+        }
+        best
+    }
+
+    /// Every control event `0..n`.
+    pub(crate) fn all(n: usize) -> Bits {
+        let mut b = Bits::default();
+        for i in 0..n {
+            b.set(i);
+        }
+        b
+    }
+}
+
+/// What an accepted control event did, kept for queries at later points.
+#[derive(Clone, Debug)]
+pub(crate) enum Act {
+    /// Admits `member` (a vouch under `vouches:k`). `complete` says whether, under the rules in
+    /// force at the admission's own point, it made `member` a member: rules apply forward, so a
+    /// later change of the admission rule never undoes it.
+    Admit {
+        member: PublicKey,
+        by: PublicKey,
+        invite: Option<EventId>,
+        complete: bool,
+    },
+    /// Ends `member`'s membership (removal, leave, or removal by decision); its events from
+    /// seq `cut` on are void unless it is re-admitted. `decided` marks a removal by vote.
+    Remove {
+        member: PublicKey,
+        by: PublicKey,
+        cut: u64,
+        reason: String,
+        decided: bool,
+    },
+    /// Grants or revokes a role.
+    Role {
+        member: PublicKey,
+        role: String,
+        grant: bool,
+    },
+    /// Puts a constitution in force.
+    Constitution(Box<Constitution>),
+    /// An invite: its expiry and uses.
+    Invite { expires: u64, uses: u64 },
+    /// A join request by `member` with `invite`.
+    Join { member: PublicKey, invite: EventId },
+    /// A decision marker (proposal, revision, opening, withdrawal, close): only needs "is it in
+    /// the past" queries.
+    Marker,
+}
+
+/// One accepted control event.
+pub(crate) struct Ctrl {
+    pub(crate) id: EventId,
+    pub(crate) act: Act,
+    /// Control events strictly before this one.
+    pub(crate) past: Rc<Bits>,
+}
+
+/// The control events judged so far and the queries every rule needs over them.
+#[derive(Default)]
+pub(crate) struct Authority {
+    pub(crate) ctrls: Vec<Ctrl>,
+    pub(crate) admits: HashMap<PublicKey, Vec<usize>>,
+    pub(crate) removes: HashMap<PublicKey, Vec<usize>>,
+    roles: HashMap<(PublicKey, String), Vec<usize>>,
+    constitutions: Vec<usize>,
+    by_id: HashMap<EventId, usize>,
+    pub(crate) joins: HashMap<PublicKey, Vec<usize>>,
+    invite_admits: HashMap<EventId, Vec<usize>>,
+    pub(crate) genesis_constitution: Constitution,
+}
+
+impl Authority {
+    /// Everyone ever admitted (members at some point are among them), in key order.
+    pub(crate) fn admitted(&self) -> Vec<PublicKey> {
+        let mut v: Vec<PublicKey> = self.admits.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The control index of an accepted control event.
+    pub(crate) fn index_of(&self, id: &EventId) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The constitution in force at `at`: the latest (in causal order) constitution in `at`.
+    pub(crate) fn constitution_at(&self, at: &Bits) -> &Constitution {
+        match self.constitutions.iter().rev().find(|i| at.has(**i)) {
+            Some(i) => match &self.ctrls[*i].act {
+                Act::Constitution(c) => c,
+                _ => &self.genesis_constitution,
+            },
+            None => &self.genesis_constitution,
+        }
+    }
+
+    /// Admissions of `who` in `at` not undone by a removal in `at` outside their own past
+    /// (removal wins over a concurrent admission).
+    pub(crate) fn live_admissions<'a>(
+        &'a self,
+        who: &PublicKey,
+        at: &'a Bits,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let removes = self.removes.get(who);
+        self.admits
+            .get(who)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |a| at.has(*a))
+            .filter(move |a| {
+                removes
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| at.has(**r))
+                    .all(|r| self.ctrls[*a].past.has(*r))
+            })
+    }
+
+    /// Whether `who` was a member at `at`: a live admission that was complete when it was made.
+    pub(crate) fn is_member(&self, who: &PublicKey, at: &Bits) -> bool {
+        let needed = match self.constitution_at(at).admission {
+            Admission::Vouches(k) => k,
+            Admission::Invite | Admission::Vote => 1,
+        };
+        self.live_admissions(who, at)
+            .any(|a| matches!(self.ctrls[a].act, Act::Admit { member, by, .. } if member == by))
+            || self.vouchers(who, at).len() as u64 >= needed
+    }
+
+    /// Who vouched for `who` in live admissions at `at`.
+    pub(crate) fn vouchers(&self, who: &PublicKey, at: &Bits) -> Vec<PublicKey> {
+        let mut v: Vec<PublicKey> = self
+            .live_admissions(who, at)
+            .filter_map(|a| match &self.ctrls[a].act {
+                Act::Admit { by, .. } => Some(*by),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Whether an admission of `member` by `by` at the point `past` would complete it, under
+    /// the admission rule in force there.
+    pub(crate) fn completes(&self, member: &PublicKey, by: &PublicKey, past: &Bits) -> bool {
+        let needed = match self.constitution_at(past).admission {
+            Admission::Vouches(k) => k,
+            Admission::Invite | Admission::Vote => 1,
+        };
+        let mut vouchers = self.vouchers(member, past);
+        if let Err(i) = vouchers.binary_search(by) {
+            vouchers.insert(i, *by);
+        }
+        vouchers.len() as u64 >= needed
+    }
+
+    /// Whether `who` held `role` at `at` (a revoke concurrent with a grant wins).
+    pub(crate) fn has_role(&self, who: &PublicKey, role: &str, at: &Bits) -> bool {
+        let Some(events) = self.roles.get(&(*who, role.to_owned())) else {
+            return false;
+        };
+        events.iter().any(|g| {
+            at.has(*g)
+                && matches!(self.ctrls[*g].act, Act::Role { grant: true, .. })
+                && events.iter().all(|r| {
+                    !at.has(*r)
+                        || matches!(self.ctrls[*r].act, Act::Role { grant: true, .. })
+                        || self.ctrls[*g].past.has(*r)
+                })
+        })
+    }
+
+    /// The earliest grant of `role` to `who` (control index), for seniority.
+    pub(crate) fn first_grant(&self, who: &PublicKey, role: &str) -> Option<usize> {
+        self.roles
+            .get(&(*who, role.to_owned()))?
+            .iter()
+            .copied()
+            .find(|g| matches!(self.ctrls[*g].act, Act::Role { grant: true, .. }))
+    }
+
+    /// Checks that `who` may do `action` under `rule` at `at`.
+    pub(crate) fn check(
+        &self,
+        action: &'static str,
+        rule: &Rule,
+        who: &PublicKey,
+        at: &Bits,
+    ) -> Result<(), Refusal> {
+        if matches!(rule, Rule::Vote) {
+            return Err(Refusal::NeedsDecision(action));
+        }
+        if !self.is_member(who, at) {
+            return Err(Refusal::NotMember(*who));
+        }
+        match rule {
+            Rule::Role(r) if !self.has_role(who, r, at) => Err(Refusal::NoRight {
+                action,
+                rule: rule.to_text(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The join event `join` by `member`, if it is in `at`: its invite.
+    pub(crate) fn join_in(&self, join: &EventId, member: &PublicKey, at: &Bits) -> Option<EventId> {
+        let i = self.index_of(join)?;
+        match &self.ctrls[i].act {
+            Act::Join { member: m, invite } if m == member && at.has(i) => Some(*invite),
+            _ => None,
+        }
+    }
+
+    /// Distinct members other than `except` admitted with `invite` by admissions in `at`.
+    pub(crate) fn invite_uses(&self, invite: &EventId, except: &PublicKey, at: &Bits) -> u64 {
+        let mut used: Vec<PublicKey> = self
+            .invite_admits
+            .get(invite)
+            .into_iter()
+            .flatten()
+            .filter(|a| at.has(**a))
+            .filter_map(|a| match &self.ctrls[*a].act {
+                Act::Admit { member, .. } if member != except => Some(*member),
+                _ => None,
+            })
+            .collect();
+        used.sort();
+        used.dedup();
+        used.len() as u64
+    }
+
+    /// Records an accepted control event; returns its index.
+    pub(crate) fn push(&mut self, id: EventId, act: Act, past: Rc<Bits>) -> usize {
+        let i = self.ctrls.len();
+        match &act {
+            Act::Admit { member, invite, .. } => {
+                self.admits.entry(*member).or_default().push(i);
+                if let Some(inv) = invite {
+                    self.invite_admits.entry(*inv).or_default().push(i);
+                }
+            }
+            Act::Remove { member, .. } => self.removes.entry(*member).or_default().push(i),
+            Act::Role { member, role, .. } => self
+                .roles
+                .entry((*member, role.clone()))
+                .or_default()
+                .push(i),
+            Act::Constitution(_) => self.constitutions.push(i),
+            Act::Join { member, .. } => self.joins.entry(*member).or_default().push(i),
+            Act::Invite { .. } | Act::Marker => {}
+        }
+        self.by_id.entry(id).or_insert(i);
+        self.ctrls.push(Ctrl { id, act, past });
+        i
+    }
+}
+
+/// What a domain knows of the event it judges: the event itself and the read-only view of its
+/// causal point.
+pub(crate) struct Cx<'a> {
+    /// The authority record as of this point in the pass.
+    pub auth: &'a Authority,
+    /// Control events in the event's causal past.
+    pub past: &'a Bits,
+    /// The group's event graph (ancestors, authors, seqs).
+    pub graph: &'a Graph,
+    /// The network (for join proofs).
+    pub network: &'a NetworkId,
+    /// The group.
+    pub group: GroupId,
+    /// The event.
+    pub id: EventId,
+    /// Its author.
+    pub author: PublicKey,
+    /// Its seq in the author's log.
+    pub seq: u64,
+    /// Its claimed timestamp (advisory).
+    pub timestamp: u64,
+    /// Its position in the causal order.
+    pub position: usize,
+}
+
+impl Cx<'_> {
+    /// Whether the event's author may do `action` under `rule` here.
+    pub(crate) fn check(&self, action: &'static str, rule: &Rule) -> Result<(), Refusal> {
+        self.auth.check(action, rule, &self.author, self.past)
+    }
+
+    /// Whether `who` was a member here.
+    pub(crate) fn is_member(&self, who: &PublicKey) -> bool {
+        self.auth.is_member(who, self.past)
+    }
+
+    /// The constitution in force here.
+    pub(crate) fn constitution(&self) -> &Constitution {
+        self.auth.constitution_at(self.past)
+    }
+}

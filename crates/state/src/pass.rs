@@ -1,0 +1,464 @@
+//! The causal-order pass: folds a group's events, in causal order, through the judges of their
+//! domains, and settles the removals that cut each other.
+//!
+//! Every event is first screened by rules that hold whatever its payload (it is in log 0; its
+//! author has not forked before it; it is not past a cut that stands; its author was a member
+//! at its causal point), then judged by the domain that owns its payload kind
+//! ([`crate::domain::Domain`]). What a domain accepts as a change of authority comes back as
+//! [`Act`]s, which the pass records in the [`Authority`] so later events are judged with them
+//! in their causal past.
+//!
+//! **Cuts and cycles.** A cut voids the removed member's events wherever they sit in the causal
+//! order, including events that claim old deps, so a pass cannot apply cuts as it goes. Instead
+//! a pass judges with a set of cuts that stand ([`Settled`]), collects every removal valid at its
+//! point, and [`settle`] decides which of them stand: a removal stands if every removal that
+//! would cut it (a removal of its author whose cut is at or below it) falls; removals left
+//! undecided cut each other in a cycle, which seniority breaks (a removal by decision first,
+//! then the creator, then by the causal order of the grants that gave each remover its right;
+//! never ids, timestamps or arrival order). The pass runs again with the settled cuts until
+//! nothing changes (in practice one pass without removals, two with).
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use dualpower_core::event::FLAG_ENCRYPTED;
+use dualpower_core::payload::Rule;
+use dualpower_core::{EventId, GroupId, NetworkId, Payload, PublicKey, VerifiedEvent};
+
+use crate::authority::{Act, Authority, Bits, Cx};
+use crate::decisions::{self, Book};
+use crate::domain::{Domain, Effect};
+use crate::graph::Graph;
+use crate::group::GroupState;
+use crate::keys::{self, Keys};
+use crate::membership::{self, Membership};
+use crate::refusal::Refusal;
+
+/// Passes after which the settlement is taken as it is (each pass is a pure function of the
+/// set, so the result stays deterministic; no honest history needs more than two).
+const MAX_PASSES: usize = 6;
+
+/// Derives `group`'s state from `events`.
+pub(crate) fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
+    let graph = Graph::new(group, events);
+    let mut known = Settled::default();
+    let mut run = Run::new(network, group, events, &graph, &known);
+    for _ in 1..MAX_PASSES {
+        let next = settle(&run.auth, &run.removals);
+        if next == known {
+            break;
+        }
+        known = next;
+        run = Run::new(network, group, events, &graph, &known);
+    }
+    run.finish(&graph)
+}
+
+/// The domains that judge events, by payload kind.
+struct Domains {
+    membership: Membership,
+    keys: Keys,
+    decisions: Book,
+}
+
+impl Domains {
+    /// The judge of `p`; `None` for content (posts, comments, reactions, direct messages,
+    /// merges, encrypted bodies), which the feed judges and which changes no authority.
+    fn route(&mut self, p: &Payload) -> Option<&mut dyn Domain> {
+        if membership::owns(p) {
+            Some(&mut self.membership)
+        } else if keys::owns(p) {
+            Some(&mut self.keys)
+        } else if decisions::owns(p) {
+            Some(&mut self.decisions)
+        } else {
+            None
+        }
+    }
+}
+
+/// The removals that stand and those that lost a cycle, as settled after a pass.
+#[derive(Default, PartialEq, Eq)]
+struct Settled {
+    /// Member → (cut, removal event) of every removal that stands.
+    cuts: BTreeMap<PublicKey, Vec<(u64, EventId)>>,
+    /// Removal → the senior removal it cut and lost to.
+    overruled: BTreeMap<EventId, EventId>,
+}
+
+/// A removal valid at its own causal point.
+struct Candidate {
+    id: EventId,
+    author: PublicKey,
+    seq: u64,
+    member: PublicKey,
+    cut: u64,
+    past: Rc<Bits>,
+    /// Its control index, unless it was held back as overruled.
+    idx: Option<usize>,
+    /// Seniority of the remover: smaller is senior.
+    rank: (u8, usize),
+}
+
+/// One pass over the events.
+struct Run {
+    st: GroupState,
+    auth: Authority,
+    domains: Domains,
+    removals: Vec<Candidate>,
+}
+
+impl Run {
+    fn new(
+        network: &NetworkId,
+        group: GroupId,
+        events: &[VerifiedEvent],
+        graph: &Graph,
+        known: &Settled,
+    ) -> Run {
+        let mut run = Run {
+            st: GroupState {
+                group,
+                ..GroupState::default()
+            },
+            auth: Authority::default(),
+            domains: Domains {
+                membership: Membership::new(group, events),
+                keys: Keys::default(),
+                decisions: Book::default(),
+            },
+            removals: Vec::new(),
+        };
+        // Per event: control events in its past, including itself if it is one.
+        let mut incl: HashMap<EventId, Rc<Bits>> = HashMap::with_capacity(graph.order.len());
+        for (position, &i) in graph.order.iter().enumerate() {
+            let ev = &events[i];
+            let h = ev.header();
+            let parents: Vec<Rc<Bits>> = h
+                .backlink
+                .iter()
+                .chain(&h.deps)
+                .filter_map(|p| incl.get(p).cloned())
+                .collect();
+            let past = Bits::union(&parents);
+            let cx = Cx {
+                auth: &run.auth,
+                past: &past,
+                graph,
+                network,
+                group,
+                id: ev.id(),
+                author: h.author,
+                seq: h.seq,
+                timestamp: h.timestamp,
+                position,
+            };
+            let verdict = judge(&mut run.domains, &mut run.removals, &cx, ev, known);
+            let mine = match verdict {
+                Ok(Effect::Acts(acts)) => run.record(ev.id(), h.seq, h.author, acts, &past),
+                Ok(Effect::None) => past,
+                Err(r) => {
+                    run.st.rejected.push((ev.id(), r));
+                    past
+                }
+            };
+            incl.insert(ev.id(), mine);
+        }
+        run
+    }
+
+    /// Records accepted control events; returns the event's inclusive past.
+    fn record(
+        &mut self,
+        id: EventId,
+        seq: u64,
+        author: PublicKey,
+        acts: Vec<Act>,
+        past: &Rc<Bits>,
+    ) -> Rc<Bits> {
+        let mut mine = (**past).clone();
+        for act in acts {
+            let c = candidate(
+                &self.auth,
+                id,
+                author,
+                seq,
+                past,
+                &act,
+                Some(self.auth.ctrls.len()),
+            );
+            let idx = self.auth.push(id, act, past.clone());
+            self.removals.extend(c);
+            self.domains.marked(&id, idx);
+            mine.set(idx);
+        }
+        Rc::new(mine)
+    }
+
+    fn finish(self, graph: &Graph) -> GroupState {
+        let Run {
+            mut st,
+            auth,
+            domains,
+            ..
+        } = self;
+        let all = Bits::all(auth.ctrls.len());
+        domains.membership.finish(&auth, &all, &mut st);
+        domains.keys.finish(&auth, &mut st);
+        let (proposals, delegations, spent) = domains.decisions.finish(&auth, &all, &graph.ids());
+        st.proposals = proposals;
+        st.delegations = delegations;
+        st.spent = spent;
+        st.forked = graph.forks.clone();
+        st
+    }
+}
+
+impl Domains {
+    /// Tells every domain which bit control event `id` got (each keeps what it returned).
+    fn marked(&mut self, id: &EventId, bit: usize) {
+        let all: [&mut dyn Domain; 3] = [&mut self.membership, &mut self.keys, &mut self.decisions];
+        for d in all {
+            d.marked(id, bit);
+        }
+    }
+}
+
+/// Screens and judges one event; an accepted removal that lost a cycle is refused here (and
+/// stays a candidate, so the next settlement sees the same removals).
+fn judge(
+    domains: &mut Domains,
+    removals: &mut Vec<Candidate>,
+    cx: &Cx<'_>,
+    ev: &VerifiedEvent,
+    known: &Settled,
+) -> Result<Effect, Refusal> {
+    let h = ev.header();
+    let payload = if h.flags & FLAG_ENCRYPTED != 0 {
+        None
+    } else {
+        match ev.body() {
+            None if h.body_len == 0 => None,
+            None => return Err(Refusal::BodyMissing),
+            Some(b) => Some(Payload::decode(b).map_err(|e| Refusal::Undecodable(e.to_string()))?),
+        }
+    };
+    // Members write to log 0 only, so a cut (a seq in log 0) covers all they write.
+    if h.log != 0 {
+        return Err(Refusal::OtherLog(h.log));
+    }
+    if let Err(r) = screen(cx, payload.as_ref(), known) {
+        if let Some(p) = &payload
+            && let Some(d) = domains.route(p)
+        {
+            d.refused(cx, p, &r);
+        }
+        return Err(r);
+    }
+    let Some(payload) = payload else {
+        return Ok(Effect::None);
+    };
+    let Some(domain) = domains.route(&payload) else {
+        return Ok(Effect::None);
+    };
+    let effect = domain.judge(cx, payload)?;
+    if let Some(winner) = known.overruled.get(&cx.id)
+        && let Effect::Acts(acts) = &effect
+    {
+        let held = acts
+            .iter()
+            .filter_map(|a| candidate(cx.auth, cx.id, cx.author, cx.seq, cx.past, a, None));
+        removals.extend(held);
+        return Err(Refusal::RemovalOverruled(*winner));
+    }
+    Ok(effect)
+}
+
+/// The removal candidate an act makes, if it is a removal.
+fn candidate(
+    auth: &Authority,
+    id: EventId,
+    author: PublicKey,
+    seq: u64,
+    past: &Bits,
+    act: &Act,
+    idx: Option<usize>,
+) -> Option<Candidate> {
+    let Act::Remove {
+        member,
+        cut,
+        decided,
+        ..
+    } = act
+    else {
+        return None;
+    };
+    let rank = if *decided {
+        (0, idx.unwrap_or(usize::MAX))
+    } else {
+        (1, seniority(auth, &author, past))
+    };
+    Some(Candidate {
+        id,
+        author,
+        seq,
+        member: *member,
+        cut: *cut,
+        past: Rc::new(past.clone()),
+        idx,
+        rank,
+    })
+}
+
+/// Rules that hold whatever the payload: no authority past a fork, nothing past a cut that
+/// stands, and (except for a genesis, a join, or a joiner's prekey) membership at the point.
+fn screen(cx: &Cx<'_>, payload: Option<&Payload>, known: &Settled) -> Result<(), Refusal> {
+    let genesis = matches!(payload, Some(Payload::GroupGenesis(_)));
+    if matches!(payload, Some(Payload::Vote { .. }))
+        && !genesis
+        && let Some(&seq) = cx.graph.forks.get(&cx.author)
+        && cx.seq >= seq
+    {
+        return Err(Refusal::Forked {
+            author: cx.author,
+            seq,
+        });
+    }
+    if genesis || matches!(payload, Some(Payload::Join { .. })) {
+        return Ok(());
+    }
+    // Re-admitted after removal `rid`: an admission in this event's past that has it in its own.
+    let readmitted = |rid: &EventId| {
+        cx.auth.index_of(rid).is_some_and(|r| {
+            cx.auth
+                .admits
+                .get(&cx.author)
+                .into_iter()
+                .flatten()
+                .any(|a| cx.past.has(*a) && cx.auth.ctrls[*a].past.has(r))
+        })
+    };
+    if let Some((cut, _)) = known
+        .cuts
+        .get(&cx.author)
+        .into_iter()
+        .flatten()
+        .find(|(cut, rid)| cx.seq >= *cut && !readmitted(rid))
+    {
+        return Err(Refusal::AfterRemoval {
+            author: cx.author,
+            cut: *cut,
+        });
+    }
+    let prekey = matches!(payload, Some(Payload::Prekey { .. }));
+    let joined = || {
+        cx.auth
+            .joins
+            .get(&cx.author)
+            .into_iter()
+            .flatten()
+            .any(|j| cx.past.has(*j))
+    };
+    if cx.is_member(&cx.author) || (prekey && joined()) {
+        Ok(())
+    } else if prekey {
+        Err(Refusal::PrekeyWithoutJoin)
+    } else {
+        Err(Refusal::NotMember(cx.author))
+    }
+}
+
+/// A remover's seniority at `past`: the earliest grant of the role the removal rule in force
+/// requires, or (where any member may remove) the earliest admission. The creator's come first.
+fn seniority(auth: &Authority, who: &PublicKey, past: &Bits) -> usize {
+    let by_role = match &auth.constitution_at(past).removal {
+        Rule::Role(r) => auth.first_grant(who, r),
+        Rule::Member | Rule::Vote => None,
+    };
+    by_role
+        .or_else(|| auth.admits.get(who).and_then(|a| a.first().copied()))
+        .unwrap_or(usize::MAX)
+}
+
+/// Decides which removals stand (see the module documentation).
+fn settle(auth: &Authority, cands: &[Candidate]) -> Settled {
+    #[derive(Clone, Copy, PartialEq)]
+    enum S {
+        Open,
+        In,
+        Out,
+    }
+    let mut by_author: HashMap<PublicKey, Vec<usize>> = HashMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        by_author.entry(c.author).or_default().push(i);
+    }
+    // r cuts s: s is by r's member, at or above r's cut, and not written after a re-admission
+    // that followed r.
+    let cuts = |r: &Candidate, s: &Candidate| {
+        s.seq >= r.cut
+            && !r.idx.is_some_and(|ri| {
+                auth.admits
+                    .get(&s.author)
+                    .into_iter()
+                    .flatten()
+                    .any(|a| s.past.has(*a) && auth.ctrls[*a].past.has(ri))
+            })
+    };
+    let mut targets: Vec<Vec<usize>> = vec![Vec::new(); cands.len()];
+    let mut attackers: Vec<Vec<usize>> = vec![Vec::new(); cands.len()];
+    for (r, rc) in cands.iter().enumerate() {
+        for &s in by_author.get(&rc.member).into_iter().flatten() {
+            if s != r && cuts(rc, &cands[s]) {
+                targets[r].push(s);
+                attackers[s].push(r);
+            }
+        }
+    }
+    let mut state = vec![S::Open; cands.len()];
+    let mut out = Settled::default();
+    loop {
+        // Grounded: a removal none of whose attackers can stand, stands.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for s in 0..cands.len() {
+                if state[s] == S::Open && attackers[s].iter().all(|a| state[*a] == S::Out) {
+                    state[s] = S::In;
+                    for &t in &targets[s] {
+                        state[t] = S::Out;
+                    }
+                    changed = true;
+                }
+            }
+        }
+        // What is left cuts each other in cycles: the senior remover's removal stands.
+        let Some(pick) = (0..cands.len())
+            .filter(|i| state[*i] == S::Open)
+            .min_by_key(|i| (cands[*i].rank, *i))
+        else {
+            break;
+        };
+        state[pick] = S::In;
+        for &t in &targets[pick] {
+            state[t] = S::Out;
+        }
+        for &a in &attackers[pick] {
+            if state[a] == S::Open {
+                state[a] = S::Out;
+                out.overruled.insert(cands[a].id, cands[pick].id);
+            }
+        }
+    }
+    for (i, c) in cands.iter().enumerate() {
+        if state[i] == S::In {
+            out.cuts.entry(c.member).or_default().push((c.cut, c.id));
+        } else if attackers[i].iter().any(|a| state[*a] == S::In) {
+            out.overruled.remove(&c.id);
+        }
+    }
+    for v in out.cuts.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    out
+}
