@@ -660,7 +660,8 @@ pub struct Proposal {
     /// Whether voting opens at once; otherwise it opens with the author's `OpenVoting`.
     pub voting: bool,
     /// Advisory deadline (ms since the Unix epoch). Until then only the author may close;
-    /// after it any member of the electorate may (judged by the close's own timestamp).
+    /// after it any member of the electorate may (by its own timestamp, with evidence: an
+    /// event of another member dated at or after the deadline in the close's causal past).
     pub deadline: u64,
     /// What the group does if it passes (the canonical encoding of a control payload, e.g. an
     /// amendment of the constitution); empty for none.

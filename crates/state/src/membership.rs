@@ -145,7 +145,9 @@ impl Membership {
         // A remover cannot claim to have seen less than its own past cites: that would void
         // events (admissions, votes) it knew of.
         let past = cx.graph.seen_of(&member, &cx.graph.ancestors(&cx.id));
-        let _ = past;
+        if seen < past {
+            return Err(Refusal::CutBelowPast { seen, past });
+        }
         Ok(Effect::act(Act::Remove {
             member,
             by: cx.author,

@@ -314,8 +314,7 @@ fn candidate(
 /// stands, and (except for a genesis, a join, or a joiner's prekey) membership at the point.
 fn screen(cx: &Cx<'_>, payload: Option<&Payload>, known: &Settled) -> Result<(), Refusal> {
     let genesis = matches!(payload, Some(Payload::GroupGenesis(_)));
-    if matches!(payload, Some(Payload::Vote { .. }))
-        && !genesis
+    if !genesis
         && let Some(&seq) = cx.graph.forks.get(&cx.author)
         && cx.seq >= seq
     {
