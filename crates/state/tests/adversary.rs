@@ -360,7 +360,7 @@ impl World {
         i
     }
 
-    /// An adversary event: signs `GRIND` variants (by timestamp and `vary`) and keeps the one
+    /// An adversary event: signs `GRIND` variants (by timestamp and `make(v)`) and keeps the one
     /// whose id sorts first (or last). Public events cite the chain head and become tips;
     /// withheld ones cite chain event `back` (backdating).
     fn adversarial(
@@ -392,6 +392,8 @@ impl World {
         self.publish_or_hide(adv, ev, need)
     }
 
+    /// What an adversary event cites besides its backlink: the chain head while it publishes,
+    /// else the chain event `back` chooses (counted as backdated unless it is the head).
     fn adv_deps(&mut self, adv: usize, back: usize) -> Vec<EventId> {
         if !self.advs[adv].dark {
             return vec![self.events[*self.chain.last().unwrap()].id()];
