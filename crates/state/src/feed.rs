@@ -205,40 +205,7 @@ impl Feed {
                 _ => {}
             }
         }
-        // Comments may reply to comments: attach in rounds until nothing changes (each round is
-        // in causal order, so the result is deterministic).
-        loop {
-            let before = pending_comments.len();
-            let mut still = Vec::new();
-            for (ev, parent, text) in pending_comments {
-                let post = match nodes.get(&parent) {
-                    Some(Node::Post(p)) | Some(Node::Comment(p, _)) => *p,
-                    None => {
-                        still.push((ev, parent, text));
-                        continue;
-                    }
-                };
-                let h = ev.header();
-                let idx = feed.posts[post].comments.len();
-                feed.posts[post].comments.push(CommentView {
-                    id: ev.id(),
-                    parent,
-                    author: h.author,
-                    timestamp: h.timestamp,
-                    text,
-                    reactions: BTreeMap::new(),
-                });
-                nodes.insert(ev.id(), Node::Comment(post, idx));
-            }
-            pending_comments = still;
-            if pending_comments.len() == before || pending_comments.is_empty() {
-                break;
-            }
-        }
-        for (ev, parent, _) in pending_comments {
-            feed.rejected
-                .push((ev.id(), Rejection::UnknownTarget(parent)));
-        }
+        attach_comments(&mut feed, &mut nodes, pending_comments);
         for (ev, target, reaction) in pending_reactions {
             let set = match nodes.get(&target) {
                 Some(Node::Post(p)) => &mut feed.posts[*p].reactions,
@@ -315,4 +282,46 @@ fn payload_of(
     }
     let body = ev.body().ok_or(Rejection::BodyMissing)?;
     Payload::decode(body).map_err(|e| Rejection::Undecodable(e.to_string()))
+}
+
+/// Attaches comments to their posts or parent comments, recording the orphans as refused.
+fn attach_comments(
+    feed: &mut Feed,
+    nodes: &mut HashMap<EventId, Node>,
+    mut pending: Vec<(&VerifiedEvent, EventId, String)>,
+) {
+    // Comments may reply to comments: attach in rounds until nothing changes (each round is
+    // in causal order, so the result is deterministic).
+    loop {
+        let before = pending.len();
+        let mut still = Vec::new();
+        for (ev, parent, text) in pending {
+            let post = match nodes.get(&parent) {
+                Some(Node::Post(p)) | Some(Node::Comment(p, _)) => *p,
+                None => {
+                    still.push((ev, parent, text));
+                    continue;
+                }
+            };
+            let h = ev.header();
+            let idx = feed.posts[post].comments.len();
+            feed.posts[post].comments.push(CommentView {
+                id: ev.id(),
+                parent,
+                author: h.author,
+                timestamp: h.timestamp,
+                text,
+                reactions: BTreeMap::new(),
+            });
+            nodes.insert(ev.id(), Node::Comment(post, idx));
+        }
+        pending = still;
+        if pending.len() == before || pending.is_empty() {
+            break;
+        }
+    }
+    for (ev, parent, _) in pending {
+        feed.rejected
+            .push((ev.id(), Rejection::UnknownTarget(parent)));
+    }
 }

@@ -2,6 +2,7 @@
 //! admin overturning its removal, a cut below what the remover had seen, a rule change applied
 //! backwards, a forked author keeping authority, and a close timed by the closer's own clock.
 //! Each of these failed on the code before the fix.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
