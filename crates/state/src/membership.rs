@@ -31,7 +31,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use dualpower_core::decision::{Scope, Target};
-use dualpower_core::payload::{Admission, Constitution, Rule, join_proof_message};
+use dualpower_core::payload::{
+    Admission, Constitution, Rule, join_proof_message, prekey_proof_message,
+};
 
 use crate::decisions::{Book, Cx, ProposalState};
 use dualpower_core::{
@@ -90,8 +92,12 @@ pub enum Refusal {
     TargetNotMember(PublicKey),
     /// The constitution names no such role.
     UnknownRole(String),
-    /// Another author already published this prekey.
+    /// Another author already published this prekey (with a valid proof: both hold its private
+    /// half, and the first in causal order keeps it).
     PrekeyTaken,
+    /// The prekey's proof of possession does not verify for this author, group and network (a
+    /// copy of someone else's prekey, or not a usable X25519 key).
+    PrekeyUnproven,
     /// A prekey published by someone who has neither joined nor been admitted.
     PrekeyWithoutJoin,
     /// A key share sealed an epoch secret to a prekey that is not a member's at that point.
@@ -168,6 +174,9 @@ impl fmt::Display for Refusal {
             Refusal::TargetNotMember(t) => write!(f, "{t} is not a member"),
             Refusal::UnknownRole(r) => write!(f, "the constitution has no role `{r}`"),
             Refusal::PrekeyTaken => f.write_str("that prekey was already published by someone else"),
+            Refusal::PrekeyUnproven => {
+                f.write_str("the prekey's proof of possession does not verify")
+            }
             Refusal::PrekeyWithoutJoin => f.write_str("a prekey from someone who has not joined"),
             Refusal::SealedToNonMember(k) => write!(
                 f,
@@ -988,14 +997,23 @@ impl GroupState {
                             ctrl = Some((Act::Constitution(Box::new(new)), false, Extra::None));
                         })
                 }
-                Some(Payload::Prekey { key }) => match st.prekeys.get(&key) {
-                    Some(owner) if *owner != author => Err(Refusal::PrekeyTaken),
-                    _ => {
-                        st.prekeys.insert(key, author);
-                        prekey_of.insert(author, key);
-                        Ok(())
+                // A prekey belongs to whoever proves it holds the private half; the proof names
+                // the author, so a republished copy is refused here and cannot displace the owner.
+                Some(Payload::Prekey { key, proof }) => {
+                    let msg = prekey_proof_message(network, &group, &author, &key);
+                    if !sig::verify_x25519_possession(&key, &msg, &proof) {
+                        Err(Refusal::PrekeyUnproven)
+                    } else {
+                        match st.prekeys.get(&key) {
+                            Some(owner) if *owner != author => Err(Refusal::PrekeyTaken),
+                            _ => {
+                                st.prekeys.insert(key, author);
+                                prekey_of.insert(author, key);
+                                Ok(())
+                            }
+                        }
                     }
-                },
+                }
                 Some(Payload::KeyShare(share)) => apply_share(
                     &mut st,
                     &judge,
