@@ -139,6 +139,11 @@ pub enum Payload {
     Prekey {
         /// X25519 public key.
         key: [u8; 32],
+        /// Proof that the author holds the key's private half: an XEdDSA-style signature by the
+        /// prekey over [`prekey_proof_message`] (checked with
+        /// [`crate::sig::verify_x25519_possession`]). Without it anyone could republish someone
+        /// else's prekey and take its attribution.
+        proof: [u8; 64],
     },
     /// Hands out an epoch secret, sealed to members' prekeys.
     KeyShare(KeyShare),
@@ -582,6 +587,24 @@ pub fn join_proof_message(
     m
 }
 
+/// The message a prekey signs to prove that `author` holds it when publishing it in `group` (see
+/// [`Payload::Prekey`]). It names the author, so a proof copied into another member's prekey
+/// event does not verify.
+pub fn prekey_proof_message(
+    network: &crate::NetworkId,
+    group: &GroupId,
+    author: &PublicKey,
+    key: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(150);
+    m.extend_from_slice(b"dualpower/prekey/v1\0");
+    m.extend_from_slice(&network.0);
+    m.extend_from_slice(&group.0);
+    m.extend_from_slice(&author.0);
+    m.extend_from_slice(key);
+    m
+}
+
 impl Genesis {
     /// The group id this genesis creates when `creator` signs it: nobody else can produce a valid
     /// genesis for the same id.
@@ -718,8 +741,14 @@ impl Payload {
                 w.map(2).uint(0).uint(kind::AMEND).uint(1);
                 c.encode(&mut w);
             }
-            Payload::Prekey { key } => {
-                w.map(2).uint(0).uint(kind::PREKEY).uint(1).bytes(key);
+            Payload::Prekey { key, proof } => {
+                w.map(3)
+                    .uint(0)
+                    .uint(kind::PREKEY)
+                    .uint(1)
+                    .bytes(key)
+                    .uint(2)
+                    .bytes(proof);
             }
             Payload::KeyShare(k) => {
                 w.map(5).uint(0).uint(kind::KEY_SHARE).uint(1);
@@ -931,6 +960,7 @@ impl Payload {
             kind::AMEND => Payload::Amend(Constitution::decode(fields.expect(1, "constitution")?)?),
             kind::PREKEY => Payload::Prekey {
                 key: fields.expect(1, "key")?.bytes_n::<32>("key")?,
+                proof: fields.expect(2, "proof")?.bytes_n::<64>("proof")?,
             },
             kind::KEY_SHARE => {
                 let r = fields.expect(1, "epoch")?;
@@ -1211,7 +1241,10 @@ mod tests {
                 grant: true,
             },
             Payload::Amend(Constitution::default()),
-            Payload::Prekey { key: [9; 32] },
+            Payload::Prekey {
+                key: [9; 32],
+                proof: [8; 64],
+            },
             Payload::KeyShare(KeyShare {
                 epoch: None,
                 prev: vec![EventId([1; 32]), EventId([2; 32])],
@@ -1412,5 +1445,61 @@ mod tests {
                 field: "text"
             })
         );
+    }
+
+    #[test]
+    fn prekeys_need_exactly_a_32_byte_key_and_a_64_byte_proof() {
+        // The form without a proof (before proofs of possession) is refused, not guessed at.
+        let mut w = Writer::default();
+        w.map(2).uint(0).uint(kind::PREKEY).uint(1).bytes(&[9; 32]);
+        assert_eq!(
+            Payload::decode(&w.into_bytes()),
+            Err(PayloadError::MissingField {
+                kind: kind::PREKEY,
+                field: "proof"
+            })
+        );
+        let mut w = Writer::default();
+        w.map(3)
+            .uint(0)
+            .uint(kind::PREKEY)
+            .uint(1)
+            .bytes(&[9; 32])
+            .uint(2)
+            .bytes(&[8; 63]);
+        assert!(Payload::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.map(4)
+            .uint(0)
+            .uint(kind::PREKEY)
+            .uint(1)
+            .bytes(&[9; 32])
+            .uint(2)
+            .bytes(&[8; 64])
+            .uint(3)
+            .uint(0);
+        assert_eq!(
+            Payload::decode(&w.into_bytes()),
+            Err(PayloadError::UnknownField {
+                kind: kind::PREKEY,
+                field: 3
+            })
+        );
+    }
+
+    #[test]
+    fn prekey_proof_message_binds_every_input() {
+        let net = crate::NetworkId::named("a");
+        let (g, a, k) = (GroupId([1; 32]), PublicKey([2; 32]), [3u8; 32]);
+        let m = prekey_proof_message(&net, &g, &a, &k);
+        assert_ne!(
+            m,
+            prekey_proof_message(&crate::NetworkId::named("b"), &g, &a, &k)
+        );
+        assert_ne!(m, prekey_proof_message(&net, &GroupId([4; 32]), &a, &k));
+        assert_ne!(m, prekey_proof_message(&net, &g, &PublicKey([4; 32]), &k));
+        assert_ne!(m, prekey_proof_message(&net, &g, &a, &[4; 32]));
+        // Never the message of another proof.
+        assert!(!m.starts_with(b"dualpower/join/"));
     }
 }

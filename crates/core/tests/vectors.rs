@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Deterministic test vectors for the event format: header encoding, signing input, signature,
-//! envelope, id and body hash, plus the canonical encoding of every payload kind.
+//! envelope, id and body hash, plus the canonical encoding of every payload kind, and proofs of
+//! possession of X25519 prekeys (XEdDSA-style Ed25519 signatures, for both sign bits).
 //!
 //! The vectors live in `tests/vectors/events.json` so that other implementations can check
 //! themselves against the exact bytes. This test re-derives every vector from its recorded inputs
@@ -10,7 +11,8 @@
 use std::collections::BTreeSet;
 
 use dualpower_core::event::{DOMAIN_TAG, FLAG_ENCRYPTED, signing_input};
-use dualpower_core::payload::MAX_NAME_BYTES;
+use dualpower_core::payload::{MAX_NAME_BYTES, prekey_proof_message};
+use dualpower_core::sig::{verify_x25519_possession, x25519_to_ed25519};
 use dualpower_core::{
     Draft, Event, EventId, Genesis, GroupId, Header, Identity, NetworkId, Payload, PublicKey,
 };
@@ -27,6 +29,7 @@ enum PayloadSpec {
     Post { text: String },
     Comment { parent: String, text: String },
     Reaction { target: String, reaction: String },
+    Prekey { key: String, proof: String },
     Unknown { kind: u64 },
 }
 
@@ -83,6 +86,30 @@ struct PayloadVector {
     encoding: String,
 }
 
+/// A proof of possession of an X25519 prekey, as a prekey event carries it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct PrekeyProofVector {
+    name: String,
+    /// The X25519 secret (as generated, before clamping).
+    secret: String,
+    network: String,
+    group: String,
+    /// The publishing author (Ed25519 public key).
+    author: String,
+    /// `prekey_proof_message(network, group, author, key)`.
+    message: String,
+    /// The X25519 public key (Montgomery u).
+    key: String,
+    /// The sign bit of the Edwards point of the clamped secret before normalisation: 1 means the
+    /// signer negated its scalar.
+    negated: bool,
+    /// The Edwards form of `key` with sign bit 0: the Ed25519 key the proof verifies under.
+    edwards: String,
+    /// The Ed25519 signature (R, s) over `message`.
+    proof: String,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 struct VectorFile {
@@ -90,6 +117,7 @@ struct VectorFile {
     domain_tag: String,
     events: Vec<EventVector>,
     payloads: Vec<PayloadVector>,
+    prekey_proofs: Vec<PrekeyProofVector>,
 }
 
 fn hex32(s: &str) -> [u8; 32] {
@@ -120,6 +148,10 @@ impl PayloadSpec {
             PayloadSpec::Reaction { target, reaction } => Payload::Reaction {
                 target: EventId(hex32(target)),
                 reaction: reaction.clone(),
+            },
+            PayloadSpec::Prekey { key, proof } => Payload::Prekey {
+                key: hex32(key),
+                proof: hex::decode(proof).unwrap().try_into().unwrap(),
             },
             PayloadSpec::Unknown { kind } => Payload::Unknown { kind: *kind },
         }
@@ -162,6 +194,44 @@ fn draft_of(inputs: &EventInputs) -> Draft {
         timestamp: inputs.timestamp,
         body: body_of(inputs),
         flags: inputs.flags,
+    }
+}
+
+/// The sign bit of the Edwards point of the clamped X25519 secret, computed with
+/// curve25519-dalek directly.
+fn edwards_sign_bit(secret: &[u8; 32]) -> bool {
+    let k = curve25519_dalek::Scalar::from_bytes_mod_order(
+        curve25519_dalek::scalar::clamp_integer(*secret),
+    );
+    curve25519_dalek::EdwardsPoint::mul_base(&k)
+        .compress()
+        .to_bytes()[31]
+        >> 7
+        == 1
+}
+
+/// A possession proof vector for the prekey with this secret, made with the library under test.
+fn prekey_proof_vector(
+    name: &str,
+    secret: [u8; 32],
+    network: &NetworkId,
+    group: &GroupId,
+    author: &PublicKey,
+) -> PrekeyProofVector {
+    let prekey = dualpower_crypto::PrekeySecret::from_bytes(secret);
+    let key = prekey.public();
+    let message = prekey_proof_message(network, group, author, &key);
+    PrekeyProofVector {
+        name: name.to_owned(),
+        secret: hex::encode(secret),
+        network: network.to_hex(),
+        group: hex::encode(group.0),
+        author: author.to_hex(),
+        negated: edwards_sign_bit(&secret),
+        edwards: hex::encode(x25519_to_ed25519(&key).expect("an honest prekey converts")),
+        proof: hex::encode(prekey.sign_possession(&message)),
+        message: hex::encode(message),
+        key: hex::encode(key),
     }
 }
 
@@ -373,6 +443,25 @@ fn expected_file() -> VectorFile {
     i.payload = Some(PayloadSpec::Unknown { kind: 1000 });
     push("unknown-kind", i);
 
+    // Prekey proofs: the first secrets [i; 32] whose Edwards point has sign bit 0 and 1, so both
+    // branches of the signer's normalisation are pinned.
+    let net = NetworkId::named(TEST_NETWORK);
+    let prekey_proofs: Vec<PrekeyProofVector> = [false, true]
+        .into_iter()
+        .map(|negated| {
+            let secret = (1u8..)
+                .map(|i| [i; 32])
+                .find(|s| edwards_sign_bit(s) == negated)
+                .unwrap();
+            let name = if negated {
+                "prekey-proof-negated"
+            } else {
+                "prekey-proof"
+            };
+            prekey_proof_vector(name, secret, &net, &group, &alice)
+        })
+        .collect();
+
     let payload_specs = [
         (
             "group-genesis",
@@ -409,6 +498,13 @@ fn expected_file() -> VectorFile {
                 reaction: "✊".into(),
             },
         ),
+        (
+            "prekey",
+            PayloadSpec::Prekey {
+                key: prekey_proofs[0].key.clone(),
+                proof: prekey_proofs[0].proof.clone(),
+            },
+        ),
         ("unknown-kind-0", PayloadSpec::Unknown { kind: 0 }),
         ("unknown-kind-500", PayloadSpec::Unknown { kind: 500 }),
         ("unknown-kind-wide", PayloadSpec::Unknown { kind: u64::MAX }),
@@ -429,6 +525,7 @@ fn expected_file() -> VectorFile {
         domain_tag: hex::encode(DOMAIN_TAG),
         events,
         payloads,
+        prekey_proofs,
     }
 }
 
@@ -606,6 +703,73 @@ fn recorded_outputs_satisfy_the_format_definition() {
     }
 }
 
+/// Every recorded prekey proof checks out against its definition with independent tools (the
+/// message assembled by hand, the X25519 public key and Edwards form from curve25519-dalek, the
+/// signature under ed25519-dalek's strict verification), and with the library's verifier; it
+/// proves possession only for its own author, group and network.
+#[test]
+fn recorded_prekey_proofs_satisfy_their_definition() {
+    use curve25519_dalek::MontgomeryPoint;
+    let file = load();
+    let negated: BTreeSet<bool> = file.prekey_proofs.iter().map(|v| v.negated).collect();
+    assert_eq!(negated, BTreeSet::from([false, true]), "both sign bits");
+    for v in &file.prekey_proofs {
+        let name = &v.name;
+        let secret = hex32(&v.secret);
+        let key = hex32(&v.key);
+        let edwards = hex32(&v.edwards);
+        let message = hex::decode(&v.message).unwrap();
+        let proof: [u8; 64] = hex::decode(&v.proof).unwrap().try_into().unwrap();
+
+        // message = "dualpower/prekey/v1\0" || network || group || author || key
+        let mut m = b"dualpower/prekey/v1\0".to_vec();
+        for part in [&v.network, &v.group, &v.author, &v.key] {
+            m.extend_from_slice(&hex32(part));
+        }
+        assert_eq!(message, m, "{name}: message");
+
+        // key = X25519(secret, 9); edwards = its Edwards form with sign 0.
+        assert_eq!(
+            MontgomeryPoint::mul_base_clamped(secret).to_bytes(),
+            key,
+            "{name}: key"
+        );
+        let point = MontgomeryPoint(key).to_edwards(0).unwrap();
+        assert_eq!(point.compress().to_bytes(), edwards, "{name}: edwards");
+        assert_eq!(edwards[31] >> 7, 0, "{name}: sign bit");
+        assert_eq!(edwards_sign_bit(&secret), v.negated, "{name}: negated");
+
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&edwards).unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&proof);
+        assert!(
+            vk.verify_strict(&message, &sig).is_ok(),
+            "{name}: strict Ed25519"
+        );
+        assert!(
+            verify_x25519_possession(&key, &message, &proof),
+            "{name}: verifier"
+        );
+
+        let other = Identity::from_seed(&[2; 32]).public();
+        let (net, group) = (
+            NetworkId::from_hex(&v.network).unwrap(),
+            GroupId(hex32(&v.group)),
+        );
+        let author = PublicKey(hex32(&v.author));
+        assert_eq!(prekey_proof_message(&net, &group, &author, &key), message);
+        let for_other = prekey_proof_message(&net, &group, &other, &key);
+        assert!(
+            !verify_x25519_possession(&key, &for_other, &proof),
+            "{name}: other author"
+        );
+        let elsewhere = prekey_proof_message(&NetworkId::main(), &group, &author, &key);
+        assert!(
+            !verify_x25519_possession(&key, &elsewhere, &proof),
+            "{name}: other network"
+        );
+    }
+}
+
 /// The relations between vectors that the vector set is meant to show.
 #[test]
 fn vectors_link_and_separate_networks() {
@@ -677,6 +841,13 @@ fn vectors_link_and_separate_networks() {
         .collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["group-genesis", "post", "comment", "reaction", "unknown"])
+        BTreeSet::from([
+            "group-genesis",
+            "post",
+            "comment",
+            "reaction",
+            "prekey",
+            "unknown"
+        ])
     );
 }

@@ -11,6 +11,8 @@
 //!   DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305) to the member's X25519 prekey
 //!   ([`seal_secret`]/[`open_secret`]). Direct messages use the same HPKE suite for arbitrary
 //!   plaintexts ([`hpke_seal`]/[`hpke_open`]).
+//! - A member proves it holds the private half of the prekey it publishes with an XEdDSA-style
+//!   signature ([`PrekeySecret::sign_possession`]), so nobody can claim someone else's prekey.
 //!
 //! Secrets zeroize themselves on drop and never appear in `Debug` output. Every function that reads
 //! bytes from the network reports malformed or forged input as a [`CryptoError`]; none panics on it.
@@ -18,6 +20,7 @@
 mod content;
 mod error;
 mod keys;
+mod possession;
 mod seal;
 
 pub use content::{CONTENT_OVERHEAD, ContentKey, decrypt, encrypt};

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use dualpower_core::cbor::{Reader, Writer};
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
-use dualpower_core::payload::MAX_HISTORY_BYTES;
-use dualpower_core::{EventId, KeyShare, NetworkId, Payload, Seal, VerifiedEvent};
+use dualpower_core::payload::{MAX_HISTORY_BYTES, prekey_proof_message};
+use dualpower_core::{
+    EventId, GroupId, KeyShare, NetworkId, Payload, PublicKey, Seal, VerifiedEvent,
+};
 use dualpower_crypto::{
     ContentKey, EpochSecret, PrekeySecret, SealedSecret, decrypt, derive, encrypt, open_secret,
     seal_secret,
@@ -54,12 +56,20 @@ fn history_key(secret: &EpochSecret) -> ContentKey {
 }
 
 impl Keyring {
-    /// Adds a fresh prekey and returns its public half (to publish in a prekey event).
-    pub fn new_prekey(&mut self) -> [u8; 32] {
+    /// Adds a fresh prekey and returns the payload that publishes it as `author`'s in `group`:
+    /// its public half with the proof that `author` holds the private half (see
+    /// [`prekey_proof_message`]; the derived state refuses a prekey without a valid proof).
+    pub fn new_prekey(
+        &mut self,
+        network: &NetworkId,
+        group: &GroupId,
+        author: &PublicKey,
+    ) -> Payload {
         let s = PrekeySecret::generate();
-        let p = s.public();
-        self.prekeys.insert(p, s);
-        p
+        let key = s.public();
+        let proof = s.sign_possession(&prekey_proof_message(network, group, author, &key));
+        self.prekeys.insert(key, s);
+        Payload::Prekey { key, proof }
     }
 
     /// The body of a key share that starts a new epoch with `secret`, sealed to `recipients`

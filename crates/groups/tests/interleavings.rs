@@ -303,8 +303,11 @@ impl World {
     fn execute(&mut self, n: usize, action: Action) {
         match action {
             Action::PublishPrekey => {
-                let key = self.nodes[n].keyring.new_prekey();
-                self.write(n, Payload::Prekey { key }.encode(), 0);
+                let me = self.nodes[n].identity.public();
+                let prekey = self.nodes[n]
+                    .keyring
+                    .new_prekey(&self.network, &self.group, &me);
+                self.write(n, prekey.encode(), 0);
             }
             Action::Admit { member, join } => {
                 self.write(n, Payload::Admit { member, join }.encode(), 0);

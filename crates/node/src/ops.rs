@@ -491,10 +491,10 @@ pub fn execute(
         let mut keyring = before.clone();
         match action {
             Action::PublishPrekey => {
-                let key = keyring.new_prekey();
+                let prekey = keyring.new_prekey(&network, &group, &id.public());
                 // The private half is saved before the public half is published.
                 save_new(store, id, &group, &before, &keyring)?;
-                out.push(append(store, id, group, Payload::Prekey { key }, now)?);
+                out.push(append(store, id, group, prekey, now)?);
             }
             Action::Admit { member, join } => {
                 out.push(append(

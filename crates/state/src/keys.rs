@@ -1,8 +1,9 @@
 //! Keys: members' prekeys and the epochs of the group secret (key shares), judged at each
 //! event's causal point.
 //!
-//! * A prekey belongs to the first member (or joiner) that publishes it; another author's copy
-//!   is refused.
+//! * A prekey belongs to the member (or joiner) that proves possession of its private half (an
+//!   XEdDSA-style signature binding network, group, author and key); a copy is refused
+//!   ([`Refusal::PrekeyUnproven`]) and cannot displace the owner.
 //! * A key share that starts an epoch is valid if its author was a member; its knowers are the
 //!   author and the owners of every prekey it was sealed to. Sealing to a key that is not a
 //!   current member's is refused with a reason *and* taints the epoch (the secret has left the
@@ -11,7 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-use dualpower_core::{EventId, KeyShare, Payload, PublicKey};
+use dualpower_core::payload::prekey_proof_message;
+use dualpower_core::{EventId, KeyShare, Payload, PublicKey, sig};
 
 use crate::authority::{Authority, Bits, Cx};
 use crate::domain::{Domain, Effect};
@@ -136,14 +138,22 @@ impl Keys {
 impl Domain for Keys {
     fn judge(&mut self, cx: &Cx<'_>, payload: Payload) -> Result<Effect, Refusal> {
         match payload {
-            Payload::Prekey { key } => match self.prekeys.get(&key) {
-                Some(owner) if *owner != cx.author => Err(Refusal::PrekeyTaken),
-                _ => {
-                    self.prekeys.insert(key, cx.author);
-                    self.prekey_of.insert(cx.author, key);
-                    Ok(Effect::None)
+            // A prekey belongs to whoever proves it holds the private half; the proof names the
+            // author, so a republished copy is refused here and cannot displace the owner.
+            Payload::Prekey { key, proof } => {
+                let msg = prekey_proof_message(cx.network, &cx.group, &cx.author, &key);
+                if !sig::verify_x25519_possession(&key, &msg, &proof) {
+                    return Err(Refusal::PrekeyUnproven);
                 }
-            },
+                match self.prekeys.get(&key) {
+                    Some(owner) if *owner != cx.author => Err(Refusal::PrekeyTaken),
+                    _ => {
+                        self.prekeys.insert(key, cx.author);
+                        self.prekey_of.insert(cx.author, key);
+                        Ok(Effect::None)
+                    }
+                }
+            }
             Payload::KeyShare(share) => {
                 if share.epoch.is_none() {
                     self.epoch_past.insert(cx.id, Rc::new(cx.past.clone()));

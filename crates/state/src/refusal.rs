@@ -57,8 +57,12 @@ pub enum Refusal {
     TargetNotMember(PublicKey),
     /// The constitution names no such role.
     UnknownRole(String),
-    /// Another author already published this prekey.
+    /// Another author already published this prekey (with a valid proof: both hold its private
+    /// half, and the first in causal order keeps it).
     PrekeyTaken,
+    /// The prekey's proof of possession does not verify for this author, group and network (a
+    /// copy of someone else's prekey, or not a usable X25519 key).
+    PrekeyUnproven,
     /// A prekey published by someone who has neither joined nor been admitted.
     PrekeyWithoutJoin,
     /// A key share sealed an epoch secret to a prekey that is not a member's at that point.
@@ -161,6 +165,9 @@ impl fmt::Display for Refusal {
             Refusal::TargetNotMember(t) => write!(f, "{t} is not a member"),
             Refusal::UnknownRole(r) => write!(f, "the constitution has no role `{r}`"),
             Refusal::PrekeyTaken => f.write_str("that prekey was already published by someone else"),
+            Refusal::PrekeyUnproven => {
+                f.write_str("the prekey's proof of possession does not verify")
+            }
             Refusal::PrekeyWithoutJoin => f.write_str("a prekey from someone who has not joined"),
             Refusal::SealedToNonMember(k) => write!(
                 f,

@@ -481,10 +481,12 @@ fn share(prev: Vec<EventId>, prekeys: &[[u8; 32]]) -> Payload {
 
 #[test]
 fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
-    const PB: [u8; 32] = [0xb0; 32];
-    const PC: [u8; 32] = [0xc0; 32];
-    const PD: [u8; 32] = [0xd0; 32];
-    const PF: [u8; 32] = [0xf0; 32];
+    let (pb, pc, pd, pf) = (
+        prekey_public(0xb0),
+        prekey_public(0xc0),
+        prekey_public(0xd0),
+        prekey_public(0xf0),
+    );
     const UNKNOWN: [u8; 32] = [0x77; 32];
     let Base {
         mut s,
@@ -496,28 +498,43 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
     } = base(5);
     let join_c = s.join("C", &invite, &invite_key);
     let admit_c = s.admit("A", &join_c, &[], T);
-    let prekey_b = s.write("B", Payload::Prekey { key: PB }, &[admit_b.id()], T);
-    let prekey_c = s.write("C", Payload::Prekey { key: PC }, &[admit_c.id()], T);
+    let prekey_b = s.prekey("B", 0xb0, &[admit_b.id()]);
+    let prekey_c = s.prekey("C", 0xc0, &[admit_c.id()]);
     // D never joined; F joined but was never admitted (a pending joiner may publish a prekey).
-    let prekey_d = s.write("D", Payload::Prekey { key: PD }, &[genesis.id()], T);
+    let prekey_d = s.prekey("D", 0xd0, &[genesis.id()]);
     let join_f = s.join("F", &invite, &invite_key);
-    let prekey_f = s.write("F", Payload::Prekey { key: PF }, &[], T);
-    // Someone else's prekey cannot be claimed.
-    let taken = s.write("B", Payload::Prekey { key: PC }, &[prekey_c.id()], T);
+    let prekey_f = s.prekey("F", 0xf0, &[]);
+    // Someone else's prekey cannot be claimed: a copy (with the owner's proof) does not verify
+    // for another author...
+    let Payload::Prekey { proof: c_proof, .. } = s.prekey_payload("C", &prekey_secret(0xc0)) else {
+        unreachable!()
+    };
+    let copied = s.write(
+        "B",
+        Payload::Prekey {
+            key: pc,
+            proof: c_proof,
+        },
+        &[prekey_c.id()],
+        T,
+    );
+    // ...and even someone who holds the same private key (so can prove it) comes second.
+    let shared = s.prekey_payload("B", &prekey_secret(0xc0));
+    let taken = s.write("B", shared, &[prekey_c.id()], T);
 
     let e0 = s.write(
         "A",
-        share(vec![], &[PB, PC]),
+        share(vec![], &[pb, pc]),
         &[prekey_b.id(), prekey_c.id()],
         T,
     );
     let removal = s.remove("A", "C", s.count("C"), &[prekey_c.id()]);
     // C's prekey after its removal is void.
-    let late_prekey = s.write("C", Payload::Prekey { key: [0xc1; 32] }, &[removal.id()], T);
-    let e1 = s.write("A", share(vec![e0.id()], &[PB]), &[], T);
-    let to_c = s.write("A", share(vec![], &[PC]), &[], T);
-    let to_d = s.write("A", share(vec![], &[PD]), &[prekey_d.id()], T);
-    let to_f = s.write("A", share(vec![], &[PF]), &[prekey_f.id(), join_f.id()], T);
+    let late_prekey = s.prekey("C", 0xc1, &[removal.id()]);
+    let e1 = s.write("A", share(vec![e0.id()], &[pb]), &[], T);
+    let to_c = s.write("A", share(vec![], &[pc]), &[], T);
+    let to_d = s.write("A", share(vec![], &[pd]), &[prekey_d.id()], T);
+    let to_f = s.write("A", share(vec![], &[pf]), &[prekey_f.id(), join_f.id()], T);
     let to_unknown = s.write("A", share(vec![], &[UNKNOWN]), &[], T);
     // Adding a seal to an epoch that does not exist.
     let no_epoch = s.write(
@@ -525,7 +542,7 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
         Payload::KeyShare(KeyShare {
             epoch: Some(EventId([9; 32])),
             prev: vec![],
-            seals: vec![seal(PB)],
+            seals: vec![seal(pb)],
             history: vec![],
         }),
         &[],
@@ -537,6 +554,7 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
     assert_valid(&st, &prekey_c);
     assert_valid(&st, &prekey_f);
     assert!(refusal(&st, &prekey_d).is_some());
+    assert_refused(&st, &copied, Refusal::PrekeyUnproven);
     assert_refused(&st, &taken, Refusal::PrekeyTaken);
     assert_refused(
         &st,
@@ -546,17 +564,17 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
             cut: 2,
         },
     );
-    assert_eq!(st.prekeys.get(&PB), Some(&s.key("B")));
-    assert_eq!(st.prekeys.get(&PC), Some(&s.key("C")));
-    assert_eq!(st.prekeys.get(&PF), Some(&s.key("F")));
-    assert_eq!(st.prekeys.get(&PD), None);
-    assert_eq!(st.members[&s.key("B")].prekey, Some(PB));
+    assert_eq!(st.prekeys.get(&pb), Some(&s.key("B")));
+    assert_eq!(st.prekeys.get(&pc), Some(&s.key("C")));
+    assert_eq!(st.prekeys.get(&pf), Some(&s.key("F")));
+    assert_eq!(st.prekeys.get(&pd), None);
+    assert_eq!(st.members[&s.key("B")].prekey, Some(pb));
 
     assert_valid(&st, &e0);
     assert_valid(&st, &e1);
-    assert_refused(&st, &to_c, Refusal::SealedToNonMember(PC));
-    assert_refused(&st, &to_d, Refusal::SealedToNonMember(PD));
-    assert_refused(&st, &to_f, Refusal::SealedToNonMember(PF));
+    assert_refused(&st, &to_c, Refusal::SealedToNonMember(pc));
+    assert_refused(&st, &to_d, Refusal::SealedToNonMember(pd));
+    assert_refused(&st, &to_f, Refusal::SealedToNonMember(pf));
     assert_refused(&st, &to_unknown, Refusal::SealedToNonMember(UNKNOWN));
     assert_refused(&st, &no_epoch, Refusal::UnknownEpoch(EventId([9; 32])));
     for bad in [&to_c, &to_d, &to_f, &to_unknown] {
@@ -584,7 +602,7 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
 #[test]
 fn prekey_of_someone_who_never_joined_is_refused_as_without_join() {
     let (mut s, genesis) = Scenario::new("A", Constitution::default());
-    let prekey = s.write("D", Payload::Prekey { key: [0xd0; 32] }, &[genesis.id()], T);
+    let prekey = s.prekey("D", 0xd0, &[genesis.id()]);
     let st = s.derive();
     assert_refused(&st, &prekey, Refusal::PrekeyWithoutJoin);
     assert!(st.prekeys.is_empty());
@@ -800,18 +818,23 @@ fn big_scenario() -> Scenario {
         &[make_admin.id(), admit_b.id()],
     );
     let _ = s.role("A", "D", "treasurer", true, &[admit_d.id()]);
-    let pk_b = s.write("B", Payload::Prekey { key: [0xb0; 32] }, &[], T);
-    let pk_c = s.write("C", Payload::Prekey { key: [0xc0; 32] }, &[], T);
+    let pk_b = s.prekey("B", 0xb0, &[]);
+    let pk_c = s.prekey("C", 0xc0, &[]);
     let e0 = s.write(
         "A",
-        share(vec![], &[[0xb0; 32], [0xc0; 32]]),
+        share(vec![], &[prekey_public(0xb0), prekey_public(0xc0)]),
         &[pk_b.id(), pk_c.id()],
         T,
     );
     let removal = s.remove("A2", "C", s.count("C"), &[pk_c.id(), make_admin.id()]);
     let _ = s.post("C", "backdated", &[admit_c.id()]);
-    let _ = s.write("A", share(vec![e0.id()], &[[0xb0; 32]]), &[removal.id()], T);
-    let _ = s.write("A", share(vec![], &[[0xc0; 32]]), &[], T);
+    let _ = s.write(
+        "A",
+        share(vec![e0.id()], &[prekey_public(0xb0)]),
+        &[removal.id()],
+        T,
+    );
+    let _ = s.write("A", share(vec![], &[prekey_public(0xc0)]), &[], T);
     let _ = s.write(
         "A",
         Payload::Amend(Constitution {

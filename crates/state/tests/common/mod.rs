@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use dualpower_core::payload::join_proof_message;
+use dualpower_core::payload::{join_proof_message, prekey_proof_message};
 use dualpower_core::{
     Constitution, Draft, EventId, Genesis, GroupId, Identity, NetworkId, Payload, PublicKey,
     VerifiedEvent,
 };
+use dualpower_crypto::PrekeySecret;
 use dualpower_state::{GroupState, Refusal};
 
 /// A timestamp far before any invite's expiry.
@@ -38,6 +39,16 @@ pub fn identity_of(name: &str) -> Identity {
     let mut seed = [0x5a; 32];
     seed[..name.len()].copy_from_slice(name.as_bytes());
     Identity::from_seed(&seed)
+}
+
+/// A deterministic X25519 prekey: the same `seed` gives the same key on every run.
+pub fn prekey_secret(seed: u8) -> PrekeySecret {
+    PrekeySecret::from_bytes([seed; 32])
+}
+
+/// The public half of [`prekey_secret`]`(seed)`.
+pub fn prekey_public(seed: u8) -> [u8; 32] {
+    prekey_secret(seed).public()
 }
 
 impl Scenario {
@@ -194,6 +205,22 @@ impl Scenario {
             &deps,
             timestamp,
         )
+    }
+
+    /// The payload by which `author` publishes `prekey`, with a valid proof of possession.
+    pub fn prekey_payload(&self, author: &str, prekey: &PrekeySecret) -> Payload {
+        let key = prekey.public();
+        let msg = prekey_proof_message(&self.network, &self.group, &self.key(author), &key);
+        Payload::Prekey {
+            key,
+            proof: prekey.sign_possession(&msg),
+        }
+    }
+
+    /// `author` publishes the prekey [`prekey_secret`]`(seed)` with a valid proof.
+    pub fn prekey(&mut self, author: &'static str, seed: u8, deps: &[EventId]) -> VerifiedEvent {
+        let payload = self.prekey_payload(author, &prekey_secret(seed));
+        self.write(author, payload, deps, T)
     }
 
     pub fn post(&mut self, author: &'static str, text: &str, deps: &[EventId]) -> VerifiedEvent {
