@@ -293,6 +293,10 @@ struct GroupCache {
     /// fallback when the author is away (concurrent fallback closes are flagged, see
     /// docs/decisions.md).
     closes: Vec<(EventId, u64)>,
+    /// Deadlines of proposals open for voting that nothing we wrote witnesses yet (see
+    /// [`crate::ops::decisions::witness_deadlines`]): once our clock passes one, we write a
+    /// witness so other voters' fallback closes can cite evidence the deadline passed.
+    witness: Vec<u64>,
 }
 
 /// How long after a deadline a voter's node closes a proposal whose author has not.
@@ -408,6 +412,21 @@ fn close_times(st: &GroupState, me: &PublicKey) -> Vec<(EventId, u64)> {
         .collect()
 }
 
+/// Deadlines of proposals open for voting that no event of ours witnesses (none if we are not a
+/// member).
+fn witness_times(st: &GroupState, events: &[VerifiedEvent], me: &PublicKey) -> Vec<u64> {
+    if !st.is_member(me) {
+        return Vec::new();
+    }
+    let ours = crate::ops::decisions::latest_write(events, me);
+    st.proposals
+        .values()
+        .filter(|p| p.status == dualpower_state::Status::Voting)
+        .map(|p| p.proposal.deadline)
+        .filter(|d| *d > 0 && *d > ours)
+        .collect()
+}
+
 /// How many events of `group` the store holds (what tells the node the group changed).
 fn event_count(store: &Store, group: GroupId) -> u64 {
     store
@@ -489,6 +508,7 @@ impl Node {
         }
         self.refresh_views();
         self.close_due();
+        self.witness_due();
         if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
             self.anti_entropy();
         }
@@ -659,6 +679,7 @@ impl Node {
             topics,
             member: st.is_member(&self.identity.public()),
             closes: close_times(st, &self.identity.public()),
+            witness: witness_times(st, &view.events, &self.identity.public()),
         };
         let members = &cache.members;
         self.authed.retain(|(_, gg), k| {
@@ -756,6 +777,33 @@ impl Node {
                     }
                 }
                 Err(e) => tracing::info!(group = %g, proposal = %p, error = %e, "not closing"),
+            }
+        }
+    }
+
+    /// Writes a deadline witness in every group where our clock has passed a deadline nothing of
+    /// ours witnesses yet (see [`GroupCache::witness`]), and gossips it. Each deadline is
+    /// handled once per derivation of the group; the operation itself checks again.
+    fn witness_due(&mut self) {
+        let now = now_ms();
+        let mut due = Vec::new();
+        for (g, c) in self.caches.iter_mut() {
+            let before = c.witness.len();
+            c.witness.retain(|d| *d > now);
+            if c.witness.len() < before {
+                due.push(*g);
+            }
+        }
+        for g in due {
+            match block(|| {
+                crate::ops::decisions::witness_deadlines(&self.store, &self.identity, g, now)
+            }) {
+                Ok(Some(ev)) => {
+                    tracing::info!(group = %g, "witnessed a passed deadline");
+                    self.publish(&ev);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(group = %g, error = %e, "cannot witness a deadline"),
             }
         }
     }

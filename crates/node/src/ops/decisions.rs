@@ -580,3 +580,56 @@ pub fn attest_closed(
     }
     Ok(out)
 }
+
+/// Writes one witness event (a [`Payload::Merge`] citing the newest heads) in `group` if the
+/// clock of this node has passed the deadline of a proposal still open for voting and this
+/// member has written nothing in the group since that deadline. A close by anyone but the
+/// author needs evidence in its causal past that the deadline passed by another member's
+/// clock; in a quiet group this witness is that evidence. Bounded: once written, our newest
+/// event is at or after every deadline it covers, so no second witness follows for them.
+pub fn witness_deadlines(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Option<VerifiedEvent>, OpError> {
+    let me = id.public();
+    let events = store.group_events(group)?;
+    let st = GroupState::derive(store.network(), group, &events);
+    if !st.is_member(&me) {
+        return Ok(None);
+    }
+    let ours = latest_write(&events, &me);
+    if witness_due(&st, ours, now).next().is_none() {
+        return Ok(None);
+    }
+    let merge = Payload::Merge.encode();
+    Ok(Some(store.append_citing(
+        id,
+        group,
+        0,
+        merge,
+        0,
+        now,
+        Vec::new(),
+    )?))
+}
+
+/// Timestamp of the newest event `me` wrote among `events` (0 if none).
+pub fn latest_write(events: &[VerifiedEvent], me: &PublicKey) -> u64 {
+    events
+        .iter()
+        .filter(|e| e.header().author == *me)
+        .map(|e| e.header().timestamp)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Proposals open for voting whose deadline has passed by `now` and which nothing we wrote
+/// (newest at `ours`) already witnesses.
+pub fn witness_due(st: &GroupState, ours: u64, now: u64) -> impl Iterator<Item = &ProposalState> {
+    st.proposals.values().filter(move |p| {
+        let d = p.proposal.deadline;
+        p.status == Status::Voting && d > 0 && d <= now && ours < d
+    })
+}

@@ -15,7 +15,7 @@ use dualpower_store::{Body, Store};
 use serde_json::json;
 
 use super::Outcome;
-use super::secrets::{load_keyring, save_new};
+use super::secrets::{first_seen, load_keyring, save_first_seen, save_new};
 use super::write::{Cx, OpError, derive, group_arg, require_member};
 
 /// A group's derived state, with this member's keys opened.
@@ -178,6 +178,7 @@ fn extend_epoch(
 }
 
 /// Runs the membership agent once for `group`: what this member's node should write now.
+/// Pending joins are noted as first seen `now` if this node had not seen them before.
 pub fn run_agent(
     store: &Store,
     id: &Identity,
@@ -185,7 +186,12 @@ pub fn run_agent(
     now: u64,
 ) -> Result<Vec<VerifiedEvent>, OpError> {
     let v = view(store, id, group, now)?;
-    let actions = agent::plan(&v.state, &id.public(), &v.keyring, now);
+    let before = first_seen(store, id, &group)?;
+    let mut seen = before.clone();
+    if agent::note_joins(&v.state, &mut seen, now) {
+        save_first_seen(store, id, &group, &before, &seen)?;
+    }
+    let actions = agent::plan(&v.state, &id.public(), &v.keyring, &seen, now);
     if actions.is_empty() {
         return Ok(Vec::new());
     }

@@ -98,3 +98,46 @@ pub fn invite_keys(
         })
         .collect())
 }
+
+/// Name of the record of when this node first saw join `join`.
+fn seen_name(join: &EventId) -> Vec<u8> {
+    [b"s".as_slice(), &join.0].concat()
+}
+
+/// When this node first saw each pending join of `group` (its own clock, kept across restarts:
+/// the grace period before a non-inviter admits starts there, never at the joiner's timestamp).
+pub fn first_seen(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+) -> Result<dualpower_groups::agent::FirstSeen, OpError> {
+    Ok(load_secrets(store, id, &group.0)?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let (k, rest) = name.split_first()?;
+            if *k != b's' {
+                return None;
+            }
+            let join = EventId(rest.try_into().ok()?);
+            let at = u64::from_le_bytes(v.as_slice().try_into().ok()?);
+            Some((join, at))
+        })
+        .collect())
+}
+
+/// Saves `after` over `before` (records added, records dropped).
+pub(crate) fn save_first_seen(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    before: &dualpower_groups::agent::FirstSeen,
+    after: &dualpower_groups::agent::FirstSeen,
+) -> Result<(), OpError> {
+    for join in before.keys().filter(|j| !after.contains_key(*j)) {
+        store.delete_secret(&group.0, &seen_name(join))?;
+    }
+    for (join, at) in after.iter().filter(|(j, _)| !before.contains_key(*j)) {
+        put_secret(store, id, &group.0, &seen_name(join), &at.to_le_bytes())?;
+    }
+    Ok(())
+}
