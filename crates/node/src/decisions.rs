@@ -223,8 +223,8 @@ pub fn proposal_json(p: &ProposalState) -> Value {
 
 /// The proposals of a group as JSON, newest activity last.
 pub fn proposals(store: &Store, group: GroupId) -> Result<(GroupState, Vec<Value>), OpError> {
-    let events = store.group_events(group)?;
-    let st = GroupState::derive(store.network(), group, &events);
+    let st = crate::ops::derived::derived(store, group)?.1;
+    let st = std::sync::Arc::unwrap_or_clone(st);
     let list = st.proposals.values().map(proposal_json).collect();
     Ok((st, list))
 }

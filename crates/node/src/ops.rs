@@ -6,12 +6,14 @@
 //! [`membership`], [`content`] and [`decisions`] (plus `rekey` in [`keys`]). The domains do not
 //! call each other; they share the layer under them: [`write`] (argument parsing, permission
 //! checks, and the one check → append → derive → report-refusal path), [`keys`] (the view of a
-//! group with our keyring opened, and writing key material) and [`secrets`] (local encrypted
-//! secrets). Each operation returns the events it appended so the node can gossip them.
+//! group with our keyring opened, and writing key material), [`secrets`] (local encrypted
+//! secrets) and [`derived`] (each group's state derived once per event set). Each operation
+//! returns the events it appended so the node can gossip them.
 
 pub mod constitution;
 pub mod content;
 pub mod decisions;
+pub mod derived;
 pub mod keys;
 pub mod membership;
 pub mod secrets;

@@ -160,3 +160,27 @@ fn a_join_dated_in_the_past_waits_out_the_grace_period_on_each_node() {
         "not admitted after the grace period"
     );
 }
+
+#[test]
+fn the_state_is_derived_once_per_change_of_the_event_set() {
+    use dualpower_node::ops::derived::derivations;
+    let (a, _b, group) = setup(true);
+    // What the node does on every change: the agent (up to several rounds), the view, the
+    // attestations. Nothing changed since the last derivation: no derivation at all.
+    let refresh = |now| {
+        ops::run_agent(&a.store, &a.id, group, now).unwrap();
+        ops::run_agent(&a.store, &a.id, group, now).unwrap();
+        let v = ops::view(&a.store, &a.id, group, now).unwrap();
+        ops::attest_closed(&a.store, &a.id, group, &v.state, now).unwrap();
+        ops::feed(&a.store, &a.id, group, now).unwrap();
+    };
+    refresh(6_000);
+    let before = derivations();
+    refresh(6_001);
+    assert_eq!(derivations() - before, 0);
+    // One new event: derived exactly once, however many readers.
+    post(&a, group, "one more", 7_000);
+    let before = derivations();
+    refresh(7_001);
+    assert_eq!(derivations() - before, 1);
+}

@@ -5,6 +5,7 @@
 //! goes through [`super::keys`]; nothing here touches membership or decisions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
@@ -164,7 +165,7 @@ pub fn feed(
         }
     }
     let feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
-    Ok((feed, v.state))
+    Ok((feed, Arc::unwrap_or_clone(v.state)))
 }
 
 /// One direct message this member can read.

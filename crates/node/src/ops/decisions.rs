@@ -594,8 +594,7 @@ pub fn witness_deadlines(
     now: u64,
 ) -> Result<Option<VerifiedEvent>, OpError> {
     let me = id.public();
-    let events = store.group_events(group)?;
-    let st = GroupState::derive(store.network(), group, &events);
+    let (events, st) = super::derived::derived(store, group)?;
     if !st.is_member(&me) {
         return Ok(None);
     }

@@ -5,6 +5,8 @@
 //! and writing content all have to publish prekeys or seal epochs, so they call into here
 //! rather than into each other.
 
+use std::sync::Arc;
+
 use dualpower_core::event::Position;
 use dualpower_core::{EventId, GroupId, Identity, Payload, VerifiedEvent};
 use dualpower_crypto::EpochSecret;
@@ -20,10 +22,10 @@ use super::write::{Cx, OpError, derive, group_arg, require_member};
 
 /// A group's derived state, with this member's keys opened.
 pub struct View {
-    /// The events.
-    pub events: Vec<VerifiedEvent>,
-    /// Membership.
-    pub state: GroupState,
+    /// The events (shared with the derivation cache).
+    pub events: Arc<Vec<VerifiedEvent>>,
+    /// The derived state (shared with the derivation cache).
+    pub state: Arc<GroupState>,
     /// Our keyring (already saved if it learnt something).
     pub keyring: Keyring,
 }
@@ -31,8 +33,7 @@ pub struct View {
 /// Derives `group` and opens what our keys can; forgets epochs the constitution says to forget.
 pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<View, OpError> {
     let network = *store.network();
-    let events = store.group_events(group)?;
-    let state = GroupState::derive(&network, group, &events);
+    let (events, state) = super::derived::derived(store, group)?;
     let before = load_keyring(store, id, &group)?;
     let mut keyring = before.clone();
     // A read-only store (a node holds the writer) cannot save; the node saves them itself.
@@ -160,7 +161,7 @@ fn extend_epoch(
         return Ok(Vec::new());
     };
     let hist = if history {
-        keyring.history(&derive(cx.store, group)?, &epoch)
+        keyring.history(&*derive(cx.store, group)?, &epoch)
     } else {
         Vec::new()
     };

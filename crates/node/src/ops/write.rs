@@ -5,6 +5,8 @@
 //! these helpers and never on each other, so each domain reads on its own and a change to how
 //! events are written happens in one place.
 
+use std::sync::Arc;
+
 use dualpower_core::payload::Rule;
 use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_state::GroupState;
@@ -80,10 +82,10 @@ pub(crate) fn check_encoding(payload: &Payload) -> Result<(), OpError> {
         .map_err(|e| invalid(e.to_string()))
 }
 
-/// Derives `group` from every stored event.
-pub(crate) fn derive(store: &Store, group: GroupId) -> Result<GroupState, OpError> {
-    let events = store.group_events(group)?;
-    Ok(GroupState::derive(store.network(), group, &events))
+/// `group`'s state derived from every stored event (once per event set: see
+/// [`super::derived`]).
+pub(crate) fn derive(store: &Store, group: GroupId) -> Result<Arc<GroupState>, OpError> {
+    Ok(super::derived::derived(store, group)?.1)
 }
 
 /// That `me` is a member (with a clearer word for a newcomer still waiting for admission).
@@ -126,7 +128,7 @@ pub(crate) fn write(
     group: GroupId,
     payload: Payload,
     cite: Vec<EventId>,
-) -> Result<(VerifiedEvent, GroupState), OpError> {
+) -> Result<(VerifiedEvent, Arc<GroupState>), OpError> {
     let ev = cx
         .store
         .append_citing(cx.id, group, 0, payload.encode(), 0, cx.now, cite)?;
