@@ -654,3 +654,61 @@ fn the_author_s_node_closes_at_the_deadline() {
     assert!(!again.status.success());
     node.stop();
 }
+
+#[test]
+fn a_voter_s_node_witnesses_a_passed_deadline_once() {
+    let net = Net::new("decisions-witness");
+    let a_home = net.member("A");
+    let group = net.create_group(&a_home, "Witness co-op");
+    let a = Node::start(&net, "A", &[]);
+    let b_home = net.member("B");
+    let b = Node::start(&net, "B", &[&a.addr]);
+    let b_id = net.invite_and_join(&a_home, &b_home, &group);
+    net.wait_member(&a_home, &group, &b_id);
+    net.wait_member(&b_home, &group, &b_id);
+    let p = net.ok_json(
+        &a_home,
+        &[
+            "propose",
+            &group,
+            "Paint it?",
+            "--method",
+            "majority",
+            "--deadline",
+            "10s",
+        ],
+    );
+    let deadline = p["deadline"].as_u64().unwrap();
+    let id = p["id"].as_str().unwrap().to_owned();
+    wait_for("B to hold the proposal", DEADLINE, || {
+        net.try_json(&b_home, &["tally", &group, &id]).map(|_| ())
+    });
+    // The author goes away before the deadline (so no close, and no attestation by B, which
+    // would be a write of B's after the deadline). B writes nothing after the deadline, so its
+    // node writes one witness: a merge with a timestamp at or after the deadline.
+    a.stop();
+    let merges = |home: &Path| -> Result<Vec<Value>, String> {
+        let log = net.try_json(home, &["log", &group])?;
+        Ok(log["events"]
+            .as_array()
+            .ok_or("no events")?
+            .iter()
+            .filter(|e| e["kind"] == "merge" && e["author"] == b_id.as_str())
+            .cloned()
+            .collect())
+    };
+    let witnessed = wait_for(
+        "B's node to witness the deadline",
+        DEADLINE,
+        || match merges(&b_home)? {
+            m if m.is_empty() => Err("no merge by B yet".to_owned()),
+            m => Ok(m),
+        },
+    );
+    assert_eq!(witnessed.len(), 1, "{witnessed:?}");
+    assert!(witnessed[0]["timestamp"].as_u64().unwrap() >= deadline);
+    // A few more ticks on B's node write no second witness.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(merges(&b_home).unwrap().len(), 1);
+    b.stop();
+}

@@ -7,6 +7,12 @@
 //! made with its invite (others step in after a grace period), the admitter welcomes the
 //! newcomer into the current epoch, and anyone about to write heals the group first
 //! ([`ensure_writable`]): a writer never encrypts under an epoch a non-member knows.
+//!
+//! Clocks decide nothing another member chose: the grace period before others step in is
+//! measured from when *this* node first saw the join ([`FirstSeen`], kept by the caller), not
+//! from the join's own timestamp, which the joiner sets and could put far in the past.
+
+use std::collections::BTreeMap;
 
 use dualpower_core::payload::{Admission, MAX_SEALS};
 use dualpower_core::{EventId, PublicKey};
@@ -14,8 +20,27 @@ use dualpower_state::GroupState;
 
 use crate::keyring::Keyring;
 
-/// How long (ms) other members wait for the inviter before admitting a join themselves.
+/// How long (ms) other members wait for the inviter before admitting a join themselves,
+/// counted from when their own node first saw the join.
 pub const ADMIT_GRACE_MS: u64 = 60_000;
+
+/// When this node first saw each pending join (join event → ms by its own clock).
+pub type FirstSeen = BTreeMap<EventId, u64>;
+
+/// Records `now` as the first sighting of every pending join `seen` lacks, and forgets joins
+/// that are no longer pending (admitted, refused or gone). Returns whether `seen` changed.
+pub fn note_joins(state: &GroupState, seen: &mut FirstSeen, now: u64) -> bool {
+    let before = seen.len();
+    seen.retain(|join, _| state.pending.values().any(|p| p.join == *join));
+    let mut changed = seen.len() != before;
+    for p in state.pending.values() {
+        if let std::collections::btree_map::Entry::Vacant(e) = seen.entry(p.join) {
+            e.insert(now);
+            changed = true;
+        }
+    }
+    changed
+}
 
 /// One thing to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +136,16 @@ pub fn rotate(state: &GroupState) -> Action {
     }
 }
 
-/// What `me`'s node should write now in this group (`now` in ms since the Unix epoch).
-pub fn plan(state: &GroupState, me: &PublicKey, keys: &Keyring, now: u64) -> Vec<Action> {
+/// What `me`'s node should write now in this group (`now` in ms since the Unix epoch). `seen`
+/// says when this node first saw each pending join (see [`note_joins`]); a join missing from it
+/// counts as seen just now.
+pub fn plan(
+    state: &GroupState,
+    me: &PublicKey,
+    keys: &Keyring,
+    seen: &FirstSeen,
+    now: u64,
+) -> Vec<Action> {
     let mut out = Vec::new();
     let joined = state.pending.contains_key(me);
     let member = state.is_member(me);
@@ -132,7 +165,9 @@ pub fn plan(state: &GroupState, me: &PublicKey, keys: &Keyring, now: u64) -> Vec
                 continue;
             };
             let fresh = now <= inv.expires && (inv.used_by.len() as u64) < inv.uses;
-            let mine = inv.author == *me || now > p.since.saturating_add(ADMIT_GRACE_MS);
+            // Not `p.since`: that is the joiner's own clock.
+            let first = seen.get(&p.join).copied().unwrap_or(now);
+            let mine = inv.author == *me || now > first.saturating_add(ADMIT_GRACE_MS);
             if fresh && mine {
                 out.push(Action::Admit {
                     member: *who,

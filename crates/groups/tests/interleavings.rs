@@ -43,7 +43,7 @@ use dualpower_core::{
     causal,
 };
 use dualpower_crypto::EpochSecret;
-use dualpower_groups::agent::{ADMIT_GRACE_MS, ensure_writable, rotate};
+use dualpower_groups::agent::{ADMIT_GRACE_MS, FirstSeen, ensure_writable, note_joins, rotate};
 use dualpower_groups::{Action, KeyScheme, Keyring, plan};
 use dualpower_state::GroupState;
 use proptest::prelude::*;
@@ -129,6 +129,8 @@ struct Node {
     head: Option<EventId>,
     seq: u64,
     keyring: Keyring,
+    /// When this node first saw each pending join (its agent's grace period starts there).
+    seen: FirstSeen,
     /// The state derived from the first `.0` arrived events.
     cache: Option<(usize, GroupState)>,
 }
@@ -198,6 +200,7 @@ impl World {
                     head: None,
                     seq: 0,
                     keyring: Keyring::default(),
+                    seen: FirstSeen::new(),
                     cache: None,
                 }
             })
@@ -361,7 +364,9 @@ impl World {
         for _ in 0..6 {
             let st = self.refresh(n);
             let me = self.nodes[n].key;
-            let actions = plan(&st, &me, &self.nodes[n].keyring, self.clock);
+            let clock = self.clock;
+            note_joins(&st, &mut self.nodes[n].seen, clock);
+            let actions = plan(&st, &me, &self.nodes[n].keyring, &self.nodes[n].seen, clock);
             if actions.is_empty() {
                 return;
             }

@@ -293,6 +293,10 @@ struct GroupCache {
     /// fallback when the author is away (concurrent fallback closes are flagged, see
     /// docs/decisions.md).
     closes: Vec<(EventId, u64)>,
+    /// Deadlines of proposals open for voting that nothing we wrote witnesses yet (see
+    /// [`crate::ops::decisions::witness_deadlines`]): once our clock passes one, we write a
+    /// witness so other voters' fallback closes can cite evidence the deadline passed.
+    witness: Vec<u64>,
 }
 
 /// How long after a deadline a voter's node closes a proposal whose author has not.
@@ -362,7 +366,6 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let key = node_keypair(&identity);
-    let store_for_net = store.clone();
     let (mut swarm, metrics) = build_swarm_with_metrics(key, &cfg.net)?;
     for addr in &cfg.listen {
         swarm
@@ -372,52 +375,9 @@ pub async fn run(
                 reason: e.to_string(),
             })?;
     }
-    let mut node = Node {
-        swarm,
-        store,
-        identity,
-        access: IdKnowledge,
-        tokens: HashMap::new(),
-        topics: HashMap::new(),
-        groups: HashSet::new(),
-        pending: HashMap::new(),
-        round_ms: std::collections::VecDeque::new(),
-        asked: HashMap::new(),
-        jobs: HashMap::new(),
-        connected: HashMap::new(),
-        strikes: HashMap::new(),
-        blocked: Vec::new(),
-        listen: Vec::new(),
-        status_counts: (0, 0, 0),
-        published: 0,
-        metrics,
-        events_out,
-        relay_server: cfg.net.relay_server,
-        open_groups: cfg.open_groups,
-        network: *store_for_net.network(),
-        caches: HashMap::new(),
-        authed: HashMap::new(),
-        auth_ok: HashSet::new(),
-        auth_denied: HashMap::new(),
-        gossip_keys: HashMap::new(),
-    };
+    let mut node = Node::new(swarm, store, identity, &cfg, metrics, events_out);
     node.refresh_groups()?;
-    let mut bootstrapped = false;
-    for addr in &cfg.bootstrap {
-        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-            node.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, addr.clone());
-            bootstrapped = true;
-        }
-        if let Err(e) = node.swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
-        }
-    }
-    if bootstrapped {
-        let _ = node.swarm.behaviour_mut().kad.bootstrap();
-    }
+    node.bootstrap(&cfg.bootstrap);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     tokio::pin!(shutdown);
@@ -426,15 +386,8 @@ pub async fn run(
             ev = node.swarm.select_next_some() => node.on_swarm_event(ev),
             Some(cmd) = commands.recv() => node.on_command(cmd),
             _ = tick.tick() => {
-                if let Err(e) = node.refresh_groups() {
-                    tracing::error!(error = %e, "cannot read groups");
-                }
-                node.refresh_views();
-                node.close_due();
                 ticks += 1;
-                if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
-                    node.anti_entropy();
-                }
+                node.on_tick(ticks);
             }
             () = &mut shutdown => break,
         }
@@ -459,11 +412,108 @@ fn close_times(st: &GroupState, me: &PublicKey) -> Vec<(EventId, u64)> {
         .collect()
 }
 
+/// Deadlines of proposals open for voting that no event of ours witnesses (none if we are not a
+/// member).
+fn witness_times(st: &GroupState, events: &[VerifiedEvent], me: &PublicKey) -> Vec<u64> {
+    if !st.is_member(me) {
+        return Vec::new();
+    }
+    let ours = crate::ops::decisions::latest_write(events, me);
+    st.proposals
+        .values()
+        .filter(|p| p.status == dualpower_state::Status::Voting)
+        .map(|p| p.proposal.deadline)
+        .filter(|d| *d > 0 && *d > ours)
+        .collect()
+}
+
+/// How many events of `group` the store holds (what tells the node the group changed).
+fn event_count(store: &Store, group: GroupId) -> u64 {
+    store
+        .logs(Some(group))
+        .map(|l| l.iter().map(|x| x.len).sum())
+        .unwrap_or(0)
+}
+
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
 impl Node {
+    /// A node around a built swarm, holding nothing yet.
+    fn new(
+        swarm: Swarm<Behaviour>,
+        store: Arc<Store>,
+        identity: Identity,
+        cfg: &NodeConfig,
+        metrics: prometheus_client::registry::Registry,
+        events_out: mpsc::Sender<NodeEvent>,
+    ) -> Node {
+        let network = *store.network();
+        Node {
+            swarm,
+            store,
+            identity,
+            access: IdKnowledge,
+            tokens: HashMap::new(),
+            topics: HashMap::new(),
+            groups: HashSet::new(),
+            pending: HashMap::new(),
+            round_ms: std::collections::VecDeque::new(),
+            asked: HashMap::new(),
+            jobs: HashMap::new(),
+            connected: HashMap::new(),
+            strikes: HashMap::new(),
+            blocked: Vec::new(),
+            listen: Vec::new(),
+            status_counts: (0, 0, 0),
+            published: 0,
+            metrics,
+            events_out,
+            relay_server: cfg.net.relay_server,
+            open_groups: cfg.open_groups,
+            network,
+            caches: HashMap::new(),
+            authed: HashMap::new(),
+            auth_ok: HashSet::new(),
+            auth_denied: HashMap::new(),
+            gossip_keys: HashMap::new(),
+        }
+    }
+
+    /// Dials the bootstrap peers (and seeds Kademlia with those whose peer id is known).
+    fn bootstrap(&mut self, peers: &[Multiaddr]) {
+        let mut seeded = false;
+        for addr in peers {
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+                seeded = true;
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        if seeded {
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+    }
+
+    /// Once a second: new groups, changed groups, due closes, and now and then anti-entropy.
+    fn on_tick(&mut self, ticks: u64) {
+        if let Err(e) = self.refresh_groups() {
+            tracing::error!(error = %e, "cannot read groups");
+        }
+        self.refresh_views();
+        self.close_due();
+        self.witness_due();
+        if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
+            self.anti_entropy();
+        }
+    }
+
     /// Subscribes to every group we keep in sync; starts syncing new ones with connected peers.
     fn refresh_groups(&mut self) -> Result<(), StoreError> {
         let groups = block(|| self.store.synced_groups())?;
@@ -592,93 +642,110 @@ impl Node {
         }
         let groups: Vec<GroupId> = self.groups.iter().copied().collect();
         for g in groups {
-            let count = |store: &Store| -> u64 {
-                store
-                    .logs(Some(g))
-                    .map(|l| l.iter().map(|x| x.len).sum())
-                    .unwrap_or(0)
-            };
-            let before = block(|| count(&self.store));
+            let before = block(|| event_count(&self.store, g));
             if self.caches.get(&g).is_some_and(|c| c.count == before) {
                 continue;
             }
-            let now = now_ms();
-            // One round's writes can enable the next (a prekey before seals, an admission
-            // before the welcome): run the agent until it has nothing more to do (bounded).
-            let mut written = Vec::new();
-            for _ in 0..AGENT_ROUNDS {
-                let w = block(|| crate::ops::run_agent(&self.store, &self.identity, g, now))
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(group = %g, error = %e, "membership agent failed");
-                        Vec::new()
-                    });
-                if w.is_empty() {
-                    break;
+            self.refresh_group(g);
+        }
+    }
+
+    /// Re-derives one group: the agent's rounds, attestations, then the cache and its topics.
+    fn refresh_group(&mut self, g: GroupId) {
+        let now = now_ms();
+        let mut written = self.agent_rounds(g, now);
+        let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(group = %g, error = %e, "cannot derive group");
+                return;
+            }
+        };
+        let st = &view.state;
+        // Co-sign the certificates of proposals that closed (on the state just derived).
+        match block(|| crate::ops::attest_closed(&self.store, &self.identity, g, st, now)) {
+            Ok(w) => written.extend(w),
+            Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
+        }
+        let topics = self.subscribe_epochs(g, &view);
+        let cache = GroupCache {
+            count: block(|| event_count(&self.store, g)),
+            members: st.members.keys().copied().collect(),
+            invites: st
+                .invites
+                .iter()
+                .map(|(id, i)| (id.0, (i.key, i.expires, (i.used_by.len() as u64) < i.uses)))
+                .collect(),
+            topics,
+            member: st.is_member(&self.identity.public()),
+            closes: close_times(st, &self.identity.public()),
+            witness: witness_times(st, &view.events, &self.identity.public()),
+        };
+        let members = &cache.members;
+        self.authed.retain(|(_, gg), k| {
+            *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k)
+        });
+        self.caches.insert(g, cache);
+        for ev in &written {
+            self.publish(ev);
+        }
+    }
+
+    /// Runs the membership agent for `g` until it has nothing more to do (bounded): one
+    /// round's writes can enable the next (a prekey before seals, an admission before the
+    /// welcome). Returns what it wrote.
+    fn agent_rounds(&mut self, g: GroupId, now: u64) -> Vec<VerifiedEvent> {
+        let mut written = Vec::new();
+        for _ in 0..AGENT_ROUNDS {
+            let w = block(|| crate::ops::run_agent(&self.store, &self.identity, g, now))
+                .unwrap_or_else(|e| {
+                    tracing::warn!(group = %g, error = %e, "membership agent failed");
+                    Vec::new()
+                });
+            if w.is_empty() {
+                break;
+            }
+            written.extend(w);
+        }
+        written
+    }
+
+    /// Subscribes to the gossip topic of every unsuperseded epoch of `g` we hold. Returns the
+    /// topics with their keys, the writing epoch's first; none if we do not hold the writing
+    /// epoch (then we do not publish at all).
+    fn subscribe_epochs(
+        &mut self,
+        g: GroupId,
+        view: &crate::ops::View,
+    ) -> Vec<(IdentTopic, [u8; 32])> {
+        let st = &view.state;
+        let writing = st.writing_epoch();
+        let mut held: Vec<&EventId> = view
+            .keyring
+            .epochs
+            .keys()
+            .filter(|e| st.epochs.get(*e).is_some_and(|x| !x.superseded))
+            .collect();
+        held.sort_by_key(|e| Some(**e) != writing);
+        let mut topics = Vec::new();
+        for e in held {
+            if let Some(secret) = view.keyring.epochs.get(e) {
+                let t = dualpower_crypto::derive(secret, "dualpower gossip topic v1");
+                let topic = IdentTopic::new(format!("dualpower/e/{}", hex::encode(&t[..16])));
+                let key = dualpower_crypto::derive(secret, "dualpower gossip key v1");
+                if self.gossip_keys.insert(topic.hash(), key).is_none()
+                    && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
+                {
+                    tracing::warn!(error = ?e, "cannot subscribe");
                 }
-                written.extend(w);
-            }
-            let view = match block(|| crate::ops::view(&self.store, &self.identity, g, now)) {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(group = %g, error = %e, "cannot derive group");
-                    continue;
-                }
-            };
-            let st = &view.state;
-            // Co-sign the certificates of proposals that closed (on the state just derived).
-            match block(|| crate::decisions::attest_closed(&self.store, &self.identity, g, st, now))
-            {
-                Ok(w) => written.extend(w),
-                Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
-            }
-            let mut topics = Vec::new();
-            let writing = st.writing_epoch();
-            let mut held: Vec<&EventId> = view
-                .keyring
-                .epochs
-                .keys()
-                .filter(|e| st.epochs.get(*e).is_some_and(|x| !x.superseded))
-                .collect();
-            held.sort_by_key(|e| Some(**e) != writing);
-            for e in held {
-                if let Some(secret) = view.keyring.epochs.get(e) {
-                    let t = dualpower_crypto::derive(secret, "dualpower gossip topic v1");
-                    let topic = IdentTopic::new(format!("dualpower/e/{}", hex::encode(&t[..16])));
-                    let key = dualpower_crypto::derive(secret, "dualpower gossip key v1");
-                    if self.gossip_keys.insert(topic.hash(), key).is_none()
-                        && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
-                    {
-                        tracing::warn!(error = ?e, "cannot subscribe");
-                    }
-                    self.topics.insert(topic.hash(), g);
-                    topics.push((topic, key));
-                }
-            }
-            // The writing epoch's topic comes first; without its key we do not publish at all.
-            if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
-                topics.clear();
-            }
-            let cache = GroupCache {
-                count: block(|| count(&self.store)),
-                members: st.members.keys().copied().collect(),
-                invites: st
-                    .invites
-                    .iter()
-                    .map(|(id, i)| (id.0, (i.key, i.expires, (i.used_by.len() as u64) < i.uses)))
-                    .collect(),
-                topics,
-                member: st.is_member(&self.identity.public()),
-                closes: close_times(st, &self.identity.public()),
-            };
-            let members = cache.members.clone();
-            self.authed.retain(|(_, gg), k| {
-                *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k)
-            });
-            self.caches.insert(g, cache);
-            for ev in &written {
-                self.publish(ev);
+                self.topics.insert(topic.hash(), g);
+                topics.push((topic, key));
             }
         }
+        if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
+            topics.clear();
+        }
+        topics
     }
 
     /// Closes proposals whose time has come (see [`GroupCache::closes`]) and gossips the close.
@@ -710,6 +777,33 @@ impl Node {
                     }
                 }
                 Err(e) => tracing::info!(group = %g, proposal = %p, error = %e, "not closing"),
+            }
+        }
+    }
+
+    /// Writes a deadline witness in every group where our clock has passed a deadline nothing of
+    /// ours witnesses yet (see [`GroupCache::witness`]), and gossips it. Each deadline is
+    /// handled once per derivation of the group; the operation itself checks again.
+    fn witness_due(&mut self) {
+        let now = now_ms();
+        let mut due = Vec::new();
+        for (g, c) in self.caches.iter_mut() {
+            let before = c.witness.len();
+            c.witness.retain(|d| *d > now);
+            if c.witness.len() < before {
+                due.push(*g);
+            }
+        }
+        for g in due {
+            match block(|| {
+                crate::ops::decisions::witness_deadlines(&self.store, &self.identity, g, now)
+            }) {
+                Ok(Some(ev)) => {
+                    tracing::info!(group = %g, "witnessed a passed deadline");
+                    self.publish(&ev);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(group = %g, error = %e, "cannot witness a deadline"),
             }
         }
     }
@@ -761,48 +855,10 @@ impl Node {
                 timestamp,
                 reply,
             } => {
-                let res = block(|| {
-                    self.store
-                        .append(&self.identity, group, 0, body, 0, timestamp)
-                });
-                let res = match res {
-                    Ok(ev) => {
-                        self.publish(&ev);
-                        if let Err(e) = self.refresh_groups() {
-                            tracing::error!(error = %e, "cannot read groups");
-                        }
-                        Ok(ev)
-                    }
-                    Err(AppendError::Forked) => Err("your log in this group is forked".into()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = reply.send(res);
+                let _ = reply.send(self.on_append(group, body, timestamp));
             }
             Command::Op { op, now, reply } => {
-                let res = block(|| crate::ops::apply(&self.store, &self.identity, *op, now));
-                let res = match res {
-                    Ok(out) => {
-                        if let Err(e) = self.refresh_groups() {
-                            tracing::error!(error = %e, "cannot read groups");
-                        }
-                        self.refresh_views();
-                        for ev in &out.events {
-                            self.publish(ev);
-                        }
-                        let addrs: Vec<Multiaddr> = out.value["addrs"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|a| a.as_str()?.parse().ok())
-                            .collect();
-                        for a in addrs {
-                            let _ = self.swarm.dial(a);
-                        }
-                        Ok(out.value)
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = reply.send(res);
+                let _ = reply.send(self.on_op(*op, now));
             }
             Command::Follow { group, reply } => {
                 let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());
@@ -814,30 +870,82 @@ impl Node {
                 let _ = reply.send(res);
             }
             Command::Dial { addr, reply } => {
-                // The last /p2p/ is the peer; a relayed address names the relay first.
-                let known = addr
-                    .iter()
-                    .filter_map(|p| match p {
-                        Protocol::P2p(peer) => Some(peer),
-                        _ => None,
-                    })
-                    .last();
-                let res = match known {
-                    // Already connected: a dial adds nothing, so catch up with it now.
-                    Some(peer) if self.connected.contains_key(&peer) => {
-                        let groups: Vec<GroupId> = self.groups.iter().copied().collect();
-                        for g in groups {
-                            self.start_sync(peer, g);
-                        }
-                        Ok(())
-                    }
-                    _ => self.swarm.dial(addr).map_err(|e| e.to_string()),
-                };
-                let _ = reply.send(res);
+                let _ = reply.send(self.on_dial(addr));
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+        }
+    }
+
+    /// Appends an event with `body` to our log in `group` and gossips it.
+    fn on_append(
+        &mut self,
+        group: GroupId,
+        body: Vec<u8>,
+        timestamp: u64,
+    ) -> Result<VerifiedEvent, String> {
+        let res = block(|| {
+            self.store
+                .append(&self.identity, group, 0, body, 0, timestamp)
+        });
+        match res {
+            Ok(ev) => {
+                self.publish(&ev);
+                if let Err(e) = self.refresh_groups() {
+                    tracing::error!(error = %e, "cannot read groups");
+                }
+                Ok(ev)
+            }
+            Err(AppendError::Forked) => Err("your log in this group is forked".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Carries out a group operation, gossips what it wrote and dials the addresses it names
+    /// (those of an invite code being joined).
+    fn on_op(&mut self, op: crate::ops::Op, now: u64) -> Result<serde_json::Value, String> {
+        let out = block(|| crate::ops::apply(&self.store, &self.identity, op, now))
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self.refresh_groups() {
+            tracing::error!(error = %e, "cannot read groups");
+        }
+        self.refresh_views();
+        for ev in &out.events {
+            self.publish(ev);
+        }
+        let addrs: Vec<Multiaddr> = out.value["addrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .collect();
+        for a in addrs {
+            let _ = self.swarm.dial(a);
+        }
+        Ok(out.value)
+    }
+
+    /// Dials `addr`, or catches up at once with its peer if already connected.
+    fn on_dial(&mut self, addr: Multiaddr) -> Result<(), String> {
+        // The last /p2p/ is the peer; a relayed address names the relay first.
+        let known = addr
+            .iter()
+            .filter_map(|p| match p {
+                Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            })
+            .last();
+        match known {
+            // Already connected: a dial adds nothing, so catch up with it now.
+            Some(peer) if self.connected.contains_key(&peer) => {
+                let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+                for g in groups {
+                    self.start_sync(peer, g);
+                }
+                Ok(())
+            }
+            _ => self.swarm.dial(addr).map_err(|e| e.to_string()),
         }
     }
 
@@ -1032,44 +1140,7 @@ impl Node {
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request: dualpower_net::Inbound::Malformed(why),
-                        ..
-                    } => {
-                        // Dropping the channel closes the stream unanswered.
-                        tracing::debug!(%peer, %why, "malformed sync request");
-                        self.strike(peer, "malformed sync request");
-                    }
-                    request_response::Message::Request {
-                        request: dualpower_net::Inbound::Valid(request),
-                        channel,
-                        ..
-                    } => {
-                        let response = self.answer(peer, request);
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, response);
-                    }
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
-                            let asked = self.asked.remove(&request_id);
-                            self.on_response(p, g, kind, response, asked.as_ref());
-                            if kind == Pending::Events {
-                                if self.round_ms.len() >= 4096 {
-                                    self.round_ms.pop_front();
-                                }
-                                self.round_ms
-                                    .push_back(sent.elapsed().as_secs_f64() * 1000.0);
-                            }
-                        }
-                    }
-                }
+                self.on_sync_message(peer, message);
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 peer,
@@ -1102,6 +1173,52 @@ impl Node {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A sync request (answered within our budget) or the answer to one of ours.
+    fn on_sync_message(
+        &mut self,
+        peer: PeerId,
+        message: request_response::Message<dualpower_net::Inbound, Response>,
+    ) {
+        match message {
+            request_response::Message::Request {
+                request: dualpower_net::Inbound::Malformed(why),
+                ..
+            } => {
+                // Dropping the channel closes the stream unanswered.
+                tracing::debug!(%peer, %why, "malformed sync request");
+                self.strike(peer, "malformed sync request");
+            }
+            request_response::Message::Request {
+                request: dualpower_net::Inbound::Valid(request),
+                channel,
+                ..
+            } => {
+                let response = self.answer(peer, request);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            request_response::Message::Response {
+                request_id,
+                response,
+            } => {
+                if let Some((p, g, kind, sent)) = self.pending.remove(&request_id) {
+                    let asked = self.asked.remove(&request_id);
+                    self.on_response(p, g, kind, response, asked.as_ref());
+                    if kind == Pending::Events {
+                        if self.round_ms.len() >= 4096 {
+                            self.round_ms.pop_front();
+                        }
+                        self.round_ms
+                            .push_back(sent.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
         }
     }
 

@@ -11,6 +11,8 @@
 //!   what is written afterwards;
 //! * removal by vote works end to end: the removed member is no longer a member once the close is
 //!   derived, and the next post (under a rotated key) is readable by the remaining members only.
+//! * a member whose clock has passed an open proposal's deadline, and who wrote nothing since,
+//!   writes exactly one witness (a merge citing the heads), so fallback closes have evidence.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -1043,5 +1045,53 @@ fn a_close_brings_every_log_head_into_its_past_through_merges() {
         st.rejected.iter().all(|(e, _)| heads.contains(e)),
         "{:?}",
         st.rejected
+    );
+}
+
+#[test]
+fn a_member_witnesses_a_passed_deadline_once_with_a_merge() {
+    let (a, b) = (member(), member());
+    let g = create(&a, ConstitutionArgs::default(), 1_000);
+    admit_normally(&a, &b, &[&a, &b], g, 2_000);
+    let p = propose(
+        &a,
+        g,
+        Prop {
+            title: "Lunch",
+            method: Some("majority"),
+            deadline_secs: 60,
+            ..Default::default()
+        },
+        10_000,
+    );
+    exchange(&[&a, &b], g);
+    let deadline = 10_000 + 60_000;
+    let witness = |now| ops::decisions::witness_deadlines(&b.store, &b.id, g, now).unwrap();
+    // Before the deadline (by B's clock) nothing is written.
+    assert!(witness(deadline - 1).is_none());
+    let before = count(&b, g);
+    let ev = witness(deadline + 5).expect("no witness once the deadline passed");
+    assert_eq!(count(&b, g), before + 1);
+    assert_eq!(ev.header().author, b.id.public());
+    assert!(ev.header().timestamp >= deadline);
+    assert!(matches!(
+        Payload::decode(ev.body().unwrap()).unwrap(),
+        Payload::Merge
+    ));
+    // Its deps are the newest heads: A's proposal (A's last event) is cited.
+    let cited: Vec<String> = ev.header().deps.iter().map(|d| d.to_hex()).collect();
+    assert!(cited.contains(&p), "{cited:?} does not cite {p}");
+    // One witness per deadline: later ticks write nothing more.
+    assert!(witness(deadline + 10_000).is_none());
+    assert_eq!(count(&b, g), before + 1);
+    // A member that wrote after the deadline (a vote) needs no witness either.
+    let c = member();
+    admit_normally(&a, &c, &[&a, &b, &c], g, 20_000);
+    exchange(&[&a, &b, &c], g);
+    vote(&c, g, &p, "yes", deadline + 1);
+    assert!(
+        ops::decisions::witness_deadlines(&c.store, &c.id, g, deadline + 2)
+            .unwrap()
+            .is_none()
     );
 }

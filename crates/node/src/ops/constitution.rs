@@ -1,0 +1,99 @@
+//! The constitution options a person can set when creating a group, amending it, or proposing
+//! an amendment: one parser for the CLI's flags and the API's JSON, shared by the membership and
+//! decision operations.
+
+use dualpower_core::payload::{Admission, Constitution, Rule};
+use serde::{Deserialize, Serialize};
+
+use super::write::{OpError, invalid};
+
+/// The constitution options a person can set at creation or amend (also the CLI's flags).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ConstitutionArgs {
+    /// Who may invite: `member`, `role:NAME` or `vote` (default: member).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub invite: Option<String>,
+    /// How newcomers get in: `invite`, `vouches:K` or `vote` (default: invite).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub admission: Option<String>,
+    /// Who may remove members (default: role:admin).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub removal: Option<String>,
+    /// Who may change these rules and grant roles (default: role:admin).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub amend: Option<String>,
+    /// Roles, comma-separated; the creator gets the first (default: admin,moderator).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub roles: Option<Vec<String>>,
+    /// Newcomers receive the group's history (`true`/`false`, default true).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub history: Option<bool>,
+    /// Forget old keys this many days after they are replaced (0 = never).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub forget_after_days: Option<u64>,
+    /// How decisions put to a vote are taken, e.g. `majority:threshold=2/3,quorum=1/2`.
+    #[cfg_attr(feature = "clap", arg(long = "vote-method"))]
+    pub vote_method: Option<String>,
+    /// Quadratic voting: voice credits per member per period.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub credits: Option<u64>,
+    /// Quadratic voting: period length in days (0 = a fresh budget per proposal).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub credit_period_days: Option<u64>,
+    /// Consent: share of agree that overrides blocks, e.g. `3/4` (`none`: a block always stops).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub block_override: Option<String>,
+}
+
+impl ConstitutionArgs {
+    /// The constitution `base` with these changes.
+    pub fn apply(&self, base: &Constitution) -> Result<Constitution, OpError> {
+        let e = |x: dualpower_core::PayloadError| invalid(x.to_string());
+        let mut c = base.clone();
+        if let Some(r) = &self.roles {
+            c.roles = r.clone();
+        }
+        if let Some(x) = &self.invite {
+            c.invite = Rule::parse(x).map_err(e)?;
+        }
+        if let Some(x) = &self.admission {
+            c.admission = Admission::parse(x).map_err(e)?;
+        }
+        if let Some(x) = &self.removal {
+            c.removal = Rule::parse(x).map_err(e)?;
+        }
+        if let Some(x) = &self.amend {
+            c.amend = Rule::parse(x).map_err(e)?;
+        }
+        if let Some(h) = self.history {
+            c.history = h;
+        }
+        if let Some(d) = self.forget_after_days {
+            c.forget_after_days = d;
+        }
+        if let Some(m) = &self.vote_method {
+            c.vote = dualpower_core::decision::Method::parse(m).map_err(e)?;
+        }
+        if let Some(n) = self.credits {
+            if n == 0 || n > 1_000_000 {
+                return Err(invalid("voice credits must be 1 to 1000000"));
+            }
+            c.credits = n;
+        }
+        if let Some(d) = self.credit_period_days {
+            if d > 3650 {
+                return Err(invalid("the credit period is at most 3650 days"));
+            }
+            c.credit_period_days = d;
+        }
+        if let Some(b) = &self.block_override {
+            c.block_override = match b.as_str() {
+                "none" => None,
+                r => Some(dualpower_core::decision::Ratio::parse(r).map_err(e)?),
+            };
+        }
+        c.check().map_err(e)?;
+        Ok(c)
+    }
+}

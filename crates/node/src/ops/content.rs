@@ -1,0 +1,216 @@
+//! Content operations: encrypted posts, comments and reactions, direct messages, and the read
+//! side (the decrypted feed, the direct messages we can open).
+//!
+//! Writing content may first heal the group's keys (a new epoch or seals for newcomers), which
+//! goes through [`super::keys`]; nothing here touches membership or decisions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dualpower_core::event::{FLAG_ENCRYPTED, Position};
+use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
+use dualpower_groups::agent;
+use dualpower_groups::body::Encrypted;
+use dualpower_groups::keyring::seal_content;
+use dualpower_groups::{KeyScheme, Keyring};
+use dualpower_state::{Feed, GroupState};
+use dualpower_store::{Body, Store};
+use serde::Serialize;
+use serde_json::json;
+
+use super::keys::{execute, view};
+use super::write::{Cx, OpError, group_arg, invalid, member_arg, require_member};
+use super::{Op, Outcome};
+
+/// Carries out a content operation (the caller routes only those here).
+pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
+    match op {
+        Op::Write { group, payload } => write_op(cx, &group, &payload),
+        Op::Dm { group, to, text } => direct(cx, group.as_deref(), &to, text),
+        other => Err(invalid(format!("not a content operation: {other:?}"))),
+    }
+}
+
+/// `write`: group content given as the hex of its payload encoding.
+fn write_op(cx: Cx<'_>, group: &str, payload: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let bytes = hex::decode(payload).map_err(|_| invalid("payload is not hex"))?;
+    let p = Payload::decode(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(
+        p,
+        Payload::Post { .. } | Payload::Comment { .. } | Payload::Reaction { .. }
+    ) {
+        return Err(invalid(format!("`{}` is not group content", p.kind_name())));
+    }
+    let events = write_content(cx, group, bytes)?;
+    let last = events.last().map(|e| e.id().to_hex());
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "id": last }),
+    })
+}
+
+/// Encrypts and appends group content, healing the group first if needed.
+fn write_content(
+    cx: Cx<'_>,
+    group: GroupId,
+    payload: Vec<u8>,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let (store, id, now) = (cx.store, cx.id, cx.now);
+    let network = *store.network();
+    let me = id.public();
+    let mut v = view(store, id, group, now)?;
+    require_member(&v.state, &me)?;
+    let mut out = Vec::new();
+    let heal = agent::ensure_writable(&v.state, &me, &v.keyring);
+    if !heal.is_empty() {
+        out.extend(execute(store, id, group, heal, now)?);
+        v = view(store, id, group, now)?;
+    }
+    let epoch = v
+        .state
+        .writing_epoch()
+        .ok_or(dualpower_groups::GroupError::NoEpoch)?;
+    let secret = v
+        .keyring
+        .epochs
+        .get(&epoch)
+        .cloned()
+        .ok_or(dualpower_groups::GroupError::NoKey)?;
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Ok(seal_content(&network, epoch, &secret, pos, &payload))
+    }));
+    out.push(store.append(id, group, 0, body, FLAG_ENCRYPTED, now)?);
+    Ok(out)
+}
+
+/// `dm`: a direct message sealed to the recipient's prekey, carried by a group both are in.
+fn direct(cx: Cx<'_>, group: Option<&str>, to: &str, text: String) -> Result<Outcome, OpError> {
+    let (store, id, now, me) = (cx.store, cx.id, cx.now, cx.me());
+    let network = *store.network();
+    let to = member_arg(to)?;
+    let group = match group {
+        Some(g) => group_arg(g)?,
+        None => shared_group(store, id, &to, now)?,
+    };
+    let v = view(store, id, group, now)?;
+    require_member(&v.state, &me)?;
+    let recipient = v
+        .state
+        .members
+        .get(&to)
+        .ok_or_else(|| invalid(format!("{to} is not a member of this group")))?
+        .prekey
+        .ok_or_else(|| dualpower_groups::GroupError::NoPrekey(to.to_did()))?;
+    let own = v
+        .state
+        .members
+        .get(&me)
+        .and_then(|m| m.prekey)
+        .filter(|p| v.keyring.prekeys.contains_key(p))
+        .ok_or_else(|| dualpower_groups::GroupError::NoPrekey(me.to_did()))?;
+    let payload = Payload::Direct { to, text }.encode();
+    Payload::decode(&payload).map_err(|e| invalid(e.to_string()))?;
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Keyring::seal_direct(&network, pos, &recipient, &own, &payload).map_err(|e| e.to_string())
+    }));
+    let ev = store.append(id, group, 0, body, FLAG_ENCRYPTED, now)?;
+    Ok(Outcome {
+        value: json!({ "group": group.to_hex(), "id": ev.id().to_hex(), "to": to.to_did() }),
+        events: vec![ev],
+    })
+}
+
+/// The first group (by id) where both we and `other` are members.
+fn shared_group(
+    store: &Store,
+    id: &Identity,
+    other: &PublicKey,
+    now: u64,
+) -> Result<GroupId, OpError> {
+    for g in store.synced_groups()? {
+        let v = view(store, id, g, now)?;
+        if v.state.is_member(&id.public()) && v.state.is_member(other) {
+            return Ok(g);
+        }
+    }
+    Err(invalid(format!(
+        "you share no group with {other}; pass --group"
+    )))
+}
+
+fn is_direct(ev: &VerifiedEvent) -> bool {
+    ev.header().flags & FLAG_ENCRYPTED != 0
+        && ev
+            .body()
+            .is_some_and(|b| matches!(Encrypted::decode(b), Ok(Encrypted::Direct { .. })))
+}
+
+/// The decrypted feed of `group` (direct messages are not part of it).
+pub fn feed(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<(Feed, GroupState), OpError> {
+    let network = *store.network();
+    let v = view(store, id, group, now)?;
+    let events: Vec<VerifiedEvent> = v.events.iter().filter(|e| !is_direct(e)).cloned().collect();
+    let mut opened = HashMap::new();
+    for ev in &events {
+        if ev.header().flags & FLAG_ENCRYPTED != 0
+            && let Ok(p) = v.keyring.decrypt(&network, ev)
+        {
+            opened.insert(ev.id(), p);
+        }
+    }
+    let feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
+    Ok((feed, Arc::unwrap_or_clone(v.state)))
+}
+
+/// One direct message this member can read.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectView {
+    /// Group that carried it.
+    pub group: String,
+    /// Event id.
+    pub id: String,
+    /// Sender.
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+    /// Advisory time (ms).
+    pub timestamp: u64,
+    /// Text.
+    pub text: String,
+}
+
+/// Every direct message to or from us, oldest first (by advisory time, then id).
+pub fn direct_messages(store: &Store, id: &Identity, now: u64) -> Result<Vec<DirectView>, OpError> {
+    let network = *store.network();
+    let mut out = Vec::new();
+    for g in store.synced_groups()? {
+        let v = view(store, id, g, now)?;
+        let refused = v.state.refusals();
+        for ev in v.events.iter().filter(|e| is_direct(e)) {
+            if refused.contains_key(&ev.id()) {
+                continue;
+            }
+            let Ok(plain) = v.keyring.decrypt(&network, ev) else {
+                continue;
+            };
+            if let Ok(Payload::Direct { to, text }) = Payload::decode(&plain) {
+                out.push(DirectView {
+                    group: g.to_hex(),
+                    id: ev.id().to_hex(),
+                    from: ev.header().author.to_did(),
+                    to: to.to_did(),
+                    timestamp: ev.header().timestamp,
+                    text,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+    Ok(out)
+}

@@ -1,0 +1,634 @@
+//! Decision operations: propose, revise, open voting, withdraw, vote, delegate, close, and the
+//! node's duties around them (co-signing certificates).
+//!
+//! Like every domain, each checks against the derived state what every node will check and
+//! writes through [`super::write::write`], which reports a refusal the checks could not foresee.
+//! Decision events are plaintext group events (like membership events): a binding result must be
+//! recomputable by every member, including members who joined without the history keys.
+//! Discussion (comments on a proposal) is encrypted like any other comment. Finding proposals
+//! and reading ballots is the read side in [`crate::decisions`].
+
+use dualpower_core::decision::{
+    Choice, Electorate, Method, MethodKind, Proposal, ProposalText, Scope, Target,
+};
+use dualpower_core::event::MAX_DEPS;
+use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
+use dualpower_state::{GroupState, ProposalState, Status};
+use dualpower_store::Store;
+use serde_json::json;
+
+use super::constitution::ConstitutionArgs;
+use super::write::{
+    Cx, OpError, check_encoding, derive, group_arg, invalid, member_arg, require_member, write,
+};
+use super::{Op, Outcome};
+use crate::decisions::{find_proposal, in_electorate, parse_ballot, proposal_json};
+
+/// What a proposal says besides its text: how it is decided, by whom, and what it enacts.
+struct Draft {
+    title: String,
+    body: String,
+    options: Vec<String>,
+    method: Option<String>,
+    electorate: Option<String>,
+    topic: String,
+    discuss: bool,
+    deadline_secs: u64,
+    amend: Option<Box<ConstitutionArgs>>,
+    remove: Option<String>,
+    admit: Option<String>,
+}
+
+/// Carries out a decision operation (the caller routes only those here).
+pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
+    match op {
+        Op::Propose {
+            group,
+            title,
+            body,
+            options,
+            method,
+            electorate,
+            topic,
+            discuss,
+            deadline_secs,
+            amend,
+            remove,
+            admit,
+        } => {
+            let draft = Draft {
+                title,
+                body,
+                options,
+                method,
+                electorate,
+                topic,
+                discuss,
+                deadline_secs,
+                amend,
+                remove,
+                admit,
+            };
+            propose(cx, &group, draft)
+        }
+        Op::Revise {
+            group,
+            proposal,
+            title,
+            body,
+            options,
+        } => revise(cx, &group, &proposal, title, body, options),
+        Op::OpenVoting { group, proposal } => open_voting(cx, &group, &proposal),
+        Op::Withdraw { group, proposal } => withdraw(cx, &group, &proposal),
+        Op::Vote {
+            group,
+            proposal,
+            ballot,
+            reason,
+        } => vote(cx, &group, &proposal, &ballot, reason),
+        Op::Delegate {
+            group,
+            to,
+            topic,
+            proposal,
+            nobody,
+        } => delegate(cx, &group, to, topic, proposal, nobody),
+        Op::Close { group, proposal } => close(cx, &group, &proposal),
+        other => Err(invalid(format!("not a decision operation: {other:?}"))),
+    }
+}
+
+/// A proposal only its author may act on this way (`what`: "revise it", …).
+fn own_proposal<'a>(
+    st: &'a GroupState,
+    key: &str,
+    me: &PublicKey,
+    what: &str,
+) -> Result<&'a ProposalState, OpError> {
+    let p = find_proposal(st, key)?;
+    if p.author != *me {
+        return Err(OpError::Denied(format!(
+            "only the proposal's author may {what}"
+        )));
+    }
+    Ok(p)
+}
+
+/// Parses `label` or `label=cost` options.
+fn options_arg(opts: &[String], budget: bool) -> Result<Vec<Choice>, OpError> {
+    opts.iter()
+        .map(|o| {
+            let (label, cost) = match o.rsplit_once('=') {
+                Some((l, c)) if budget => (
+                    l,
+                    c.trim().parse::<u64>().map_err(|_| {
+                        invalid(format!("option `{o}`: cost must be a whole number"))
+                    })?,
+                ),
+                _ if budget => {
+                    return Err(invalid(format!(
+                        "budget option `{o}` needs a cost: `label=cost`"
+                    )));
+                }
+                _ => (o.as_str(), 0),
+            };
+            Ok(Choice {
+                label: label.trim().to_owned(),
+                cost,
+            })
+        })
+        .collect()
+}
+
+/// What a proposal operation reports: the events written and the proposal as it now stands.
+fn proposal_outcome(events: Vec<VerifiedEvent>, st: &GroupState, proposal: &EventId) -> Outcome {
+    Outcome {
+        events,
+        value: st
+            .proposals
+            .get(proposal)
+            .map(proposal_json)
+            .unwrap_or_default(),
+    }
+}
+
+/// The method a proposal is decided by: as given, or the constitution's for one that acts.
+fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
+    match d.method.as_deref() {
+        Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string())),
+        None if d.amend.is_some() || d.remove.is_some() || d.admit.is_some() => {
+            Ok(st.constitution.vote.clone())
+        }
+        None => Err(invalid(
+            "say how to decide: --method majority|consent|plurality|approval|score|star|dot:dots=N|quadratic|schulze|irv|budget:total=N",
+        )),
+    }
+}
+
+/// The encoded action a proposal enacts if it passes (empty: none).
+fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
+    let acts = [d.amend.is_some(), d.remove.is_some(), d.admit.is_some()];
+    if acts.iter().filter(|x| **x).count() > 1 {
+        return Err(invalid(
+            "one proposal changes the rules, removes or admits one member: not several",
+        ));
+    }
+    if let Some(args) = &d.amend {
+        return Ok(Payload::Amend(args.apply(&st.constitution)?).encode());
+    }
+    if let Some(m) = &d.remove {
+        let member = member_arg(m)?;
+        if !st.is_member(&member) {
+            return Err(invalid(format!("{} is not a member", member.to_did())));
+        }
+        // The cut is taken at the close (what it saw); `seen` is not used.
+        let reason = d.title.trim().to_owned();
+        return Ok(Payload::Remove {
+            member,
+            seen: 0,
+            reason,
+        }
+        .encode());
+    }
+    if let Some(m) = &d.admit {
+        let member = member_arg(m)?;
+        let pending = st.pending.get(&member).ok_or_else(|| {
+            invalid(format!(
+                "{} has not asked to join (no pending join)",
+                member.to_did()
+            ))
+        })?;
+        let join = pending.join;
+        return Ok(Payload::Admit { member, join }.encode());
+    }
+    Ok(Vec::new())
+}
+
+fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    require_member(&st, &cx.me())?;
+    let method = method_of(&st, &d)?;
+    let electorate = match d.electorate.as_deref() {
+        Some(e) => Electorate::parse(e).map_err(|e| invalid(e.to_string()))?,
+        None => Electorate::Members,
+    };
+    let action = action_of(&st, &d)?;
+    let budget = matches!(method.kind, MethodKind::Budget { .. });
+    let p = Proposal {
+        text: ProposalText {
+            title: d.title.trim().to_owned(),
+            body: d.body,
+            options: options_arg(&d.options, budget)?,
+        },
+        method,
+        electorate,
+        topic: d.topic,
+        voting: !d.discuss,
+        deadline: if d.deadline_secs == 0 {
+            0
+        } else {
+            cx.now.saturating_add(d.deadline_secs.saturating_mul(1000))
+        },
+        action,
+    };
+    // Check what every node will check, before anything is written.
+    if let Electorate::Role(r) = &p.electorate
+        && !st.constitution.roles.contains(r)
+    {
+        return Err(invalid(format!(
+            "the constitution has no role `{r}` (roles: {})",
+            st.constitution.roles.join(", ")
+        )));
+    }
+    if !p.action.is_empty() {
+        dualpower_state::decisions::check_action(&st.constitution, &p)
+            .map_err(|r| OpError::Denied(r.to_string()))?;
+    }
+    let payload = Payload::Propose(p);
+    check_encoding(&payload)?;
+    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let pid = ev.id();
+    Ok(proposal_outcome(vec![ev], &st, &pid))
+}
+
+fn revise(
+    cx: Cx<'_>,
+    group: &str,
+    proposal: &str,
+    title: Option<String>,
+    body: Option<String>,
+    options: Option<Vec<String>>,
+) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    let p = own_proposal(&st, proposal, &cx.me(), "revise it")?;
+    if p.status != Status::Discussion {
+        return Err(invalid(format!(
+            "the proposal is {}; only proposals in discussion can be revised",
+            p.status.as_str()
+        )));
+    }
+    let budget = matches!(p.proposal.method.kind, MethodKind::Budget { .. });
+    let text = ProposalText {
+        title: title.unwrap_or_else(|| p.text.title.clone()),
+        body: body.unwrap_or_else(|| p.text.body.clone()),
+        options: match options {
+            Some(o) => options_arg(&o, budget)?,
+            None => p.text.options.clone(),
+        },
+    };
+    Proposal {
+        text: text.clone(),
+        ..p.proposal.clone()
+    }
+    .check()
+    .map_err(|e| invalid(e.to_string()))?;
+    let pid = p.id;
+    let payload = Payload::Revise {
+        proposal: pid,
+        text,
+    };
+    check_encoding(&payload)?;
+    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    Ok(proposal_outcome(vec![ev], &st, &pid))
+}
+
+fn open_voting(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    let p = own_proposal(&st, proposal, &cx.me(), "open voting")?;
+    if p.status != Status::Discussion {
+        return Err(invalid(format!(
+            "the proposal is already {}",
+            p.status.as_str()
+        )));
+    }
+    let (pid, text) = (p.id, p.text_id);
+    let payload = Payload::OpenVoting {
+        proposal: pid,
+        text,
+    };
+    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    Ok(proposal_outcome(vec![ev], &st, &pid))
+}
+
+fn withdraw(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    let p = own_proposal(&st, proposal, &cx.me(), "withdraw it")?;
+    if matches!(p.status, Status::Closed | Status::Withdrawn) {
+        return Err(invalid(format!(
+            "the proposal is already {}",
+            p.status.as_str()
+        )));
+    }
+    let pid = p.id;
+    let (ev, _) = write(cx, group, Payload::Withdraw { proposal: pid }, Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "proposal": pid.to_hex(), "status": "withdrawn" }),
+    })
+}
+
+fn vote(
+    cx: Cx<'_>,
+    group: &str,
+    proposal: &str,
+    ballot: &str,
+    reason: String,
+) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    require_member(&st, &me)?;
+    let p = find_proposal(&st, proposal)?;
+    if p.status != Status::Voting {
+        return Err(invalid(format!(
+            "the proposal is {}; votes count only while it is open for voting",
+            p.status.as_str()
+        )));
+    }
+    if !in_electorate(&st, p, &me) {
+        return Err(OpError::Denied(format!(
+            "only `{}` vote on this proposal",
+            p.proposal.electorate.to_text()
+        )));
+    }
+    let b = parse_ballot(p, ballot)?;
+    let costs = p.text.costs(&p.proposal.method);
+    dualpower_decide::validate(&p.proposal.method, costs.len(), &costs, &b, &reason)
+        .map_err(|e| invalid(e.to_string()))?;
+    if matches!(p.proposal.method.kind, MethodKind::Quadratic) {
+        check_credits(&st, p, &me, dualpower_decide::quadratic_cost(&b))?;
+    }
+    let pid = p.id;
+    let payload = Payload::Vote {
+        proposal: pid,
+        ballot: b,
+        reason,
+    };
+    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    Ok(proposal_outcome(vec![ev], &st, &pid))
+}
+
+/// That a quadratic vote costing `cost` fits in what `me` has left of this period's credits.
+fn check_credits(
+    st: &GroupState,
+    p: &ProposalState,
+    me: &PublicKey,
+    cost: u64,
+) -> Result<(), OpError> {
+    let others: u64 = st
+        .spent
+        .get(&(*me, p.period))
+        .into_iter()
+        .flatten()
+        .filter(|(q, _)| **q != p.id)
+        .map(|(_, c)| *c)
+        .sum();
+    let credits = st.constitution.credits;
+    if others.saturating_add(cost) > credits {
+        return Err(invalid(format!(
+            "this vote costs {cost} voice credits (votes²); you have {} left this period",
+            credits.saturating_sub(others)
+        )));
+    }
+    Ok(())
+}
+
+fn delegate(
+    cx: Cx<'_>,
+    group: &str,
+    to: Option<String>,
+    topic: Option<String>,
+    proposal: Option<String>,
+    nobody: bool,
+) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    require_member(&st, &cx.me())?;
+    let scope = delegation_scope(&st, topic, proposal)?;
+    let target = delegation_target(&st, &cx.me(), to, nobody)?;
+    let payload = Payload::Delegate {
+        scope: scope.clone(),
+        target: target.clone(),
+    };
+    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({
+            "scope": crate::decisions::scope_text(&scope),
+            "target": crate::decisions::target_text(&target),
+        }),
+    })
+}
+
+/// Where a delegation applies: a topic, one proposal (if its method allows), or the group.
+fn delegation_scope(
+    st: &GroupState,
+    topic: Option<String>,
+    proposal: Option<String>,
+) -> Result<Scope, OpError> {
+    Ok(match (topic, proposal) {
+        (Some(_), Some(_)) => return Err(invalid("give --topic or --proposal, not both")),
+        (Some(t), None) => {
+            Scope::Topic(dualpower_core::decision::topic(&t).map_err(|e| invalid(e.to_string()))?)
+        }
+        (None, Some(p)) => {
+            let p = find_proposal(st, &p)?;
+            if !p.proposal.method.allows_delegation() {
+                return Err(invalid(format!(
+                    "`{}` votes are personal: they cannot be delegated",
+                    p.proposal.method.name()
+                )));
+            }
+            Scope::Proposal(p.id)
+        }
+        (None, None) => Scope::Group,
+    })
+}
+
+/// Whom a delegation goes to: a member other than ourselves, explicitly nobody, or inherited.
+fn delegation_target(
+    st: &GroupState,
+    me: &PublicKey,
+    to: Option<String>,
+    nobody: bool,
+) -> Result<Target, OpError> {
+    Ok(match (to, nobody) {
+        (Some(_), true) => return Err(invalid("give a delegate or --nobody, not both")),
+        (Some(t), false) => {
+            let k = member_arg(&t)?;
+            if k == *me {
+                return Err(invalid("you cannot delegate to yourself"));
+            }
+            if !st.is_member(&k) {
+                return Err(invalid(format!(
+                    "{} is not a member of this group",
+                    k.to_did()
+                )));
+            }
+            Target::To(k)
+        }
+        (None, true) => Target::Nobody,
+        (None, false) => Target::Inherit,
+    })
+}
+
+fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let group = group_arg(group)?;
+    let st = derive(cx.store, group)?;
+    require_member(&st, &me)?;
+    let p = find_proposal(&st, proposal)?;
+    may_close(&st, p, &me, cx.now)?;
+    let pid = p.id;
+    // What counts is the close's causal past, and one event cites at most MAX_DEPS others:
+    // bring the head of every log this node holds into our own log first (merge events), so
+    // the close counts every vote we have.
+    let mut heads: Vec<EventId> = cx
+        .store
+        .logs(Some(group))?
+        .into_iter()
+        .filter(|l| l.author != me)
+        .filter_map(|l| l.head)
+        .collect();
+    heads.sort_unstable();
+    let mut events = Vec::new();
+    while heads.len() > MAX_DEPS {
+        let chunk: Vec<EventId> = heads.drain(..MAX_DEPS).collect();
+        events.push(cx.store.append_citing(
+            cx.id,
+            group,
+            0,
+            Payload::Merge.encode(),
+            0,
+            cx.now,
+            chunk,
+        )?);
+    }
+    let (close, st) = write(cx, group, Payload::Close { proposal: pid }, heads)?;
+    events.push(close);
+    Ok(proposal_outcome(events, &st, &pid))
+}
+
+/// That `me` may close `p` now: it is open for voting, and `me` is its author, or a voter once
+/// its deadline has passed.
+fn may_close(st: &GroupState, p: &ProposalState, me: &PublicKey, now: u64) -> Result<(), OpError> {
+    if p.status != Status::Voting {
+        return Err(invalid(format!(
+            "the proposal is {}, not open for voting",
+            p.status.as_str()
+        )));
+    }
+    if p.author == *me {
+        return Ok(());
+    }
+    if !in_electorate(st, p, me) {
+        return Err(OpError::Denied(format!(
+            "only the author or the electorate ({}) may close this proposal",
+            p.proposal.electorate.to_text()
+        )));
+    }
+    if p.proposal.deadline == 0 {
+        return Err(OpError::Denied(
+            "only the proposal's author may close it (it has no deadline)".into(),
+        ));
+    }
+    if now < p.proposal.deadline {
+        return Err(OpError::Denied(
+            "only the proposal's author may close it before its deadline".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Co-signs the certificate of every closed proposal of `group` whose digest this member has
+/// not attested yet (or attested differently: a concurrent close changed what counts). Called
+/// by the node whenever the group changes, with the state it has just derived. Returns the
+/// events written.
+pub fn attest_closed(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    st: &GroupState,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let me = id.public();
+    if !st.is_member(&me) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for p in st.proposals.values() {
+        let Some(cert) = p
+            .certificate
+            .as_ref()
+            .filter(|_| p.status == Status::Closed)
+        else {
+            continue;
+        };
+        let digest = cert.digest();
+        if p.attestations.get(&me) == Some(&digest) {
+            continue;
+        }
+        let payload = Payload::Attest {
+            proposal: p.id,
+            digest,
+        };
+        out.push(store.append(id, group, 0, payload.encode(), 0, now)?);
+    }
+    Ok(out)
+}
+
+/// Writes one witness event (a [`Payload::Merge`] citing the newest heads) in `group` if the
+/// clock of this node has passed the deadline of a proposal still open for voting and this
+/// member has written nothing in the group since that deadline. A close by anyone but the
+/// author needs evidence in its causal past that the deadline passed by another member's
+/// clock; in a quiet group this witness is that evidence. Bounded: once written, our newest
+/// event is at or after every deadline it covers, so no second witness follows for them.
+pub fn witness_deadlines(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Option<VerifiedEvent>, OpError> {
+    let me = id.public();
+    let (events, st) = super::derived::derived(store, group)?;
+    if !st.is_member(&me) {
+        return Ok(None);
+    }
+    let ours = latest_write(&events, &me);
+    if witness_due(&st, ours, now).next().is_none() {
+        return Ok(None);
+    }
+    let merge = Payload::Merge.encode();
+    Ok(Some(store.append_citing(
+        id,
+        group,
+        0,
+        merge,
+        0,
+        now,
+        Vec::new(),
+    )?))
+}
+
+/// Timestamp of the newest event `me` wrote among `events` (0 if none).
+pub fn latest_write(events: &[VerifiedEvent], me: &PublicKey) -> u64 {
+    events
+        .iter()
+        .filter(|e| e.header().author == *me)
+        .map(|e| e.header().timestamp)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Proposals open for voting whose deadline has passed by `now` and which nothing we wrote
+/// (newest at `ours`) already witnesses.
+pub fn witness_due(st: &GroupState, ours: u64, now: u64) -> impl Iterator<Item = &ProposalState> {
+    st.proposals.values().filter(move |p| {
+        let d = p.proposal.deadline;
+        p.status == Status::Voting && d > 0 && d <= now && ours < d
+    })
+}

@@ -1,0 +1,220 @@
+//! Our keys in a group: the view (derived state with our keyring opened), carrying out the
+//! membership agent's actions (prekeys, admissions, new epochs, key shares), and `rekey`.
+//!
+//! This is the layer under the domains, next to [`super::write`]: joining, removing, creating
+//! and writing content all have to publish prekeys or seal epochs, so they call into here
+//! rather than into each other.
+
+use std::sync::Arc;
+
+use dualpower_core::event::Position;
+use dualpower_core::{EventId, GroupId, Identity, Payload, VerifiedEvent};
+use dualpower_crypto::EpochSecret;
+use dualpower_groups::agent::{self, Action, chunks};
+use dualpower_groups::{KeyScheme, Keyring};
+use dualpower_state::GroupState;
+use dualpower_store::{Body, Store};
+use serde_json::json;
+
+use super::Outcome;
+use super::secrets::{first_seen, load_keyring, save_first_seen, save_new};
+use super::write::{Cx, OpError, derive, group_arg, require_member};
+
+/// A group's derived state, with this member's keys opened.
+pub struct View {
+    /// The events (shared with the derivation cache).
+    pub events: Arc<Vec<VerifiedEvent>>,
+    /// The derived state (shared with the derivation cache).
+    pub state: Arc<GroupState>,
+    /// Our keyring (already saved if it learnt something).
+    pub keyring: Keyring,
+}
+
+/// Derives `group` and opens what our keys can; forgets epochs the constitution says to forget.
+pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<View, OpError> {
+    let network = *store.network();
+    let (events, state) = super::derived::derived(store, group)?;
+    let before = load_keyring(store, id, &group)?;
+    let mut keyring = before.clone();
+    // A read-only store (a node holds the writer) cannot save; the node saves them itself.
+    if keyring.learn(&network, &state, &events) > 0 {
+        let _ = save_new(store, id, &group, &before, &keyring);
+    }
+    forget_old_epochs(store, &group, &state, &mut keyring, now);
+    Ok(View {
+        events,
+        state,
+        keyring,
+    })
+}
+
+/// Drops the secrets of epochs superseded longer ago than the constitution keeps them.
+fn forget_old_epochs(
+    store: &Store,
+    group: &GroupId,
+    state: &GroupState,
+    keyring: &mut Keyring,
+    now: u64,
+) {
+    let days = state.constitution.forget_after_days;
+    if days == 0 {
+        return;
+    }
+    let limit = now.saturating_sub(days.saturating_mul(86_400_000));
+    for (eid, e) in &state.epochs {
+        if e.superseded_at.is_some_and(|t| t < limit) && keyring.epochs.remove(eid).is_some() {
+            let _ = store.delete_secret(&group.0, &[b"e".as_slice(), &eid.0].concat());
+        }
+    }
+}
+
+/// Carries out agent actions for `group`, in order. Returns the appended events.
+pub fn execute(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    actions: Vec<Action>,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let cx = Cx { store, id, now };
+    let mut out = Vec::new();
+    for action in actions {
+        match action {
+            Action::PublishPrekey => out.push(publish_prekey(cx, group)?),
+            Action::Admit { member, join } => {
+                let payload = Payload::Admit { member, join };
+                out.push(store.append(id, group, 0, payload.encode(), 0, now)?);
+            }
+            Action::StartEpoch { recipients, prev } => {
+                out.extend(start_epoch(cx, group, &recipients, prev)?);
+            }
+            Action::Extend {
+                epoch,
+                recipients,
+                history,
+            } => out.extend(extend_epoch(cx, group, epoch, &recipients, history)?),
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh prekey: the private half is saved before the public half is published.
+fn publish_prekey(cx: Cx<'_>, group: GroupId) -> Result<VerifiedEvent, OpError> {
+    let before = load_keyring(cx.store, cx.id, &group)?;
+    let mut keyring = before.clone();
+    let network = cx.store.network();
+    let prekey = keyring.new_prekey(network, &group, &cx.id.public());
+    save_new(cx.store, cx.id, &group, &before, &keyring)?;
+    let payload = prekey.encode();
+    Ok(cx.store.append(cx.id, group, 0, payload, 0, cx.now)?)
+}
+
+/// A new epoch sealed to `recipients` (over several key-share events if they are many); its
+/// secret is saved as soon as the first event gives it an id.
+fn start_epoch(
+    cx: Cx<'_>,
+    group: GroupId,
+    recipients: &[[u8; 32]],
+    prev: Vec<EventId>,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let mut out = Vec::new();
+    if recipients.is_empty() {
+        return Ok(out);
+    }
+    let network = *cx.store.network();
+    let before = load_keyring(cx.store, cx.id, &group)?;
+    let mut keyring = before.clone();
+    let secret = EpochSecret::generate();
+    let mut epoch: Option<EventId> = None;
+    for chunk in chunks(recipients) {
+        let chunk = chunk.to_vec();
+        let s = secret.clone();
+        let prev = prev.clone();
+        let body: Body = Body::Build(Box::new(move |pos: &Position| {
+            match epoch {
+                None => Keyring::start_epoch(&network, pos, &s, &chunk, prev, &[]),
+                Some(e) => Keyring::extend_epoch(&network, pos, e, &s, &chunk, &[]),
+            }
+            .map_err(|e| e.to_string())
+        }));
+        let ev = cx.store.append(cx.id, group, 0, body, 0, cx.now)?;
+        if epoch.is_none() {
+            epoch = Some(ev.id());
+            keyring.epochs.insert(ev.id(), secret.clone());
+            save_new(cx.store, cx.id, &group, &before, &keyring)?;
+        }
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+/// Seals the existing `epoch` to more `recipients`, with earlier epochs if `history`.
+fn extend_epoch(
+    cx: Cx<'_>,
+    group: GroupId,
+    epoch: EventId,
+    recipients: &[[u8; 32]],
+    history: bool,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let network = *cx.store.network();
+    let keyring = load_keyring(cx.store, cx.id, &group)?;
+    let Some(secret) = keyring.epochs.get(&epoch).cloned() else {
+        return Ok(Vec::new());
+    };
+    let hist = if history {
+        keyring.history(&*derive(cx.store, group)?, &epoch)
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for (i, chunk) in chunks(recipients).enumerate() {
+        let chunk = chunk.to_vec();
+        let s = secret.clone();
+        let h = if i == 0 { hist.clone() } else { Vec::new() };
+        let body: Body = Body::Build(Box::new(move |pos: &Position| {
+            Keyring::extend_epoch(&network, pos, epoch, &s, &chunk, &h).map_err(|e| e.to_string())
+        }));
+        out.push(cx.store.append(cx.id, group, 0, body, 0, cx.now)?);
+    }
+    Ok(out)
+}
+
+/// Runs the membership agent once for `group`: what this member's node should write now.
+/// Pending joins are noted as first seen `now` if this node had not seen them before.
+pub fn run_agent(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let v = view(store, id, group, now)?;
+    let before = first_seen(store, id, &group)?;
+    let mut seen = before.clone();
+    if agent::note_joins(&v.state, &mut seen, now) {
+        save_first_seen(store, id, &group, &before, &seen)?;
+    }
+    let actions = agent::plan(&v.state, &id.public(), &v.keyring, &seen, now);
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    execute(store, id, group, actions, now)
+}
+
+/// `rekey`: starts a new epoch now, sealed to every current member.
+pub(crate) fn rekey(cx: Cx<'_>, group: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require_member(&v.state, &cx.me())?;
+    let events = execute(
+        cx.store,
+        cx.id,
+        group,
+        vec![agent::rotate(&v.state)],
+        cx.now,
+    )?;
+    let epoch = events.first().map(|e| e.id().to_hex());
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "epoch": epoch }),
+    })
+}

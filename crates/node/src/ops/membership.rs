@@ -1,0 +1,281 @@
+//! Membership operations: create a group, invite, join, admit, remove, leave, grant roles and
+//! amend the constitution.
+//!
+//! Each checks what every node will check (so a person gets a clear error instead of an event
+//! everyone refuses) and writes through [`super::write::write`]; key material (prekeys, new
+//! epochs) goes through [`super::keys`].
+
+use dualpower_core::payload::{Admission, Constitution, Rule, join_proof_message};
+use dualpower_core::{Genesis, Identity, Payload};
+use dualpower_groups::InviteCode;
+use dualpower_groups::agent::{self, Action};
+use serde_json::json;
+
+use super::constitution::ConstitutionArgs;
+use super::keys::{execute, run_agent, view};
+use super::secrets::{invite_keys, put_secret};
+use super::write::{
+    Cx, OpError, check_encoding, group_arg, invalid, member_arg, require, require_member, write,
+};
+use super::{Op, Outcome};
+
+/// Carries out a membership operation (the caller routes only those here).
+pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
+    match op {
+        Op::Create { name, constitution } => create(cx, &name, &constitution),
+        Op::Invite {
+            group,
+            expires_secs,
+            uses,
+            addrs,
+        } => invite(cx, &group, expires_secs, uses, addrs),
+        Op::Join { code } => join(cx, &code),
+        Op::Admit { group, member } => admit(cx, &group, &member),
+        Op::Remove {
+            group,
+            member,
+            reason,
+        } => remove(cx, &group, &member, reason),
+        Op::Leave { group } => leave(cx, &group),
+        Op::Role {
+            group,
+            member,
+            role,
+            grant,
+        } => set_role(cx, &group, &member, role, grant),
+        Op::Amend {
+            group,
+            constitution,
+        } => amend(cx, &group, &constitution),
+        other => Err(invalid(format!("not a membership operation: {other:?}"))),
+    }
+}
+
+fn create(cx: Cx<'_>, name: &str, constitution: &ConstitutionArgs) -> Result<Outcome, OpError> {
+    let c = constitution.apply(&Constitution::default())?;
+    let mut nonce = [0u8; 16];
+    rand::fill(&mut nonce);
+    let genesis = Genesis {
+        name: name.trim().to_owned(),
+        nonce,
+        constitution: c,
+    };
+    let group = genesis.group_id(&cx.me());
+    let payload = Payload::GroupGenesis(genesis);
+    // Check the name (and everything else) the way every node will.
+    check_encoding(&payload)?;
+    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    let mut events = vec![ev];
+    // Prekey first, then the first epoch sealed to it.
+    events.extend(run_agent(cx.store, cx.id, group, cx.now)?);
+    events.extend(run_agent(cx.store, cx.id, group, cx.now)?);
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "name": name.trim() }),
+    })
+}
+
+fn invite(
+    cx: Cx<'_>,
+    group: &str,
+    expires_secs: u64,
+    uses: u64,
+    addrs: Vec<String>,
+) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require(&v.state, &v.state.constitution.invite, &cx.me(), "invite")?;
+    if uses == 0 {
+        return Err(invalid("an invite must allow at least one use"));
+    }
+    let key = Identity::generate();
+    let expires = cx.now.saturating_add(expires_secs.saturating_mul(1000));
+    let payload = Payload::Invite {
+        key: key.public(),
+        expires,
+        uses,
+    };
+    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    let code = InviteCode {
+        group,
+        invite: ev.id(),
+        secret: *key.seed(),
+        addrs: addrs
+            .into_iter()
+            .take(dualpower_groups::invite::MAX_ADDRS)
+            .collect(),
+    };
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "group": group.to_hex(), "code": code.to_text(), "expires": expires, "uses": uses }),
+    })
+}
+
+fn join(cx: Cx<'_>, code: &str) -> Result<Outcome, OpError> {
+    let (store, me) = (cx.store, cx.me());
+    let code = InviteCode::parse(code).map_err(|e| invalid(e.to_string()))?;
+    let group = code.group;
+    let v = view(store, cx.id, group, cx.now)?;
+    if v.state.is_member(&me) {
+        return Err(invalid("you are already a member of this group"));
+    }
+    store.follow(group)?;
+    // A newer code replaces any earlier one for this group (which may be used up): the node
+    // proves with the invite of the join members will act on.
+    for (old, _) in invite_keys(store, cx.id, &group)? {
+        store.delete_secret(&group.0, &[b"i".as_slice(), &old.0].concat())?;
+    }
+    // Kept so the node can prove the invite when it syncs the group before admission.
+    let name = [b"i".as_slice(), &code.invite.0].concat();
+    put_secret(store, cx.id, &group.0, &name, &code.secret)?;
+    let proof = code
+        .key()
+        .sign(&join_proof_message(store.network(), &group, &me));
+    // Not checked against the derived state: this node may not hold the invite event yet.
+    let payload = Payload::Join {
+        invite: code.invite,
+        proof,
+    };
+    let mut events = vec![store.append(cx.id, group, 0, payload.encode(), 0, cx.now)?];
+    // The prekey members will seal the group key to (published even before this node holds
+    // the invite event, which it may not have synced yet).
+    events.extend(execute(
+        store,
+        cx.id,
+        group,
+        vec![Action::PublishPrekey],
+        cx.now,
+    )?);
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "addrs": code.addrs }),
+    })
+}
+
+fn admit(cx: Cx<'_>, group: &str, member: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let member = member_arg(member)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    let rule = match v.state.constitution.admission {
+        Admission::Invite => v.state.constitution.invite.clone(),
+        Admission::Vouches(_) => Rule::Member,
+        Admission::Vote => Rule::Vote,
+    };
+    require(&v.state, &rule, &cx.me(), "admit members")?;
+    let p = v
+        .state
+        .pending
+        .get(&member)
+        .ok_or_else(|| invalid(format!("{member} has no pending join in this group")))?;
+    let payload = Payload::Admit {
+        member,
+        join: p.join,
+    };
+    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "group": group.to_hex(), "admitted": member.to_did() }),
+    })
+}
+
+fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let member = member_arg(member)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require(
+        &v.state,
+        &v.state.constitution.removal,
+        &cx.me(),
+        "remove members",
+    )?;
+    if !v.state.is_member(&member) {
+        return Err(invalid(format!("{member} is not a member")));
+    }
+    let seen = cx
+        .store
+        .logs(Some(group))?
+        .iter()
+        .find(|l| l.author == member && l.log == 0)
+        .map_or(0, |l| l.len);
+    let payload = Payload::Remove {
+        member,
+        seen,
+        reason,
+    };
+    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    // Heal at once: a new epoch the removed member does not get.
+    let mut events = vec![ev];
+    events.extend(execute(
+        cx.store,
+        cx.id,
+        group,
+        vec![agent::rotate(&st)],
+        cx.now,
+    )?);
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "removed": member.to_did(), "cut": seen }),
+    })
+}
+
+fn leave(cx: Cx<'_>, group: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require_member(&v.state, &cx.me())?;
+    let (ev, _) = write(cx, group, Payload::Leave, Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "group": group.to_hex(), "left": true }),
+    })
+}
+
+fn set_role(
+    cx: Cx<'_>,
+    group: &str,
+    member: &str,
+    role: String,
+    grant: bool,
+) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let member = member_arg(member)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require(
+        &v.state,
+        &v.state.constitution.amend,
+        &cx.me(),
+        "change roles",
+    )?;
+    if !v.state.constitution.roles.contains(&role) {
+        return Err(invalid(format!(
+            "the constitution has no role `{role}` (it has: {})",
+            v.state.constitution.roles.join(", ")
+        )));
+    }
+    let payload = Payload::Role {
+        member,
+        role: role.clone(),
+        grant,
+    };
+    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "group": group.to_hex(), "member": member.to_did(), "role": role, "grant": grant }),
+    })
+}
+
+fn amend(cx: Cx<'_>, group: &str, constitution: &ConstitutionArgs) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    require(
+        &v.state,
+        &v.state.constitution.amend,
+        &cx.me(),
+        "amend the constitution",
+    )?;
+    let c = constitution.apply(&v.state.constitution)?;
+    let (ev, _) = write(cx, group, Payload::Amend(c), Vec::new())?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: json!({ "group": group.to_hex(), "amended": true }),
+    })
+}

@@ -1,0 +1,143 @@
+//! Local secrets: prekey private halves, epoch secrets and the invite keys of joins in progress,
+//! kept in the store's `secrets` table, each encrypted with XChaCha20-Poly1305 under a key
+//! derived from the identity seed, so a copied database without the passphrase reveals none of
+//! them. Shared by every operation that needs our keys.
+
+use std::collections::BTreeSet;
+
+use dualpower_core::{EventId, GroupId, Identity};
+use dualpower_crypto::{ContentKey, decrypt, encrypt};
+use dualpower_groups::Keyring;
+use dualpower_store::Store;
+
+use super::write::OpError;
+
+fn local_key(id: &Identity) -> ContentKey {
+    ContentKey::from_bytes(blake3::derive_key(
+        "dualpower local secrets v1",
+        &id.seed()[..],
+    ))
+}
+
+fn secret_aad(scope: &[u8; 32], name: &[u8]) -> Vec<u8> {
+    [b"dualpower/secret/v1\0".as_slice(), scope, name].concat()
+}
+
+pub(crate) fn put_secret(
+    store: &Store,
+    id: &Identity,
+    scope: &[u8; 32],
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), OpError> {
+    let ct = encrypt(&local_key(id), &secret_aad(scope, name), value);
+    Ok(store.put_secret(scope, name, &ct)?)
+}
+
+/// Every secret of `scope` this identity can open, as (name, plaintext).
+fn load_secrets(
+    store: &Store,
+    id: &Identity,
+    scope: &[u8; 32],
+) -> Result<Vec<dualpower_store::SecretRow>, OpError> {
+    let key = local_key(id);
+    Ok(store
+        .secrets(scope)?
+        .into_iter()
+        .filter_map(|(name, ct)| {
+            let plain = decrypt(&key, &secret_aad(scope, &name), &ct).ok()?;
+            Some((name, plain))
+        })
+        .collect())
+}
+
+/// Loads our keyring for `group`.
+pub fn load_keyring(store: &Store, id: &Identity, group: &GroupId) -> Result<Keyring, OpError> {
+    let entries = load_secrets(store, id, &group.0)?;
+    Ok(Keyring::from_entries(entries.iter().filter_map(
+        |(n, v)| {
+            let v: [u8; 32] = v.as_slice().try_into().ok()?;
+            Some((n.as_slice(), v))
+        },
+    )))
+}
+
+/// Saves the entries of `after` that `before` lacks.
+pub(crate) fn save_new(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    before: &Keyring,
+    after: &Keyring,
+) -> Result<(), OpError> {
+    let old: BTreeSet<Vec<u8>> = before.entries().into_iter().map(|(n, _)| n).collect();
+    for (name, value) in after.entries() {
+        if !old.contains(&name) {
+            put_secret(store, id, &group.0, &name, &value)?;
+        }
+    }
+    Ok(())
+}
+
+/// The invite secrets we hold for groups we are joining: (invite event, key).
+pub fn invite_keys(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+) -> Result<Vec<(EventId, Identity)>, OpError> {
+    Ok(load_secrets(store, id, &group.0)?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let (k, rest) = name.split_first()?;
+            if *k != b'i' {
+                return None;
+            }
+            let inv = EventId(rest.try_into().ok()?);
+            let seed: [u8; 32] = v.as_slice().try_into().ok()?;
+            Some((inv, Identity::from_seed(&seed)))
+        })
+        .collect())
+}
+
+/// Name of the record of when this node first saw join `join`.
+fn seen_name(join: &EventId) -> Vec<u8> {
+    [b"s".as_slice(), &join.0].concat()
+}
+
+/// When this node first saw each pending join of `group` (its own clock, kept across restarts:
+/// the grace period before a non-inviter admits starts there, never at the joiner's timestamp).
+pub fn first_seen(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+) -> Result<dualpower_groups::agent::FirstSeen, OpError> {
+    Ok(load_secrets(store, id, &group.0)?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let (k, rest) = name.split_first()?;
+            if *k != b's' {
+                return None;
+            }
+            let join = EventId(rest.try_into().ok()?);
+            let at = u64::from_le_bytes(v.as_slice().try_into().ok()?);
+            Some((join, at))
+        })
+        .collect())
+}
+
+/// Saves `after` over `before` (records added, records dropped).
+pub(crate) fn save_first_seen(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    before: &dualpower_groups::agent::FirstSeen,
+    after: &dualpower_groups::agent::FirstSeen,
+) -> Result<(), OpError> {
+    for join in before.keys().filter(|j| !after.contains_key(*j)) {
+        store.delete_secret(&group.0, &seen_name(join))?;
+    }
+    for (join, at) in after.iter().filter(|(j, _)| !before.contains_key(*j)) {
+        put_secret(store, id, &group.0, &seen_name(join), &at.to_le_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The one write path every operation shares: parse the arguments, check against the derived
+//! state what every node will check, append, derive again and report a refusal.
+//!
+//! Domain modules ([`super::membership`], [`super::content`], [`super::decisions`]) build on
+//! these helpers and never on each other, so each domain reads on its own and a change to how
+//! events are written happens in one place.
+
+use std::sync::Arc;
+
+use dualpower_core::payload::Rule;
+use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
+use dualpower_state::GroupState;
+use dualpower_store::{AppendError, Store, StoreError};
+use thiserror::Error;
+
+/// Why an operation was refused.
+#[derive(Debug, Error)]
+pub enum OpError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Appending failed.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    /// The input is wrong; the text says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// The member may not do this.
+    #[error("{0}")]
+    Denied(String),
+    /// Keys are missing.
+    #[error(transparent)]
+    Keys(#[from] dualpower_groups::GroupError),
+}
+
+/// An [`OpError::Invalid`] with this text.
+pub(crate) fn invalid(s: impl Into<String>) -> OpError {
+    OpError::Invalid(s.into())
+}
+
+/// Who acts, on which store, at what time (ms): what every operation needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Cx<'a> {
+    /// The store written to.
+    pub store: &'a Store,
+    /// The member acting.
+    pub id: &'a Identity,
+    /// The time (ms) written into events.
+    pub now: u64,
+}
+
+impl Cx<'_> {
+    /// The acting member's key.
+    pub fn me(&self) -> PublicKey {
+        self.id.public()
+    }
+}
+
+/// Parses a group id given as 64 hex digits.
+pub(crate) fn group_arg(s: &str) -> Result<GroupId, OpError> {
+    GroupId::from_hex(s).ok_or_else(|| invalid(format!("`{s}` is not a 64-digit group id")))
+}
+
+/// Parses a member given as did:key or 64 hex digits.
+pub fn member_arg(s: &str) -> Result<dualpower_core::PublicKey, OpError> {
+    if let Ok(k) = PublicKey::from_did(s) {
+        return Ok(k);
+    }
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(s, &mut b).map_err(|_| {
+        invalid(format!(
+            "`{s}` is not a member key (did:key:… or 64 hex digits)"
+        ))
+    })?;
+    Ok(PublicKey(b))
+}
+
+/// Checks that a payload encodes within the limits every node decodes with.
+pub(crate) fn check_encoding(payload: &Payload) -> Result<(), OpError> {
+    Payload::decode(&payload.encode())
+        .map(|_| ())
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// `group`'s state derived from every stored event (once per event set: see
+/// [`super::derived`]).
+pub(crate) fn derive(store: &Store, group: GroupId) -> Result<Arc<GroupState>, OpError> {
+    Ok(super::derived::derived(store, group)?.1)
+}
+
+/// That `me` is a member (with a clearer word for a newcomer still waiting for admission).
+pub(crate) fn require_member(st: &GroupState, me: &PublicKey) -> Result<(), OpError> {
+    if st.is_member(me) {
+        return Ok(());
+    }
+    if st.pending.contains_key(me) {
+        return Err(OpError::Denied(
+            "you have asked to join but are not admitted yet; keep your node running and connected"
+                .into(),
+        ));
+    }
+    Err(OpError::Denied("you are not a member of this group".into()))
+}
+
+/// That `me` is a member whom the constitution's `rule` allows to do `what`.
+pub(crate) fn require(
+    st: &GroupState,
+    rule: &Rule,
+    me: &PublicKey,
+    what: &str,
+) -> Result<(), OpError> {
+    require_member(st, me)?;
+    if st.allows(rule, me) {
+        Ok(())
+    } else {
+        Err(OpError::Denied(format!(
+            "the constitution says only `{}` may {what}",
+            rule.to_text()
+        )))
+    }
+}
+
+/// Appends the plaintext `payload` to our log in `group` (citing `cite` as deps, or the newest
+/// heads if empty), then derives the group again: if it refuses the event after all (state the
+/// checks before could not see), says why instead of reporting success.
+pub(crate) fn write(
+    cx: Cx<'_>,
+    group: GroupId,
+    payload: Payload,
+    cite: Vec<EventId>,
+) -> Result<(VerifiedEvent, Arc<GroupState>), OpError> {
+    let ev = cx
+        .store
+        .append_citing(cx.id, group, 0, payload.encode(), 0, cx.now, cite)?;
+    let st = derive(cx.store, group)?;
+    if let Some((_, r)) = st.rejected.iter().find(|(e, _)| *e == ev.id()) {
+        return Err(OpError::Denied(format!("the group refuses this: {r}")));
+    }
+    Ok((ev, st))
+}
