@@ -505,7 +505,20 @@ fn bad_closes_revisions_and_delegations_get_a_clear_error_and_write_nothing() {
         now + 3,
         "only the proposal's author may close it (it has no deadline)",
     );
-    // After the deadline a member of the electorate may.
+    // After the deadline by B's clock alone: refused before writing (the derived state would
+    // refuse a close without another member's evidence that the deadline has passed).
+    refused(
+        &b,
+        g,
+        close_op(g, &timed),
+        now + 3_600_000,
+        "no other member's event dated after the deadline",
+    );
+    // Once A's node has witnessed the deadline, a member of the electorate may.
+    ops::decisions::witness_deadlines(&a.store, &a.id, g, now + 3_600_000)
+        .unwrap()
+        .expect("A witnesses the passed deadline");
+    exchange(&[&a, &b], g);
     apply(&b, close_op(g, &timed), now + 3_600_000);
     // Closing again, by anyone.
     refused(

@@ -483,6 +483,14 @@ fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
     may_close(&st, p, &me, cx.now)?;
+    if p.author != me {
+        witnessed(
+            &cx.store.group_events(group)?,
+            &st,
+            &me,
+            p.proposal.deadline,
+        )?;
+    }
     let pid = p.id;
     // What counts is the close's causal past, and one event cites at most MAX_DEPS others:
     // bring the head of every log this node holds into our own log first (merge events), so
@@ -542,6 +550,31 @@ fn may_close(st: &GroupState, p: &ProposalState, me: &PublicKey, now: u64) -> Re
         ));
     }
     Ok(())
+}
+
+/// That another member's event dated at or after `deadline` is among `events` (all of which the
+/// close will have in its causal past, see [`close`]): the derived state refuses a close by
+/// anyone but the author without such evidence, so the node never writes one.
+fn witnessed(
+    events: &[VerifiedEvent],
+    st: &GroupState,
+    me: &PublicKey,
+    deadline: u64,
+) -> Result<(), OpError> {
+    let seen = events.iter().any(|e| {
+        let h = e.header();
+        h.author != *me && h.timestamp >= deadline && st.is_member(&h.author)
+    });
+    if seen {
+        Ok(())
+    } else {
+        Err(OpError::Denied(
+            "no other member's event dated after the deadline has reached this node yet, and a \
+             close needs one as evidence that the deadline has passed (your clock alone is not \
+             enough): wait for another member's node to sync, or ask the author to close"
+                .into(),
+        ))
+    }
 }
 
 /// Co-signs the certificate of every closed proposal of `group` whose digest this member has
