@@ -68,6 +68,23 @@ fn ground(
     ev
 }
 
+/// A majority proposal open for voting at once, with `deadline` (0 for none).
+fn majority(deadline: u64) -> Payload {
+    Payload::Propose(Proposal {
+        text: ProposalText {
+            title: "Rent strike".into(),
+            body: String::new(),
+            options: Vec::new(),
+        },
+        method: Method::parse("majority").expect("method"),
+        electorate: Electorate::Members,
+        topic: String::new(),
+        voting: true,
+        deadline,
+        action: Vec::new(),
+    })
+}
+
 fn removal(member: dualpower_core::PublicKey, seen: u64, why: u64) -> Payload {
     Payload::Remove {
         member,
@@ -264,24 +281,7 @@ fn a_forked_author_has_no_authority_from_the_fork_on() {
 #[test]
 fn a_forked_voter_has_no_vote_whichever_version_arrives_first() {
     let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
-    let p = s.write(
-        "A",
-        Payload::Propose(Proposal {
-            text: ProposalText {
-                title: "Rent strike".into(),
-                body: String::new(),
-                options: Vec::new(),
-            },
-            method: Method::parse("majority").expect("method"),
-            electorate: Electorate::Members,
-            topic: String::new(),
-            voting: true,
-            deadline: 0,
-            action: Vec::new(),
-        }),
-        &[tip],
-        T,
-    );
+    let p = s.write("A", majority(0), &[tip], T);
     let fork_point = s.clone();
     let vote = |s: &mut Scenario, b: Ballot| {
         s.write(
@@ -329,24 +329,7 @@ fn a_forked_voter_has_no_vote_whichever_version_arrives_first() {
 fn a_voter_cannot_close_early_with_its_own_clock() {
     const DEADLINE: u64 = 5_000;
     let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
-    let p = s.write(
-        "A",
-        Payload::Propose(Proposal {
-            text: ProposalText {
-                title: "Rent strike".into(),
-                body: String::new(),
-                options: Vec::new(),
-            },
-            method: Method::parse("majority").expect("method"),
-            electorate: Electorate::Members,
-            topic: String::new(),
-            voting: true,
-            deadline: DEADLINE,
-            action: Vec::new(),
-        }),
-        &[tip],
-        T,
-    );
+    let p = s.write("A", majority(DEADLINE), &[tip], T);
     let vb = s.write(
         "B",
         Payload::Vote {
