@@ -886,6 +886,16 @@ impl Store {
         })
     }
 
+    /// Whether an event with this id is stored (any version of any log).
+    pub fn contains(&self, id: &EventId) -> Result<bool, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+                .query_row([&id.0[..]], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
     /// All fork proofs: for every stored position with several versions, one proof per version
     /// beyond the one with the smallest id, which is `existing` in each. Ordered by
     /// `conflicting`.
