@@ -969,6 +969,27 @@ mod tests {
             Request::decode(&w.into_bytes()),
             Err(CborError::OutOfRange { .. })
         ));
+        // A tips answer claiming 2^32 logs.
+        let mut w = Writer::default();
+        w.array(3).uint(RES_TIPS);
+        let mut bytes = w.into_bytes();
+        bytes.extend_from_slice(&[0x9a, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            Response::decode(&bytes),
+            Err(CborError::TooLong { what: "tips", .. })
+        ));
+        // A tips request naming a bucket beyond its count.
+        let mut w = Writer::default();
+        w.array(4)
+            .uint(REQ_TIPS)
+            .bytes(&[0; 32])
+            .uint(4)
+            .array(1)
+            .uint(4);
+        assert!(matches!(
+            Request::decode(&w.into_bytes()),
+            Err(CborError::OutOfRange { .. })
+        ));
         assert!(Response::decode(&[0xff; 64]).is_err());
         assert!(decode_gossip(&[]).is_err());
     }
