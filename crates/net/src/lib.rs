@@ -9,7 +9,8 @@ pub mod protocol;
 pub mod swarm;
 
 pub use protocol::{
-    GroupAccess, IdKnowledge, Inbound, LogHeight, RawEvent, Request, Response, Want, auth_message,
+    GroupAccess, IdKnowledge, Inbound, LogHeight, RawEvent, Request, Response, Tip, Want,
+    auth_message,
 };
 pub use swarm::{
     Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, build_swarm_with_metrics,

@@ -16,6 +16,15 @@
 //! 2. `Events { token, wants, max }`: "send me log L from seq S on", answered in bounded batches
 //!    with a `more` flag; the requester simply asks again from where it got to, so an
 //!    interrupted sync resumes where it stopped.
+//! 3. Forks. A log whose author signed two events at one seq holds both versions on every node
+//!    that saw them, so lengths no longer say everything. A forked log's row in the digests
+//!    carries a digest of every id from its fork seq on instead of its head, and a responder
+//!    sends a forked log from its fork seq whatever `from` asked (so both versions and both
+//!    branches travel). If two peers each hold a different version without knowing of the other,
+//!    lengths match while heads differ: after the length-based rounds the requester sends
+//!    `Tips { token, count, buckets }` for the buckets that still differ, gets each log's
+//!    (length, head, fork seq), and asks again, from a window below the shorter length, for
+//!    every log whose head it does not hold.
 //!
 //! Groups are named by a **token** derived from the group id, not by the id or a name, so a peer
 //! must know the group to ask for it (the groups layer will replace this with authenticated
@@ -40,6 +49,8 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/dualpower/sync/1
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Most logs listed in one heights answer.
 pub const MAX_LOGS_PER_ANSWER: usize = 50_000;
+/// Most logs listed in one tips answer (each about 90 bytes, so it fits a frame).
+pub const MAX_TIPS_PER_ANSWER: usize = 20_000;
 /// Most (author, log, from) wants in one request.
 pub const MAX_WANTS: usize = 4096;
 /// Most buckets in a `Buckets` answer.
@@ -97,6 +108,21 @@ pub struct Want {
     pub from: u64,
 }
 
+/// One log's tip as the responder holds it, for [`Request::Tips`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tip {
+    /// Author.
+    pub author: PublicKey,
+    /// Log number.
+    pub log: u64,
+    /// Highest seq held + 1.
+    pub len: u64,
+    /// Id of the event at the highest seq (the smallest, if a fork left several there).
+    pub head: [u8; 32],
+    /// The lowest seq with several versions, if the log is forked.
+    pub fork_seq: Option<u64>,
+}
+
 /// Raw event bytes as carried on the wire: envelope and optional body.
 pub type RawEvent = (Vec<u8>, Option<Vec<u8>>);
 
@@ -138,6 +164,16 @@ pub enum Request {
         wants: Vec<Want>,
         /// Most events wanted in this answer.
         max: u32,
+    },
+    /// "What are your heads in these buckets": answered with `Tips`. Sent when length-based
+    /// fetching is done but buckets still differ (two versions of a log, see the module docs).
+    Tips {
+        /// The group's token.
+        token: Token,
+        /// The bucket count of the `Buckets` answer.
+        count: u32,
+        /// The buckets wanted, ascending.
+        buckets: Vec<u32>,
     },
     /// "I may read this group": sent once per connection and group before any other request.
     /// `sig` is by `key` over [`auth_message`]; `key` is a member's identity key, or, with
@@ -198,6 +234,13 @@ pub enum Response {
         /// Accepted: the requester may sync the group on this connection.
         ok: bool,
     },
+    /// The answer to [`Request::Tips`]: the responder's non-empty logs in those buckets.
+    Tips {
+        /// The logs.
+        logs: Vec<Tip>,
+        /// True if there were more logs than fit.
+        truncated: bool,
+    },
     /// Events, in the order of the wants and by seq.
     Events {
         /// The events.
@@ -212,6 +255,8 @@ const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
 const REQ_FETCH: u64 = 4;
 const REQ_AUTH: u64 = 5;
+const REQ_TIPS: u64 = 6;
+const RES_TIPS: u64 = 5;
 const RES_AUTH: u64 = 4;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
@@ -301,6 +346,7 @@ impl Request {
             | Request::Heights { token }
             | Request::Fetch { token, .. }
             | Request::Events { token, .. }
+            | Request::Tips { token, .. }
             | Request::Auth { token, .. } => token,
         }
     }
@@ -335,6 +381,20 @@ impl Request {
                     w.array(3).bytes(prefix).uint(*log).uint(*len);
                 }
                 w.uint(u64::from(*max));
+            }
+            Request::Tips {
+                token,
+                count,
+                buckets,
+            } => {
+                w.array(4)
+                    .uint(REQ_TIPS)
+                    .bytes(token)
+                    .uint(u64::from(*count))
+                    .array(buckets.len());
+                for b in buckets {
+                    w.uint(u64::from(*b));
+                }
             }
             Request::Auth {
                 token,
@@ -389,6 +449,15 @@ impl Request {
                     buckets,
                     have,
                     max,
+                }
+            }
+            (REQ_TIPS, 4) => {
+                let token = r.bytes_n::<32>("token")?;
+                let (count, buckets) = read_buckets(&mut r)?;
+                Request::Tips {
+                    token,
+                    count,
+                    buckets,
                 }
             }
             (REQ_AUTH, 5) => Request::Auth {
@@ -448,6 +517,21 @@ impl Response {
                 w.array(3).uint(RES_HEIGHTS).array(logs.len());
                 for l in logs {
                     w.array(3).bytes(&l.author.0).uint(l.log).uint(l.len);
+                }
+                w.bool(*truncated);
+            }
+            Response::Tips { logs, truncated } => {
+                w.array(3).uint(RES_TIPS).array(logs.len());
+                for t in logs {
+                    w.array(5)
+                        .bytes(&t.author.0)
+                        .uint(t.log)
+                        .uint(t.len)
+                        .bytes(&t.head);
+                    match t.fork_seq {
+                        Some(f) => w.uint(f),
+                        None => w.null(),
+                    };
                 }
                 w.bool(*truncated);
             }
@@ -515,6 +599,37 @@ impl Response {
                     .map(|(author, log, len)| LogHeight { author, log, len })
                     .collect();
                 Response::Heights {
+                    logs,
+                    truncated: r.bool()?,
+                }
+            }
+            RES_TIPS => {
+                let count = r.array("tips", MAX_TIPS_PER_ANSWER)?;
+                let mut logs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let n = r.array("tip", 5)?;
+                    if n != 5 {
+                        return Err(CborError::WrongSize {
+                            what: "tip",
+                            expected: 5,
+                            found: n,
+                        });
+                    }
+                    let author = PublicKey(r.bytes_n::<32>("author")?);
+                    let (log, len) = (r.uint()?, r.uint()?);
+                    let head = r.bytes_n::<32>("head")?;
+                    let fork_seq = if r.null()? { None } else { Some(r.uint()?) };
+                    r.leave();
+                    logs.push(Tip {
+                        author,
+                        log,
+                        len,
+                        head,
+                        fork_seq,
+                    });
+                }
+                r.leave();
+                Response::Tips {
                     logs,
                     truncated: r.bool()?,
                 }
@@ -782,6 +897,11 @@ mod tests {
                 }],
                 max: 500,
             },
+            Request::Tips {
+                token: [4; 32],
+                count: 8,
+                buckets: vec![0, 7],
+            },
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -805,6 +925,25 @@ mod tests {
                 events: vec![(vec![1, 2, 3], None), (vec![4], Some(vec![5, 6]))],
                 more: true,
             },
+            Response::Tips {
+                logs: vec![
+                    Tip {
+                        author: PublicKey([5; 32]),
+                        log: 0,
+                        len: 3,
+                        head: [6; 32],
+                        fork_seq: Some(1),
+                    },
+                    Tip {
+                        author: PublicKey([7; 32]),
+                        log: 2,
+                        len: 1,
+                        head: [8; 32],
+                        fork_seq: None,
+                    },
+                ],
+                truncated: false,
+            },
         ];
         for r in res {
             assert_eq!(Response::decode(&r.encode()), Ok(r));
@@ -826,6 +965,27 @@ mod tests {
         ));
         let mut w = Writer::default();
         w.array(2).uint(77).bytes(&[0; 32]);
+        assert!(matches!(
+            Request::decode(&w.into_bytes()),
+            Err(CborError::OutOfRange { .. })
+        ));
+        // A tips answer claiming 2^32 logs.
+        let mut w = Writer::default();
+        w.array(3).uint(RES_TIPS);
+        let mut bytes = w.into_bytes();
+        bytes.extend_from_slice(&[0x9a, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            Response::decode(&bytes),
+            Err(CborError::TooLong { what: "tips", .. })
+        ));
+        // A tips request naming a bucket beyond its count.
+        let mut w = Writer::default();
+        w.array(4)
+            .uint(REQ_TIPS)
+            .bytes(&[0; 32])
+            .uint(4)
+            .array(1)
+            .uint(4);
         assert!(matches!(
             Request::decode(&w.into_bytes()),
             Err(CborError::OutOfRange { .. })

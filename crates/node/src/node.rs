@@ -1258,7 +1258,11 @@ impl Node {
         };
         let outcome = block(|| self.store.ingest_into(group, vec![verified]));
         match outcome.map(|mut v| v.pop()) {
-            Ok(Some(Ok(Ingested::Stored { id, released }))) => {
+            // A further version of a log position is stored like any event (forks are data),
+            // and forwarded so every member learns of the fork.
+            Ok(Some(Ok(
+                Ingested::Stored { id, released } | Ingested::ForkDetected { id, released, .. },
+            ))) => {
                 self.status_counts.0 += 1 + released.len() as u64;
                 for id in std::iter::once(id).chain(released) {
                     let _ = self.events_out.try_send(NodeEvent::Stored {
@@ -1269,7 +1273,7 @@ impl Node {
                 MessageAcceptance::Accept
             }
             Ok(Some(Ok(Ingested::Duplicate { .. }))) => MessageAcceptance::Ignore,
-            Ok(Some(Ok(Ingested::ForkDetected { .. }))) => MessageAcceptance::Accept,
+
             Ok(Some(Ok(Ingested::Quarantined { .. }))) => {
                 // We are missing history: fetch it from whoever sent this (unless a sync with
                 // them is already under way; its next summary round will see the gap).
@@ -1345,11 +1349,17 @@ impl Node {
             }
             (
                 Pending::Heights,
-                res @ (Response::InSync | Response::Buckets { .. } | Response::Heights { .. }),
+                res @ (Response::InSync
+                | Response::Buckets { .. }
+                | Response::Heights { .. }
+                | Response::Tips { .. }),
             ) => {
                 let local = block(|| self.store.logs(Some(group))).unwrap_or_default();
+                let store = &self.store;
+                let known =
+                    |id: &dualpower_core::EventId| block(|| store.contains(id)).unwrap_or(false);
                 match self.jobs.get_mut(&(peer, group)) {
-                    Some(job) => job.session.on_answer(&local, res),
+                    Some(job) => job.session.on_answer(&local, res, &known),
                     None => Ok(crate::sync::Step::Done),
                 }
             }

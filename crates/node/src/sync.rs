@@ -1,27 +1,49 @@
 //! The sync protocol's decisions as plain functions of store contents, so the node's event loop,
 //! the benchmarks and the tests all run exactly the same logic.
+//!
+//! Forks: a forked log's digest row carries its [`LogInfo::fork_digest`] instead of its head, a
+//! forked log is asked for (and sent, by the store) from its fork seq, and when length-based
+//! rounds end with buckets still differing, one `Tips` round finds logs where the two sides hold
+//! different versions without either knowing of the fork (see `dualpower_net::protocol`).
 
-use dualpower_core::{Event, GroupId, PublicKey, VerifiedEvent, verify_batch};
+use dualpower_core::{Event, EventId, GroupId, PublicKey, VerifiedEvent, verify_batch};
 use dualpower_net::protocol::{
-    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_WANTS, Token,
-    bucket_count, bucket_digests, bucket_of, heights_digest,
+    ANSWER_BUDGET_BYTES, MAX_EVENTS_PER_ANSWER, MAX_LOGS_PER_ANSWER, MAX_TIPS_PER_ANSWER,
+    MAX_WANTS, Token, bucket_count, bucket_digests, bucket_of, heights_digest,
 };
-use dualpower_net::{LogHeight, RawEvent, Request, Response, Want};
+use dualpower_net::{LogHeight, RawEvent, Request, Response, Tip, Want};
 use dualpower_store::{IngestError, Ingested, LogInfo, Store, StoreError};
 
 const NONE: [u8; 32] = [0; 32];
 
 type Row<'a> = (&'a dualpower_core::PublicKey, u64, u64, &'a [u8; 32]);
 
+/// The digest rows: (author, log, len, tip), the tip being the head, or for a forked log the
+/// digest of every id from the fork seq on (the head alone would not tell which versions a side
+/// holds).
 fn rows(logs: &[LogInfo]) -> impl Iterator<Item = Row<'_>> {
     logs.iter().map(|l| {
         (
             &l.author,
             l.log,
             l.len,
-            l.head.as_ref().map_or(&NONE, |h| &h.0),
+            l.fork_digest
+                .as_ref()
+                .or(l.head.as_ref().map(|h| &h.0))
+                .unwrap_or(&NONE),
         )
     })
+}
+
+/// How far below the shorter length a log is asked for again when the two sides hold different
+/// heads and neither knows of a fork: divergences up to this deep are repaired in one round.
+/// (Deeper ones are repaired once either side holds both versions, e.g. by gossip or a bundle.)
+pub const DIVERGENCE_WINDOW: u64 = EVENTS_PER_ROUND as u64 / 2;
+
+/// What a requester reports holding of a log: its length, or for a forked log its fork seq, so
+/// the responder sends every version from there (lengths do not tell which versions we hold).
+fn held(l: &LogInfo) -> u64 {
+    l.fork_seq.map_or(l.len, |f| f.min(l.len))
 }
 
 /// The digest of our logs of a group, for a `Summary` request.
@@ -53,6 +75,10 @@ pub struct Session {
     pub remaining: u64,
     /// The differing buckets being fetched (bucket count, buckets), after a `Buckets` answer.
     fetching: Option<(u32, Vec<u32>)>,
+    /// The responder's bucket digests (bucket count, digests), after a `Buckets` answer.
+    theirs: Option<(u32, Vec<[u8; 8]>)>,
+    /// A `Tips` round was sent in this session (at most one).
+    probed: bool,
 }
 
 /// What to do next in a [`Session`].
@@ -76,6 +102,8 @@ impl Session {
             remote: Vec::new(),
             remaining: 0,
             fetching: None,
+            theirs: None,
+            probed: false,
         }
     }
 
@@ -88,7 +116,14 @@ impl Session {
     }
 
     /// Handles an answer other than `Events`. `Err` if the answer does not fit the protocol.
-    pub fn on_answer(&mut self, local: &[LogInfo], res: Response) -> Result<Step, &'static str> {
+    /// `known` tells whether we store an event (used for a `Tips` answer: a peer's head that we
+    /// hold means its log is a prefix of ours).
+    pub fn on_answer(
+        &mut self,
+        local: &[LogInfo],
+        res: Response,
+        known: &dyn Fn(&EventId) -> bool,
+    ) -> Result<Step, &'static str> {
         match res {
             Response::Auth { .. } => Err("an auth answer to a sync request"),
             Response::InSync => {
@@ -105,6 +140,7 @@ impl Session {
                 }
                 self.target = Some(theirs);
                 let differ = differing_buckets(local, count, &buckets);
+                self.theirs = Some((count, buckets));
                 if differ.is_empty() {
                     // The sets differ but no bucket digest does (a collision, accidental or
                     // ground by an author): fall back to all heights rather than stop short.
@@ -115,7 +151,16 @@ impl Session {
             }
             Response::Heights { logs, .. } => {
                 self.remote = logs;
-                Ok(self.next_fetch(local))
+                Ok(match self.next_fetch(local) {
+                    Step::Done => self.probe(local),
+                    send => send,
+                })
+            }
+            Response::Tips { logs, .. } => {
+                if !self.probed {
+                    return Err("tips that were not asked for");
+                }
+                Ok(self.on_tips(local, &logs, known))
             }
             Response::Events { .. } => Err("events where heights were expected"),
         }
@@ -129,8 +174,10 @@ impl Session {
             return Step::Done;
         }
         if stored == 0 {
-            // The peer sent nothing new although it claimed more: stop rather than loop.
-            return Step::Done;
+            // Nothing new although the digests differ: either the peer lacks what we have (it
+            // will fetch it itself), or a log differs in a way lengths cannot show (a fork
+            // neither side knows of). One `Tips` round tells; then stop rather than loop.
+            return self.probe(local);
         }
         if self.fetching.is_some() {
             return self.fetch(local);
@@ -139,6 +186,71 @@ impl Session {
             Step::Done => Step::Send(self.start(local)),
             send => send,
         }
+    }
+
+    /// Once per session, when the digests still differ: ask for the heads in the differing
+    /// buckets (all of them if none differs, i.e. a digest collision).
+    fn probe(&mut self, local: &[LogInfo]) -> Step {
+        if self.probed || self.target.is_none() || self.target == Some(digest(local)) {
+            return Step::Done;
+        }
+        let Some((count, theirs)) = &self.theirs else {
+            return Step::Done;
+        };
+        self.probed = true;
+        let mut buckets = differing_buckets(local, *count, theirs);
+        if buckets.is_empty() {
+            buckets = (0..*count).collect();
+        }
+        Step::Send(Request::Tips {
+            token: self.token,
+            count: *count,
+            buckets,
+        })
+    }
+
+    /// After a `Tips` answer: ask again for every log whose tip differs from ours in a way that
+    /// is not "the peer holds a prefix of what we hold".
+    fn on_tips(
+        &mut self,
+        local: &[LogInfo],
+        tips: &[Tip],
+        known: &dyn Fn(&EventId) -> bool,
+    ) -> Step {
+        let mine: std::collections::HashMap<_, _> =
+            local.iter().map(|l| ((l.author, l.log), l)).collect();
+        let mut wants = Vec::new();
+        for t in tips {
+            if wants.len() >= MAX_WANTS {
+                break;
+            }
+            let from = match mine.get(&(t.author, t.log)) {
+                // A forked log on either side: from the lowest fork seq we know of (the
+                // responder lowers it to its own).
+                Some(l) if l.forked || t.fork_seq.is_some() => {
+                    held(l).min(t.fork_seq.unwrap_or(u64::MAX))
+                }
+                None => 0,
+                Some(l) if l.len == t.len && l.head.map(|h| h.0) == Some(t.head) => continue,
+                // Their head is ours: they hold a prefix of our log (they will fetch the rest).
+                Some(_) if known(&EventId(t.head)) => continue,
+                // Their head is not ours: they hold a version we lack, somewhere below.
+                Some(l) => l.len.min(t.len).saturating_sub(DIVERGENCE_WINDOW),
+            };
+            wants.push(Want {
+                author: t.author,
+                log: t.log,
+                from,
+            });
+        }
+        if wants.is_empty() {
+            return Step::Done;
+        }
+        Step::Send(Request::Events {
+            token: self.token,
+            wants,
+            max: EVENTS_PER_ROUND,
+        })
     }
 
     /// "Send me what you have beyond what I hold in these buckets."
@@ -154,7 +266,7 @@ impl Session {
                         .binary_search(&bucket_of(&l.author, l.log, *count))
                         .is_ok()
             })
-            .map(|l| (author_prefix(&l.author), l.log, l.len))
+            .map(|l| (author_prefix(&l.author), l.log, held(l)))
             .take(MAX_WANTS)
             .collect();
         Step::Send(Request::Fetch {
@@ -196,6 +308,10 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 logs: Vec::new(),
                 truncated: false,
             },
+            Request::Tips { .. } => Response::Tips {
+                logs: Vec::new(),
+                truncated: false,
+            },
             Request::Auth { .. } => Response::Auth { ok: false },
         });
     };
@@ -216,6 +332,28 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
             })
         }
         Request::Heights { .. } => Ok(heights(store.logs(Some(group))?)),
+        Request::Tips { count, buckets, .. } => {
+            let wanted: std::collections::HashSet<u32> = buckets.into_iter().collect();
+            let mut logs = store.logs(Some(group))?;
+            logs.retain(|l| l.len > 0 && wanted.contains(&bucket_of(&l.author, l.log, count)));
+            let truncated = logs.len() > MAX_TIPS_PER_ANSWER;
+            Ok(Response::Tips {
+                logs: logs
+                    .into_iter()
+                    .take(MAX_TIPS_PER_ANSWER)
+                    .filter_map(|l| {
+                        Some(Tip {
+                            author: l.author,
+                            log: l.log,
+                            len: l.len,
+                            head: l.head?.0,
+                            fork_seq: l.fork_seq,
+                        })
+                    })
+                    .collect(),
+                truncated,
+            })
+        }
         Request::Fetch {
             count,
             buckets,
@@ -235,7 +373,9 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                         .get(&(author_prefix(&l.author), l.log))
                         .copied()
                         .unwrap_or(0);
-                    (l.len > from).then_some((l.author, l.log, from))
+                    // A forked log is always sent (from its fork seq, by the store): the asker's
+                    // length cannot tell which of its versions it holds.
+                    (l.len > from || l.forked).then_some((l.author, l.log, from))
                 })
                 .take(MAX_WANTS)
                 .collect();
@@ -275,24 +415,25 @@ fn heights(logs: Vec<LogInfo>) -> Response {
     }
 }
 
-/// What to ask for, given our logs and the peer's heights: every log the peer holds more of
-/// (unless ours is forked), from our length on. Returns the wants (at most [`MAX_WANTS`]) and
-/// how many events the peer has that we lack.
+/// What to ask for, given our logs and the peer's heights: every log the peer holds more of,
+/// from our length on (a log forked on our side from its fork seq, since lengths do not tell
+/// which versions we hold). Returns the wants (at most [`MAX_WANTS`]) and how many events the
+/// peer has that we lack.
 pub fn plan(local: &[LogInfo], remote: &[LogHeight]) -> (Vec<Want>, u64) {
     let mine: std::collections::HashMap<_, _> = local
         .iter()
-        .map(|l| ((l.author, l.log), (l.len, l.forked)))
+        .map(|l| ((l.author, l.log), (l.len, held(l))))
         .collect();
     let mut wants = Vec::new();
     let mut remaining = 0u64;
     for l in remote {
-        let (have, forked) = mine.get(&(l.author, l.log)).copied().unwrap_or((0, false));
-        if l.len > have && !forked {
+        let (have, from) = mine.get(&(l.author, l.log)).copied().unwrap_or((0, 0));
+        if l.len > have {
             remaining = remaining.saturating_add(l.len - have);
             wants.push(Want {
                 author: l.author,
                 log: l.log,
-                from: have,
+                from,
             });
         }
     }
@@ -309,30 +450,15 @@ pub struct Fetched {
     pub invalid: u64,
 }
 
-/// Whether `request` asked for the event at (author, log, seq).
-pub fn was_asked(request: &Request, author: &PublicKey, log: u64, seq: u64) -> bool {
+/// Whether `request` asked for events of (author, log). Any seq counts: a responder sends a
+/// forked log from its fork seq, which may be below what was asked (the store's per-log
+/// quarantine bound still limits what an answer can park).
+pub fn was_asked(request: &Request, author: &PublicKey, log: u64) -> bool {
     match request {
-        Request::Events { wants, .. } => wants
-            .iter()
-            .any(|w| w.author == *author && w.log == log && seq >= w.from),
-        Request::Fetch {
-            count,
-            buckets,
-            have,
-            ..
-        } => {
-            buckets
-                .binary_search(&bucket_of(author, log, *count))
-                .is_ok()
-                && {
-                    let prefix = author_prefix(author);
-                    let held = have
-                        .iter()
-                        .find(|(p, l, _)| *p == prefix && *l == log)
-                        .map_or(0, |h| h.2);
-                    seq >= held
-                }
-        }
+        Request::Events { wants, .. } => wants.iter().any(|w| w.author == *author && w.log == log),
+        Request::Fetch { count, buckets, .. } => buckets
+            .binary_search(&bucket_of(author, log, *count))
+            .is_ok(),
         _ => false,
     }
 }
@@ -356,7 +482,7 @@ pub fn store_answer(
     let mut out = Fetched::default();
     let wanted = |e: &Event| {
         let h = e.header();
-        h.group == group && was_asked(asked, &h.author, h.log, h.seq)
+        h.group == group && was_asked(asked, &h.author, h.log)
     };
     let mut unasked = 0u64;
     let decoded: Vec<Event> = raw
@@ -376,7 +502,7 @@ pub fn store_answer(
         .collect();
     for o in store.ingest_into(group, verified)? {
         match o {
-            Ok(Ingested::Stored { id, released }) => {
+            Ok(Ingested::Stored { id, released } | Ingested::ForkDetected { id, released, .. }) => {
                 out.stored.push(id);
                 out.stored.extend(released);
             }

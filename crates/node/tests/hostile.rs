@@ -459,8 +459,20 @@ fn honest_empty() -> Answer {
             Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
             Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+            Request::Tips { .. } => empty_tips(),
         })
     })
+}
+
+/// An honest answer to a `Tips` request about logs we do not hold.
+fn empty_tips() -> Vec<u8> {
+    frame(
+        &Response::Tips {
+            logs: Vec::new(),
+            truncated: false,
+        }
+        .encode(),
+    )
 }
 
 struct RawPeer {
@@ -947,6 +959,7 @@ async fn huge_counts_are_refused_before_allocation() {
                     frame(&body)
                 }
                 Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Tips { .. } => empty_tips(),
             })
         }),
     );
@@ -1258,6 +1271,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                     .encode(),
                 ),
                 Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Tips { .. } => empty_tips(),
             })
         }),
     );
@@ -1487,6 +1501,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
                 Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Tips { .. } => empty_tips(),
             })
         }),
     );

@@ -282,7 +282,7 @@ pub struct ImportReport {
     pub duplicates: u64,
     /// Waiting for missing predecessors.
     pub quarantined: u64,
-    /// Fork proofs recorded.
+    /// Events stored as a further version of a log position (also counted in `stored`).
     pub forks: u64,
     /// Events refused, with reasons.
     pub rejected: Vec<Rejected>,
@@ -291,19 +291,14 @@ pub struct ImportReport {
 }
 
 impl Store {
-    /// Writes every stored event of `group`, plus its fork proofs, to a bundle in causal order.
-    /// Returns the number of events written.
+    /// Writes every stored event of `group` (every version of a forked position included, so the
+    /// fork proofs travel too) to a bundle in causal order. Returns the number of events written.
     pub fn export_group<W: Write>(&self, group: GroupId, out: W) -> Result<u64, BundleError> {
         let events = self.group_events(group)?;
         let order = causal::order_events(&events);
         let mut w = BundleWriter::new(out, self.network())?;
         for i in order {
             w.push(events[i].envelope(), events[i].body())?;
-        }
-        for fork in self.forks()? {
-            if fork.conflicting.header().group == group {
-                w.push(fork.conflicting.envelope(), fork.conflicting.body())?;
-            }
         }
         Ok(w.finish()?.1)
     }
@@ -417,7 +412,11 @@ fn tally(
         }
         Ok(Ingested::Duplicate { .. }) => report.duplicates += 1,
         Ok(Ingested::Quarantined { .. }) => report.quarantined += 1,
-        Ok(Ingested::ForkDetected { .. }) => report.forks += 1,
+        Ok(Ingested::ForkDetected { released, .. }) => {
+            report.forks += 1;
+            report.stored += 1 + released.len() as u64;
+            report.quarantined = report.quarantined.saturating_sub(released.len() as u64);
+        }
         Err(e) => report.rejected.push(Rejected {
             index,
             id: Some(id),

@@ -14,6 +14,11 @@
 //! * **Only verified events go in** ([`VerifiedEvent`] can only be made by checking a signature),
 //!   and link rules (backlinks, deps, forks, gaps) are enforced here, in the same transaction that
 //!   stores the event.
+//! * **Forks are data.** Two validly signed events at the same (author, group, log, seq) are both
+//!   stored as events, whichever came first: both are returned by [`Store::group_events`] and
+//!   [`Store::event`], exported, synced, and may be cited by other events; the log is flagged
+//!   forked ([`LogInfo::forked`], [`LogInfo::fork_seq`]) and the proof is served by
+//!   [`Store::forks`]. Judging a forked author is the derived state's business, not the store's.
 
 mod bundle;
 pub mod keystore;
@@ -32,6 +37,12 @@ use thiserror::Error;
 
 pub use bundle::{BundleError, BundleReader, BundleWriter, ImportReport, Rejected};
 pub use verify::{Problem, VerifyReport};
+
+/// Most versions (validly signed events) the store keeps at one (author, group, log, seq). Two
+/// prove a fork; more only happen when a key holder forks on purpose, and would otherwise let
+/// one key fill the store. Beyond it, nodes may keep different versions (the author is judged
+/// forked from the first fork on regardless).
+pub const MAX_VERSIONS_PER_SEQ: u64 = 4;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "store.sqlite";
@@ -128,15 +139,13 @@ pub enum IngestError {
         /// The event's backlink.
         found: EventId,
     },
-    /// The log has a proven fork; it is not extended any further.
-    #[error("log {log} of {author} in group {group} is forked; it is not extended")]
-    LogForked {
-        /// Author.
-        author: PublicKey,
-        /// Group.
-        group: GroupId,
-        /// Log number.
-        log: u64,
+    /// [`MAX_VERSIONS_PER_SEQ`] versions of this log position are stored already.
+    #[error("seq {seq} of this log already has {max} versions; no more are kept")]
+    TooManyVersions {
+        /// The event's seq.
+        seq: u64,
+        /// The bound.
+        max: u64,
     },
     /// A dependency belongs to another group.
     #[error("dependency {dep} belongs to another group")]
@@ -170,7 +179,7 @@ pub enum Ingested {
         /// Events released from quarantine as a consequence, in the order stored.
         released: Vec<EventId>,
     },
-    /// Already stored (or already known as a fork proof): nothing changed.
+    /// Already stored: nothing changed.
     Duplicate {
         /// The event.
         id: EventId,
@@ -182,13 +191,15 @@ pub enum Ingested {
         /// What it waits for.
         missing: Vec<EventId>,
     },
-    /// A second event at a (log, seq) that already holds another: both are kept as a fork proof,
-    /// and the log is flagged as forked.
+    /// Stored, as one more version of a (log, seq) that already held another: both are events
+    /// now, they form a fork proof, and the log is flagged as forked.
     ForkDetected {
-        /// The conflicting event.
+        /// The event just stored.
         id: EventId,
-        /// The event already stored at that position.
+        /// The smallest id among the versions stored at that position before.
         existing: EventId,
+        /// Events released from quarantine as a consequence, in the order stored.
+        released: Vec<EventId>,
     },
 }
 
@@ -259,12 +270,18 @@ pub struct LogInfo {
     pub group: GroupId,
     /// Log number.
     pub log: u64,
-    /// Number of stored events (= highest seq + 1).
+    /// Highest stored seq + 1 (the number of stored events unless the log is forked).
     pub len: u64,
-    /// Id of the newest stored event.
+    /// Id of the event at the highest seq; if a fork left several there, the smallest of them.
     pub head: Option<EventId>,
-    /// A fork of this log has been proven.
+    /// A fork of this log has been proven: some seq holds two or more stored versions.
     pub forked: bool,
+    /// The lowest seq holding two or more versions (`Some` exactly when `forked`).
+    pub fork_seq: Option<u64>,
+    /// For a forked log, a digest of the sorted ids of every stored event at `fork_seq` or
+    /// later: two stores hold the same events of the log exactly when `len`, `head` and this
+    /// agree. `None` for an unforked log (its head already names every event).
+    pub fork_digest: Option<[u8; 32]>,
 }
 
 /// A group this store knows the genesis of.
@@ -282,23 +299,24 @@ pub struct GroupInfo {
     pub events: u64,
 }
 
-/// A proven fork: two validly signed events at the same (author, group, log, seq).
+/// A proven fork: two validly signed events at the same (author, group, log, seq). Both are
+/// stored events. Derived from the stored events, so the same on every node holding them.
 #[derive(Debug, Clone)]
 pub struct ForkProof {
-    /// The event stored first (kept in the log).
+    /// The version with the smallest id at that position.
     pub existing: VerifiedEvent,
-    /// The conflicting event (kept as evidence).
+    /// Another version at that position (one proof per further version).
     pub conflicting: VerifiedEvent,
 }
 
 /// Counts of what a store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
-    /// Stored events.
+    /// Stored events (every version of a forked position counts).
     pub events: u64,
     /// Logs.
     pub logs: u64,
-    /// Fork proofs.
+    /// Fork proofs (stored versions beyond the first at a position).
     pub forks: u64,
     /// Events in quarantine.
     pub quarantined: u64,
@@ -561,6 +579,10 @@ impl Store {
     /// predecessors and deps), so a peer can store them as they come, with no quarantine. At most
     /// `max` events and about `budget` bytes; returns `(events, more)`, `more` meaning "stopped
     /// early, ask again".
+    ///
+    /// Every version of a forked position is sent, and a forked log is sent from its
+    /// [`LogInfo::fork_seq`] even if `from` is higher: length alone cannot tell which versions
+    /// the asker holds, and the fork-point versions are what lets it store the other branch.
     pub fn suffixes_in_arrival_order(
         &self,
         group: &GroupId,
@@ -576,24 +598,30 @@ impl Store {
             let mut start = i64::MAX;
             {
                 let mut find = c.prepare_cached(
-                    "SELECT log_pk FROM logs WHERE author = ?1 AND grp = ?2 AND log = ?3",
+                    "SELECT log_pk, fork_seq FROM logs WHERE author = ?1 AND grp = ?2 AND log = ?3",
                 )?;
+                // The earliest arrival among the wanted events (with forks, the lowest seq need
+                // not have arrived first).
                 let mut first = c.prepare_cached(
-                    "SELECT seqno FROM events WHERE log_pk = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
+                    "SELECT MIN(seqno) FROM events WHERE log_pk = ?1 AND seq >= ?2",
                 )?;
                 for (author, log, from) in wants {
                     let (Ok(log), Ok(from)) = (i64::try_from(*log), i64::try_from(*from)) else {
                         continue;
                     };
-                    let pk: Option<i64> = find
+                    let found: Option<(i64, Option<i64>)> = find
                         .query_row(rusqlite::params![&author.0[..], &group.0[..], log], |r| {
-                            r.get(0)
+                            Ok((r.get(0)?, r.get(1)?))
                         })
                         .optional()?;
-                    let Some(pk) = pk else { continue };
+                    let Some((pk, fork_seq)) = found else {
+                        continue;
+                    };
+                    let from = fork_seq.map_or(from, |f| f.min(from));
                     let seqno: Option<i64> = first
                         .query_row(rusqlite::params![pk, from], |r| r.get(0))
-                        .optional()?;
+                        .optional()?
+                        .flatten();
                     if let Some(n) = seqno {
                         start = start.min(n);
                         from_of.insert(pk, from);
@@ -764,24 +792,46 @@ impl Store {
     pub fn logs(&self, group: Option<GroupId>) -> Result<Vec<LogInfo>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT author, grp, log, height, head, forked FROM logs
-                 WHERE (?1 IS NULL OR grp = ?1) AND (height >= 0 OR forked = 1)
+                "SELECT author, grp, log, height, head, forked, fork_seq, log_pk FROM logs
+                 WHERE (?1 IS NULL OR grp = ?1) AND height >= 0
                  ORDER BY grp, author, log",
             )?;
             let rows = stmt.query_map([group.as_ref().map(|g| &g.0[..])], |r| {
-                Ok(LogInfo {
-                    author: PublicKey(blob32(r, 0)?),
-                    group: GroupId(blob32(r, 1)?),
-                    log: r.get::<_, i64>(2)? as u64,
-                    len: (r.get::<_, i64>(3)? + 1) as u64,
-                    head: r
-                        .get::<_, Option<Vec<u8>>>(4)?
-                        .and_then(|h| h.try_into().ok())
-                        .map(EventId),
-                    forked: r.get::<_, i64>(5)? != 0,
-                })
+                Ok((
+                    LogInfo {
+                        author: PublicKey(blob32(r, 0)?),
+                        group: GroupId(blob32(r, 1)?),
+                        log: r.get::<_, i64>(2)? as u64,
+                        len: (r.get::<_, i64>(3)? + 1) as u64,
+                        head: r
+                            .get::<_, Option<Vec<u8>>>(4)?
+                            .and_then(|h| h.try_into().ok())
+                            .map(EventId),
+                        forked: r.get::<_, i64>(5)? != 0,
+                        fork_seq: r.get::<_, Option<i64>>(6)?.map(|s| s as u64),
+                        fork_digest: None,
+                    },
+                    r.get::<_, i64>(7)?,
+                ))
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut logs: Vec<LogInfo> = Vec::new();
+            let mut ids = c.prepare_cached(
+                "SELECT id FROM events WHERE log_pk = ?1 AND seq >= ?2 ORDER BY id",
+            )?;
+            for row in rows {
+                let (mut info, log_pk) = row?;
+                // Forked logs are rare; only they need their post-fork ids read.
+                if let Some(from) = info.fork_seq {
+                    let mut h = blake3::Hasher::new_derive_key("dualpower fork digest v1");
+                    let mut rows = ids.query(rusqlite::params![log_pk, from as i64])?;
+                    while let Some(r) = rows.next()? {
+                        h.update(&blob32(r, 0)?);
+                    }
+                    info.fork_digest = Some(*h.finalize().as_bytes());
+                }
+                logs.push(info);
+            }
+            Ok(logs)
         })
     }
 
@@ -790,7 +840,9 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT g.grp, g.name, g.genesis, g.creator,
-                        (SELECT COALESCE(SUM(height + 1), 0) FROM logs l WHERE l.grp = g.grp)
+                        (SELECT COALESCE(SUM(CASE WHEN l.forked = 0 THEN l.height + 1 ELSE
+                            (SELECT COUNT(*) FROM events e WHERE e.log_pk = l.log_pk) END), 0)
+                         FROM logs l WHERE l.grp = g.grp)
                  FROM groups g ORDER BY g.name, g.grp",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -806,12 +858,14 @@ impl Store {
         })
     }
 
-    /// Every stored event of `group`, by author, log and seq.
+    /// Every stored event of `group`, by author, log, seq and id. Every version of a forked
+    /// position is included (they follow each other, smallest id first), so the result depends
+    /// only on the stored events, not on the order they arrived in.
     pub fn group_events(&self, group: GroupId) -> Result<Vec<VerifiedEvent>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT e.id, e.envelope, e.body FROM events e JOIN logs l USING (log_pk)
-                 WHERE l.grp = ?1 ORDER BY l.author, l.log, e.seq",
+                 WHERE l.grp = ?1 ORDER BY l.author, l.log, e.seq, e.id",
             )?;
             let rows = stmt.query_map([&group.0[..]], row_to_raw)?;
             rows.map(|r| decode_stored(r?)).collect()
@@ -832,13 +886,22 @@ impl Store {
         })
     }
 
-    /// All fork proofs.
+    /// Whether an event with this id is stored (any version of any log).
+    pub fn contains(&self, id: &EventId) -> Result<bool, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+                .query_row([&id.0[..]], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
+    /// All fork proofs: for every stored position with several versions, one proof per version
+    /// beyond the one with the smallest id, which is `existing` in each. Ordered by
+    /// `conflicting`.
     pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT e.id, e.envelope, e.body, f.conflicting, f.envelope, f.body
-                 FROM forks f JOIN events e ON e.id = f.existing ORDER BY f.conflicting",
-            )?;
+            let mut stmt = c.prepare_cached(FORK_PAIRS)?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     (r.get(0)?, r.get(1)?, r.get(2)?),
@@ -885,16 +948,19 @@ impl Store {
                 Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
             };
             Ok(Counts {
-                events: n("SELECT COALESCE(SUM(height + 1), 0) FROM logs")?,
+                events: n("SELECT COALESCE(SUM(height + 1), 0) FROM logs WHERE forked = 0")?
+                    + n("SELECT COUNT(*) FROM events WHERE log_pk IN
+                         (SELECT log_pk FROM logs WHERE forked = 1)")?,
                 logs: n("SELECT COUNT(*) FROM logs WHERE height >= 0")?,
-                forks: n("SELECT COUNT(*) FROM forks")?,
+                forks: n(FORK_COUNT)?,
                 quarantined: n("SELECT COUNT(*) FROM quarantine")?,
             })
         })
     }
 
     /// A digest of everything the store holds that matters: every stored event id, every log's
-    /// height, head and fork flag, every fork proof and every quarantined id. Two stores with the
+    /// height, head and fork flag and seq, and every quarantined id (fork proofs are derived
+    /// from the events). Two stores with the
     /// same contents have the same digest, whatever order the events arrived in.
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {
         self.read(|c| {
@@ -902,13 +968,10 @@ impl Store {
             for (sql, cols) in [
                 ("SELECT id FROM events ORDER BY id", 1),
                 (
-                    "SELECT author, grp, log, height, COALESCE(head, x''), forked FROM logs
-                     WHERE height >= 0 OR forked = 1 ORDER BY author, grp, log",
-                    6,
-                ),
-                (
-                    "SELECT conflicting, existing FROM forks ORDER BY conflicting",
-                    2,
+                    "SELECT author, grp, log, height, COALESCE(head, x''), forked,
+                            COALESCE(fork_seq, -1) FROM logs
+                     WHERE height >= 0 ORDER BY author, grp, log",
+                    7,
                 ),
                 ("SELECT id FROM quarantine ORDER BY id", 1),
             ] {
@@ -961,6 +1024,22 @@ impl Drop for Store {
         let _ = self.shutdown();
     }
 }
+
+/// Every pair (smallest version, further version) at a forked position, as two raw rows.
+const FORK_PAIRS: &str = "
+    SELECT e.id, e.envelope, e.body, f.id, f.envelope, f.body
+    FROM logs l JOIN events e ON e.log_pk = l.log_pk
+    JOIN events f ON f.log_pk = e.log_pk AND f.seq = e.seq AND f.id > e.id
+    WHERE l.forked = 1
+      AND e.id = (SELECT MIN(m.id) FROM events m WHERE m.log_pk = e.log_pk AND m.seq = e.seq)
+    ORDER BY f.id";
+
+/// The number of rows [`FORK_PAIRS`] returns: versions beyond the first at every position.
+const FORK_COUNT: &str = "
+    SELECT COALESCE(SUM(n - 1), 0) FROM (
+        SELECT COUNT(*) AS n FROM events
+        WHERE log_pk IN (SELECT log_pk FROM logs WHERE forked = 1)
+        GROUP BY log_pk, seq)";
 
 type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 

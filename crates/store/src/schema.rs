@@ -14,7 +14,8 @@ CREATE TABLE meta (
 ) STRICT;
 
 -- One row per (author, group, log). `height` is the highest stored seq (-1 = none); events of a
--- log are always stored as a contiguous prefix 0..=height.
+-- log are always stored as a contiguous prefix 0..=height (since V4: every stored event's
+-- predecessor is stored, but a forked log may hold several versions at a seq).
 CREATE TABLE logs (
     log_pk  INTEGER PRIMARY KEY,
     author  BLOB NOT NULL,
@@ -94,8 +95,20 @@ CREATE TABLE secrets (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Forks are data: every validly signed version at a (log, seq) is an event, so the (log, seq)
+/// index is no longer unique, and a log records the lowest seq holding more than one version.
+/// Fork proofs are derived from `events` from now on; rows of the old `forks` table are fed back
+/// through the ingest rules by the writer when it opens the store (see `Writer::new`), and the
+/// fork flags are recomputed by that, so they are cleared here.
+const V4: &str = r#"
+DROP INDEX events_by_log;
+CREATE INDEX events_by_log ON events (log_pk, seq);
+ALTER TABLE logs ADD COLUMN fork_seq INTEGER;
+UPDATE logs SET forked = 0;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// Brings a database to the newest schema.

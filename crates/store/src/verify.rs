@@ -3,7 +3,9 @@
 //! Trust nothing on disk: a backup restored by hand, a disk error or someone editing the
 //! database must be caught. This re-runs SQLite's own integrity check, then re-decodes every
 //! stored event strictly, re-checks every signature (batched), every body hash, every backlink
-//! chain, every dependency and every fork proof, and compares the derived log table with the events.
+//! (a stored event at `seq - 1` of the same log; a forked log holds several versions at some
+//! seqs), every dependency, and compares the derived log table (height, head, fork flag and seq)
+//! with the events.
 
 use dualpower_core::{Event, EventId, GroupId, PublicKey, verify_batch};
 use rusqlite::Connection;
@@ -28,7 +30,7 @@ pub struct VerifyReport {
     pub events: u64,
     /// Logs checked.
     pub logs: u64,
-    /// Fork proofs checked.
+    /// Stored versions beyond the first at a log position (fork proofs) checked.
     pub forks: u64,
     /// Quarantined events checked.
     pub quarantined: u64,
@@ -50,6 +52,8 @@ struct LogMeta {
     log: u64,
     height: i64,
     head: Option<Vec<u8>>,
+    forked: bool,
+    fork_seq: Option<i64>,
 }
 
 impl Store {
@@ -73,7 +77,6 @@ impl Store {
             for log in &logs {
                 self.verify_log(c, log, &mut report, total as u64, &mut progress)?;
             }
-            self.verify_forks(c, &mut report)?;
             self.verify_quarantine(c, &mut report)?;
             Ok(report)
         })
@@ -88,11 +91,16 @@ impl Store {
         progress: &mut impl FnMut(u64, u64),
     ) -> Result<(), StoreError> {
         let mut stmt = c.prepare_cached(
-            "SELECT seq, id, envelope, body FROM events WHERE log_pk = ?1 ORDER BY seq",
+            "SELECT seq, id, envelope, body FROM events WHERE log_pk = ?1 ORDER BY seq, id",
         )?;
         let mut rows = stmt.query([log.log_pk])?;
         let mut expected_seq: i64 = 0;
-        let mut prev: Option<EventId> = None;
+        // The versions stored at the previous seq and at the current one (more than one only
+        // where the log is forked), and the lowest seq found with several.
+        let mut prev_ids: Vec<EventId> = Vec::new();
+        let mut cur_ids: Vec<EventId> = Vec::new();
+        let mut cur_seq: i64 = -1;
+        let mut fork_seq: Option<i64> = None;
         let mut batch = Vec::with_capacity(CHUNK);
         let mut dep_stmt = c.prepare_cached(
             "SELECT l.grp FROM events e JOIN logs l USING (log_pk) WHERE e.id = ?1",
@@ -104,17 +112,23 @@ impl Store {
             let mut problem = |what: String| {
                 report.problems.push(Problem { id: Some(id), what });
             };
-            if seq != expected_seq {
-                problem(format!(
-                    "log has a gap: seq {seq} where {expected_seq} was expected"
-                ));
+            if seq == cur_seq {
+                fork_seq.get_or_insert(seq);
+            } else {
+                if seq != expected_seq {
+                    problem(format!(
+                        "log has a gap: seq {seq} where {expected_seq} was expected"
+                    ));
+                }
+                expected_seq = seq + 1;
+                cur_seq = seq;
+                prev_ids = std::mem::take(&mut cur_ids);
             }
-            expected_seq = seq + 1;
+            cur_ids.push(id);
             let ev = match Event::decode(r.get(2)?, r.get(3)?) {
                 Ok(ev) => ev,
                 Err(e) => {
                     problem(format!("does not decode: {e}"));
-                    prev = Some(id);
                     continue;
                 }
             };
@@ -128,8 +142,12 @@ impl Store {
             if h.seq as i64 != seq {
                 problem(format!("header seq {} stored as {seq}", h.seq));
             }
-            if h.backlink != prev {
-                problem("backlink does not name the previous event".into());
+            let linked = match h.backlink {
+                None => seq == 0,
+                Some(b) => prev_ids.contains(&b),
+            };
+            if !linked {
+                problem("backlink does not name an event at the previous seq".into());
             }
             for dep in &h.deps {
                 match dep_stmt
@@ -144,7 +162,6 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            prev = Some(id);
             batch.push((id, ev));
             if batch.len() >= CHUNK {
                 self.check_signatures(std::mem::take(&mut batch), report);
@@ -162,14 +179,33 @@ impl Store {
                 ),
             });
         }
-        if prev.map(|p| p.0.to_vec()) != log.head {
+        // The head is the smallest id at the highest seq (ids come sorted within a seq).
+        let head = cur_ids.first().copied();
+        if head.map(|p| p.0.to_vec()) != log.head {
             report.problems.push(Problem {
-                id: prev,
+                id: head,
                 what: format!(
                     "log of {} records a head that is not its last event",
                     log.author
                 ),
             });
+        }
+        if (fork_seq, fork_seq.is_some()) != (log.fork_seq, log.forked) {
+            report.problems.push(Problem {
+                id: None,
+                what: format!(
+                    "log of {} records fork seq {:?} but its events show {fork_seq:?}",
+                    log.author, log.fork_seq
+                ),
+            });
+        }
+        if let Some(f) = fork_seq {
+            let extra: i64 = c.query_row(
+                "SELECT COUNT(*) - COUNT(DISTINCT seq) FROM events WHERE log_pk = ?1 AND seq >= ?2",
+                rusqlite::params![log.log_pk, f],
+                |r| r.get(0),
+            )?;
+            report.forks += extra as u64;
         }
         Ok(())
     }
@@ -185,49 +221,6 @@ impl Store {
                 });
             }
         }
-    }
-
-    fn verify_forks(&self, c: &Connection, report: &mut VerifyReport) -> Result<(), StoreError> {
-        let mut stmt = c.prepare(
-            "SELECT f.conflicting, f.envelope, f.body, e.envelope, e.body
-             FROM forks f LEFT JOIN events e ON e.id = f.existing",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            report.forks += 1;
-            let id = EventId(blob32(r, 0)?);
-            let conflicting =
-                Event::decode(r.get(1)?, r.get(2)?).and_then(|e| e.verify(self.network()));
-            let existing: Option<Vec<u8>> = r.get(3)?;
-            let existing = match existing {
-                Some(env) => Event::decode(env, r.get(4)?).and_then(|e| e.verify(self.network())),
-                None => {
-                    report.problems.push(Problem {
-                        id: Some(id),
-                        what: "fork proof names an event that is not stored".into(),
-                    });
-                    continue;
-                }
-            };
-            match (conflicting, existing) {
-                (Ok(a), Ok(b)) => {
-                    let (ha, hb) = (a.header(), b.header());
-                    let same_place = (ha.author, ha.group, ha.log, ha.seq)
-                        == (hb.author, hb.group, hb.log, hb.seq);
-                    if !same_place || a.id() == b.id() || a.id() != id {
-                        report.problems.push(Problem {
-                            id: Some(id),
-                            what: "fork proof does not show two events at one position".into(),
-                        });
-                    }
-                }
-                (Err(e), _) | (_, Err(e)) => report.problems.push(Problem {
-                    id: Some(id),
-                    what: format!("fork proof does not verify: {e}"),
-                }),
-            }
-        }
-        Ok(())
     }
 
     fn verify_quarantine(
@@ -257,8 +250,9 @@ impl Store {
 }
 
 fn load_logs(c: &Connection) -> Result<Vec<LogMeta>, StoreError> {
-    let mut stmt =
-        c.prepare("SELECT log_pk, author, grp, log, height, head FROM logs ORDER BY log_pk")?;
+    let mut stmt = c.prepare(
+        "SELECT log_pk, author, grp, log, height, head, forked, fork_seq FROM logs ORDER BY log_pk",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(LogMeta {
             log_pk: r.get(0)?,
@@ -267,6 +261,8 @@ fn load_logs(c: &Connection) -> Result<Vec<LogMeta>, StoreError> {
             log: r.get::<_, i64>(3)? as u64,
             height: r.get(4)?,
             head: r.get(5)?,
+            forked: r.get::<_, i64>(6)? != 0,
+            fork_seq: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1,12 +1,18 @@
 //! The single writer: group commit and the link rules (backlinks, deps, forks, gaps).
 //!
+//! Forks are data: a second validly signed event at an occupied (log, seq) is stored as an event
+//! like the first, as long as its own predecessor and deps are stored, so every node ends with the
+//! same events whatever order they arrived in, and events citing either version can be stored.
+//! A forked log may be extended on any branch (an event is stored when its backlink is a stored
+//! event at `seq - 1` of the same log), at most [`crate::MAX_VERSIONS_PER_SEQ`] versions per seq.
+//!
 //! Every request waiting in the queue is drained into one transaction, and replies are sent only
 //! after the commit returned. If the commit fails, every request in the group gets the error and
 //! nothing of it is stored.
 //!
 //! Each event's checks run before any of its writes, so a rejected event leaves no trace without
 //! needing a savepoint. The writer keeps small caches (log rows, the log of recently stored ids,
-//! counts of forks and quarantined events) because it is the only writer: they are exact as long
+//! the count of quarantined events) because it is the only writer: they are exact as long
 //! as a transaction commits, and are dropped whenever one fails.
 
 use std::collections::HashMap;
@@ -35,11 +41,10 @@ struct Cache {
     /// and to list the quarantine oldest first; never for derived state).
     clock: i64,
     quarantined: u64,
-    forks: u64,
     logs: HashMap<(PublicKey, GroupId, u64), LogRow>,
     log_groups: HashMap<i64, GroupId>,
-    /// Recently stored event ids and their log.
-    recent: HashMap<EventId, i64>,
+    /// Recently stored event ids and their position: (log, seq).
+    recent: HashMap<EventId, (i64, i64)>,
 }
 
 #[derive(Clone)]
@@ -48,10 +53,16 @@ struct LogRow {
     height: i64,
     head: Option<EventId>,
     forked: bool,
+    /// Lowest seq holding more than one version.
+    fork_seq: Option<i64>,
 }
 
 enum Placed {
-    Stored(EventId),
+    /// Stored; `fork_of` is the smallest id already stored at the same position, if any.
+    Stored {
+        id: EventId,
+        fork_of: Option<EventId>,
+    },
     Other(Ingested),
 }
 
@@ -69,7 +80,41 @@ impl Writer {
             cache: Cache::default(),
         };
         w.reload()?;
+        w.adopt_legacy_forks()?;
         Ok(w)
+    }
+
+    /// Stores written before forks were data kept a second version only in the `forks` table.
+    /// Feed those rows through today's rules once (stored, quarantined or refused like any input)
+    /// and empty the table, so every version is an event.
+    fn adopt_legacy_forks(&mut self) -> Result<(), StoreError> {
+        let rows: Vec<crate::RawRow> = self
+            .conn
+            .prepare("SELECT conflicting, envelope, body FROM forks ORDER BY seq, conflicting")?
+            .query_map([], crate::row_to_raw)?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM forks", [])?;
+        let mut state = TxState {
+            c: &tx,
+            cache: &mut self.cache,
+            cfg: &self.config,
+        };
+        for raw in rows {
+            match decode_stored(raw) {
+                Ok(ev) => {
+                    if let Err(e) = state.ingest(None, ev)? {
+                        tracing::warn!(error = %e, "an old fork proof's event was refused");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "dropped a damaged fork proof row"),
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn reload(&mut self) -> Result<(), StoreError> {
@@ -82,7 +127,6 @@ impl Writer {
                             COALESCE((SELECT MAX(arrived) FROM quarantine), 0))",
             )?,
             quarantined: count("SELECT COUNT(*) FROM quarantine")? as u64,
-            forks: count("SELECT COUNT(*) FROM forks")? as u64,
             ..Cache::default()
         };
         Ok(())
@@ -249,9 +293,16 @@ impl TxState<'_> {
             }));
         }
         match self.place(ev)? {
-            Ok(Placed::Stored(id)) => {
+            Ok(Placed::Stored { id, fork_of }) => {
                 let released = self.release(id)?;
-                Ok(Ok(Ingested::Stored { id, released }))
+                Ok(Ok(match fork_of {
+                    None => Ingested::Stored { id, released },
+                    Some(existing) => Ingested::ForkDetected {
+                        id,
+                        existing,
+                        released,
+                    },
+                }))
             }
             Ok(Placed::Other(outcome)) => Ok(Ok(outcome)),
             Err(e) => Ok(Err(e)),
@@ -307,7 +358,7 @@ impl TxState<'_> {
             for (_, ev) in ready {
                 let id = ev.id();
                 match self.place(ev)? {
-                    Ok(Placed::Stored(id)) => {
+                    Ok(Placed::Stored { id, .. }) => {
                         released.push(id);
                         stack.push(id);
                     }
@@ -321,15 +372,15 @@ impl TxState<'_> {
         Ok(released)
     }
 
-    /// Where an event with this id is stored, if it is: its log.
-    fn stored_log_of(&mut self, id: &EventId) -> Result<Option<i64>, StoreError> {
-        if let Some(pk) = self.cache.recent.get(id) {
-            return Ok(Some(*pk));
+    /// Where an event with this id is stored, if it is: its log and seq.
+    fn stored_at(&mut self, id: &EventId) -> Result<Option<(i64, i64)>, StoreError> {
+        if let Some(pos) = self.cache.recent.get(id) {
+            return Ok(Some(*pos));
         }
         Ok(self
             .c
-            .prepare_cached("SELECT log_pk FROM events WHERE id = ?1")?
-            .query_row([&id.0[..]], |r| r.get(0))
+            .prepare_cached("SELECT log_pk, seq FROM events WHERE id = ?1")?
+            .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
@@ -347,12 +398,14 @@ impl TxState<'_> {
     }
 
     /// The link rules. All checks come before any write, so a rejection changes nothing.
+    ///
+    /// An event is stored when its backlink is a stored event at `seq - 1` of the same log and
+    /// every dep is a stored event of the same group, whether or not its position is already
+    /// taken (then it is one more version: a fork, at most [`crate::MAX_VERSIONS_PER_SEQ`] per
+    /// seq). The outcome depends only on what is stored, never on which version came first.
     fn place(&mut self, ev: VerifiedEvent) -> Result<Result<Placed, IngestError>, StoreError> {
         let id = ev.id();
-        if self.stored_log_of(&id)?.is_some()
-            || (self.cache.forks > 0
-                && exists(self.c, "SELECT 1 FROM forks WHERE conflicting = ?1", &id)?)
-        {
+        if self.stored_at(&id)?.is_some() {
             return Ok(Ok(Placed::Other(Ingested::Duplicate { id })));
         }
         if self.cache.quarantined > 0
@@ -370,47 +423,57 @@ impl TxState<'_> {
         let h = ev.header();
         let key = (h.author, h.group, h.log);
         let log = self.find_log(&key)?;
+        // Decoding bounds seqs by `MAX_SEQ` = `i64::MAX`, so this cannot wrap.
         let seq = h.seq as i64;
-        let (height, head, forked) = log
+        let (log_pk, height, head) = log
             .as_ref()
-            .map_or((-1, None, false), |l| (l.height, l.head, l.forked));
-        if seq <= height {
-            let log = log.expect("height >= 0 implies the log exists");
-            return self.record_fork(log, ev).map(Ok);
-        }
-        if forked {
-            return Ok(Err(IngestError::LogForked {
-                author: h.author,
-                group: h.group,
-                log: h.log,
-            }));
+            .map_or((None, -1, None), |l| (Some(l.log_pk), l.height, l.head));
+        // Versions already stored at this position: a fork if there are any.
+        let mut fork_of = None;
+        if let Some(pk) = log_pk
+            && seq <= height
+        {
+            let (count, first): (i64, Option<Vec<u8>>) = self
+                .c
+                .prepare_cached(
+                    "SELECT COUNT(*), MIN(id) FROM events WHERE log_pk = ?1 AND seq = ?2",
+                )?
+                .query_row(params![pk, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if count as u64 >= crate::MAX_VERSIONS_PER_SEQ {
+                return Ok(Err(IngestError::TooManyVersions {
+                    seq: h.seq,
+                    max: crate::MAX_VERSIONS_PER_SEQ,
+                }));
+            }
+            fork_of = first.and_then(|f| f.try_into().ok()).map(EventId);
         }
         let mut missing = Vec::new();
         if let Some(backlink) = h.backlink {
-            if seq == height + 1 {
-                if head != Some(backlink) {
-                    return Ok(Err(IngestError::WrongBacklink {
-                        seq: h.seq,
-                        expected: head.unwrap_or(EventId([0; 32])),
-                        found: backlink,
-                    }));
-                }
-            } else if self.stored_log_of(&backlink)?.is_some() {
-                // The predecessor is stored, but not at seq - 1 of this log: this event can
-                // never link, so it must not take quarantine space.
-                return Ok(Err(IngestError::WrongBacklink {
-                    seq: h.seq,
-                    expected: head.unwrap_or_default(),
-                    found: backlink,
-                }));
-            } else {
+            let linked = (seq == height + 1 && head == Some(backlink))
+                || match self.stored_at(&backlink)? {
+                    Some((pk, s)) if Some(pk) == log_pk && s + 1 == seq => true,
+                    // Stored, but not at seq - 1 of this log: this event can never link, so it
+                    // must not take quarantine space.
+                    Some(_) => {
+                        return Ok(Err(IngestError::WrongBacklink {
+                            seq: h.seq,
+                            expected: head.unwrap_or_default(),
+                            found: backlink,
+                        }));
+                    }
+                    // A gap, or a branch whose own predecessor (another version at `seq - 1`)
+                    // has not arrived yet: refusing it would make the outcome depend on the
+                    // arrival order, so it waits like any event missing a predecessor.
+                    None => false,
+                };
+            if !linked {
                 missing.push(backlink);
             }
         }
         for dep in &h.deps {
-            match self.stored_log_of(dep)? {
+            match self.stored_at(dep)? {
                 None => missing.push(*dep),
-                Some(pk) => {
+                Some((pk, _)) => {
                     if self.group_of_log(pk)? != h.group {
                         return Ok(Err(IngestError::DepInOtherGroup { dep: *dep }));
                     }
@@ -434,11 +497,32 @@ impl TxState<'_> {
                 "INSERT INTO events (log_pk, seq, id, envelope, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![log.log_pk, seq, &id.0[..], envelope, body])?;
+        // The head is the event at the highest seq; with several versions there, the smallest
+        // id, so it does not depend on arrival order.
+        if seq > log.height {
+            log.height = seq;
+            log.head = Some(id);
+        } else if seq == log.height && log.head.is_none_or(|h| id < h) {
+            log.head = Some(id);
+        }
+        if let Some(existing) = fork_of {
+            log.forked = true;
+            log.fork_seq = Some(log.fork_seq.map_or(seq, |f| f.min(seq)));
+            tracing::warn!(%id, %existing, %author, seq, "fork: a second version of a log position");
+        }
         self.c
             .prepare_cached(
-                "UPDATE logs SET height = ?2, head = ?3, touched = ?4 WHERE log_pk = ?1",
+                "UPDATE logs SET height = ?2, head = ?3, touched = ?4, forked = ?5, fork_seq = ?6
+                 WHERE log_pk = ?1",
             )?
-            .execute(params![log.log_pk, seq, &id.0[..], self.cache.clock])?;
+            .execute(params![
+                log.log_pk,
+                log.height,
+                log.head.as_ref().map(|h| &h.0[..]),
+                self.cache.clock,
+                log.forked,
+                log.fork_seq
+            ])?;
         if let Some(name) = genesis {
             self.c
                 .prepare_cached(
@@ -446,48 +530,9 @@ impl TxState<'_> {
                 )?
                 .execute(params![&group.0[..], name, &id.0[..], &author.0[..]])?;
         }
-        log.height = seq;
-        log.head = Some(id);
-        self.cache.recent.insert(id, log.log_pk);
+        self.cache.recent.insert(id, (log.log_pk, seq));
         self.cache.logs.insert(key, log);
-        Ok(Ok(Placed::Stored(id)))
-    }
-
-    fn record_fork(&mut self, mut log: LogRow, ev: VerifiedEvent) -> Result<Placed, StoreError> {
-        let id = ev.id();
-        let seq = ev.header().seq as i64;
-        let author = ev.header().author;
-        let existing: Vec<u8> = self
-            .c
-            .prepare_cached("SELECT id FROM events WHERE log_pk = ?1 AND seq = ?2")?
-            .query_row(params![log.log_pk, seq], |r| r.get(0))?;
-        let existing = EventId(existing.try_into().map_err(|_| StoreError::Corrupt {
-            id: id.to_hex(),
-            reason: "stored id is not 32 bytes".into(),
-        })?);
-        let key = (author, ev.header().group, ev.header().log);
-        let (envelope, body) = ev.into_parts();
-        self.c
-            .prepare_cached(
-                "INSERT INTO forks (conflicting, log_pk, seq, existing, envelope, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                &id.0[..],
-                log.log_pk,
-                seq,
-                &existing.0[..],
-                envelope,
-                body
-            ])?;
-        self.c
-            .prepare_cached("UPDATE logs SET forked = 1 WHERE log_pk = ?1")?
-            .execute([log.log_pk])?;
-        self.cache.forks += 1;
-        log.forked = true;
-        self.cache.logs.insert(key, log);
-        tracing::warn!(%id, %existing, %author, "fork detected");
-        Ok(Placed::Other(Ingested::ForkDetected { id, existing }))
+        Ok(Ok(Placed::Stored { id, fork_of }))
     }
 
     fn quarantine(
@@ -554,7 +599,7 @@ impl TxState<'_> {
         let row = self
             .c
             .prepare_cached(
-                "SELECT log_pk, height, head, forked FROM logs
+                "SELECT log_pk, height, head, forked, fork_seq FROM logs
                  WHERE author = ?1 AND grp = ?2 AND log = ?3",
             )?
             .query_row(params![&key.0.0[..], &key.1.0[..], key.2 as i64], |r| {
@@ -566,6 +611,7 @@ impl TxState<'_> {
                         .and_then(|h| h.try_into().ok())
                         .map(EventId),
                     forked: r.get::<_, i64>(3)? != 0,
+                    fork_seq: r.get(4)?,
                 })
             })
             .optional()?;
@@ -585,6 +631,7 @@ impl TxState<'_> {
             height: -1,
             head: None,
             forked: false,
+            fork_seq: None,
         };
         self.cache.logs.insert(*key, row.clone());
         self.cache.log_groups.insert(row.log_pk, key.1);

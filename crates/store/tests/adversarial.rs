@@ -119,19 +119,19 @@ fn wrong_backlink_is_rejected_and_changes_nothing() {
             found: other[0].id(),
         })
     );
-    // Backlink names nothing at all.
+    assert_eq!(snapshot(&store), before);
+    assert!(store.event(bad.id()).unwrap().is_none());
+    // A backlink naming nothing stored is not refused (since forks are data): it may be another
+    // version of seq 0 that has not arrived yet, so the event waits for it.
     let junk = EventId([0xab; 32]);
     let bad2 = post(&a, group(1), 0, 1, Some(junk), vec![], "bad2");
     assert_eq!(
         one(&store, &bad2),
-        Err(IngestError::WrongBacklink {
-            seq: 1,
-            expected: evs[0].id(),
-            found: junk,
+        Ok(Ingested::Quarantined {
+            id: bad2.id(),
+            missing: vec![junk],
         })
     );
-    assert_eq!(snapshot(&store), before);
-    assert!(store.event(bad.id()).unwrap().is_none());
     assert!(store.event(bad2.id()).unwrap().is_none());
 
     // The right seq 1 is still accepted afterwards.
@@ -244,7 +244,9 @@ fn missing_dep_is_quarantined_then_released_transitively() {
 }
 
 #[test]
-fn fork_is_recorded_and_the_log_frozen() {
+fn fork_versions_are_both_stored_and_either_branch_extends() {
+    // Forks are data (was: only the first version was kept and the log frozen): both versions
+    // are events, either branch may be extended, and events citing either are stored.
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let (a, b) = (identity(1), identity(2));
@@ -269,17 +271,24 @@ fn fork_is_recorded_and_the_log_frozen() {
         Ok(Ingested::ForkDetected {
             id: evil.id(),
             existing: evs[1].id(),
+            released: vec![],
         })
     );
+    let (small, large) = if evil.id() < evs[1].id() {
+        (&evil, &evs[1])
+    } else {
+        (&evs[1], &evil)
+    };
     let forks = store.forks().unwrap();
     assert_eq!(forks.len(), 1);
-    assert_eq!(forks[0].existing, evs[1]);
-    assert_eq!(forks[0].conflicting, evil);
+    assert_eq!(&forks[0].existing, small, "the smaller id is `existing`");
+    assert_eq!(&forks[0].conflicting, large);
     let after = snapshot(&store);
     assert_eq!(
         after.counts,
         Counts {
             forks: 1,
+            events: before.counts.events + 1,
             ..before.counts
         }
     );
@@ -287,64 +296,102 @@ fn fork_is_recorded_and_the_log_frozen() {
     let la = logs.iter().find(|l| l.author == a.public()).unwrap();
     let lb = logs.iter().find(|l| l.author == b.public()).unwrap();
     assert!(la.forked);
-    assert_eq!((la.len, la.head), (2, Some(evs[1].id())));
+    assert_eq!(la.fork_seq, Some(1));
+    assert!(la.fork_digest.is_some());
+    assert_eq!((la.len, la.head), (2, Some(small.id())));
     assert!(!lb.forked, "only the forked log is flagged");
-    // The stored event at that position is still the first one.
+    assert_eq!((lb.fork_seq, lb.fork_digest), (None, None));
+    // Both versions are events.
     assert_eq!(store.event(evs[1].id()).unwrap().as_ref(), Some(&evs[1]));
-    assert!(store.event(evil.id()).unwrap().is_none());
+    assert_eq!(store.event(evil.id()).unwrap().as_ref(), Some(&evil));
+    let in_group: Vec<EventId> = store
+        .group_events(group(1))
+        .unwrap()
+        .iter()
+        .map(|e| e.id())
+        .collect();
+    assert!(in_group.contains(&evs[1].id()) && in_group.contains(&evil.id()));
 
-    // Extending the log (on either branch) is refused and changes nothing.
-    for (text, back) in [("a2", evs[1].id()), ("a2 on evil", evil.id())] {
-        let next = post(&a, group(1), 0, 2, Some(back), vec![], text);
-        assert_eq!(
-            one(&store, &next),
-            Err(IngestError::LogForked {
-                author: a.public(),
-                group: group(1),
-                log: 0,
-            })
-        );
-    }
-    // So is a gapped event of that log (it would never be released).
+    // Either branch may be extended; a gapped event waits like in any log.
+    let a2 = post(&a, group(1), 0, 2, Some(evs[1].id()), vec![], "a2");
+    let a2_evil = post(&a, group(1), 0, 2, Some(evil.id()), vec![], "a2 on evil");
+    assert!(matches!(one(&store, &a2), Ok(Ingested::Stored { .. })));
+    assert!(matches!(
+        one(&store, &a2_evil),
+        Ok(Ingested::ForkDetected { .. })
+    ));
     let far = post(&a, group(1), 0, 7, Some(EventId([1; 32])), vec![], "far");
     assert!(matches!(
         one(&store, &far),
-        Err(IngestError::LogForked { .. })
+        Ok(Ingested::Quarantined { .. })
     ));
-    assert_eq!(snapshot(&store), after);
+    // A backlink to a version at another seq never links.
+    let crooked = post(&a, group(1), 0, 3, Some(evil.id()), vec![], "crooked");
+    assert!(matches!(
+        one(&store, &crooked),
+        Err(IngestError::WrongBacklink { .. })
+    ));
+    let la = store
+        .logs(Some(group(1)))
+        .unwrap()
+        .into_iter()
+        .find(|l| l.author == a.public())
+        .unwrap();
+    assert_eq!((la.len, la.fork_seq), (3, Some(1)));
+    assert_eq!(la.head, Some(a2.id().min(a2_evil.id())));
+    let extended = snapshot(&store);
 
     // Re-ingesting either side is a duplicate.
-    assert_eq!(
-        one(&store, &evil),
-        Ok(Ingested::Duplicate { id: evil.id() })
-    );
-    assert_eq!(
-        one(&store, &evs[1]),
-        Ok(Ingested::Duplicate { id: evs[1].id() })
-    );
-    assert_eq!(snapshot(&store), after);
+    for ev in [&evil, &evs[1], &a2_evil] {
+        assert_eq!(one(&store, ev), Ok(Ingested::Duplicate { id: ev.id() }));
+    }
+    assert_eq!(snapshot(&store), extended);
 
     // A local append to the forked log is refused.
     assert!(matches!(
         store.append(&a, group(1), 0, b"x".to_vec(), 0, 0),
         Err(AppendError::Forked)
     ));
-    assert_eq!(snapshot(&store).digest, after.digest);
+    assert_eq!(snapshot(&store).digest, extended.digest);
 
-    // The other log carries on, and the fork proof re-verifies.
+    // Another author may cite either version, and the whole store re-verifies.
     let b1 = post(
         &b,
         group(1),
         0,
         1,
         Some(bs[0].id()),
-        vec![evs[1].id()],
+        vec![evs[1].id(), evil.id()],
         "b1",
     );
     assert!(matches!(one(&store, &b1), Ok(Ingested::Stored { .. })));
     let report = store.verify_all(|_, _| {}).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
-    assert_eq!(report.forks, 1);
+    assert_eq!(report.forks, 2);
+    assert_eq!(store.counts().unwrap().forks, 2);
+    assert_consistent(&store);
+}
+
+#[test]
+fn versions_per_position_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = identity(1);
+    let evs = chain(&a, group(1), 1, "a");
+    common::ingest_all_stored(&store, &evs);
+    let max = dualpower_store::MAX_VERSIONS_PER_SEQ;
+    for i in 1..max {
+        let v = post(&a, group(1), 0, 0, None, vec![], &format!("version {i}"));
+        assert!(matches!(one(&store, &v), Ok(Ingested::ForkDetected { .. })));
+    }
+    let before = snapshot(&store);
+    let one_more = post(&a, group(1), 0, 0, None, vec![], "one too many");
+    assert_eq!(
+        one(&store, &one_more),
+        Err(IngestError::TooManyVersions { seq: 0, max })
+    );
+    assert_eq!(snapshot(&store), before);
+    assert_eq!(before.counts.events, max);
     assert_consistent(&store);
 }
 
@@ -571,7 +618,7 @@ fn mixed_batch_keeps_exactly_the_valid_events() {
         x[1].clone(),    // another group
         b1.clone(),      // valid, depends on a3 from the same batch
         e0_other_dep,    // dep in another group
-        c_ev[1].clone(), // extends a forked log
+        c_ev[1].clone(), // valid: extends a forked log (forks are data)
         a_ev[0].clone(), // duplicate
         a_ev[4].clone(), // valid
     ];
@@ -601,11 +648,7 @@ fn mixed_batch_keeps_exactly_the_valid_events() {
             }),
             stored(b1.id()),
             Err(IngestError::DepInOtherGroup { dep: x[0].id() }),
-            Err(IngestError::LogForked {
-                author: c.public(),
-                group: g1,
-                log: 0,
-            }),
+            stored(c_ev[1].id()),
             Ok(Ingested::Duplicate { id: a_ev[0].id() }),
             stored(a_ev[4].id()),
         ]
@@ -614,7 +657,15 @@ fn mixed_batch_keeps_exactly_the_valid_events() {
     let dir2 = tempfile::tempdir().unwrap();
     let reference = open(dir2.path());
     base(&reference);
-    common::ingest_all_stored(&reference, &[a_ev[3].clone(), b1.clone(), a_ev[4].clone()]);
+    common::ingest_all_stored(
+        &reference,
+        &[
+            a_ev[3].clone(),
+            b1.clone(),
+            c_ev[1].clone(),
+            a_ev[4].clone(),
+        ],
+    );
     assert_eq!(snapshot(&store), snapshot(&reference));
     assert_consistent(&store);
 }
@@ -942,8 +993,10 @@ fn bundle_round_trip_carries_fork_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let dst = open(dir.path());
     let report = dst.import(&bundle[..], |_| {}).unwrap();
-    assert_eq!((report.stored, report.forks), (20, 1));
+    // Both versions are events now, so both are stored (and the second counted as a fork).
+    assert_eq!((report.stored, report.forks), (21, 1));
     assert_eq!(dst.digest().unwrap(), src.digest().unwrap());
+    assert_eq!(dst.forks().unwrap().len(), 1);
 }
 
 #[test]
@@ -1310,8 +1363,11 @@ fn a_second_store_on_the_same_directory_cannot_break_the_rules() {
     drop(s1);
     let s2 = open(dir.path());
     assert!(
-        matches!(one(&s2, &evs[2]), Err(IngestError::LogForked { .. })),
-        "the second writer extended a forked log"
+        matches!(
+            s2.append(&a, group(1), 0, b"x".to_vec(), 0, 0),
+            Err(AppendError::Forked)
+        ),
+        "the second writer appended to a forked log of its own"
     );
     let b = chain(&identity(2), group(1), 2, "b");
     assert!(matches!(one(&s2, &b[1]), Ok(Ingested::Quarantined { .. })));

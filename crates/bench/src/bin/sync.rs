@@ -99,7 +99,9 @@ fn catch_up(a: &Store, b: &Store, group: GroupId) -> Outcome {
                 session.after_events(&b.logs(Some(group)).expect("logs"), f.stored.len())
             }
             other => session
-                .on_answer(&b.logs(Some(group)).expect("logs"), other)
+                .on_answer(&b.logs(Some(group)).expect("logs"), other, &|id| {
+                    b.contains(id).expect("contains")
+                })
                 .expect("valid answer"),
         };
         req_side.cpu += t.elapsed();

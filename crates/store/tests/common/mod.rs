@@ -283,14 +283,20 @@ pub fn assert_consistent(store: &Store) {
     let bad_logs: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM logs l WHERE l.height + 1 !=
-                (SELECT COUNT(*) FROM events e WHERE e.log_pk = l.log_pk)
+                (SELECT COUNT(DISTINCT seq) FROM events e WHERE e.log_pk = l.log_pk)
              OR (l.height >= 0 AND l.head IS NOT
-                (SELECT e.id FROM events e WHERE e.log_pk = l.log_pk AND e.seq = l.height))",
+                (SELECT MIN(e.id) FROM events e WHERE e.log_pk = l.log_pk AND e.seq = l.height))
+             OR l.fork_seq IS NOT (SELECT MIN(seq) FROM (SELECT seq FROM events e
+                WHERE e.log_pk = l.log_pk GROUP BY seq HAVING COUNT(*) > 1))
+             OR l.forked != (l.fork_seq IS NOT NULL)",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(bad_logs, 0, "a log's height/head disagrees with its events");
+    assert_eq!(
+        bad_logs, 0,
+        "a log's height/head/fork seq disagrees with its events"
+    );
     let q = store.quarantine().unwrap();
     assert_eq!(counts.quarantined, q.len() as u64);
     let mut waits: HashMap<EventId, Vec<EventId>> = HashMap::new();
