@@ -671,6 +671,7 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
             "history": c.history, "forget_after_days": c.forget_after_days,
         },
         "epoch": st.writing_epoch().map(|e| e.to_hex()),
+        "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
         "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
     });
     ctx.emit(value, || {
@@ -687,6 +688,12 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
         }
         for k in st.pending.keys() {
             t.push_str(&format!("  {}  (waiting to be admitted)\n", k.to_did()));
+        }
+        for (k, seq) in &st.forked {
+            t.push_str(&format!(
+                "  {}  (signed two versions of event {seq}: frozen, no vote or authority from there on)\n",
+                k.to_did()
+            ));
         }
         for (k, r) in &st.removed {
             t.push_str(&format!(

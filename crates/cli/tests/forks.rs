@@ -12,6 +12,7 @@ include!("common/processes.rs");
 
 use dualpower_core::{Draft, EventId, GroupId, Identity, NetworkId, Payload, VerifiedEvent};
 use dualpower_store::BundleWriter;
+use serde_json::json;
 
 /// Ids, fork proofs and quarantine as `log` shows them on `home`.
 fn log_view(
@@ -156,6 +157,30 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
     let (a_ids, _, _) = log_view(&net, &a_home, &g).unwrap();
     let (b_ids, _, _) = log_view(&net, &b_home, &g).unwrap();
     assert_eq!(a_ids, b_ids);
+    // Same events, same derived state: members, refusals (both versions, with the reason) and
+    // the forker listed as frozen from seq 1, on both nodes alike.
+    let ma = net.ok_json(&a_home, &["group", "members", &g]);
+    let mb = net.ok_json(&b_home, &["group", "members", &g]);
+    assert_eq!(ma, mb, "the two nodes derive different states");
+    assert_eq!(
+        ma["forked"],
+        json!([{ "id": forker.public().to_did(), "seq": 1 }]),
+        "{ma}"
+    );
+    for v in [&one, &two] {
+        assert!(
+            ma["rejected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == v.id().to_hex().as_str()),
+            "a fork version is not refused: {ma}"
+        );
+    }
+    assert_eq!(
+        net.state_hash(&a_home, &g).unwrap(),
+        net.state_hash(&b_home, &g).unwrap()
+    );
     b.stop();
     a.stop();
     for home in [&a_home, &b_home] {
