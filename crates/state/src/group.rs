@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dualpower_core::decision::{Scope, Target};
 use dualpower_core::payload::{Constitution, Rule};
-use dualpower_core::{EventId, GroupId, NetworkId, PublicKey, VerifiedEvent};
+use dualpower_core::{EventId, GroupId, PublicKey};
 
 use crate::decisions::ProposalState;
 use crate::refusal::Refusal;
@@ -175,11 +175,5 @@ impl GroupState {
             .iter()
             .map(|(id, r)| (*id, r.to_string()))
             .collect()
-    }
-
-    /// Derives the state of `group` from a set of verified events (any order, duplicates
-    /// ignored). `network` is needed to check join proofs.
-    pub fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
-        crate::pass::derive(network, group, events)
     }
 }

@@ -38,8 +38,16 @@ use crate::refusal::Refusal;
 /// set, so the result stays deterministic; no honest history needs more than two).
 const MAX_PASSES: usize = 6;
 
+impl GroupState {
+    /// Derives the state of `group` from a set of verified events (any order, duplicates
+    /// ignored). `network` is needed to check join proofs.
+    pub fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
+        derive(network, group, events)
+    }
+}
+
 /// Derives `group`'s state from `events`.
-pub(crate) fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
+fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
     let graph = Graph::new(group, events);
     let mut known = Settled::default();
     let mut run = Run::new(network, group, events, &graph, &known);
