@@ -156,6 +156,9 @@ struct VoteRec {
 
 struct DelegRec {
     id: EventId,
+    /// Its control bit: a delegation is a control event, so "is it in this close's past" is a
+    /// bit test however old it is.
+    bit: usize,
     scope: Scope,
     target: Target,
 }
@@ -193,6 +196,8 @@ pub(crate) struct Book {
     spent: HashMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>,
     /// Which proposal a marker event belongs to, so its bit can be recorded.
     pending_mark: HashMap<EventId, (EventId, MarkKind)>,
+    /// The author of a delegation waiting for its bit.
+    pending_deleg: HashMap<EventId, PublicKey>,
 }
 
 #[derive(Clone, Copy)]
@@ -400,6 +405,12 @@ impl Book {
 
     /// Records the bit a marker event received.
     pub(crate) fn marked(&mut self, id: &EventId, bit: usize) {
+        if let Some(who) = self.pending_deleg.remove(id) {
+            if let Some(r) = self.delegs.get_mut(&who).and_then(|v| v.last_mut()) {
+                r.bit = bit;
+            }
+            return;
+        }
         let Some((proposal, kind)) = self.pending_mark.remove(id) else {
             return;
         };
@@ -512,7 +523,7 @@ impl Book {
         cx: &Cx<'_>,
         scope: Scope,
         target: Target,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Act, Refusal> {
         if let Scope::Proposal(q) = &scope {
             self.prop_at(q, cx.past)?;
         }
@@ -521,10 +532,12 @@ impl Book {
         }
         self.delegs.entry(cx.author).or_default().push(DelegRec {
             id: cx.id,
+            bit: usize::MAX,
             scope,
             target,
         });
-        Ok(())
+        self.pending_deleg.insert(cx.id, cx.author);
+        Ok(Act::Marker)
     }
 
     /// A close. Returns the act to record: a marker, or the change the proposal enacts.
@@ -538,7 +551,10 @@ impl Book {
         if !p.open_at(cx.past) {
             return Err(Refusal::VotingNotOpen);
         }
-        let ancestors = cx.graph.ancestors(&cx.id);
+        // Every vote on the proposal (counted, void or late) comes after it in the causal
+        // order, so the close's past above the proposal is all its count needs.
+        let floor = cx.graph.meta(&proposal).map(|m| m.position);
+        let ancestors = cx.graph.ancestors_above(&cx.id, floor);
         if p.author != cx.author {
             let deadline = p.p.deadline;
             let after = deadline > 0 && cx.timestamp >= deadline;
@@ -547,13 +563,15 @@ impl Book {
             }
             // The closer's own clock is not evidence: another member must have dated an event
             // at or after the deadline, and that event must be in the close's past.
-            let witnessed = ancestors.iter().any(|e| {
-                cx.graph.meta(e).is_some_and(|m| {
-                    m.author != cx.author
-                        && m.timestamp >= deadline
-                        && cx.auth.is_member(&m.author, cx.past)
-                })
-            });
+            let witness = |m: &crate::graph::Meta| {
+                m.author != cx.author
+                    && m.timestamp >= deadline
+                    && cx.auth.is_member(&m.author, cx.past)
+            };
+            // Looked for above the proposal first; only when there is none there is the rest
+            // of the past walked.
+            let witnessed = cx.graph.metas(&ancestors).any(witness)
+                || cx.graph.metas(&cx.graph.ancestors(&cx.id)).any(witness);
             if !witnessed {
                 return Err(Refusal::NoDeadlineEvidence { deadline });
             }
@@ -570,10 +588,11 @@ impl Book {
         if p.withdrawn.is_some() {
             return Err(Refusal::ProposalEnded);
         }
-        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &ancestors, cx.id);
+        let in_past = |e: &EventId| cx.graph.contains(&ancestors, e);
+        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &in_past, cx.id);
         let passed = cert.outcome.passed == Some(true);
         let act = if passed {
-            enactment(cx, p, &ancestors)
+            enactment(cx, p)
         } else {
             None
         };
@@ -582,7 +601,7 @@ impl Book {
             p.in_close = p
                 .votes
                 .iter()
-                .filter(|v| ancestors.contains(&v.id))
+                .filter(|v| in_past(&v.id))
                 .map(|v| v.id)
                 .collect();
             p.close = Some((cx.id, usize::MAX));
@@ -601,7 +620,7 @@ impl Book {
         proposal: &EventId,
         p: &Prop,
         at: &Bits,
-        ancestors: &HashSet<EventId>,
+        in_past: &dyn Fn(&EventId) -> bool,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
         let electorate: Vec<PublicKey> = auth
@@ -609,8 +628,8 @@ impl Book {
             .into_iter()
             .filter(|k| in_electorate(auth, &p.p.electorate, k, at))
             .collect();
-        let (latest, void) = counted_votes(p, &electorate, ancestors);
-        let weights = self.weights(p, proposal, &electorate, &latest, ancestors);
+        let (latest, void) = counted_votes(p, &electorate, in_past);
+        let weights = self.weights(p, proposal, &electorate, &latest, at);
         let casts: Vec<Cast<'_>> = electorate
             .iter()
             .enumerate()
@@ -678,7 +697,7 @@ impl Book {
         proposal: &EventId,
         electorate: &[PublicKey],
         latest: &BTreeMap<PublicKey, &VoteRec>,
-        ancestors: &HashSet<EventId>,
+        at: &Bits,
     ) -> Weights {
         let mut index: HashMap<PublicKey, u32> = electorate
             .iter()
@@ -695,7 +714,7 @@ impl Book {
                 if voted[i] {
                     continue;
                 }
-                let Some((to, ids)) = self.effective(who, p, proposal, ancestors) else {
+                let Some((to, ids)) = self.effective(who, p, proposal, at) else {
                     continue;
                 };
                 used.extend(ids);
@@ -722,21 +741,21 @@ impl Book {
         }
     }
 
-    /// The member's effective delegation for a proposal at the point whose events are
-    /// `ancestors`: the most specific scope with a say wins. Returns the delegate and the
+    /// The member's effective delegation for a proposal at the point `at`: the most specific
+    /// scope with a say wins. Returns the delegate and the
     /// delegation events that decided it.
     fn effective(
         &self,
         who: &PublicKey,
         p: &Prop,
         proposal: &EventId,
-        ancestors: &HashSet<EventId>,
+        at: &Bits,
     ) -> Option<(PublicKey, Vec<EventId>)> {
         let recs = self.delegs.get(who)?;
         let latest = |scope: &Scope| {
             recs.iter()
                 .rev()
-                .find(|r| r.scope == *scope && ancestors.contains(&r.id))
+                .find(|r| r.scope == *scope && at.has(r.bit))
         };
         let mut scopes = vec![Scope::Proposal(*proposal)];
         if !p.p.topic.is_empty() {
@@ -762,7 +781,6 @@ impl Book {
         mut self,
         auth: &Authority,
         all: &Bits,
-        every: &HashSet<EventId>,
     ) -> (BTreeMap<EventId, ProposalState>, Delegations, Spent) {
         let ids: Vec<EventId> = self.props.keys().copied().collect();
         let mut out = BTreeMap::new();
@@ -773,7 +791,7 @@ impl Book {
                     continue;
                 }
                 (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-                    .then(|| self.conclude(auth, &id, p, all, every, id))
+                    .then(|| self.conclude(auth, &id, p, all, &|_| true, id))
             };
             let Some(p) = self.props.get_mut(&id) else {
                 continue;
@@ -940,21 +958,21 @@ struct Weights {
     lost: Vec<LostWeight>,
 }
 
-/// The latest vote of each member of `electorate` in `ancestors` (votes are recorded in causal
-/// order, which follows each author's log), and the void votes with their reasons.
+/// The latest vote of each member of `electorate` in the past (`in_past`; votes are recorded in
+/// causal order, which follows each author's log), and the void votes with their reasons.
 fn counted_votes<'a>(
     p: &'a Prop,
     electorate: &[PublicKey],
-    ancestors: &HashSet<EventId>,
+    in_past: &dyn Fn(&EventId) -> bool,
 ) -> (BTreeMap<PublicKey, &'a VoteRec>, Vec<VoidVote>) {
     let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
-    for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+    for v in p.votes.iter().filter(|v| in_past(&v.id)) {
         latest.insert(v.author, v);
     }
     let mut void: Vec<VoidVote> = p
         .void
         .iter()
-        .filter(|(id, _)| ancestors.contains(id))
+        .filter(|(id, _)| in_past(id))
         .map(|(id, r)| VoidVote {
             event: id.0,
             reason: r.clone(),
@@ -1025,7 +1043,7 @@ fn holders_of(
 
 /// The change a passed proposal enacts at its close, if its action is one the constitution in
 /// force at the close puts to a vote and still applies there.
-fn enactment(cx: &Cx<'_>, p: &Prop, ancestors: &HashSet<EventId>) -> Option<Act> {
+fn enactment(cx: &Cx<'_>, p: &Prop) -> Option<Act> {
     if p.p.action.is_empty() || check_action(cx.constitution(), &p.p).is_err() {
         return None;
     }
@@ -1045,7 +1063,7 @@ fn enactment(cx: &Cx<'_>, p: &Prop, ancestors: &HashSet<EventId>) -> Option<Act>
         Payload::Remove { member, reason, .. } if cx.is_member(&member) => Some(Act::Remove {
             member,
             by: cx.author,
-            cut: cx.graph.seen_of(&member, ancestors),
+            cut: cx.graph.seen_of(&member, &cx.graph.ancestors(&cx.id)),
             reason,
             decided: true,
         }),
@@ -1093,9 +1111,7 @@ impl Domain for Book {
             } => self
                 .vote(cx, proposal, ballot, reason)
                 .map(|()| Effect::None),
-            Payload::Delegate { scope, target } => {
-                self.delegate(cx, scope, target).map(|()| Effect::None)
-            }
+            Payload::Delegate { scope, target } => self.delegate(cx, scope, target).map(Effect::act),
             Payload::Attest { proposal, digest } => {
                 self.attest(cx, proposal, digest).map(|()| Effect::None)
             }

@@ -205,7 +205,7 @@ impl Run {
         let all = Bits::all(auth.ctrls.len());
         domains.membership.finish(&auth, &all, &mut st);
         domains.keys.finish(&auth, &mut st);
-        let (proposals, delegations, spent) = domains.decisions.finish(&auth, &all, &graph.ids());
+        let (proposals, delegations, spent) = domains.decisions.finish(&auth, &all);
         st.proposals = proposals;
         st.delegations = delegations;
         st.spent = spent;
