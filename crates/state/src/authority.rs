@@ -8,7 +8,7 @@
 //! domains read it through [`Authority`]'s queries and the [`Cx`] of the event they judge.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use dualpower_core::payload::{Admission, Constitution, Rule};
 use dualpower_core::{EventId, GroupId, NetworkId, PublicKey};
@@ -42,13 +42,13 @@ impl Bits {
     }
 
     /// The union of the parents' sets, sharing the largest one where it already covers the rest.
-    pub(crate) fn union(parts: &[Rc<Bits>]) -> Rc<Bits> {
+    pub(crate) fn union(parts: &[Arc<Bits>]) -> Arc<Bits> {
         let Some(mut best) = parts.iter().max_by_key(|b| b.0.len()).cloned() else {
-            return Rc::new(Bits::default());
+            return Arc::new(Bits::default());
         };
         for p in parts {
             if !best.covers(p) {
-                let b = Rc::make_mut(&mut best);
+                let b = Arc::make_mut(&mut best);
                 for (i, w) in p.0.iter().enumerate() {
                     b.0[i] |= w;
                 }
@@ -110,7 +110,7 @@ pub(crate) struct Ctrl {
     pub(crate) id: EventId,
     pub(crate) act: Act,
     /// Control events strictly before this one.
-    pub(crate) past: Rc<Bits>,
+    pub(crate) past: Arc<Bits>,
 }
 
 /// The control events judged so far and the queries every rule needs over them.
@@ -284,7 +284,7 @@ impl Authority {
     }
 
     /// Records an accepted control event; returns its index.
-    pub(crate) fn push(&mut self, id: EventId, act: Act, past: Rc<Bits>) -> usize {
+    pub(crate) fn push(&mut self, id: EventId, act: Act, past: Arc<Bits>) -> usize {
         let i = self.ctrls.len();
         match &act {
             Act::Admit { member, invite, .. } => {

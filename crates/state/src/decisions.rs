@@ -591,11 +591,7 @@ impl Book {
         let in_past = |e: &EventId| cx.graph.contains(&ancestors, e);
         let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &in_past, cx.id);
         let passed = cert.outcome.passed == Some(true);
-        let act = if passed {
-            enactment(cx, p)
-        } else {
-            None
-        };
+        let act = if passed { enactment(cx, p) } else { None };
         let enacted = act.is_some();
         if let Some(p) = self.props.get_mut(&proposal) {
             p.in_close = p
@@ -778,87 +774,96 @@ impl Book {
     /// The proposals as of the whole set: final certificates for closed ones, provisional ones
     /// (as if closed over every event) for those still voting.
     pub(crate) fn finish(
-        mut self,
+        &self,
         auth: &Authority,
         all: &Bits,
     ) -> (BTreeMap<EventId, ProposalState>, Delegations, Spent) {
-        let ids: Vec<EventId> = self.props.keys().copied().collect();
         let mut out = BTreeMap::new();
-        for id in ids {
-            let provisional = {
-                let p = &self.props[&id];
-                if p.idx.is_none() {
-                    continue;
-                }
-                (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-                    .then(|| self.conclude(auth, &id, p, all, &|_| true, id))
-            };
-            let Some(p) = self.props.get_mut(&id) else {
-                continue;
-            };
-            if let Some((mut cert, holders)) = provisional {
+        for id in self.props.keys() {
+            if let Some(state) = self.proposal_state(auth, all, id) {
+                out.insert(*id, state);
+            }
+        }
+        (out, self.delegations(), self.spent())
+    }
+
+    /// What [`Book::finish`] gives for proposal `id` (`None` if it was refused).
+    pub(crate) fn proposal_state(
+        &self,
+        auth: &Authority,
+        all: &Bits,
+        id: &EventId,
+    ) -> Option<ProposalState> {
+        let id = *id;
+        let p = self.props.get(&id)?;
+        p.idx?;
+        let provisional = (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
+            .then(|| self.conclude(auth, &id, p, all, &|_| true, id));
+        let (certificate, holders) = match provisional {
+            Some((mut cert, holders)) => {
                 cert.closes.clear();
-                p.certificate = Some(cert);
-                p.holders = holders;
+                (Some(cert), holders)
             }
-            let status = if p.close.is_some() {
-                Status::Closed
-            } else if p.withdrawn.is_some() {
-                Status::Withdrawn
-            } else if p.open_at(all) {
-                Status::Voting
-            } else {
-                Status::Discussion
-            };
-            let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
-            closes.extend(p.concurrent.iter().copied());
-            let (text_id, text) = match p.open {
-                Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
-                None => match p.revisions.last() {
-                    Some((r, _, t)) => (*r, t.clone()),
-                    None => (id, p.p.text.clone()),
-                },
-            };
-            let mut votes = BTreeMap::new();
-            for v in &p.votes {
-                votes.insert(
-                    v.author,
-                    CurrentVote {
-                        event: v.id,
-                        ballot: v.ballot.clone(),
-                        reason: v.reason.clone(),
-                    },
-                );
-            }
-            let late = match &p.close {
-                Some(_) => p
-                    .votes
-                    .iter()
-                    .filter(|v| !p.in_close.contains(&v.id))
-                    .map(|v| v.id)
-                    .collect(),
-                None => Vec::new(),
-            };
-            out.insert(
-                id,
-                ProposalState {
-                    id,
-                    author: p.author,
-                    proposal: p.p.clone(),
-                    text,
-                    text_id,
-                    status,
-                    votes,
-                    certificate: p.certificate.take(),
-                    holders: std::mem::take(&mut p.holders),
-                    late,
-                    closes,
-                    enacted: p.enacted,
-                    period: p.period,
-                    attestations: std::mem::take(&mut p.attestations),
+            None => (p.certificate.clone(), p.holders.clone()),
+        };
+        let status = if p.close.is_some() {
+            Status::Closed
+        } else if p.withdrawn.is_some() {
+            Status::Withdrawn
+        } else if p.open_at(all) {
+            Status::Voting
+        } else {
+            Status::Discussion
+        };
+        let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
+        closes.extend(p.concurrent.iter().copied());
+        let (text_id, text) = match p.open {
+            Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
+            None => match p.revisions.last() {
+                Some((r, _, t)) => (*r, t.clone()),
+                None => (id, p.p.text.clone()),
+            },
+        };
+        let mut votes = BTreeMap::new();
+        for v in &p.votes {
+            votes.insert(
+                v.author,
+                CurrentVote {
+                    event: v.id,
+                    ballot: v.ballot.clone(),
+                    reason: v.reason.clone(),
                 },
             );
         }
+        let late = match &p.close {
+            Some(_) => p
+                .votes
+                .iter()
+                .filter(|v| !p.in_close.contains(&v.id))
+                .map(|v| v.id)
+                .collect(),
+            None => Vec::new(),
+        };
+        Some(ProposalState {
+            id,
+            author: p.author,
+            proposal: p.p.clone(),
+            text,
+            text_id,
+            status,
+            votes,
+            certificate,
+            holders,
+            late,
+            closes,
+            enacted: p.enacted,
+            period: p.period,
+            attestations: p.attestations.clone(),
+        })
+    }
+
+    /// Every member's standing delegations.
+    pub(crate) fn delegations(&self) -> Delegations {
         let mut delegations: BTreeMap<PublicKey, BTreeMap<Scope, Target>> = BTreeMap::new();
         for (who, recs) in &self.delegs {
             let m = delegations.entry(*who).or_default();
@@ -874,8 +879,12 @@ impl Book {
             }
         }
         delegations.retain(|_, m| !m.is_empty());
-        let spent = self.spent.into_iter().collect();
-        (out, delegations, spent)
+        delegations
+    }
+
+    /// Quadratic credits spent.
+    pub(crate) fn spent(&self) -> Spent {
+        self.spent.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
 }
 
@@ -1111,7 +1120,9 @@ impl Domain for Book {
             } => self
                 .vote(cx, proposal, ballot, reason)
                 .map(|()| Effect::None),
-            Payload::Delegate { scope, target } => self.delegate(cx, scope, target).map(Effect::act),
+            Payload::Delegate { scope, target } => {
+                self.delegate(cx, scope, target).map(Effect::act)
+            }
             Payload::Attest { proposal, digest } => {
                 self.attest(cx, proposal, digest).map(|()| Effect::None)
             }

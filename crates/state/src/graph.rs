@@ -132,9 +132,9 @@ impl Graph {
         self.pos.get(id).copied()
     }
 
-    /// How many events are placed.
-    pub(crate) fn len(&self) -> usize {
-        self.at.len()
+    /// The positions of the placed predecessors of the event at `position`.
+    pub(crate) fn preds(&self, position: usize) -> &[usize] {
+        self.preds.get(position).map_or(&[], Vec::as_slice)
     }
 
     /// The causal past of `id` (excluding itself).
@@ -187,5 +187,22 @@ impl Graph {
             .map(|m| m.seq.saturating_add(1))
             .max()
             .unwrap_or(0)
+    }
+}
+
+impl Graph {
+    /// The log-0 event of `author` at `seq`, if any (the last one seen, if it forked).
+    pub(crate) fn at_seq(&self, author: &PublicKey, seq: u64) -> Option<&EventId> {
+        self.at_seq.get(&(*author, seq))
+    }
+
+    /// How many events are placed.
+    pub(crate) fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// The id of the event at `position`, given the caller's slice.
+    pub(crate) fn id_at(&self, events: &[VerifiedEvent], position: usize) -> Option<EventId> {
+        self.order.get(position).map(|i| events[*i].id())
     }
 }

@@ -9,7 +9,7 @@
 //!   group), so no honest writer uses it again. See [`GroupState::writing_epoch`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use dualpower_core::{EventId, KeyShare, Payload, PublicKey};
 
@@ -30,7 +30,7 @@ pub(crate) struct Keys {
     prekey_of: BTreeMap<PublicKey, [u8; 32]>,
     epochs: BTreeMap<EventId, Epoch>,
     /// The control events in the past of each epoch's starting share.
-    epoch_past: HashMap<EventId, Rc<Bits>>,
+    epoch_past: HashMap<EventId, Arc<Bits>>,
 }
 
 impl Keys {
@@ -90,12 +90,12 @@ impl Keys {
 
     /// Fills in the keys part of `st` (after membership): prekeys of members, epochs with their
     /// taint and supersession.
-    pub(crate) fn finish(self, auth: &Authority, st: &mut GroupState) {
+    pub(crate) fn finish(&self, auth: &Authority, st: &mut GroupState) {
         for (who, m) in st.members.iter_mut() {
             m.prekey = self.prekey_of.get(who).copied();
         }
-        st.prekeys = self.prekeys;
-        st.epochs = self.epochs;
+        st.prekeys = self.prekeys.clone();
+        st.epochs = self.epochs.clone();
         // Taint: an epoch known to anyone who is not a current member may not be written to.
         // Nor may one started without knowledge of a removal in force: the removed member may
         // have learnt it by paths no derived state sees (a history bundle handed over by a
@@ -146,7 +146,7 @@ impl Domain for Keys {
             },
             Payload::KeyShare(share) => {
                 if share.epoch.is_none() {
-                    self.epoch_past.insert(cx.id, Rc::new(cx.past.clone()));
+                    self.epoch_past.insert(cx.id, Arc::new(cx.past.clone()));
                 }
                 self.share(cx, share)
             }
@@ -162,7 +162,7 @@ impl Domain for Keys {
             return;
         };
         if share.epoch.is_none() {
-            self.epoch_past.insert(cx.id, Rc::new(cx.past.clone()));
+            self.epoch_past.insert(cx.id, Arc::new(cx.past.clone()));
         }
         let epoch_id = share.epoch.unwrap_or(cx.id);
         if share.epoch.is_some() && !self.epochs.contains_key(&epoch_id) {
