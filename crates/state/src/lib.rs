@@ -15,6 +15,7 @@
 
 mod authority;
 pub mod decisions;
+mod derivation;
 mod domain;
 pub mod feed;
 mod graph;
@@ -25,6 +26,7 @@ mod pass;
 pub mod refusal;
 
 pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
+pub use derivation::Derivation;
 pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
 pub use refusal::Refusal;
