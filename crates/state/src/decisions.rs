@@ -32,7 +32,7 @@
 //! * **Quadratic budgets** are per member per period and checked along the member's own log,
 //!   where a replaced vote gives its credits back.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dualpower_core::decision::{
     Ballot, Electorate, MethodKind, Proposal, ProposalText, Scope, Target,
@@ -198,6 +198,10 @@ pub(crate) struct Book {
     pending_mark: HashMap<EventId, (EventId, MarkKind)>,
     /// The author of a delegation waiting for its bit.
     pending_deleg: HashMap<EventId, PublicKey>,
+    /// Proposals changed since [`Book::take_changes`] was last called.
+    dirty: BTreeSet<EventId>,
+    /// Who had a delegation accepted since then.
+    delegated: BTreeSet<PublicKey>,
 }
 
 #[derive(Clone, Copy)]
@@ -260,6 +264,21 @@ impl Prop {
 }
 
 impl Book {
+    /// A proposal to change, marked as changed.
+    fn prop_mut(&mut self, proposal: &EventId) -> Option<&mut Prop> {
+        let p = self.props.get_mut(proposal)?;
+        self.dirty.insert(*proposal);
+        Some(p)
+    }
+
+    /// The proposals changed, and who had a delegation accepted, since the last call.
+    pub(crate) fn take_changes(&mut self) -> (BTreeSet<EventId>, BTreeSet<PublicKey>) {
+        (
+            std::mem::take(&mut self.dirty),
+            std::mem::take(&mut self.delegated),
+        )
+    }
+
     fn prop_at<'a>(&'a self, proposal: &EventId, past: &Bits) -> Result<&'a Prop, Refusal> {
         match self.props.get(proposal) {
             Some(p) if p.idx.is_some_and(|i| past.has(i)) => Ok(p),
@@ -287,6 +306,7 @@ impl Book {
             k[..8].copy_from_slice(&n.to_be_bytes());
             k
         };
+        self.dirty.insert(cx.id);
         self.props.insert(
             cx.id,
             Prop {
@@ -335,7 +355,7 @@ impl Book {
         check
             .check()
             .map_err(|e| Refusal::Undecodable(e.to_string()))?;
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.revisions.push((cx.id, usize::MAX, text));
         }
         self.pending_mark
@@ -366,7 +386,7 @@ impl Book {
         if !known {
             return Err(Refusal::UnknownProposal(text));
         }
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.open = Some((None, text));
         }
         self.pending_mark.insert(cx.id, (proposal, MarkKind::Open));
@@ -397,7 +417,7 @@ impl Book {
         if !p.closed_at(cx.past) {
             return Err(Refusal::NotClosed);
         }
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.attestations.insert(cx.author, digest);
         }
         Ok(())
@@ -414,7 +434,7 @@ impl Book {
         let Some((proposal, kind)) = self.pending_mark.remove(id) else {
             return;
         };
-        let Some(p) = self.props.get_mut(&proposal) else {
+        let Some(p) = self.prop_mut(&proposal) else {
             return;
         };
         match kind {
@@ -451,7 +471,7 @@ impl Book {
                 if let Some((key, cost)) = spend {
                     self.spent.entry(key).or_default().insert(proposal, cost);
                 }
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.votes.push(VoteRec {
                         id: cx.id,
                         author: cx.author,
@@ -462,7 +482,7 @@ impl Book {
                 Ok(())
             }
             Err(r) => {
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.void.push((cx.id, r.to_string()));
                 }
                 Err(r)
@@ -537,6 +557,7 @@ impl Book {
             target,
         });
         self.pending_deleg.insert(cx.id, cx.author);
+        self.delegated.insert(cx.author);
         Ok(Act::Marker)
     }
 
@@ -579,7 +600,7 @@ impl Book {
         if let Some((first, bit)) = p.close {
             if !cx.past.has(bit) {
                 // Concurrent with the close that counts: flagged, not counted.
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.concurrent.push(cx.id);
                 }
             }
@@ -593,7 +614,7 @@ impl Book {
         let passed = cert.outcome.passed == Some(true);
         let act = if passed { enactment(cx, p) } else { None };
         let enacted = act.is_some();
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.in_close = p
                 .votes
                 .iter()
@@ -620,9 +641,12 @@ impl Book {
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
         let electorate: Vec<PublicKey> = auth
-            .admitted()
-            .into_iter()
-            .filter(|k| in_electorate(auth, &p.p.electorate, k, at))
+            .members_at(at)
+            .filter(|k| match &p.p.electorate {
+                Electorate::Members => true,
+                Electorate::Role(r) => auth.has_role(k, r, at),
+            })
+            .copied()
             .collect();
         let (latest, void) = counted_votes(p, &electorate, in_past);
         let weights = self.weights(p, proposal, &electorate, &latest, at);
@@ -695,32 +719,33 @@ impl Book {
         latest: &BTreeMap<PublicKey, &VoteRec>,
         at: &Bits,
     ) -> Weights {
-        let mut index: HashMap<PublicKey, u32> = electorate
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
+        // The electorate is sorted, so only delegates outside it need an index of their own.
+        let mut extra: HashMap<PublicKey, u32> = HashMap::new();
         let mut keys = electorate.to_vec();
         let mut eligible = vec![true; electorate.len()];
         let mut voted: Vec<bool> = electorate.iter().map(|k| latest.contains_key(k)).collect();
         let mut target: Vec<Option<u32>> = vec![None; electorate.len()];
         let mut used: Vec<EventId> = Vec::new();
         if p.p.method.allows_delegation() {
+            let scopes = Book::scopes(p, proposal);
             for (i, who) in electorate.iter().enumerate() {
                 if voted[i] {
                     continue;
                 }
-                let Some((to, ids)) = self.effective(who, p, proposal, at) else {
+                let Some((to, id)) = self.effective(who, &scopes, at) else {
                     continue;
                 };
-                used.extend(ids);
-                let t = *index.entry(to).or_insert_with(|| {
-                    keys.push(to);
-                    eligible.push(false);
-                    voted.push(false);
-                    target.push(None);
-                    (keys.len() - 1) as u32
-                });
+                used.push(id);
+                let t = match electorate.binary_search(&to) {
+                    Ok(j) => j as u32,
+                    Err(_) => *extra.entry(to).or_insert_with(|| {
+                        keys.push(to);
+                        eligible.push(false);
+                        voted.push(false);
+                        target.push(None);
+                        (keys.len() - 1) as u32
+                    }),
+                };
                 target[i] = Some(t);
             }
         }
@@ -738,37 +763,41 @@ impl Book {
     }
 
     /// The member's effective delegation for a proposal at the point `at`: the most specific
-    /// scope with a say wins. Returns the delegate and the
-    /// delegation events that decided it.
+    /// of `scopes` with a say wins. Returns the delegate and the delegation event that decided
+    /// it.
     fn effective(
         &self,
         who: &PublicKey,
-        p: &Prop,
-        proposal: &EventId,
+        scopes: &[Scope],
         at: &Bits,
-    ) -> Option<(PublicKey, Vec<EventId>)> {
+    ) -> Option<(PublicKey, EventId)> {
         let recs = self.delegs.get(who)?;
         let latest = |scope: &Scope| {
             recs.iter()
                 .rev()
                 .find(|r| r.scope == *scope && at.has(r.bit))
         };
-        let mut scopes = vec![Scope::Proposal(*proposal)];
-        if !p.p.topic.is_empty() {
-            scopes.push(Scope::Topic(p.p.topic.clone()));
-        }
-        scopes.push(Scope::Group);
-        for s in &scopes {
+        for s in scopes {
             match latest(s) {
                 None => {}
                 Some(r) => match &r.target {
                     Target::Inherit => {}
                     Target::Nobody => return None,
-                    Target::To(k) => return Some((*k, vec![r.id])),
+                    Target::To(k) => return Some((*k, r.id)),
                 },
             }
         }
         None
+    }
+
+    /// The scopes a delegation for `proposal` may come from, most specific first.
+    fn scopes(p: &Prop, proposal: &EventId) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Proposal(*proposal)];
+        if !p.p.topic.is_empty() {
+            scopes.push(Scope::Topic(p.p.topic.clone()));
+        }
+        scopes.push(Scope::Group);
+        scopes
     }
 
     /// The proposals as of the whole set: final certificates for closed ones, provisional ones
@@ -864,22 +893,26 @@ impl Book {
 
     /// Every member's standing delegations.
     pub(crate) fn delegations(&self) -> Delegations {
-        let mut delegations: BTreeMap<PublicKey, BTreeMap<Scope, Target>> = BTreeMap::new();
-        for (who, recs) in &self.delegs {
-            let m = delegations.entry(*who).or_default();
-            for r in recs {
-                match r.target {
-                    Target::Inherit => {
-                        m.remove(&r.scope);
-                    }
-                    _ => {
-                        m.insert(r.scope.clone(), r.target.clone());
-                    }
+        self.delegs
+            .keys()
+            .filter_map(|who| Some((*who, self.delegations_of(who)?)))
+            .collect()
+    }
+
+    /// `who`'s standing delegations, if any.
+    pub(crate) fn delegations_of(&self, who: &PublicKey) -> Option<BTreeMap<Scope, Target>> {
+        let mut m = BTreeMap::new();
+        for r in self.delegs.get(who)? {
+            match r.target {
+                Target::Inherit => {
+                    m.remove(&r.scope);
+                }
+                _ => {
+                    m.insert(r.scope.clone(), r.target.clone());
                 }
             }
         }
-        delegations.retain(|_, m| !m.is_empty());
-        delegations
+        (!m.is_empty()).then_some(m)
     }
 
     /// Quadratic credits spent.
@@ -892,7 +925,7 @@ impl Book {
     /// A vote refused before it reached the book (its author was not a member, or was cut):
     /// listed in the certificate as void.
     pub(crate) fn void_vote(&mut self, proposal: &EventId, id: EventId, why: &Refusal) {
-        if let Some(p) = self.props.get_mut(proposal) {
+        if let Some(p) = self.prop_mut(proposal) {
             p.void.push((id, why.to_string()));
         }
     }

@@ -60,7 +60,9 @@ impl Derivation {
     pub fn new(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> Derivation {
         let graph = Graph::new(group, events);
         let (run, known) = pass::settled_run(network, group, events, &graph);
+        let mut run = run;
         let state = run.state(&graph);
+        run.mark_clean();
         let mut d = Derivation {
             network: *network,
             group,
@@ -95,6 +97,7 @@ impl Derivation {
             return;
         };
         let before = self.run.removal_candidates();
+        let refused = self.run.refused();
         let start = self.events.len();
         self.run.membership().learn_invites(self.group, &fresh);
         self.events.extend(fresh);
@@ -119,7 +122,7 @@ impl Derivation {
             self.rederive(Vec::new());
             return;
         }
-        self.state = self.run.state(&self.graph);
+        self.run.refresh(&mut self.state, refused);
     }
 
     /// The state as of every event given so far.
@@ -140,6 +143,7 @@ impl Derivation {
         let (run, known) = pass::settled_run(&self.network, self.group, &self.events, &self.graph);
         self.state = run.state(&self.graph);
         self.run = run;
+        self.run.mark_clean();
         self.known = known;
         self.full += 1;
         self.note(start);

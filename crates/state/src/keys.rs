@@ -31,9 +31,16 @@ pub(crate) struct Keys {
     epochs: BTreeMap<EventId, Epoch>,
     /// The control events in the past of each epoch's starting share.
     epoch_past: HashMap<EventId, Arc<Bits>>,
+    /// Whether an event of this domain was judged since [`Keys::take_touched`].
+    touched: bool,
 }
 
 impl Keys {
+    /// Whether an event of this domain was judged (accepted or refused) since the last call.
+    pub(crate) fn take_touched(&mut self) -> bool {
+        std::mem::take(&mut self.touched)
+    }
+
     fn new_epoch(cx: &Cx<'_>, share: &KeyShare, refused: bool) -> Epoch {
         Epoch {
             creator: cx.author,
@@ -135,6 +142,7 @@ impl Keys {
 
 impl Domain for Keys {
     fn judge(&mut self, cx: &Cx<'_>, payload: Payload) -> Result<Effect, Refusal> {
+        self.touched = true;
         match payload {
             Payload::Prekey { key } => match self.prekeys.get(&key) {
                 Some(owner) if *owner != cx.author => Err(Refusal::PrekeyTaken),
@@ -158,6 +166,7 @@ impl Domain for Keys {
     /// to can read what valid authors wrote under it before they learnt of the refusal) but is
     /// void: refused and tainted, never written under again, superseding nothing.
     fn refused(&mut self, cx: &Cx<'_>, payload: &Payload, _why: &Refusal) {
+        self.touched = true;
         let Payload::KeyShare(share) = payload else {
             return;
         };

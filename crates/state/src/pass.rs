@@ -121,6 +121,9 @@ pub(crate) struct Run {
     /// By causal position: the control events in the event's past, including itself if it is
     /// one.
     incl: Vec<Arc<Bits>>,
+    /// Whether an act other than a marker was recorded since [`Run::refresh`] (members, roles,
+    /// the constitution or invites may have changed).
+    authority_changed: bool,
 }
 
 impl Run {
@@ -144,6 +147,7 @@ impl Run {
             },
             removals: Vec::new(),
             incl: Vec::with_capacity(graph.order.len()),
+            authority_changed: false,
         };
         for position in 0..graph.order.len() {
             run.step(network, group, events, graph, known, position);
@@ -214,6 +218,9 @@ impl Run {
     ) -> Arc<Bits> {
         let mut mine = (**past).clone();
         for act in acts {
+            if !matches!(act, Act::Marker) {
+                self.authority_changed = true;
+            }
             let c = candidate(
                 &self.auth,
                 id,
@@ -229,6 +236,77 @@ impl Run {
             mine.set(idx);
         }
         Arc::new(mine)
+    }
+
+    /// How many events this pass refused so far.
+    pub(crate) fn refused(&self) -> usize {
+        self.st.rejected.len()
+    }
+
+    /// Forgets what changed so far: `st` is [`Run::state`] as of now.
+    pub(crate) fn mark_clean(&mut self) {
+        self.authority_changed = false;
+        self.domains.keys.take_touched();
+        self.domains.decisions.take_changes();
+    }
+
+    /// Brings `st`, the state as of the last [`Run::refresh`] or [`Run::mark_clean`] when this
+    /// pass had refused `refused` events, up to date at the cost of what changed since: new
+    /// refusals, the membership part if the authority record changed, the keys part if that or
+    /// a key event did, the proposals that changed, and the provisional certificates of those
+    /// still voting if members or delegations changed.
+    pub(crate) fn refresh(&mut self, st: &mut GroupState, refused: usize) {
+        st.rejected.extend(
+            self.st
+                .rejected
+                .get(refused..)
+                .unwrap_or(&[])
+                .iter()
+                .cloned(),
+        );
+        let all = Bits::all(self.auth.ctrls.len());
+        let authority = std::mem::take(&mut self.authority_changed);
+        let keys = self.domains.keys.take_touched();
+        if authority {
+            st.members.clear();
+            st.removed.clear();
+            st.pending.clear();
+            self.domains.membership.finish(&self.auth, &all, st);
+        }
+        if authority || keys {
+            self.domains.keys.finish(&self.auth, st);
+        }
+        let book = &mut self.domains.decisions;
+        let (mut ids, delegated) = book.take_changes();
+        for who in &delegated {
+            match book.delegations_of(who) {
+                Some(m) => {
+                    st.delegations.insert(*who, m);
+                }
+                None => {
+                    st.delegations.remove(who);
+                }
+            }
+        }
+        st.spent = book.spent();
+        if authority || !delegated.is_empty() {
+            ids.extend(
+                st.proposals
+                    .iter()
+                    .filter(|(_, p)| p.status == crate::decisions::Status::Voting)
+                    .map(|(id, _)| *id),
+            );
+        }
+        for id in ids {
+            match book.proposal_state(&self.auth, &all, &id) {
+                Some(p) => {
+                    st.proposals.insert(id, p);
+                }
+                None => {
+                    st.proposals.remove(&id);
+                }
+            }
+        }
     }
 
     /// The state as of every event judged so far.
