@@ -57,7 +57,7 @@ fn proposal(i: usize, action: Vec<u8>) -> Proposal {
 
 /// Builds a history from a script of (op, author, x, y): posts, newcomers (invite, join,
 /// admission), proposals (some enacting a role grant), votes, delegations, closes, removals,
-/// leaves, role grants and forks, each citing the newest event or a random earlier one (so
+/// leaves, role grants, prekeys and forks, each citing the newest event or a random earlier one (so
 /// branches run concurrently and pasts are partial).
 fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
     let (mut s, genesis) = Scenario::new(NAMES[0], constitution(open));
@@ -140,6 +140,11 @@ fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
                 s.author(author).logs = saved;
                 let second = s.post(author, &format!("fork b {step}"), &deps);
                 vec![first, second]
+            }
+            10 => {
+                // Prekeys, sometimes one another author already published.
+                let key = [x % 5; 32];
+                vec![s.write(author, Payload::Prekey { key }, &deps, T)]
             }
             _ => vec![s.post(author, &format!("note {step}"), &[dep])],
         };
