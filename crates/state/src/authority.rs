@@ -7,6 +7,8 @@
 //! Only the pass writes it (with the acts that membership judges and that decisions enact);
 //! domains read it through [`Authority`]'s queries and the [`Cx`] of the event they judge.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -51,6 +53,11 @@ impl Bits {
         while self.words.last() == Some(&0) {
             self.words.pop();
         }
+    }
+
+    /// Whether control event `i` is in the run of full words (so surely in the set).
+    pub(crate) fn below_base(&self, i: usize) -> bool {
+        i / 64 < self.base
     }
 
     /// Whether control event `i` is in the set.
@@ -181,6 +188,10 @@ pub(crate) struct Authority {
     /// Everyone ever admitted or removed, in key order, with their admissions and removals (the
     /// same as `admits` and `removes`): every certificate lists its electorate in this order.
     roster: BTreeMap<PublicKey, Roster>,
+    /// Control indices of every admission and removal, in order.
+    member_acts: Vec<usize>,
+    /// Members at any point that holds every one of `member_acts`; reset when one is added.
+    members_now: OnceCell<Vec<PublicKey>>,
 }
 
 /// One member's admissions and removals, in causal order.
@@ -193,7 +204,30 @@ struct Roster {
 impl Authority {
     /// Who was a member at `at`, in key order: [`Authority::is_member`] of everyone ever
     /// admitted, read from the roster so a certificate's electorate costs no lookups by key.
-    pub(crate) fn members_at<'a>(&'a self, at: &'a Bits) -> impl Iterator<Item = &'a PublicKey> {
+    ///
+    /// Where `at` holds every admission and removal so far (as the points of most closes do),
+    /// the answer is the same for all of them and is computed once.
+    pub(crate) fn members_at<'a>(&'a self, at: &'a Bits) -> Cow<'a, [PublicKey]> {
+        let holds_all = self
+            .member_acts
+            .iter()
+            .rev()
+            .take_while(|i| !at.below_base(**i))
+            .all(|i| at.has(*i));
+        if holds_all {
+            let all = self.members_now.get_or_init(|| {
+                self.scan_members(&Bits::all(self.ctrls.len()))
+                    .copied()
+                    .collect()
+            });
+            Cow::Borrowed(all.as_slice())
+        } else {
+            Cow::Owned(self.scan_members(at).copied().collect())
+        }
+    }
+
+    /// [`Authority::members_at`], the long way.
+    fn scan_members<'a>(&'a self, at: &'a Bits) -> impl Iterator<Item = &'a PublicKey> {
         self.roster.iter().filter_map(move |(who, r)| {
             let live = r.admits.iter().filter(|a| at.has(**a)).any(|a| {
                 matches!(self.ctrls[*a].act, Act::Admit { complete: true, .. })
@@ -360,6 +394,8 @@ impl Authority {
         match &act {
             Act::Admit { member, invite, .. } => {
                 self.roster.entry(*member).or_default().admits.push(i);
+                self.member_acts.push(i);
+                self.members_now = OnceCell::new();
                 self.admits.entry(*member).or_default().push(i);
                 if let Some(inv) = invite {
                     self.invite_admits.entry(*inv).or_default().push(i);
@@ -367,6 +403,8 @@ impl Authority {
             }
             Act::Remove { member, .. } => {
                 self.roster.entry(*member).or_default().removes.push(i);
+                self.member_acts.push(i);
+                self.members_now = OnceCell::new();
                 self.removes.entry(*member).or_default().push(i);
             }
             Act::Role { member, role, .. } => self

@@ -640,14 +640,15 @@ impl Book {
         in_past: &dyn Fn(&EventId) -> bool,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
-        let electorate: Vec<PublicKey> = auth
-            .members_at(at)
-            .filter(|k| match &p.p.electorate {
-                Electorate::Members => true,
-                Electorate::Role(r) => auth.has_role(k, r, at),
-            })
-            .copied()
-            .collect();
+        let members = auth.members_at(at);
+        let electorate: std::borrow::Cow<'_, [PublicKey]> = match &p.p.electorate {
+            Electorate::Members => members,
+            Electorate::Role(r) => members
+                .iter()
+                .filter(|k| auth.has_role(k, r, at))
+                .copied()
+                .collect(),
+        };
         let (latest, void) = counted_votes(p, &electorate, in_past);
         let weights = self.weights(p, proposal, &electorate, &latest, at);
         let casts: Vec<Cast<'_>> = electorate

@@ -29,8 +29,11 @@ pub(crate) struct Graph {
     pos: HashMap<EventId, usize>,
     /// By position: what the graph keeps of the event.
     at: Vec<Meta>,
-    /// By position: the positions of its placed predecessors (each placed before it).
-    preds: Vec<Vec<usize>>,
+    /// The positions of each placed event's placed predecessors (each placed before it),
+    /// event after event.
+    preds: Vec<usize>,
+    /// By position: where its predecessors start in `preds` (one entry more than events).
+    pred_start: Vec<usize>,
     /// Log-0 events by (author, seq), placed or not, to find forks.
     at_seq: HashMap<(PublicKey, u64), EventId>,
     /// Each author whose log 0 holds two different events at one seq: the lowest such seq.
@@ -66,7 +69,8 @@ impl Graph {
             order: Vec::with_capacity(events.len()),
             pos: HashMap::with_capacity(events.len()),
             at: Vec::with_capacity(events.len()),
-            preds: Vec::with_capacity(events.len()),
+            preds: Vec::with_capacity(events.len() * 3),
+            pred_start: vec![0],
             at_seq: HashMap::new(),
             forks: BTreeMap::new(),
         };
@@ -118,7 +122,8 @@ impl Graph {
             timestamp: h.timestamp,
             position,
         });
-        self.preds.push(preds);
+        self.preds.extend(preds);
+        self.pred_start.push(self.preds.len());
         self.order.push(i);
     }
 
@@ -134,7 +139,13 @@ impl Graph {
 
     /// The positions of the placed predecessors of the event at `position`.
     pub(crate) fn preds(&self, position: usize) -> &[usize] {
-        self.preds.get(position).map_or(&[], Vec::as_slice)
+        match (
+            self.pred_start.get(position),
+            self.pred_start.get(position + 1),
+        ) {
+            (Some(a), Some(b)) => &self.preds[*a..*b],
+            _ => &[],
+        }
     }
 
     /// The causal past of `id` (excluding itself).
@@ -158,13 +169,18 @@ impl Graph {
             };
         };
         let mut seen = vec![false; start.saturating_sub(lo)];
-        let mut stack: Vec<usize> = self.preds[start].clone();
+        let mut stack: Vec<usize> = self.preds(start).to_vec();
         while let Some(p) = stack.pop() {
             if p < lo || seen[p - lo] {
                 continue;
             }
             seen[p - lo] = true;
-            stack.extend(self.preds[p].iter().copied().filter(|q| *q >= lo));
+            stack.extend(
+                self.preds(p)
+                    .iter()
+                    .copied()
+                    .filter(|q| *q >= lo && !seen[*q - lo]),
+            );
         }
         Past { lo, seen }
     }
