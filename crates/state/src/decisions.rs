@@ -154,6 +154,14 @@ struct VoteRec {
     reason: String,
 }
 
+/// One member's delegations: in the order recorded, and by scope (a close asks for the latest
+/// of each scope, and must not scan every delegation the member ever made).
+#[derive(Default)]
+struct Delegs {
+    recs: Vec<DelegRec>,
+    by_scope: BTreeMap<Scope, Vec<usize>>,
+}
+
 struct DelegRec {
     id: EventId,
     /// Its control bit: a delegation is a control event, so "is it in this close's past" is a
@@ -191,7 +199,7 @@ struct Prop {
 #[derive(Default)]
 pub(crate) struct Book {
     props: BTreeMap<EventId, Prop>,
-    delegs: HashMap<PublicKey, Vec<DelegRec>>,
+    delegs: HashMap<PublicKey, Delegs>,
     /// Quadratic budgets: (member, period) → proposal → credits spent.
     spent: HashMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>,
     /// Which proposal a marker event belongs to, so its bit can be recorded.
@@ -426,7 +434,7 @@ impl Book {
     /// Records the bit a marker event received.
     pub(crate) fn marked(&mut self, id: &EventId, bit: usize) {
         if let Some(who) = self.pending_deleg.remove(id) {
-            if let Some(r) = self.delegs.get_mut(&who).and_then(|v| v.last_mut()) {
+            if let Some(r) = self.delegs.get_mut(&who).and_then(|d| d.recs.last_mut()) {
                 r.bit = bit;
             }
             return;
@@ -550,7 +558,12 @@ impl Book {
         if target == Target::To(cx.author) {
             return Err(Refusal::DelegateToSelf);
         }
-        self.delegs.entry(cx.author).or_default().push(DelegRec {
+        let d = self.delegs.entry(cx.author).or_default();
+        d.by_scope
+            .entry(scope.clone())
+            .or_default()
+            .push(d.recs.len());
+        d.recs.push(DelegRec {
             id: cx.id,
             bit: usize::MAX,
             scope,
@@ -772,11 +785,14 @@ impl Book {
         scopes: &[Scope],
         at: &Bits,
     ) -> Option<(PublicKey, EventId)> {
-        let recs = self.delegs.get(who)?;
+        let d = self.delegs.get(who)?;
         let latest = |scope: &Scope| {
-            recs.iter()
+            d.by_scope
+                .get(scope)?
+                .iter()
                 .rev()
-                .find(|r| r.scope == *scope && at.has(r.bit))
+                .map(|i| &d.recs[*i])
+                .find(|r| at.has(r.bit))
         };
         for s in scopes {
             match latest(s) {
@@ -903,7 +919,7 @@ impl Book {
     /// `who`'s standing delegations, if any.
     pub(crate) fn delegations_of(&self, who: &PublicKey) -> Option<BTreeMap<Scope, Target>> {
         let mut m = BTreeMap::new();
-        for r in self.delegs.get(who)? {
+        for r in &self.delegs.get(who)?.recs {
             match r.target {
                 Target::Inherit => {
                     m.remove(&r.scope);

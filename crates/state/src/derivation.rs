@@ -63,11 +63,18 @@ impl Derivation {
         let mut run = run;
         let state = run.state(&graph);
         run.mark_clean();
+        // Room to grow, so the first batches do not copy the history into larger vectors.
+        let room = events.len() / 4 + 1024;
+        let mut all = Vec::with_capacity(events.len() + room);
+        all.extend_from_slice(events);
+        let (mut graph, mut run) = (graph, run);
+        graph.reserve(room);
+        run.reserve(room);
         let mut d = Derivation {
             network: *network,
             group,
-            events: events.to_vec(),
-            ids: HashSet::with_capacity(events.len()),
+            events: all,
+            ids: HashSet::with_capacity(events.len() + room),
             missing: HashSet::new(),
             foreign: false,
             graph,

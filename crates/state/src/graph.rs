@@ -127,6 +127,15 @@ impl Graph {
         self.order.push(i);
     }
 
+    /// Makes room for `extra` more events.
+    pub(crate) fn reserve(&mut self, extra: usize) {
+        self.order.reserve(extra);
+        self.pos.reserve(extra);
+        self.at.reserve(extra);
+        self.preds.reserve(extra * 3);
+        self.pred_start.reserve(extra);
+    }
+
     /// What the graph knows of `id`, if it is placed.
     pub(crate) fn meta(&self, id: &EventId) -> Option<&Meta> {
         self.at.get(*self.pos.get(id)?)

@@ -238,6 +238,11 @@ impl Run {
         Arc::new(mine)
     }
 
+    /// Makes room for `extra` more events.
+    pub(crate) fn reserve(&mut self, extra: usize) {
+        self.incl.reserve(extra);
+    }
+
     /// How many events this pass refused so far.
     pub(crate) fn refused(&self) -> usize {
         self.st.rejected.len()
