@@ -203,6 +203,14 @@ impl Derivation {
                 return None;
             }
             let preds: Vec<&EventId> = h.backlink.iter().chain(&h.deps).collect();
+            // Citing a given event the order left out (on a claimed cycle) keeps an event out
+            // of the order too.
+            if preds
+                .iter()
+                .any(|p| self.ids.contains(*p) && self.graph.position(p).is_none())
+            {
+                return None;
+            }
             if preds.iter().any(|p| new_ids.contains(*p)) {
                 continue;
             }
