@@ -664,11 +664,13 @@ impl Book {
         };
         let (latest, void) = counted_votes(p, &electorate, in_past);
         let weights = self.weights(p, proposal, &electorate, &latest, at);
-        let casts: Vec<Cast<'_>> = electorate
+        // Voters are few and both lists are in key order: find each voter in the electorate
+        // rather than each member among the voters.
+        let casts: Vec<Cast<'_>> = latest
             .iter()
-            .enumerate()
-            .filter_map(|(i, k)| {
-                latest.get(k).map(|v| Cast {
+            .filter_map(|(k, v)| {
+                let i = electorate.binary_search(k).ok()?;
+                Some(Cast {
                     weight: weights.res.weight.get(i).copied().unwrap_or(1),
                     ballot: &v.ballot,
                 })
@@ -737,7 +739,12 @@ impl Book {
         let mut extra: HashMap<PublicKey, u32> = HashMap::new();
         let mut keys = electorate.to_vec();
         let mut eligible = vec![true; electorate.len()];
-        let mut voted: Vec<bool> = electorate.iter().map(|k| latest.contains_key(k)).collect();
+        let mut voted = vec![false; electorate.len()];
+        for k in latest.keys() {
+            if let Ok(i) = electorate.binary_search(k) {
+                voted[i] = true;
+            }
+        }
         let mut target: Vec<Option<u32>> = vec![None; electorate.len()];
         let mut used: Vec<EventId> = Vec::new();
         if p.p.method.allows_delegation() {
