@@ -149,6 +149,9 @@ pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
 
 struct VoteRec {
     id: EventId,
+    /// Its control bit: an accepted vote is a control event, so whether it is in a close's
+    /// past is a bit test rather than a walk over the voting period.
+    bit: usize,
     author: PublicKey,
     ballot: Ballot,
     reason: String,
@@ -219,6 +222,7 @@ enum MarkKind {
     Open,
     Withdraw,
     Close,
+    Vote,
 }
 
 fn in_electorate(auth: &Authority, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
@@ -463,6 +467,11 @@ impl Book {
                     c.1 = bit;
                 }
             }
+            MarkKind::Vote => {
+                if let Some(v) = p.votes.last_mut().filter(|v| v.id == *id) {
+                    v.bit = bit;
+                }
+            }
         }
     }
 
@@ -472,7 +481,7 @@ impl Book {
         proposal: EventId,
         ballot: Ballot,
         reason: String,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Act, Refusal> {
         let verdict = self.judge_vote(cx, &proposal, &ballot, &reason);
         match verdict {
             Ok(spend) => {
@@ -482,12 +491,14 @@ impl Book {
                 if let Some(p) = self.prop_mut(&proposal) {
                     p.votes.push(VoteRec {
                         id: cx.id,
+                        bit: usize::MAX,
                         author: cx.author,
                         ballot,
                         reason,
                     });
                 }
-                Ok(())
+                self.pending_mark.insert(cx.id, (proposal, MarkKind::Vote));
+                Ok(Act::Marker)
             }
             Err(r) => {
                 if let Some(p) = self.prop_mut(&proposal) {
@@ -586,10 +597,13 @@ impl Book {
             return Err(Refusal::VotingNotOpen);
         }
         // Every vote on the proposal (counted, void or late) comes after it in the causal
-        // order, so the close's past above the proposal is all its count needs.
+        // order, so the close's past above the proposal is all its count needs; and accepted
+        // votes have bits, so only a deadline witness or void votes need even that walk.
         let floor = cx.graph.meta(&proposal).map(|m| m.position);
-        let ancestors = cx.graph.ancestors_above(&cx.id, floor);
+        let walk = || cx.graph.ancestors_above(&cx.id, floor);
+        let mut above = None;
         if p.author != cx.author {
+            let ancestors = above.insert(walk());
             let deadline = p.p.deadline;
             let after = deadline > 0 && cx.timestamp >= deadline;
             if !after || !in_electorate(cx.auth, &p.p.electorate, &cx.author, cx.past) {
@@ -604,7 +618,7 @@ impl Book {
             };
             // Looked for above the proposal first; only when there is none there is the rest
             // of the past walked.
-            let witnessed = cx.graph.metas(&ancestors).any(witness)
+            let witnessed = cx.graph.metas(ancestors).any(witness)
                 || cx.graph.metas(&cx.graph.ancestors(&cx.id)).any(witness);
             if !witnessed {
                 return Err(Refusal::NoDeadlineEvidence { deadline });
@@ -622,8 +636,15 @@ impl Book {
         if p.withdrawn.is_some() {
             return Err(Refusal::ProposalEnded);
         }
-        let in_past = |e: &EventId| cx.graph.contains(&ancestors, e);
-        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &in_past, cx.id);
+        let voids = if p.void.is_empty() {
+            None
+        } else {
+            Some(above.take().unwrap_or_else(walk))
+        };
+        let past = Past::At(cx.past, &|e: &EventId| {
+            voids.as_ref().is_some_and(|a| cx.graph.contains(a, e))
+        });
+        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &past, cx.id);
         let passed = cert.outcome.passed == Some(true);
         let act = if passed { enactment(cx, p) } else { None };
         let enacted = act.is_some();
@@ -631,7 +652,7 @@ impl Book {
             p.in_close = p
                 .votes
                 .iter()
-                .filter(|v| in_past(&v.id))
+                .filter(|v| cx.past.has(v.bit))
                 .map(|v| v.id)
                 .collect();
             p.close = Some((cx.id, usize::MAX));
@@ -643,14 +664,14 @@ impl Book {
         Ok(act.unwrap_or(Act::Marker))
     }
 
-    /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
+    /// The certificate of `proposal` over the point `at`, counting the votes in `past`.
     fn conclude(
         &self,
         auth: &Authority,
         proposal: &EventId,
         p: &Prop,
         at: &Bits,
-        in_past: &dyn Fn(&EventId) -> bool,
+        past: &Past<'_>,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
         let members = auth.members_at(at);
@@ -662,7 +683,7 @@ impl Book {
                 .copied()
                 .collect(),
         };
-        let (latest, void) = counted_votes(p, &electorate, in_past);
+        let (latest, void) = counted_votes(p, &electorate, past);
         let weights = self.weights(p, proposal, &electorate, &latest, at);
         // Voters are few and both lists are in key order: find each voter in the electorate
         // rather than each member among the voters.
@@ -851,7 +872,7 @@ impl Book {
         let p = self.props.get(&id)?;
         p.idx?;
         let provisional = (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-            .then(|| self.conclude(auth, &id, p, all, &|_| true, id));
+            .then(|| self.conclude(auth, &id, p, all, &Past::All, id));
         let (certificate, holders) = match provisional {
             Some((mut cert, holders)) => {
                 cert.closes.clear();
@@ -955,6 +976,30 @@ impl Book {
     }
 }
 
+/// The past a count is taken over.
+enum Past<'a> {
+    /// Every event (a provisional count).
+    All,
+    /// A close's: its control events, and which refused (void) votes it holds.
+    At(&'a Bits, &'a dyn Fn(&EventId) -> bool),
+}
+
+impl Past<'_> {
+    fn has_vote(&self, v: &VoteRec) -> bool {
+        match self {
+            Past::All => true,
+            Past::At(bits, _) => bits.has(v.bit),
+        }
+    }
+
+    fn has_void(&self, id: &EventId) -> bool {
+        match self {
+            Past::All => true,
+            Past::At(_, void) => void(id),
+        }
+    }
+}
+
 /// A quadratic budget: (member, period).
 type BudgetKey = (PublicKey, [u8; 32]);
 
@@ -1029,16 +1074,16 @@ struct Weights {
 fn counted_votes<'a>(
     p: &'a Prop,
     electorate: &[PublicKey],
-    in_past: &dyn Fn(&EventId) -> bool,
+    past: &Past<'_>,
 ) -> (BTreeMap<PublicKey, &'a VoteRec>, Vec<VoidVote>) {
     let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
-    for v in p.votes.iter().filter(|v| in_past(&v.id)) {
+    for v in p.votes.iter().filter(|v| past.has_vote(v)) {
         latest.insert(v.author, v);
     }
     let mut void: Vec<VoidVote> = p
         .void
         .iter()
-        .filter(|(id, _)| in_past(id))
+        .filter(|(id, _)| past.has_void(id))
         .map(|(id, r)| VoidVote {
             event: id.0,
             reason: r.clone(),
@@ -1174,9 +1219,7 @@ impl Domain for Book {
                 proposal,
                 ballot,
                 reason,
-            } => self
-                .vote(cx, proposal, ballot, reason)
-                .map(|()| Effect::None),
+            } => self.vote(cx, proposal, ballot, reason).map(Effect::act),
             Payload::Delegate { scope, target } => {
                 self.delegate(cx, scope, target).map(Effect::act)
             }
