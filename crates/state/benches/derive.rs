@@ -2,8 +2,11 @@
 //! and one vote and a 1 000-event batch applied incrementally to an already derived group.
 //!
 //! It lives in the state crate (not `dualpower-bench`) so it builds without the network stack.
-//! `cargo bench -p dualpower-state --bench derive [-- SIZES...] [--scratch-only|--inc-only]`
-//! (default 10000 100000). Events are signed once per size, not timed. Wall time comes from
+//! `cargo bench -p dualpower-state --bench derive [-- SIZES...] [--scratch-only|--inc-only]
+//! [--members=N] [--digest] [--no-check]` (default 10000 100000). Members default to one per
+//! 300 events (50 to 3 000); `--digest` prints a BLAKE3 of the derived state (to compare two
+//! builds) and the refusals by kind; `--no-check` skips checking the incremental state against
+//! a full derivation. Events are signed once per size, not timed. Wall time comes from
 //! `Instant`, CPU time from `/proc/self/schedstat` (nanoseconds on CPU), so a busy neighbour
 //! shows in wall time but not in events per CPU-second.
 

@@ -15,8 +15,9 @@
 //!   carry an action, which may enact one) change the settlement of cuts, which reaches back
 //!   over the whole history; a second event at an author's seq (a fork) voids the author's
 //!   later events wherever they sit; an invite that an earlier join named but that was missing
-//!   changes that join's verdict; events of another group take part in the order. Any of these
-//!   falls back to a full derivation.
+//!   changes that join's verdict; events of another group take part in the order; an event
+//!   citing one the order left out (on a claimed cycle) stays out of it. Any of these falls
+//!   back to a full derivation.
 //!
 //! Everything else (posts, comments, votes, delegations, proposals and closes without actions,
 //! admissions, joins, roles, prekeys, key shares) is judged at its causal point exactly as a
