@@ -7,8 +7,10 @@
 //! Only the pass writes it (with the acts that membership judges and that decisions enact);
 //! domains read it through [`Authority`]'s queries and the [`Cx`] of the event they judge.
 
-use std::collections::HashMap;
-use std::rc::Rc;
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use dualpower_core::payload::{Admission, Constitution, Rule};
 use dualpower_core::{EventId, GroupId, NetworkId, PublicKey};
@@ -17,41 +19,96 @@ use crate::graph::Graph;
 use crate::refusal::Refusal;
 
 /// Bits over control events: "which control events are in this event's past".
+///
+/// An event's past holds nearly every control event before it: all but the few still
+/// concurrent with it. So the set is kept as a run of full words (`base`: every control event
+/// below `64 * base` is in it) and explicit words after that. Copying, merging and comparing
+/// cost the length of that tail, not the number of control events in the group. The form is
+/// normal: the first explicit word is never full, and the last is never empty.
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
-pub(crate) struct Bits(Vec<u64>);
+pub(crate) struct Bits {
+    /// Words, from the start, whose every bit is set.
+    base: usize,
+    /// Word `base + j` is `words[j]`.
+    words: Vec<u64>,
+}
 
 impl Bits {
+    /// Word `w` of the set.
+    fn word(&self, w: usize) -> u64 {
+        if w < self.base {
+            u64::MAX
+        } else {
+            self.words.get(w - self.base).copied().unwrap_or(0)
+        }
+    }
+
+    /// Restores the normal form.
+    fn normalize(&mut self) {
+        let full = self.words.iter().take_while(|w| **w == u64::MAX).count();
+        if full > 0 {
+            self.words.drain(..full);
+            self.base += full;
+        }
+        while self.words.last() == Some(&0) {
+            self.words.pop();
+        }
+    }
+
+    /// Whether control event `i` is in the run of full words (so surely in the set).
+    pub(crate) fn below_base(&self, i: usize) -> bool {
+        i / 64 < self.base
+    }
+
     /// Whether control event `i` is in the set.
     pub(crate) fn has(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+        self.word(i / 64) >> (i % 64) & 1 == 1
     }
 
     pub(crate) fn set(&mut self, i: usize) {
-        if self.0.len() <= i / 64 {
-            self.0.resize(i / 64 + 1, 0);
+        let w = i / 64;
+        if w < self.base {
+            return;
         }
-        self.0[i / 64] |= 1 << (i % 64);
+        if self.words.len() <= w - self.base {
+            self.words.resize(w - self.base + 1, 0);
+        }
+        self.words[w - self.base] |= 1 << (i % 64);
+        self.normalize();
     }
 
     fn covers(&self, other: &Bits) -> bool {
-        other
-            .0
-            .iter()
-            .enumerate()
-            .all(|(i, w)| self.0.get(i).copied().unwrap_or(0) & w == *w)
+        // In normal form, a shorter run of full words has a word `other` fills and `self` not.
+        self.base >= other.base
+            && other
+                .words
+                .iter()
+                .enumerate()
+                .all(|(j, w)| self.word(other.base + j) & w == *w)
+    }
+
+    /// Adds every member of `other`.
+    fn merge(&mut self, other: &Bits) {
+        let base = self.base.max(other.base);
+        let end = (self.base + self.words.len()).max(other.base + other.words.len());
+        let words = (base..end).map(|w| self.word(w) | other.word(w)).collect();
+        self.base = base;
+        self.words = words;
+        self.normalize();
     }
 
     /// The union of the parents' sets, sharing the largest one where it already covers the rest.
-    pub(crate) fn union(parts: &[Rc<Bits>]) -> Rc<Bits> {
-        let Some(mut best) = parts.iter().max_by_key(|b| b.0.len()).cloned() else {
-            return Rc::new(Bits::default());
+    pub(crate) fn union(parts: &[Arc<Bits>]) -> Arc<Bits> {
+        let Some(mut best) = parts
+            .iter()
+            .max_by_key(|b| (b.base, b.words.len()))
+            .cloned()
+        else {
+            return Arc::new(Bits::default());
         };
         for p in parts {
             if !best.covers(p) {
-                let b = Rc::make_mut(&mut best);
-                for (i, w) in p.0.iter().enumerate() {
-                    b.0[i] |= w;
-                }
+                Arc::make_mut(&mut best).merge(p);
             }
         }
         best
@@ -59,8 +116,11 @@ impl Bits {
 
     /// Every control event `0..n`.
     pub(crate) fn all(n: usize) -> Bits {
-        let mut b = Bits::default();
-        for i in 0..n {
+        let mut b = Bits {
+            base: n / 64,
+            words: Vec::new(),
+        };
+        for i in (n / 64) * 64..n {
             b.set(i);
         }
         b
@@ -110,7 +170,7 @@ pub(crate) struct Ctrl {
     pub(crate) id: EventId,
     pub(crate) act: Act,
     /// Control events strictly before this one.
-    pub(crate) past: Rc<Bits>,
+    pub(crate) past: Arc<Bits>,
 }
 
 /// The control events judged so far and the queries every rule needs over them.
@@ -125,14 +185,59 @@ pub(crate) struct Authority {
     pub(crate) joins: HashMap<PublicKey, Vec<usize>>,
     invite_admits: HashMap<EventId, Vec<usize>>,
     pub(crate) genesis_constitution: Constitution,
+    /// Everyone ever admitted or removed, in key order, with their admissions and removals (the
+    /// same as `admits` and `removes`): every certificate lists its electorate in this order.
+    roster: BTreeMap<PublicKey, Roster>,
+    /// Control indices of every admission and removal, in order.
+    member_acts: Vec<usize>,
+    /// Members at any point that holds every one of `member_acts`; reset when one is added.
+    members_now: OnceCell<Vec<PublicKey>>,
+}
+
+/// One member's admissions and removals, in causal order.
+#[derive(Default)]
+struct Roster {
+    admits: Vec<usize>,
+    removes: Vec<usize>,
 }
 
 impl Authority {
-    /// Everyone ever admitted (members at some point are among them), in key order.
-    pub(crate) fn admitted(&self) -> Vec<PublicKey> {
-        let mut v: Vec<PublicKey> = self.admits.keys().copied().collect();
-        v.sort();
-        v
+    /// Who was a member at `at`, in key order: [`Authority::is_member`] of everyone ever
+    /// admitted, read from the roster so a certificate's electorate costs no lookups by key.
+    ///
+    /// Where `at` holds every admission and removal so far (as the points of most closes do),
+    /// the answer is the same for all of them and is computed once.
+    pub(crate) fn members_at<'a>(&'a self, at: &'a Bits) -> Cow<'a, [PublicKey]> {
+        let holds_all = self
+            .member_acts
+            .iter()
+            .rev()
+            .take_while(|i| !at.below_base(**i))
+            .all(|i| at.has(*i));
+        if holds_all {
+            let all = self.members_now.get_or_init(|| {
+                self.scan_members(&Bits::all(self.ctrls.len()))
+                    .copied()
+                    .collect()
+            });
+            Cow::Borrowed(all.as_slice())
+        } else {
+            Cow::Owned(self.scan_members(at).copied().collect())
+        }
+    }
+
+    /// [`Authority::members_at`], the long way.
+    fn scan_members<'a>(&'a self, at: &'a Bits) -> impl Iterator<Item = &'a PublicKey> {
+        self.roster.iter().filter_map(move |(who, r)| {
+            let live = r.admits.iter().filter(|a| at.has(**a)).any(|a| {
+                matches!(self.ctrls[*a].act, Act::Admit { complete: true, .. })
+                    && r.removes
+                        .iter()
+                        .filter(|x| at.has(**x))
+                        .all(|x| self.ctrls[*a].past.has(*x))
+            });
+            live.then_some(who)
+        })
     }
 
     /// The control index of an accepted control event.
@@ -284,16 +389,24 @@ impl Authority {
     }
 
     /// Records an accepted control event; returns its index.
-    pub(crate) fn push(&mut self, id: EventId, act: Act, past: Rc<Bits>) -> usize {
+    pub(crate) fn push(&mut self, id: EventId, act: Act, past: Arc<Bits>) -> usize {
         let i = self.ctrls.len();
         match &act {
             Act::Admit { member, invite, .. } => {
+                self.roster.entry(*member).or_default().admits.push(i);
+                self.member_acts.push(i);
+                self.members_now = OnceCell::new();
                 self.admits.entry(*member).or_default().push(i);
                 if let Some(inv) = invite {
                     self.invite_admits.entry(*inv).or_default().push(i);
                 }
             }
-            Act::Remove { member, .. } => self.removes.entry(*member).or_default().push(i),
+            Act::Remove { member, .. } => {
+                self.roster.entry(*member).or_default().removes.push(i);
+                self.member_acts.push(i);
+                self.members_now = OnceCell::new();
+                self.removes.entry(*member).or_default().push(i);
+            }
             Act::Role { member, role, .. } => self
                 .roles
                 .entry((*member, role.clone()))
@@ -348,5 +461,58 @@ impl Cx<'_> {
     /// The constitution in force here.
     pub(crate) fn constitution(&self) -> &Constitution {
         self.auth.constitution_at(self.past)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::Bits;
+
+    fn of(set: &BTreeSet<usize>) -> Bits {
+        let mut b = Bits::default();
+        for i in set {
+            b.set(*i);
+        }
+        b
+    }
+
+    proptest! {
+        /// The compressed form answers, merges and compares like a plain set of indices.
+        #[test]
+        fn bits_behave_as_a_set(
+            sets in prop::collection::vec(prop::collection::btree_set(0usize..400, 0..300), 1..4),
+            full in prop::collection::vec(0usize..300, 1..4),
+        ) {
+            // Dense prefixes, like real pasts, plus scattered bits.
+            let sets: Vec<BTreeSet<usize>> = sets
+                .into_iter()
+                .zip(full.iter().cycle())
+                .map(|(mut s, f)| {
+                    s.extend(0..*f);
+                    s
+                })
+                .collect();
+            let bits: Vec<Arc<Bits>> = sets.iter().map(|s| Arc::new(of(s))).collect();
+            for (s, b) in sets.iter().zip(&bits) {
+                for i in 0..450 {
+                    prop_assert_eq!(b.has(i), s.contains(&i));
+                }
+                prop_assert_eq!(&**b, &of(s), "one normal form per set");
+            }
+            let union: BTreeSet<usize> = sets.iter().flatten().copied().collect();
+            let u = Bits::union(&bits);
+            prop_assert_eq!(&*u, &of(&union));
+            for (s, b) in sets.iter().zip(&bits) {
+                prop_assert_eq!(u.covers(b), true);
+                prop_assert_eq!(b.covers(&u), s == &union);
+            }
+            let all = Bits::all(full[0]);
+            prop_assert_eq!(all, of(&(0..full[0]).collect()));
+        }
     }
 }

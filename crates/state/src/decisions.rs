@@ -32,7 +32,7 @@
 //! * **Quadratic budgets** are per member per period and checked along the member's own log,
 //!   where a replaced vote gives its credits back.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dualpower_core::decision::{
     Ballot, Electorate, MethodKind, Proposal, ProposalText, Scope, Target,
@@ -149,13 +149,27 @@ pub type Spent = BTreeMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>;
 
 struct VoteRec {
     id: EventId,
+    /// Its control bit: an accepted vote is a control event, so whether it is in a close's
+    /// past is a bit test rather than a walk over the voting period.
+    bit: usize,
     author: PublicKey,
     ballot: Ballot,
     reason: String,
 }
 
+/// One member's delegations: in the order recorded, and by scope (a close asks for the latest
+/// of each scope, and must not scan every delegation the member ever made).
+#[derive(Default)]
+struct Delegs {
+    recs: Vec<DelegRec>,
+    by_scope: BTreeMap<Scope, Vec<usize>>,
+}
+
 struct DelegRec {
     id: EventId,
+    /// Its control bit: a delegation is a control event, so "is it in this close's past" is a
+    /// bit test however old it is.
+    bit: usize,
     scope: Scope,
     target: Target,
 }
@@ -188,11 +202,17 @@ struct Prop {
 #[derive(Default)]
 pub(crate) struct Book {
     props: BTreeMap<EventId, Prop>,
-    delegs: HashMap<PublicKey, Vec<DelegRec>>,
+    delegs: HashMap<PublicKey, Delegs>,
     /// Quadratic budgets: (member, period) → proposal → credits spent.
     spent: HashMap<(PublicKey, [u8; 32]), BTreeMap<EventId, u64>>,
     /// Which proposal a marker event belongs to, so its bit can be recorded.
     pending_mark: HashMap<EventId, (EventId, MarkKind)>,
+    /// The author of a delegation waiting for its bit.
+    pending_deleg: HashMap<EventId, PublicKey>,
+    /// Proposals changed since [`Book::take_changes`] was last called.
+    dirty: BTreeSet<EventId>,
+    /// Who had a delegation accepted since then.
+    delegated: BTreeSet<PublicKey>,
 }
 
 #[derive(Clone, Copy)]
@@ -202,6 +222,7 @@ enum MarkKind {
     Open,
     Withdraw,
     Close,
+    Vote,
 }
 
 fn in_electorate(auth: &Authority, e: &Electorate, who: &PublicKey, at: &Bits) -> bool {
@@ -255,6 +276,21 @@ impl Prop {
 }
 
 impl Book {
+    /// A proposal to change, marked as changed.
+    fn prop_mut(&mut self, proposal: &EventId) -> Option<&mut Prop> {
+        let p = self.props.get_mut(proposal)?;
+        self.dirty.insert(*proposal);
+        Some(p)
+    }
+
+    /// The proposals changed, and who had a delegation accepted, since the last call.
+    pub(crate) fn take_changes(&mut self) -> (BTreeSet<EventId>, BTreeSet<PublicKey>) {
+        (
+            std::mem::take(&mut self.dirty),
+            std::mem::take(&mut self.delegated),
+        )
+    }
+
     fn prop_at<'a>(&'a self, proposal: &EventId, past: &Bits) -> Result<&'a Prop, Refusal> {
         match self.props.get(proposal) {
             Some(p) if p.idx.is_some_and(|i| past.has(i)) => Ok(p),
@@ -282,6 +318,7 @@ impl Book {
             k[..8].copy_from_slice(&n.to_be_bytes());
             k
         };
+        self.dirty.insert(cx.id);
         self.props.insert(
             cx.id,
             Prop {
@@ -330,7 +367,7 @@ impl Book {
         check
             .check()
             .map_err(|e| Refusal::Undecodable(e.to_string()))?;
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.revisions.push((cx.id, usize::MAX, text));
         }
         self.pending_mark
@@ -361,7 +398,7 @@ impl Book {
         if !known {
             return Err(Refusal::UnknownProposal(text));
         }
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.open = Some((None, text));
         }
         self.pending_mark.insert(cx.id, (proposal, MarkKind::Open));
@@ -392,7 +429,7 @@ impl Book {
         if !p.closed_at(cx.past) {
             return Err(Refusal::NotClosed);
         }
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.attestations.insert(cx.author, digest);
         }
         Ok(())
@@ -400,10 +437,16 @@ impl Book {
 
     /// Records the bit a marker event received.
     pub(crate) fn marked(&mut self, id: &EventId, bit: usize) {
+        if let Some(who) = self.pending_deleg.remove(id) {
+            if let Some(r) = self.delegs.get_mut(&who).and_then(|d| d.recs.last_mut()) {
+                r.bit = bit;
+            }
+            return;
+        }
         let Some((proposal, kind)) = self.pending_mark.remove(id) else {
             return;
         };
-        let Some(p) = self.props.get_mut(&proposal) else {
+        let Some(p) = self.prop_mut(&proposal) else {
             return;
         };
         match kind {
@@ -424,6 +467,11 @@ impl Book {
                     c.1 = bit;
                 }
             }
+            MarkKind::Vote => {
+                if let Some(v) = p.votes.last_mut().filter(|v| v.id == *id) {
+                    v.bit = bit;
+                }
+            }
         }
     }
 
@@ -433,25 +481,27 @@ impl Book {
         proposal: EventId,
         ballot: Ballot,
         reason: String,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Act, Refusal> {
         let verdict = self.judge_vote(cx, &proposal, &ballot, &reason);
         match verdict {
             Ok(spend) => {
                 if let Some((key, cost)) = spend {
                     self.spent.entry(key).or_default().insert(proposal, cost);
                 }
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.votes.push(VoteRec {
                         id: cx.id,
+                        bit: usize::MAX,
                         author: cx.author,
                         ballot,
                         reason,
                     });
                 }
-                Ok(())
+                self.pending_mark.insert(cx.id, (proposal, MarkKind::Vote));
+                Ok(Act::Marker)
             }
             Err(r) => {
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.void.push((cx.id, r.to_string()));
                 }
                 Err(r)
@@ -512,19 +562,27 @@ impl Book {
         cx: &Cx<'_>,
         scope: Scope,
         target: Target,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Act, Refusal> {
         if let Scope::Proposal(q) = &scope {
             self.prop_at(q, cx.past)?;
         }
         if target == Target::To(cx.author) {
             return Err(Refusal::DelegateToSelf);
         }
-        self.delegs.entry(cx.author).or_default().push(DelegRec {
+        let d = self.delegs.entry(cx.author).or_default();
+        d.by_scope
+            .entry(scope.clone())
+            .or_default()
+            .push(d.recs.len());
+        d.recs.push(DelegRec {
             id: cx.id,
+            bit: usize::MAX,
             scope,
             target,
         });
-        Ok(())
+        self.pending_deleg.insert(cx.id, cx.author);
+        self.delegated.insert(cx.author);
+        Ok(Act::Marker)
     }
 
     /// A close. Returns the act to record: a marker, or the change the proposal enacts.
@@ -538,8 +596,14 @@ impl Book {
         if !p.open_at(cx.past) {
             return Err(Refusal::VotingNotOpen);
         }
-        let ancestors = cx.graph.ancestors(&cx.id);
+        // Every vote on the proposal (counted, void or late) comes after it in the causal
+        // order, so the close's past above the proposal is all its count needs; and accepted
+        // votes have bits, so only a deadline witness or void votes need even that walk.
+        let floor = cx.graph.meta(&proposal).map(|m| m.position);
+        let walk = || cx.graph.ancestors_above(&cx.id, floor);
+        let mut above = None;
         if p.author != cx.author {
+            let ancestors = above.insert(walk());
             let deadline = p.p.deadline;
             let after = deadline > 0 && cx.timestamp >= deadline;
             if !after || !in_electorate(cx.auth, &p.p.electorate, &cx.author, cx.past) {
@@ -547,13 +611,15 @@ impl Book {
             }
             // The closer's own clock is not evidence: another member must have dated an event
             // at or after the deadline, and that event must be in the close's past.
-            let witnessed = ancestors.iter().any(|e| {
-                cx.graph.meta(e).is_some_and(|m| {
-                    m.author != cx.author
-                        && m.timestamp >= deadline
-                        && cx.auth.is_member(&m.author, cx.past)
-                })
-            });
+            let witness = |m: &crate::graph::Meta| {
+                m.author != cx.author
+                    && m.timestamp >= deadline
+                    && cx.auth.is_member(&m.author, cx.past)
+            };
+            // Looked for above the proposal first; only when there is none there is the rest
+            // of the past walked.
+            let witnessed = cx.graph.metas(ancestors).any(witness)
+                || cx.graph.metas(&cx.graph.ancestors(&cx.id)).any(witness);
             if !witnessed {
                 return Err(Refusal::NoDeadlineEvidence { deadline });
             }
@@ -561,7 +627,7 @@ impl Book {
         if let Some((first, bit)) = p.close {
             if !cx.past.has(bit) {
                 // Concurrent with the close that counts: flagged, not counted.
-                if let Some(p) = self.props.get_mut(&proposal) {
+                if let Some(p) = self.prop_mut(&proposal) {
                     p.concurrent.push(cx.id);
                 }
             }
@@ -570,19 +636,23 @@ impl Book {
         if p.withdrawn.is_some() {
             return Err(Refusal::ProposalEnded);
         }
-        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &ancestors, cx.id);
-        let passed = cert.outcome.passed == Some(true);
-        let act = if passed {
-            enactment(cx, p, &ancestors)
-        } else {
+        let voids = if p.void.is_empty() {
             None
+        } else {
+            Some(above.take().unwrap_or_else(walk))
         };
+        let past = Past::At(cx.past, &|e: &EventId| {
+            voids.as_ref().is_some_and(|a| cx.graph.contains(a, e))
+        });
+        let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &past, cx.id);
+        let passed = cert.outcome.passed == Some(true);
+        let act = if passed { enactment(cx, p) } else { None };
         let enacted = act.is_some();
-        if let Some(p) = self.props.get_mut(&proposal) {
+        if let Some(p) = self.prop_mut(&proposal) {
             p.in_close = p
                 .votes
                 .iter()
-                .filter(|v| ancestors.contains(&v.id))
+                .filter(|v| cx.past.has(v.bit))
                 .map(|v| v.id)
                 .collect();
             p.close = Some((cx.id, usize::MAX));
@@ -594,28 +664,34 @@ impl Book {
         Ok(act.unwrap_or(Act::Marker))
     }
 
-    /// The certificate of `proposal` over the point `at` whose events are `ancestors`.
+    /// The certificate of `proposal` over the point `at`, counting the votes in `past`.
     fn conclude(
         &self,
         auth: &Authority,
         proposal: &EventId,
         p: &Prop,
         at: &Bits,
-        ancestors: &HashSet<EventId>,
+        past: &Past<'_>,
         close: EventId,
     ) -> (Certificate, BTreeMap<PublicKey, WeightHolder>) {
-        let electorate: Vec<PublicKey> = auth
-            .admitted()
-            .into_iter()
-            .filter(|k| in_electorate(auth, &p.p.electorate, k, at))
-            .collect();
-        let (latest, void) = counted_votes(p, &electorate, ancestors);
-        let weights = self.weights(p, proposal, &electorate, &latest, ancestors);
-        let casts: Vec<Cast<'_>> = electorate
+        let members = auth.members_at(at);
+        let electorate: std::borrow::Cow<'_, [PublicKey]> = match &p.p.electorate {
+            Electorate::Members => members,
+            Electorate::Role(r) => members
+                .iter()
+                .filter(|k| auth.has_role(k, r, at))
+                .copied()
+                .collect(),
+        };
+        let (latest, void) = counted_votes(p, &electorate, past);
+        let weights = self.weights(p, proposal, &electorate, &latest, at);
+        // Voters are few and both lists are in key order: find each voter in the electorate
+        // rather than each member among the voters.
+        let casts: Vec<Cast<'_>> = latest
             .iter()
-            .enumerate()
-            .filter_map(|(i, k)| {
-                latest.get(k).map(|v| Cast {
+            .filter_map(|(k, v)| {
+                let i = electorate.binary_search(k).ok()?;
+                Some(Cast {
                     weight: weights.res.weight.get(i).copied().unwrap_or(1),
                     ballot: &v.ballot,
                 })
@@ -678,34 +754,40 @@ impl Book {
         proposal: &EventId,
         electorate: &[PublicKey],
         latest: &BTreeMap<PublicKey, &VoteRec>,
-        ancestors: &HashSet<EventId>,
+        at: &Bits,
     ) -> Weights {
-        let mut index: HashMap<PublicKey, u32> = electorate
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
+        // The electorate is sorted, so only delegates outside it need an index of their own.
+        let mut extra: HashMap<PublicKey, u32> = HashMap::new();
         let mut keys = electorate.to_vec();
         let mut eligible = vec![true; electorate.len()];
-        let mut voted: Vec<bool> = electorate.iter().map(|k| latest.contains_key(k)).collect();
+        let mut voted = vec![false; electorate.len()];
+        for k in latest.keys() {
+            if let Ok(i) = electorate.binary_search(k) {
+                voted[i] = true;
+            }
+        }
         let mut target: Vec<Option<u32>> = vec![None; electorate.len()];
         let mut used: Vec<EventId> = Vec::new();
         if p.p.method.allows_delegation() {
+            let scopes = Book::scopes(p, proposal);
             for (i, who) in electorate.iter().enumerate() {
                 if voted[i] {
                     continue;
                 }
-                let Some((to, ids)) = self.effective(who, p, proposal, ancestors) else {
+                let Some((to, id)) = self.effective(who, &scopes, at) else {
                     continue;
                 };
-                used.extend(ids);
-                let t = *index.entry(to).or_insert_with(|| {
-                    keys.push(to);
-                    eligible.push(false);
-                    voted.push(false);
-                    target.push(None);
-                    (keys.len() - 1) as u32
-                });
+                used.push(id);
+                let t = match electorate.binary_search(&to) {
+                    Ok(j) => j as u32,
+                    Err(_) => *extra.entry(to).or_insert_with(|| {
+                        keys.push(to);
+                        eligible.push(false);
+                        voted.push(false);
+                        target.push(None);
+                        (keys.len() - 1) as u32
+                    }),
+                };
                 target[i] = Some(t);
             }
         }
@@ -722,142 +804,165 @@ impl Book {
         }
     }
 
-    /// The member's effective delegation for a proposal at the point whose events are
-    /// `ancestors`: the most specific scope with a say wins. Returns the delegate and the
-    /// delegation events that decided it.
+    /// The member's effective delegation for a proposal at the point `at`: the most specific
+    /// of `scopes` with a say wins. Returns the delegate and the delegation event that decided
+    /// it.
     fn effective(
         &self,
         who: &PublicKey,
-        p: &Prop,
-        proposal: &EventId,
-        ancestors: &HashSet<EventId>,
-    ) -> Option<(PublicKey, Vec<EventId>)> {
-        let recs = self.delegs.get(who)?;
+        scopes: &[Scope],
+        at: &Bits,
+    ) -> Option<(PublicKey, EventId)> {
+        let d = self.delegs.get(who)?;
         let latest = |scope: &Scope| {
-            recs.iter()
+            d.by_scope
+                .get(scope)?
+                .iter()
                 .rev()
-                .find(|r| r.scope == *scope && ancestors.contains(&r.id))
+                .map(|i| &d.recs[*i])
+                .find(|r| at.has(r.bit))
         };
-        let mut scopes = vec![Scope::Proposal(*proposal)];
-        if !p.p.topic.is_empty() {
-            scopes.push(Scope::Topic(p.p.topic.clone()));
-        }
-        scopes.push(Scope::Group);
-        for s in &scopes {
+        for s in scopes {
             match latest(s) {
                 None => {}
                 Some(r) => match &r.target {
                     Target::Inherit => {}
                     Target::Nobody => return None,
-                    Target::To(k) => return Some((*k, vec![r.id])),
+                    Target::To(k) => return Some((*k, r.id)),
                 },
             }
         }
         None
     }
 
+    /// The scopes a delegation for `proposal` may come from, most specific first.
+    fn scopes(p: &Prop, proposal: &EventId) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Proposal(*proposal)];
+        if !p.p.topic.is_empty() {
+            scopes.push(Scope::Topic(p.p.topic.clone()));
+        }
+        scopes.push(Scope::Group);
+        scopes
+    }
+
     /// The proposals as of the whole set: final certificates for closed ones, provisional ones
     /// (as if closed over every event) for those still voting.
     pub(crate) fn finish(
-        mut self,
+        &self,
         auth: &Authority,
         all: &Bits,
-        every: &HashSet<EventId>,
     ) -> (BTreeMap<EventId, ProposalState>, Delegations, Spent) {
-        let ids: Vec<EventId> = self.props.keys().copied().collect();
         let mut out = BTreeMap::new();
-        for id in ids {
-            let provisional = {
-                let p = &self.props[&id];
-                if p.idx.is_none() {
-                    continue;
-                }
-                (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
-                    .then(|| self.conclude(auth, &id, p, all, every, id))
-            };
-            let Some(p) = self.props.get_mut(&id) else {
-                continue;
-            };
-            if let Some((mut cert, holders)) = provisional {
+        for id in self.props.keys() {
+            if let Some(state) = self.proposal_state(auth, all, id) {
+                out.insert(*id, state);
+            }
+        }
+        (out, self.delegations(), self.spent())
+    }
+
+    /// What [`Book::finish`] gives for proposal `id` (`None` if it was refused).
+    pub(crate) fn proposal_state(
+        &self,
+        auth: &Authority,
+        all: &Bits,
+        id: &EventId,
+    ) -> Option<ProposalState> {
+        let id = *id;
+        let p = self.props.get(&id)?;
+        p.idx?;
+        let provisional = (p.close.is_none() && p.withdrawn.is_none() && p.open_at(all))
+            .then(|| self.conclude(auth, &id, p, all, &Past::All, id));
+        let (certificate, holders) = match provisional {
+            Some((mut cert, holders)) => {
                 cert.closes.clear();
-                p.certificate = Some(cert);
-                p.holders = holders;
+                (Some(cert), holders)
             }
-            let status = if p.close.is_some() {
-                Status::Closed
-            } else if p.withdrawn.is_some() {
-                Status::Withdrawn
-            } else if p.open_at(all) {
-                Status::Voting
-            } else {
-                Status::Discussion
-            };
-            let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
-            closes.extend(p.concurrent.iter().copied());
-            let (text_id, text) = match p.open {
-                Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
-                None => match p.revisions.last() {
-                    Some((r, _, t)) => (*r, t.clone()),
-                    None => (id, p.p.text.clone()),
-                },
-            };
-            let mut votes = BTreeMap::new();
-            for v in &p.votes {
-                votes.insert(
-                    v.author,
-                    CurrentVote {
-                        event: v.id,
-                        ballot: v.ballot.clone(),
-                        reason: v.reason.clone(),
-                    },
-                );
-            }
-            let late = match &p.close {
-                Some(_) => p
-                    .votes
-                    .iter()
-                    .filter(|v| !p.in_close.contains(&v.id))
-                    .map(|v| v.id)
-                    .collect(),
-                None => Vec::new(),
-            };
-            out.insert(
-                id,
-                ProposalState {
-                    id,
-                    author: p.author,
-                    proposal: p.p.clone(),
-                    text,
-                    text_id,
-                    status,
-                    votes,
-                    certificate: p.certificate.take(),
-                    holders: std::mem::take(&mut p.holders),
-                    late,
-                    closes,
-                    enacted: p.enacted,
-                    period: p.period,
-                    attestations: std::mem::take(&mut p.attestations),
+            None => (p.certificate.clone(), p.holders.clone()),
+        };
+        let status = if p.close.is_some() {
+            Status::Closed
+        } else if p.withdrawn.is_some() {
+            Status::Withdrawn
+        } else if p.open_at(all) {
+            Status::Voting
+        } else {
+            Status::Discussion
+        };
+        let mut closes: Vec<EventId> = p.close.iter().map(|(c, _)| *c).collect();
+        closes.extend(p.concurrent.iter().copied());
+        let (text_id, text) = match p.open {
+            Some((_, t)) => (t, p.text_of(&id, &t).unwrap_or(&p.p.text).clone()),
+            None => match p.revisions.last() {
+                Some((r, _, t)) => (*r, t.clone()),
+                None => (id, p.p.text.clone()),
+            },
+        };
+        let mut votes = BTreeMap::new();
+        for v in &p.votes {
+            votes.insert(
+                v.author,
+                CurrentVote {
+                    event: v.id,
+                    ballot: v.ballot.clone(),
+                    reason: v.reason.clone(),
                 },
             );
         }
-        let mut delegations: BTreeMap<PublicKey, BTreeMap<Scope, Target>> = BTreeMap::new();
-        for (who, recs) in &self.delegs {
-            let m = delegations.entry(*who).or_default();
-            for r in recs {
-                match r.target {
-                    Target::Inherit => {
-                        m.remove(&r.scope);
-                    }
-                    _ => {
-                        m.insert(r.scope.clone(), r.target.clone());
-                    }
+        let late = match &p.close {
+            Some(_) => p
+                .votes
+                .iter()
+                .filter(|v| !p.in_close.contains(&v.id))
+                .map(|v| v.id)
+                .collect(),
+            None => Vec::new(),
+        };
+        Some(ProposalState {
+            id,
+            author: p.author,
+            proposal: p.p.clone(),
+            text,
+            text_id,
+            status,
+            votes,
+            certificate,
+            holders,
+            late,
+            closes,
+            enacted: p.enacted,
+            period: p.period,
+            attestations: p.attestations.clone(),
+        })
+    }
+
+    /// Every member's standing delegations.
+    pub(crate) fn delegations(&self) -> Delegations {
+        self.delegs
+            .keys()
+            .filter_map(|who| Some((*who, self.delegations_of(who)?)))
+            .collect()
+    }
+
+    /// `who`'s standing delegations, if any.
+    pub(crate) fn delegations_of(&self, who: &PublicKey) -> Option<BTreeMap<Scope, Target>> {
+        let mut m = BTreeMap::new();
+        for r in &self.delegs.get(who)?.recs {
+            match r.target {
+                Target::Inherit => {
+                    m.remove(&r.scope);
+                }
+                _ => {
+                    m.insert(r.scope.clone(), r.target.clone());
                 }
             }
         }
-        delegations.retain(|_, m| !m.is_empty());
-        let spent = self.spent.into_iter().collect();
-        (out, delegations, spent)
+        (!m.is_empty()).then_some(m)
+    }
+
+    /// Quadratic credits spent.
+    pub(crate) fn spent(&self) -> Spent {
+        self.spent.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
 }
 
@@ -865,8 +970,32 @@ impl Book {
     /// A vote refused before it reached the book (its author was not a member, or was cut):
     /// listed in the certificate as void.
     pub(crate) fn void_vote(&mut self, proposal: &EventId, id: EventId, why: &Refusal) {
-        if let Some(p) = self.props.get_mut(proposal) {
+        if let Some(p) = self.prop_mut(proposal) {
             p.void.push((id, why.to_string()));
+        }
+    }
+}
+
+/// The past a count is taken over.
+enum Past<'a> {
+    /// Every event (a provisional count).
+    All,
+    /// A close's: its control events, and which refused (void) votes it holds.
+    At(&'a Bits, &'a dyn Fn(&EventId) -> bool),
+}
+
+impl Past<'_> {
+    fn has_vote(&self, v: &VoteRec) -> bool {
+        match self {
+            Past::All => true,
+            Past::At(bits, _) => bits.has(v.bit),
+        }
+    }
+
+    fn has_void(&self, id: &EventId) -> bool {
+        match self {
+            Past::All => true,
+            Past::At(_, void) => void(id),
         }
     }
 }
@@ -940,21 +1069,21 @@ struct Weights {
     lost: Vec<LostWeight>,
 }
 
-/// The latest vote of each member of `electorate` in `ancestors` (votes are recorded in causal
-/// order, which follows each author's log), and the void votes with their reasons.
+/// The latest vote of each member of `electorate` in the past (`in_past`; votes are recorded in
+/// causal order, which follows each author's log), and the void votes with their reasons.
 fn counted_votes<'a>(
     p: &'a Prop,
     electorate: &[PublicKey],
-    ancestors: &HashSet<EventId>,
+    past: &Past<'_>,
 ) -> (BTreeMap<PublicKey, &'a VoteRec>, Vec<VoidVote>) {
     let mut latest: BTreeMap<PublicKey, &VoteRec> = BTreeMap::new();
-    for v in p.votes.iter().filter(|v| ancestors.contains(&v.id)) {
+    for v in p.votes.iter().filter(|v| past.has_vote(v)) {
         latest.insert(v.author, v);
     }
     let mut void: Vec<VoidVote> = p
         .void
         .iter()
-        .filter(|(id, _)| ancestors.contains(id))
+        .filter(|(id, _)| past.has_void(id))
         .map(|(id, r)| VoidVote {
             event: id.0,
             reason: r.clone(),
@@ -1025,7 +1154,7 @@ fn holders_of(
 
 /// The change a passed proposal enacts at its close, if its action is one the constitution in
 /// force at the close puts to a vote and still applies there.
-fn enactment(cx: &Cx<'_>, p: &Prop, ancestors: &HashSet<EventId>) -> Option<Act> {
+fn enactment(cx: &Cx<'_>, p: &Prop) -> Option<Act> {
     if p.p.action.is_empty() || check_action(cx.constitution(), &p.p).is_err() {
         return None;
     }
@@ -1045,7 +1174,7 @@ fn enactment(cx: &Cx<'_>, p: &Prop, ancestors: &HashSet<EventId>) -> Option<Act>
         Payload::Remove { member, reason, .. } if cx.is_member(&member) => Some(Act::Remove {
             member,
             by: cx.author,
-            cut: cx.graph.seen_of(&member, ancestors),
+            cut: cx.graph.seen_of(&member, &cx.graph.ancestors(&cx.id)),
             reason,
             decided: true,
         }),
@@ -1090,11 +1219,9 @@ impl Domain for Book {
                 proposal,
                 ballot,
                 reason,
-            } => self
-                .vote(cx, proposal, ballot, reason)
-                .map(|()| Effect::None),
+            } => self.vote(cx, proposal, ballot, reason).map(Effect::act),
             Payload::Delegate { scope, target } => {
-                self.delegate(cx, scope, target).map(|()| Effect::None)
+                self.delegate(cx, scope, target).map(Effect::act)
             }
             Payload::Attest { proposal, digest } => {
                 self.attest(cx, proposal, digest).map(|()| Effect::None)

@@ -10,7 +10,7 @@
 //!   group), so no honest writer uses it again. See [`GroupState::writing_epoch`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use dualpower_core::payload::prekey_proof_message;
 use dualpower_core::{EventId, KeyShare, Payload, PublicKey, sig};
@@ -32,10 +32,17 @@ pub(crate) struct Keys {
     prekey_of: BTreeMap<PublicKey, [u8; 32]>,
     epochs: BTreeMap<EventId, Epoch>,
     /// The control events in the past of each epoch's starting share.
-    epoch_past: HashMap<EventId, Rc<Bits>>,
+    epoch_past: HashMap<EventId, Arc<Bits>>,
+    /// Whether an event of this domain was judged since [`Keys::take_touched`].
+    touched: bool,
 }
 
 impl Keys {
+    /// Whether an event of this domain was judged (accepted or refused) since the last call.
+    pub(crate) fn take_touched(&mut self) -> bool {
+        std::mem::take(&mut self.touched)
+    }
+
     fn new_epoch(cx: &Cx<'_>, share: &KeyShare, refused: bool) -> Epoch {
         Epoch {
             creator: cx.author,
@@ -92,12 +99,12 @@ impl Keys {
 
     /// Fills in the keys part of `st` (after membership): prekeys of members, epochs with their
     /// taint and supersession.
-    pub(crate) fn finish(self, auth: &Authority, st: &mut GroupState) {
+    pub(crate) fn finish(&self, auth: &Authority, st: &mut GroupState) {
         for (who, m) in st.members.iter_mut() {
             m.prekey = self.prekey_of.get(who).copied();
         }
-        st.prekeys = self.prekeys;
-        st.epochs = self.epochs;
+        st.prekeys = self.prekeys.clone();
+        st.epochs = self.epochs.clone();
         // Taint: an epoch known to anyone who is not a current member may not be written to.
         // Nor may one started without knowledge of a removal in force: the removed member may
         // have learnt it by paths no derived state sees (a history bundle handed over by a
@@ -137,6 +144,7 @@ impl Keys {
 
 impl Domain for Keys {
     fn judge(&mut self, cx: &Cx<'_>, payload: Payload) -> Result<Effect, Refusal> {
+        self.touched = true;
         match payload {
             // A prekey belongs to whoever proves it holds the private half; the proof names the
             // author, so a republished copy is refused here and cannot displace the owner.
@@ -156,7 +164,7 @@ impl Domain for Keys {
             }
             Payload::KeyShare(share) => {
                 if share.epoch.is_none() {
-                    self.epoch_past.insert(cx.id, Rc::new(cx.past.clone()));
+                    self.epoch_past.insert(cx.id, Arc::new(cx.past.clone()));
                 }
                 self.share(cx, share)
             }
@@ -168,11 +176,12 @@ impl Domain for Keys {
     /// to can read what valid authors wrote under it before they learnt of the refusal) but is
     /// void: refused and tainted, never written under again, superseding nothing.
     fn refused(&mut self, cx: &Cx<'_>, payload: &Payload, _why: &Refusal) {
+        self.touched = true;
         let Payload::KeyShare(share) = payload else {
             return;
         };
         if share.epoch.is_none() {
-            self.epoch_past.insert(cx.id, Rc::new(cx.past.clone()));
+            self.epoch_past.insert(cx.id, Arc::new(cx.past.clone()));
         }
         let epoch_id = share.epoch.unwrap_or(cx.id);
         if share.epoch.is_some() && !self.epochs.contains_key(&epoch_id) {

@@ -10,11 +10,14 @@
 //! (proposals, votes, delegations, closes). Domains read the causal point only through
 //! `authority::Cx` (who was a member, who held which role, the constitution in force), which
 //! only the pass writes. The result is a [`GroupState`]. The feed ([`feed`]) is derived
-//! separately from decrypted bodies. A new domain (tasks, reputation, ledger) is a new module
-//! implementing `Domain` and one line in the pass's routing.
+//! separately from decrypted bodies. [`Derivation`] keeps a derived state and applies new
+//! events to it at the cost of the batch, falling back to a full derivation whenever that would
+//! not give exactly [`GroupState::derive`] of the union. A new domain (tasks, reputation,
+//! ledger) is a new module implementing `Domain` and one line in the pass's routing.
 
 mod authority;
 pub mod decisions;
+mod derivation;
 mod domain;
 pub mod feed;
 mod graph;
@@ -25,6 +28,7 @@ mod pass;
 pub mod refusal;
 
 pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
+pub use derivation::Derivation;
 pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
 pub use refusal::Refusal;

@@ -13,7 +13,7 @@
 //!   (see [`crate::pass`]), which also settles removals that cut each other.
 //! * **Concurrent amendments:** the one latest in the causal order (ties by id) is in force.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dualpower_core::payload::{Admission, Rule, join_proof_message};
 use dualpower_core::{EventId, Genesis, GroupId, Payload, PublicKey, VerifiedEvent, sig};
@@ -47,23 +47,31 @@ pub(crate) struct Membership {
     invite_keys: HashMap<EventId, PublicKey>,
     /// Join events with their claimed time (display only).
     join_time: HashMap<EventId, u64>,
+    /// Invites that joins named but that were not among the events: one arriving later
+    /// changes those joins' verdicts.
+    pub(crate) unknown_invites: HashSet<EventId>,
 }
 
 impl Membership {
+    /// Learns the invite keys among `events` (of `group`); a join's proof is checked against
+    /// its invite's key wherever the invite sits in the order.
+    pub(crate) fn learn_invites<'a>(
+        &mut self,
+        group: GroupId,
+        events: impl IntoIterator<Item = &'a VerifiedEvent>,
+    ) {
+        for e in events.into_iter().filter(|e| e.header().group == group) {
+            if let Some(Ok(Payload::Invite { key, .. })) = e.body().map(Payload::decode) {
+                self.invite_keys.insert(e.id(), key);
+            }
+        }
+    }
+
     /// Membership for `group`, knowing the invite keys among `events`.
     pub(crate) fn new(group: GroupId, events: &[VerifiedEvent]) -> Membership {
-        let invite_keys = events
-            .iter()
-            .filter(|e| e.header().group == group)
-            .filter_map(|e| match e.body().map(Payload::decode) {
-                Some(Ok(Payload::Invite { key, .. })) => Some((e.id(), key)),
-                _ => None,
-            })
-            .collect();
-        Membership {
-            invite_keys,
-            ..Membership::default()
-        }
+        let mut m = Membership::default();
+        m.learn_invites(group, events);
+        m
     }
 
     fn genesis(&mut self, cx: &Cx<'_>, g: Genesis) -> Result<Effect, Refusal> {
@@ -180,14 +188,14 @@ impl Membership {
     }
 
     /// Fills in the membership part of `st` as of the whole set (`all`).
-    pub(crate) fn finish(self, auth: &Authority, all: &Bits, st: &mut GroupState) {
-        if let Some((id, name, creator)) = self.genesis {
-            st.genesis = Some(id);
-            st.name = Some(name);
-            st.creator = Some(creator);
+    pub(crate) fn finish(&self, auth: &Authority, all: &Bits, st: &mut GroupState) {
+        if let Some((id, name, creator)) = &self.genesis {
+            st.genesis = Some(*id);
+            st.name = Some(name.clone());
+            st.creator = Some(*creator);
         }
         st.constitution = auth.constitution_at(all).clone();
-        st.invites = self.invites;
+        st.invites = self.invites.clone();
         let mut candidates: BTreeSet<PublicKey> = auth.admits.keys().copied().collect();
         candidates.extend(auth.joins.keys().copied());
         for who in candidates {
@@ -290,10 +298,10 @@ impl Domain for Membership {
                 Ok(Effect::act(Act::Invite { expires, uses }))
             }
             Payload::Join { invite, proof } => {
-                let key = self
-                    .invite_keys
-                    .get(&invite)
-                    .ok_or(Refusal::InviteUnknown(invite))?;
+                let Some(key) = self.invite_keys.get(&invite) else {
+                    self.unknown_invites.insert(invite);
+                    return Err(Refusal::InviteUnknown(invite));
+                };
                 let msg = join_proof_message(cx.network, &cx.group, &cx.author);
                 if !sig::verify_single(&key.0, &msg, &proof) {
                     return Err(Refusal::InviteForged);

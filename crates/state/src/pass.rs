@@ -19,7 +19,7 @@
 //! nothing changes (in practice one pass without removals, two with).
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use dualpower_core::event::FLAG_ENCRYPTED;
 use dualpower_core::payload::Rule;
@@ -49,17 +49,29 @@ impl GroupState {
 /// Derives `group`'s state from `events`.
 fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
     let graph = Graph::new(group, events);
+    let (run, _) = settled_run(network, group, events, &graph);
+    run.state(&graph)
+}
+
+/// Runs passes over `graph`'s events until the settlement of removals is stable; returns the
+/// last pass and the settlement it was judged with.
+pub(crate) fn settled_run(
+    network: &NetworkId,
+    group: GroupId,
+    events: &[VerifiedEvent],
+    graph: &Graph,
+) -> (Run, Settled) {
     let mut known = Settled::default();
-    let mut run = Run::new(network, group, events, &graph, &known);
+    let mut run = Run::new(network, group, events, graph, &known);
     for _ in 1..MAX_PASSES {
         let next = settle(&run.auth, &run.removals);
         if next == known {
             break;
         }
         known = next;
-        run = Run::new(network, group, events, &graph, &known);
+        run = Run::new(network, group, events, graph, &known);
     }
-    run.finish(&graph)
+    (run, known)
 }
 
 /// The domains that judge events, by payload kind.
@@ -87,7 +99,7 @@ impl Domains {
 
 /// The removals that stand and those that lost a cycle, as settled after a pass.
 #[derive(Default, PartialEq, Eq)]
-struct Settled {
+pub(crate) struct Settled {
     /// Member → (cut, removal event) of every removal that stands.
     cuts: BTreeMap<PublicKey, Vec<(u64, EventId)>>,
     /// Removal → the senior removal it cut and lost to.
@@ -101,7 +113,7 @@ struct Candidate {
     seq: u64,
     member: PublicKey,
     cut: u64,
-    past: Rc<Bits>,
+    past: Arc<Bits>,
     /// Its control index, unless it was held back as overruled.
     idx: Option<usize>,
     /// Seniority of the remover: smaller is senior.
@@ -109,11 +121,17 @@ struct Candidate {
 }
 
 /// One pass over the events.
-struct Run {
+pub(crate) struct Run {
     st: GroupState,
     auth: Authority,
     domains: Domains,
     removals: Vec<Candidate>,
+    /// By causal position: the control events in the event's past, including itself if it is
+    /// one.
+    incl: Vec<Arc<Bits>>,
+    /// Whether an act other than a marker was recorded since [`Run::refresh`] (members, roles,
+    /// the constitution or invites may have changed).
+    authority_changed: bool,
 }
 
 impl Run {
@@ -136,43 +154,65 @@ impl Run {
                 decisions: Book::default(),
             },
             removals: Vec::new(),
+            incl: Vec::with_capacity(graph.order.len()),
+            authority_changed: false,
         };
-        // Per event: control events in its past, including itself if it is one.
-        let mut incl: HashMap<EventId, Rc<Bits>> = HashMap::with_capacity(graph.order.len());
-        for (position, &i) in graph.order.iter().enumerate() {
-            let ev = &events[i];
-            let h = ev.header();
-            let parents: Vec<Rc<Bits>> = h
-                .backlink
-                .iter()
-                .chain(&h.deps)
-                .filter_map(|p| incl.get(p).cloned())
-                .collect();
-            let past = Bits::union(&parents);
-            let cx = Cx {
-                auth: &run.auth,
-                past: &past,
-                graph,
-                network,
-                group,
-                id: ev.id(),
-                author: h.author,
-                seq: h.seq,
-                timestamp: h.timestamp,
-                position,
-            };
-            let verdict = judge(&mut run.domains, &mut run.removals, &cx, ev, known);
-            let mine = match verdict {
-                Ok(Effect::Acts(acts)) => run.record(ev.id(), h.seq, h.author, acts, &past),
-                Ok(Effect::None) => past,
-                Err(r) => {
-                    run.st.rejected.push((ev.id(), r));
-                    past
-                }
-            };
-            incl.insert(ev.id(), mine);
+        for position in 0..graph.order.len() {
+            run.step(network, group, events, graph, known, position);
         }
         run
+    }
+
+    /// Judges the event at causal `position` (every earlier one has been judged).
+    pub(crate) fn step(
+        &mut self,
+        network: &NetworkId,
+        group: GroupId,
+        events: &[VerifiedEvent],
+        graph: &Graph,
+        known: &Settled,
+        position: usize,
+    ) {
+        let ev = &events[graph.order[position]];
+        let h = ev.header();
+        let parents: Vec<Arc<Bits>> = graph
+            .preds(position)
+            .iter()
+            .filter_map(|p| self.incl.get(*p).cloned())
+            .collect();
+        let past = Bits::union(&parents);
+        let cx = Cx {
+            auth: &self.auth,
+            past: &past,
+            graph,
+            network,
+            group,
+            id: ev.id(),
+            author: h.author,
+            seq: h.seq,
+            timestamp: h.timestamp,
+            position,
+        };
+        let verdict = judge(&mut self.domains, &mut self.removals, &cx, ev, known);
+        let mine = match verdict {
+            Ok(Effect::Acts(acts)) => self.record(ev.id(), h.seq, h.author, acts, &past),
+            Ok(Effect::None) => past,
+            Err(r) => {
+                self.st.rejected.push((ev.id(), r));
+                past
+            }
+        };
+        self.incl.push(mine);
+    }
+
+    /// How many removals this pass found valid at their point (settled or not).
+    pub(crate) fn removal_candidates(&self) -> usize {
+        self.removals.len()
+    }
+
+    /// Membership, to learn invites that arrive later.
+    pub(crate) fn membership(&mut self) -> &mut Membership {
+        &mut self.domains.membership
     }
 
     /// Records accepted control events; returns the event's inclusive past.
@@ -182,10 +222,13 @@ impl Run {
         seq: u64,
         author: PublicKey,
         acts: Vec<Act>,
-        past: &Rc<Bits>,
-    ) -> Rc<Bits> {
+        past: &Arc<Bits>,
+    ) -> Arc<Bits> {
         let mut mine = (**past).clone();
         for act in acts {
+            if !matches!(act, Act::Marker) {
+                self.authority_changed = true;
+            }
             let c = candidate(
                 &self.auth,
                 id,
@@ -200,20 +243,92 @@ impl Run {
             self.domains.marked(&id, idx);
             mine.set(idx);
         }
-        Rc::new(mine)
+        Arc::new(mine)
     }
 
-    fn finish(self, graph: &Graph) -> GroupState {
-        let Run {
-            mut st,
-            auth,
-            domains,
-            ..
-        } = self;
-        let all = Bits::all(auth.ctrls.len());
-        domains.membership.finish(&auth, &all, &mut st);
-        domains.keys.finish(&auth, &mut st);
-        let (proposals, delegations, spent) = domains.decisions.finish(&auth, &all, &graph.ids());
+    /// Makes room for `extra` more events.
+    pub(crate) fn reserve(&mut self, extra: usize) {
+        self.incl.reserve(extra);
+    }
+
+    /// How many events this pass refused so far.
+    pub(crate) fn refused(&self) -> usize {
+        self.st.rejected.len()
+    }
+
+    /// Forgets what changed so far: `st` is [`Run::state`] as of now.
+    pub(crate) fn mark_clean(&mut self) {
+        self.authority_changed = false;
+        self.domains.keys.take_touched();
+        self.domains.decisions.take_changes();
+    }
+
+    /// Brings `st`, the state as of the last [`Run::refresh`] or [`Run::mark_clean`] when this
+    /// pass had refused `refused` events, up to date at the cost of what changed since: new
+    /// refusals, the membership part if the authority record changed, the keys part if that or
+    /// a key event did, the proposals that changed, and the provisional certificates of those
+    /// still voting if members or delegations changed.
+    pub(crate) fn refresh(&mut self, st: &mut GroupState, refused: usize) {
+        st.rejected.extend(
+            self.st
+                .rejected
+                .get(refused..)
+                .unwrap_or(&[])
+                .iter()
+                .cloned(),
+        );
+        let all = Bits::all(self.auth.ctrls.len());
+        let authority = std::mem::take(&mut self.authority_changed);
+        let keys = self.domains.keys.take_touched();
+        if authority {
+            st.members.clear();
+            st.removed.clear();
+            st.pending.clear();
+            self.domains.membership.finish(&self.auth, &all, st);
+        }
+        if authority || keys {
+            self.domains.keys.finish(&self.auth, st);
+        }
+        let book = &mut self.domains.decisions;
+        let (mut ids, delegated) = book.take_changes();
+        for who in &delegated {
+            match book.delegations_of(who) {
+                Some(m) => {
+                    st.delegations.insert(*who, m);
+                }
+                None => {
+                    st.delegations.remove(who);
+                }
+            }
+        }
+        st.spent = book.spent();
+        if authority || !delegated.is_empty() {
+            ids.extend(
+                st.proposals
+                    .iter()
+                    .filter(|(_, p)| p.status == crate::decisions::Status::Voting)
+                    .map(|(id, _)| *id),
+            );
+        }
+        for id in ids {
+            match book.proposal_state(&self.auth, &all, &id) {
+                Some(p) => {
+                    st.proposals.insert(id, p);
+                }
+                None => {
+                    st.proposals.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// The state as of every event judged so far.
+    pub(crate) fn state(&self, graph: &Graph) -> GroupState {
+        let mut st = self.st.clone();
+        let all = Bits::all(self.auth.ctrls.len());
+        self.domains.membership.finish(&self.auth, &all, &mut st);
+        self.domains.keys.finish(&self.auth, &mut st);
+        let (proposals, delegations, spent) = self.domains.decisions.finish(&self.auth, &all);
         st.proposals = proposals;
         st.delegations = delegations;
         st.spent = spent;
@@ -312,7 +427,7 @@ fn candidate(
         seq,
         member: *member,
         cut: *cut,
-        past: Rc::new(past.clone()),
+        past: Arc::new(past.clone()),
         idx,
         rank,
     })

@@ -1,0 +1,329 @@
+//! `Derivation` (incremental) against `GroupState::derive` (from scratch): for random group
+//! histories split into a prefix and batches in several ways (in writing order, shuffled, one
+//! event at a time, in a random causal order), the incremental state after every batch must
+//! equal a full derivation of the events given so far, whether the batch was appended or fell
+//! back to a full derivation.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::{NEVER, Scenario, T};
+use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText, Scope, Target};
+use dualpower_core::payload::Rule;
+use dualpower_core::{Constitution, EventId, Payload, VerifiedEvent};
+use dualpower_state::{Derivation, GroupState};
+use proptest::prelude::*;
+
+const NAMES: [&str; 7] = ["ana", "ben", "cai", "dee", "eli", "fay", "gus"];
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+/// A constitution where any member removes and role changes go to a vote (so proposals can
+/// carry actions), or the default one.
+fn constitution(open: bool) -> Constitution {
+    if open {
+        Constitution {
+            removal: Rule::Member,
+            amend: Rule::Vote,
+            ..Constitution::default()
+        }
+    } else {
+        Constitution::default()
+    }
+}
+
+fn proposal(i: usize, action: Vec<u8>) -> Proposal {
+    Proposal {
+        text: ProposalText {
+            title: format!("Proposal {i}"),
+            body: String::new(),
+            options: vec![],
+        },
+        method: Method::default(),
+        electorate: Electorate::Members,
+        topic: String::new(),
+        voting: true,
+        deadline: 0,
+        action,
+    }
+}
+
+/// Builds a history from a script of (op, author, x, y): posts, newcomers (invite, join,
+/// admission), proposals (some enacting a role grant), votes, delegations, closes, removals,
+/// leaves, role grants, prekeys and forks, each citing the newest event or a random earlier one (so
+/// branches run concurrently and pasts are partial).
+fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
+    let (mut s, genesis) = Scenario::new(NAMES[0], constitution(open));
+    let mut members: Vec<&'static str> = vec![NAMES[0]];
+    let mut next = 1;
+    let mut proposals: Vec<(EventId, &'static str)> = Vec::new();
+    let mut all: Vec<EventId> = vec![genesis.id()];
+    for (step, &(op, who, x, y)) in script.iter().enumerate() {
+        let author = members[who as usize % members.len()];
+        let dep = if x % 2 == 0 {
+            *all.last().unwrap()
+        } else {
+            all[y as usize % all.len()]
+        };
+        let deps = [dep];
+        let other = members[y as usize % members.len()];
+        let ev: Vec<VerifiedEvent> = match op % 11 {
+            0 | 1 => vec![s.post(author, &format!("post {step}"), &deps)],
+            2 if next < NAMES.len() => {
+                let name = NAMES[next];
+                next += 1;
+                let (inv, key) = s.invite(author, 1, NEVER, &deps);
+                let join = s.join(name, &inv, &key);
+                let admit = s.admit(NAMES[0], &join, &[dep], T);
+                members.push(name);
+                vec![inv, join, admit]
+            }
+            3 => {
+                let action = if x % 3 == 0 {
+                    Payload::Role {
+                        member: s.key(other),
+                        role: "moderator".into(),
+                        grant: true,
+                    }
+                    .encode()
+                } else {
+                    Vec::new()
+                };
+                let p = s.write(author, Payload::Propose(proposal(step, action)), &deps, T);
+                proposals.push((p.id(), author));
+                vec![p]
+            }
+            4 | 5 if !proposals.is_empty() => {
+                let (p, _) = proposals[x as usize % proposals.len()];
+                let vote = Payload::Vote {
+                    proposal: p,
+                    ballot: Ballot::Choice(u32::from(y % 3)),
+                    reason: String::new(),
+                };
+                vec![s.write(author, vote, &[dep, p], T)]
+            }
+            6 => {
+                let target = if other == author {
+                    Target::Nobody
+                } else {
+                    Target::To(s.key(other))
+                };
+                let d = Payload::Delegate {
+                    scope: Scope::Group,
+                    target,
+                };
+                vec![s.write(author, d, &deps, T)]
+            }
+            7 if !proposals.is_empty() => {
+                let (p, by) = proposals[x as usize % proposals.len()];
+                vec![s.write(by, Payload::Close { proposal: p }, &[dep], T)]
+            }
+            8 if y % 4 == 0 && other != NAMES[0] => {
+                let seen = s.count(other);
+                vec![s.remove(author, other, seen, &deps)]
+            }
+            8 if y % 4 == 1 && author != NAMES[0] => {
+                vec![s.write(author, Payload::Leave, &deps, T)]
+            }
+            8 => vec![s.role(NAMES[0], other, "moderator", true, &deps)],
+            9 if y % 3 == 0 => {
+                // A fork: a second event at the author's newest seq.
+                let saved = s.author(author).logs.clone();
+                let first = s.post(author, &format!("fork a {step}"), &deps);
+                s.author(author).logs = saved;
+                let second = s.post(author, &format!("fork b {step}"), &deps);
+                vec![first, second]
+            }
+            10 => {
+                // Prekeys, sometimes one another author already published.
+                let key = [x % 5; 32];
+                vec![s.write(author, Payload::Prekey { key }, &deps, T)]
+            }
+            _ => vec![s.post(author, &format!("note {step}"), &[dep])],
+        };
+        all.extend(ev.iter().map(|e| e.id()));
+    }
+    s
+}
+
+/// xorshift, so splits are reproducible from the case's seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound.max(1) as u64) as usize
+    }
+}
+
+/// A random causally valid delivery order (Kahn's algorithm picking a random ready event).
+fn topological(events: &[VerifiedEvent], rng: &mut Rng) -> Vec<VerifiedEvent> {
+    let index: HashMap<EventId, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id(), i))
+        .collect();
+    let mut waiting = vec![0usize; events.len()];
+    let mut dependents = vec![Vec::new(); events.len()];
+    for (i, e) in events.iter().enumerate() {
+        let h = e.header();
+        let preds: BTreeSet<usize> = h
+            .backlink
+            .iter()
+            .chain(&h.deps)
+            .filter_map(|p| index.get(p).copied())
+            .collect();
+        waiting[i] = preds.len();
+        for p in preds {
+            dependents[p].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..events.len()).filter(|i| waiting[*i] == 0).collect();
+    let mut out = Vec::with_capacity(events.len());
+    while !ready.is_empty() {
+        let i = ready.swap_remove(rng.next(ready.len()));
+        out.push(events[i].clone());
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// Feeds `events` to a `Derivation` as a prefix of `prefix` events and then batches of the
+/// given sizes (cycling), checking it against a full derivation after every batch. Returns
+/// how many batches were appended without a full derivation.
+fn check_split(
+    s: &Scenario,
+    events: &[VerifiedEvent],
+    prefix: usize,
+    sizes: &[usize],
+) -> Result<usize, TestCaseError> {
+    let prefix = prefix.min(events.len());
+    let mut d = Derivation::new(&s.network, s.group, &events[..prefix]);
+    prop_assert_eq!(
+        d.state(),
+        &GroupState::derive(&s.network, s.group, &events[..prefix])
+    );
+    let mut at = prefix;
+    let mut batches = 0;
+    for size in sizes.iter().cycle() {
+        if at >= events.len() {
+            break;
+        }
+        let end = (at + size.max(&1)).min(events.len());
+        d.extend(&events[at..end]);
+        batches += 1;
+        let full = GroupState::derive(&s.network, s.group, &events[..end]);
+        prop_assert!(
+            d.state() == &full,
+            "after events {at}..{end} of {}: incremental {:?}\nfull {:?}",
+            events.len(),
+            d.state(),
+            full
+        );
+        at = end;
+    }
+    Ok(batches + 1 - d.full_derivations())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Every way of splitting a history into a prefix and batches gives the full derivation.
+    #[test]
+    fn incremental_equals_full(
+        open in any::<bool>(),
+        script in prop::collection::vec((0u8..11, any::<u8>(), any::<u8>(), any::<u8>()), 1..40),
+        prefix in 0usize..40,
+        sizes in prop::collection::vec(1usize..8, 1..4),
+        seed in any::<u64>(),
+    ) {
+        let s = history(open, &script);
+        let mut rng = Rng(seed | 1);
+        // In writing order, in batches.
+        check_split(&s, &s.events, prefix, &sizes)?;
+        // One event at a time.
+        check_split(&s, &s.events, 1, &[1])?;
+        // In a random causal order.
+        let topo = topological(&s.events, &mut rng);
+        check_split(&s, &topo, prefix, &sizes)?;
+        // Shuffled: events arrive before what they cite.
+        let mut shuffled = s.events.clone();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.next(i + 1));
+        }
+        check_split(&s, &shuffled, prefix, &sizes)?;
+        // With duplicates of events already given.
+        let mut dup = s.events.clone();
+        for _ in 0..1 + s.events.len() / 8 {
+            let e = s.events[rng.next(s.events.len())].clone();
+            let at = rng.next(dup.len() + 1);
+            dup.insert(at, e);
+        }
+        check_split(&s, &dup, prefix, &sizes)?;
+    }
+}
+
+/// The fast path is taken: posts, votes and closes written one after another are appended
+/// without a full derivation, and a removal falls back to one.
+#[test]
+fn appends_without_rederiving_and_falls_back_for_a_removal() {
+    let (mut s, g) = Scenario::new(NAMES[0], constitution(true));
+    let (inv, key) = s.invite(NAMES[0], 1, NEVER, &[g.id()]);
+    let join = s.join(NAMES[1], &inv, &key);
+    let admit = s.admit(NAMES[0], &join, &[], T);
+    let mut d = Derivation::new(&s.network, s.group, &s.events);
+    let mut last = admit.id();
+    let p = s.write(
+        NAMES[1],
+        Payload::Propose(proposal(0, Vec::new())),
+        &[last],
+        T,
+    );
+    last = p.id();
+    let mut batch = vec![p.clone()];
+    for i in 0..6 {
+        let e = s.post(NAMES[i % 2], &format!("post {i}"), &[last]);
+        last = e.id();
+        batch.push(e);
+    }
+    let vote = Payload::Vote {
+        proposal: p.id(),
+        ballot: Ballot::Choice(0),
+        reason: String::new(),
+    };
+    let vote = s.write(NAMES[0], vote, &[last], T);
+    last = vote.id();
+    batch.push(vote);
+    for e in &batch {
+        d.extend(std::slice::from_ref(e));
+    }
+    let close = s.write(NAMES[1], Payload::Close { proposal: p.id() }, &[last], T);
+    d.extend(&[close]);
+    assert_eq!(
+        d.full_derivations(),
+        1,
+        "every batch came after the last event"
+    );
+    assert_eq!(d.state(), &s.derive());
+    let prop = &d.state().proposals[&p.id()];
+    assert_eq!(prop.certificate.as_ref().map(|c| c.voters), Some(1));
+    let seen = s.count(NAMES[1]);
+    let rm = s.remove(NAMES[0], NAMES[1], seen, &[]);
+    d.extend(&[rm]);
+    assert_eq!(d.full_derivations(), 2, "a removal derives again");
+    assert_eq!(d.state(), &s.derive());
+}
