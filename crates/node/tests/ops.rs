@@ -163,7 +163,7 @@ fn a_join_dated_in_the_past_waits_out_the_grace_period_on_each_node() {
 
 #[test]
 fn the_state_is_derived_once_per_change_of_the_event_set() {
-    use dualpower_node::ops::derived::derivations;
+    use dualpower_node::ops::derived::{derivations, full_derivations};
     let (a, _b, group) = setup(true);
     // What the node does on every change: the agent (up to several rounds), the view, the
     // attestations. Nothing changed since the last derivation: no derivation at all.
@@ -178,9 +178,15 @@ fn the_state_is_derived_once_per_change_of_the_event_set() {
     let before = derivations();
     refresh(6_001);
     assert_eq!(derivations() - before, 0);
-    // One new event: derived exactly once, however many readers.
+    // One new event: the state is brought up to date exactly once, however many readers, and
+    // by appending to the last derivation, not from scratch.
+    let (before, full) = (derivations(), full_derivations());
     post(&a, group, "one more", 7_000);
-    let before = derivations();
     refresh(7_001);
     assert_eq!(derivations() - before, 1);
+    assert_eq!(
+        full_derivations() - full,
+        0,
+        "a post is appended, not derived again"
+    );
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
-use common::{NEVER, Scenario, T};
+use common::{NEVER, Scenario, T, prekey_secret};
 use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText, Scope, Target};
 use dualpower_core::payload::Rule;
 use dualpower_core::{Constitution, EventId, Payload, VerifiedEvent};
@@ -142,9 +142,12 @@ fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
                 vec![first, second]
             }
             10 => {
-                // Prekeys, sometimes one another author already published.
-                let key = [x % 5; 32];
-                vec![s.write(author, Payload::Prekey { key }, &deps, T)]
+                // Prekeys, sometimes one another author already published (both hold the
+                // secret), sometimes a copy of another author's proof (refused).
+                let secret = prekey_secret(x % 5);
+                let signer = if y % 4 == 0 { other } else { author };
+                let payload = s.prekey_payload(signer, &secret);
+                vec![s.write(author, payload, &deps, T)]
             }
             _ => vec![s.post(author, &format!("note {step}"), &[dep])],
         };

@@ -872,6 +872,33 @@ impl Store {
         })
     }
 
+    /// The events of `group` that arrived after arrival number `after` (0 for all), in
+    /// arrival order, with the arrival number of the last one (`after` if none): what a cache
+    /// of derived state reads to catch up in proportion to what is new, not to the group.
+    pub fn group_events_since(
+        &self,
+        group: GroupId,
+        after: i64,
+    ) -> Result<(Vec<VerifiedEvent>, i64), StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.seqno, e.id, e.envelope, e.body FROM events e JOIN logs l USING (log_pk)
+                 WHERE e.seqno > ?2 AND l.grp = ?1 ORDER BY e.seqno",
+            )?;
+            let rows = stmt.query_map(rusqlite::params![&group.0[..], after], |r| {
+                Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            })?;
+            let mut last = after;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seqno, raw) = row?;
+                last = last.max(seqno);
+                out.push(decode_stored(raw)?);
+            }
+            Ok((out, last))
+        })
+    }
+
     /// One stored event by id.
     pub fn event(&self, id: EventId) -> Result<Option<VerifiedEvent>, StoreError> {
         self.read(|c| {
