@@ -318,6 +318,9 @@ impl Authority {
         let Some(events) = self.roles.get(&(*who, role.to_owned())) else {
             return false;
         };
+        // A removal of the member ends its roles: a grant counts only if every removal of the
+        // member at `at` is in the grant's own past (a re-admitted member starts without).
+        let removals = self.removes.get(who);
         events.iter().any(|g| {
             at.has(*g)
                 && matches!(self.ctrls[*g].act, Act::Role { grant: true, .. })
@@ -326,6 +329,11 @@ impl Authority {
                         || matches!(self.ctrls[*r].act, Act::Role { grant: true, .. })
                         || self.ctrls[*g].past.has(*r)
                 })
+                && removals
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| at.has(**r))
+                    .all(|r| self.ctrls[*g].past.has(*r))
         })
     }
 
@@ -445,9 +453,19 @@ pub(crate) struct Cx<'a> {
     pub timestamp: u64,
     /// Its position in the causal order.
     pub position: usize,
+    /// The cuts that stand (member → lowest cut), as settled for this pass.
+    pub cuts: &'a std::collections::BTreeMap<PublicKey, u64>,
 }
 
 impl Cx<'_> {
+    /// Whether an event of `m` is void whatever its payload: at or past its author's fork, or
+    /// at or past a cut that stands.
+    pub(crate) fn void(&self, m: &crate::graph::Meta) -> bool {
+        m.log != 0
+            || self.graph.forks.get(&m.author).is_some_and(|f| m.seq >= *f)
+            || self.cuts.get(&m.author).is_some_and(|c| m.seq >= *c)
+    }
+
     /// Whether the event's author may do `action` under `rule` here.
     pub(crate) fn check(&self, action: &'static str, rule: &Rule) -> Result<(), Refusal> {
         self.auth.check(action, rule, &self.author, self.past)

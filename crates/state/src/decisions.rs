@@ -599,6 +599,13 @@ impl Book {
         // Every vote on the proposal (counted, void or late) comes after it in the causal
         // order, so the close's past above the proposal is all its count needs; and accepted
         // votes have bits, so only a deadline witness or void votes need even that walk.
+        // A close that already has the counting close in its past is refused before any walk
+        // (a flood of such closes must not each cost a walk of the history).
+        if let Some((first, bit)) = p.close
+            && cx.past.has(bit)
+        {
+            return Err(Refusal::AlreadyClosed(first));
+        }
         let floor = cx.graph.meta(&proposal).map(|m| m.position);
         let walk = || cx.graph.ancestors_above(&cx.id, floor);
         let mut above = None;
@@ -611,10 +618,12 @@ impl Book {
             }
             // The closer's own clock is not evidence: another member must have dated an event
             // at or after the deadline, and that event must be in the close's past.
+            // A void event (forked, past a cut) is no evidence.
             let witness = |m: &crate::graph::Meta| {
                 m.author != cx.author
                     && m.timestamp >= deadline
                     && cx.auth.is_member(&m.author, cx.past)
+                    && !cx.void(m)
             };
             // Looked for above the proposal first; only when there is none there is the rest
             // of the past walked.

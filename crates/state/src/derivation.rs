@@ -47,6 +47,8 @@ pub struct Derivation {
     ids: HashSet<EventId>,
     /// Ids cited by a given event but not given.
     missing: HashSet<EventId>,
+    /// Events given without their body (a later copy with it changes their verdict).
+    bodyless: HashSet<EventId>,
     /// Whether an event of another group was given (they take part in the order).
     foreign: bool,
     graph: Graph,
@@ -77,6 +79,7 @@ impl Derivation {
             events: all,
             ids: HashSet::with_capacity(events.len() + room),
             missing: HashSet::new(),
+            bodyless: HashSet::new(),
             foreign: false,
             graph,
             run,
@@ -97,6 +100,18 @@ impl Derivation {
             .filter(|e| !self.ids.contains(&e.id()) && seen.insert(e.id()))
             .cloned()
             .collect();
+        // A known event given before without its body, now with it: its verdict changes.
+        let bodies: Vec<VerifiedEvent> = new
+            .iter()
+            .filter(|e| e.body().is_some() && self.bodyless.contains(&e.id()))
+            .cloned()
+            .collect();
+        if !bodies.is_empty() {
+            let mut all = fresh;
+            all.extend(bodies);
+            self.rederive(all);
+            return;
+        }
         if fresh.is_empty() {
             return;
         }
@@ -162,6 +177,11 @@ impl Derivation {
         for e in &self.events[start..] {
             self.ids.insert(e.id());
             self.missing.remove(&e.id());
+            if e.body().is_some() {
+                self.bodyless.remove(&e.id());
+            } else if e.header().body_len > 0 {
+                self.bodyless.insert(e.id());
+            }
             if e.header().group != self.group {
                 self.foreign = true;
             }

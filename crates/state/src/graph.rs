@@ -74,13 +74,28 @@ impl Graph {
             at_seq: HashMap::new(),
             forks: BTreeMap::new(),
         };
-        let mut seen = std::collections::HashSet::with_capacity(events.len());
-        for e in events.iter().filter(|e| e.header().group == group) {
-            if seen.insert(e.id()) {
-                g.note_seq(e);
+        let mut seen: HashMap<EventId, usize> = HashMap::with_capacity(events.len());
+        // A copy with its body wins over a copy without (bodies can be deleted or not yet
+        // fetched), so the verdict never depends on which copy came first.
+        let mut with_body: HashMap<EventId, usize> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            if e.header().group != group {
+                continue;
+            }
+            match seen.entry(e.id()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    g.note_seq(e);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    if events[*o.get()].body().is_none() && e.body().is_some() {
+                        with_body.insert(e.id(), i);
+                    }
+                }
             }
         }
         for i in causal::order_events(events) {
+            let i = with_body.get(&events[i].id()).copied().unwrap_or(i);
             if events[i].header().group == group && !g.pos.contains_key(&events[i].id()) {
                 g.place(i, &events[i]);
             }

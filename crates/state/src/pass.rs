@@ -104,6 +104,8 @@ pub(crate) struct Settled {
     cuts: BTreeMap<PublicKey, Vec<(u64, EventId)>>,
     /// Removal → the senior removal it cut and lost to.
     overruled: BTreeMap<EventId, EventId>,
+    /// Member → the lowest cut that stands (what a domain sees through `Cx::cuts`).
+    lowest: BTreeMap<PublicKey, u64>,
 }
 
 /// A removal valid at its own causal point.
@@ -192,6 +194,7 @@ impl Run {
             seq: h.seq,
             timestamp: h.timestamp,
             position,
+            cuts: &known.lowest,
         };
         let verdict = judge(&mut self.domains, &mut self.removals, &cx, ev, known);
         let mine = match verdict {
@@ -374,6 +377,17 @@ fn judge(
         if let Some(p) = &payload
             && let Some(d) = domains.route(p)
         {
+            // A removal void only because a cut stands still takes part in the settlement
+            // (held, as an overruled one is), so every pass settles the same removals and a
+            // cycle cannot rotate from pass to pass.
+            if matches!(r, Refusal::AfterRemoval { .. })
+                && matches!(p, Payload::Remove { .. } | Payload::Leave)
+                && let Ok(Effect::Acts(acts)) = d.judge(cx, p.clone())
+            {
+                removals.extend(acts.iter().filter_map(|a| {
+                    candidate(cx.auth, cx.id, cx.author, cx.seq, cx.past, a, None)
+                }));
+            }
             d.refused(cx, p, &r);
         }
         return Err(r);
@@ -416,11 +430,9 @@ fn candidate(
     else {
         return None;
     };
-    let rank = if *decided {
-        (0, idx.unwrap_or(usize::MAX))
-    } else {
-        (1, seniority(auth, &author, past))
-    };
+    // A decision ranks before any one remover; between decisions, their closers' seniority
+    // (never the close's place in the order, which ids decide).
+    let rank = (u8::from(!*decided), seniority(auth, &author, past));
     Some(Candidate {
         id,
         author,
@@ -457,7 +469,11 @@ fn screen(cx: &Cx<'_>, payload: Option<&Payload>, known: &Settled) -> Result<(),
                 .get(&cx.author)
                 .into_iter()
                 .flatten()
-                .any(|a| cx.past.has(*a) && cx.auth.ctrls[*a].past.has(r))
+                .any(|a| {
+                    cx.past.has(*a)
+                        && cx.auth.ctrls[*a].past.has(r)
+                        && matches!(cx.auth.ctrls[*a].act, Act::Admit { complete: true, .. })
+                })
         })
     };
     if let Some((cut, _)) = known
@@ -519,11 +535,11 @@ fn settle(auth: &Authority, cands: &[Candidate]) -> Settled {
     let cuts = |r: &Candidate, s: &Candidate| {
         s.seq >= r.cut
             && !r.idx.is_some_and(|ri| {
-                auth.admits
-                    .get(&s.author)
-                    .into_iter()
-                    .flatten()
-                    .any(|a| s.past.has(*a) && auth.ctrls[*a].past.has(ri))
+                auth.admits.get(&s.author).into_iter().flatten().any(|a| {
+                    s.past.has(*a)
+                        && auth.ctrls[*a].past.has(ri)
+                        && matches!(auth.ctrls[*a].act, Act::Admit { complete: true, .. })
+                })
             })
     };
     let mut targets: Vec<Vec<usize>> = vec![Vec::new(); cands.len()];
@@ -578,9 +594,12 @@ fn settle(auth: &Authority, cands: &[Candidate]) -> Settled {
             out.overruled.remove(&c.id);
         }
     }
-    for v in out.cuts.values_mut() {
+    for (member, v) in out.cuts.iter_mut() {
         v.sort();
         v.dedup();
+        if let Some((cut, _)) = v.first() {
+            out.lowest.insert(*member, *cut);
+        }
     }
     out
 }
