@@ -11,9 +11,10 @@
 //!   missing) and each new event whose predecessors are all old has a larger id than every old
 //!   event placed after its latest predecessor: the canonical order (predecessors first, ties
 //!   by smallest id) then never picks a new event before an old one.
-//! * **Nothing earlier changes verdict.** Removals and leaves (and closes of proposals that
-//!   carry an action, which may enact one) change the settlement of cuts, which reaches back
-//!   over the whole history; a second event at an author's seq (a fork) voids the author's
+//! * **Nothing earlier changes verdict.** Removals and leaves that enter the settlement (valid
+//!   at their point, or held because a cut stands; checked after the step) and closes of
+//!   proposals that carry an action (which may enact one) change the settlement of cuts,
+//!   which reaches back over the whole history; a second event at an author's seq (a fork) voids the author's
 //!   later events wherever they sit; an invite that an earlier join named but that was missing
 //!   changes that join's verdict; events of another group take part in the order; an event
 //!   citing one the order left out (on a claimed cycle) stays out of it. Any of these falls
@@ -264,8 +265,11 @@ impl Derivation {
         let Some(Ok(payload)) = e.body().map(Payload::decode) else {
             return false;
         };
+        // Removals and leaves are not refused here: one that becomes a candidate (valid, or held
+        // because a cut stands) changes the settlement, which `extend` sees after the step and
+        // answers with a full derivation; one refused outright changes nothing else, so an
+        // outsider's stream of invalid removals costs no full derivation.
         match payload {
-            Payload::Remove { .. } | Payload::Leave => true,
             Payload::Invite { .. } => self.run.membership().unknown_invites.contains(&e.id()),
             Payload::Close { proposal } => {
                 let event = match self.graph.position(&proposal) {
