@@ -23,7 +23,11 @@
 //! ```
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use common::{Rng, shuffled, topological};
 
 use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText};
 use dualpower_core::payload::join_proof_message;
@@ -1172,59 +1176,12 @@ fn diff(a: &GroupState, b: &GroupState) -> String {
     out.join(", ")
 }
 
-/// xorshift, so orders are reproducible from the case's seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound as u64) as usize
-    }
-}
-
 /// Delivery orders of the same set: a shuffle, a random causally valid (topological) order,
 /// and a topological order with random duplicates mixed in.
 fn orders(events: &[VerifiedEvent], seed: u64) -> Vec<(&'static str, Vec<VerifiedEvent>)> {
     let mut rng = Rng(seed | 1);
-    let mut shuffled = events.to_vec();
-    for i in (1..shuffled.len()).rev() {
-        shuffled.swap(i, rng.next(i + 1));
-    }
-    // Kahn's algorithm picking a random ready event each time.
-    let index: HashMap<EventId, usize> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id(), i))
-        .collect();
-    let mut waiting = vec![0usize; events.len()];
-    let mut dependents = vec![Vec::new(); events.len()];
-    for (i, e) in events.iter().enumerate() {
-        let h = e.header();
-        let preds: BTreeSet<usize> = h
-            .backlink
-            .iter()
-            .chain(&h.deps)
-            .filter_map(|p| index.get(p).copied())
-            .collect();
-        waiting[i] = preds.len();
-        for p in preds {
-            dependents[p].push(i);
-        }
-    }
-    let mut ready: Vec<usize> = (0..events.len()).filter(|i| waiting[*i] == 0).collect();
-    let mut topo = Vec::with_capacity(events.len());
-    while !ready.is_empty() {
-        let i = ready.swap_remove(rng.next(ready.len()));
-        topo.push(events[i].clone());
-        for &d in &dependents[i] {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.push(d);
-            }
-        }
-    }
+    let shuffled = shuffled(events, &mut rng);
+    let topo = topological(events, &mut rng);
     assert_eq!(topo.len(), events.len(), "the generated set has a cycle");
     let mut dup = topo.clone();
     for _ in 0..1 + events.len() / 8 {

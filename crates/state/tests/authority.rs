@@ -12,20 +12,6 @@ use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalTex
 use dualpower_core::{Admission, Constitution, EventId, Payload, VerifiedEvent};
 use dualpower_state::{GroupState, Refusal, Status};
 
-/// A group of `names` (the first creates it and is admin), everyone admitted by the creator;
-/// returns the scenario and the id of the last admission.
-fn group(names: &[&'static str], c: Constitution) -> (Scenario, EventId) {
-    let (mut s, genesis) = Scenario::new(names[0], c);
-    let mut tip = genesis.id();
-    let (inv, key) = s.invite(names[0], 100, NEVER, &[tip]);
-    tip = inv.id();
-    for n in &names[1..] {
-        let j = s.join(n, &inv, &key);
-        tip = s.admit(names[0], &j, &[tip], T).id();
-    }
-    (s, tip)
-}
-
 /// Every rotation and the reversal of the events give the same state as `reference`.
 #[track_caller]
 fn same_in_other_orders(s: &Scenario, reference: &GroupState) {
@@ -96,7 +82,7 @@ fn removal(member: dualpower_core::PublicKey, seen: u64, why: u64) -> Payload {
 #[test]
 fn a_removed_admin_cannot_remove_its_remover_with_a_backdated_removal() {
     for first in [true, false] {
-        let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+        let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
         let grant = s.role("A", "B", "admin", true, &[tip]);
         // B sees the grant (its own past) before anything else happens.
         let b_post = s.post("B", "hello", &[grant.id()]);
@@ -132,7 +118,7 @@ fn a_removed_admin_cannot_remove_its_remover_with_a_backdated_removal() {
 fn removals_that_cut_each_other_are_settled_by_seniority_not_by_id() {
     for first in [true, false] {
         // A (creator) and B (admin) remove each other concurrently, each unaware of the other.
-        let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+        let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
         let grant = s.role("A", "B", "admin", true, &[tip]);
         let b_seen = s.post("B", "ack", &[grant.id()]);
         let rm_b = s.remove("A", "B", s.count("B"), &[b_seen.id()]);
@@ -155,7 +141,7 @@ fn a_removed_senior_admin_cannot_escape_by_backdating_a_removal_of_a_third() {
     // A is the creator; B is a later admin. B removes A (the group agreed); A answers with a
     // removal of C citing only old events. That removal does not cut B, so there is no cycle:
     // A's removal stands and A's answer is void.
-    let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
     let grant = s.role("A", "B", "admin", true, &[tip]);
     let a_seen = s.count("A");
     let rm_a = s.remove("B", "A", a_seen, &[grant.id()]);
@@ -177,7 +163,7 @@ fn a_removed_senior_admin_cannot_escape_by_backdating_a_removal_of_a_third() {
 
 #[test]
 fn a_cut_below_the_removals_own_past_is_refused() {
-    let (mut s, tip) = group(&["A", "B"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B"], Constitution::default());
     // B invites and admits C: C's membership rests on B's admission.
     let (inv, key) = s.invite("B", 1, NEVER, &[tip]);
     let j = s.join("C", &inv, &key);
@@ -210,7 +196,7 @@ fn a_cut_below_the_removals_own_past_is_refused() {
 
 #[test]
 fn a_stricter_admission_rule_applies_forward_only() {
-    let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
     let grant = s.role("A", "B", "admin", true, &[tip]);
     let strict = Constitution {
         admission: Admission::Vouches(2),
@@ -243,7 +229,7 @@ fn a_stricter_admission_rule_applies_forward_only() {
 
 #[test]
 fn a_forked_author_has_no_authority_from_the_fork_on() {
-    let (mut s, tip) = group(&["A", "B", "C", "D"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B", "C", "D"], Constitution::default());
     let grant = s.role("A", "B", "admin", true, &[tip]);
     let before = s.post("B", "before the fork", &[grant.id()]);
     // B signs two different events at the same seq.
@@ -280,7 +266,7 @@ fn a_forked_author_has_no_authority_from_the_fork_on() {
 
 #[test]
 fn a_forked_voter_has_no_vote_whichever_version_arrives_first() {
-    let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
     let p = s.write("A", majority(0), &[tip], T);
     let fork_point = s.clone();
     let vote = |s: &mut Scenario, b: Ballot| {
@@ -328,7 +314,7 @@ fn a_forked_voter_has_no_vote_whichever_version_arrives_first() {
 #[test]
 fn a_voter_cannot_close_early_with_its_own_clock() {
     const DEADLINE: u64 = 5_000;
-    let (mut s, tip) = group(&["A", "B", "C"], Constitution::default());
+    let (mut s, tip) = group_of(&["A", "B", "C"], Constitution::default());
     let p = s.write("A", majority(DEADLINE), &[tip], T);
     let vb = s.write(
         "B",

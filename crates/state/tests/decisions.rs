@@ -60,21 +60,6 @@ fn text(title: &str, options: &[&str]) -> ProposalText {
     }
 }
 
-/// A group of `names` (the first creates it and holds the admin role) under `constitution`.
-/// Returns the scenario and the last admission, which has every admission in its past.
-fn group_of(names: &[&'static str], constitution: Constitution) -> (Scenario, EventId) {
-    let (mut s, genesis) = Scenario::new(names[0], constitution);
-    let mut tip = genesis.id();
-    if names.len() > 1 {
-        let (invite, key) = s.invite(names[0], names.len() as u64, NEVER, &[]);
-        for n in &names[1..] {
-            let join = s.join(n, &invite, &key);
-            tip = s.admit(names[0], &join, &[], T).id();
-        }
-    }
-    (s, tip)
-}
-
 /// Decision helpers: each writes the next event of the author's log 0.
 impl Scenario {
     fn propose(&mut self, by: &'static str, p: Proposal, deps: &[EventId]) -> VerifiedEvent {

@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
-
-use common::{NEVER, Scenario, T, prekey_secret};
+use common::{NEVER, Rng, Scenario, T, prekey_secret, topological};
 use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText, Scope, Target};
 use dualpower_core::payload::Rule;
 use dualpower_core::{Constitution, EventId, Payload, VerifiedEvent};
@@ -154,55 +152,6 @@ fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
         all.extend(ev.iter().map(|e| e.id()));
     }
     s
-}
-
-/// xorshift, so splits are reproducible from the case's seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound.max(1) as u64) as usize
-    }
-}
-
-/// A random causally valid delivery order (Kahn's algorithm picking a random ready event).
-fn topological(events: &[VerifiedEvent], rng: &mut Rng) -> Vec<VerifiedEvent> {
-    let index: HashMap<EventId, usize> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id(), i))
-        .collect();
-    let mut waiting = vec![0usize; events.len()];
-    let mut dependents = vec![Vec::new(); events.len()];
-    for (i, e) in events.iter().enumerate() {
-        let h = e.header();
-        let preds: BTreeSet<usize> = h
-            .backlink
-            .iter()
-            .chain(&h.deps)
-            .filter_map(|p| index.get(p).copied())
-            .collect();
-        waiting[i] = preds.len();
-        for p in preds {
-            dependents[p].push(i);
-        }
-    }
-    let mut ready: Vec<usize> = (0..events.len()).filter(|i| waiting[*i] == 0).collect();
-    let mut out = Vec::with_capacity(events.len());
-    while !ready.is_empty() {
-        let i = ready.swap_remove(rng.next(ready.len()));
-        out.push(events[i].clone());
-        for &d in &dependents[i] {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.push(d);
-            }
-        }
-    }
-    out
 }
 
 /// Feeds `events` to a `Derivation` as a prefix of `prefix` events and then batches of the

@@ -20,42 +20,6 @@ use dualpower_state::{Derivation, GroupState, Refusal};
 
 const YES: Ballot = Ballot::Choice(0);
 
-/// A group of `names` (the first creates it) under `constitution`, every member admitted by
-/// the creator with one invite. Returns the scenario and the last admission.
-fn group_of(names: &[&'static str], constitution: Constitution) -> (Scenario, EventId) {
-    let (mut s, genesis) = Scenario::new(names[0], constitution);
-    let mut tip = genesis.id();
-    if names.len() > 1 {
-        let (invite, key) = s.invite(names[0], names.len() as u64, NEVER, &[]);
-        for n in &names[1..] {
-            let join = s.join(n, &invite, &key);
-            tip = s.admit(names[0], &join, &[], T).id();
-        }
-    }
-    (s, tip)
-}
-
-/// A small deterministic generator for shuffles.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound.max(1) as u64) as usize
-    }
-}
-
-fn shuffled(events: &[VerifiedEvent], seed: u64) -> Vec<VerifiedEvent> {
-    let mut v = events.to_vec();
-    let mut rng = Rng(seed | 1);
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.next(i + 1));
-    }
-    v
-}
-
 /// The full derivation must not depend on the delivery order, and a `Derivation` fed the
 /// events in any split must equal the full derivation of what it was given, after every batch.
 #[track_caller]
@@ -70,12 +34,16 @@ fn assert_consistent(s: &Scenario) -> GroupState {
     );
     for seed in [3, 17, 99] {
         assert_eq!(
-            GroupState::derive(&s.network, s.group, &shuffled(&s.events, seed)),
+            GroupState::derive(
+                &s.network,
+                s.group,
+                &shuffled(&s.events, &mut Rng(seed | 1))
+            ),
             st,
             "shuffle {seed}"
         );
     }
-    let orders = [s.events.clone(), rev, shuffled(&s.events, 5)];
+    let orders = [s.events.clone(), rev, shuffled(&s.events, &mut Rng(5 | 1))];
     for events in &orders {
         for (prefix, size) in [(1, 1), (0, 3), (events.len() / 2, 2)] {
             let mut d = Derivation::new(&s.network, s.group, &events[..prefix]);

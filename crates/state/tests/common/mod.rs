@@ -310,3 +310,78 @@ pub fn keys(s: &Scenario, names: &[&str]) -> Vec<PublicKey> {
     v.sort();
     v
 }
+
+/// A group of `names` (the first creates it) under `constitution`, every member admitted by
+/// the creator with one invite. Returns the scenario and the last admission.
+pub fn group_of(names: &[&'static str], constitution: Constitution) -> (Scenario, EventId) {
+    let (mut s, genesis) = Scenario::new(names[0], constitution);
+    let mut tip = genesis.id();
+    if names.len() > 1 {
+        let (invite, key) = s.invite(names[0], names.len() as u64, NEVER, &[]);
+        for n in &names[1..] {
+            let join = s.join(n, &invite, &key);
+            tip = s.admit(names[0], &join, &[], T).id();
+        }
+    }
+    (s, tip)
+}
+
+/// xorshift: delivery orders and splits reproducible from a case's seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `bound` (0 when `bound` is 0).
+    pub fn next(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound.max(1) as u64) as usize
+    }
+}
+
+/// `events` in a random order (not necessarily causal).
+pub fn shuffled(events: &[VerifiedEvent], rng: &mut Rng) -> Vec<VerifiedEvent> {
+    let mut v = events.to_vec();
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.next(i + 1));
+    }
+    v
+}
+
+/// A random causally valid delivery order (Kahn's algorithm picking a random ready event).
+/// Events citing one outside the set are placed as if it were there.
+pub fn topological(events: &[VerifiedEvent], rng: &mut Rng) -> Vec<VerifiedEvent> {
+    let index: std::collections::HashMap<EventId, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id(), i))
+        .collect();
+    let mut waiting = vec![0usize; events.len()];
+    let mut dependents = vec![Vec::new(); events.len()];
+    for (i, e) in events.iter().enumerate() {
+        let h = e.header();
+        let preds: std::collections::BTreeSet<usize> = h
+            .backlink
+            .iter()
+            .chain(&h.deps)
+            .filter_map(|p| index.get(p).copied())
+            .collect();
+        waiting[i] = preds.len();
+        for p in preds {
+            dependents[p].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..events.len()).filter(|i| waiting[*i] == 0).collect();
+    let mut out = Vec::with_capacity(events.len());
+    while !ready.is_empty() {
+        let i = ready.swap_remove(rng.next(ready.len()));
+        out.push(events[i].clone());
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    out
+}
