@@ -479,17 +479,13 @@ fn delegation_target(
 fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let me = cx.me();
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    // The events come with the state (one read, shared with every other reader of the group).
+    let (events, st) = super::derived::derived(cx.store, group)?;
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
     may_close(&st, p, &me, cx.now)?;
     if p.author != me {
-        witnessed(
-            &cx.store.group_events(group)?,
-            &st,
-            &me,
-            p.proposal.deadline,
-        )?;
+        witnessed(&events, &st, &me, p.proposal.deadline)?;
     }
     let pid = p.id;
     // What counts is the close's causal past, and one event cites at most MAX_DEPS others:
