@@ -359,7 +359,8 @@ fn group_id(ctx: &Ctx, group: &str) -> Result<dualpower_core::GroupId> {
 fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
     let store = ctx.reader()?;
     let g = group_id(ctx, group)?;
-    let (st, all) = decisions::proposals(&store, g)?;
+    let identity = ctx.identity()?;
+    let (st, all) = decisions::proposals(&store, &identity, g)?;
     if let Some(key) = one {
         let p = decisions::find_proposal(&st, key)?;
         let v = proposal_json(p);
@@ -594,8 +595,9 @@ fn tally(
 ) -> Result<i32> {
     let store = ctx.reader()?;
     let g = group_id(ctx, group)?;
+    let identity = ctx.identity()?;
     if !verify {
-        let (st, _) = decisions::proposals(&store, g)?;
+        let (st, _) = decisions::proposals(&store, &identity, g)?;
         let p = decisions::find_proposal(&st, proposal)?;
         let v = proposal_json(p);
         let out = json!({
@@ -605,7 +607,7 @@ fn tally(
         ctx.emit(out, || certificate_text(&v));
         return Ok(0);
     }
-    let (v, n) = decisions::verify_tally(&store, g, proposal)?;
+    let (v, n) = decisions::verify_tally(&store, &identity, g, proposal)?;
     let digest = v["digest"].as_str().unwrap_or_default().to_owned();
     let matches = expect.map(|e| e.trim().eq_ignore_ascii_case(&digest));
     let mut out = v.clone();

@@ -650,8 +650,9 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
         Some(g) => g,
         None => resolve_group(&store, group)?.id,
     };
-    let events = store.group_events(g)?;
-    let st = dualpower_state::GroupState::derive(store.network(), g, &events);
+    // Admissions and removals by vote are sealed decisions: open them with our keys.
+    let identity = ctx.identity()?;
+    let st = dualpower_node::ops::view(&store, &identity, g, now_ms())?.state;
     let c = &st.constitution;
     let value = json!({
         "group": g.to_hex(),

@@ -571,6 +571,11 @@ pub struct KeyShare {
     pub seals: Vec<Seal>,
     /// Earlier epochs' secrets, encrypted under this epoch (empty = none).
     pub history: Vec<u8>,
+    /// Earlier epochs' governance keys, encrypted under this epoch's governance key (empty =
+    /// none; only in a share that starts an epoch). Every member walks this chain back to the
+    /// group's first epoch, so every member can read and recount every decision whatever the
+    /// group's history and forgetting rules say about posts.
+    pub gov: Vec<u8>,
 }
 
 /// The message an invite key signs to let `joiner` join `group` (see [`Payload::Join`]).
@@ -751,7 +756,8 @@ impl Payload {
                     .bytes(proof);
             }
             Payload::KeyShare(k) => {
-                w.map(5).uint(0).uint(kind::KEY_SHARE).uint(1);
+                let n = 5 + usize::from(!k.gov.is_empty());
+                w.map(n).uint(0).uint(kind::KEY_SHARE).uint(1);
                 match &k.epoch {
                     Some(e) => w.bytes(&e.0),
                     None => w.null(),
@@ -765,6 +771,9 @@ impl Payload {
                     w.array(3).bytes(&s.prekey).bytes(&s.enc).bytes(&s.ct);
                 }
                 w.uint(4).bytes(&k.history);
+                if !k.gov.is_empty() {
+                    w.uint(5).bytes(&k.gov);
+                }
             }
             Payload::Post { text } => {
                 w.map(2).uint(0).uint(kind::POST).uint(1).text(text);
@@ -1002,11 +1011,25 @@ impl Payload {
                     .expect(4, "history")?
                     .bytes("history", MAX_HISTORY_BYTES)?
                     .to_vec();
+                // Absent when empty (one encoding per value), and only where an epoch starts.
+                let gov = match fields.opt(5)? {
+                    Some(r) => match r.bytes("gov", MAX_HISTORY_BYTES)? {
+                        [] => return Err(PayloadError::Empty("gov")),
+                        b => b.to_vec(),
+                    },
+                    None => Vec::new(),
+                };
+                if !gov.is_empty() && epoch.is_some() {
+                    return Err(PayloadError::Invalid(
+                        "only a share that starts an epoch carries governance keys".into(),
+                    ));
+                }
                 Payload::KeyShare(KeyShare {
                     epoch,
                     prev,
                     seals,
                     history,
+                    gov,
                 })
             }
             kind::POST => Payload::Post {
@@ -1254,12 +1277,14 @@ mod tests {
                     ct: [3; 48],
                 }],
                 history: vec![1, 2, 3],
+                gov: vec![4, 5],
             }),
             Payload::KeyShare(KeyShare {
                 epoch: Some(EventId([1; 32])),
                 prev: vec![],
                 seals: vec![],
                 history: vec![],
+                gov: vec![],
             }),
             Payload::Post {
                 text: "rent strike meeting tonight".into(),

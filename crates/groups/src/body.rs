@@ -8,7 +8,13 @@
 //! * direct message: `[1, [[enc, sealed_key], ...], ciphertext]`; a fresh message key is sealed
 //!   with HPKE to the recipient's prekey and to the sender's own (so both can read it), and the
 //!   plaintext is a [`Payload::Direct`]. Recipients are not named: each reader tries its own
-//!   prekeys.
+//!   prekeys;
+//! * governance: `[2, epoch_id, ciphertext]`; the plaintext is a decision payload (proposal,
+//!   revision, vote with its reason, delegation, close, attestation), encrypted under the
+//!   epoch's *governance* key, a key derived from the epoch secret apart from the content key.
+//!   Members keep governance keys when they forget an epoch's content, and hand them to every
+//!   newcomer (the key-share chain), because every member must be able to recount every
+//!   decision that changed who is a member.
 //!
 //! Decoding is strict and bounded like every other decoder in the project.
 
@@ -24,6 +30,8 @@ const DM_AAD_TAG: &[u8] = b"dualpower/dm/v1\0";
 const SEAL_INFO_TAG: &[u8] = b"dualpower/seal/v1\0";
 const DM_INFO_TAG: &[u8] = b"dualpower/dm-key/v1\0";
 const HISTORY_AAD_TAG: &[u8] = b"dualpower/history/v1\0";
+const GOVERNANCE_AAD_TAG: &[u8] = b"dualpower/governance/v1\0";
+const GOV_CHAIN_AAD_TAG: &[u8] = b"dualpower/gov-chain/v1\0";
 
 /// What can go wrong reading or writing group secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -67,6 +75,13 @@ pub enum Encrypted {
         /// nonce || ciphertext.
         ct: Vec<u8>,
     },
+    /// A decision payload under an epoch's governance key.
+    Governance {
+        /// The epoch.
+        epoch: EventId,
+        /// nonce || ciphertext.
+        ct: Vec<u8>,
+    },
     /// A direct message.
     Direct {
         /// The message key sealed to each reader: (HPKE enc, sealed 32-byte key).
@@ -83,6 +98,9 @@ impl Encrypted {
         match self {
             Encrypted::Group { epoch, ct } => {
                 w.array(3).uint(0).bytes(&epoch.0).bytes(ct);
+            }
+            Encrypted::Governance { epoch, ct } => {
+                w.array(3).uint(2).bytes(&epoch.0).bytes(ct);
             }
             Encrypted::Direct { seals, ct } => {
                 w.array(3).uint(1).array(seals.len());
@@ -122,6 +140,10 @@ impl Encrypted {
                     ct: r.bytes("ciphertext", body.len())?.to_vec(),
                 }
             }
+            2 => Encrypted::Governance {
+                epoch: EventId(r.bytes_n::<32>("epoch")?),
+                ct: r.bytes("ciphertext", body.len())?.to_vec(),
+            },
             t => return Err(GroupError::UnknownType(t)),
         };
         r.leave();
@@ -135,6 +157,18 @@ pub fn content_aad(network: &NetworkId, epoch: &EventId, pos: &Position) -> Vec<
     let mut v = pos.binding(CONTENT_AAD_TAG, network);
     v.extend_from_slice(&epoch.0);
     v
+}
+
+/// Associated data of a governance payload at `pos` under `epoch`.
+pub fn governance_aad(network: &NetworkId, epoch: &EventId, pos: &Position) -> Vec<u8> {
+    let mut v = pos.binding(GOVERNANCE_AAD_TAG, network);
+    v.extend_from_slice(&epoch.0);
+    v
+}
+
+/// Associated data of the governance-key chain carried by the key share at `pos`.
+pub fn gov_chain_aad(network: &NetworkId, pos: &Position) -> Vec<u8> {
+    pos.binding(GOV_CHAIN_AAD_TAG, network)
 }
 
 /// Associated data of a direct message at `pos`.
@@ -167,6 +201,10 @@ mod tests {
             Encrypted::Group {
                 epoch: EventId([1; 32]),
                 ct: vec![2; 70],
+            },
+            Encrypted::Governance {
+                epoch: EventId([3; 32]),
+                ct: vec![4; 70],
             },
             Encrypted::Direct {
                 seals: vec![([3; 32], [4; 48]), ([5; 32], [6; 48])],

@@ -18,7 +18,10 @@ use dualpower_crypto::{
 };
 use dualpower_state::GroupState;
 
-use crate::body::{Encrypted, GroupError, content_aad, dm_aad, dm_info, history_aad, seal_info};
+use crate::body::{
+    Encrypted, GroupError, content_aad, dm_aad, dm_info, gov_chain_aad, governance_aad,
+    history_aad, seal_info,
+};
 
 /// Most earlier epochs a history bundle carries (the newest ones).
 pub const MAX_HISTORY_EPOCHS: usize = 100;
@@ -49,10 +52,22 @@ pub struct Keyring {
     pub prekeys: BTreeMap<[u8; 32], PrekeySecret>,
     /// Epoch secrets by epoch id.
     pub epochs: BTreeMap<EventId, EpochSecret>,
+    /// Governance keys by epoch id: kept when an epoch's secret is forgotten, so the member can
+    /// still recount the group's decisions (see [`crate::body`]).
+    pub gov: BTreeMap<EventId, [u8; 32]>,
 }
 
 fn history_key(secret: &EpochSecret) -> ContentKey {
     ContentKey::from_bytes(derive(secret, "dualpower history key v1"))
+}
+
+/// The governance key of the epoch whose secret is `secret`.
+pub fn governance_key(secret: &EpochSecret) -> [u8; 32] {
+    derive(secret, "dualpower governance key v1")
+}
+
+fn gov_chain_key(gov: &[u8; 32]) -> ContentKey {
+    ContentKey::from_bytes(blake3::derive_key("dualpower gov chain key v1", gov))
 }
 
 impl Keyring {
@@ -72,8 +87,45 @@ impl Keyring {
         Payload::Prekey { key, proof }
     }
 
+    /// Adds an epoch secret (and its governance key).
+    pub fn add_epoch(&mut self, id: EventId, secret: EpochSecret) {
+        self.gov.insert(id, governance_key(&secret));
+        self.epochs.insert(id, secret);
+    }
+
+    /// The governance key of `epoch`, if this member holds it.
+    pub fn gov_key(&self, epoch: &EventId) -> Option<[u8; 32]> {
+        self.gov
+            .get(epoch)
+            .copied()
+            .or_else(|| self.epochs.get(epoch).map(governance_key))
+    }
+
+    /// The governance keys a new epoch superseding `prev` hands down (see
+    /// [`KeyShare::gov`]): those of `prev` first, then of every superseded epoch this member
+    /// holds, at most [`MAX_HISTORY_EPOCHS`] (older ones stay reachable down the chain).
+    pub fn gov_chain(&self, state: &GroupState, prev: &[EventId]) -> Vec<(EventId, [u8; 32])> {
+        let mut out: Vec<(EventId, [u8; 32])> = prev
+            .iter()
+            .filter_map(|e| self.gov_key(e).map(|k| (*e, k)))
+            .collect();
+        let mut held: Vec<(EventId, [u8; 32])> = self.gov.clone().into_iter().collect();
+        held.extend(self.epochs.iter().map(|(e, s)| (*e, governance_key(s))));
+        for (e, k) in held {
+            if out.len() >= MAX_HISTORY_EPOCHS {
+                break;
+            }
+            let superseded = state.epochs.get(&e).is_some_and(|x| x.superseded);
+            if superseded && !out.iter().any(|(o, _)| *o == e) {
+                out.push((e, k));
+            }
+        }
+        out
+    }
+
     /// The body of a key share that starts a new epoch with `secret`, sealed to `recipients`
-    /// (prekeys), superseding `prev`, optionally carrying `history` (earlier epochs).
+    /// (prekeys), superseding `prev`, optionally carrying `history` (earlier epochs) and the
+    /// governance keys `gov` (see [`Keyring::gov_chain`]).
     pub fn start_epoch(
         network: &NetworkId,
         pos: &Position,
@@ -81,8 +133,30 @@ impl Keyring {
         recipients: &[[u8; 32]],
         prev: Vec<EventId>,
         history: &[(EventId, EpochSecret)],
+        gov: &[(EventId, [u8; 32])],
     ) -> Result<Vec<u8>, GroupError> {
-        Self::share(network, pos, None, secret, recipients, prev, history)
+        let mut body = Self::share(network, pos, None, secret, recipients, prev, history)?;
+        if !gov.is_empty() {
+            let keep = &gov[..gov.len().min(MAX_HISTORY_EPOCHS)];
+            let mut w = Writer::default();
+            w.array(keep.len());
+            for (id, k) in keep {
+                w.array(2).bytes(&id.0).bytes(k);
+            }
+            let ct = encrypt(
+                &gov_chain_key(&governance_key(secret)),
+                &gov_chain_aad(network, pos),
+                &w.into_bytes(),
+            );
+            if ct.len() > MAX_HISTORY_BYTES {
+                return Err(GroupError::Shape("governance key chain too large"));
+            }
+            if let Ok(Payload::KeyShare(mut k)) = Payload::decode(&body) {
+                k.gov = ct;
+                body = Payload::KeyShare(k).encode();
+            }
+        }
+        Ok(body)
     }
 
     /// The body of a key share adding seals of the existing `epoch` for `recipients`.
@@ -151,6 +225,7 @@ impl Keyring {
             prev,
             seals,
             history,
+            gov: Vec::new(),
         })
         .encode())
     }
@@ -196,6 +271,9 @@ impl Keyring {
         for (id, s) in &self.epochs {
             out.push(([b"e".as_slice(), &id.0].concat(), s.0));
         }
+        for (id, k) in &self.gov {
+            out.push(([b"g".as_slice(), &id.0].concat(), *k));
+        }
         out
     }
 
@@ -214,12 +292,40 @@ impl Keyring {
                     k.prekeys.insert(id, PrekeySecret::from_bytes(value));
                 }
                 b'e' => {
-                    k.epochs.insert(EventId(id), EpochSecret(value));
+                    let secret = EpochSecret(value);
+                    k.gov
+                        .entry(EventId(id))
+                        .or_insert_with(|| governance_key(&secret));
+                    k.epochs.insert(EventId(id), secret);
+                }
+                b'g' => {
+                    k.gov.insert(EventId(id), value);
                 }
                 _ => {}
             }
         }
         k
+    }
+
+    /// Opens a governance-key chain; returns how many keys were new.
+    fn open_gov_chain(
+        &mut self,
+        network: &NetworkId,
+        pos: &Position,
+        gov: &[u8; 32],
+        ct: &[u8],
+    ) -> usize {
+        let Ok(plain) = decrypt(&gov_chain_key(gov), &gov_chain_aad(network, pos), ct) else {
+            return 0;
+        };
+        let mut new = 0;
+        for (id, k) in pairs(&plain) {
+            if let std::collections::btree_map::Entry::Vacant(v) = self.gov.entry(id) {
+                v.insert(k);
+                new += 1;
+            }
+        }
+        new
     }
 
     fn open_history(
@@ -232,34 +338,63 @@ impl Keyring {
         let Ok(plain) = decrypt(&history_key(secret), &history_aad(network, pos), ct) else {
             return 0;
         };
-        let mut r = Reader::new(&plain, 3);
-        let Ok(n) = r.array("history", MAX_HISTORY_EPOCHS) else {
-            return 0;
-        };
         let mut new = 0;
-        for _ in 0..n {
-            let item = (|| {
-                if r.array("entry", 2)? != 2 {
-                    return Err(dualpower_core::cbor::CborError::OutOfRange {
-                        what: "entry",
-                        value: 0,
-                    });
-                }
-                let id = EventId(r.bytes_n::<32>("epoch")?);
-                let s = r.bytes_n::<32>("secret")?;
-                r.leave();
-                Ok((id, s))
-            })();
-            let Ok((id, s)) = item else {
-                return new;
-            };
+        for (id, s) in pairs(&plain) {
             if let std::collections::btree_map::Entry::Vacant(v) = self.epochs.entry(id) {
+                self.gov
+                    .entry(id)
+                    .or_insert_with(|| governance_key(&EpochSecret(s)));
                 v.insert(EpochSecret(s));
                 new += 1;
             }
         }
         new
     }
+}
+
+/// The (epoch, key) pairs of a history bundle or governance chain, up to the first malformed
+/// one (a sender's bad entry costs only what follows it).
+fn pairs(plain: &[u8]) -> Vec<(EventId, [u8; 32])> {
+    let mut r = Reader::new(plain, 3);
+    let Ok(n) = r.array("keys", MAX_HISTORY_EPOCHS) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let item = (|| {
+            if r.array("entry", 2)? != 2 {
+                return Err(dualpower_core::cbor::CborError::OutOfRange {
+                    what: "entry",
+                    value: 0,
+                });
+            }
+            let id = EventId(r.bytes_n::<32>("epoch")?);
+            let k = r.bytes_n::<32>("key")?;
+            r.leave();
+            Ok((id, k))
+        })();
+        match item {
+            Ok(p) => out.push(p),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The encrypted body of a decision payload at `pos` under `epoch`'s governance key `gov`.
+pub fn seal_governance(
+    network: &NetworkId,
+    epoch: EventId,
+    gov: &[u8; 32],
+    pos: &Position,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ct = encrypt(
+        &ContentKey::from_bytes(*gov),
+        &governance_aad(network, &epoch, pos),
+        payload,
+    );
+    Encrypted::Governance { epoch, ct }.encode()
 }
 
 /// The encrypted body of group content at `pos` under `epoch` (whose secret is `secret`).
@@ -311,7 +446,7 @@ impl KeyScheme for Keyring {
                             ct: seal.ct,
                         };
                         if let Ok(s) = open_secret(pk, &sealed, &info) {
-                            self.epochs.insert(epoch, s);
+                            self.add_epoch(epoch, s);
                             round += 1;
                             break;
                         }
@@ -321,6 +456,12 @@ impl KeyScheme for Keyring {
                     && let Some(secret) = self.epochs.get(&epoch).cloned()
                 {
                     round += self.open_history(network, pos, &secret, &share.history);
+                }
+                if !share.gov.is_empty()
+                    && share.epoch.is_none()
+                    && let Some(gov) = self.gov_key(&epoch)
+                {
+                    round += self.open_gov_chain(network, pos, &gov, &share.gov);
                 }
             }
             learnt += round;
@@ -351,6 +492,14 @@ impl KeyScheme for Keyring {
                 Ok(decrypt(
                     &ContentKey::of_epoch(secret),
                     &content_aad(network, &epoch, &pos),
+                    &ct,
+                )?)
+            }
+            Encrypted::Governance { epoch, ct } => {
+                let gov = self.gov_key(&epoch).ok_or(GroupError::NoKey)?;
+                Ok(decrypt(
+                    &ContentKey::from_bytes(gov),
+                    &governance_aad(network, &epoch, &pos),
                     &ct,
                 )?)
             }

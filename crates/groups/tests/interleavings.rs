@@ -320,7 +320,7 @@ impl World {
                 let secret = EpochSecret::generate();
                 let pos = self.pos(n);
                 let body =
-                    Keyring::start_epoch(&self.network, &pos, &secret, &recipients, prev, &[])
+                    Keyring::start_epoch(&self.network, &pos, &secret, &recipients, prev, &[], &[])
                         .expect("a key share body");
                 let ev = self.write(n, body, 0);
                 self.nodes[n].keyring.epochs.insert(ev.id(), secret);

@@ -5,13 +5,19 @@
 //! by the decision operations in [`crate::ops`] alike; the writing lives there.
 
 use dualpower_core::decision::{Ballot, Electorate, MethodKind, Scope, Target};
-use dualpower_core::{EventId, GroupId, PublicKey};
+use dualpower_core::{EventId, GroupId, Identity, PublicKey};
 use dualpower_state::{GroupState, ProposalState, Status, WeightHolder};
 use dualpower_store::Store;
 use serde_json::{Value, json};
 
 use crate::ops::constitution::ConstitutionArgs;
 use crate::ops::write::OpError;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 fn invalid(s: impl Into<String>) -> OpError {
     OpError::Invalid(s.into())
@@ -221,9 +227,14 @@ pub fn proposal_json(p: &ProposalState) -> Value {
     })
 }
 
-/// The proposals of a group as JSON, newest activity last.
-pub fn proposals(store: &Store, group: GroupId) -> Result<(GroupState, Vec<Value>), OpError> {
-    let st = crate::ops::derived::derived(store, group)?.1;
+/// The proposals of a group as JSON, newest activity last. Decisions are sealed under
+/// governance keys, so this opens `id`'s keyring first.
+pub fn proposals(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+) -> Result<(GroupState, Vec<Value>), OpError> {
+    let st = crate::ops::view(store, id, group, now_ms())?.state;
     let st = std::sync::Arc::unwrap_or_clone(st);
     let list = st.proposals.values().map(proposal_json).collect();
     Ok((st, list))
@@ -233,10 +244,12 @@ pub fn proposals(store: &Store, group: GroupId) -> Result<(GroupState, Vec<Value
 /// and returns the proposal's certificate as JSON with the number of events re-verified.
 pub fn verify_tally(
     store: &Store,
+    id: &Identity,
     group: GroupId,
     proposal: &str,
 ) -> Result<(Value, usize), OpError> {
     let network = *store.network();
+    let keys = crate::ops::view(store, id, group, now_ms())?.keyring;
     let stored = store.group_events(group)?;
     let mut fresh = Vec::with_capacity(stored.len());
     for ev in &stored {
@@ -252,7 +265,8 @@ pub fn verify_tally(
         }
         fresh.push(verified);
     }
-    let st = GroupState::derive(&network, group, &fresh);
+    let opened = crate::ops::derived::open_with(&network, &keys, &fresh);
+    let st = GroupState::derive_opened(&network, group, &fresh, std::sync::Arc::new(opened));
     let p = find_proposal(&st, proposal)?;
     let cert = p
         .certificate

@@ -1201,7 +1201,7 @@ fn enactment(cx: &Cx<'_>, p: &Prop) -> Option<Act> {
 }
 
 /// Whether decisions judges `p`.
-pub(crate) fn owns(p: &Payload) -> bool {
+pub fn owns(p: &Payload) -> bool {
     matches!(
         p,
         Payload::Propose(_)

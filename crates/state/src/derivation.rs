@@ -26,13 +26,14 @@
 //! same settled cuts and the same authority record as of its point.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use dualpower_core::event::FLAG_ENCRYPTED;
 use dualpower_core::{EventId, GroupId, NetworkId, Payload, VerifiedEvent, causal};
 
 use crate::graph::Graph;
 use crate::group::GroupState;
-use crate::pass::{self, Run, Settled};
+use crate::pass::{self, Opened, Run, Settled};
 
 /// How far back from the end of the order a new event's predecessors may sit for the batch to
 /// be appended; older ones would make the check itself cost the history.
@@ -57,13 +58,27 @@ pub struct Derivation {
     known: Settled,
     state: GroupState,
     full: usize,
+    /// Plaintext of encrypted decision events (see [`Opened`]).
+    opened: Arc<Opened>,
 }
 
 impl Derivation {
     /// Derives `group`'s state from `events`.
     pub fn new(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> Derivation {
+        Self::new_opened(network, group, events, Opened::new())
+    }
+
+    /// Derives `group`'s state from `events`, reading encrypted decision payloads from `opened`
+    /// (see [`GroupState::derive_opened`]).
+    pub fn new_opened(
+        network: &NetworkId,
+        group: GroupId,
+        events: &[VerifiedEvent],
+        opened: Opened,
+    ) -> Derivation {
+        let opened = Arc::new(opened);
         let graph = Graph::new(group, events);
-        let (run, known) = pass::settled_run(network, group, events, &graph);
+        let (run, known) = pass::settled_run(network, group, events, &graph, opened.clone());
         let mut run = run;
         let state = run.state(&graph);
         run.mark_clean();
@@ -87,6 +102,7 @@ impl Derivation {
             known,
             state,
             full: 1,
+            opened,
         };
         d.note(0);
         d
@@ -95,6 +111,30 @@ impl Derivation {
     /// Adds `new` events (any order; duplicates and events already given are ignored). The
     /// state is then exactly [`GroupState::derive`] of every event given so far.
     pub fn extend(&mut self, new: &[VerifiedEvent]) {
+        self.extend_opened(new, Opened::new());
+    }
+
+    /// Adds `new` events and the plaintext `opened` of encrypted ones among them. An opening of
+    /// an event given before (a key that arrived later) derives again from scratch, since
+    /// that event's verdict may change what came after it.
+    pub fn extend_opened(&mut self, new: &[VerifiedEvent], opened: Opened) {
+        let late = opened.keys().any(|id| self.ids.contains(id));
+        if !opened.is_empty() {
+            let all = Arc::make_mut(&mut self.opened);
+            all.extend(opened);
+            self.run.opened = self.opened.clone();
+        }
+        if late {
+            let fresh: Vec<VerifiedEvent> = new
+                .iter()
+                .filter(|e| !self.ids.contains(&e.id()))
+                .cloned()
+                .collect();
+            let mut seen = HashSet::new();
+            let fresh = fresh.into_iter().filter(|e| seen.insert(e.id())).collect();
+            self.rederive(fresh);
+            return;
+        }
         let mut seen = HashSet::new();
         let fresh: Vec<VerifiedEvent> = new
             .iter()
@@ -164,7 +204,13 @@ impl Derivation {
         let start = self.events.len();
         self.events.extend(fresh);
         self.graph = Graph::new(self.group, &self.events);
-        let (run, known) = pass::settled_run(&self.network, self.group, &self.events, &self.graph);
+        let (run, known) = pass::settled_run(
+            &self.network,
+            self.group,
+            &self.events,
+            &self.graph,
+            self.opened.clone(),
+        );
         self.state = run.state(&self.graph);
         self.run = run;
         self.run.mark_clean();
@@ -256,13 +302,21 @@ impl Derivation {
         Some(order)
     }
 
+    /// The payload the pass judges `e` by: its clear body, or what was opened of it.
+    fn payload(&self, e: &VerifiedEvent) -> Option<Payload> {
+        if e.header().flags & FLAG_ENCRYPTED != 0 {
+            return self
+                .opened
+                .get(&e.id())
+                .filter(|p| crate::decisions::owns(p))
+                .cloned();
+        }
+        e.body().map(Payload::decode)?.ok()
+    }
+
     /// Whether `e` could change verdicts of events before it (see the module documentation).
     fn reaches_back(&mut self, e: &VerifiedEvent, fresh: &[VerifiedEvent]) -> bool {
-        let h = e.header();
-        if h.flags & FLAG_ENCRYPTED != 0 {
-            return false;
-        }
-        let Some(Ok(payload)) = e.body().map(Payload::decode) else {
+        let Some(payload) = self.payload(e) else {
             return false;
         };
         // Removals and leaves are not refused here: one that becomes a candidate (valid, or held
@@ -276,8 +330,8 @@ impl Derivation {
                     Some(p) => self.graph.order.get(p).map(|i| &self.events[*i]),
                     None => fresh.iter().find(|f| f.id() == proposal),
                 };
-                match event.and_then(|ev| ev.body()).map(Payload::decode) {
-                    Some(Ok(Payload::Propose(p))) => !p.action.is_empty(),
+                match event.and_then(|ev| self.payload(ev)) {
+                    Some(Payload::Propose(p)) => !p.action.is_empty(),
                     _ => false,
                 }
             }

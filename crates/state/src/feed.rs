@@ -175,7 +175,7 @@ impl Feed {
                     });
                 }
                 // A proposal is shown as a post, so its discussion threads under it.
-                Payload::Propose(p) if h.flags & FLAG_ENCRYPTED == 0 => {
+                Payload::Propose(p) => {
                     nodes.insert(ev.id(), Node::Post(feed.posts.len()));
                     let mut text = format!("Proposal: {}", p.text.title);
                     if !p.text.body.is_empty() {
@@ -198,6 +198,8 @@ impl Feed {
                 Payload::Unknown { kind } => {
                     feed.rejected.push((ev.id(), Rejection::UnknownKind(kind)))
                 }
+                // Decisions travel encrypted; the decision views show them.
+                p if crate::decisions::owns(&p) => {}
                 _ if h.flags & FLAG_ENCRYPTED != 0 => {
                     feed.rejected.push((ev.id(), Rejection::HiddenControl))
                 }

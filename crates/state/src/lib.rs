@@ -31,4 +31,5 @@ pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
 pub use derivation::Derivation;
 pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
+pub use pass::Opened;
 pub use refusal::Refusal;

@@ -38,19 +38,32 @@ use crate::refusal::Refusal;
 /// set, so the result stays deterministic; no honest history needs more than two).
 const MAX_PASSES: usize = 6;
 
+/// The plaintext of encrypted events, by event id, as a member's keys opened them. Only
+/// decision payloads count (proposals, revisions, votes, delegations, closes, attestations):
+/// membership and key events are judged only in the clear, so every node, whatever keys it
+/// holds, agrees on who is a member and which keys exist.
+pub type Opened = HashMap<EventId, Payload>;
+
 impl GroupState {
     /// Derives the state of `group` from a set of verified events (any order, duplicates
-    /// ignored). `network` is needed to check join proofs.
+    /// ignored). `network` is needed to check join proofs. Encrypted events count as opaque:
+    /// see [`GroupState::derive_opened`].
     pub fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
-        derive(network, group, events)
+        Self::derive_opened(network, group, events, Arc::new(Opened::new()))
     }
-}
 
-/// Derives `group`'s state from `events`.
-fn derive(network: &NetworkId, group: GroupId, events: &[VerifiedEvent]) -> GroupState {
-    let graph = Graph::new(group, events);
-    let (run, _) = settled_run(network, group, events, &graph);
-    run.state(&graph)
+    /// Derives the state of `group` from `events`, reading encrypted decision payloads from
+    /// `opened` (a pure function of the events and the opened set).
+    pub fn derive_opened(
+        network: &NetworkId,
+        group: GroupId,
+        events: &[VerifiedEvent],
+        opened: Arc<Opened>,
+    ) -> GroupState {
+        let graph = Graph::new(group, events);
+        let (run, _) = settled_run(network, group, events, &graph, opened);
+        run.state(&graph)
+    }
 }
 
 /// Runs passes over `graph`'s events until the settlement of removals is stable; returns the
@@ -60,16 +73,17 @@ pub(crate) fn settled_run(
     group: GroupId,
     events: &[VerifiedEvent],
     graph: &Graph,
+    opened: Arc<Opened>,
 ) -> (Run, Settled) {
     let mut known = Settled::default();
-    let mut run = Run::new(network, group, events, graph, &known);
+    let mut run = Run::new(network, group, events, graph, &known, opened.clone());
     for _ in 1..MAX_PASSES {
         let next = settle(&run.auth, &run.removals);
         if next == known {
             break;
         }
         known = next;
-        run = Run::new(network, group, events, graph, &known);
+        run = Run::new(network, group, events, graph, &known, opened.clone());
     }
     (run, known)
 }
@@ -134,6 +148,8 @@ pub(crate) struct Run {
     /// Whether an act other than a marker was recorded since [`Run::refresh`] (members, roles,
     /// the constitution or invites may have changed).
     authority_changed: bool,
+    /// Plaintext of encrypted decision events.
+    pub(crate) opened: Arc<Opened>,
 }
 
 impl Run {
@@ -143,8 +159,10 @@ impl Run {
         events: &[VerifiedEvent],
         graph: &Graph,
         known: &Settled,
+        opened: Arc<Opened>,
     ) -> Run {
         let mut run = Run {
+            opened,
             st: GroupState {
                 group,
                 ..GroupState::default()
@@ -196,7 +214,15 @@ impl Run {
             position,
             cuts: &known.lowest,
         };
-        let verdict = judge(&mut self.domains, &mut self.removals, &cx, ev, known);
+        let opened = self.opened.get(&ev.id());
+        let verdict = judge(
+            &mut self.domains,
+            &mut self.removals,
+            &cx,
+            ev,
+            known,
+            opened,
+        );
         let mine = match verdict {
             Ok(Effect::Acts(acts)) => self.record(ev.id(), h.seq, h.author, acts, &past),
             Ok(Effect::None) => past,
@@ -358,10 +384,11 @@ fn judge(
     cx: &Cx<'_>,
     ev: &VerifiedEvent,
     known: &Settled,
+    opened: Option<&Payload>,
 ) -> Result<Effect, Refusal> {
     let h = ev.header();
     let payload = if h.flags & FLAG_ENCRYPTED != 0 {
-        None
+        opened.filter(|p| decisions::owns(p)).cloned()
     } else {
         match ev.body() {
             None if h.body_len == 0 => None,

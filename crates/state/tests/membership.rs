@@ -476,6 +476,7 @@ fn share(prev: Vec<EventId>, prekeys: &[[u8; 32]]) -> Payload {
         prev,
         seals: prekeys.iter().map(|p| seal(*p)).collect(),
         history: vec![],
+        gov: vec![],
     })
 }
 
@@ -544,6 +545,7 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
             prev: vec![],
             seals: vec![seal(pb)],
             history: vec![],
+            gov: vec![],
         }),
         &[],
         T,

@@ -124,6 +124,7 @@ fn a_copied_prekey_with_old_deps_and_a_ground_id_does_not_displace_the_owner() {
                 prev: vec![],
                 seals: vec![seal(key)],
                 history: vec![],
+                gov: vec![],
             }),
             &[victim_prekey.id(), attack.id()],
             T,

@@ -38,7 +38,7 @@ fn main() {
                     seq: i as u64,
                 };
                 let body = match epoch {
-                    None => Keyring::start_epoch(&net, &pos, &secret, chunk, Vec::new(), &[]),
+                    None => Keyring::start_epoch(&net, &pos, &secret, chunk, Vec::new(), &[], &[]),
                     Some(e) => Keyring::extend_epoch(&net, &pos, e, &secret, chunk, &[]),
                 }
                 .expect("sealing to valid prekeys");

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
-use dualpower_groups::agent;
 use dualpower_groups::body::Encrypted;
 use dualpower_groups::keyring::seal_content;
 use dualpower_groups::{KeyScheme, Keyring};
@@ -18,7 +17,7 @@ use dualpower_store::{Body, Store};
 use serde::Serialize;
 use serde_json::json;
 
-use super::keys::{execute, view};
+use super::keys::{view, writing_epoch};
 use super::write::{Cx, OpError, group_arg, invalid, member_arg, require_member};
 use super::{Op, Outcome};
 
@@ -56,31 +55,15 @@ fn write_content(
     group: GroupId,
     payload: Vec<u8>,
 ) -> Result<Vec<VerifiedEvent>, OpError> {
-    let (store, id, now) = (cx.store, cx.id, cx.now);
-    let network = *store.network();
-    let me = id.public();
-    let mut v = view(store, id, group, now)?;
-    require_member(&v.state, &me)?;
-    let mut out = Vec::new();
-    let heal = agent::ensure_writable(&v.state, &me, &v.keyring);
-    if !heal.is_empty() {
-        out.extend(execute(store, id, group, heal, now)?);
-        v = view(store, id, group, now)?;
-    }
-    let epoch = v
-        .state
-        .writing_epoch()
-        .ok_or(dualpower_groups::GroupError::NoEpoch)?;
-    let secret = v
-        .keyring
-        .epochs
-        .get(&epoch)
-        .cloned()
-        .ok_or(dualpower_groups::GroupError::NoKey)?;
+    let network = *cx.store.network();
+    let (mut out, epoch, secret) = writing_epoch(cx, group)?;
     let body = Body::Build(Box::new(move |pos: &Position| {
         Ok(seal_content(&network, epoch, &secret, pos, &payload))
     }));
-    out.push(store.append(id, group, 0, body, FLAG_ENCRYPTED, now)?);
+    out.push(
+        cx.store
+            .append(cx.id, group, 0, body, FLAG_ENCRYPTED, cx.now)?,
+    );
     Ok(out)
 }
 

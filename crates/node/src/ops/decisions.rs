@@ -2,10 +2,12 @@
 //! node's duties around them (co-signing certificates).
 //!
 //! Like every domain, each checks against the derived state what every node will check and
-//! writes through [`super::write::write`], which reports a refusal the checks could not foresee.
-//! Decision events are plaintext group events (like membership events): a binding result must be
-//! recomputable by every member, including members who joined without the history keys.
-//! Discussion (comments on a proposal) is encrypted like any other comment. Finding proposals
+//! writes through [`super::keys::write_decision`], which seals the payload under the writing
+//! epoch's governance key and reports a refusal the checks could not foresee. Only members read
+//! decisions; every member can recount all of them, including members who joined without the
+//! history keys, because governance keys are handed down a chain that posts do not follow (see
+//! [`dualpower_groups::body`]). Discussion (comments on a proposal) is encrypted like any other
+//! comment. Finding proposals
 //! and reading ballots is the read side in [`crate::decisions`].
 
 use dualpower_core::decision::{
@@ -18,9 +20,8 @@ use dualpower_store::Store;
 use serde_json::json;
 
 use super::constitution::ConstitutionArgs;
-use super::write::{
-    Cx, OpError, check_encoding, derive, group_arg, invalid, member_arg, require_member, write,
-};
+use super::keys::{view, write_decision};
+use super::write::{Cx, OpError, check_encoding, group_arg, invalid, member_arg, require_member};
 use super::{Op, Outcome};
 use crate::decisions::{find_proposal, in_electorate, parse_ballot, proposal_json};
 
@@ -206,7 +207,7 @@ fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
 
 fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     require_member(&st, &cx.me())?;
     let method = method_of(&st, &d)?;
     let electorate = match d.electorate.as_deref() {
@@ -247,7 +248,7 @@ fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {
     }
     let payload = Payload::Propose(p);
     check_encoding(&payload)?;
-    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let (ev, st) = write_decision(cx, group, payload, Vec::new())?;
     let pid = ev.id();
     Ok(proposal_outcome(vec![ev], &st, &pid))
 }
@@ -261,7 +262,7 @@ fn revise(
     options: Option<Vec<String>>,
 ) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     let p = own_proposal(&st, proposal, &cx.me(), "revise it")?;
     if p.status != Status::Discussion {
         return Err(invalid(format!(
@@ -290,13 +291,13 @@ fn revise(
         text,
     };
     check_encoding(&payload)?;
-    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let (ev, st) = write_decision(cx, group, payload, Vec::new())?;
     Ok(proposal_outcome(vec![ev], &st, &pid))
 }
 
 fn open_voting(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     let p = own_proposal(&st, proposal, &cx.me(), "open voting")?;
     if p.status != Status::Discussion {
         return Err(invalid(format!(
@@ -309,13 +310,13 @@ fn open_voting(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpErr
         proposal: pid,
         text,
     };
-    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let (ev, st) = write_decision(cx, group, payload, Vec::new())?;
     Ok(proposal_outcome(vec![ev], &st, &pid))
 }
 
 fn withdraw(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     let p = own_proposal(&st, proposal, &cx.me(), "withdraw it")?;
     if matches!(p.status, Status::Closed | Status::Withdrawn) {
         return Err(invalid(format!(
@@ -324,7 +325,7 @@ fn withdraw(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError>
         )));
     }
     let pid = p.id;
-    let (ev, _) = write(cx, group, Payload::Withdraw { proposal: pid }, Vec::new())?;
+    let (ev, _) = write_decision(cx, group, Payload::Withdraw { proposal: pid }, Vec::new())?;
     Ok(Outcome {
         events: vec![ev],
         value: json!({ "proposal": pid.to_hex(), "status": "withdrawn" }),
@@ -340,7 +341,7 @@ fn vote(
 ) -> Result<Outcome, OpError> {
     let me = cx.me();
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
     if p.status != Status::Voting {
@@ -368,7 +369,7 @@ fn vote(
         ballot: b,
         reason,
     };
-    let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let (ev, st) = write_decision(cx, group, payload, Vec::new())?;
     Ok(proposal_outcome(vec![ev], &st, &pid))
 }
 
@@ -406,7 +407,7 @@ fn delegate(
     nobody: bool,
 ) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let st = derive(cx.store, group)?;
+    let st = view(cx.store, cx.id, group, cx.now)?.state;
     require_member(&st, &cx.me())?;
     let scope = delegation_scope(&st, topic, proposal)?;
     let target = delegation_target(&st, &cx.me(), to, nobody)?;
@@ -414,7 +415,7 @@ fn delegate(
         scope: scope.clone(),
         target: target.clone(),
     };
-    let (ev, _) = write(cx, group, payload, Vec::new())?;
+    let (ev, _) = write_decision(cx, group, payload, Vec::new())?;
     Ok(Outcome {
         events: vec![ev],
         value: json!({
@@ -480,7 +481,8 @@ fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let me = cx.me();
     let group = group_arg(group)?;
     // The events come with the state (one read, shared with every other reader of the group).
-    let (events, st) = super::derived::derived(cx.store, group)?;
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    let (events, st) = (v.events, v.state);
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
     may_close(&st, p, &me, cx.now)?;
@@ -512,7 +514,7 @@ fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
             chunk,
         )?);
     }
-    let (close, st) = write(cx, group, Payload::Close { proposal: pid }, heads)?;
+    let (close, st) = write_decision(cx, group, Payload::Close { proposal: pid }, heads)?;
     events.push(close);
     Ok(proposal_outcome(events, &st, &pid))
 }
@@ -623,7 +625,8 @@ pub fn witness_deadlines(
     now: u64,
 ) -> Result<Option<VerifiedEvent>, OpError> {
     let me = id.public();
-    let (events, st) = super::derived::derived(store, group)?;
+    let v = view(store, id, group, now)?;
+    let (events, st) = (v.events, v.state);
     if !st.is_member(&me) {
         return Ok(None);
     }

@@ -9,14 +9,23 @@
 //! last pass when that gives the same result as deriving again and derives from scratch
 //! otherwise (a removal, a fork, a batch that reorders history), so the state is always
 //! exactly [`GroupState::derive`] of the stored events.
+//!
+//! Decisions travel encrypted under epoch governance keys, and the derived state needs their
+//! plaintext. The operations that load this member's keyring register its governance keys here
+//! ([`register_keys`]); each entry opens the decision events it can and keeps the ones it cannot
+//! yet (their key arrives later, with a key share) to open when the key is registered, at which
+//! point the state is derived again from scratch (an earlier event's verdict may change).
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use dualpower_core::{GroupId, NetworkId, VerifiedEvent};
-use dualpower_state::{Derivation, GroupState};
+use dualpower_core::event::{FLAG_ENCRYPTED, Position};
+use dualpower_core::{EventId, GroupId, NetworkId, Payload, VerifiedEvent};
+use dualpower_crypto::{ContentKey, decrypt};
+use dualpower_groups::body::{Encrypted, governance_aad};
+use dualpower_state::{Derivation, GroupState, Opened};
 use dualpower_store::{Store, StoreError};
 
 /// Most groups kept; past that the cache starts afresh (a node follows few groups).
@@ -31,11 +40,112 @@ struct Entry {
     events: Arc<Vec<VerifiedEvent>>,
     derivation: Derivation,
     state: Arc<GroupState>,
+    /// Decision events whose governance key was not registered when they arrived.
+    sealed: Vec<VerifiedEvent>,
+    /// How many governance keys were registered when this entry last opened events.
+    keys_seen: usize,
 }
 
 type Key = (PathBuf, NetworkId, GroupId);
+type GovKeys = BTreeMap<EventId, [u8; 32]>;
 
 static CACHE: Mutex<Option<HashMap<Key, Entry>>> = Mutex::new(None);
+static KEYS: Mutex<Option<HashMap<Key, GovKeys>>> = Mutex::new(None);
+
+/// Makes the governance keys of `keyring` available to the derivations of `group` in `store`
+/// (keys are only ever added: a forgotten epoch keeps its governance key).
+pub fn register_keys(store: &Store, group: GroupId, keyring: &dualpower_groups::Keyring) {
+    let key: Key = (store.path().to_path_buf(), *store.network(), group);
+    let mut guard = KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default();
+    for (e, k) in &keyring.gov {
+        map.insert(*e, *k);
+    }
+    for e in keyring.epochs.keys() {
+        if let Some(k) = keyring.gov_key(e) {
+            map.insert(*e, k);
+        }
+    }
+}
+
+fn keys_of(key: &Key) -> GovKeys {
+    KEYS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|m| m.get(key).cloned())
+        .unwrap_or_default()
+}
+
+/// The decision payloads `keyring` opens among `events` (for a derivation outside the cache,
+/// such as re-verifying a tally from the stored bytes).
+pub fn open_with(
+    network: &NetworkId,
+    keyring: &dualpower_groups::Keyring,
+    events: &[VerifiedEvent],
+) -> Opened {
+    let mut keys = keyring.gov.clone();
+    for e in keyring.epochs.keys() {
+        if let Some(k) = keyring.gov_key(e) {
+            keys.insert(*e, k);
+        }
+    }
+    open_all(network, &keys, events).0
+}
+
+/// What a governance key makes of an event.
+enum Opening {
+    /// Not an encrypted decision (content, a direct message, a clear event).
+    NotDecision,
+    /// A decision under an epoch whose key is not registered.
+    NoKey,
+    /// The decision payload (only decision kinds; anything else under a governance key is
+    /// ignored, like a body that does not decrypt).
+    Opened(Box<Payload>),
+    /// Does not decrypt or decode: never counts.
+    Bad,
+}
+
+fn open(network: &NetworkId, keys: &GovKeys, ev: &VerifiedEvent) -> Opening {
+    if ev.header().flags & FLAG_ENCRYPTED == 0 {
+        return Opening::NotDecision;
+    }
+    let Some(Ok(Encrypted::Governance { epoch, ct })) = ev.body().map(Encrypted::decode) else {
+        return Opening::NotDecision;
+    };
+    let Some(k) = keys.get(&epoch) else {
+        return Opening::NoKey;
+    };
+    let aad = governance_aad(network, &epoch, &Position::of(ev.header()));
+    match decrypt(&ContentKey::from_bytes(*k), &aad, &ct).map(|p| Payload::decode(&p)) {
+        Ok(Ok(p)) if dualpower_state::decisions::owns(&p) => Opening::Opened(Box::new(p)),
+        _ => Opening::Bad,
+    }
+}
+
+/// Opens what `keys` can of `events`; returns the openings and the decisions still sealed.
+fn open_all(
+    network: &NetworkId,
+    keys: &GovKeys,
+    events: &[VerifiedEvent],
+) -> (Opened, Vec<VerifiedEvent>) {
+    let mut opened = Opened::new();
+    let mut sealed = Vec::new();
+    for e in events {
+        match open(network, keys, e) {
+            Opening::Opened(p) => {
+                opened.insert(e.id(), *p);
+            }
+            Opening::NoKey => sealed.push(e.clone()),
+            Opening::NotDecision | Opening::Bad => {}
+        }
+    }
+    (opened, sealed)
+}
 
 thread_local! {
     /// Derivations run on this thread, and how many of them were from scratch (for tests and
@@ -83,14 +193,28 @@ pub fn derived(
     {
         map.remove(&key);
     }
+    let keys = keys_of(&key);
     if let Some(entry) = map.get_mut(&key) {
         let (new, last) = store.group_events_since(group, entry.last)?;
         if let Some(e) = new.last() {
             entry.newest = Some(e.id());
         }
+        if keys.len() != entry.keys_seen && !entry.sealed.is_empty() {
+            let (late, still) = open_all(&network, &keys, &entry.sealed);
+            entry.sealed = still;
+            if !late.is_empty() {
+                let before = entry.derivation.full_derivations();
+                entry.derivation.extend_opened(&[], late);
+                count(entry.derivation.full_derivations() != before);
+                entry.state = Arc::new(entry.derivation.state().clone());
+            }
+        }
+        entry.keys_seen = keys.len();
         if !new.is_empty() {
             let before = entry.derivation.full_derivations();
-            entry.derivation.extend(&new);
+            let (opened, sealed) = open_all(&network, &keys, &new);
+            entry.sealed.extend(sealed);
+            entry.derivation.extend_opened(&new, opened);
             count(entry.derivation.full_derivations() != before);
             let events = Arc::make_mut(&mut entry.events);
             for e in new {
@@ -104,7 +228,8 @@ pub fn derived(
     }
     let (mut events, last) = store.group_events_since(group, 0)?;
     let newest = events.last().map(VerifiedEvent::id);
-    let derivation = Derivation::new(&network, group, &events);
+    let (opened, sealed) = open_all(&network, &keys, &events);
+    let derivation = Derivation::new_opened(&network, group, &events, opened);
     count(true);
     events.sort_by_key(place);
     let entry = Entry {
@@ -113,6 +238,8 @@ pub fn derived(
         events: Arc::new(events),
         state: Arc::new(derivation.state().clone()),
         derivation,
+        sealed,
+        keys_seen: keys.len(),
     };
     let out = (entry.events.clone(), entry.state.clone());
     if map.len() >= MAX_ENTRIES {

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use dualpower_core::event::Position;
+use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{EventId, GroupId, Identity, Payload, VerifiedEvent};
 use dualpower_crypto::EpochSecret;
 use dualpower_groups::agent::{self, Action, chunks};
+use dualpower_groups::keyring::seal_governance;
 use dualpower_groups::{KeyScheme, Keyring};
 use dualpower_state::GroupState;
 use dualpower_store::{Body, Store};
@@ -33,11 +34,20 @@ pub struct View {
 /// Derives `group` and opens what our keys can; forgets epochs the constitution says to forget.
 pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<View, OpError> {
     let network = *store.network();
-    let (events, state) = super::derived::derived(store, group)?;
     let before = load_keyring(store, id, &group)?;
     let mut keyring = before.clone();
+    let (mut events, mut state) = super::derived::derived(store, group)?;
+    // Keys open decisions, decisions can change who is a member, membership decides which key
+    // shares count: learn and derive again until no new key arrives (a few rounds at most).
+    for _ in 0..4 {
+        if keyring.learn(&network, &state, &events) == 0 {
+            break;
+        }
+        super::derived::register_keys(store, group, &keyring);
+        (events, state) = super::derived::derived(store, group)?;
+    }
     // A read-only store (a node holds the writer) cannot save; the node saves them itself.
-    if keyring.learn(&network, &state, &events) > 0 {
+    if keyring.entries().len() != before.entries().len() {
         let _ = save_new(store, id, &group, &before, &keyring);
     }
     forget_old_epochs(store, &group, &state, &mut keyring, now);
@@ -66,6 +76,53 @@ fn forget_old_epochs(
             let _ = store.delete_secret(&group.0, &[b"e".as_slice(), &eid.0].concat());
         }
     }
+}
+
+/// The writing epoch of `group` and its secret, healing the group's keys first if this member
+/// cannot write (a new epoch, or seals for newcomers). Returns the healing events too.
+pub(crate) fn writing_epoch(
+    cx: Cx<'_>,
+    group: GroupId,
+) -> Result<(Vec<VerifiedEvent>, EventId, EpochSecret), OpError> {
+    let me = cx.me();
+    let mut v = view(cx.store, cx.id, group, cx.now)?;
+    require_member(&v.state, &me)?;
+    let mut healed = Vec::new();
+    let heal = agent::ensure_writable(&v.state, &me, &v.keyring);
+    if !heal.is_empty() {
+        healed.extend(execute(cx.store, cx.id, group, heal, cx.now)?);
+        v = view(cx.store, cx.id, group, cx.now)?;
+    }
+    let epoch = v
+        .state
+        .writing_epoch()
+        .ok_or(dualpower_groups::GroupError::NoEpoch)?;
+    let secret = v
+        .keyring
+        .epochs
+        .get(&epoch)
+        .cloned()
+        .ok_or(dualpower_groups::GroupError::NoKey)?;
+    Ok((healed, epoch, secret))
+}
+
+/// Writes a decision payload sealed under the writing epoch's governance key (see
+/// [`dualpower_groups::body`]), citing `cite`, through [`super::write::write_body`].
+pub(crate) fn write_decision(
+    cx: Cx<'_>,
+    group: GroupId,
+    payload: Payload,
+    cite: Vec<EventId>,
+) -> Result<(VerifiedEvent, Arc<GroupState>), OpError> {
+    super::write::check_encoding(&payload)?;
+    let (_, epoch, secret) = writing_epoch(cx, group)?;
+    let network = *cx.store.network();
+    let gov = dualpower_groups::keyring::governance_key(&secret);
+    let plain = payload.encode();
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Ok(seal_governance(&network, epoch, &gov, pos, &plain))
+    }));
+    super::write::write_body(cx, group, body, FLAG_ENCRYPTED, cite)
 }
 
 /// Carries out agent actions for `group`, in order. Returns the appended events.
@@ -125,14 +182,16 @@ fn start_epoch(
     let before = load_keyring(cx.store, cx.id, &group)?;
     let mut keyring = before.clone();
     let secret = EpochSecret::generate();
+    let gov = keyring.gov_chain(&*derive(cx.store, group)?, &prev);
     let mut epoch: Option<EventId> = None;
     for chunk in chunks(recipients) {
         let chunk = chunk.to_vec();
         let s = secret.clone();
         let prev = prev.clone();
+        let gov = gov.clone();
         let body: Body = Body::Build(Box::new(move |pos: &Position| {
             match epoch {
-                None => Keyring::start_epoch(&network, pos, &s, &chunk, prev, &[]),
+                None => Keyring::start_epoch(&network, pos, &s, &chunk, prev, &[], &gov),
                 Some(e) => Keyring::extend_epoch(&network, pos, e, &s, &chunk, &[]),
             }
             .map_err(|e| e.to_string())
@@ -140,7 +199,7 @@ fn start_epoch(
         let ev = cx.store.append(cx.id, group, 0, body, 0, cx.now)?;
         if epoch.is_none() {
             epoch = Some(ev.id());
-            keyring.epochs.insert(ev.id(), secret.clone());
+            keyring.add_epoch(ev.id(), secret.clone());
             save_new(cx.store, cx.id, &group, &before, &keyring)?;
         }
         out.push(ev);

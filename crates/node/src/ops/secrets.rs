@@ -54,12 +54,12 @@ fn load_secrets(
 /// Loads our keyring for `group`.
 pub fn load_keyring(store: &Store, id: &Identity, group: &GroupId) -> Result<Keyring, OpError> {
     let entries = load_secrets(store, id, &group.0)?;
-    Ok(Keyring::from_entries(entries.iter().filter_map(
-        |(n, v)| {
-            let v: [u8; 32] = v.as_slice().try_into().ok()?;
-            Some((n.as_slice(), v))
-        },
-    )))
+    let keyring = Keyring::from_entries(entries.iter().filter_map(|(n, v)| {
+        let v: [u8; 32] = v.as_slice().try_into().ok()?;
+        Some((n.as_slice(), v))
+    }));
+    super::derived::register_keys(store, *group, &keyring);
+    Ok(keyring)
 }
 
 /// Saves the entries of `after` that `before` lacks.
@@ -70,6 +70,7 @@ pub(crate) fn save_new(
     before: &Keyring,
     after: &Keyring,
 ) -> Result<(), OpError> {
+    super::derived::register_keys(store, *group, after);
     let old: BTreeSet<Vec<u8>> = before.entries().into_iter().map(|(n, _)| n).collect();
     for (name, value) in after.entries() {
         if !old.contains(&name) {

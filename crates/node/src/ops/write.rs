@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dualpower_core::payload::Rule;
 use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_state::GroupState;
-use dualpower_store::{AppendError, Store, StoreError};
+use dualpower_store::{AppendError, Body, Store, StoreError};
 use thiserror::Error;
 
 /// Why an operation was refused.
@@ -129,9 +129,21 @@ pub(crate) fn write(
     payload: Payload,
     cite: Vec<EventId>,
 ) -> Result<(VerifiedEvent, Arc<GroupState>), OpError> {
+    write_body(cx, group, Body::Bytes(payload.encode()), 0, cite)
+}
+
+/// [`write`] for a body built at append time (an encrypted one; see
+/// [`super::keys::write_decision`]).
+pub(crate) fn write_body(
+    cx: Cx<'_>,
+    group: GroupId,
+    body: Body,
+    flags: u64,
+    cite: Vec<EventId>,
+) -> Result<(VerifiedEvent, Arc<GroupState>), OpError> {
     let ev = cx
         .store
-        .append_citing(cx.id, group, 0, payload.encode(), 0, cx.now, cite)?;
+        .append_citing(cx.id, group, 0, body, flags, cx.now, cite)?;
     let st = derive(cx.store, group)?;
     if let Some((_, r)) = st.rejected.iter().find(|(e, _)| *e == ev.id()) {
         return Err(OpError::Denied(format!("the group refuses this: {r}")));
