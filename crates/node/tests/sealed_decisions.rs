@@ -1,0 +1,316 @@
+//! Decisions are sealed: proposals, votes with their reasons, delegations and closes travel and
+//! rest encrypted under epoch governance keys, yet every member recounts every decision.
+//!
+//! What it proves, between real stores and keys (events copied by hand, as a bundle would):
+//!
+//! * a bundle of the group, a non-member's store after importing it, and a member's own data
+//!   directory (a disk image without the passphrase) hold none of the texts of a proposal, a
+//!   vote's reason, a post or a delegation, while every member's derived state has the proposal,
+//!   the votes and the same certificate;
+//! * a removed member holding every later event reads no later decision (its state does not
+//!   know the proposal, its feed does not show it);
+//! * a newcomer admitted without history (`--history false`) cannot read earlier posts but
+//!   recounts an earlier removal by vote: it agrees with the others on who is a member and on
+//!   the certificate of the decision, across several key rotations.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::{Member, exchange, member};
+
+use dualpower_core::GroupId;
+use dualpower_node::ops::{self, ConstitutionArgs, Op};
+use dualpower_state::GroupState;
+use serde_json::Value;
+
+const TITLE: &str = "XQTITLE rent strike from March";
+const BODY: &str = "XQBODY we withhold rent until repairs";
+const REASON: &str = "XQREASON my landlord knows my name";
+const POST: &str = "XQPOST meeting at the laundry room";
+const LATER: &str = "XQLATER after the removal";
+const SECRETS: [&str; 5] = ["XQTITLE", "XQBODY", "XQREASON", "XQPOST", "XQLATER"];
+
+fn apply(m: &Member, op: Op, now: u64) -> Value {
+    let what = format!("{op:?}");
+    match ops::apply(&m.store, &m.id, op, now) {
+        Ok(o) => o.value,
+        Err(e) => panic!("{what} failed: {e}"),
+    }
+}
+
+fn state(m: &Member, group: GroupId) -> GroupState {
+    std::sync::Arc::unwrap_or_clone(ops::view(&m.store, &m.id, group, 0).unwrap().state)
+}
+
+fn create(a: &Member, constitution: ConstitutionArgs, now: u64) -> GroupId {
+    let v = apply(
+        a,
+        Op::Create {
+            name: "tenants".into(),
+            constitution,
+        },
+        now,
+    );
+    GroupId::from_hex(v["group"].as_str().unwrap()).unwrap()
+}
+
+/// `a` invites `newcomer`, who joins; `a`'s node admits and welcomes them.
+fn admit(a: &Member, newcomer: &Member, all: &[&Member], group: GroupId, now: u64) {
+    let code = apply(
+        a,
+        Op::Invite {
+            group: group.to_hex(),
+            expires_secs: 3_600,
+            uses: 1,
+            addrs: vec![],
+        },
+        now,
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    exchange(all, group);
+    apply(newcomer, Op::Join { code }, now + 1);
+    exchange(all, group);
+    ops::run_agent(&a.store, &a.id, group, now + 2).unwrap();
+    ops::run_agent(&a.store, &a.id, group, now + 3).unwrap();
+    exchange(all, group);
+    assert!(state(a, group).is_member(&newcomer.id.public()));
+}
+
+fn post(m: &Member, group: GroupId, text: &str, now: u64) {
+    let payload = hex::encode(dualpower_core::Payload::Post { text: text.into() }.encode());
+    apply(
+        m,
+        Op::Write {
+            group: group.to_hex(),
+            payload,
+        },
+        now,
+    );
+}
+
+fn propose(m: &Member, group: GroupId, title: &str, remove: Option<String>, now: u64) -> String {
+    let v = apply(
+        m,
+        Op::Propose {
+            group: group.to_hex(),
+            title: title.into(),
+            body: BODY.into(),
+            options: vec![],
+            method: remove.is_none().then(|| "majority".into()),
+            electorate: None,
+            topic: String::new(),
+            discuss: false,
+            deadline_secs: 0,
+            amend: None,
+            remove,
+            admit: None,
+        },
+        now,
+    );
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn vote(m: &Member, group: GroupId, proposal: &str, reason: &str, now: u64) {
+    apply(
+        m,
+        Op::Vote {
+            group: group.to_hex(),
+            proposal: proposal.into(),
+            ballot: "yes".into(),
+            reason: reason.into(),
+        },
+        now,
+    );
+}
+
+fn close(m: &Member, group: GroupId, proposal: &str, now: u64) -> Value {
+    apply(
+        m,
+        Op::Close {
+            group: group.to_hex(),
+            proposal: proposal.into(),
+        },
+        now,
+    )
+}
+
+fn feed_texts(m: &Member, group: GroupId) -> Vec<String> {
+    let (feed, _) = ops::feed(&m.store, &m.id, group, 0).unwrap();
+    feed.posts.into_iter().map(|p| p.text).collect()
+}
+
+/// Every secret string found in `bytes`.
+fn leaks(bytes: &[u8]) -> Vec<&'static str> {
+    SECRETS
+        .iter()
+        .copied()
+        .filter(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+        .collect()
+}
+
+/// Every secret string found in any file under `dir`, with the file.
+fn leaks_in_dir(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(leaks_in_dir(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.extend(
+                leaks(&bytes)
+                    .into_iter()
+                    .map(|s| format!("{s} in {}", p.display())),
+            );
+        }
+    }
+    out
+}
+
+fn certificate_digest(st: &GroupState, proposal: &str) -> [u8; 32] {
+    st.proposals
+        .values()
+        .find(|p| p.id.to_hex() == proposal)
+        .unwrap_or_else(|| panic!("no proposal {proposal}"))
+        .certificate
+        .as_ref()
+        .unwrap()
+        .digest()
+}
+
+#[test]
+fn bundles_and_disks_hold_no_decision_or_post_text_yet_members_recount() {
+    let (a, b, outsider) = (member(), member(), member());
+    let all = [&a, &b];
+    let g = create(&a, ConstitutionArgs::default(), 1_000);
+    admit(&a, &b, &all, g, 2_000);
+    post(&a, g, POST, 3_000);
+    let pid = propose(&a, g, TITLE, None, 4_000);
+    exchange(&all, g);
+    vote(&b, g, &pid, REASON, 4_100);
+    vote(&a, g, &pid, "", 4_200);
+    exchange(&all, g);
+    let closed = close(&a, g, &pid, 5_000);
+    assert_eq!(closed["status"], "closed", "{closed}");
+    exchange(&all, g);
+    // Members recount the same result.
+    let (sa, sb) = (state(&a, g), state(&b, g));
+    assert_eq!(certificate_digest(&sa, &pid), certificate_digest(&sb, &pid));
+    let p = sb
+        .proposals
+        .values()
+        .find(|p| p.id.to_hex() == pid)
+        .unwrap();
+    assert_eq!(p.text.title, TITLE);
+    assert_eq!(p.votes.len(), 2);
+    assert!(p.votes.values().any(|v| v.reason == REASON));
+    assert!(feed_texts(&b, g).iter().any(|t| t.contains(TITLE)));
+
+    // The bundle.
+    let mut bundle = Vec::new();
+    a.store.export_group(g, &mut bundle).unwrap();
+    assert!(bundle.len() > 1_000);
+    assert_eq!(leaks(&bundle), Vec::<&str>::new(), "the bundle leaks");
+
+    // A non-member's disk after importing it: every event is stored, nothing is readable.
+    let report = outsider.store.import(&bundle[..], |_| {}).unwrap();
+    assert!(report.stored > 0, "{report:?}");
+    assert_eq!(leaks_in_dir(outsider.store.path().parent().unwrap()), Vec::<String>::new());
+    let so = GroupState::derive(
+        outsider.store.network(),
+        g,
+        &outsider.store.group_events(g).unwrap(),
+    );
+    assert!(so.proposals.is_empty(), "the outsider derives a proposal");
+
+    // A member's own disk, read without the passphrase.
+    drop(sa);
+    assert_eq!(leaks_in_dir(a.store.path().parent().unwrap()), Vec::<String>::new());
+}
+
+#[test]
+fn a_removed_member_reads_no_later_decision() {
+    let (a, b, c) = (member(), member(), member());
+    let all = [&a, &b, &c];
+    let g = create(&a, ConstitutionArgs::default(), 1_000);
+    admit(&a, &b, &all, g, 2_000);
+    admit(&a, &c, &all, g, 3_000);
+    apply(
+        &a,
+        Op::Remove {
+            group: g.to_hex(),
+            member: c.did(),
+            reason: String::new(),
+        },
+        4_000,
+    );
+    exchange(&all, g);
+    let pid = propose(&a, g, LATER, None, 5_000);
+    vote(&a, g, &pid, REASON, 5_100);
+    // C's store holds every event (the worst case: a peer relayed them).
+    exchange(&all, g);
+    assert!(
+        state(&b, g)
+            .proposals
+            .values()
+            .any(|p| p.id.to_hex() == pid)
+    );
+    let sc = state(&c, g);
+    assert!(!sc.is_member(&c.id.public()));
+    assert!(
+        !sc.proposals.values().any(|p| p.id.to_hex() == pid),
+        "the removed member derives the later proposal"
+    );
+    assert!(!feed_texts(&c, g).iter().any(|t| t.contains("XQLATER")));
+    assert_eq!(leaks_in_dir(c.store.path().parent().unwrap()), Vec::<String>::new());
+}
+
+#[test]
+fn a_newcomer_without_history_recounts_an_earlier_removal_by_vote() {
+    let (a, b, c, d) = (member(), member(), member(), member());
+    let all = [&a, &b, &c, &d];
+    let g = create(
+        &a,
+        ConstitutionArgs {
+            removal: Some("vote".into()),
+            history: Some(false),
+            ..Default::default()
+        },
+        1_000,
+    );
+    admit(&a, &b, &all, g, 2_000);
+    admit(&a, &c, &all, g, 3_000);
+    post(&a, g, POST, 3_500);
+    let pid = propose(&a, g, TITLE, Some(c.did()), 4_000);
+    vote(&a, g, &pid, "", 4_100);
+    exchange(&all, g);
+    vote(&b, g, &pid, REASON, 4_200);
+    exchange(&all, g);
+    let closed = close(&a, g, &pid, 5_000);
+    assert_eq!(closed["enacted"], true, "{closed}");
+    exchange(&all, g);
+    // Two more rotations, so the decision sits several epochs back.
+    for (i, t) in [6_000u64, 7_000].into_iter().enumerate() {
+        apply(&a, Op::Rekey { group: g.to_hex() }, t);
+        post(&b, g, &format!("round {i}"), t + 100);
+        exchange(&all, g);
+    }
+    admit(&a, &d, &all, g, 8_000);
+    post(&a, g, "welcome D", 8_500);
+    exchange(&all, g);
+
+    let (sa, sd) = (state(&a, g), state(&d, g));
+    assert!(sd.is_member(&d.id.public()));
+    assert!(!sd.is_member(&c.id.public()), "D does not see C's removal");
+    assert_eq!(
+        sa.members.keys().collect::<Vec<_>>(),
+        sd.members.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(certificate_digest(&sa, &pid), certificate_digest(&sd, &pid));
+    let d_feed = feed_texts(&d, g);
+    assert!(d_feed.contains(&"welcome D".to_owned()), "{d_feed:?}");
+    assert!(
+        !d_feed.contains(&POST.to_owned()),
+        "history leaked: {d_feed:?}"
+    );
+}
