@@ -653,6 +653,11 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
     // Admissions and removals by vote are sealed decisions: open them with our keys.
     let identity = ctx.identity()?;
     let st = dualpower_node::ops::view(&store, &identity, g, now_ms())?.state;
+    // Reasons are sealed comments on the removals (only members read them).
+    let reasons = dualpower_node::ops::removal_reasons(&store, &identity, g, now_ms())?;
+    let reason = |k: &dualpower_core::PublicKey, r: &dualpower_state::Removal| {
+        reasons.get(k).cloned().unwrap_or_else(|| r.reason.clone())
+    };
     let c = &st.constitution;
     let value = json!({
         "group": g.to_hex(),
@@ -664,7 +669,7 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
             "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
         })).collect::<Vec<_>>(),
         "removed": st.removed.iter().map(|(k, r)| json!({
-            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": r.reason,
+            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": reason(k, r),
         })).collect::<Vec<_>>(),
         "constitution": {
             "invite": c.invite.to_text(), "admission": c.admission.to_text(),
@@ -697,14 +702,15 @@ fn members(ctx: &Ctx, group: &str) -> Result<i32> {
             ));
         }
         for (k, r) in &st.removed {
+            let why = reason(k, r);
             t.push_str(&format!(
                 "  {}  (removed by {}{})\n",
                 k.to_did(),
                 short(&r.by.to_did()),
-                if r.reason.is_empty() {
+                if why.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", r.reason)
+                    format!(": {why}")
                 }
             ));
         }

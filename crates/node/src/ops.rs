@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use constitution::ConstitutionArgs;
-pub use content::{DirectView, direct_messages, feed};
+pub use content::{DirectView, direct_messages, feed, removal_reasons};
 pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
 pub use secrets::{invite_keys, load_keyring};

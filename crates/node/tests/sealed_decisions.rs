@@ -8,7 +8,8 @@
 //!   vote's reason, a post or a delegation, while every member's derived state has the proposal,
 //!   the votes and the same certificate;
 //! * a removed member holding every later event reads no later decision (its state does not
-//!   know the proposal, its feed does not show it);
+//!   know the proposal, its feed does not show it) and not the reason it was removed for, which
+//!   the remaining members read;
 //! * a newcomer admitted without history (`--history false`) cannot read earlier posts but
 //!   recounts an earlier removal by vote: it agrees with the others on who is a member and on
 //!   the certificate of the decision, across several key rotations.
@@ -27,7 +28,10 @@ const BODY: &str = "XQBODY we withhold rent until repairs";
 const REASON: &str = "XQREASON my landlord knows my name";
 const POST: &str = "XQPOST meeting at the laundry room";
 const LATER: &str = "XQLATER after the removal";
-const SECRETS: [&str; 5] = ["XQTITLE", "XQBODY", "XQREASON", "XQPOST", "XQLATER"];
+const WHY: &str = "XQWHY threatened a neighbour";
+const SECRETS: [&str; 6] = [
+    "XQTITLE", "XQBODY", "XQREASON", "XQPOST", "XQLATER", "XQWHY",
+];
 
 fn apply(m: &Member, op: Op, now: u64) -> Value {
     let what = format!("{op:?}");
@@ -215,7 +219,10 @@ fn bundles_and_disks_hold_no_decision_or_post_text_yet_members_recount() {
     // A non-member's disk after importing it: every event is stored, nothing is readable.
     let report = outsider.store.import(&bundle[..], |_| {}).unwrap();
     assert!(report.stored > 0, "{report:?}");
-    assert_eq!(leaks_in_dir(outsider.store.path().parent().unwrap()), Vec::<String>::new());
+    assert_eq!(
+        leaks_in_dir(outsider.store.path().parent().unwrap()),
+        Vec::<String>::new()
+    );
     let so = GroupState::derive(
         outsider.store.network(),
         g,
@@ -225,7 +232,10 @@ fn bundles_and_disks_hold_no_decision_or_post_text_yet_members_recount() {
 
     // A member's own disk, read without the passphrase.
     drop(sa);
-    assert_eq!(leaks_in_dir(a.store.path().parent().unwrap()), Vec::<String>::new());
+    assert_eq!(
+        leaks_in_dir(a.store.path().parent().unwrap()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -240,11 +250,19 @@ fn a_removed_member_reads_no_later_decision() {
         Op::Remove {
             group: g.to_hex(),
             member: c.did(),
-            reason: String::new(),
+            reason: WHY.into(),
         },
         4_000,
     );
     exchange(&all, g);
+    // The reason reaches the remaining members only.
+    let why = ops::removal_reasons(&b.store, &b.id, g, 0).unwrap();
+    assert_eq!(why.get(&c.id.public()).map(String::as_str), Some(WHY));
+    assert!(
+        ops::removal_reasons(&c.store, &c.id, g, 0)
+            .unwrap()
+            .is_empty()
+    );
     let pid = propose(&a, g, LATER, None, 5_000);
     vote(&a, g, &pid, REASON, 5_100);
     // C's store holds every event (the worst case: a peer relayed them).
@@ -262,7 +280,10 @@ fn a_removed_member_reads_no_later_decision() {
         "the removed member derives the later proposal"
     );
     assert!(!feed_texts(&c, g).iter().any(|t| t.contains("XQLATER")));
-    assert_eq!(leaks_in_dir(c.store.path().parent().unwrap()), Vec::<String>::new());
+    assert_eq!(
+        leaks_in_dir(c.store.path().parent().unwrap()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_groups::body::Encrypted;
-use dualpower_groups::keyring::seal_content;
 use dualpower_groups::{KeyScheme, Keyring};
 use dualpower_state::{Feed, GroupState};
 use dualpower_store::{Body, Store};
 use serde::Serialize;
 use serde_json::json;
 
-use super::keys::{view, writing_epoch};
+use super::keys::{view, write_content};
 use super::write::{Cx, OpError, group_arg, invalid, member_arg, require_member};
 use super::{Op, Outcome};
 
@@ -47,24 +46,6 @@ fn write_op(cx: Cx<'_>, group: &str, payload: &str) -> Result<Outcome, OpError> 
         events,
         value: json!({ "group": group.to_hex(), "id": last }),
     })
-}
-
-/// Encrypts and appends group content, healing the group first if needed.
-fn write_content(
-    cx: Cx<'_>,
-    group: GroupId,
-    payload: Vec<u8>,
-) -> Result<Vec<VerifiedEvent>, OpError> {
-    let network = *cx.store.network();
-    let (mut out, epoch, secret) = writing_epoch(cx, group)?;
-    let body = Body::Build(Box::new(move |pos: &Position| {
-        Ok(seal_content(&network, epoch, &secret, pos, &payload))
-    }));
-    out.push(
-        cx.store
-            .append(cx.id, group, 0, body, FLAG_ENCRYPTED, cx.now)?,
-    );
-    Ok(out)
 }
 
 /// `dm`: a direct message sealed to the recipient's prekey, carried by a group both are in.
@@ -149,6 +130,42 @@ pub fn feed(
     }
     let feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
     Ok((feed, Arc::unwrap_or_clone(v.state)))
+}
+
+/// Why each removed member was removed, as far as this member can read it: a removal's reason
+/// travels as an encrypted comment on the removal by its author (the removal itself stays
+/// clear, since every node must know who is a member), written under the epoch that excludes the
+/// removed member.
+pub fn removal_reasons(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<std::collections::BTreeMap<PublicKey, String>, OpError> {
+    let network = *store.network();
+    let v = view(store, id, group, now)?;
+    let by_event: HashMap<dualpower_core::EventId, (PublicKey, PublicKey)> = v
+        .state
+        .removed
+        .iter()
+        .map(|(k, r)| (r.event, (*k, r.by)))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for ev in v.events.iter() {
+        if ev.header().flags & FLAG_ENCRYPTED == 0 {
+            continue;
+        }
+        let Ok(plain) = v.keyring.decrypt(&network, ev) else {
+            continue;
+        };
+        if let Ok(Payload::Comment { parent, text }) = Payload::decode(&plain)
+            && let Some((member, by)) = by_event.get(&parent)
+            && *by == ev.header().author
+        {
+            out.insert(*member, text);
+        }
+    }
+    Ok(out)
 }
 
 /// One direct message this member can read.

@@ -11,7 +11,7 @@ use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{EventId, GroupId, Identity, Payload, VerifiedEvent};
 use dualpower_crypto::EpochSecret;
 use dualpower_groups::agent::{self, Action, chunks};
-use dualpower_groups::keyring::seal_governance;
+use dualpower_groups::keyring::{seal_content, seal_governance};
 use dualpower_groups::{KeyScheme, Keyring};
 use dualpower_state::GroupState;
 use dualpower_store::{Body, Store};
@@ -104,6 +104,25 @@ pub(crate) fn writing_epoch(
         .cloned()
         .ok_or(dualpower_groups::GroupError::NoKey)?;
     Ok((healed, epoch, secret))
+}
+
+/// Encrypts and appends group content (post, comment, reaction), healing the group first if
+/// needed. Returns the healing events and the content event.
+pub(crate) fn write_content(
+    cx: Cx<'_>,
+    group: GroupId,
+    payload: Vec<u8>,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let network = *cx.store.network();
+    let (mut out, epoch, secret) = writing_epoch(cx, group)?;
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Ok(seal_content(&network, epoch, &secret, pos, &payload))
+    }));
+    out.push(
+        cx.store
+            .append(cx.id, group, 0, body, FLAG_ENCRYPTED, cx.now)?,
+    );
+    Ok(out)
 }
 
 /// Writes a decision payload sealed under the writing epoch's governance key (see

@@ -12,7 +12,7 @@ use dualpower_groups::agent::{self, Action};
 use serde_json::json;
 
 use super::constitution::ConstitutionArgs;
-use super::keys::{execute, run_agent, view};
+use super::keys::{execute, run_agent, view, write_content};
 use super::secrets::{invite_keys, put_secret};
 use super::write::{
     Cx, OpError, check_encoding, group_arg, invalid, member_arg, require, require_member, write,
@@ -197,12 +197,20 @@ fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outco
         .iter()
         .find(|l| l.author == member && l.log == 0)
         .map_or(0, |l| l.len);
+    // The reason is not written in the clear removal (every node must read the removal, only
+    // members the reason): it follows as a sealed comment under the new epoch.
+    check_encoding(&Payload::Remove {
+        member,
+        seen,
+        reason: reason.clone(),
+    })?;
     let payload = Payload::Remove {
         member,
         seen,
-        reason,
+        reason: String::new(),
     };
     let (ev, st) = write(cx, group, payload, Vec::new())?;
+    let removal = ev.id();
     // Heal at once: a new epoch the removed member does not get.
     let mut events = vec![ev];
     events.extend(execute(
@@ -212,6 +220,13 @@ fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outco
         vec![agent::rotate(&st)],
         cx.now,
     )?);
+    if !reason.trim().is_empty() {
+        let comment = Payload::Comment {
+            parent: removal,
+            text: reason,
+        };
+        events.extend(write_content(cx, group, comment.encode())?);
+    }
     Ok(Outcome {
         events,
         value: json!({ "group": group.to_hex(), "removed": member.to_did(), "cut": seen }),
