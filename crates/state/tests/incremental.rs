@@ -58,7 +58,13 @@ fn proposal(i: usize, action: Vec<u8>) -> Proposal {
 /// leaves, role grants, prekeys and forks, each citing the newest event or a random earlier one (so
 /// branches run concurrently and pasts are partial).
 fn history(open: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
+    sealed_history(open, false, script)
+}
+
+/// [`history`], with decisions sealed (encrypted events opened by `Scenario::opened`) if `seal`.
+fn sealed_history(open: bool, seal: bool, script: &[(u8, u8, u8, u8)]) -> Scenario {
     let (mut s, genesis) = Scenario::new(NAMES[0], constitution(open));
+    s.seal = seal;
     let mut members: Vec<&'static str> = vec![NAMES[0]];
     let mut next = 1;
     let mut proposals: Vec<(EventId, &'static str)> = Vec::new();
@@ -191,8 +197,101 @@ fn check_split(
     Ok(batches + 1 - d.full_derivations())
 }
 
+/// The openings of `s` among `events`.
+fn openings(s: &Scenario, events: &[VerifiedEvent]) -> dualpower_state::Opened {
+    events
+        .iter()
+        .filter_map(|e| s.opened.get(&e.id()).map(|p| (e.id(), p.clone())))
+        .collect()
+}
+
+/// Sealed decisions: a `Derivation` fed events in batches with their openings, or fed the events
+/// first and the openings later (keys that arrive after the events), equals a full derivation
+/// of the events with every opening so far; and sealing changes nothing a member derives but
+/// the ids (the same proposals close with the same statuses and members).
+fn check_sealed(
+    s: &Scenario,
+    events: &[VerifiedEvent],
+    sizes: &[usize],
+) -> Result<(), TestCaseError> {
+    use std::sync::Arc;
+    let full = |upto: usize| {
+        GroupState::derive_opened(
+            &s.network,
+            s.group,
+            &events[..upto],
+            Arc::new(openings(s, &events[..upto])),
+        )
+    };
+    let mut d =
+        Derivation::new_opened(&s.network, s.group, &events[..1], openings(s, &events[..1]));
+    let mut late = Derivation::new(&s.network, s.group, &events[..1]);
+    let mut at = 1;
+    for size in sizes.iter().cycle() {
+        if at >= events.len() {
+            break;
+        }
+        let end = (at + size.max(&1)).min(events.len());
+        d.extend_opened(&events[at..end], openings(s, &events[at..end]));
+        late.extend(&events[at..end]);
+        let want = full(end);
+        prop_assert!(
+            d.state() == &want,
+            "after {at}..{end}: {:?}\nfull {:?}",
+            d.state(),
+            want
+        );
+        at = end;
+    }
+    late.extend_opened(&[], openings(s, events));
+    prop_assert!(
+        late.state() == &full(events.len()),
+        "openings given late differ"
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Sealed decisions derive incrementally exactly as from scratch, whenever the keys arrive,
+    /// and a member derives from a sealed history what it derives from the same history in the
+    /// clear.
+    #[test]
+    fn sealed_decisions_derive_like_clear_ones(
+        open in any::<bool>(),
+        script in prop::collection::vec((0u8..11, any::<u8>(), any::<u8>(), any::<u8>()), 1..40),
+        sizes in prop::collection::vec(1usize..8, 1..4),
+        seed in any::<u64>(),
+    ) {
+        let sealed = sealed_history(open, true, &script);
+        let clear = history(open, &script);
+        let mut rng = Rng(seed | 1);
+        check_sealed(&sealed, &sealed.events, &sizes)?;
+        let topo = topological(&sealed.events, &mut rng);
+        check_sealed(&sealed, &topo, &sizes)?;
+        let a = GroupState::derive_opened(
+            &sealed.network,
+            sealed.group,
+            &sealed.events,
+            std::sync::Arc::new(sealed.opened.clone()),
+        );
+        let b = GroupState::derive(&clear.network, clear.group, &clear.events);
+        prop_assert_eq!(&a.members, &b.members);
+        prop_assert_eq!(&a.removed.keys().collect::<Vec<_>>(), &b.removed.keys().collect::<Vec<_>>());
+        prop_assert_eq!(a.proposals.len(), b.proposals.len());
+        let statuses = |st: &GroupState| {
+            let mut v: Vec<String> = st
+                .proposals
+                .values()
+                .map(|p| format!("{} {:?} {}", p.text.title, p.status, p.votes.len()))
+                .collect();
+            v.sort();
+            v
+        };
+        prop_assert_eq!(statuses(&a), statuses(&b));
+        prop_assert_eq!(a.rejected.len(), b.rejected.len());
+    }
 
     /// Every way of splitting a history into a prefix and batches gives the full derivation.
     #[test]

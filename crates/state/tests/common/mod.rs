@@ -32,6 +32,10 @@ pub struct Scenario {
     pub group: GroupId,
     pub authors: BTreeMap<&'static str, Author>,
     pub events: Vec<VerifiedEvent>,
+    /// When set, decision payloads are written as encrypted events (an opaque body) and their
+    /// plaintext kept in `opened`, as a member's keys would open them.
+    pub seal: bool,
+    pub opened: dualpower_state::Opened,
 }
 
 pub fn identity_of(name: &str) -> Identity {
@@ -65,6 +69,8 @@ impl Scenario {
             group,
             authors: BTreeMap::new(),
             events: Vec::new(),
+            seal: false,
+            opened: dualpower_state::Opened::new(),
         };
         let g = s.write(creator, Payload::GroupGenesis(genesis), &[], T);
         (s, g)
@@ -111,6 +117,7 @@ impl Scenario {
         timestamp: u64,
     ) -> VerifiedEvent {
         let (group, network) = (self.group, self.network);
+        let sealed = self.seal && dualpower_state::decisions::owns(&payload);
         let a = self.author(author);
         let (backlink, seq) = match a.logs.get(&log) {
             Some((head, next)) => (Some(*head), *next),
@@ -123,6 +130,12 @@ impl Scenario {
             .collect();
         deps.sort_unstable();
         deps.dedup();
+        let (body, flags) = if sealed {
+            let opaque = blake3::hash(&payload.encode()).as_bytes().to_vec();
+            (opaque, dualpower_core::event::FLAG_ENCRYPTED)
+        } else {
+            (payload.encode(), 0)
+        };
         let ev = Draft {
             group,
             log,
@@ -130,11 +143,15 @@ impl Scenario {
             backlink,
             deps,
             timestamp,
-            body: payload.encode(),
-            flags: 0,
+            body,
+            flags,
         }
         .sign(&a.identity, &network)
         .unwrap();
+        if sealed {
+            self.opened.insert(ev.id(), payload);
+        }
+        let a = self.author(author);
         a.logs.insert(log, (ev.id(), seq + 1));
         self.events.push(ev.clone());
         ev
