@@ -91,16 +91,19 @@ pub fn open_private(path: &Path, truncate: bool) -> io::Result<fs::File> {
 /// Sets the data directory to 0700 and its known files ([`FILES`]) to 0600 where they are
 /// looser (any bit for group or others, or not owner-readable and writable). Returns what it
 /// changed; nothing if all was right or `home` does not exist. Symbolic links are left alone.
+/// The directory itself is changed only once it holds one of our files, so a `--home` given by
+/// mistake (a shared or system directory) is not closed just by naming it.
 pub fn tighten(home: &Path) -> io::Result<Vec<Tightened>> {
-    let mut out = Vec::new();
     let meta = match fs::metadata(home) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    if meta.is_dir() {
-        fix(home, meta.permissions().mode() & 0o7777, DIR_MODE, &mut out)?;
+    if !meta.is_dir() {
+        return Ok(Vec::new());
     }
+    let mut files = Vec::new();
+    let mut ours = false;
     for name in FILES {
         let path = home.join(name);
         let meta = match fs::symlink_metadata(&path) {
@@ -108,15 +111,22 @@ pub fn tighten(home: &Path) -> io::Result<Vec<Tightened>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
+        ours = true;
         if meta.is_file() {
             fix(
                 &path,
                 meta.permissions().mode() & 0o7777,
                 FILE_MODE,
-                &mut out,
+                &mut files,
             )?;
         }
     }
+    // The directory first in the report: it is what the person named.
+    let mut out = Vec::new();
+    if ours {
+        fix(home, meta.permissions().mode() & 0o7777, DIR_MODE, &mut out)?;
+    }
+    out.append(&mut files);
     Ok(out)
 }
 
@@ -175,5 +185,16 @@ mod tests {
             0o600
         );
         assert!(tighten(&home).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_directory_without_our_files_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(tighten(dir.path()).unwrap().is_empty());
+        assert_eq!(
+            fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 }
