@@ -177,8 +177,8 @@ fn loopback_port(url: &str) -> Option<u16> {
 /// What to tell the person about a stale `api.json`.
 pub fn stale_message(home: &Path, why: &str) -> String {
     format!(
-        "the node is not running: {} is stale, probably left by a crash ({why}); nothing was sent \
-         there. Remove it, or start `dualpower serve`",
+        "the node is not running: {} is stale, probably left by a crash ({why}); only a random \
+         challenge was sent there. Remove it, or start `dualpower serve`",
         home.join(api::API_FILE).display()
     )
 }
