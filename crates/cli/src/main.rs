@@ -285,9 +285,18 @@ impl Ctx {
     fn writer(&self) -> Result<Writer> {
         match Store::open(&self.home, self.config()) {
             Ok(s) => Ok(Writer::Local(s)),
-            Err(dualpower_store::StoreError::Locked { path }) => Remote::find(&self.home)
-                .map(Writer::Node)
-                .ok_or_else(|| anyhow!(dualpower_store::StoreError::Locked { path })),
+            Err(dualpower_store::StoreError::Locked { path }) => match Remote::probe(&self.home) {
+                node_cmd::Found::Node(r) => Ok(Writer::Node(r)),
+                node_cmd::Found::None => Err(anyhow!(dualpower_store::StoreError::Locked { path })),
+                // Another process (a `sync` or `import`) holds the store, and the node that wrote
+                // api.json is gone: say both, send nothing.
+                node_cmd::Found::Stale(why) => Err(anyhow!(
+                    "{}; meanwhile {} is in use by another dualpower process, so nothing was \
+                     written: try again when it has finished",
+                    node_cmd::stale_message(&self.home, &why),
+                    path.display()
+                )),
+            },
             Err(e) => {
                 Err(e).with_context(|| format!("opening the store in {}", self.home.display()))
             }
@@ -339,6 +348,13 @@ fn run(cli: Cli) -> Result<i32> {
             .map(NetworkId::named)
             .unwrap_or_else(NetworkId::main),
     };
+    // Data directories made by older versions were open to every local user (0755, files
+    // 0644): close them before anything is read or written, and say so.
+    for t in dualpower_store::home::tighten(&ctx.home)
+        .with_context(|| format!("securing {}", ctx.home.display()))?
+    {
+        eprintln!("notice: {t}");
+    }
     match cli.command {
         Command::Init => init(&ctx),
         Command::Id => {
@@ -558,7 +574,7 @@ fn init(ctx: &Ctx) -> Result<i32> {
     }
     let pass = passphrase("New passphrase: ", true)?;
     let identity = Identity::generate();
-    std::fs::create_dir_all(&ctx.home)
+    dualpower_store::home::create_dir(&ctx.home)
         .with_context(|| format!("creating {}", ctx.home.display()))?;
     keystore::create(&ctx.home, &identity, &pass, KdfParams::STRONG)?;
     ctx.store()?.close()?;
@@ -829,6 +845,24 @@ fn resolve_group(store: &Store, key: &str) -> Result<GroupInfo> {
                 .join(", ")
         ),
     }
+}
+
+/// A group we keep in sync without holding its genesis (a join in flight), given by full id or
+/// unique id prefix (at least 4 hex digits).
+fn pending_group(store: &Store, key: &str) -> Result<Option<dualpower_core::GroupId>> {
+    let key = key.to_ascii_lowercase();
+    if key.len() < 4 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let found: Vec<_> = store
+        .synced_groups()?
+        .into_iter()
+        .filter(|g| g.to_hex().starts_with(&key))
+        .collect();
+    Ok(match found.as_slice() {
+        [id] => Some(*id),
+        _ => None,
+    })
 }
 
 fn resolve_event(store: &Store, key: &str) -> Result<EventId> {
@@ -1109,26 +1143,29 @@ fn verify(ctx: &Ctx) -> Result<i32> {
 
 fn export(ctx: &Ctx, group: &str, file: &Path) -> Result<i32> {
     let store = ctx.reader()?;
-    let info = resolve_group(&store, group)?;
+    let (id, name) = match resolve_group(&store, group) {
+        Ok(info) => (info.id, info.name),
+        // A group we have asked to join but hold nothing else of (no genesis yet): its bundle
+        // holds only our own events (the join and our prekey), which is what the group needs
+        // to admit us without a network.
+        Err(e) => match pending_group(&store, group)? {
+            Some(id) => (id, format!("{}… (join pending)", &id.to_hex()[..16])),
+            None => return Err(e),
+        },
+    };
     // Write beside the target and rename, so a failed export never leaves half a bundle.
     let tmp = file.with_extension("partial");
     let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut w = BufWriter::new(out);
-    let n = store.export_group(info.id, &mut w)?;
+    let n = store.export_group(id, &mut w)?;
     let out = w
         .into_inner()
         .map_err(|e| anyhow!("writing {}: {}", tmp.display(), e.error()))?;
     out.sync_all()?;
     std::fs::rename(&tmp, file).with_context(|| format!("renaming to {}", file.display()))?;
     ctx.emit(
-        json!({ "group": info.id.to_hex(), "events": n, "file": file.display().to_string() }),
-        || {
-            format!(
-                "exported {n} events of \"{}\" to {}",
-                info.name,
-                file.display()
-            )
-        },
+        json!({ "group": id.to_hex(), "events": n, "file": file.display().to_string() }),
+        || format!("exported {n} events of \"{name}\" to {}", file.display()),
     );
     Ok(0)
 }

@@ -28,18 +28,99 @@ pub struct Remote {
     info: ApiInfo,
 }
 
+/// What `api.json` leads to.
+pub enum Found {
+    /// No `api.json`: no node runs (or it stopped cleanly).
+    None,
+    /// Our node, proven by its answer to a fresh challenge.
+    Node(Remote),
+    /// `api.json` exists but what listens there (if anything) is not our node: left by a crash.
+    /// Nothing but a random challenge was sent to it. The text says what happened.
+    Stale(String),
+}
+
 impl Remote {
-    /// The node running on `home`, if any (its `api.json` exists and it answers).
+    /// The node running on `home`, if any. A stale `api.json` is reported on stderr and
+    /// otherwise treated as no node.
     pub fn find(home: &Path) -> Option<Remote> {
-        let info = api::info(home)?;
-        let r = Remote { info };
-        r.get("/v1/status").ok().map(|_| r)
+        match Remote::probe(home) {
+            Found::Node(r) => Some(r),
+            Found::None => None,
+            Found::Stale(why) => {
+                eprintln!("notice: {}", stale_message(home, &why));
+                None
+            }
+        }
+    }
+
+    /// Whether `api.json` in `home` leads to our node. Before the token or any content goes
+    /// anywhere, the listener must answer a fresh random challenge with the proof only the
+    /// holder of the token can make (see [`api::hello_proof`]); the token is never sent to a
+    /// listener that has not.
+    pub fn probe(home: &Path) -> Found {
+        let Some(info) = api::info(home) else {
+            return Found::None;
+        };
+        let Some(port) = loopback_port(&info.url) else {
+            return Found::Stale(format!("it names {}, not a local address", info.url));
+        };
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let answer = agent
+            .post(format!("{}/v1/hello", info.url))
+            .send_json(api::Hello {
+                challenge: hex::encode(challenge),
+            })
+            .map_err(|e| format!("nothing answers at {} ({e})", info.url))
+            .and_then(|mut res| {
+                if !res.status().is_success() {
+                    return Err(format!(
+                        "what listens at {} is not a Dual Power node (it answered {})",
+                        info.url,
+                        res.status()
+                    ));
+                }
+                res.body_mut().read_json::<api::HelloProof>().map_err(|_| {
+                    format!(
+                        "what listens at {} is not a Dual Power node (unreadable answer)",
+                        info.url
+                    )
+                })
+            });
+        let proof = match answer {
+            Ok(p) => p,
+            Err(why) => return Found::Stale(why),
+        };
+        let expected = api::hello_proof(&info.token, port, &challenge);
+        let mut got = [0u8; 32];
+        let ok = hex::decode_to_slice(&proof.proof, &mut got).is_ok()
+            && got
+                .iter()
+                .zip(&expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if ok {
+            Found::Node(Remote { info })
+        } else {
+            Found::Stale(format!(
+                "what listens at {} cannot prove it is this data directory's node",
+                info.url
+            ))
+        }
     }
 
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
+            // The token goes to the proven listener only, never to where it redirects.
+            .max_redirects(0)
             .build()
             .into()
     }
@@ -80,6 +161,26 @@ impl Remote {
             .map_err(|e| anyhow!("cannot reach the running node: {e}"))?;
         Self::answer(res)
     }
+}
+
+/// The port of `http://127.0.0.1:PORT` (or `localhost`); none for anything else, since the
+/// node's API only ever listens on loopback.
+fn loopback_port(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("http://")?;
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
+    if host != "127.0.0.1" && host != "localhost" && host != "[::1]" {
+        return None;
+    }
+    port.parse().ok()
+}
+
+/// What to tell the person about a stale `api.json`.
+pub fn stale_message(home: &Path, why: &str) -> String {
+    format!(
+        "the node is not running: {} is stale, probably left by a crash ({why}); only a random \
+         challenge was sent there. Remove it, or start `dualpower serve`",
+        home.join(api::API_FILE).display()
+    )
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

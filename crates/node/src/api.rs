@@ -4,6 +4,17 @@
 //! `<home>/api.json` (readable by the owner only) while the node runs; whoever can read the data
 //! directory can already read the keystore file and the database, so the token adds no new
 //! authority, it only keeps other local users and web pages out.
+//!
+//! A crash leaves `api.json` behind, and later another program may listen on its port. So a
+//! client first proves the listener is this node without giving anything away: it sends a fresh
+//! random challenge to `/v1/hello` (no token) and the node answers with [`hello_proof`], a keyed
+//! BLAKE3 hash of the challenge and its own port under a key derived from the token. A stranger
+//! cannot answer without the token; a stranger relaying to the real node (on another port) gets
+//! a proof for the wrong port. Only then does the client send the token and content.
+//!
+//! Every write goes through [`crate::ops`] (`/v1/op`), which makes the same checks as every
+//! node (membership, roles, constitution, known proposals); there is no route that signs a raw
+//! payload.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dualpower_core::{GroupId, Payload};
+use dualpower_core::GroupId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -35,13 +46,21 @@ pub struct ApiInfo {
 struct AppState {
     handle: Handle,
     token: String,
+    /// The port the API listens on (bound into hello proofs).
+    port: u16,
 }
 
-struct ApiError(StatusCode, String);
+struct ApiError(StatusCode, String, &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(json!({ "error": self.1, "kind": self.2 }))).into_response()
+    }
+}
+
+impl ApiError {
+    fn bad_request(msg: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, msg.into(), "invalid")
     }
 }
 
@@ -57,6 +76,7 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         Err(ApiError(
             StatusCode::UNAUTHORIZED,
             "missing or wrong API token".into(),
+            "unauthorized",
         ))
     }
 }
@@ -66,41 +86,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn group_of(hex: &str) -> Result<GroupId, ApiError> {
-    GroupId::from_hex(hex).ok_or_else(|| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("`{hex}` is not a 64-digit group id"),
-        )
-    })
-}
-
-#[derive(Deserialize)]
-struct AppendReq {
-    group: String,
-    payload: String,
-    timestamp: u64,
-}
-
-async fn append(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<AppendReq>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    check(&s, &headers)?;
-    let group = group_of(&req.group)?;
-    let body = hex::decode(&req.payload)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "payload is not hex".into()))?;
-    // The same friendly check the CLI makes: never sign something the group would reject.
-    Payload::decode(&body)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid payload: {e}")))?;
-    let ev = s
-        .handle
-        .append(group, body, req.timestamp)
-        .await
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
-    Ok(Json(
-        json!({ "id": ev.id().to_hex(), "seq": ev.header().seq, "group": group.to_hex() }),
-    ))
+    GroupId::from_hex(hex)
+        .ok_or_else(|| ApiError::bad_request(format!("`{hex}` is not a 64-digit group id")))
 }
 
 #[derive(Deserialize)]
@@ -117,11 +104,14 @@ async fn op(
     Json(req): Json<OpReq>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
-    let out = s
-        .handle
-        .op(req.op, req.now)
-        .await
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let out = s.handle.op(req.op, req.now).await.map_err(|e| {
+        let status = match e.kind {
+            "invalid" => StatusCode::BAD_REQUEST,
+            "denied" => StatusCode::FORBIDDEN,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.message, e.kind)
+    })?;
     Ok(Json(out))
 }
 
@@ -141,7 +131,7 @@ async fn follow(
         .handle
         .follow(group)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e, "store"))?;
     Ok(Json(json!({ "group": group.to_hex(), "new": new })))
 }
 
@@ -159,11 +149,11 @@ async fn dial(
     let addr = req
         .addr
         .parse()
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad multiaddr: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("bad multiaddr: {e}")))?;
     s.handle
         .dial(addr)
         .await
-        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e))?;
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e, "dial"))?;
     Ok(Json(json!({ "dialing": req.addr })))
 }
 
@@ -176,20 +166,64 @@ async fn status(
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node is shutting down".into(),
+            "stopping",
         )
     })
 }
 
-/// The API router.
-pub fn router(handle: Handle, token: String) -> Router {
+/// The answer to a `/v1/hello` challenge: keyed BLAKE3, under a key derived from the API
+/// `token`, of the port the API listens on and the `challenge`. Clients compute it from
+/// `api.json` and compare.
+pub fn hello_proof(token: &str, port: u16, challenge: &[u8; 32]) -> [u8; 32] {
+    let key = blake3::derive_key("dualpower local api hello v1", token.as_bytes());
+    let mut h = blake3::Hasher::new_keyed(&key);
+    h.update(&port.to_be_bytes());
+    h.update(challenge);
+    *h.finalize().as_bytes()
+}
+
+/// A `/v1/hello` request: 32 random bytes, hex.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's fresh challenge (64 hex digits).
+    pub challenge: String,
+}
+
+/// The answer to a [`Hello`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelloProof {
+    /// [`hello_proof`] of the challenge (64 hex digits).
+    pub proof: String,
+}
+
+/// Unauthenticated on purpose: the client has not yet decided to trust the listener with the
+/// token. It reveals nothing but a proof that we hold the token.
+async fn hello(
+    State(s): State<AppState>,
+    Json(req): Json<Hello>,
+) -> Result<Json<HelloProof>, ApiError> {
+    let mut challenge = [0u8; 32];
+    hex::decode_to_slice(&req.challenge, &mut challenge)
+        .map_err(|_| ApiError::bad_request("the challenge must be 64 hex digits"))?;
+    Ok(Json(HelloProof {
+        proof: hex::encode(hello_proof(&s.token, s.port, &challenge)),
+    }))
+}
+
+/// The API router, for an API listening on `port`.
+pub fn router(handle: Handle, token: String, port: u16) -> Router {
     Router::new()
+        .route("/v1/hello", post(hello))
         .route("/v1/status", get(status))
-        .route("/v1/append", post(append))
         .route("/v1/follow", post(follow))
         .route("/v1/op", post(op))
         .route("/v1/dial", post(dial))
         .layer(DefaultBodyLimit::max(256 * 1024))
-        .with_state(AppState { handle, token })
+        .with_state(AppState {
+            handle,
+            token,
+            port,
+        })
 }
 
 /// Binds the API on 127.0.0.1 (random port) and writes `api.json` to `home`.
@@ -201,8 +235,9 @@ pub async fn bind(
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     let token = hex::encode(raw);
+    let addr = listener.local_addr()?;
     let info = ApiInfo {
-        url: format!("http://{}", listener.local_addr()?),
+        url: format!("http://{addr}"),
         token: token.clone(),
     };
     let path = home.join(API_FILE);
@@ -210,19 +245,13 @@ pub async fn bind(
         &path,
         &serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?,
     )?;
-    Ok((listener, router(handle, token), path))
+    Ok((listener, router(handle, token, addr.port()), path))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = dualpower_store::home::open_private(&tmp, true)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -91,7 +91,7 @@ pub enum Command {
         /// Time (ms).
         now: u64,
         /// What it did, or why not.
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, crate::ops::Refused>>,
     },
     /// Keep `group` in sync (join by id).
     Follow {
@@ -237,14 +237,23 @@ impl Handle {
     }
 
     /// Carries out a group operation.
-    pub async fn op(&self, op: crate::ops::Op, now: u64) -> Result<serde_json::Value, String> {
+    pub async fn op(
+        &self,
+        op: crate::ops::Op,
+        now: u64,
+    ) -> Result<serde_json::Value, crate::ops::Refused> {
         self.call(|reply| Command::Op {
             op: Box::new(op),
             now,
             reply,
         })
         .await
-        .unwrap_or_else(|| Err("the node is shutting down".into()))
+        .unwrap_or_else(|| {
+            Err(crate::ops::Refused {
+                kind: "stopping",
+                message: "the node is shutting down".into(),
+            })
+        })
     }
 
     /// Follows a group.
@@ -904,9 +913,12 @@ impl Node {
 
     /// Carries out a group operation, gossips what it wrote and dials the addresses it names
     /// (those of an invite code being joined).
-    fn on_op(&mut self, op: crate::ops::Op, now: u64) -> Result<serde_json::Value, String> {
-        let out = block(|| crate::ops::apply(&self.store, &self.identity, op, now))
-            .map_err(|e| e.to_string())?;
+    fn on_op(
+        &mut self,
+        op: crate::ops::Op,
+        now: u64,
+    ) -> Result<serde_json::Value, crate::ops::Refused> {
+        let out = block(|| crate::ops::apply(&self.store, &self.identity, op, now))?;
         if let Err(e) = self.refresh_groups() {
             tracing::error!(error = %e, "cannot read groups");
         }

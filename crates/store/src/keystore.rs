@@ -258,14 +258,11 @@ fn read(home: &Path) -> Result<(PathBuf, File), KeystoreError> {
 /// leaves a half-written keystore.
 fn write_new_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    crate::home::create_dir(dir)?;
     let tmp = file.with_extension("json.tmp");
     {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        // Owner only: a copy of the keystore allows an offline search for the passphrase.
+        let mut f = crate::home::open_private(&tmp, true)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -21,6 +21,7 @@
 //!   [`Store::forks`]. Judging a forked author is the derived state's business, not the store's.
 
 mod bundle;
+pub mod home;
 pub mod keystore;
 mod schema;
 mod verify;
@@ -387,35 +388,44 @@ fn open_connection(
         if sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Freed pages and cells are zeroed, so a deleted secret (a forgotten epoch key, an old
+    // prekey's private half) does not stay readable in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 
 impl Store {
     /// Opens (creating if needed) the store in data directory `home`.
     pub fn open(home: &Path, config: StoreConfig) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
-            path: home.to_path_buf(),
-            source,
-        })?;
         let io = |source| StoreError::Io {
             path: home.to_path_buf(),
             source,
         };
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(home.join(LOCK_FILE))
-            .map_err(io)?;
+        home::create_dir(home).map_err(io)?;
+        // A directory made by an older version (0755, files 0644) is closed to other users
+        // before anything is read from it. Callers that tell the person (the CLI) tighten first
+        // and print what changed; this catches every other caller.
+        for t in home::tighten(home).map_err(io)? {
+            tracing::warn!("{t}");
+        }
+        let lock = home::open_private(&home.join(LOCK_FILE), false).map_err(io)?;
         lock.try_lock().map_err(|_| StoreError::Locked {
             path: home.to_path_buf(),
         })?;
         let path = home.join(DB_FILE);
+        // Created 0600 before SQLite opens it: SQLite gives its write-ahead log and shared-memory
+        // files the database file's mode, so they are private from their first byte too.
+        if !path.exists() {
+            home::open_private(&path, false).map_err(io)?;
+        }
         let mut conn = open_connection(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             config.synchronous_full,
         )?;
+        for t in home::tighten(home).map_err(io)? {
+            tracing::warn!("{t}");
+        }
         schema::migrate(&mut conn)?;
         let stored: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'network'", [], |r| {
@@ -1101,4 +1111,31 @@ pub(crate) fn blob32(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 3
             format!("expected 32 bytes, found {}", v.len()).into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection (the writer's and the pooled readers', all made by `open_connection`)
+    /// zeroes what it frees.
+    #[test]
+    fn every_connection_has_secure_delete_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let on: i64 = store
+            .read(|c| Ok(c.pragma_query_value(None, "secure_delete", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(on, 1);
+        let writer_like = open_connection(
+            &dir.path().join(DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            true,
+        )
+        .unwrap();
+        let on: i64 = writer_like
+            .pragma_query_value(None, "secure_delete", |r| r.get(0))
+            .unwrap();
+        assert_eq!(on, 1);
+    }
 }

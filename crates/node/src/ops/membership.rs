@@ -172,10 +172,54 @@ fn admit(cx: Cx<'_>, group: &str, member: &str) -> Result<Outcome, OpError> {
         join: p.join,
     };
     let (ev, _) = write(cx, group, payload, Vec::new())?;
+    let mut events = vec![ev];
+    events.extend(welcome(cx, group, &member)?);
     Ok(Outcome {
-        events: vec![ev],
+        events,
         value: json!({ "group": group.to_hex(), "admitted": member.to_did() }),
     })
+}
+
+/// Hands the group key to a member we just admitted, in the same operation: the membership
+/// agent of a running node would do it on its next round, but an admission made offline (the
+/// join came by bundle) may be exported before any such round, and the newcomer would hold
+/// nothing to read with. Seals the writing epoch to the newcomer's prekey (with earlier epochs
+/// if the constitution keeps history; a fresh epoch for everyone if it does not), as the agent
+/// does. Nothing if the admission is not complete yet (more vouches needed), the newcomer has
+/// published no prekey we hold, or we do not hold the writing epoch.
+fn welcome(
+    cx: Cx<'_>,
+    group: dualpower_core::GroupId,
+    member: &dualpower_core::PublicKey,
+) -> Result<Vec<dualpower_core::VerifiedEvent>, OpError> {
+    let v = view(cx.store, cx.id, group, cx.now)?;
+    let Some(epoch) = v
+        .state
+        .writing_epoch()
+        .filter(|e| v.keyring.epochs.contains_key(e))
+    else {
+        return Ok(Vec::new());
+    };
+    let missing: Vec<[u8; 32]> = v
+        .state
+        .missing_knowers(&epoch)
+        .into_iter()
+        .filter(|(who, _)| who == member)
+        .map(|(_, p)| p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let action = if v.state.constitution.history {
+        Action::Extend {
+            epoch,
+            recipients: missing,
+            history: true,
+        }
+    } else {
+        agent::rotate(&v.state)
+    };
+    execute(cx.store, cx.id, group, vec![action], cx.now)
 }
 
 fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outcome, OpError> {

@@ -33,6 +33,45 @@ pub enum OpError {
     Keys(#[from] dualpower_groups::GroupError),
 }
 
+impl OpError {
+    /// A stable name of the kind of refusal, for the local API's answers: `invalid`, `denied`,
+    /// `keys`, `append` or `store`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OpError::Store(_) => "store",
+            OpError::Append(_) => "append",
+            OpError::Invalid(_) => "invalid",
+            OpError::Denied(_) => "denied",
+            OpError::Keys(_) => "keys",
+        }
+    }
+}
+
+/// An operation refused or failed, as it crosses the node's command channel: its
+/// [`OpError::kind`] and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// [`OpError::kind`], or `stopping` when the node is shutting down.
+    pub kind: &'static str,
+    /// What to tell the person.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<OpError> for Refused {
+    fn from(e: OpError) -> Refused {
+        Refused {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// An [`OpError::Invalid`] with this text.
 pub(crate) fn invalid(s: impl Into<String>) -> OpError {
     OpError::Invalid(s.into())
