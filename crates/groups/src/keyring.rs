@@ -3,8 +3,12 @@
 //! The keyring holds this member's prekey private halves and every epoch secret it has opened.
 //! Nothing in it is ever written to the shared log: the log carries only public prekeys and
 //! sealed secrets. The node persists the keyring encrypted at rest (see [`Keyring::entries`]).
+//!
+//! Forgetting an epoch ([`Keyring::forget`]) drops its secret and remembers its id in
+//! [`Keyring::forgotten`]: the seals and history bundles that carried it stay in the log
+//! forever, so without that record the next [`KeyScheme::learn`] would open them again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dualpower_core::cbor::{Reader, Writer};
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
@@ -49,6 +53,8 @@ pub struct Keyring {
     pub prekeys: BTreeMap<[u8; 32], PrekeySecret>,
     /// Epoch secrets by epoch id.
     pub epochs: BTreeMap<EventId, EpochSecret>,
+    /// Epochs forgotten on purpose: never learnt again, never handed to anyone.
+    pub forgotten: BTreeSet<EventId>,
 }
 
 fn history_key(secret: &EpochSecret) -> ContentKey {
@@ -180,14 +186,21 @@ impl Keyring {
     pub fn history(&self, state: &GroupState, except: &EventId) -> Vec<(EventId, EpochSecret)> {
         self.epochs
             .iter()
-            .filter(|(id, _)| *id != except)
+            .filter(|(id, _)| *id != except && !self.forgotten.contains(*id))
             .filter(|(id, _)| state.epochs.get(*id).is_some_and(|e| e.superseded))
             .map(|(id, s)| (*id, s.clone()))
             .collect()
     }
 
+    /// Forgets `epoch`: drops its secret and records its id so it is never learnt again.
+    /// Returns whether anything changed.
+    pub fn forget(&mut self, epoch: EventId) -> bool {
+        let dropped = self.epochs.remove(&epoch).is_some();
+        self.forgotten.insert(epoch) || dropped
+    }
+
     /// The keyring as (name, secret bytes) entries for storage: `p` + prekey public, `e` +
-    /// epoch id.
+    /// epoch id, `f` + forgotten epoch id (with 32 zero bytes: only the name matters).
     pub fn entries(&self) -> Vec<(Vec<u8>, [u8; 32])> {
         let mut out = Vec::with_capacity(self.prekeys.len() + self.epochs.len());
         for (p, s) in &self.prekeys {
@@ -195,6 +208,9 @@ impl Keyring {
         }
         for (id, s) in &self.epochs {
             out.push(([b"e".as_slice(), &id.0].concat(), s.0));
+        }
+        for id in &self.forgotten {
+            out.push(([b"f".as_slice(), &id.0].concat(), [0; 32]));
         }
         out
     }
@@ -216,9 +232,15 @@ impl Keyring {
                 b'e' => {
                     k.epochs.insert(EventId(id), EpochSecret(value));
                 }
+                b'f' => {
+                    k.forgotten.insert(EventId(id));
+                }
                 _ => {}
             }
         }
+        // A secret saved again by an older node after the epoch was forgotten stays forgotten.
+        let forgotten = &k.forgotten;
+        k.epochs.retain(|id, _| !forgotten.contains(id));
         k
     }
 
@@ -253,6 +275,9 @@ impl Keyring {
             let Ok((id, s)) = item else {
                 return new;
             };
+            if self.forgotten.contains(&id) {
+                continue;
+            }
             if let std::collections::btree_map::Entry::Vacant(v) = self.epochs.entry(id) {
                 v.insert(EpochSecret(s));
                 new += 1;
@@ -293,6 +318,9 @@ impl KeyScheme for Keyring {
                 _ => None,
             })
             .filter(|(_, id, k)| state.epochs.contains_key(&k.epoch.unwrap_or(*id)))
+            // A forgotten epoch is never opened again, nor is any history it carried (its key
+            // is gone; the history of an epoch we still hold is filtered in `open_history`).
+            .filter(|(_, id, k)| !self.forgotten.contains(&k.epoch.unwrap_or(*id)))
             .collect();
         let mut learnt = 0;
         // History bundles can name epochs opened by later shares: repeat until nothing changes.

@@ -387,6 +387,9 @@ fn open_connection(
         if sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows are overwritten with zeros, not left in free pages: a forgotten epoch secret
+    // or retired prekey must not survive its deletion on disk (forward secrecy).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 
