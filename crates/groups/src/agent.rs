@@ -33,6 +33,10 @@
 //!   that opens a forgotten epoch's seal outlives the forgetting.
 //!
 //! Without forgetting (`D = 0`) nothing rotates: every key is kept anyway.
+//!
+//! Limit: a history bundle is encrypted under the epoch it extends, and stays in the log. An
+//! epoch handed to a newcomer that way can be recovered by whoever holds that later epoch until
+//! the later one is forgotten too (its key is kept longer, since it was superseded later).
 
 use std::collections::BTreeMap;
 

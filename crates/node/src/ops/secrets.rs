@@ -3,8 +3,9 @@
 //! derived from the identity seed, so a copied database without the passphrase reveals none of
 //! them. Shared by every operation that needs our keys.
 //!
-//! Deleting a secret deletes its row (see [`save_changes`]): a forgotten epoch secret or a
-//! retired prekey must not be in what a later passphrase compromise can decrypt.
+//! Deleting a secret deletes its row (see `save_changes`; the store zeroes freed space): a
+//! forgotten epoch secret or a retired prekey must not be in what a later passphrase compromise
+//! can decrypt.
 
 use std::collections::BTreeSet;
 
