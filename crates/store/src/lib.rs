@@ -544,6 +544,24 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Copies the write-ahead log into the database file and truncates it. `secure_delete`
+    /// zeroes a deleted row's space in the database pages, but the log still holds the frames
+    /// that wrote it until they are overwritten; call this after deleting secrets that must be
+    /// gone (forward secrecy). Waits for readers up to the busy timeout; a read-only store
+    /// (no writer) does nothing.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.tx.is_none() {
+            return Err(StoreError::WriterGone);
+        }
+        let conn = open_connection(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            self.config.synchronous_full,
+        )?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Deletes a local secret; true if it existed.
     pub fn delete_secret(&self, scope: &[u8; 32], name: &[u8]) -> Result<bool, StoreError> {
         self.exec(

@@ -43,3 +43,22 @@ fn a_deleted_secret_is_not_left_in_the_database_files() {
     assert!(all.iter().any(|f| contains(f, &kept)));
     assert!(!all.iter().any(|f| contains(f, &gone)));
 }
+
+#[test]
+fn a_checkpoint_leaves_no_copy_in_the_write_ahead_log_of_an_open_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = [9u8; 32];
+    let gone: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(29).wrapping_add(3))
+        .collect();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    store.put_secret(&scope, b"gone", &gone).unwrap();
+    assert!(store.delete_secret(&scope, b"gone").unwrap());
+    // The frame that wrote it is still in the log of the running store.
+    assert!(files(dir.path()).iter().any(|f| contains(f, &gone)));
+    store.checkpoint().unwrap();
+    assert!(!files(dir.path()).iter().any(|f| contains(f, &gone)));
+    // The store still works after it.
+    store.put_secret(&scope, b"next", &[1; 48]).unwrap();
+    assert_eq!(store.secrets(&scope).unwrap().len(), 1);
+}

@@ -105,10 +105,16 @@ pub(crate) fn save_changes(
 ) -> Result<(), OpError> {
     save_new(store, id, group, before, after)?;
     let kept: BTreeSet<Vec<u8>> = after.entries().into_iter().map(|(n, _)| n).collect();
+    let mut deleted = false;
     for (name, _) in before.entries() {
         if !kept.contains(&name) {
-            store.delete_secret(&group.0, &name)?;
+            deleted |= store.delete_secret(&group.0, &name)?;
         }
+    }
+    if deleted {
+        // The write-ahead log still holds the frames that wrote them. Best effort: a busy
+        // checkpoint leaves them until the next one, and the store checkpoints when it closes.
+        let _ = store.checkpoint();
     }
     Ok(())
 }
