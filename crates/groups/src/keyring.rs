@@ -31,7 +31,8 @@ pub const MAX_HISTORY_EPOCHS: usize = 100;
 /// per-member HPKE epochs of [`Keyring`] are one implementation; a DCGKA can be another.
 pub trait KeyScheme {
     /// Opens every secret in `events` addressed to this member (seals to its prekeys, history
-    /// bundles of epochs it holds). Returns how many new epoch secrets it learnt.
+    /// bundles of epochs it holds), except those of forgotten epochs. Returns how many new
+    /// epoch secrets it learnt.
     fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent])
     -> usize;
     /// Encrypts a group payload for the event at `pos`, under the group's writing epoch.

@@ -87,8 +87,8 @@ fn forget_old_epochs(
             continue;
         }
         let Some(seen) = marks.get(&eid.0).copied() else {
-            // Read-only: not recorded, so the count starts again at the next writable view
-            // (later, never sooner).
+            // First sighting: the count starts now. A read-only store cannot record it; then
+            // it starts at the next writable view (later, never sooner).
             let _ = put_clock_mark(store, id, group, MARK_SUPERSEDED, &eid.0, now);
             continue;
         };
