@@ -3,8 +3,12 @@
 //! The keyring holds this member's prekey private halves and every epoch secret it has opened.
 //! Nothing in it is ever written to the shared log: the log carries only public prekeys and
 //! sealed secrets. The node persists the keyring encrypted at rest (see [`Keyring::entries`]).
+//!
+//! Forgetting an epoch ([`Keyring::forget`]) drops its secret and remembers its id in
+//! [`Keyring::forgotten`]: the seals and history bundles that carried it stay in the log
+//! forever, so without that record the next [`KeyScheme::learn`] would open them again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dualpower_core::cbor::{Reader, Writer};
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
@@ -30,7 +34,8 @@ pub const MAX_HISTORY_EPOCHS: usize = 100;
 /// per-member HPKE epochs of [`Keyring`] are one implementation; a DCGKA can be another.
 pub trait KeyScheme {
     /// Opens every secret in `events` addressed to this member (seals to its prekeys, history
-    /// bundles of epochs it holds). Returns how many new epoch secrets it learnt.
+    /// bundles of epochs it holds), except those of forgotten epochs. Returns how many new
+    /// epoch secrets it learnt.
     fn learn(&mut self, network: &NetworkId, state: &GroupState, events: &[VerifiedEvent])
     -> usize;
     /// Encrypts a group payload for the event at `pos`, under the group's writing epoch.
@@ -55,6 +60,8 @@ pub struct Keyring {
     /// Governance keys by epoch id: kept when an epoch's secret is forgotten, so the member can
     /// still recount the group's decisions (see [`crate::body`]).
     pub gov: BTreeMap<EventId, [u8; 32]>,
+    /// Epochs forgotten on purpose: never learnt again, never handed to anyone.
+    pub forgotten: BTreeSet<EventId>,
 }
 
 fn history_key(secret: &EpochSecret) -> ContentKey {
@@ -255,14 +262,21 @@ impl Keyring {
     pub fn history(&self, state: &GroupState, except: &EventId) -> Vec<(EventId, EpochSecret)> {
         self.epochs
             .iter()
-            .filter(|(id, _)| *id != except)
+            .filter(|(id, _)| *id != except && !self.forgotten.contains(*id))
             .filter(|(id, _)| state.epochs.get(*id).is_some_and(|e| e.superseded))
             .map(|(id, s)| (*id, s.clone()))
             .collect()
     }
 
+    /// Forgets `epoch`: drops its secret and records its id so it is never learnt again.
+    /// Returns whether anything changed.
+    pub fn forget(&mut self, epoch: EventId) -> bool {
+        let dropped = self.epochs.remove(&epoch).is_some();
+        self.forgotten.insert(epoch) || dropped
+    }
+
     /// The keyring as (name, secret bytes) entries for storage: `p` + prekey public, `e` +
-    /// epoch id.
+    /// epoch id, `f` + forgotten epoch id (with 32 zero bytes: only the name matters).
     pub fn entries(&self) -> Vec<(Vec<u8>, [u8; 32])> {
         let mut out = Vec::with_capacity(self.prekeys.len() + self.epochs.len());
         for (p, s) in &self.prekeys {
@@ -273,6 +287,9 @@ impl Keyring {
         }
         for (id, k) in &self.gov {
             out.push(([b"g".as_slice(), &id.0].concat(), *k));
+        }
+        for id in &self.forgotten {
+            out.push(([b"f".as_slice(), &id.0].concat(), [0; 32]));
         }
         out
     }
@@ -301,9 +318,15 @@ impl Keyring {
                 b'g' => {
                     k.gov.insert(EventId(id), value);
                 }
+                b'f' => {
+                    k.forgotten.insert(EventId(id));
+                }
                 _ => {}
             }
         }
+        // A secret saved again by an older node after the epoch was forgotten stays forgotten.
+        let forgotten = &k.forgotten;
+        k.epochs.retain(|id, _| !forgotten.contains(id));
         k
     }
 
@@ -340,6 +363,9 @@ impl Keyring {
         };
         let mut new = 0;
         for (id, s) in pairs(&plain) {
+            if self.forgotten.contains(&id) {
+                continue;
+            }
             if let std::collections::btree_map::Entry::Vacant(v) = self.epochs.entry(id) {
                 self.gov
                     .entry(id)
@@ -428,6 +454,9 @@ impl KeyScheme for Keyring {
                 _ => None,
             })
             .filter(|(_, id, k)| state.epochs.contains_key(&k.epoch.unwrap_or(*id)))
+            // A forgotten epoch is never opened again, nor is any history it carried (its key
+            // is gone; the history of an epoch we still hold is filtered in `open_history`).
+            .filter(|(_, id, k)| !self.forgotten.contains(&k.epoch.unwrap_or(*id)))
             .collect();
         let mut learnt = 0;
         // History bundles can name epochs opened by later shares: repeat until nothing changes.

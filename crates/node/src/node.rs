@@ -357,6 +357,9 @@ struct Node {
 const AUTH_RETRY: Duration = Duration::from_secs(5);
 /// Most agent rounds per group per tick.
 const AGENT_ROUNDS: usize = 4;
+/// Every this many ticks every group is derived again even if no event changed it: forgetting
+/// old epochs and rotating prekeys are due by the clock alone (`ops::keys::view`).
+const KEY_CLOCK_TICKS: u64 = 600;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -514,6 +517,11 @@ impl Node {
     fn on_tick(&mut self, ticks: u64) {
         if let Err(e) = self.refresh_groups() {
             tracing::error!(error = %e, "cannot read groups");
+        }
+        if ticks.is_multiple_of(KEY_CLOCK_TICKS) {
+            for c in self.caches.values_mut() {
+                c.count = u64::MAX;
+            }
         }
         self.refresh_views();
         self.close_due();

@@ -388,8 +388,8 @@ fn open_connection(
         if sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Freed pages and cells are zeroed, so a deleted secret (a forgotten epoch key, an old
-    // prekey's private half) does not stay readable in the file.
+    // Deleted rows are overwritten with zeros, not left in free pages: a forgotten epoch secret
+    // or retired prekey must not survive its deletion on disk (forward secrecy).
     conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
@@ -549,6 +549,24 @@ impl Store {
             ],
         )
         .map(|_| ())
+    }
+
+    /// Copies the write-ahead log into the database file and truncates it. `secure_delete`
+    /// zeroes a deleted row's space in the database pages, but the log still holds the frames
+    /// that wrote it until they are overwritten; call this after deleting secrets that must be
+    /// gone (forward secrecy). Waits for readers up to the busy timeout; a read-only store
+    /// (no writer) does nothing.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.tx.is_none() {
+            return Err(StoreError::WriterGone);
+        }
+        let conn = open_connection(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            self.config.synchronous_full,
+        )?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Deletes a local secret; true if it existed.

@@ -4,6 +4,14 @@
 //! This is the layer under the domains, next to [`super::write`]: joining, removing, creating
 //! and writing content all have to publish prekeys or seal epochs, so they call into here
 //! rather than into each other.
+//!
+//! Forward secrecy (`forget_after_days` in the constitution) lives in [`view`]: every time a
+//! group is derived, epochs superseded long enough ago *by this node's clock* are forgotten
+//! (secret deleted from the store, id remembered so no seal or history bundle brings it back),
+//! and prekey private halves that could re-open a forgotten epoch, or that were replaced long
+//! enough ago, are deleted from the store; [`run_agent`] publishes a new prekey when the newest
+//! is due. The schedule and why it is safe are in [`dualpower_groups::agent`] ("Forgetting and
+//! prekeys").
 
 use std::sync::Arc;
 
@@ -18,7 +26,10 @@ use dualpower_store::{Body, Store};
 use serde_json::json;
 
 use super::Outcome;
-use super::secrets::{first_seen, load_keyring, save_first_seen, save_new};
+use super::secrets::{
+    MARK_NEWEST_PREKEY, MARK_SUPERSEDED, clock_marks, delete_clock_mark, first_seen, load_keyring,
+    put_clock_mark, save_changes, save_first_seen, save_new,
+};
 use super::write::{Cx, OpError, derive, group_arg, require_member};
 
 /// A group's derived state, with this member's keys opened.
@@ -31,7 +42,8 @@ pub struct View {
     pub keyring: Keyring,
 }
 
-/// Derives `group` and opens what our keys can; forgets epochs the constitution says to forget.
+/// Derives `group` and opens what our keys can (never a forgotten epoch); forgets epochs the
+/// constitution says to forget and deletes the prekeys that are due (see the module docs).
 pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<View, OpError> {
     let network = *store.network();
     let before = load_keyring(store, id, &group)?;
@@ -39,18 +51,24 @@ pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<Vi
     let (mut events, mut state) = super::derived::derived(store, group)?;
     // Keys open decisions, decisions can change who is a member, membership decides which key
     // shares count: learn and derive again until no new key arrives (a few rounds at most).
+    let mut changed = false;
     for _ in 0..4 {
         if keyring.learn(&network, &state, &events) == 0 {
             break;
         }
+        changed = true;
         super::derived::register_keys(store, group, &keyring);
         (events, state) = super::derived::derived(store, group)?;
     }
-    // A read-only store (a node holds the writer) cannot save; the node saves them itself.
-    if keyring.entries().len() != before.entries().len() {
-        let _ = save_new(store, id, &group, &before, &keyring);
+    changed |= keyring.entries().len() != before.entries().len();
+    if state.constitution.forget_after_days > 0 {
+        changed |= forget_old_epochs(store, id, &group, &state, &mut keyring, now);
+        changed |= retire_prekeys(store, id, &group, &state, &mut keyring, now);
     }
-    forget_old_epochs(store, &group, &state, &mut keyring, now);
+    // A read-only store (a node holds the writer) cannot save; the node saves them itself.
+    if changed {
+        let _ = save_changes(store, id, &group, &before, &keyring);
+    }
     Ok(View {
         events,
         state,
@@ -58,24 +76,90 @@ pub fn view(store: &Store, id: &Identity, group: GroupId, now: u64) -> Result<Vi
     })
 }
 
-/// Drops the secrets of epochs superseded longer ago than the constitution keeps them.
+/// Forgets the epochs this node first saw superseded longer ago than the constitution keeps
+/// them, by its own clock: a superseding share's timestamp is its author's choice, and a date
+/// in the future would keep the old secret for ever. Records the first sighting of newly
+/// superseded epochs. Returns whether the keyring changed (the caller saves it).
 fn forget_old_epochs(
     store: &Store,
+    id: &Identity,
     group: &GroupId,
     state: &GroupState,
     keyring: &mut Keyring,
     now: u64,
-) {
-    let days = state.constitution.forget_after_days;
-    if days == 0 {
-        return;
-    }
-    let limit = now.saturating_sub(days.saturating_mul(86_400_000));
+) -> bool {
+    let keep = state
+        .constitution
+        .forget_after_days
+        .saturating_mul(86_400_000);
+    let marks = clock_marks(store, id, group, MARK_SUPERSEDED).unwrap_or_default();
+    let mut changed = false;
     for (eid, e) in &state.epochs {
-        if e.superseded_at.is_some_and(|t| t < limit) && keyring.epochs.remove(eid).is_some() {
-            let _ = store.delete_secret(&group.0, &[b"e".as_slice(), &eid.0].concat());
+        if !e.superseded || keyring.forgotten.contains(eid) {
+            continue;
+        }
+        let Some(seen) = marks.get(&eid.0).copied() else {
+            // First sighting: the count starts now. A read-only store cannot record it; then
+            // it starts at the next writable view (later, never sooner).
+            let _ = put_clock_mark(store, id, group, MARK_SUPERSEDED, &eid.0, now);
+            continue;
+        };
+        if now >= seen.saturating_add(keep) {
+            changed |= keyring.forget(*eid);
+            let _ = delete_clock_mark(store, group, MARK_SUPERSEDED, &eid.0);
         }
     }
+    changed
+}
+
+/// When this node first saw `me`'s newest prekey in `state` as its newest (its own clock).
+fn newest_prekey_since(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    state: &GroupState,
+) -> Result<Option<u64>, OpError> {
+    let Some(newest) = state.members.get(&id.public()).and_then(|m| m.prekey) else {
+        return Ok(None);
+    };
+    Ok(clock_marks(store, id, group, MARK_NEWEST_PREKEY)?
+        .get(&newest)
+        .copied())
+}
+
+/// Deletes the prekey private halves that are due ([`agent::stale_prekeys`]): those a
+/// forgotten epoch was sealed to, and replaced ones past their grace. Records when our newest
+/// prekey was first seen as such. Returns whether the keyring changed (the caller saves it).
+fn retire_prekeys(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    state: &GroupState,
+    keyring: &mut Keyring,
+    now: u64,
+) -> bool {
+    let me = id.public();
+    let newest = state
+        .members
+        .get(&me)
+        .and_then(|m| m.prekey)
+        .filter(|k| keyring.prekeys.contains_key(k));
+    let marks = clock_marks(store, id, group, MARK_NEWEST_PREKEY).unwrap_or_default();
+    for old in marks.keys().filter(|k| Some(**k) != newest) {
+        let _ = delete_clock_mark(store, group, MARK_NEWEST_PREKEY, old);
+    }
+    let since = newest.map(|n| match marks.get(&n) {
+        Some(t) => *t,
+        None => {
+            let _ = put_clock_mark(store, id, group, MARK_NEWEST_PREKEY, &n, now);
+            now
+        }
+    });
+    let stale = agent::stale_prekeys(state, &me, keyring, since, now);
+    for k in &stale {
+        keyring.prekeys.remove(k);
+    }
+    !stale.is_empty()
 }
 
 /// The writing epoch of `group` and its secret, healing the group's keys first if this member
@@ -271,7 +355,15 @@ pub fn run_agent(
     if agent::note_joins(&v.state, &mut seen, now) {
         save_first_seen(store, id, &group, &before, &seen)?;
     }
-    let actions = agent::plan(&v.state, &id.public(), &v.keyring, &seen, now);
+    let mut actions = agent::plan(&v.state, &id.public(), &v.keyring, &seen, now);
+    let since = newest_prekey_since(store, id, &group, &v.state)?;
+    if !actions.contains(&Action::PublishPrekey)
+        && agent::prekey_due(&v.state, &id.public(), &v.keyring, since, now)
+    {
+        // Epochs this round starts still seal to the prekey the state names; members seal
+        // to the new one once it is in the log.
+        actions.insert(0, Action::PublishPrekey);
+    }
     if actions.is_empty() {
         return Ok(Vec::new());
     }

@@ -2,6 +2,10 @@
 //! kept in the store's `secrets` table, each encrypted with XChaCha20-Poly1305 under a key
 //! derived from the identity seed, so a copied database without the passphrase reveals none of
 //! them. Shared by every operation that needs our keys.
+//!
+//! Deleting a secret deletes its row (see `save_changes`; the store zeroes freed space): a
+//! forgotten epoch secret or a retired prekey must not be in what a later passphrase compromise
+//! can decrypt.
 
 use std::collections::BTreeSet;
 
@@ -51,6 +55,16 @@ fn load_secrets(
         .collect())
 }
 
+/// Every secret row of `scope` this identity opens, as (name, plaintext): exactly what a later
+/// compromise of the passphrase (hence of the identity seed) yields from the store.
+pub fn stored_secrets(
+    store: &Store,
+    id: &Identity,
+    scope: &[u8; 32],
+) -> Result<Vec<dualpower_store::SecretRow>, OpError> {
+    load_secrets(store, id, scope)
+}
+
 /// Loads our keyring for `group`.
 pub fn load_keyring(store: &Store, id: &Identity, group: &GroupId) -> Result<Keyring, OpError> {
     let entries = load_secrets(store, id, &group.0)?;
@@ -77,6 +91,90 @@ pub(crate) fn save_new(
             put_secret(store, id, &group.0, &name, &value)?;
         }
     }
+    Ok(())
+}
+
+/// Saves `after` over `before`: the entries `before` lacks are written, and the entries that
+/// `after` dropped (forgotten epochs, retired prekeys) are deleted from the store. New entries
+/// go first, so a forgotten mark is stored before the secret it replaces is deleted.
+pub(crate) fn save_changes(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    before: &Keyring,
+    after: &Keyring,
+) -> Result<(), OpError> {
+    save_new(store, id, group, before, after)?;
+    let kept: BTreeSet<Vec<u8>> = after.entries().into_iter().map(|(n, _)| n).collect();
+    let mut deleted = false;
+    for (name, _) in before.entries() {
+        if !kept.contains(&name) {
+            deleted |= store.delete_secret(&group.0, &name)?;
+        }
+    }
+    if deleted {
+        // The write-ahead log still holds the frames that wrote them. Best effort: a busy
+        // checkpoint leaves them until the next one, and the store checkpoints when it closes.
+        let _ = store.checkpoint();
+    }
+    Ok(())
+}
+
+/// What a local clock mark records: when this node first saw an epoch superseded.
+pub(crate) const MARK_SUPERSEDED: u8 = b'e';
+/// What a local clock mark records: when this node first saw a prekey as its newest.
+pub(crate) const MARK_NEWEST_PREKEY: u8 = b'p';
+
+/// Name of the local clock mark of `kind` for `key` (`t` + kind + key; two bytes before the
+/// key, so [`Keyring::from_entries`] never takes it for a key).
+fn mark_name(kind: u8, key: &[u8; 32]) -> Vec<u8> {
+    [[b't', kind].as_slice(), key].concat()
+}
+
+/// This node's clock marks of `kind` in `group`: key → ms by its own clock. Forgetting and
+/// prekey rotation count from these, never from a timestamp another member chose.
+pub(crate) fn clock_marks(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    kind: u8,
+) -> Result<std::collections::BTreeMap<[u8; 32], u64>, OpError> {
+    Ok(load_secrets(store, id, &group.0)?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let rest = name.strip_prefix([b't', kind].as_slice())?;
+            let key: [u8; 32] = rest.try_into().ok()?;
+            Some((key, u64::from_le_bytes(v.as_slice().try_into().ok()?)))
+        })
+        .collect())
+}
+
+/// Records the clock mark of `kind` for `key` at `at`.
+pub(crate) fn put_clock_mark(
+    store: &Store,
+    id: &Identity,
+    group: &GroupId,
+    kind: u8,
+    key: &[u8; 32],
+    at: u64,
+) -> Result<(), OpError> {
+    put_secret(
+        store,
+        id,
+        &group.0,
+        &mark_name(kind, key),
+        &at.to_le_bytes(),
+    )
+}
+
+/// Drops the clock mark of `kind` for `key`.
+pub(crate) fn delete_clock_mark(
+    store: &Store,
+    group: &GroupId,
+    kind: u8,
+    key: &[u8; 32],
+) -> Result<(), OpError> {
+    store.delete_secret(&group.0, &mark_name(kind, key))?;
     Ok(())
 }
 

@@ -36,6 +36,11 @@ impl Member {
     pub fn did(&self) -> String {
         self.id.public().to_did()
     }
+
+    /// This member's data directory (the store's files).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
 }
 
 /// Copies every event of `group` between every pair of members.
