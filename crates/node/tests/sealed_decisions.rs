@@ -12,7 +12,9 @@
 //!   the remaining members read;
 //! * a newcomer admitted without history (`--history false`) cannot read earlier posts but
 //!   recounts an earlier removal by vote: it agrees with the others on who is a member and on
-//!   the certificate of the decision, across several key rotations.
+//!   the certificate of the decision, across several key rotations;
+//! * a member whose node forgot an epoch (`--forget-after-days`) no longer reads its posts but
+//!   still recounts its decisions from the stored bytes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -334,4 +336,45 @@ fn a_newcomer_without_history_recounts_an_earlier_removal_by_vote() {
         !d_feed.contains(&POST.to_owned()),
         "history leaked: {d_feed:?}"
     );
+}
+
+#[test]
+fn a_member_who_forgot_an_epoch_still_recounts_its_decisions() {
+    const DAY: u64 = 86_400_000;
+    let (a, b) = (member(), member());
+    let all = [&a, &b];
+    let g = create(
+        &a,
+        ConstitutionArgs {
+            forget_after_days: Some(1),
+            ..Default::default()
+        },
+        1_000,
+    );
+    admit(&a, &b, &all, g, 2_000);
+    post(&a, g, POST, 2_500);
+    let pid = propose(&a, g, TITLE, None, 3_000);
+    vote(&a, g, &pid, "", 3_100);
+    exchange(&all, g);
+    vote(&b, g, &pid, REASON, 3_200);
+    exchange(&all, g);
+    close(&a, g, &pid, 4_000);
+    let old = state(&a, g).writing_epoch().unwrap();
+    let digest = certificate_digest(&state(&a, g), &pid);
+    apply(&a, Op::Rekey { group: g.to_hex() }, 5_000);
+    exchange(&all, g);
+    // A's node sees the old epoch superseded, then forgets it a day later.
+    ops::run_agent(&a.store, &a.id, g, 6_000).unwrap();
+    let later = 6_000 + 2 * DAY;
+    ops::run_agent(&a.store, &a.id, g, later).unwrap();
+    let v = ops::view(&a.store, &a.id, g, later).unwrap();
+    assert!(
+        !v.keyring.epochs.contains_key(&old),
+        "the epoch was not forgotten"
+    );
+    assert!(!feed_texts(&a, g).contains(&POST.to_owned()));
+    // The decision is still recounted, from scratch, from the stored bytes.
+    let (cert, _) = dualpower_node::decisions::verify_tally(&a.store, &a.id, g, &pid).unwrap();
+    assert_eq!(cert["digest"], hex::encode(digest), "{cert}");
+    assert_eq!(certificate_digest(&v.state, &pid), digest);
 }
