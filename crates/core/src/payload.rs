@@ -571,8 +571,8 @@ pub struct KeyShare {
     pub seals: Vec<Seal>,
     /// Earlier epochs' secrets, encrypted under this epoch (empty = none).
     pub history: Vec<u8>,
-    /// Earlier epochs' governance keys, encrypted under this epoch's governance key (empty =
-    /// none; only in a share that starts an epoch). Every member walks this chain back to the
+    /// Other epochs' governance keys, encrypted under this epoch's governance key (empty =
+    /// none). Every member walks this chain back to the
     /// group's first epoch, so every member can read and recount every decision whatever the
     /// group's history and forgetting rules say about posts.
     pub gov: Vec<u8>,
@@ -1019,11 +1019,6 @@ impl Payload {
                     },
                     None => Vec::new(),
                 };
-                if !gov.is_empty() && epoch.is_some() {
-                    return Err(PayloadError::Invalid(
-                        "only a share that starts an epoch carries governance keys".into(),
-                    ));
-                }
                 Payload::KeyShare(KeyShare {
                     epoch,
                     prev,

@@ -108,10 +108,17 @@ impl Keyring {
             .or_else(|| self.epochs.get(epoch).map(governance_key))
     }
 
-    /// The governance keys a new epoch superseding `prev` hands down (see
-    /// [`KeyShare::gov`]): those of `prev` first, then of every superseded epoch this member
-    /// holds, at most [`MAX_HISTORY_EPOCHS`] (older ones stay reachable down the chain).
-    pub fn gov_chain(&self, state: &GroupState, prev: &[EventId]) -> Vec<(EventId, [u8; 32])> {
+    /// The governance keys a key share hands down (see [`KeyShare::gov`]): those of `prev`
+    /// first, then of every other epoch of the group this member holds but `except`, at most
+    /// [`MAX_HISTORY_EPOCHS`] (older ones stay reachable down the chain). Unlike content keys,
+    /// governance keys of a concurrent epoch may go to every member: every member reads every
+    /// decision, and a share is only ever sealed to members.
+    pub fn gov_chain(
+        &self,
+        state: &GroupState,
+        prev: &[EventId],
+        except: Option<&EventId>,
+    ) -> Vec<(EventId, [u8; 32])> {
         let mut out: Vec<(EventId, [u8; 32])> = prev
             .iter()
             .filter_map(|e| self.gov_key(e).map(|k| (*e, k)))
@@ -122,8 +129,10 @@ impl Keyring {
             if out.len() >= MAX_HISTORY_EPOCHS {
                 break;
             }
-            let superseded = state.epochs.get(&e).is_some_and(|x| x.superseded);
-            if superseded && !out.iter().any(|(o, _)| *o == e) {
+            if Some(&e) != except
+                && state.epochs.contains_key(&e)
+                && !out.iter().any(|(o, _)| *o == e)
+            {
                 out.push((e, k));
             }
         }
@@ -142,8 +151,47 @@ impl Keyring {
         history: &[(EventId, EpochSecret)],
         gov: &[(EventId, [u8; 32])],
     ) -> Result<Vec<u8>, GroupError> {
-        let mut body = Self::share(network, pos, None, secret, recipients, prev, history)?;
-        if !gov.is_empty() {
+        Self::share(network, pos, None, secret, recipients, prev, history, gov)
+    }
+
+    /// The body of a key share adding seals of the existing `epoch` for `recipients`, with
+    /// earlier epochs' secrets (`history`) and governance keys (`gov`, so a newcomer also gets
+    /// those of concurrent epochs the chain of `epoch` does not name).
+    pub fn extend_epoch(
+        network: &NetworkId,
+        pos: &Position,
+        epoch: EventId,
+        secret: &EpochSecret,
+        recipients: &[[u8; 32]],
+        history: &[(EventId, EpochSecret)],
+        gov: &[(EventId, [u8; 32])],
+    ) -> Result<Vec<u8>, GroupError> {
+        Self::share(
+            network,
+            pos,
+            Some(epoch),
+            secret,
+            recipients,
+            Vec::new(),
+            history,
+            gov,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn share(
+        network: &NetworkId,
+        pos: &Position,
+        epoch: Option<EventId>,
+        secret: &EpochSecret,
+        recipients: &[[u8; 32]],
+        prev: Vec<EventId>,
+        history: &[(EventId, EpochSecret)],
+        gov: &[(EventId, [u8; 32])],
+    ) -> Result<Vec<u8>, GroupError> {
+        let gov = if gov.is_empty() {
+            Vec::new()
+        } else {
             let keep = &gov[..gov.len().min(MAX_HISTORY_EPOCHS)];
             let mut w = Writer::default();
             w.array(keep.len());
@@ -158,43 +206,8 @@ impl Keyring {
             if ct.len() > MAX_HISTORY_BYTES {
                 return Err(GroupError::Shape("governance key chain too large"));
             }
-            if let Ok(Payload::KeyShare(mut k)) = Payload::decode(&body) {
-                k.gov = ct;
-                body = Payload::KeyShare(k).encode();
-            }
-        }
-        Ok(body)
-    }
-
-    /// The body of a key share adding seals of the existing `epoch` for `recipients`.
-    pub fn extend_epoch(
-        network: &NetworkId,
-        pos: &Position,
-        epoch: EventId,
-        secret: &EpochSecret,
-        recipients: &[[u8; 32]],
-        history: &[(EventId, EpochSecret)],
-    ) -> Result<Vec<u8>, GroupError> {
-        Self::share(
-            network,
-            pos,
-            Some(epoch),
-            secret,
-            recipients,
-            Vec::new(),
-            history,
-        )
-    }
-
-    fn share(
-        network: &NetworkId,
-        pos: &Position,
-        epoch: Option<EventId>,
-        secret: &EpochSecret,
-        recipients: &[[u8; 32]],
-        prev: Vec<EventId>,
-        history: &[(EventId, EpochSecret)],
-    ) -> Result<Vec<u8>, GroupError> {
+            ct
+        };
         let info = seal_info(network, pos);
         let mut seals = Vec::with_capacity(recipients.len());
         for r in recipients {
@@ -232,7 +245,7 @@ impl Keyring {
             prev,
             seals,
             history,
-            gov: Vec::new(),
+            gov,
         })
         .encode())
     }
@@ -487,7 +500,6 @@ impl KeyScheme for Keyring {
                     round += self.open_history(network, pos, &secret, &share.history);
                 }
                 if !share.gov.is_empty()
-                    && share.epoch.is_none()
                     && let Some(gov) = self.gov_key(&epoch)
                 {
                     round += self.open_gov_chain(network, pos, &gov, &share.gov);

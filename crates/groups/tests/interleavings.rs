@@ -351,6 +351,7 @@ impl World {
                     &secret,
                     &recipients,
                     &history,
+                    &[],
                 )
                 .expect("a key share body");
                 self.write(n, body, 0);

@@ -378,3 +378,33 @@ fn a_member_who_forgot_an_epoch_still_recounts_its_decisions() {
     assert_eq!(cert["digest"], hex::encode(digest), "{cert}");
     assert_eq!(certificate_digest(&v.state, &pid), digest);
 }
+
+#[test]
+fn a_newcomer_without_history_reads_decisions_sealed_under_concurrent_epochs() {
+    let (a, b, d) = (member(), member(), member());
+    let g = create(
+        &a,
+        ConstitutionArgs {
+            history: Some(false),
+            ..Default::default()
+        },
+        1_000,
+    );
+    admit(&a, &b, &[&a, &b], g, 2_000);
+    // Both rotate without hearing of each other, and each proposes under its own new epoch.
+    apply(&a, Op::Rekey { group: g.to_hex() }, 3_000);
+    apply(&b, Op::Rekey { group: g.to_hex() }, 3_000);
+    let pa = propose(&a, g, "XQTITLE from A", None, 3_100);
+    let pb = propose(&b, g, "XQTITLE from B", None, 3_100);
+    exchange(&[&a, &b], g);
+    admit(&a, &d, &[&a, &b, &d], g, 4_000);
+    exchange(&[&a, &b, &d], g);
+    let sd = state(&d, g);
+    for p in [&pa, &pb] {
+        assert!(
+            sd.proposals.values().any(|x| x.id.to_hex() == *p),
+            "the newcomer cannot read {p}"
+        );
+    }
+    assert_eq!(state(&a, g).proposals.len(), sd.proposals.len());
+}

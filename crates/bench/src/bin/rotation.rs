@@ -39,7 +39,7 @@ fn main() {
                 };
                 let body = match epoch {
                     None => Keyring::start_epoch(&net, &pos, &secret, chunk, Vec::new(), &[], &[]),
-                    Some(e) => Keyring::extend_epoch(&net, &pos, e, &secret, chunk, &[]),
+                    Some(e) => Keyring::extend_epoch(&net, &pos, e, &secret, chunk, &[], &[]),
                 }
                 .expect("sealing to valid prekeys");
                 let ev = Draft {

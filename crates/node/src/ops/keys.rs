@@ -285,7 +285,7 @@ fn start_epoch(
     let before = load_keyring(cx.store, cx.id, &group)?;
     let mut keyring = before.clone();
     let secret = EpochSecret::generate();
-    let gov = keyring.gov_chain(&*derive(cx.store, group)?, &prev);
+    let gov = keyring.gov_chain(&*derive(cx.store, group)?, &prev, None);
     let mut epoch: Option<EventId> = None;
     for chunk in chunks(recipients) {
         let chunk = chunk.to_vec();
@@ -295,7 +295,7 @@ fn start_epoch(
         let body: Body = Body::Build(Box::new(move |pos: &Position| {
             match epoch {
                 None => Keyring::start_epoch(&network, pos, &s, &chunk, prev, &[], &gov),
-                Some(e) => Keyring::extend_epoch(&network, pos, e, &s, &chunk, &[]),
+                Some(e) => Keyring::extend_epoch(&network, pos, e, &s, &chunk, &[], &[]),
             }
             .map_err(|e| e.to_string())
         }));
@@ -323,18 +323,26 @@ fn extend_epoch(
     let Some(secret) = keyring.epochs.get(&epoch).cloned() else {
         return Ok(Vec::new());
     };
+    let state = derive(cx.store, group)?;
     let hist = if history {
-        keyring.history(&*derive(cx.store, group)?, &epoch)
+        keyring.history(&state, &epoch)
     } else {
         Vec::new()
     };
+    // Governance keys go to every newcomer, history or not (see `dualpower_groups::body`).
+    let gov = keyring.gov_chain(&state, &[], Some(&epoch));
     let mut out = Vec::new();
     for (i, chunk) in chunks(recipients).enumerate() {
         let chunk = chunk.to_vec();
         let s = secret.clone();
-        let h = if i == 0 { hist.clone() } else { Vec::new() };
+        let (h, g) = if i == 0 {
+            (hist.clone(), gov.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let body: Body = Body::Build(Box::new(move |pos: &Position| {
-            Keyring::extend_epoch(&network, pos, epoch, &s, &chunk, &h).map_err(|e| e.to_string())
+            Keyring::extend_epoch(&network, pos, epoch, &s, &chunk, &h, &g)
+                .map_err(|e| e.to_string())
         }));
         out.push(cx.store.append(cx.id, group, 0, body, 0, cx.now)?);
     }
