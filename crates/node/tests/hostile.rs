@@ -24,8 +24,8 @@ use dualpower_net::protocol::{
     encode_gossip,
 };
 use dualpower_net::{
-    BehaviourEvent, GroupAccess, IdKnowledge, LogHeight, NetConfig, RawEvent, Request, Response,
-    Want, build_swarm,
+    BehaviourEvent, GroupAccess, Handshake, IdKnowledge, Label, LogHeight, NetConfig, Nonce, Proof,
+    RawEvent, Request, Response, Side, Want, build_swarm,
 };
 use dualpower_node::node::Status;
 use dualpower_node::{Handle, NodeConfig, NodeError, NodeEvent};
@@ -458,10 +458,21 @@ fn honest_empty() -> Answer {
         Some(match req {
             Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-            Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+            Request::Hello { .. } | Request::Prove { .. } => no_proof(),
             Request::Tips { .. } => empty_tips(),
         })
     })
+}
+
+/// A handshake answer proving nothing (a peer that shares no group).
+fn no_proof() -> Vec<u8> {
+    frame(
+        &Response::Hello {
+            nonce: [7; 32],
+            proofs: Vec::new(),
+        }
+        .encode(),
+    )
 }
 
 /// An honest answer to a `Tips` request about logs we do not hold.
@@ -958,7 +969,7 @@ async fn huge_counts_are_refused_before_allocation() {
                     body.extend_from_slice(&COUNT_2_32_MINUS_1);
                     frame(&body)
                 }
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1270,7 +1281,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                     }
                     .encode(),
                 ),
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1500,7 +1511,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1628,19 +1639,50 @@ async fn op(node: &TestNode, o: dualpower_node::ops::Op) -> serde_json::Value {
         .expect("op succeeds")
 }
 
-fn auth(
-    signer: &Identity,
-    group: GroupId,
-    me: PeerId,
-    them: PeerId,
-    invite: Option<[u8; 32]>,
-) -> Request {
-    let msg = dualpower_net::auth_message(&net(), &group, &me.to_bytes(), &them.to_bytes());
-    Request::Auth {
-        token: IdKnowledge.token(&group),
+/// The handshake facts of the attacker (`me`, requester) with the victim (`them`, responder).
+fn facts<'a>(
+    network: &'a NetworkId,
+    me: &'a [u8],
+    them: &'a [u8],
+    n1: &'a Nonce,
+    n2: &'a Nonce,
+) -> Handshake<'a> {
+    Handshake {
+        network,
+        requester_nonce: n1,
+        responder_nonce: n2,
+        requester: me,
+        responder: them,
+    }
+}
+
+/// The requester's proof for `group` in handshake `hs`, signed by `signer`.
+fn prove(hs: &Handshake<'_>, signer: &Identity, group: GroupId, invite: Option<[u8; 32]>) -> Proof {
+    Proof {
+        tag: hs.tag(&group, Label::Prove),
         key: signer.public(),
         invite,
-        sig: signer.sign(&msg),
+        sig: signer.sign(&hs.message(&group, Side::Requester)),
+    }
+}
+
+/// Sends a `Hello` naming `group` (or only random tags) and returns the victim's nonce and
+/// proofs.
+async fn hello(
+    atk: &mut RawPeer,
+    n1: Nonce,
+    group: Option<GroupId>,
+    them: PeerId,
+) -> (Nonce, Vec<Proof>) {
+    let network = net();
+    let (me, them) = (atk.id().to_bytes(), them.to_bytes());
+    let mut tags = vec![[3u8; 32]; 7];
+    if let Some(g) = group {
+        tags.push(facts(&network, &me, &them, &n1, &[0; 32]).tag(&g, Label::Hello));
+    }
+    match atk.ask(&Request::Hello { nonce: n1, tags }).await {
+        Response::Hello { nonce, proofs } => (nonce, proofs),
+        other => panic!("expected a hello answer, got {other:?}"),
     }
 }
 
@@ -1649,7 +1691,7 @@ fn holds_nothing(r: &Response) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_groups_are_served_only_after_proof_of_membership() {
+async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     let victim = start_node_with(false).await;
     let created = op(
         &victim,
@@ -1685,57 +1727,108 @@ async fn private_groups_are_served_only_after_proof_of_membership() {
     let mut atk = RawPeer::new(victim.peer, honest_empty());
     atk.connect(&victim.addr).await;
     let me = atk.id();
-    let token = IdKnowledge.token(&group);
-    let summary = Request::Summary {
+    let network = net();
+    let (mb, vb) = (me.to_bytes(), victim.peer.to_bytes());
+    let summary = |token| Request::Summary {
         token,
         digest: [0; 32],
     };
-    // Knowing the id is not enough: the group looks empty.
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    // Knowing the id is not enough: the group looks empty, under the old id-derived token too.
+    assert!(holds_nothing(
+        &atk.ask(&summary(IdKnowledge.token(&group))).await
+    ));
 
-    // A valid signature by a key that is not a member: refused, no strike.
+    // A hello with tags for no group of the victim's: a nonce, and nothing else.
+    let (_, proofs) = hello(&mut atk, [1; 32], None, victim.peer).await;
+    assert!(proofs.is_empty());
+
+    // A hello that shows knowledge of the group: the victim proves its membership, bound to
+    // both nonces and both peer ids.
+    let n1 = [2; 32];
+    let (n2, proofs) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    assert_eq!(proofs.len(), 1);
+    let hs = facts(&network, &mb, &vb, &n1, &n2);
+    assert_eq!(hs.check(&group, Side::Responder, &proofs[0]), Ok(()));
+    assert_eq!(proofs[0].key, victim.author);
+
+    // A valid signature by a key that is not a member: refused, no session.
     let stranger = Identity::generate();
     let r = atk
-        .ask(&auth(&stranger, group, me, victim.peer, None))
+        .ask(&Request::Prove {
+            proofs: vec![prove(&hs, &stranger, group, None)],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: false });
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert!(holds_nothing(
+        &atk.ask(&summary(hs.tag(&group, Label::Session))).await
+    ));
 
-    // A proof made for another peer (replayed): the signature does not match us. Refused and
-    // struck.
-    let creator_like = Identity::generate();
-    let replayed = auth(&creator_like, group, victim.peer, me, None);
-    assert_eq!(atk.ask(&replayed).await, Response::Auth { ok: false });
-    atk.until(&victim.handle, "a strike for a forged proof", |s| {
+    // A proof with the real invite, but made for the handshake before (replayed into a new
+    // one): refused.
+    let invite = Some(code.invite.0);
+    let n1 = [4; 32];
+    let (n2b, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let old = prove(
+        &facts(&network, &mb, &vb, &[2; 32], &n2),
+        &code.key(),
+        group,
+        invite,
+    );
+    let r = atk.ask(&Request::Prove { proofs: vec![old] }).await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+
+    // A proof for another peer id (made as if the victim had asked us): refused and struck.
+    let (n2c, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let swapped = facts(&network, &vb, &mb, &n1, &n2c);
+    let r = atk
+        .ask(&Request::Prove {
+            proofs: vec![prove(&swapped, &code.key(), group, invite)],
+        })
+        .await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    atk.until(&victim.handle, "a strike for a misdirected proof", |s| {
         penalised(s, &me, 1)
     })
     .await;
+    let _ = n2b;
 
     // A fake invite id with a real signature: refused.
+    let (n2d, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let hs = facts(&network, &mb, &vb, &n1, &n2d);
     let r = atk
-        .ask(&auth(&code.key(), group, me, victim.peer, Some([9; 32])))
+        .ask(&Request::Prove {
+            proofs: vec![prove(&hs, &code.key(), group, Some([9; 32]))],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: false });
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
 
-    // The real invite: accepted, and the group is now served (genesis, prekey, key share,
-    // invite).
+    // The real invite in a fresh handshake: accepted, and the group is served under this
+    // handshake's session token (genesis, prekey, key share, invite).
+    let (n2e, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let hs = facts(&network, &mb, &vb, &n1, &n2e);
+    let good = prove(&hs, &code.key(), group, invite);
     let r = atk
-        .ask(&auth(
-            &code.key(),
-            group,
-            me,
-            victim.peer,
-            Some(code.invite.0),
-        ))
+        .ask(&Request::Prove {
+            proofs: vec![good.clone()],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: true });
-    match atk.ask(&summary).await {
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: vec![good.tag]
+        }
+    );
+    let session = hs.tag(&group, Label::Session);
+    match atk.ask(&summary(session)).await {
         Response::Buckets { .. } => {}
         other => panic!("expected the group's buckets, got {other:?}"),
     }
+    // The same proof again (replayed): the challenge was used up.
+    let r = atk.ask(&Request::Prove { proofs: vec![good] }).await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
     atk.disconnect(&victim.handle).await;
     // A new connection starts unproven again.
     atk.connect(&victim.addr).await;
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    assert!(holds_nothing(&atk.ask(&summary(session)).await));
     victim.shutdown().await;
 }
