@@ -1832,3 +1832,150 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     assert!(holds_nothing(&atk.ask(&summary(session)).await));
     victim.shutdown().await;
 }
+
+/// A peer that proved only an invite (a pending joiner) answers the victim's sync with its own
+/// join and with events signed by fresh keys that have no membership: the join is stored, the
+/// fresh keys' events are not, and the peer is struck for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
+    let victim = start_node_with(false).await;
+    let created = op(
+        &victim,
+        dualpower_node::ops::Op::Create {
+            name: "strike committee".into(),
+            constitution: Default::default(),
+        },
+    )
+    .await;
+    let group = GroupId::from_hex(created["group"].as_str().unwrap()).unwrap();
+    let code = op(
+        &victim,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: 3_600
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = dualpower_groups::InviteCode::parse(&code).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The joiner's own join (valid: proved by the invite key), and events by fresh keys.
+    let joiner = Identity::generate();
+    let join = signed(
+        &joiner,
+        group,
+        0,
+        None,
+        Payload::Join {
+            invite: code.invite,
+            proof: code
+                .key()
+                .sign(&dualpower_core::payload::join_proof_message(
+                    &net(),
+                    &group,
+                    &joiner.public(),
+                )),
+        }
+        .encode(),
+    );
+    let fresh: Vec<VerifiedEvent> = (0..6)
+        .map(|i| {
+            signed(
+                &Identity::generate(),
+                group,
+                0,
+                None,
+                post(&format!("fresh {i}")),
+            )
+        })
+        .collect();
+    let mut answer_events: Vec<RawEvent> =
+        vec![(join.envelope().to_vec(), join.body().map(<[u8]>::to_vec))];
+    answer_events.extend(
+        fresh
+            .iter()
+            .map(|e| (e.envelope().to_vec(), e.body().map(<[u8]>::to_vec))),
+    );
+
+    // The attacker answers the victim's handshake with a valid invite proof, then claims every
+    // bucket differs and answers any fetch with those events.
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let (victim_peer, invite_key, invite) = (victim.peer, code.key(), code.invite.0);
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        Some(match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim_peer.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                assert!(tags.contains(&hs.tag(&group, Label::Hello)));
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: invite_key.public(),
+                    invite: Some(invite),
+                    sig: invite_key.sign(&hs.message(&group, Side::Responder)),
+                };
+                frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                )
+            }
+            Request::Prove { proofs } => frame(
+                &Response::Proven {
+                    tags: proofs.iter().map(|p| p.tag).collect(),
+                }
+                .encode(),
+            ),
+            Request::Summary { .. } | Request::Heights { .. } => frame(
+                &Response::Buckets {
+                    digest: [1; 32],
+                    count: 1,
+                    buckets: vec![[1; 8]],
+                }
+                .encode(),
+            ),
+            Request::Events { .. } | Request::Fetch { .. } => frame(
+                &Response::Events {
+                    events: answer_events.clone(),
+                    more: false,
+                }
+                .encode(),
+            ),
+            Request::Tips { .. } => empty_tips(),
+        })
+    });
+    let mut atk = RawPeer::new(victim.peer, answer);
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk.connect(&victim.addr).await;
+    let me = atk.id();
+    let store = victim.store.clone();
+    let join_id = join.id();
+    atk.until(
+        &victim.handle,
+        "the join stored and the attacker struck",
+        |s| store.contains(&join_id).unwrap() && penalised(s, &me, 1),
+    )
+    .await;
+    for e in &fresh {
+        assert!(
+            !victim.store.contains(&e.id()).unwrap(),
+            "an event by a fresh key was stored"
+        );
+    }
+    assert!(victim.store.quarantine().unwrap().is_empty());
+    victim.shutdown().await;
+}
