@@ -149,6 +149,9 @@ pub struct Status {
     /// Peers we cannot sync with, and why (not a Dual Power node; no group in common), by peer
     /// id: what `sync --peer` reports at once instead of waiting.
     pub peer_notes: BTreeMap<String, String>,
+    /// Events from peers held until their missing history arrives (bounded per peer and per
+    /// group, dropped after ten minutes; never in the store's quarantine).
+    pub held: u64,
 }
 
 /// Why we cannot sync with a peer that does not speak our sync protocol.
@@ -731,32 +734,44 @@ impl Node {
         }
     }
 
-    /// Our proof for `group` in a handshake, as a member or with an invite we hold; `None` if we
-    /// can prove neither.
-    fn prove(&self, group: &GroupId, hs: &Handshake<'_>, side: Side) -> Option<Proof> {
+    /// Our proofs for `group` in a handshake: as a member; or with an invite we hold, and then,
+    /// as requester (the responder has proved its membership already), also with our identity
+    /// key, because a joiner admitted while away does not know it is a member until it has
+    /// synced its admission, and its invite may be used up by then. Empty if we can prove neither.
+    fn prove(&self, group: &GroupId, hs: &Handshake<'_>, side: Side) -> Vec<Proof> {
         let label = match side {
             Side::Requester => Label::Prove,
             Side::Responder => Label::Answer,
         };
         let msg = hs.message(group, side);
+        let identity = Proof {
+            tag: hs.tag(group, label),
+            key: self.identity.public(),
+            invite: None,
+            sig: self.identity.sign(&msg),
+        };
         if self.caches.get(group).is_some_and(|c| c.member) {
-            return Some(Proof {
-                tag: hs.tag(group, label),
-                key: self.identity.public(),
-                invite: None,
-                sig: self.identity.sign(&msg),
-            });
+            return vec![identity];
         }
-        let (invite, key) = block(|| crate::ops::invite_keys(&self.store, &self.identity, group))
-            .ok()?
-            .into_iter()
-            .next()?;
-        Some(Proof {
+        let Some((invite, key)) =
+            block(|| crate::ops::invite_keys(&self.store, &self.identity, group))
+                .ok()
+                .and_then(|v| v.into_iter().next())
+        else {
+            return Vec::new();
+        };
+        let by_invite = Proof {
             tag: hs.tag(group, label),
             key: key.public(),
             invite: Some(invite.0),
             sig: key.sign(&msg),
-        })
+        };
+        // The identity first: the other side takes the first proof it accepts, and a member's
+        // answers are admitted more widely than a joiner's.
+        match side {
+            Side::Requester => vec![identity, by_invite],
+            Side::Responder => vec![by_invite],
+        }
     }
 
     /// Whether we can prove `group` (as a member, or with an invite we hold).
@@ -866,9 +881,10 @@ impl Node {
             if !tags.contains(&hs.tag(&g, Label::Hello)) {
                 continue;
             }
-            if let Some(p) = self.prove(&g, &hs, Side::Responder) {
+            let mine = self.prove(&g, &hs, Side::Responder);
+            if !mine.is_empty() {
                 groups.push(g);
-                proofs.push(p);
+                proofs.extend(mine);
             }
         }
         self.challenges.insert(
@@ -901,6 +917,9 @@ impl Node {
                 };
                 if hs.check(g, Side::Requester, &p).is_err() {
                     forged += 1;
+                    continue;
+                }
+                if admitted.iter().any(|(ag, _, _)| ag == g) {
                     continue;
                 }
                 if let Some(proved) = self.judge(g, &p) {
@@ -942,11 +961,15 @@ impl Node {
                     continue;
                 }
                 // Our membership is shown only to a peer that proved its own.
-                if let Some(pr) = self.judge(g, p)
-                    && let Some(mine) = self.prove(g, &hs, Side::Requester)
-                {
-                    proved.push((*g, pr));
-                    ours.push((*g, mine));
+                if proved.iter().any(|(pg, _)| pg == g) {
+                    continue;
+                }
+                if let Some(pr) = self.judge(g, p) {
+                    let mine = self.prove(g, &hs, Side::Requester);
+                    if !mine.is_empty() {
+                        proved.push((*g, pr));
+                        ours.extend(mine.into_iter().map(|m| (*g, m)));
+                    }
                 }
             }
         }
@@ -969,6 +992,7 @@ impl Node {
         }
         o.responder_nonce = Some(responder_nonce);
         o.proving = ours.iter().map(|(g, p)| (*g, p.tag)).collect();
+        o.proving.dedup();
         let proofs = ours.into_iter().map(|(_, p)| p).collect();
         self.send(peer, NO_GROUP, Request::Prove { proofs }, Pending::Prove);
     }
@@ -1043,7 +1067,16 @@ impl Node {
             invites: st
                 .invites
                 .iter()
-                .map(|(id, i)| (id.0, (i.key, i.expires, (i.used_by.len() as u64) < i.uses)))
+                .map(|(id, i)| {
+                    // Usable: uses left, or used by a joiner who is still pending or was
+                    // admitted (and proves with it until it knows it is a member); not once
+                    // every joiner who used it is gone.
+                    let usable = (i.used_by.len() as u64) < i.uses
+                        || i.used_by
+                            .iter()
+                            .any(|k| st.pending.contains_key(k) || st.members.contains_key(k));
+                    (id.0, (i.key, i.expires, usable))
+                })
                 .collect(),
             topics,
             member: st.is_member(&self.identity.public()),
@@ -1059,10 +1092,11 @@ impl Node {
             .filter(|(_, pr)| {
                 let ok = match pr.invite {
                     None => cache.members.contains(&pr.key),
+                    // An invite proof lasts while the invite is usable (see above).
                     Some(i) => cache
                         .invites
                         .get(&i.0)
-                        .is_some_and(|(k, _, _)| *k == pr.key),
+                        .is_some_and(|(k, _, usable)| *k == pr.key && *usable),
                 };
                 judged && !ok
             })
@@ -1447,6 +1481,7 @@ impl Node {
             published: self.published,
             gossip_received: gossip.0,
             gossip_unique: gossip.1,
+            held: self.held.values().map(|h| h.events.len() as u64).sum(),
             peer_notes: self
                 .notes
                 .iter()

@@ -466,8 +466,9 @@ pub enum Admit {
     /// A member's answer: events of authors who are or were members, the creator, and pending
     /// joiners with a valid invite.
     Members,
-    /// A pending joiner's answer (it proved an invite key): only events of joiners pending with
-    /// that invite, i.e. its own join, prekey and the like.
+    /// A pending joiner's answer (it proved an invite key): only events of joiners who used that
+    /// invite and are pending or were admitted (a joiner admitted while away proves with its
+    /// invite until it learns it is a member), i.e. its own join, prekey and writes.
     Joiner(EventId),
 }
 
@@ -482,10 +483,17 @@ impl Admit {
                     || state.pending.contains_key(author)
                     || state.creator.as_ref() == Some(author)
             }
-            Admit::Joiner(invite) => state
-                .pending
-                .get(author)
-                .is_some_and(|p| p.invite == *invite),
+            Admit::Joiner(invite) => {
+                state
+                    .pending
+                    .get(author)
+                    .is_some_and(|p| p.invite == *invite)
+                    || (state.members.contains_key(author)
+                        && state
+                            .invites
+                            .get(invite)
+                            .is_some_and(|i| i.used_by.contains(author)))
+            }
         }
     }
 }

@@ -1833,11 +1833,8 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     victim.shutdown().await;
 }
 
-/// A peer that proved only an invite (a pending joiner) answers the victim's sync with its own
-/// join and with events signed by fresh keys that have no membership: the join is stored, the
-/// fresh keys' events are not, and the peer is struck for them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
+/// A private-group victim with a group and a single-use invite into it (derived and ready).
+async fn victim_with_invite() -> (TestNode, GroupId, dualpower_groups::InviteCode) {
     let victim = start_node_with(false).await;
     let created = op(
         &victim,
@@ -1867,47 +1864,41 @@ async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
         .to_owned();
     let code = dualpower_groups::InviteCode::parse(&code).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    (victim, group, code)
+}
 
-    // The joiner's own join (valid: proved by the invite key), and events by fresh keys.
-    let joiner = Identity::generate();
-    let join = signed(
-        &joiner,
-        group,
-        0,
-        None,
-        Payload::Join {
-            invite: code.invite,
-            proof: code
-                .key()
-                .sign(&dualpower_core::payload::join_proof_message(
-                    &net(),
-                    &group,
-                    &joiner.public(),
-                )),
-        }
-        .encode(),
-    );
-    let fresh: Vec<VerifiedEvent> = (0..6)
-        .map(|i| {
-            signed(
-                &Identity::generate(),
-                group,
-                0,
-                None,
-                post(&format!("fresh {i}")),
-            )
-        })
-        .collect();
-    let mut answer_events: Vec<RawEvent> =
-        vec![(join.envelope().to_vec(), join.body().map(<[u8]>::to_vec))];
-    answer_events.extend(
-        fresh
-            .iter()
-            .map(|e| (e.envelope().to_vec(), e.body().map(<[u8]>::to_vec))),
-    );
+/// `joiner`'s valid join of `group` with `code` (seq 0 of its log).
+fn join_event(
+    joiner: &Identity,
+    group: GroupId,
+    code: &dualpower_groups::InviteCode,
+) -> VerifiedEvent {
+    let proof = code
+        .key()
+        .sign(&dualpower_core::payload::join_proof_message(
+            &net(),
+            &group,
+            &joiner.public(),
+        ));
+    let join = Payload::Join {
+        invite: code.invite,
+        proof,
+    };
+    signed(joiner, group, 0, None, join.encode())
+}
 
-    // The attacker answers the victim's handshake with a valid invite proof, then claims every
-    // bucket differs and answers any fetch with those events.
+fn raw(e: &VerifiedEvent) -> RawEvent {
+    (e.envelope().to_vec(), e.body().map(<[u8]>::to_vec))
+}
+
+/// An attacker that answers the victim's handshake with a valid proof of `code`'s invite (a
+/// pending joiner), claims every bucket differs, and answers every fetch with `events`; connected.
+async fn joiner_peer(
+    victim: &TestNode,
+    group: GroupId,
+    code: &dualpower_groups::InviteCode,
+    events: Vec<RawEvent>,
+) -> RawPeer {
     let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
     let cell = me_cell.clone();
     let (victim_peer, invite_key, invite) = (victim.peer, code.key(), code.invite.0);
@@ -1950,7 +1941,7 @@ async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
             ),
             Request::Events { .. } | Request::Fetch { .. } => frame(
                 &Response::Events {
-                    events: answer_events.clone(),
+                    events: events.clone(),
                     more: false,
                 }
                 .encode(),
@@ -1961,6 +1952,31 @@ async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
     let mut atk = RawPeer::new(victim.peer, answer);
     *me_cell.lock().unwrap() = Some(atk.id());
     atk.connect(&victim.addr).await;
+    atk
+}
+
+/// A peer that proved only an invite (a pending joiner) answers the victim's sync with its own
+/// join and with events signed by fresh keys that have no membership: the join is stored, the
+/// fresh keys' events are not, and the peer is struck for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
+    let (victim, group, code) = victim_with_invite().await;
+    let joiner = Identity::generate();
+    let join = join_event(&joiner, group, &code);
+    let fresh: Vec<VerifiedEvent> = (0..6)
+        .map(|i| {
+            signed(
+                &Identity::generate(),
+                group,
+                0,
+                None,
+                post(&format!("fresh {i}")),
+            )
+        })
+        .collect();
+    let mut events = vec![raw(&join)];
+    events.extend(fresh.iter().map(raw));
+    let mut atk = joiner_peer(&victim, group, &code, events).await;
     let me = atk.id();
     let store = victim.store.clone();
     let join_id = join.id();
@@ -1977,5 +1993,44 @@ async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
         );
     }
     assert!(victim.store.quarantine().unwrap().is_empty());
+    victim.shutdown().await;
+}
+
+/// Events held for missing history per peer and group (node.rs `HELD_PER_PEER`).
+const HELD_PER_PEER: u64 = 1_000;
+
+/// A peer answers with its join and a long run of its own events whose predecessor never
+/// comes: the victim holds at most its per-peer bound of them, in memory, counts the rest
+/// against the peer, and its store's quarantine stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_history_are_held_only_up_to_a_per_peer_bound() {
+    let (victim, group, code) = victim_with_invite().await;
+    let joiner = Identity::generate();
+    let join = join_event(&joiner, group, &code);
+    // Seq 1 is never sent: seq 2 on cannot be linked.
+    let missing = signed(&joiner, group, 1, Some(&join), post("never sent"));
+    let mut prev = missing;
+    let mut events = vec![raw(&join)];
+    let extra = 300;
+    for seq in 2..2 + HELD_PER_PEER + extra {
+        let e = signed(&joiner, group, seq, Some(&prev), post("orphan"));
+        events.push(raw(&e));
+        prev = e;
+    }
+    let mut atk = joiner_peer(&victim, group, &code, events).await;
+    let me = atk.id();
+    let store = victim.store.clone();
+    let join_id = join.id();
+    let s = atk
+        .until(
+            &victim.handle,
+            "the join stored and the overflow struck",
+            |s| store.contains(&join_id).unwrap() && penalised(s, &me, 1),
+        )
+        .await;
+    assert_eq!(s.held, HELD_PER_PEER, "{s:#?}");
+    assert!(s.rejected >= extra, "{s:#?}");
+    assert!(victim.store.quarantine().unwrap().is_empty());
+    assert!(!victim.store.contains(&prev.id()).unwrap());
     victim.shutdown().await;
 }
