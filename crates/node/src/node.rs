@@ -365,8 +365,8 @@ struct GroupCache {
     count: u64,
     /// Current members.
     members: HashSet<PublicKey>,
-    /// Invites: key, expiry, whether uses are left.
-    invites: HashMap<[u8; 32], (PublicKey, u64, bool)>,
+    /// Invites, by invite event id.
+    invites: HashMap<[u8; 32], InviteView>,
     /// Gossip topics of the unsuperseded epochs we hold, with their gossip keys; the first is
     /// the writing epoch's (where we publish), if we hold it.
     topics: Vec<(IdentTopic, [u8; 32])>,
@@ -381,6 +381,19 @@ struct GroupCache {
     /// [`crate::ops::decisions::witness_deadlines`]): once our clock passes one, we write a
     /// witness so other voters' fallback closes can cite evidence the deadline passed.
     witness: Vec<u64>,
+}
+
+/// What a handshake needs to know of an invite.
+struct InviteView {
+    /// The invite key.
+    key: PublicKey,
+    /// Expiry (ms).
+    expires: u64,
+    /// Whether uses are left.
+    left: bool,
+    /// Who used it and is still pending or was admitted: with a used-up invite, only they may
+    /// prove with it (alongside a proof by their own key), until they know they are members.
+    joiners: Vec<PublicKey>,
 }
 
 /// How long after a deadline a voter's node closes a proposal whose author has not.
@@ -529,6 +542,15 @@ fn event_count(store: &Store, group: GroupId) -> u64 {
         .logs(Some(group))
         .map(|l| l.iter().map(|x| x.len).sum())
         .unwrap_or(0)
+}
+
+/// The keys of the identity (not invite) proofs for `group` among `verified`.
+fn identity_keys(verified: &[(GroupId, Proof)], group: &GroupId) -> Vec<PublicKey> {
+    verified
+        .iter()
+        .filter(|(g, p)| g == group && p.invite.is_none())
+        .map(|(_, p)| p.key)
+        .collect()
 }
 
 fn block<T>(f: impl FnOnce() -> T) -> T {
@@ -785,7 +807,11 @@ impl Node {
     /// state: a current member, or an unexpired invite with uses left. With no state to judge by
     /// (we hold no member of the group: a joiner before it has the genesis) any proof is taken,
     /// marked unjudged, and dropped once the state says otherwise.
-    fn judge(&self, group: &GroupId, proof: &Proof) -> Option<Proved> {
+    ///
+    /// `companions` are the keys of the other verified identity proofs for the group in the
+    /// same message: an invite with no uses left is taken only from someone who also proves
+    /// to be one of the joiners who used it (so a used code in other hands opens nothing).
+    fn judge(&self, group: &GroupId, proof: &Proof, companions: &[PublicKey]) -> Option<Proved> {
         let invite = proof.invite.map(EventId);
         let c = self.caches.get(group);
         if c.is_none_or(|c| c.members.is_empty()) {
@@ -798,10 +824,11 @@ impl Node {
         let c = c?;
         let ok = match &proof.invite {
             None => c.members.contains(&proof.key),
-            Some(i) => c
-                .invites
-                .get(i)
-                .is_some_and(|(k, expires, left)| *k == proof.key && *left && now_ms() <= *expires),
+            Some(i) => c.invites.get(i).is_some_and(|v| {
+                v.key == proof.key
+                    && now_ms() <= v.expires
+                    && (v.left || v.joiners.iter().any(|j| companions.contains(j)))
+            }),
         };
         ok.then_some(Proved {
             key: proof.key,
@@ -910,6 +937,7 @@ impl Node {
         let mut forged = 0;
         {
             let hs = self.facts(&them, &me, false, &ch.requester_nonce, &ch.nonce);
+            let mut verified: Vec<(GroupId, Proof)> = Vec::new();
             for p in proofs {
                 let Some(g) = ch.groups.iter().find(|g| hs.tag(g, Label::Prove) == p.tag) else {
                     forged += 1;
@@ -919,10 +947,14 @@ impl Node {
                     forged += 1;
                     continue;
                 }
+                verified.push((*g, p));
+            }
+            for (g, p) in &verified {
                 if admitted.iter().any(|(ag, _, _)| ag == g) {
                     continue;
                 }
-                if let Some(proved) = self.judge(g, &p) {
+                let companions = identity_keys(&verified, g);
+                if let Some(proved) = self.judge(g, p, &companions) {
                     accepted.push(p.tag);
                     admitted.push((*g, proved, hs.tag(g, Label::Session)));
                 }
@@ -951,6 +983,7 @@ impl Node {
         let mut forged = 0;
         {
             let hs = self.facts(&them, &me, true, &nonce, &responder_nonce);
+            let mut verified: Vec<(GroupId, Proof)> = Vec::new();
             for p in &proofs {
                 let Some(g) = groups.iter().find(|g| hs.tag(g, Label::Answer) == p.tag) else {
                     forged += 1;
@@ -960,11 +993,15 @@ impl Node {
                     forged += 1;
                     continue;
                 }
+                verified.push((*g, p.clone()));
+            }
+            for (g, p) in &verified {
                 // Our membership is shown only to a peer that proved its own.
                 if proved.iter().any(|(pg, _)| pg == g) {
                     continue;
                 }
-                if let Some(pr) = self.judge(g, p) {
+                let companions = identity_keys(&verified, g);
+                if let Some(pr) = self.judge(g, p, &companions) {
                     let mine = self.prove(g, &hs, Side::Requester);
                     if !mine.is_empty() {
                         proved.push((*g, pr));
@@ -1068,14 +1105,19 @@ impl Node {
                 .invites
                 .iter()
                 .map(|(id, i)| {
-                    // Usable: uses left, or used by a joiner who is still pending or was
-                    // admitted (and proves with it until it knows it is a member); not once
-                    // every joiner who used it is gone.
-                    let usable = (i.used_by.len() as u64) < i.uses
-                        || i.used_by
-                            .iter()
-                            .any(|k| st.pending.contains_key(k) || st.members.contains_key(k));
-                    (id.0, (i.key, i.expires, usable))
+                    let joiners = i
+                        .used_by
+                        .iter()
+                        .filter(|k| st.pending.contains_key(*k) || st.members.contains_key(*k))
+                        .copied()
+                        .collect();
+                    let view = InviteView {
+                        key: i.key,
+                        expires: i.expires,
+                        left: (i.used_by.len() as u64) < i.uses,
+                        joiners,
+                    };
+                    (id.0, view)
                 })
                 .collect(),
             topics,
@@ -1096,7 +1138,7 @@ impl Node {
                     Some(i) => cache
                         .invites
                         .get(&i.0)
-                        .is_some_and(|(k, _, usable)| *k == pr.key && *usable),
+                        .is_some_and(|v| v.key == pr.key && (v.left || !v.joiners.is_empty())),
                 };
                 judged && !ok
             })
