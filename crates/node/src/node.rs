@@ -302,10 +302,6 @@ struct Proved {
     key: PublicKey,
     /// The invite, if it proved as a pending joiner.
     invite: Option<EventId>,
-    /// Whether we held no state of the group to judge it by (a joiner that does not hold the
-    /// genesis yet trusts the first member that proves the group; what that peer sends is still
-    /// judged by the state derived with it).
-    unjudged: bool,
 }
 
 /// Our side of a handshake we started (we are the requester).
@@ -806,7 +802,8 @@ impl Node {
     /// Whether the (signature-checked) `proof` shows a key that may read `group` by our derived
     /// state: a current member, or an unexpired invite with uses left. With no state to judge by
     /// (we hold no member of the group: a joiner before it has the genesis) any proof is taken,
-    /// marked unjudged, and dropped once the state says otherwise.
+    /// and dropped once the state says otherwise (see `refresh_group`); what that peer sends is
+    /// still judged by the state derived with it.
     ///
     /// `companions` are the keys of the other verified identity proofs for the group in the
     /// same message: an invite with no uses left is taken only from someone who also proves
@@ -818,7 +815,6 @@ impl Node {
             return Some(Proved {
                 key: proof.key,
                 invite,
-                unjudged: true,
             });
         }
         let c = c?;
@@ -833,7 +829,6 @@ impl Node {
         ok.then_some(Proved {
             key: proof.key,
             invite,
-            unjudged: false,
         })
     }
 
