@@ -354,6 +354,11 @@ fn watch_progress(
         seen_any |= running || sync_rounds(&s, peer) > base_rounds;
         pb.set_length(fetched + remaining);
         pb.set_position(fetched);
+        // The node learnt at once that it cannot sync with this peer: say why, without waiting.
+        if let Some(why) = peer.and_then(|p| s["peer_notes"][p].as_str()) {
+            pb.finish_and_clear();
+            bail!("cannot sync with {}: {why}", peer.unwrap_or_default());
+        }
         if running || !seen_any {
             quiet_since = Instant::now();
         }

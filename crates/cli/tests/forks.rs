@@ -1,6 +1,7 @@
-//! A fork between two real `dualpower serve` processes on loopback. A key the test holds signs
-//! two events at the same (log, seq); each node first receives a different version (imported as
-//! a bundle while it is stopped). Once running, the nodes reconcile the fork by sync alone and
+//! A fork between two real `dualpower serve` processes on loopback. A member's key (B's, which
+//! the test unlocks: nodes store only events of keys that can be in the group) signs two events
+//! at the same (log, seq); each node first receives a different version (imported as a bundle
+//! while it is stopped). Once running, the nodes reconcile the fork by sync alone and
 //! end with identical event sets holding both versions, and a later post by a member, which
 //! cites one branch, reaches the node that had the other branch first and is stored there, not
 //! stranded in quarantine. Every wait has a deadline; every child is killed when its guard drops.
@@ -65,8 +66,21 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
     b.stop();
     a.stop();
 
-    // A key the test holds signs seq 1 twice.
-    let forker = Identity::generate();
+    // B's key, which the test holds, signs one seq twice after its head.
+    let forker = dualpower_store::keystore::unlock(&b_home, PASS).unwrap();
+    // B's log in the group so far: the fork goes on from its head.
+    let log = net.ok_json(&b_home, &["log", &g]);
+    let (head_seq, head) = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["author"] == b_id.as_str() && e["log"] == 0)
+        .map(|e| {
+            let id = EventId::from_hex(e["id"].as_str().unwrap()).unwrap();
+            (e["seq"].as_u64().unwrap(), id)
+        })
+        .max()
+        .unwrap();
     let network = NetworkId::named(&net.network);
     let sign = |seq: u64, backlink: Option<EventId>, text: &str| {
         Draft {
@@ -82,9 +96,10 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
         .sign(&forker, &network)
         .unwrap()
     };
-    let base = sign(0, None, "first");
-    let one = sign(1, Some(base.id()), "version one");
-    let two = sign(1, Some(base.id()), "version two");
+    let base = sign(head_seq + 1, Some(head), "first");
+    let fork_seq = head_seq + 2;
+    let one = sign(fork_seq, Some(base.id()), "version one");
+    let two = sign(fork_seq, Some(base.id()), "version two");
     // B's next post cites the heads of the other logs; the head of a forked log is the
     // smallest id at its highest seq. So B first gets that version, and A the other one: the
     // post will cite the branch A received second.
@@ -93,12 +108,13 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
     } else {
         (&two, &one)
     };
-    let for_a = bundle(&net, "for-a.bundle", &[&base, other]);
-    let for_b = bundle(&net, "for-b.bundle", &[&base, cited]);
+    // A (not forked, so it can still write) gets the branch its later post will cite.
+    let for_a = bundle(&net, "for-a.bundle", &[&base, cited]);
+    let for_b = bundle(&net, "for-b.bundle", &[&base, other]);
     assert_eq!(import(&net, &a_home, &for_a)["stored"], 2);
     assert_eq!(import(&net, &b_home, &for_b)["stored"], 2);
     let (a_ids, a_forks, _) = log_view(&net, &a_home, &g).unwrap();
-    assert!(a_ids.contains(&other.id().to_hex()) && !a_ids.contains(&cited.id().to_hex()));
+    assert!(a_ids.contains(&cited.id().to_hex()) && !a_ids.contains(&other.id().to_hex()));
     assert_eq!(a_forks, 0, "each node holds one version so far");
 
     // Running again, the nodes reconcile: same length, different heads.
@@ -126,8 +142,8 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
     assert!(ids.contains(&one.id().to_hex()) && ids.contains(&two.id().to_hex()));
 
     // B, a member, posts; its post cites the forked log's head, the branch A received second.
-    let post = net.post(&b_home, &g, "after the fork");
-    let log = net.ok_json(&b_home, &["log", &g]);
+    let post = net.post(&a_home, &g, "after the fork");
+    let log = net.ok_json(&a_home, &["log", &g]);
     let row = log["events"]
         .as_array()
         .unwrap()
@@ -143,13 +159,13 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
             .any(|d| d == cited.id().to_hex().as_str()),
         "the post does not cite the branch: {row}"
     );
-    wait_for("A to store B's post", DEADLINE, || {
-        let (ids, _, waiting) = log_view(&net, &a_home, &g)?;
+    wait_for("B to store A's post", DEADLINE, || {
+        let (ids, _, waiting) = log_view(&net, &b_home, &g)?;
         if ids.contains(&post) && waiting == 0 {
             Ok(())
         } else {
             Err(format!(
-                "A holds the post: {}, waiting: {waiting}",
+                "B holds the post: {}, waiting: {waiting}",
                 ids.contains(&post)
             ))
         }
@@ -158,13 +174,13 @@ fn two_nodes_reconcile_a_fork_and_a_post_citing_one_branch_is_not_stranded() {
     let (b_ids, _, _) = log_view(&net, &b_home, &g).unwrap();
     assert_eq!(a_ids, b_ids);
     // Same events, same derived state: members, refusals (both versions, with the reason) and
-    // the forker listed as frozen from seq 1, on both nodes alike.
+    // the forker listed as frozen from the fork seq, on both nodes alike.
     let ma = net.ok_json(&a_home, &["group", "members", &g]);
     let mb = net.ok_json(&b_home, &["group", "members", &g]);
     assert_eq!(ma, mb, "the two nodes derive different states");
     assert_eq!(
         ma["forked"],
-        json!([{ "id": forker.public().to_did(), "seq": 1 }]),
+        json!([{ "id": forker.public().to_did(), "seq": fork_seq }]),
         "{ma}"
     );
     for v in [&one, &two] {

@@ -238,12 +238,19 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
     let e_home = net.member("e");
     net.join(&e_home, &code, &g);
     assert!(net.feed(&e_home, &g).is_err(), "E has nothing yet");
+    // A's events before the sync: during it A may also fetch E's join from the sync's temporary
+    // node (E proves its invite in the handshake) and admit E, which E then does not hold yet.
+    let a_ids = net.event_ids(&a_home, &g);
     // `sync` starts a temporary node, fetches everything, and stops.
     let t = Instant::now();
     let synced = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
     eprintln!("empty joiner synced {total} events in {:?}", t.elapsed());
     assert_eq!(synced["peer"], a.addr.as_str());
-    assert_eq!(synced["fetched"], total, "{synced}");
+    // What A wrote meanwhile: its admission of E, if it fetched E's join during the sync.
+    let a_now = net.event_ids(&a_home, &g);
+    let written = (a_now.len() - a_ids.len()) as u64;
+    let fetched = synced["fetched"].as_u64().unwrap();
+    assert!((total..=total + written).contains(&fetched), "{synced}");
     let syncs = synced["syncs"].as_array().unwrap();
     assert_eq!(syncs.len(), 1, "{synced}");
     assert_eq!(syncs[0]["group"], g.as_str());
@@ -252,17 +259,18 @@ fn sync_command_shows_progress_and_catches_up_an_empty_joiner() {
     assert_eq!(syncs[0]["remaining"], 0, "{synced}");
     assert!(syncs[0]["rounds"].as_u64().unwrap() >= 2, "{synced}");
     assert!(!e_home.join("api.json").exists());
-    // E holds every event of A's, plus its own join (and the prekey its node published once
-    // it saw the group); A has not heard from E yet.
-    let a_ids = net.event_ids(&a_home, &g);
+    // E holds every event A had, plus its own join (and the prekey its node published once
+    // it saw the group), and at most what A wrote meanwhile.
     let e_ids = net.event_ids(&e_home, &g);
     assert!(e_ids.is_superset(&a_ids), "{e_ids:?} vs {a_ids:?}");
-    assert!((1..=2).contains(&(e_ids.len() - a_ids.len())), "{e_ids:?}");
+    assert!(e_ids.difference(&a_now).count() <= 2, "{e_ids:?}");
     net.verify_ok(&e_home);
     // Before admission E cannot read: its feed shows no posts. (The test used to compare
     // state hashes right after the sync; they only match once A sealed the key to E, below.)
-    let (_, texts) = net.feed(&e_home, &g).unwrap();
-    assert!(texts.is_empty(), "E has no key yet: {texts:?}");
+    if fetched == total {
+        let (_, texts) = net.feed(&e_home, &g).unwrap();
+        assert!(texts.is_empty(), "E has no key yet: {texts:?}");
+    }
 
     // E runs its node: A syncs E's join, admits E and seals the key to it.
     let t = Instant::now();
@@ -303,13 +311,15 @@ fn a_node_reachable_only_through_a_relay_is_synced() {
     let total = net.events(&a_home) as u64;
     let e_home = net.member("e");
     net.join(&e_home, &code, &g);
+    // (A may admit E during the sync, from E's join: compare with what A had before.)
+    let a_ids = net.event_ids(&a_home, &g);
     let synced = net.ok_json(&e_home, &["sync", "--peer", &a.addr, "--timeout", "30"]);
-    // Genesis, A's prekey, first key, the post and the invite (not just genesis and post).
-    assert_eq!(synced["fetched"], total, "{synced}");
-    assert!(
-        net.event_ids(&e_home, &g)
-            .is_superset(&net.event_ids(&a_home, &g))
-    );
+    // Genesis, A's prekey, first key, the post and the invite (not just genesis and post), and
+    // at most what A wrote meanwhile (its admission of E, from E's join fetched during the sync).
+    let written = (net.event_ids(&a_home, &g).len() - a_ids.len()) as u64;
+    let fetched = synced["fetched"].as_u64().unwrap();
+    assert!((total..=total + written).contains(&fetched), "{synced}");
+    assert!(net.event_ids(&e_home, &g).is_superset(&a_ids));
     // The state hashes only match once E can read: E's node, dialing A through the relay,
     // is admitted there and gets the key.
     let e = Node::start(&net, "e", &[&a.addr]);

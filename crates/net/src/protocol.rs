@@ -26,9 +26,26 @@
 //!    (length, head, fork seq), and asks again, from a window below the shorter length, for
 //!    every log whose head it does not hold.
 //!
-//! Groups are named by a **token** derived from the group id, not by the id or a name, so a peer
-//! must know the group to ask for it (the groups layer will replace this with authenticated
-//! membership; see [`GroupAccess`]).
+//! Before any of this, the two peers prove themselves to each other (the **handshake**), and
+//! nothing that identifies a member or a group is sent to a peer that has not first proved it
+//! knows the group:
+//!
+//! - `Hello { nonce, tags }`: the requester's fresh nonce and, per group it can prove, a tag
+//!   keyed by the group's capability key over the nonce and both Noise-authenticated peer ids
+//!   ([`group_tag`], padded with random tags to a multiple of [`HELLO_PAD`]). Tags are fresh
+//!   on every handshake: a stranger cannot link them across connections or peers.
+//! - The responder recognises its groups among the tags and answers `Hello { nonce, proofs }`:
+//!   its own fresh nonce and, per recognised group it can prove, a [`Proof`]: a tag showing it
+//!   knows the group, bound to both nonces, and a membership signature (identity key, or the key
+//!   of an invite for a pending joiner) over [`membership_message`].
+//! - The requester checks the responder's proofs against its derived state and only then sends
+//!   `Prove { proofs }`, its own proofs bound to both nonces; the responder answers `Proven` with
+//!   the tags it accepted. Each side keeps its nonce for one handshake only, so no proof can be
+//!   replayed, and each proof names both peer ids, so none can be relayed to another peer.
+//!
+//! After the handshake, sync requests name a group by a **session token** ([`group_tag`] with
+//! [`Label::Session`]), also unique to the handshake. The benchmarks' open mode names groups by a
+//! token derived from the id instead ([`GroupAccess`]).
 //!
 //! Frames are a 4-byte big-endian length and a strict canonical CBOR body. Every length and
 //! count is checked against a hard bound before anything is allocated; peer-supplied numbers use
@@ -59,6 +76,195 @@ pub const MAX_BUCKETS: usize = 4096;
 pub const MAX_EVENTS_PER_ANSWER: usize = 4000;
 /// Bytes of events a responder puts in one answer (about; it stops after crossing it).
 pub const ANSWER_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+/// Most tags in a `Hello` request, and most proofs in a handshake message.
+pub const MAX_HELLO_TAGS: usize = 256;
+/// A `Hello` carries a multiple of this many tags (random ones fill up), so it does not tell how
+/// many groups the requester holds.
+pub const HELLO_PAD: usize = 8;
+
+/// A fresh random handshake nonce.
+pub type Nonce = [u8; 32];
+
+/// What a handshake tag is for: each use is keyed and labelled separately, so no tag of one kind
+/// can stand for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    /// The requester's `Hello` tag (bound to its nonce only: the responder's is not known yet).
+    Hello,
+    /// The responder's proof that it knows the group.
+    Answer,
+    /// The requester's proof that it knows the group, in `Prove`.
+    Prove,
+    /// The token sync requests of this handshake name the group by.
+    Session,
+}
+
+impl Label {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Label::Hello => b"dualpower/handshake/hello/v1\0",
+            Label::Answer => b"dualpower/handshake/answer/v1\0",
+            Label::Prove => b"dualpower/handshake/prove/v1\0",
+            Label::Session => b"dualpower/handshake/session/v1\0",
+        }
+    }
+}
+
+/// The group's capability key: what a peer must know to be recognised as knowing the group.
+/// Derived from the group id with domain separation, so every member (and everyone a member told
+/// the id, including a removed member) knows it; the membership signature that follows is what
+/// tells members apart from them.
+pub fn capability_key(group: &GroupId) -> [u8; 32] {
+    blake3::derive_key("dualpower group capability v1", &group.0)
+}
+
+/// A handshake tag: keyed BLAKE3 under the group's [`capability_key`] over the label, both nonces
+/// (the responder's all zeros for [`Label::Hello`]) and both peer ids, requester first.
+pub fn group_tag(
+    cap: &[u8; 32],
+    label: Label,
+    requester_nonce: &Nonce,
+    responder_nonce: &Nonce,
+    requester: &[u8],
+    responder: &[u8],
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(cap);
+    h.update(label.bytes());
+    h.update(requester_nonce);
+    h.update(responder_nonce);
+    h.update(&(requester.len() as u64).to_be_bytes());
+    h.update(requester);
+    h.update(responder);
+    *h.finalize().as_bytes()
+}
+
+/// Which side of a handshake signs a [`membership_message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The peer that sent `Hello`.
+    Requester,
+    /// The peer that answered it.
+    Responder,
+}
+
+/// What a membership signature in a [`Proof`] signs: the side, network, group, both nonces and
+/// both peer ids (requester first; the Noise handshake authenticates them), so it cannot be
+/// replayed in another handshake, relayed to another peer, or reflected to its signer.
+pub fn membership_message(
+    network: &dualpower_core::NetworkId,
+    group: &GroupId,
+    side: Side,
+    requester_nonce: &Nonce,
+    responder_nonce: &Nonce,
+    requester: &[u8],
+    responder: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(260);
+    m.extend_from_slice(b"dualpower/member-proof/v1\0");
+    m.push(match side {
+        Side::Requester => 0,
+        Side::Responder => 1,
+    });
+    m.extend_from_slice(&network.0);
+    m.extend_from_slice(&group.0);
+    m.extend_from_slice(requester_nonce);
+    m.extend_from_slice(responder_nonce);
+    m.extend_from_slice(&(requester.len() as u64).to_be_bytes());
+    m.extend_from_slice(requester);
+    m.extend_from_slice(responder);
+    m
+}
+
+/// One side's proof for one group in a handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    /// [`group_tag`] with [`Label::Answer`] (responder) or [`Label::Prove`] (requester): names
+    /// the group to the other side only, and shows the prover knows it.
+    pub tag: [u8; 32],
+    /// The signing key: a member's identity key, or with `invite` an unexpired invite's key.
+    pub key: PublicKey,
+    /// The invite event, when `key` is an invite key (a pending joiner).
+    pub invite: Option<[u8; 32]>,
+    /// Signature by `key` over [`membership_message`].
+    pub sig: [u8; 64],
+}
+
+/// Why a [`Proof`] is not good for a group in a handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The tag is not the group's tag for this handshake (another group, another handshake or
+    /// another pair of peers).
+    #[error("the proof's tag is not for this group and handshake")]
+    WrongTag,
+    /// The signature does not verify over this handshake's membership message.
+    #[error("the membership signature does not verify")]
+    BadSignature,
+}
+
+/// The facts of one handshake as one side sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct Handshake<'a> {
+    /// The network.
+    pub network: &'a dualpower_core::NetworkId,
+    /// The requester's nonce.
+    pub requester_nonce: &'a Nonce,
+    /// The responder's nonce.
+    pub responder_nonce: &'a Nonce,
+    /// The requester's peer id bytes.
+    pub requester: &'a [u8],
+    /// The responder's peer id bytes.
+    pub responder: &'a [u8],
+}
+
+impl Handshake<'_> {
+    /// The tag of `group` under `label` in this handshake.
+    pub fn tag(&self, group: &GroupId, label: Label) -> [u8; 32] {
+        let nonce = if label == Label::Hello {
+            &[0; 32]
+        } else {
+            self.responder_nonce
+        };
+        group_tag(
+            &capability_key(group),
+            label,
+            self.requester_nonce,
+            nonce,
+            self.requester,
+            self.responder,
+        )
+    }
+
+    /// The message `side` signs for `group` in this handshake.
+    pub fn message(&self, group: &GroupId, side: Side) -> Vec<u8> {
+        membership_message(
+            self.network,
+            group,
+            side,
+            self.requester_nonce,
+            self.responder_nonce,
+            self.requester,
+            self.responder,
+        )
+    }
+
+    /// Checks that `proof`, made by `side`, is a proof for `group` in this handshake: the tag is
+    /// this handshake's and the signature by `proof.key` verifies. (Whether the key may read the
+    /// group is the caller's question, for its derived state.)
+    pub fn check(&self, group: &GroupId, side: Side, proof: &Proof) -> Result<(), ProofError> {
+        let label = match side {
+            Side::Requester => Label::Prove,
+            Side::Responder => Label::Answer,
+        };
+        if self.tag(group, label) != proof.tag {
+            return Err(ProofError::WrongTag);
+        }
+        if !dualpower_core::sig::verify_single(&proof.key.0, &self.message(group, side), &proof.sig)
+        {
+            return Err(ProofError::BadSignature);
+        }
+        Ok(())
+    }
+}
 
 /// A group's sync token: what a peer must present to sync the group.
 pub type Token = [u8; 32];
@@ -175,37 +381,19 @@ pub enum Request {
         /// The buckets wanted, ascending.
         buckets: Vec<u32>,
     },
-    /// "I may read this group": sent once per connection and group before any other request.
-    /// `sig` is by `key` over [`auth_message`]; `key` is a member's identity key, or, with
-    /// `invite`, the key of an unexpired invite (a newcomer syncing in order to join).
-    Auth {
-        /// The group's token.
-        token: Token,
-        /// The signing key.
-        key: PublicKey,
-        /// The invite event, when `key` is an invite key.
-        invite: Option<[u8; 32]>,
-        /// The signature.
-        sig: [u8; 64],
+    /// The handshake's first step (see the module docs): answered with [`Response::Hello`].
+    Hello {
+        /// The requester's fresh nonce.
+        nonce: Nonce,
+        /// One [`Label::Hello`] tag per group the requester can prove, padded with random ones.
+        tags: Vec<[u8; 32]>,
     },
-}
-
-/// What an [`Request::Auth`] signs: network, group, and both peers' ids (which the Noise
-/// handshake authenticates), so a proof cannot be replayed by anyone else or to anyone else.
-pub fn auth_message(
-    network: &dualpower_core::NetworkId,
-    group: &GroupId,
-    requester: &[u8],
-    responder: &[u8],
-) -> Vec<u8> {
-    let mut m = Vec::with_capacity(200);
-    m.extend_from_slice(b"dualpower/sync-auth/v1\0");
-    m.extend_from_slice(&network.0);
-    m.extend_from_slice(&group.0);
-    m.extend_from_slice(&(requester.len() as u64).to_be_bytes());
-    m.extend_from_slice(requester);
-    m.extend_from_slice(responder);
-    m
+    /// The handshake's last step: the requester's proofs, after it checked the responder's.
+    /// Answered with [`Response::Proven`].
+    Prove {
+        /// The proofs.
+        proofs: Vec<Proof>,
+    },
 }
 
 /// A sync answer.
@@ -229,10 +417,19 @@ pub enum Response {
         /// True if there were more logs than fit.
         truncated: bool,
     },
-    /// The answer to [`Request::Auth`].
-    Auth {
-        /// Accepted: the requester may sync the group on this connection.
-        ok: bool,
+    /// The answer to [`Request::Hello`]: the responder's nonce and its proofs for the groups it
+    /// recognised (none for a stranger).
+    Hello {
+        /// The responder's fresh nonce.
+        nonce: Nonce,
+        /// The proofs.
+        proofs: Vec<Proof>,
+    },
+    /// The answer to [`Request::Prove`]: the tags of the proofs accepted; each accepted group may
+    /// be synced with its session token on this connection.
+    Proven {
+        /// The accepted proofs' tags.
+        tags: Vec<[u8; 32]>,
     },
     /// The answer to [`Request::Tips`]: the responder's non-empty logs in those buckets.
     Tips {
@@ -254,10 +451,14 @@ const REQ_HEIGHTS: u64 = 0;
 const REQ_EVENTS: u64 = 1;
 const REQ_SUMMARY: u64 = 2;
 const REQ_FETCH: u64 = 4;
-const REQ_AUTH: u64 = 5;
+// 5 was the old `Auth` request and 4 its answer: never reused, so an old peer's proof is
+// refused as malformed rather than read as something else.
 const REQ_TIPS: u64 = 6;
+const REQ_HELLO: u64 = 7;
+const REQ_PROVE: u64 = 8;
 const RES_TIPS: u64 = 5;
-const RES_AUTH: u64 = 4;
+const RES_HELLO: u64 = 6;
+const RES_PROVEN: u64 = 7;
 const RES_HEIGHTS: u64 = 0;
 const RES_EVENTS: u64 = 1;
 const RES_IN_SYNC: u64 = 2;
@@ -339,15 +540,15 @@ fn bad(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl Request {
-    /// The group token the request is about.
-    pub fn token(&self) -> &Token {
+    /// The group token the request is about (none for the handshake).
+    pub fn token(&self) -> Option<&Token> {
         match self {
             Request::Summary { token, .. }
             | Request::Heights { token }
             | Request::Fetch { token, .. }
             | Request::Events { token, .. }
-            | Request::Tips { token, .. }
-            | Request::Auth { token, .. } => token,
+            | Request::Tips { token, .. } => Some(token),
+            Request::Hello { .. } | Request::Prove { .. } => None,
         }
     }
 
@@ -396,18 +597,15 @@ impl Request {
                     w.uint(u64::from(*b));
                 }
             }
-            Request::Auth {
-                token,
-                key,
-                invite,
-                sig,
-            } => {
-                w.array(5)
-                    .uint(REQ_AUTH)
-                    .bytes(token)
-                    .bytes(&key.0)
-                    .opt_bytes32(invite.as_ref())
-                    .bytes(sig);
+            Request::Hello { nonce, tags } => {
+                w.array(3).uint(REQ_HELLO).bytes(nonce).array(tags.len());
+                for t in tags {
+                    w.bytes(t);
+                }
+            }
+            Request::Prove { proofs } => {
+                w.array(2).uint(REQ_PROVE);
+                write_proofs(&mut w, proofs);
             }
             Request::Events { token, wants, max } => {
                 w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
@@ -460,11 +658,12 @@ impl Request {
                     buckets,
                 }
             }
-            (REQ_AUTH, 5) => Request::Auth {
-                token: r.bytes_n::<32>("token")?,
-                key: PublicKey(r.bytes_n::<32>("key")?),
-                invite: r.opt_bytes32("invite")?,
-                sig: r.bytes_n::<64>("sig")?,
+            (REQ_HELLO, 3) => Request::Hello {
+                nonce: r.bytes_n::<32>("nonce")?,
+                tags: read_tags(&mut r)?,
+            },
+            (REQ_PROVE, 2) => Request::Prove {
+                proofs: read_proofs(&mut r)?,
             },
             (REQ_EVENTS, 4) => {
                 let token = r.bytes_n::<32>("token")?;
@@ -496,8 +695,15 @@ impl Response {
             Response::InSync => {
                 w.array(1).uint(RES_IN_SYNC);
             }
-            Response::Auth { ok } => {
-                w.array(2).uint(RES_AUTH).bool(*ok);
+            Response::Hello { nonce, proofs } => {
+                w.array(3).uint(RES_HELLO).bytes(nonce);
+                write_proofs(&mut w, proofs);
+            }
+            Response::Proven { tags } => {
+                w.array(2).uint(RES_PROVEN).array(tags.len());
+                for t in tags {
+                    w.bytes(t);
+                }
             }
             Response::Buckets {
                 digest,
@@ -558,7 +764,7 @@ impl Response {
         let expected = match tag {
             RES_IN_SYNC => 1,
             RES_BUCKETS => 4,
-            RES_AUTH => 2,
+            RES_PROVEN => 2,
             _ => 3,
         };
         if n != expected {
@@ -570,7 +776,13 @@ impl Response {
         }
         let res = match tag {
             RES_IN_SYNC => Response::InSync,
-            RES_AUTH => Response::Auth { ok: r.bool()? },
+            RES_HELLO => Response::Hello {
+                nonce: r.bytes_n::<32>("nonce")?,
+                proofs: read_proofs(&mut r)?,
+            },
+            RES_PROVEN => Response::Proven {
+                tags: read_tags(&mut r)?,
+            },
             RES_BUCKETS => {
                 let digest = r.bytes_n::<32>("digest")?;
                 let count = small(r.uint()?, "count", MAX_BUCKETS as u64)?;
@@ -657,6 +869,54 @@ impl Response {
         r.finish()?;
         Ok(res)
     }
+}
+
+/// Writes handshake proofs: `[[tag, key, invite | null, sig], ...]`.
+fn write_proofs(w: &mut Writer, proofs: &[Proof]) {
+    w.array(proofs.len());
+    for p in proofs {
+        w.array(4)
+            .bytes(&p.tag)
+            .bytes(&p.key.0)
+            .opt_bytes32(p.invite.as_ref())
+            .bytes(&p.sig);
+    }
+}
+
+/// Reads at most [`MAX_HELLO_TAGS`] handshake proofs.
+fn read_proofs(r: &mut Reader<'_>) -> Result<Vec<Proof>, CborError> {
+    let count = r.array("proofs", MAX_HELLO_TAGS)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = r.array("proof", 4)?;
+        if n != 4 {
+            return Err(CborError::WrongSize {
+                what: "proof",
+                expected: 4,
+                found: n,
+            });
+        }
+        out.push(Proof {
+            tag: r.bytes_n::<32>("tag")?,
+            key: PublicKey(r.bytes_n::<32>("key")?),
+            invite: r.opt_bytes32("invite")?,
+            sig: r.bytes_n::<64>("sig")?,
+        });
+        r.leave();
+    }
+    r.leave();
+    Ok(out)
+}
+
+/// Reads at most [`MAX_HELLO_TAGS`] 32-byte tags.
+fn read_tags(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, CborError> {
+    let count = r.array("tags", MAX_HELLO_TAGS)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        out.push(r.bytes_n::<32>("tag")?);
+    }
+    r.leave();
+    Ok(out)
 }
 
 /// Reads an array of at most `max` `[author, uint, uint]` triples.
@@ -992,5 +1252,184 @@ mod tests {
         ));
         assert!(Response::decode(&[0xff; 64]).is_err());
         assert!(decode_gossip(&[]).is_err());
+    }
+    fn proof_of(
+        hs: &Handshake<'_>,
+        group: &GroupId,
+        side: Side,
+        id: &dualpower_core::Identity,
+    ) -> Proof {
+        let label = match side {
+            Side::Requester => Label::Prove,
+            Side::Responder => Label::Answer,
+        };
+        Proof {
+            tag: hs.tag(group, label),
+            key: id.public(),
+            invite: None,
+            sig: id.sign(&hs.message(group, side)),
+        }
+    }
+
+    #[test]
+    fn handshake_messages_round_trip_and_malformed_ones_are_refused() {
+        let proof = Proof {
+            tag: [1; 32],
+            key: PublicKey([2; 32]),
+            invite: Some([3; 32]),
+            sig: [4; 64],
+        };
+        let reqs = [
+            Request::Hello {
+                nonce: [5; 32],
+                tags: vec![[6; 32], [7; 32]],
+            },
+            Request::Prove {
+                proofs: vec![proof.clone()],
+            },
+        ];
+        for r in reqs {
+            let bytes = r.encode();
+            assert_eq!(Request::decode(&bytes), Ok(r));
+            // Every cut-short prefix and one trailing byte are refused.
+            for cut in 0..bytes.len() {
+                assert!(Request::decode(&bytes[..cut]).is_err(), "prefix {cut}");
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert!(Request::decode(&long).is_err());
+        }
+        let res = [
+            Response::Hello {
+                nonce: [8; 32],
+                proofs: vec![
+                    proof.clone(),
+                    Proof {
+                        invite: None,
+                        ..proof
+                    },
+                ],
+            },
+            Response::Proven {
+                tags: vec![[9; 32]],
+            },
+            Response::Proven { tags: Vec::new() },
+        ];
+        for r in res {
+            let bytes = r.encode();
+            assert_eq!(Response::decode(&bytes), Ok(r));
+            for cut in 0..bytes.len() {
+                assert!(Response::decode(&bytes[..cut]).is_err(), "prefix {cut}");
+            }
+        }
+        // A short nonce, a short tag, a proof with three fields, too many tags.
+        let mut w = Writer::default();
+        w.array(3).uint(REQ_HELLO).bytes(&[0; 31]).array(0);
+        assert!(Request::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.array(3)
+            .uint(REQ_HELLO)
+            .bytes(&[0; 32])
+            .array(1)
+            .bytes(&[0; 16]);
+        assert!(Request::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.array(2)
+            .uint(REQ_PROVE)
+            .array(1)
+            .array(3)
+            .bytes(&[0; 32])
+            .bytes(&[0; 32])
+            .null();
+        assert!(Request::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.array(3)
+            .uint(REQ_HELLO)
+            .bytes(&[0; 32])
+            .array(MAX_HELLO_TAGS + 1);
+        for _ in 0..=MAX_HELLO_TAGS {
+            w.bytes(&[0; 32]);
+        }
+        assert!(matches!(
+            Request::decode(&w.into_bytes()),
+            Err(CborError::TooLong { what: "tags", .. })
+        ));
+        // The old `Auth` request (kind 5) and answer (kind 4) are no longer understood.
+        let mut w = Writer::default();
+        w.array(5)
+            .uint(5)
+            .bytes(&[0; 32])
+            .bytes(&[0; 32])
+            .null()
+            .bytes(&[0; 64]);
+        assert!(Request::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.array(2).uint(4).bool(true);
+        assert!(Response::decode(&w.into_bytes()).is_err());
+    }
+
+    #[test]
+    fn proofs_bind_group_nonces_peers_and_side() {
+        let network = dualpower_core::NetworkId::named("handshake test");
+        let group = GroupId([11; 32]);
+        let other_group = GroupId([12; 32]);
+        let member = dualpower_core::Identity::from_seed(&[13; 32]);
+        let (a, b, c) = (
+            b"peer a".as_slice(),
+            b"peer b".as_slice(),
+            b"peer c".as_slice(),
+        );
+        let (n1, n2, n3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let hs = Handshake {
+            network: &network,
+            requester_nonce: &n1,
+            responder_nonce: &n2,
+            requester: a,
+            responder: b,
+        };
+        let answer = proof_of(&hs, &group, Side::Responder, &member);
+        let prove = proof_of(&hs, &group, Side::Requester, &member);
+        assert_eq!(hs.check(&group, Side::Responder, &answer), Ok(()));
+        assert_eq!(hs.check(&group, Side::Requester, &prove), Ok(()));
+        // Reflected to its signer's side, or offered for another group: refused.
+        assert!(hs.check(&group, Side::Requester, &answer).is_err());
+        assert!(hs.check(&other_group, Side::Responder, &answer).is_err());
+        // Replayed in a later handshake (the other side's fresh nonce differs): refused.
+        let replay = Handshake {
+            responder_nonce: &n3,
+            ..hs
+        };
+        assert_eq!(
+            replay.check(&group, Side::Requester, &prove),
+            Err(ProofError::WrongTag)
+        );
+        let replay = Handshake {
+            requester_nonce: &n3,
+            ..hs
+        };
+        assert!(replay.check(&group, Side::Responder, &answer).is_err());
+        // Relayed to another peer (another responder id) or by another peer: refused.
+        let relayed = Handshake { responder: c, ..hs };
+        assert_eq!(
+            relayed.check(&group, Side::Requester, &prove),
+            Err(ProofError::WrongTag)
+        );
+        let relayed = Handshake { requester: c, ..hs };
+        assert!(relayed.check(&group, Side::Responder, &answer).is_err());
+        // A right tag with a signature made for another peer pair: refused by the signature.
+        let forged = Proof {
+            tag: relayed.tag(&group, Label::Answer),
+            ..answer.clone()
+        };
+        assert_eq!(
+            relayed.check(&group, Side::Responder, &forged),
+            Err(ProofError::BadSignature)
+        );
+        // Hello tags differ per nonce and per peer pair (nothing to link), and from the others.
+        let hello = hs.tag(&group, Label::Hello);
+        assert_ne!(hello, replay.tag(&group, Label::Hello));
+        assert_ne!(hello, relayed.tag(&group, Label::Hello));
+        assert_ne!(hello, hs.tag(&group, Label::Session));
+        assert_ne!(hello, IdKnowledge.token(&group));
     }
 }

@@ -9,12 +9,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sync::Admit;
 use dualpower_core::{Event, EventId, GroupId, Identity, PublicKey, VerifiedEvent};
 use dualpower_crypto::{ContentKey, decrypt, encrypt};
-use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
+use dualpower_net::protocol::{
+    HELLO_PAD, MAX_HELLO_TAGS, SYNC_PROTOCOL, Token, decode_gossip, encode_gossip,
+};
 use dualpower_net::{
-    Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
-    build_swarm_with_metrics, gossip_received, node_keypair,
+    Behaviour, BehaviourEvent, GroupAccess, Handshake, IdKnowledge, Label, NetConfig, Nonce, Proof,
+    RawEvent, Request, Response, Side, build_swarm_with_metrics, gossip_received, node_keypair,
 };
 use dualpower_state::GroupState;
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
@@ -143,7 +146,19 @@ pub struct Status {
     pub gossip_unique: u64,
     /// Latency of recent sync event rounds (request sent → events committed), ms: p50, p99.
     pub sync_round_ms: [f64; 2],
+    /// Peers we cannot sync with, and why (not a Dual Power node; no group in common), by peer
+    /// id: what `sync --peer` reports at once instead of waiting.
+    pub peer_notes: BTreeMap<String, String>,
+    /// Events from peers held until their missing history arrives (bounded per peer and per
+    /// group, dropped after ten minutes; never in the store's quarantine).
+    pub held: u64,
 }
+
+/// Why we cannot sync with a peer that does not speak our sync protocol.
+pub const NOT_DUALPOWER: &str =
+    "the peer is not a Dual Power node (it does not speak the /dualpower/sync/1 protocol)";
+/// Why we cannot sync with a Dual Power node that proved no group we hold.
+pub const NO_SHARED_GROUP: &str = "the peer is a Dual Power node, but it shares no group with this node (none that either side could prove membership of)";
 
 /// One connected peer.
 #[derive(Clone, Debug, Serialize)]
@@ -280,8 +295,73 @@ impl Handle {
 enum Pending {
     Heights,
     Events,
-    Auth,
+    /// Our `Hello` (its group slot holds [`NO_GROUP`]).
+    Hello,
+    /// Our `Prove` (its group slot holds [`NO_GROUP`]).
+    Prove,
 }
+
+/// The group slot of handshake requests, which are about no single group.
+const NO_GROUP: GroupId = GroupId([0; 32]);
+
+/// What a peer proved in a handshake for a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Proved {
+    /// The key it signed with.
+    key: PublicKey,
+    /// The invite, if it proved as a pending joiner.
+    invite: Option<EventId>,
+}
+
+/// Our side of a handshake we started (we are the requester).
+struct Outgoing {
+    /// Our nonce.
+    nonce: Nonce,
+    /// The responder's nonce, once it answered.
+    responder_nonce: Option<Nonce>,
+    /// The groups we sent tags for.
+    groups: Vec<GroupId>,
+    /// The groups we sent proofs for, with the proofs' tags.
+    proving: Vec<(GroupId, [u8; 32])>,
+    /// When it started.
+    at: Instant,
+    /// Whether it is still under way.
+    in_flight: bool,
+}
+
+/// A peer's `Hello` we answered (we are the responder), until its `Prove`. One per peer: a new
+/// `Hello` replaces it, and a `Prove` consumes it, so no proof is accepted twice.
+struct Challenge {
+    /// The requester's nonce.
+    requester_nonce: Nonce,
+    /// Our nonce.
+    nonce: Nonce,
+    /// The groups we recognised and proved.
+    groups: Vec<GroupId>,
+}
+
+/// Events of a group that cannot be linked yet (a predecessor or dep missing), held in memory per
+/// sending peer instead of in the store's quarantine: bounded per peer and per group, and dropped
+/// after [`HELD_TTL`].
+#[derive(Default)]
+struct HeldGroup {
+    events: Vec<(PeerId, VerifiedEvent, Instant)>,
+    ids: HashSet<EventId>,
+    per_peer: HashMap<PeerId, usize>,
+}
+
+/// Most unlinkable events held from one peer for one group.
+const HELD_PER_PEER: usize = 1_000;
+/// Most unlinkable events held for one group, from all peers.
+const HELD_PER_GROUP: usize = 10_000;
+/// How long an unlinkable event is held before it is dropped (its history can still come by
+/// sync, which sends events in causal order).
+const HELD_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long a handshake may stay unanswered before another is started.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(35);
+/// How long after a handshake with a peer another is started unasked (new groups and new
+/// connections start one at once).
+const HELLO_RETRY: Duration = Duration::from_secs(30);
 
 /// What the node keeps of a group between ticks: enough to answer auth checks and to route
 /// gossip without deriving the state again.
@@ -290,8 +370,8 @@ struct GroupCache {
     count: u64,
     /// Current members.
     members: HashSet<PublicKey>,
-    /// Invites: key, expiry, whether uses are left.
-    invites: HashMap<[u8; 32], (PublicKey, u64, bool)>,
+    /// Invites, by invite event id.
+    invites: HashMap<[u8; 32], InviteView>,
     /// Gossip topics of the unsuperseded epochs we hold, with their gossip keys; the first is
     /// the writing epoch's (where we publish), if we hold it.
     topics: Vec<(IdentTopic, [u8; 32])>,
@@ -306,6 +386,19 @@ struct GroupCache {
     /// [`crate::ops::decisions::witness_deadlines`]): once our clock passes one, we write a
     /// witness so other voters' fallback closes can cite evidence the deadline passed.
     witness: Vec<u64>,
+}
+
+/// What a handshake needs to know of an invite.
+struct InviteView {
+    /// The invite key.
+    key: PublicKey,
+    /// Expiry (ms).
+    expires: u64,
+    /// Whether uses are left.
+    left: bool,
+    /// Who used it and is still pending or was admitted: with a used-up invite, only they may
+    /// prove with it (alongside a proof by their own key), until they know they are members.
+    joiners: Vec<PublicKey>,
 }
 
 /// How long after a deadline a voter's node closes a proposal whose author has not.
@@ -344,17 +437,27 @@ struct Node {
     open_groups: bool,
     network: dualpower_core::NetworkId,
     caches: HashMap<GroupId, GroupCache>,
-    /// (peer, group) pairs that proved they may read the group on their current connection.
-    authed: HashMap<(PeerId, GroupId), PublicKey>,
-    /// (peer, group) pairs where we proved it, and where the peer said no (with when).
-    auth_ok: HashSet<(PeerId, GroupId)>,
-    auth_denied: HashMap<(PeerId, GroupId), Instant>,
+    /// (peer, group) pairs whose peer proved in a handshake (either way round) that it may read
+    /// the group, on its current connection.
+    authed: HashMap<(PeerId, GroupId), Proved>,
+    /// As responder: the session tokens each peer's sync requests name groups by.
+    sessions: HashMap<(PeerId, Token), GroupId>,
+    /// As requester: the session token of each (peer, group) whose handshake completed.
+    outgoing: HashMap<(PeerId, GroupId), Token>,
+    /// As requester: the handshake under way, or last made, with each peer.
+    hellos: HashMap<PeerId, Outgoing>,
+    /// As responder: each peer's `Hello` we answered, until its `Prove`.
+    challenges: HashMap<PeerId, Challenge>,
+    /// The groups each connected peer completed the mutual proof for (see [`Node::peer_proven`]).
+    proven: HashMap<PeerId, HashSet<GroupId>>,
+    /// Peers we cannot sync with, and why (see [`Status::peer_notes`]); bounded.
+    notes: HashMap<PeerId, &'static str>,
+    /// Events that cannot be linked yet, per group (the bounded quarantine of peer input).
+    held: HashMap<GroupId, HeldGroup>,
     /// Gossip key of every topic we are subscribed to.
     gossip_keys: HashMap<TopicHash, [u8; 32]>,
 }
 
-/// How long to wait before proving membership to a peer again after a refusal.
-const AUTH_RETRY: Duration = Duration::from_secs(5);
 /// Most agent rounds per group per tick.
 const AGENT_ROUNDS: usize = 4;
 /// Every this many ticks every group is derived again even if no event changed it: forgetting
@@ -389,6 +492,8 @@ pub async fn run(
     }
     let mut node = Node::new(swarm, store, identity, &cfg, metrics, events_out);
     node.refresh_groups()?;
+    // Derive before the first connection: a handshake can prove only what the caches know.
+    node.refresh_views();
     node.bootstrap(&cfg.bootstrap);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
@@ -447,6 +552,15 @@ fn event_count(store: &Store, group: GroupId) -> u64 {
         .unwrap_or(0)
 }
 
+/// The keys of the identity (not invite) proofs for `group` among `verified`.
+fn identity_keys(verified: &[(GroupId, Proof)], group: &GroupId) -> Vec<PublicKey> {
+    verified
+        .iter()
+        .filter(|(g, p)| g == group && p.invite.is_none())
+        .map(|(_, p)| p.key)
+        .collect()
+}
+
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -487,8 +601,13 @@ impl Node {
             network,
             caches: HashMap::new(),
             authed: HashMap::new(),
-            auth_ok: HashSet::new(),
-            auth_denied: HashMap::new(),
+            sessions: HashMap::new(),
+            outgoing: HashMap::new(),
+            hellos: HashMap::new(),
+            challenges: HashMap::new(),
+            proven: HashMap::new(),
+            notes: HashMap::new(),
+            held: HashMap::new(),
             gossip_keys: HashMap::new(),
         }
     }
@@ -526,6 +645,7 @@ impl Node {
         self.refresh_views();
         self.close_due();
         self.witness_due();
+        self.expire_held();
         if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
             self.anti_entropy();
         }
@@ -546,7 +666,11 @@ impl Node {
                 }
                 let peers: Vec<PeerId> = self.connected.keys().copied().collect();
                 for p in peers {
-                    self.start_sync(p, g);
+                    if self.open_groups {
+                        self.start_sync(p, g);
+                    } else {
+                        self.handshake(p, true);
+                    }
                 }
             }
         }
@@ -554,11 +678,17 @@ impl Node {
     }
 
     fn start_sync(&mut self, peer: PeerId, group: GroupId) {
-        if !self.open_groups && !self.auth_ok.contains(&(peer, group)) {
-            self.authenticate(peer, group);
-            return;
-        }
-        let token = self.access.token(&group);
+        let token = if self.open_groups {
+            self.access.token(&group)
+        } else {
+            match self.outgoing.get(&(peer, group)) {
+                Some(t) => *t,
+                None => {
+                    self.handshake(peer, false);
+                    return;
+                }
+            }
+        };
         let job = self.jobs.entry((peer, group)).or_insert(SyncJob {
             fetched: 0,
             rounds: 0,
@@ -578,76 +708,371 @@ impl Node {
         self.send(peer, group, req, Pending::Heights);
     }
 
-    /// Proves to `peer` that we may read `group` (as a member, or with an invite we hold).
-    fn authenticate(&mut self, peer: PeerId, group: GroupId) {
-        if self
-            .auth_denied
-            .get(&(peer, group))
-            .is_some_and(|t| t.elapsed() < AUTH_RETRY)
-        {
-            return;
+    /// A peer completed the mutual proof for `group` on its current connection: it may sync the
+    /// group with us, and (for the gossip layer) be admitted to the group's traffic.
+    fn peer_proven(&mut self, peer: PeerId, group: GroupId) {
+        self.proven.entry(peer).or_default().insert(group);
+        self.notes.remove(&peer);
+    }
+
+    /// A peer's proofs no longer hold: it disconnected (`group` `None`: every group), or it is
+    /// no longer a member of `group`.
+    fn peer_unproven(&mut self, peer: PeerId, group: Option<GroupId>) {
+        match group {
+            None => {
+                self.proven.remove(&peer);
+                self.authed.retain(|(p, _), _| *p != peer);
+                self.outgoing.retain(|(p, _), _| *p != peer);
+                self.sessions.retain(|(p, _), _| *p != peer);
+                self.hellos.remove(&peer);
+                self.challenges.remove(&peer);
+            }
+            Some(g) => {
+                if let Some(set) = self.proven.get_mut(&peer) {
+                    set.remove(&g);
+                }
+                self.authed.remove(&(peer, g));
+                self.outgoing.remove(&(peer, g));
+                self.sessions.retain(|(p, _), gg| !(*p == peer && *gg == g));
+            }
         }
-        let me = *self.swarm.local_peer_id();
-        let msg =
-            dualpower_net::auth_message(&self.network, &group, &me.to_bytes(), &peer.to_bytes());
-        let member = self.caches.get(&group).is_some_and(|c| c.member);
-        let (key, invite, sig) = if member {
-            (self.identity.public(), None, self.identity.sign(&msg))
-        } else {
-            match block(|| crate::ops::invite_keys(&self.store, &self.identity, &group))
+    }
+
+    /// Records a note about a peer we cannot sync with (bounded: notes of gone peers go first).
+    fn note(&mut self, peer: PeerId, why: &'static str) {
+        if self.notes.len() >= 1_000 {
+            let connected = &self.connected;
+            self.notes.retain(|p, _| connected.contains_key(p));
+            if self.notes.len() >= 1_000 {
+                self.notes.clear();
+            }
+        }
+        self.notes.insert(peer, why);
+    }
+
+    /// The handshake facts with `peer`, we being the requester (`we_asked`) or the responder.
+    fn facts<'a>(
+        &'a self,
+        peer: &'a [u8],
+        me: &'a [u8],
+        we_asked: bool,
+        requester_nonce: &'a Nonce,
+        responder_nonce: &'a Nonce,
+    ) -> Handshake<'a> {
+        let (requester, responder) = if we_asked { (me, peer) } else { (peer, me) };
+        Handshake {
+            network: &self.network,
+            requester_nonce,
+            responder_nonce,
+            requester,
+            responder,
+        }
+    }
+
+    /// Our proofs for `group` in a handshake: as a member; or with an invite we hold, and then,
+    /// as requester (the responder has proved its membership already), also with our identity
+    /// key, because a joiner admitted while away does not know it is a member until it has
+    /// synced its admission, and its invite may be used up by then. Empty if we can prove neither.
+    fn prove(&self, group: &GroupId, hs: &Handshake<'_>, side: Side) -> Vec<Proof> {
+        let label = match side {
+            Side::Requester => Label::Prove,
+            Side::Responder => Label::Answer,
+        };
+        let msg = hs.message(group, side);
+        let identity = Proof {
+            tag: hs.tag(group, label),
+            key: self.identity.public(),
+            invite: None,
+            sig: self.identity.sign(&msg),
+        };
+        if self.caches.get(group).is_some_and(|c| c.member) {
+            return vec![identity];
+        }
+        let Some((invite, key)) =
+            block(|| crate::ops::invite_keys(&self.store, &self.identity, group))
                 .ok()
                 .and_then(|v| v.into_iter().next())
-            {
-                Some((inv, k)) => (k.public(), Some(inv.0), k.sign(&msg)),
-                None => return,
-            }
+        else {
+            return Vec::new();
         };
-        // Counts as in flight: no second proof until it is answered or times out.
-        self.auth_denied.insert((peer, group), Instant::now());
-        let token = self.access.token(&group);
+        let by_invite = Proof {
+            tag: hs.tag(group, label),
+            key: key.public(),
+            invite: Some(invite.0),
+            sig: key.sign(&msg),
+        };
+        // The identity first: the other side takes the first proof it accepts, and a member's
+        // answers are admitted more widely than a joiner's.
+        match side {
+            Side::Requester => vec![identity, by_invite],
+            Side::Responder => vec![by_invite],
+        }
+    }
+
+    /// Whether we can prove `group` (as a member, or with an invite we hold).
+    fn can_prove(&self, group: &GroupId) -> bool {
+        self.caches.get(group).is_some_and(|c| c.member)
+            || block(|| crate::ops::invite_keys(&self.store, &self.identity, group))
+                .is_ok_and(|v| !v.is_empty())
+    }
+
+    /// Whether the (signature-checked) `proof` shows a key that may read `group` by our derived
+    /// state: a current member, or an unexpired invite with uses left. With no state to judge by
+    /// (we hold no member of the group: a joiner before it has the genesis) any proof is taken,
+    /// and dropped once the state says otherwise (see `refresh_group`); what that peer sends is
+    /// still judged by the state derived with it.
+    ///
+    /// `companions` are the keys of the other verified identity proofs for the group in the
+    /// same message: an invite with no uses left is taken only from someone who also proves
+    /// to be one of the joiners who used it (so a used code in other hands opens nothing).
+    fn judge(&self, group: &GroupId, proof: &Proof, companions: &[PublicKey]) -> Option<Proved> {
+        let invite = proof.invite.map(EventId);
+        let c = self.caches.get(group);
+        if c.is_none_or(|c| c.members.is_empty()) {
+            return Some(Proved {
+                key: proof.key,
+                invite,
+            });
+        }
+        let c = c?;
+        let ok = match &proof.invite {
+            None => c.members.contains(&proof.key),
+            Some(i) => c.invites.get(i).is_some_and(|v| {
+                v.key == proof.key
+                    && now_ms() <= v.expires
+                    && (v.left || v.joiners.iter().any(|j| companions.contains(j)))
+            }),
+        };
+        ok.then_some(Proved {
+            key: proof.key,
+            invite,
+        })
+    }
+
+    /// Starts a handshake with `peer` (see `dualpower_net::protocol`): a fresh nonce and one tag
+    /// per group we can prove, padded. Not while one is under way, and unless `force`d, not
+    /// within [`HELLO_RETRY`] of the last.
+    fn handshake(&mut self, peer: PeerId, force: bool) {
+        if self.open_groups {
+            return;
+        }
+        if let Some(o) = self.hellos.get(&peer) {
+            if o.in_flight && o.at.elapsed() < HANDSHAKE_TIMEOUT {
+                return;
+            }
+            if !force && o.at.elapsed() < HELLO_RETRY {
+                return;
+            }
+        }
+        let mut nonce = [0u8; 32];
+        rand::fill(&mut nonce);
+        let mut groups: Vec<GroupId> = self.groups.iter().copied().collect();
+        groups.sort_unstable();
+        groups.retain(|g| self.can_prove(g));
+        groups.truncate(MAX_HELLO_TAGS - HELLO_PAD);
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let hs = self.facts(&them, &me, true, &nonce, &[0; 32]);
+        let mut tags: Vec<[u8; 32]> = groups.iter().map(|g| hs.tag(g, Label::Hello)).collect();
+        // Padding: the number of tags does not tell how many groups we hold, and a Hello is
+        // sent even with none (the answer tells `sync --peer` that we share no group).
+        while tags.is_empty() || !tags.len().is_multiple_of(HELLO_PAD) {
+            let mut t = [0u8; 32];
+            rand::fill(&mut t);
+            tags.push(t);
+        }
+        self.hellos.insert(
+            peer,
+            Outgoing {
+                nonce,
+                responder_nonce: None,
+                groups,
+                proving: Vec::new(),
+                at: Instant::now(),
+                in_flight: true,
+            },
+        );
         self.send(
             peer,
-            group,
-            Request::Auth {
-                token,
-                key,
-                invite,
-                sig,
-            },
-            Pending::Auth,
+            NO_GROUP,
+            Request::Hello { nonce, tags },
+            Pending::Hello,
         );
     }
 
-    /// Checks a peer's proof that it may read `group`.
-    fn check_auth(
+    /// As responder, answers a `Hello`: our fresh nonce and a proof for each of our groups the
+    /// requester showed it knows. A stranger gets a nonce and nothing else.
+    fn answer_hello(
         &mut self,
         peer: PeerId,
-        group: GroupId,
-        key: &PublicKey,
-        invite: Option<&[u8; 32]>,
-        sig: &[u8; 64],
-    ) -> bool {
-        let me = *self.swarm.local_peer_id();
-        let msg =
-            dualpower_net::auth_message(&self.network, &group, &peer.to_bytes(), &me.to_bytes());
-        if !dualpower_core::sig::verify_single(&key.0, &msg, sig) {
-            self.strike(peer, "forged sync proof");
-            return false;
+        requester_nonce: Nonce,
+        tags: &[[u8; 32]],
+    ) -> Response {
+        let mut nonce = [0u8; 32];
+        rand::fill(&mut nonce);
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let tags: HashSet<&[u8; 32]> = tags.iter().collect();
+        let mut mine: Vec<GroupId> = self.groups.iter().copied().collect();
+        mine.sort_unstable();
+        let hs = self.facts(&them, &me, false, &requester_nonce, &nonce);
+        let mut groups = Vec::new();
+        let mut proofs = Vec::new();
+        for g in mine {
+            if !tags.contains(&hs.tag(&g, Label::Hello)) {
+                continue;
+            }
+            let mine = self.prove(&g, &hs, Side::Responder);
+            if !mine.is_empty() {
+                groups.push(g);
+                proofs.extend(mine);
+            }
         }
-        let Some(c) = self.caches.get(&group) else {
-            return false;
+        self.challenges.insert(
+            peer,
+            Challenge {
+                requester_nonce,
+                nonce,
+                groups,
+            },
+        );
+        Response::Hello { nonce, proofs }
+    }
+
+    /// As responder, checks a `Prove` against the challenge it answers (consumed: a replay finds
+    /// none) and admits the requester to each group it proved.
+    fn answer_prove(&mut self, peer: PeerId, proofs: Vec<Proof>) -> Response {
+        let Some(ch) = self.challenges.remove(&peer) else {
+            return Response::Proven { tags: Vec::new() };
         };
-        let ok = match invite {
-            None => c.members.contains(key),
-            Some(i) => c
-                .invites
-                .get(i)
-                .is_some_and(|(k, expires, left)| k == key && *left && now_ms() <= *expires),
-        };
-        if ok {
-            self.authed.insert((peer, group), *key);
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let mut accepted = Vec::new();
+        let mut admitted = Vec::new();
+        let mut forged = 0;
+        {
+            let hs = self.facts(&them, &me, false, &ch.requester_nonce, &ch.nonce);
+            let mut verified: Vec<(GroupId, Proof)> = Vec::new();
+            for p in proofs {
+                let Some(g) = ch.groups.iter().find(|g| hs.tag(g, Label::Prove) == p.tag) else {
+                    forged += 1;
+                    continue;
+                };
+                if hs.check(g, Side::Requester, &p).is_err() {
+                    forged += 1;
+                    continue;
+                }
+                verified.push((*g, p));
+            }
+            for (g, p) in &verified {
+                if admitted.iter().any(|(ag, _, _)| ag == g) {
+                    continue;
+                }
+                let companions = identity_keys(&verified, g);
+                if let Some(proved) = self.judge(g, p, &companions) {
+                    accepted.push(p.tag);
+                    admitted.push((*g, proved, hs.tag(g, Label::Session)));
+                }
+            }
         }
-        ok
+        for (g, proved, session) in admitted {
+            self.authed.insert((peer, g), proved);
+            self.sessions.insert((peer, session), g);
+            self.peer_proven(peer, g);
+        }
+        if forged > 0 {
+            self.strike(peer, "forged or misdirected handshake proof");
+        }
+        Response::Proven { tags: accepted }
+    }
+
+    /// As requester, checks the responder's proofs and, for each group it proved, sends ours.
+    fn on_hello_answer(&mut self, peer: PeerId, responder_nonce: Nonce, proofs: Vec<Proof>) {
+        let Some(o) = self.hellos.get(&peer).filter(|o| o.in_flight) else {
+            return;
+        };
+        let (nonce, groups) = (o.nonce, o.groups.clone());
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let mut proved = Vec::new();
+        let mut ours = Vec::new();
+        let mut forged = 0;
+        {
+            let hs = self.facts(&them, &me, true, &nonce, &responder_nonce);
+            let mut verified: Vec<(GroupId, Proof)> = Vec::new();
+            for p in &proofs {
+                let Some(g) = groups.iter().find(|g| hs.tag(g, Label::Answer) == p.tag) else {
+                    forged += 1;
+                    continue;
+                };
+                if hs.check(g, Side::Responder, p).is_err() {
+                    forged += 1;
+                    continue;
+                }
+                verified.push((*g, p.clone()));
+            }
+            for (g, p) in &verified {
+                // Our membership is shown only to a peer that proved its own.
+                if proved.iter().any(|(pg, _)| pg == g) {
+                    continue;
+                }
+                let companions = identity_keys(&verified, g);
+                if let Some(pr) = self.judge(g, p, &companions) {
+                    let mine = self.prove(g, &hs, Side::Requester);
+                    if !mine.is_empty() {
+                        proved.push((*g, pr));
+                        ours.extend(mine.into_iter().map(|m| (*g, m)));
+                    }
+                }
+            }
+        }
+        if forged > 0 {
+            self.strike(peer, "forged or misdirected handshake proof");
+        }
+        for (g, pr) in &proved {
+            self.authed.insert((peer, *g), *pr);
+            self.peer_proven(peer, *g);
+        }
+        let Some(o) = self.hellos.get_mut(&peer) else {
+            return;
+        };
+        if ours.is_empty() {
+            o.in_flight = false;
+            if proofs.is_empty() {
+                self.note(peer, NO_SHARED_GROUP);
+            }
+            return;
+        }
+        o.responder_nonce = Some(responder_nonce);
+        o.proving = ours.iter().map(|(g, p)| (*g, p.tag)).collect();
+        o.proving.dedup();
+        let proofs = ours.into_iter().map(|(_, p)| p).collect();
+        self.send(peer, NO_GROUP, Request::Prove { proofs }, Pending::Prove);
+    }
+
+    /// As requester, learns which of our proofs the responder accepted and starts syncing those
+    /// groups with the handshake's session tokens.
+    fn on_proven(&mut self, peer: PeerId, tags: &[[u8; 32]]) {
+        let Some(o) = self.hellos.get_mut(&peer).filter(|o| o.in_flight) else {
+            return;
+        };
+        o.in_flight = false;
+        let Some(responder_nonce) = o.responder_nonce else {
+            return;
+        };
+        let (nonce, proving) = (o.nonce, std::mem::take(&mut o.proving));
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let sessions: Vec<(GroupId, Token)> = {
+            let hs = self.facts(&them, &me, true, &nonce, &responder_nonce);
+            proving
+                .iter()
+                .filter(|(_, t)| tags.contains(t))
+                .map(|(g, _)| (*g, hs.tag(g, Label::Session)))
+                .collect()
+        };
+        for (g, token) in sessions {
+            self.outgoing.insert((peer, g), token);
+            if let Some(j) = self.jobs.get_mut(&(peer, g)) {
+                j.running = false;
+            }
+            self.start_sync(peer, g);
+        }
     }
 
     /// Re-derives every group whose events changed: runs the membership agent (and gossips
@@ -691,18 +1116,58 @@ impl Node {
             invites: st
                 .invites
                 .iter()
-                .map(|(id, i)| (id.0, (i.key, i.expires, (i.used_by.len() as u64) < i.uses)))
+                .map(|(id, i)| {
+                    let joiners = i
+                        .used_by
+                        .iter()
+                        .filter(|k| st.pending.contains_key(*k) || st.members.contains_key(*k))
+                        .copied()
+                        .collect();
+                    let view = InviteView {
+                        key: i.key,
+                        expires: i.expires,
+                        left: (i.used_by.len() as u64) < i.uses,
+                        joiners,
+                    };
+                    (id.0, view)
+                })
                 .collect(),
             topics,
             member: st.is_member(&self.identity.public()),
             closes: close_times(st, &self.identity.public()),
             witness: witness_times(st, &view.events, &self.identity.public()),
         };
-        let members = &cache.members;
-        self.authed.retain(|(_, gg), k| {
-            *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k)
-        });
+        // Peers whose proofs the new state no longer bears out lose the group at once.
+        let judged = !cache.members.is_empty();
+        let revoked: Vec<PeerId> = self
+            .authed
+            .iter()
+            .filter(|((_, gg), _)| *gg == g)
+            .filter(|(_, pr)| {
+                let ok = match pr.invite {
+                    None => cache.members.contains(&pr.key),
+                    // An invite proof lasts while the invite is usable (see above).
+                    Some(i) => cache
+                        .invites
+                        .get(&i.0)
+                        .is_some_and(|v| v.key == pr.key && (v.left || !v.joiners.is_empty())),
+                };
+                judged && !ok
+            })
+            .map(|((p, _), _)| *p)
+            .collect();
+        for p in revoked {
+            self.peer_unproven(p, Some(g));
+        }
+        let became_member = cache.member && !self.caches.get(&g).is_some_and(|c| c.member);
         self.caches.insert(g, cache);
+        if became_member {
+            // Now we can prove the group as a member: tell connected peers.
+            let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+            for p in peers {
+                self.handshake(p, true);
+            }
+        }
         for ev in &written {
             self.publish(ev);
         }
@@ -960,6 +1425,13 @@ impl Node {
             // Already connected: a dial adds nothing, so catch up with it now.
             Some(peer) if self.connected.contains_key(&peer) => {
                 let groups: Vec<GroupId> = self.groups.iter().copied().collect();
+                if !self.open_groups
+                    && groups
+                        .iter()
+                        .any(|g| !self.outgoing.contains_key(&(peer, *g)))
+                {
+                    self.handshake(peer, true);
+                }
                 for g in groups {
                     self.start_sync(peer, g);
                 }
@@ -1066,6 +1538,12 @@ impl Node {
             published: self.published,
             gossip_received: gossip.0,
             gossip_unique: gossip.1,
+            held: self.held.values().map(|h| h.events.len() as u64).sum(),
+            peer_notes: self
+                .notes
+                .iter()
+                .map(|(p, n)| (p.to_string(), (*n).to_owned()))
+                .collect(),
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
@@ -1108,8 +1586,13 @@ impl Node {
                     if let Some(j) = self.jobs.get_mut(&(peer_id, g)) {
                         j.running = false;
                     }
-                    self.start_sync(peer_id, g);
+                    if self.open_groups {
+                        self.start_sync(peer_id, g);
+                    }
                 }
+                // Private groups: prove ourselves first (also with no group: the answer tells
+                // whether the peer is a Dual Power node we share a group with).
+                self.handshake(peer_id, true);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -1117,9 +1600,7 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
-                self.authed.retain(|(p, _), _| *p != peer_id);
-                self.auth_ok.retain(|(p, _)| *p != peer_id);
-                self.auth_denied.retain(|(p, _), _| *p != peer_id);
+                self.peer_unproven(peer_id, None);
                 // Bound the per-peer bookkeeping: forget finished syncs of gone peers once many
                 // accumulated (fresh peer ids cost nothing to make).
                 if self.jobs.len() > 10_000 {
@@ -1168,11 +1649,20 @@ impl Node {
                 error,
                 ..
             }) => {
-                if let Some((p, g, _, _)) = self.pending.remove(&request_id).inspect(|_| {
+                if let Some((p, g, kind, _)) = self.pending.remove(&request_id).inspect(|_| {
                     self.asked.remove(&request_id);
-                }) && let Some(j) = self.jobs.get_mut(&(p, g))
-                {
-                    j.running = false;
+                }) {
+                    if let Some(j) = self.jobs.get_mut(&(p, g)) {
+                        j.running = false;
+                    }
+                    if matches!(kind, Pending::Hello | Pending::Prove)
+                        && let Some(o) = self.hellos.get_mut(&p)
+                    {
+                        o.in_flight = false;
+                    }
+                }
+                if let request_response::OutboundFailure::UnsupportedProtocols = &error {
+                    self.note(peer, NOT_DUALPOWER);
                 }
                 if let request_response::OutboundFailure::Io(e) = &error
                     && e.kind() == std::io::ErrorKind::InvalidData
@@ -1188,6 +1678,10 @@ impl Node {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // Identify lists the peer's protocols: without ours there is nothing to sync.
+                if !info.protocols.contains(&SYNC_PROTOCOL) {
+                    self.note(peer_id, NOT_DUALPOWER);
+                }
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
@@ -1276,6 +1770,31 @@ impl Node {
                 return MessageAcceptance::Reject;
             }
         };
+        // Only authors that can be in the group are stored, and what cannot be linked yet is
+        // held in the bounded quarantine rather than the store's.
+        let verified = if self.open_groups {
+            verified
+        } else {
+            let checked = block(|| {
+                crate::sync::admissible(&self.store, group, Admit::Members, vec![verified])
+                    .and_then(|(kept, _)| crate::sync::split_unlinked(&self.store, kept))
+            });
+            match checked {
+                Ok((_, unlinked)) if !unlinked.is_empty() => {
+                    self.status_counts.2 += self.hold(source, group, unlinked);
+                    self.start_sync(source, group);
+                    return MessageAcceptance::Ignore;
+                }
+                Ok((mut linked, _)) => match linked.pop() {
+                    Some(v) => v,
+                    None => {
+                        self.status_counts.2 += 1;
+                        return MessageAcceptance::Reject;
+                    }
+                },
+                Err(_) => return MessageAcceptance::Ignore,
+            }
+        };
         let outcome = block(|| self.store.ingest_into(group, vec![verified]));
         match outcome.map(|mut v| v.pop()) {
             // A further version of a log position is stored like any event (forks are data),
@@ -1284,7 +1803,12 @@ impl Node {
                 Ingested::Stored { id, released } | Ingested::ForkDetected { id, released, .. },
             ))) => {
                 self.status_counts.0 += 1 + released.len() as u64;
-                for id in std::iter::once(id).chain(released) {
+                let more = if self.open_groups {
+                    Vec::new()
+                } else {
+                    self.release_held(group)
+                };
+                for id in std::iter::once(id).chain(released).chain(more) {
                     let _ = self.events_out.try_send(NodeEvent::Stored {
                         id,
                         by_gossip: true,
@@ -1311,21 +1835,34 @@ impl Node {
         }
     }
 
-    /// Answers a sync request within the responder's budget.
+    /// Answers a sync request within the responder's budget: the handshake, or a request for
+    /// a group the peer proved on this connection (named by the handshake's session token).
     fn answer(&mut self, peer: PeerId, req: Request) -> Response {
-        let token = *req.token();
-        let mut group = self.tokens.get(&token).copied();
-        if let Request::Auth {
-            key, invite, sig, ..
-        } = &req
-        {
-            let ok = group.is_some_and(|g| self.check_auth(peer, g, key, invite.as_ref(), sig));
-            return Response::Auth { ok };
-        }
+        let token = match &req {
+            Request::Hello { nonce, tags } => {
+                if self.open_groups {
+                    return Response::Hello {
+                        nonce: [0; 32],
+                        proofs: Vec::new(),
+                    };
+                }
+                return self.answer_hello(peer, *nonce, tags);
+            }
+            Request::Prove { .. } if self.open_groups => {
+                return Response::Proven { tags: Vec::new() };
+            }
+            Request::Prove { proofs } => return self.answer_prove(peer, proofs.clone()),
+            other => other.token().copied().unwrap_or([0; 32]),
+        };
         // Without proof of membership a group is answered as if we did not hold it.
-        if !self.open_groups && group.is_some_and(|g| !self.authed.contains_key(&(peer, g))) {
-            group = None;
-        }
+        let group = if self.open_groups {
+            self.tokens.get(&token).copied()
+        } else {
+            self.sessions
+                .get(&(peer, token))
+                .copied()
+                .filter(|g| self.authed.contains_key(&(peer, *g)))
+        };
         block(|| crate::sync::answer(&self.store, group, req)).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot answer a sync request");
             Response::Events {
@@ -1344,16 +1881,23 @@ impl Node {
         asked: Option<&Request>,
     ) {
         let step = match (kind, res) {
-            (Pending::Auth, Response::Auth { ok }) => {
-                if ok {
-                    self.auth_denied.remove(&(peer, group));
-                    self.auth_ok.insert((peer, group));
-                    self.start_sync(peer, group);
+            (Pending::Hello, Response::Hello { nonce, proofs }) => {
+                self.on_hello_answer(peer, nonce, proofs);
+                return;
+            }
+            (Pending::Prove, Response::Proven { tags }) => {
+                self.on_proven(peer, &tags);
+                return;
+            }
+            (Pending::Hello | Pending::Prove, _) => {
+                if let Some(o) = self.hellos.get_mut(&peer) {
+                    o.in_flight = false;
                 }
+                self.strike(peer, "handshake answer of the wrong kind");
                 return;
             }
             (Pending::Events, Response::Events { events, .. }) => {
-                let (stored, bad) = self.ingest_batch(group, events, asked);
+                let (stored, bad) = self.ingest_batch(peer, group, events, asked);
                 self.status_counts.1 += stored;
                 if bad > 0 {
                     self.strike(peer, "invalid or unrequested events in a sync answer");
@@ -1408,9 +1952,13 @@ impl Node {
         }
     }
 
-    /// Decodes, batch-verifies and stores events of `group`. Returns (stored, invalid).
+    /// Decodes, batch-verifies and stores events of `group` from `peer`'s sync answer: only
+    /// what was asked, only from a peer that proved the group, only by authors that can be in
+    /// the group (see [`crate::sync::Admit`]); what cannot be linked yet is held (bounded).
+    /// Returns (stored, refused).
     fn ingest_batch(
         &mut self,
+        peer: PeerId,
         group: GroupId,
         raw: Vec<RawEvent>,
         asked: Option<&Request>,
@@ -1418,21 +1966,118 @@ impl Node {
         let Some(asked) = asked else {
             return (0, raw.len() as u64);
         };
-        match block(|| crate::sync::store_answer(&self.store, group, raw, asked)) {
+        let admit = if self.open_groups {
+            crate::sync::Admit::Any
+        } else {
+            match self.authed.get(&(peer, group)) {
+                Some(Proved {
+                    invite: Some(i), ..
+                }) => crate::sync::Admit::Joiner(*i),
+                Some(_) => crate::sync::Admit::Members,
+                // Proofs dropped since the request (the peer was removed): take nothing.
+                None => return (0, 0),
+            }
+        };
+        match block(|| crate::sync::store_answer_checked(&self.store, group, raw, asked, admit)) {
             Ok(f) => {
-                for id in &f.stored {
+                let over = self.hold(peer, group, f.unlinked);
+                let mut stored = f.stored;
+                if !stored.is_empty() {
+                    stored.extend(self.release_held(group));
+                }
+                for id in &stored {
                     let _ = self.events_out.try_send(NodeEvent::Stored {
                         id: *id,
                         by_gossip: false,
                     });
                 }
-                self.status_counts.2 += f.invalid;
-                (f.stored.len() as u64, f.invalid)
+                let refused = f.invalid + f.dropped + over;
+                self.status_counts.2 += refused;
+                (stored.len() as u64, refused)
             }
             Err(e) => {
                 tracing::error!(error = %e, "store failed during sync");
                 (0, 0)
             }
         }
+    }
+
+    /// Holds events of `group` from `peer` that cannot be linked yet, within the per-peer and
+    /// per-group bounds. Returns how many did not fit (they count against the peer).
+    fn hold(&mut self, peer: PeerId, group: GroupId, events: Vec<VerifiedEvent>) -> u64 {
+        if events.is_empty() {
+            return 0;
+        }
+        let h = self.held.entry(group).or_default();
+        let mut over = 0;
+        for e in events {
+            if h.ids.contains(&e.id()) {
+                continue;
+            }
+            let mine = h.per_peer.entry(peer).or_default();
+            if *mine >= HELD_PER_PEER || h.events.len() >= HELD_PER_GROUP {
+                over += 1;
+                continue;
+            }
+            *mine += 1;
+            h.ids.insert(e.id());
+            h.events.push((peer, e, Instant::now()));
+        }
+        over
+    }
+
+    /// Stores the held events of `group` that can be linked now. Returns the ids stored.
+    fn release_held(&mut self, group: GroupId) -> Vec<EventId> {
+        let Some(mut h) = self.held.remove(&group) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        // A few passes: what one pass stores can link what another held event waits for.
+        for _ in 0..8 {
+            h.events.sort_by_key(|(_, e, _)| e.header().seq);
+            let events: Vec<VerifiedEvent> = h.events.iter().map(|(_, e, _)| e.clone()).collect();
+            let Ok((linked, _)) = block(|| crate::sync::split_unlinked(&self.store, events)) else {
+                break;
+            };
+            if linked.is_empty() {
+                break;
+            }
+            let ids: HashSet<EventId> = linked.iter().map(VerifiedEvent::id).collect();
+            match block(|| crate::sync::store_linked(&self.store, group, linked)) {
+                Ok((stored, _)) => out.extend(stored),
+                Err(e) => {
+                    tracing::error!(error = %e, "store failed releasing held events");
+                    break;
+                }
+            }
+            h.events.retain(|(p, e, _)| {
+                let gone = ids.contains(&e.id());
+                if gone && let Some(n) = h.per_peer.get_mut(p) {
+                    *n = n.saturating_sub(1);
+                }
+                !gone
+            });
+            h.ids.retain(|id| !ids.contains(id));
+        }
+        if !h.events.is_empty() {
+            self.held.insert(group, h);
+        }
+        out
+    }
+
+    /// Drops held events older than [`HELD_TTL`].
+    fn expire_held(&mut self) {
+        for h in self.held.values_mut() {
+            if h.events.iter().all(|(_, _, at)| at.elapsed() < HELD_TTL) {
+                continue;
+            }
+            h.events.retain(|(_, _, at)| at.elapsed() < HELD_TTL);
+            h.ids = h.events.iter().map(|(_, e, _)| e.id()).collect();
+            h.per_peer.clear();
+            for (p, _, _) in &h.events {
+                *h.per_peer.entry(*p).or_default() += 1;
+            }
+        }
+        self.held.retain(|_, h| !h.events.is_empty());
     }
 }

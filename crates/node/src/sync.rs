@@ -12,6 +12,7 @@ use dualpower_net::protocol::{
     MAX_WANTS, Token, bucket_count, bucket_digests, bucket_of, heights_digest,
 };
 use dualpower_net::{LogHeight, RawEvent, Request, Response, Tip, Want};
+use dualpower_state::GroupState;
 use dualpower_store::{IngestError, Ingested, LogInfo, Store, StoreError};
 
 const NONE: [u8; 32] = [0; 32];
@@ -125,7 +126,9 @@ impl Session {
         known: &dyn Fn(&EventId) -> bool,
     ) -> Result<Step, &'static str> {
         match res {
-            Response::Auth { .. } => Err("an auth answer to a sync request"),
+            Response::Hello { .. } | Response::Proven { .. } => {
+                Err("a handshake answer to a sync request")
+            }
             Response::InSync => {
                 self.remaining = 0;
                 Ok(Step::Done)
@@ -312,12 +315,12 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 logs: Vec::new(),
                 truncated: false,
             },
-            Request::Auth { .. } => Response::Auth { ok: false },
+            Request::Hello { .. } | Request::Prove { .. } => Response::Proven { tags: Vec::new() },
         });
     };
     match req {
-        // The node judges proofs itself; one that reaches here was not accepted.
-        Request::Auth { .. } => Ok(Response::Auth { ok: false }),
+        // The node runs the handshake itself; one that reaches here proves nothing.
+        Request::Hello { .. } | Request::Prove { .. } => Ok(Response::Proven { tags: Vec::new() }),
         Request::Summary { digest: theirs, .. } => {
             let logs = store.logs(Some(group))?;
             let mine = digest(&logs);
@@ -448,6 +451,138 @@ pub struct Fetched {
     pub stored: Vec<dualpower_core::EventId>,
     /// Events that failed decoding or verification, or belonged to another group.
     pub invalid: u64,
+    /// Valid events dropped because their authors cannot be in the group (see [`Admit`]).
+    pub dropped: u64,
+    /// Valid, admissible events whose predecessor or deps are neither stored nor earlier in the
+    /// answer: not stored, handed back for the caller's bounded quarantine.
+    pub unlinked: Vec<VerifiedEvent>,
+}
+
+/// Whose events a sync answer may bring, by what the peer proved in the handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Anyone's (the benchmarks' open groups, bundles).
+    Any,
+    /// A member's answer: events of authors who are or were members, the creator, and pending
+    /// joiners with a valid invite.
+    Members,
+    /// A pending joiner's answer (it proved an invite key): only events of joiners who used that
+    /// invite and are pending or were admitted (a joiner admitted while away proves with its
+    /// invite until it learns it is a member), i.e. its own join, prekey and writes.
+    Joiner(EventId),
+}
+
+impl Admit {
+    /// Whether `author`'s events are admitted, judged on `state`.
+    fn admits(&self, state: &GroupState, author: &PublicKey) -> bool {
+        match self {
+            Admit::Any => true,
+            Admit::Members => {
+                state.members.contains_key(author)
+                    || state.removed.contains_key(author)
+                    || state.pending.contains_key(author)
+                    || state.creator.as_ref() == Some(author)
+            }
+            Admit::Joiner(invite) => {
+                state
+                    .pending
+                    .get(author)
+                    .is_some_and(|p| p.invite == *invite)
+                    || (state.members.contains_key(author)
+                        && state
+                            .invites
+                            .get(invite)
+                            .is_some_and(|i| i.used_by.contains(author)))
+            }
+        }
+    }
+}
+
+/// Keeps the events of `batch` whose authors `admit` lets into `group`. Judged first on the
+/// derived state of what is stored; an author that state does not admit is judged again on the
+/// state derived from the stored events and the batch together, so a catch-up that brings the
+/// genesis, an invite and a join along with the joiner's events keeps them. Events by keys that
+/// are no member there either (fresh keys writing into the group) are dropped: returns (kept,
+/// dropped).
+pub fn admissible(
+    store: &Store,
+    group: GroupId,
+    admit: Admit,
+    batch: Vec<VerifiedEvent>,
+) -> Result<(Vec<VerifiedEvent>, u64), StoreError> {
+    if admit == Admit::Any || batch.is_empty() {
+        return Ok((batch, 0));
+    }
+    let (stored, state) = crate::ops::derived::derived(store, group)?;
+    if batch
+        .iter()
+        .all(|e| admit.admits(&state, &e.header().author))
+    {
+        return Ok((batch, 0));
+    }
+    let mut all: Vec<VerifiedEvent> = Vec::with_capacity(stored.len() + batch.len());
+    all.extend(stored.iter().cloned());
+    all.extend(batch.iter().cloned());
+    let wider = GroupState::derive(store.network(), group, &all);
+    let before = batch.len() as u64;
+    let kept: Vec<VerifiedEvent> = batch
+        .into_iter()
+        .filter(|e| {
+            let a = &e.header().author;
+            admit.admits(&state, a) || admit.admits(&wider, a)
+        })
+        .collect();
+    let dropped = before - kept.len() as u64;
+    Ok((kept, dropped))
+}
+
+/// Splits `batch` (in the order given) into events whose predecessor and deps are stored or
+/// earlier in the linked part, and the rest, which the store would quarantine.
+pub fn split_unlinked(
+    store: &Store,
+    batch: Vec<VerifiedEvent>,
+) -> Result<(Vec<VerifiedEvent>, Vec<VerifiedEvent>), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut linked, mut unlinked) = (Vec::new(), Vec::new());
+    for e in batch {
+        let h = e.header();
+        let mut ok = true;
+        for id in h.backlink.iter().chain(h.deps.iter()) {
+            if !seen.contains(id) && !store.contains(id)? {
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            seen.insert(e.id());
+            linked.push(e);
+        } else {
+            unlinked.push(e);
+        }
+    }
+    Ok((linked, unlinked))
+}
+
+/// Stores `events` of `group` (already verified and admitted). Returns the ids stored (with what
+/// they released from quarantine) and how many belonged to another group.
+pub fn store_linked(
+    store: &Store,
+    group: GroupId,
+    events: Vec<VerifiedEvent>,
+) -> Result<(Vec<EventId>, u64), StoreError> {
+    let (mut stored, mut wrong) = (Vec::new(), 0);
+    for o in store.ingest_into(group, events)? {
+        match o {
+            Ok(Ingested::Stored { id, released } | Ingested::ForkDetected { id, released, .. }) => {
+                stored.push(id);
+                stored.extend(released);
+            }
+            Ok(_) => {}
+            Err(IngestError::WrongGroup { .. }) => wrong += 1,
+            Err(_) => {}
+        }
+    }
+    Ok((stored, wrong))
 }
 
 /// Whether `request` asked for events of (author, log). Any seq counts: a responder sends a
@@ -471,13 +606,28 @@ pub fn author_prefix(author: &PublicKey) -> [u8; 8] {
 }
 
 /// Decodes, batch-verifies and stores the events of a sync answer for `group`, exactly like any
-/// other input. Events that were not asked for (another group, another log, below `from`) count
-/// as invalid and are dropped.
+/// other input, admitting anyone's events (the benchmarks' open groups; see
+/// [`store_answer_checked`]). Events that were not asked for (another group, another log, below
+/// `from`) count as invalid and are dropped.
 pub fn store_answer(
     store: &Store,
     group: GroupId,
     raw: Vec<RawEvent>,
     asked: &Request,
+) -> Result<Fetched, StoreError> {
+    store_answer_checked(store, group, raw, asked, Admit::Any)
+}
+
+/// Like [`store_answer`], but only events whose authors `admit` lets in are kept (the others
+/// are counted in [`Fetched::dropped`]), and events that cannot be linked yet are not stored but
+/// returned in [`Fetched::unlinked`], for the caller to hold in a bounded quarantine. (With
+/// [`Admit::Any`] everything goes to the store, whose own quarantine keeps what cannot link.)
+pub fn store_answer_checked(
+    store: &Store,
+    group: GroupId,
+    raw: Vec<RawEvent>,
+    asked: &Request,
+    admit: Admit,
 ) -> Result<Fetched, StoreError> {
     let mut out = Fetched::default();
     let wanted = |e: &Event| {
@@ -500,16 +650,16 @@ pub fn store_answer(
         .into_iter()
         .filter_map(|r| r.map_err(|_| out.invalid += 1).ok())
         .collect();
-    for o in store.ingest_into(group, verified)? {
-        match o {
-            Ok(Ingested::Stored { id, released } | Ingested::ForkDetected { id, released, .. }) => {
-                out.stored.push(id);
-                out.stored.extend(released);
-            }
-            Ok(_) => {}
-            Err(IngestError::WrongGroup { .. }) => out.invalid += 1,
-            Err(_) => {}
-        }
-    }
+    let (kept, dropped) = admissible(store, group, admit, verified)?;
+    out.dropped = dropped;
+    let (linked, unlinked) = if admit == Admit::Any {
+        (kept, Vec::new())
+    } else {
+        split_unlinked(store, kept)?
+    };
+    out.unlinked = unlinked;
+    let (stored, wrong) = store_linked(store, group, linked)?;
+    out.stored = stored;
+    out.invalid += wrong;
     Ok(out)
 }

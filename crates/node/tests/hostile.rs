@@ -24,8 +24,8 @@ use dualpower_net::protocol::{
     encode_gossip,
 };
 use dualpower_net::{
-    BehaviourEvent, GroupAccess, IdKnowledge, LogHeight, NetConfig, RawEvent, Request, Response,
-    Want, build_swarm,
+    BehaviourEvent, GroupAccess, Handshake, IdKnowledge, Label, LogHeight, NetConfig, Nonce, Proof,
+    RawEvent, Request, Response, Side, Want, build_swarm,
 };
 use dualpower_node::node::Status;
 use dualpower_node::{Handle, NodeConfig, NodeError, NodeEvent};
@@ -458,10 +458,21 @@ fn honest_empty() -> Answer {
         Some(match req {
             Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-            Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+            Request::Hello { .. } | Request::Prove { .. } => no_proof(),
             Request::Tips { .. } => empty_tips(),
         })
     })
+}
+
+/// A handshake answer proving nothing (a peer that shares no group).
+fn no_proof() -> Vec<u8> {
+    frame(
+        &Response::Hello {
+            nonce: [7; 32],
+            proofs: Vec::new(),
+        }
+        .encode(),
+    )
 }
 
 /// An honest answer to a `Tips` request about logs we do not hold.
@@ -958,7 +969,7 @@ async fn huge_counts_are_refused_before_allocation() {
                     body.extend_from_slice(&COUNT_2_32_MINUS_1);
                     frame(&body)
                 }
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1270,7 +1281,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                     }
                     .encode(),
                 ),
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1500,7 +1511,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-                Request::Auth { .. } => frame(&Response::Auth { ok: true }.encode()),
+                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1628,19 +1639,50 @@ async fn op(node: &TestNode, o: dualpower_node::ops::Op) -> serde_json::Value {
         .expect("op succeeds")
 }
 
-fn auth(
-    signer: &Identity,
-    group: GroupId,
-    me: PeerId,
-    them: PeerId,
-    invite: Option<[u8; 32]>,
-) -> Request {
-    let msg = dualpower_net::auth_message(&net(), &group, &me.to_bytes(), &them.to_bytes());
-    Request::Auth {
-        token: IdKnowledge.token(&group),
+/// The handshake facts of the attacker (`me`, requester) with the victim (`them`, responder).
+fn facts<'a>(
+    network: &'a NetworkId,
+    me: &'a [u8],
+    them: &'a [u8],
+    n1: &'a Nonce,
+    n2: &'a Nonce,
+) -> Handshake<'a> {
+    Handshake {
+        network,
+        requester_nonce: n1,
+        responder_nonce: n2,
+        requester: me,
+        responder: them,
+    }
+}
+
+/// The requester's proof for `group` in handshake `hs`, signed by `signer`.
+fn prove(hs: &Handshake<'_>, signer: &Identity, group: GroupId, invite: Option<[u8; 32]>) -> Proof {
+    Proof {
+        tag: hs.tag(&group, Label::Prove),
         key: signer.public(),
         invite,
-        sig: signer.sign(&msg),
+        sig: signer.sign(&hs.message(&group, Side::Requester)),
+    }
+}
+
+/// Sends a `Hello` naming `group` (or only random tags) and returns the victim's nonce and
+/// proofs.
+async fn hello(
+    atk: &mut RawPeer,
+    n1: Nonce,
+    group: Option<GroupId>,
+    them: PeerId,
+) -> (Nonce, Vec<Proof>) {
+    let network = net();
+    let (me, them) = (atk.id().to_bytes(), them.to_bytes());
+    let mut tags = vec![[3u8; 32]; 7];
+    if let Some(g) = group {
+        tags.push(facts(&network, &me, &them, &n1, &[0; 32]).tag(&g, Label::Hello));
+    }
+    match atk.ask(&Request::Hello { nonce: n1, tags }).await {
+        Response::Hello { nonce, proofs } => (nonce, proofs),
+        other => panic!("expected a hello answer, got {other:?}"),
     }
 }
 
@@ -1649,7 +1691,7 @@ fn holds_nothing(r: &Response) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_groups_are_served_only_after_proof_of_membership() {
+async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     let victim = start_node_with(false).await;
     let created = op(
         &victim,
@@ -1685,57 +1727,310 @@ async fn private_groups_are_served_only_after_proof_of_membership() {
     let mut atk = RawPeer::new(victim.peer, honest_empty());
     atk.connect(&victim.addr).await;
     let me = atk.id();
-    let token = IdKnowledge.token(&group);
-    let summary = Request::Summary {
+    let network = net();
+    let (mb, vb) = (me.to_bytes(), victim.peer.to_bytes());
+    let summary = |token| Request::Summary {
         token,
         digest: [0; 32],
     };
-    // Knowing the id is not enough: the group looks empty.
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    // Knowing the id is not enough: the group looks empty, under the old id-derived token too.
+    assert!(holds_nothing(
+        &atk.ask(&summary(IdKnowledge.token(&group))).await
+    ));
 
-    // A valid signature by a key that is not a member: refused, no strike.
+    // A hello with tags for no group of the victim's: a nonce, and nothing else.
+    let (_, proofs) = hello(&mut atk, [1; 32], None, victim.peer).await;
+    assert!(proofs.is_empty());
+
+    // A hello that shows knowledge of the group: the victim proves its membership, bound to
+    // both nonces and both peer ids.
+    let n1 = [2; 32];
+    let (n2, proofs) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    assert_eq!(proofs.len(), 1);
+    let hs = facts(&network, &mb, &vb, &n1, &n2);
+    assert_eq!(hs.check(&group, Side::Responder, &proofs[0]), Ok(()));
+    assert_eq!(proofs[0].key, victim.author);
+
+    // A valid signature by a key that is not a member: refused, no session.
     let stranger = Identity::generate();
     let r = atk
-        .ask(&auth(&stranger, group, me, victim.peer, None))
+        .ask(&Request::Prove {
+            proofs: vec![prove(&hs, &stranger, group, None)],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: false });
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert!(holds_nothing(
+        &atk.ask(&summary(hs.tag(&group, Label::Session))).await
+    ));
 
-    // A proof made for another peer (replayed): the signature does not match us. Refused and
-    // struck.
-    let creator_like = Identity::generate();
-    let replayed = auth(&creator_like, group, victim.peer, me, None);
-    assert_eq!(atk.ask(&replayed).await, Response::Auth { ok: false });
-    atk.until(&victim.handle, "a strike for a forged proof", |s| {
+    // A proof with the real invite, but made for the handshake before (replayed into a new
+    // one): refused.
+    let invite = Some(code.invite.0);
+    let n1 = [4; 32];
+    let (n2b, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let old = prove(
+        &facts(&network, &mb, &vb, &[2; 32], &n2),
+        &code.key(),
+        group,
+        invite,
+    );
+    let r = atk.ask(&Request::Prove { proofs: vec![old] }).await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+
+    // A proof for another peer id (made as if the victim had asked us): refused and struck.
+    let (n2c, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let swapped = facts(&network, &vb, &mb, &n1, &n2c);
+    let r = atk
+        .ask(&Request::Prove {
+            proofs: vec![prove(&swapped, &code.key(), group, invite)],
+        })
+        .await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    atk.until(&victim.handle, "a strike for a misdirected proof", |s| {
         penalised(s, &me, 1)
     })
     .await;
+    let _ = n2b;
 
     // A fake invite id with a real signature: refused.
+    let (n2d, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let hs = facts(&network, &mb, &vb, &n1, &n2d);
     let r = atk
-        .ask(&auth(&code.key(), group, me, victim.peer, Some([9; 32])))
+        .ask(&Request::Prove {
+            proofs: vec![prove(&hs, &code.key(), group, Some([9; 32]))],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: false });
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
 
-    // The real invite: accepted, and the group is now served (genesis, prekey, key share,
-    // invite).
+    // The real invite in a fresh handshake: accepted, and the group is served under this
+    // handshake's session token (genesis, prekey, key share, invite).
+    let (n2e, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    let hs = facts(&network, &mb, &vb, &n1, &n2e);
+    let good = prove(&hs, &code.key(), group, invite);
     let r = atk
-        .ask(&auth(
-            &code.key(),
-            group,
-            me,
-            victim.peer,
-            Some(code.invite.0),
-        ))
+        .ask(&Request::Prove {
+            proofs: vec![good.clone()],
+        })
         .await;
-    assert_eq!(r, Response::Auth { ok: true });
-    match atk.ask(&summary).await {
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: vec![good.tag]
+        }
+    );
+    let session = hs.tag(&group, Label::Session);
+    match atk.ask(&summary(session)).await {
         Response::Buckets { .. } => {}
         other => panic!("expected the group's buckets, got {other:?}"),
     }
+    // The same proof again (replayed): the challenge was used up.
+    let r = atk.ask(&Request::Prove { proofs: vec![good] }).await;
+    assert_eq!(r, Response::Proven { tags: Vec::new() });
     atk.disconnect(&victim.handle).await;
     // A new connection starts unproven again.
     atk.connect(&victim.addr).await;
-    assert!(holds_nothing(&atk.ask(&summary).await));
+    assert!(holds_nothing(&atk.ask(&summary(session)).await));
+    victim.shutdown().await;
+}
+
+/// A private-group victim with a group and a single-use invite into it (derived and ready).
+async fn victim_with_invite() -> (TestNode, GroupId, dualpower_groups::InviteCode) {
+    let victim = start_node_with(false).await;
+    let created = op(
+        &victim,
+        dualpower_node::ops::Op::Create {
+            name: "strike committee".into(),
+            constitution: Default::default(),
+        },
+    )
+    .await;
+    let group = GroupId::from_hex(created["group"].as_str().unwrap()).unwrap();
+    let code = op(
+        &victim,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: 3_600
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = dualpower_groups::InviteCode::parse(&code).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    (victim, group, code)
+}
+
+/// `joiner`'s valid join of `group` with `code` (seq 0 of its log).
+fn join_event(
+    joiner: &Identity,
+    group: GroupId,
+    code: &dualpower_groups::InviteCode,
+) -> VerifiedEvent {
+    let proof = code
+        .key()
+        .sign(&dualpower_core::payload::join_proof_message(
+            &net(),
+            &group,
+            &joiner.public(),
+        ));
+    let join = Payload::Join {
+        invite: code.invite,
+        proof,
+    };
+    signed(joiner, group, 0, None, join.encode())
+}
+
+fn raw(e: &VerifiedEvent) -> RawEvent {
+    (e.envelope().to_vec(), e.body().map(<[u8]>::to_vec))
+}
+
+/// An attacker that answers the victim's handshake with a valid proof of `code`'s invite (a
+/// pending joiner), claims every bucket differs, and answers every fetch with `events`; connected.
+async fn joiner_peer(
+    victim: &TestNode,
+    group: GroupId,
+    code: &dualpower_groups::InviteCode,
+    events: Vec<RawEvent>,
+) -> RawPeer {
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let (victim_peer, invite_key, invite) = (victim.peer, code.key(), code.invite.0);
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        Some(match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim_peer.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                assert!(tags.contains(&hs.tag(&group, Label::Hello)));
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: invite_key.public(),
+                    invite: Some(invite),
+                    sig: invite_key.sign(&hs.message(&group, Side::Responder)),
+                };
+                frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                )
+            }
+            Request::Prove { proofs } => frame(
+                &Response::Proven {
+                    tags: proofs.iter().map(|p| p.tag).collect(),
+                }
+                .encode(),
+            ),
+            Request::Summary { .. } | Request::Heights { .. } => frame(
+                &Response::Buckets {
+                    digest: [1; 32],
+                    count: 1,
+                    buckets: vec![[1; 8]],
+                }
+                .encode(),
+            ),
+            Request::Events { .. } | Request::Fetch { .. } => frame(
+                &Response::Events {
+                    events: events.clone(),
+                    more: false,
+                }
+                .encode(),
+            ),
+            Request::Tips { .. } => empty_tips(),
+        })
+    });
+    let mut atk = RawPeer::new(victim.peer, answer);
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk.connect(&victim.addr).await;
+    atk
+}
+
+/// A peer that proved only an invite (a pending joiner) answers the victim's sync with its own
+/// join and with events signed by fresh keys that have no membership: the join is stored, the
+/// fresh keys' events are not, and the peer is struck for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_answering_with_fresh_keys_gets_only_its_join_stored() {
+    let (victim, group, code) = victim_with_invite().await;
+    let joiner = Identity::generate();
+    let join = join_event(&joiner, group, &code);
+    let fresh: Vec<VerifiedEvent> = (0..6)
+        .map(|i| {
+            signed(
+                &Identity::generate(),
+                group,
+                0,
+                None,
+                post(&format!("fresh {i}")),
+            )
+        })
+        .collect();
+    let mut events = vec![raw(&join)];
+    events.extend(fresh.iter().map(raw));
+    let mut atk = joiner_peer(&victim, group, &code, events).await;
+    let me = atk.id();
+    let store = victim.store.clone();
+    let join_id = join.id();
+    atk.until(
+        &victim.handle,
+        "the join stored and the attacker struck",
+        |s| store.contains(&join_id).unwrap() && penalised(s, &me, 1),
+    )
+    .await;
+    for e in &fresh {
+        assert!(
+            !victim.store.contains(&e.id()).unwrap(),
+            "an event by a fresh key was stored"
+        );
+    }
+    assert!(victim.store.quarantine().unwrap().is_empty());
+    victim.shutdown().await;
+}
+
+/// Events held for missing history per peer and group (node.rs `HELD_PER_PEER`).
+const HELD_PER_PEER: u64 = 1_000;
+
+/// A peer answers with its join and a long run of its own events whose predecessor never
+/// comes: the victim holds at most its per-peer bound of them, in memory, counts the rest
+/// against the peer, and its store's quarantine stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_history_are_held_only_up_to_a_per_peer_bound() {
+    let (victim, group, code) = victim_with_invite().await;
+    let joiner = Identity::generate();
+    let join = join_event(&joiner, group, &code);
+    // Seq 1 is never sent: seq 2 on cannot be linked.
+    let missing = signed(&joiner, group, 1, Some(&join), post("never sent"));
+    let mut prev = missing;
+    let mut events = vec![raw(&join)];
+    let extra = 300;
+    for seq in 2..2 + HELD_PER_PEER + extra {
+        let e = signed(&joiner, group, seq, Some(&prev), post("orphan"));
+        events.push(raw(&e));
+        prev = e;
+    }
+    let mut atk = joiner_peer(&victim, group, &code, events).await;
+    let me = atk.id();
+    let store = victim.store.clone();
+    let join_id = join.id();
+    let s = atk
+        .until(
+            &victim.handle,
+            "the join stored and the overflow struck",
+            |s| store.contains(&join_id).unwrap() && penalised(s, &me, 1),
+        )
+        .await;
+    assert_eq!(s.held, HELD_PER_PEER, "{s:#?}");
+    assert!(s.rejected >= extra, "{s:#?}");
+    assert!(victim.store.quarantine().unwrap().is_empty());
+    assert!(!victim.store.contains(&prev.id()).unwrap());
     victim.shutdown().await;
 }
