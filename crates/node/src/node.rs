@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use dualpower_core::{Event, EventId, GroupId, Identity, PublicKey, VerifiedEvent};
 use dualpower_crypto::{ContentKey, decrypt, encrypt};
+use dualpower_net::protocol::SYNC_PROTOCOL;
 use dualpower_net::protocol::{Token, decode_gossip, encode_gossip};
+use dualpower_net::swarm::KAD_PROTOCOL;
 use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, IdKnowledge, NetConfig, RawEvent, Request, Response,
-    build_swarm_with_metrics, gossip_received, node_keypair,
+    build_swarm_with_metrics, gossip_received, node_keypair, topic_score_params,
 };
 use dualpower_state::GroupState;
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
@@ -36,6 +38,15 @@ const MAX_STRIKES: u32 = 5;
 const ANTI_ENTROPY_TICKS: u64 = 10;
 /// Capacity of the command channel.
 pub const COMMAND_QUEUE: usize = 64;
+/// How long the node stays subscribed to a superseded epoch's topic (and keeps its gossip key),
+/// so messages already on their way arrive; nothing is published there meanwhile.
+pub const TOPIC_GRACE: Duration = Duration::from_secs(5);
+/// At most one warning per peer per this long about its misbehaviour; the rest are counted.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+/// The default log filter of a running node: warnings, except gossipsub's own per-message
+/// warnings (a flood of invalid messages would flood the log; the node penalises the sender
+/// and logs a rate-limited summary instead).
+pub const DEFAULT_LOG_FILTER: &str = "warn,libp2p_gossipsub=error";
 
 /// Why the node stopped or could not start.
 #[derive(Debug, Error)]
@@ -143,6 +154,8 @@ pub struct Status {
     pub gossip_unique: u64,
     /// Latency of recent sync event rounds (request sent → events committed), ms: p50, p99.
     pub sync_round_ms: [f64; 2],
+    /// Gossip topics subscribed to.
+    pub gossip_topics: usize,
 }
 
 /// One connected peer.
@@ -154,6 +167,10 @@ pub struct PeerStatus {
     pub addr: String,
     /// Strikes for misbehaviour.
     pub strikes: u32,
+    /// Its gossip score, if gossipsub knows it (only peers admitted to gossip).
+    pub score: Option<f64>,
+    /// Whether it is admitted to gossip (proved membership of a group we share).
+    pub gossip: bool,
 }
 
 /// One group.
@@ -342,6 +359,16 @@ struct Node {
     auth_denied: HashMap<(PeerId, GroupId), Instant>,
     /// Gossip key of every topic we are subscribed to.
     gossip_keys: HashMap<TopicHash, [u8; 32]>,
+    /// Groups each connected peer proved membership of (admission to their gossip).
+    proven: HashMap<PeerId, HashSet<GroupId>>,
+    /// Topics of superseded epochs, left once their grace ends.
+    leaving: HashMap<TopicHash, Instant>,
+    /// Rate limit of misbehaviour warnings: per peer, when we last warned and what we did not
+    /// say since.
+    warned: HashMap<PeerId, (Instant, u64)>,
+    /// Address we reached each connected peer at by dialing it (what the peer directory may
+    /// hold for it).
+    dialed_at: HashMap<PeerId, Multiaddr>,
 }
 
 /// How long to wait before proving membership to a peer again after a refusal.
@@ -375,6 +402,9 @@ pub async fn run(
                 reason: e.to_string(),
             })?;
     }
+    // Open groups (benchmarks, wire tests) gossip with anyone; members-only groups only with
+    // peers that proved membership.
+    swarm.behaviour_mut().gossipsub.set_open(cfg.open_groups);
     let mut node = Node::new(swarm, store, identity, &cfg, metrics, events_out);
     node.refresh_groups()?;
     node.bootstrap(&cfg.bootstrap);
@@ -478,6 +508,60 @@ impl Node {
             auth_ok: HashSet::new(),
             auth_denied: HashMap::new(),
             gossip_keys: HashMap::new(),
+            proven: HashMap::new(),
+            leaving: HashMap::new(),
+            warned: HashMap::new(),
+            dialed_at: HashMap::new(),
+        }
+    }
+
+    /// Records that `peer` proved membership of `group` on its current connection: it is
+    /// admitted to the group's gossip (see [`dualpower_net::gate`]).
+    fn peer_proven(&mut self, peer: PeerId, group: GroupId) {
+        let groups = self.proven.entry(peer).or_default();
+        if groups.insert(group) {
+            let groups = groups.clone();
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_peer_groups(peer, groups);
+        }
+    }
+
+    /// Withdraws `peer`'s admission to `group`'s gossip (it left, or is no longer a member).
+    fn peer_unproven(&mut self, peer: PeerId, group: GroupId) {
+        let Some(groups) = self.proven.get_mut(&peer) else {
+            return;
+        };
+        if groups.remove(&group) {
+            let groups = groups.clone();
+            if groups.is_empty() {
+                self.proven.remove(&peer);
+            }
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_peer_groups(peer, groups);
+        }
+    }
+
+    /// Logs a peer's misbehaviour at most once per [`WARN_EVERY`], saying how many cases were
+    /// not logged since.
+    fn warn_peer(&mut self, peer: PeerId, why: &str, strikes: u32) {
+        if self.warned.len() > 10_000 {
+            self.warned.retain(|_, (t, _)| t.elapsed() < WARN_EVERY);
+        }
+        match self.warned.get_mut(&peer) {
+            Some((t, quiet)) if t.elapsed() < WARN_EVERY => *quiet += 1,
+            Some((t, quiet)) => {
+                tracing::warn!(%peer, strikes, why, unlogged = *quiet, "peer misbehaved");
+                *t = Instant::now();
+                *quiet = 0;
+            }
+            None => {
+                tracing::warn!(%peer, strikes, why, "peer misbehaved");
+                self.warned.insert(peer, (Instant::now(), 0));
+            }
         }
     }
 
@@ -485,6 +569,8 @@ impl Node {
     fn bootstrap(&mut self, peers: &[Multiaddr]) {
         let mut seeded = false;
         for addr in peers {
+            // The user gave these: they may be private (a LAN, a test on one machine).
+            self.swarm.behaviour_mut().guard.trust(addr);
             if let Some(Protocol::P2p(peer)) = addr.iter().last() {
                 self.swarm
                     .behaviour_mut()
@@ -507,6 +593,7 @@ impl Node {
             tracing::error!(error = %e, "cannot read groups");
         }
         self.refresh_views();
+        self.leave_superseded();
         self.close_due();
         self.witness_due();
         if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
@@ -523,9 +610,7 @@ impl Node {
                 if self.open_groups {
                     let topic = IdentTopic::new(self.access.topic(&g));
                     self.topics.insert(topic.hash(), g);
-                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
-                        tracing::warn!(error = ?e, "cannot subscribe");
-                    }
+                    self.join_topic(&topic, g);
                 }
                 let peers: Vec<PeerId> = self.connected.keys().copied().collect();
                 for p in peers {
@@ -629,6 +714,7 @@ impl Node {
         };
         if ok {
             self.authed.insert((peer, group), *key);
+            self.peer_proven(peer, group);
         }
         ok
     }
@@ -682,10 +768,20 @@ impl Node {
             witness: witness_times(st, &view.events, &self.identity.public()),
         };
         let members = &cache.members;
-        self.authed.retain(|(_, gg), k| {
-            *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k)
+        let mut dropped = Vec::new();
+        self.authed.retain(|(p, gg), k| {
+            let keep =
+                *gg != g || members.contains(k) || cache.invites.values().any(|(ik, _, _)| ik == k);
+            if !keep {
+                dropped.push(*p);
+            }
+            keep
         });
         self.caches.insert(g, cache);
+        // A peer that is no longer a member (removed) leaves the group's gossip at once.
+        for p in dropped {
+            self.peer_unproven(p, g);
+        }
         for ev in &written {
             self.publish(ev);
         }
@@ -733,19 +829,61 @@ impl Node {
                 let t = dualpower_crypto::derive(secret, "dualpower gossip topic v1");
                 let topic = IdentTopic::new(format!("dualpower/e/{}", hex::encode(&t[..16])));
                 let key = dualpower_crypto::derive(secret, "dualpower gossip key v1");
-                if self.gossip_keys.insert(topic.hash(), key).is_none()
-                    && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
-                {
-                    tracing::warn!(error = ?e, "cannot subscribe");
+                if self.gossip_keys.insert(topic.hash(), key).is_none() {
+                    self.join_topic(&topic, g);
                 }
                 self.topics.insert(topic.hash(), g);
+                self.leaving.remove(&topic.hash());
                 topics.push((topic, key));
+            }
+        }
+        // Topics of epochs now superseded: nothing more is published there; we keep hearing
+        // them for a short grace (messages on their way), then leave them and drop their keys.
+        let current: HashSet<TopicHash> = topics.iter().map(|(t, _)| t.hash()).collect();
+        let due = Instant::now() + TOPIC_GRACE;
+        for (t, gg) in &self.topics {
+            if *gg == g && !current.contains(t) {
+                self.leaving.entry(t.clone()).or_insert(due);
             }
         }
         if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
             topics.clear();
         }
         topics
+    }
+
+    /// Subscribes to `topic` of group `g`, telling the gossip gate whose it is first (so only
+    /// peers that proved `g` may join it) and scoring invalid messages on it.
+    fn join_topic(&mut self, topic: &IdentTopic, g: GroupId) {
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        gossip.set_topic(topic.hash(), g);
+        if let Err(e) = gossip.set_topic_params(topic.clone(), topic_score_params()) {
+            tracing::warn!(error = %e, "cannot score topic");
+        }
+        if let Err(e) = gossip.subscribe(topic) {
+            tracing::warn!(error = ?e, "cannot subscribe");
+        }
+    }
+
+    /// Leaves the topics of superseded epochs whose grace has ended, dropping their keys.
+    fn leave_superseded(&mut self) {
+        let now = Instant::now();
+        let due: Vec<TopicHash> = self
+            .leaving
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in due {
+            self.leaving.remove(&t);
+            self.topics.remove(&t);
+            self.gossip_keys.remove(&t);
+            let topic = IdentTopic::new(t.as_str());
+            let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+            gossip.unsubscribe(&topic);
+            gossip.forget_topic(&t);
+            tracing::debug!(topic = %t, "left a superseded epoch's topic");
+        }
     }
 
     /// Closes proposals whose time has come (see [`GroupCache::closes`]) and gossips the close.
@@ -838,8 +976,9 @@ impl Node {
     fn strike(&mut self, peer: PeerId, why: &str) {
         let s = self.strikes.entry(peer).or_default();
         *s += 1;
-        tracing::warn!(%peer, strikes = *s, why, "peer misbehaved");
-        if *s >= MAX_STRIKES && !self.blocked.contains(&peer) {
+        let s = *s;
+        self.warn_peer(peer, why, s);
+        if s >= MAX_STRIKES && !self.blocked.contains(&peer) {
             tracing::warn!(%peer, "blocking peer");
             self.blocked.push(peer);
             self.swarm.behaviour_mut().blocked.block_peer(peer);
@@ -921,6 +1060,8 @@ impl Node {
             .filter_map(|a| a.as_str()?.parse().ok())
             .collect();
         for a in addrs {
+            // An invite code the user holds: its addresses are the user's to dial.
+            self.swarm.behaviour_mut().guard.trust(&a);
             let _ = self.swarm.dial(a);
         }
         Ok(out.value)
@@ -945,7 +1086,10 @@ impl Node {
                 }
                 Ok(())
             }
-            _ => self.swarm.dial(addr).map_err(|e| e.to_string()),
+            _ => {
+                self.swarm.behaviour_mut().guard.trust(&addr);
+                self.swarm.dial(addr).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -956,9 +1100,9 @@ impl Node {
             self.publish_on(IdentTopic::new(self.access.topic(&group)), msg);
             return;
         }
-        // Members only: topics and gossip keys come from epochs. Content goes to the writing
-        // epoch's topic; membership and key events also to the older topics we still hear, so
-        // members who do not hold the new epoch yet learn about it at once.
+        // Members only: topics and gossip keys come from epochs, and everything goes to the
+        // writing epoch's topic alone. Never to a superseded epoch's: a removed member may still
+        // hear that one. Members who lack the new epoch get its key share by sync.
         let Some((topic, key)) = self
             .caches
             .get(&group)
@@ -967,22 +1111,12 @@ impl Node {
         else {
             return;
         };
-        let control = ev.header().flags & dualpower_core::event::FLAG_ENCRYPTED == 0;
-        let mut targets = vec![(topic.hash(), key)];
-        if control {
-            for (t, g) in &self.topics {
-                if *g == group
-                    && *t != topic.hash()
-                    && let Some(k) = self.gossip_keys.get(t)
-                {
-                    targets.push((t.clone(), *k));
-                }
-            }
-        }
-        for (t, k) in targets {
-            let sealed = encrypt(&ContentKey::from_bytes(k), t.as_str().as_bytes(), &msg);
-            self.publish_on(IdentTopic::new(t.into_string()), sealed);
-        }
+        let sealed = encrypt(
+            &ContentKey::from_bytes(key),
+            topic.hash().as_str().as_bytes(),
+            &msg,
+        );
+        self.publish_on(topic, sealed);
     }
 
     fn publish_on(&mut self, topic: IdentTopic, msg: Vec<u8>) {
@@ -1030,6 +1164,13 @@ impl Node {
                 peer: p.to_string(),
                 addr: a.to_string(),
                 strikes: self.strikes.get(p).copied().unwrap_or(0),
+                score: self.swarm.behaviour().gossipsub.peer_score(p),
+                gossip: self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .gossip_peers()
+                    .any(|g| g == p),
             })
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
@@ -1046,6 +1187,7 @@ impl Node {
             published: self.published,
             gossip_received: gossip.0,
             gossip_unique: gossip.1,
+            gossip_topics: self.swarm.behaviour().gossipsub.topics().count(),
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
@@ -1081,6 +1223,10 @@ impl Node {
             } => {
                 self.connected
                     .insert(peer_id, endpoint.get_remote_address().clone());
+                if endpoint.is_dialer() {
+                    self.dialed_at
+                        .insert(peer_id, endpoint.get_remote_address().clone());
+                }
                 let _ = self.events_out.try_send(NodeEvent::Connected(peer_id));
                 let groups: Vec<GroupId> = self.groups.iter().copied().collect();
                 for g in groups {
@@ -1097,6 +1243,13 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                self.dialed_at.remove(&peer_id);
+                if self.proven.remove(&peer_id).is_some() {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_peer_groups(peer_id, HashSet::new());
+                }
                 self.authed.retain(|(p, _), _| *p != peer_id);
                 self.auth_ok.retain(|(p, _)| *p != peer_id);
                 self.auth_denied.retain(|(p, _), _| *p != peer_id);
@@ -1162,17 +1315,44 @@ impl Node {
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
+                    // Found on our own LAN: trusted, even if private.
+                    self.swarm.behaviour_mut().guard.trust(&addr);
                     if !self.connected.contains_key(&peer) {
                         let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
                     }
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
+                self.on_identify(peer_id, &info);
             }
             _ => {}
+        }
+    }
+
+    /// What identify told us about a peer: it enters the peer directory only if it speaks our
+    /// DHT and sync protocols, with the public addresses it announces (private ones only if
+    /// allowed) and the address we reached it at if we dialed it (that one came from the user,
+    /// mDNS, or a directory answer the guard let us dial).
+    fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        let speaks = |p: &libp2p::StreamProtocol| info.protocols.iter().any(|q| q == p);
+        if !speaks(&KAD_PROTOCOL) || !speaks(&SYNC_PROTOCOL) {
+            tracing::debug!(%peer, "not a Dual Power peer; not in the directory");
+            return;
+        }
+        let mut addrs: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| self.swarm.behaviour().guard.may_learn(a))
+            .take(8)
+            .cloned()
+            .collect();
+        if let Some(a) = self.dialed_at.get(&peer)
+            && !addrs.contains(a)
+        {
+            addrs.push(a.clone());
+        }
+        for addr in addrs {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
     }
 

@@ -996,7 +996,7 @@ struct GossipPeer {
 
 impl GossipPeer {
     fn new(victim: PeerId) -> GossipPeer {
-        let swarm = build_swarm(
+        let mut swarm = build_swarm(
             Keypair::generate_ed25519(),
             &NetConfig {
                 mdns: false,
@@ -1004,6 +1004,8 @@ impl GossipPeer {
             },
         )
         .unwrap();
+        // The attacker gossips with anyone (the victim serves open groups).
+        swarm.behaviour_mut().gossipsub.set_open(true);
         GossipPeer {
             swarm,
             victim,
