@@ -119,10 +119,18 @@ impl DialGuard {
     }
 
     /// Trusts `addr` (given by the user, or found by mDNS on our LAN): it may be dialed even if
-    /// private, and dials to it are not bounded. Its `/p2p/` suffix is ignored.
+    /// private, and dials to it are not bounded. Its `/p2p/` suffix is ignored; for a circuit
+    /// address, the relay's address is trusted too (the relay client dials it).
     pub fn trust(&mut self, addr: &Multiaddr) {
         if self.trusted.len() >= MAX_REMEMBERED {
             self.trusted.clear();
+        }
+        if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+            let relay: Multiaddr = addr
+                .iter()
+                .take_while(|p| *p != Protocol::P2pCircuit)
+                .collect();
+            self.trusted.insert(strip_peer(&relay));
         }
         self.trusted.insert(strip_peer(addr));
     }

@@ -395,6 +395,9 @@ pub async fn run(
     let key = node_keypair(&identity);
     let (mut swarm, metrics) = build_swarm_with_metrics(key, &cfg.net)?;
     for addr in &cfg.listen {
+        // A circuit listen address names a relay the user chose: it may be dialed even if
+        // private.
+        swarm.behaviour_mut().guard.trust(addr);
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NodeError::Listen {
