@@ -479,8 +479,11 @@ impl NetworkBehaviour for GatedGossip {
                     peer_id,
                 })) => {
                     // The peer has not admitted us (yet): drop this connection so gossipsub
-                    // forgets it; `reconcile` tries again after a backoff.
-                    self.close_gossip(peer_id);
+                    // forgets it; `reconcile` tries again after a backoff. (Open gossip keeps
+                    // it: there every connection has gossip, and a peer without is no member.)
+                    if !lock(&self.access).open {
+                        self.close_gossip(peer_id);
+                    }
                     if let Some(ev) = self.out.pop_front() {
                         return Poll::Ready(ev);
                     }
