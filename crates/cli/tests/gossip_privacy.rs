@@ -105,7 +105,7 @@ impl Stranger {
                             }
                         }
                         ev = swarm.select_next_some() => {
-                            let mut s = seen2.lock().unwrap();
+                            let mut s = seen2.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                             match ev {
                                 SwarmEvent::NewListenAddr { listener_id, address }
                                     if Some(listener_id) == extra_listener =>

@@ -142,9 +142,10 @@ fn gossip_config() -> Result<gossipsub::Config, NetError> {
         .map_err(setup)
 }
 
-/// Score penalty weight of one invalid message in a topic (squared per count): three invalid
-/// messages put a peer below the graylist threshold, after which gossipsub ignores it.
-pub const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
+/// Score penalty weight of one invalid message in a topic (squared per count): five invalid
+/// messages (-100) put a peer below the graylist threshold (-80), after which gossipsub ignores
+/// it; four (-64) do not, so the node's own strikes (five block a peer) still see each one.
+pub const INVALID_MESSAGE_WEIGHT: f64 = -4.0;
 
 /// Peer scoring: only invalid messages (ours to reject, or the library's) cost; nothing
 /// penalises a quiet honest peer.

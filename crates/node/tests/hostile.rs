@@ -1000,6 +1000,8 @@ impl GossipPeer {
             Keypair::generate_ed25519(),
             &NetConfig {
                 mdns: false,
+                // It dials the victim on loopback itself, not through a node.
+                allow_private_peers: true,
                 ..Default::default()
             },
         )
