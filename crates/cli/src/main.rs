@@ -126,6 +126,12 @@ enum Command {
         /// Relay connections for peers behind NAT (for an always-on community peer).
         #[arg(long)]
         relay_server: bool,
+        /// Dial, and list in the peer directory, loopback and private-network addresses that
+        /// other peers announce (for tests on one machine or a closed LAN). Without it only
+        /// addresses you give (--bootstrap, invite codes, sync --peer) or mDNS finds may be
+        /// private.
+        #[arg(long)]
+        allow_private_peers: bool,
     },
     /// Catch up every group with one peer now, with a progress bar.
     Sync {
@@ -483,6 +489,7 @@ fn run(cli: Cli) -> Result<i32> {
             bootstrap,
             no_mdns,
             relay_server,
+            allow_private_peers,
         } => {
             if !keystore::path(&ctx.home).exists() {
                 if !ctx.json {
@@ -504,6 +511,7 @@ fn run(cli: Cli) -> Result<i32> {
                     bootstrap,
                     mdns: !no_mdns,
                     relay_server,
+                    allow_private_peers,
                 },
             )
         }

@@ -21,6 +21,7 @@ pub struct ServeArgs {
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
     pub relay_server: bool,
+    pub allow_private_peers: bool,
 }
 
 /// A running node's API.
@@ -207,8 +208,9 @@ async fn shutdown_signal() {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(dualpower_node::node::DEFAULT_LOG_FILTER)
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -267,6 +269,7 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
             net: dualpower_net::NetConfig {
                 mdns: args.mdns,
                 relay_server: args.relay_server,
+                allow_private_peers: args.allow_private_peers,
                 ..Default::default()
             },
         };

@@ -5,6 +5,8 @@
 //! store: it validates every received event with the same code as every other input, and decides
 //! what to accept, fetch or penalise.
 
+pub mod gate;
+pub mod guard;
 pub mod protocol;
 pub mod swarm;
 
@@ -14,5 +16,5 @@ pub use protocol::{
 };
 pub use swarm::{
     Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, build_swarm_with_metrics,
-    gossip_received, node_keypair,
+    gossip_received, node_keypair, topic_score_params,
 };

@@ -18,6 +18,8 @@ use thiserror::Error;
 
 use prometheus_client::registry::Registry;
 
+use crate::gate::GatedGossip;
+use crate::guard::DialGuard;
 use crate::protocol::{MAX_GOSSIP_BYTES, SYNC_PROTOCOL};
 
 /// Kademlia protocol name: a separate DHT from IPFS's.
@@ -56,6 +58,10 @@ pub struct NetConfig {
     pub memory_only: bool,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
+    /// Let loopback, private and link-local addresses learned from peers be dialed and enter
+    /// the peer directory (tests on one machine, closed LANs). Off by default: only addresses
+    /// the user gave (and mDNS found) may be private.
+    pub allow_private_peers: bool,
 }
 
 impl Default for NetConfig {
@@ -65,6 +71,7 @@ impl Default for NetConfig {
             relay_server: false,
             memory_only: false,
             idle_timeout: Duration::from_secs(120),
+            allow_private_peers: false,
         }
     }
 }
@@ -76,10 +83,11 @@ mod combined {
     use libp2p::swarm::NetworkBehaviour;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::{
-        allow_block_list, autonat, dcutr, gossipsub, identify, kad, mdns, ping, relay,
-        request_response,
+        allow_block_list, autonat, dcutr, identify, kad, mdns, ping, relay, request_response,
     };
 
+    use crate::gate::GatedGossip;
+    use crate::guard::DialGuard;
     use crate::protocol::SyncCodec;
 
     /// All protocols a Dual Power node speaks.
@@ -87,6 +95,8 @@ mod combined {
     pub struct Behaviour {
         /// Peers shut out for misbehaving.
         pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+        /// Which addresses we dial, and how often.
+        pub guard: DialGuard,
         /// Liveness.
         pub ping: ping::Behaviour,
         /// Exchange of addresses and protocols.
@@ -95,8 +105,8 @@ mod combined {
         pub mdns: Toggle<mdns::tokio::Behaviour>,
         /// WAN discovery.
         pub kad: kad::Behaviour<kad::store::MemoryStore>,
-        /// Live events.
-        pub gossipsub: gossipsub::Behaviour,
+        /// Live events, only with peers that proved membership.
+        pub gossipsub: GatedGossip,
         /// Catch-up sync.
         pub sync: request_response::Behaviour<SyncCodec>,
         /// Reaching and being reached through relays.
@@ -132,6 +142,40 @@ fn gossip_config() -> Result<gossipsub::Config, NetError> {
         .map_err(setup)
 }
 
+/// Score penalty weight of one invalid message in a topic (squared per count): five invalid
+/// messages (-100) put a peer below the graylist threshold (-80), after which gossipsub ignores
+/// it; four (-64) do not, so the node's own strikes (five block a peer) still see each one.
+pub const INVALID_MESSAGE_WEIGHT: f64 = -4.0;
+
+/// Peer scoring: only invalid messages (ours to reject, or the library's) cost; nothing
+/// penalises a quiet honest peer.
+fn score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        // Many peers behind one address (a LAN, a test machine) is normal for us.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds::default()
+}
+
+/// Scoring of one of our topics: each invalid message costs [`INVALID_MESSAGE_WEIGHT`] times
+/// the count squared, decaying slowly; no delivery quotas (groups are quiet most of the time).
+pub fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: 0.99,
+        ..Default::default()
+    }
+}
+
 impl Behaviour {
     fn new(
         key: &Keypair,
@@ -140,33 +184,38 @@ impl Behaviour {
         metrics: &mut Registry,
     ) -> Result<Self, NetError> {
         let peer = key.public().to_peer_id();
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config()?)
-                .map_err(setup)?
-                .with_metrics(metrics, Default::default());
+        let mut gossipsub = GatedGossip::new(
+            gossipsub::MessageAuthenticity::Anonymous,
+            gossip_config()?,
+            metrics,
+        )
+        .map_err(setup)?;
         gossipsub
-            .with_peer_score(
-                gossipsub::PeerScoreParams::default(),
-                gossipsub::PeerScoreThresholds::default(),
-            )
+            .gossip()
+            .with_peer_score(score_params(), score_thresholds())
             .map_err(setup)?;
         let mdns = if cfg.mdns && !cfg.memory_only {
             Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer).map_err(setup)?)
         } else {
             None
         };
-        let mut kad = kad::Behaviour::with_config(
-            peer,
-            kad::store::MemoryStore::new(peer),
-            kad::Config::new(KAD_PROTOCOL),
-        );
+        // Peers enter the directory only when the node adds them, after identify showed they
+        // speak our protocols (kad would otherwise add every peer that answers on it).
+        let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
+        kad_cfg.set_kbucket_inserts(kad::BucketInserts::Manual);
+        let mut kad =
+            kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_cfg);
         kad.set_mode(Some(kad::Mode::Server));
         Ok(Behaviour {
             blocked: Default::default(),
+            guard: DialGuard::new(cfg.allow_private_peers),
             ping: ping::Behaviour::default(),
             identify: identify::Behaviour::new(
+                // Announce only external (confirmed or declared) addresses, never the
+                // interfaces we listen on; keep no cache of others' addresses to dial them by.
                 identify::Config::new(IDENTIFY_VERSION.into(), key.public())
-                    .with_push_listen_addr_updates(true),
+                    .with_hide_listen_addrs(true)
+                    .with_cache_size(0),
             ),
             mdns: mdns.into(),
             kad,

@@ -15,9 +15,11 @@ use dualpower_crypto::{ContentKey, decrypt, encrypt};
 use dualpower_net::protocol::{
     HELLO_PAD, MAX_HELLO_TAGS, SYNC_PROTOCOL, Token, decode_gossip, encode_gossip,
 };
+use dualpower_net::swarm::KAD_PROTOCOL;
 use dualpower_net::{
     Behaviour, BehaviourEvent, GroupAccess, Handshake, IdKnowledge, Label, NetConfig, Nonce, Proof,
     RawEvent, Request, Response, Side, build_swarm_with_metrics, gossip_received, node_keypair,
+    topic_score_params,
 };
 use dualpower_state::GroupState;
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
@@ -39,6 +41,15 @@ const MAX_STRIKES: u32 = 5;
 const ANTI_ENTROPY_TICKS: u64 = 10;
 /// Capacity of the command channel.
 pub const COMMAND_QUEUE: usize = 64;
+/// How long the node stays subscribed to a superseded epoch's topic (and keeps its gossip key),
+/// so messages already on their way arrive; nothing is published there meanwhile.
+pub const TOPIC_GRACE: Duration = Duration::from_secs(5);
+/// At most one warning per peer per this long about its misbehaviour; the rest are counted.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+/// The default log filter of a running node: warnings, except gossipsub's own per-message
+/// warnings (a flood of invalid messages would flood the log; the node penalises the sender
+/// and logs a rate-limited summary instead).
+pub const DEFAULT_LOG_FILTER: &str = "warn,libp2p_gossipsub=error";
 
 /// Why the node stopped or could not start.
 #[derive(Debug, Error)]
@@ -152,6 +163,8 @@ pub struct Status {
     /// Events from peers held until their missing history arrives (bounded per peer and per
     /// group, dropped after ten minutes; never in the store's quarantine).
     pub held: u64,
+    /// Gossip topics subscribed to.
+    pub gossip_topics: usize,
 }
 
 /// Why we cannot sync with a peer that does not speak our sync protocol.
@@ -169,6 +182,10 @@ pub struct PeerStatus {
     pub addr: String,
     /// Strikes for misbehaviour.
     pub strikes: u32,
+    /// Its gossip score, if gossipsub knows it (only peers admitted to gossip).
+    pub score: Option<f64>,
+    /// Whether it is admitted to gossip (proved membership of a group we share).
+    pub gossip: bool,
 }
 
 /// One group.
@@ -456,6 +473,14 @@ struct Node {
     held: HashMap<GroupId, HeldGroup>,
     /// Gossip key of every topic we are subscribed to.
     gossip_keys: HashMap<TopicHash, [u8; 32]>,
+    /// Topics of superseded epochs, left once their grace ends.
+    leaving: HashMap<TopicHash, Instant>,
+    /// Rate limit of misbehaviour warnings: per peer, when we last warned and what we did not
+    /// say since.
+    warned: HashMap<PeerId, (Instant, u64)>,
+    /// Address we reached each connected peer at by dialing it (what the peer directory may
+    /// hold for it).
+    dialed_at: HashMap<PeerId, Multiaddr>,
 }
 
 /// Most agent rounds per group per tick.
@@ -483,6 +508,9 @@ pub async fn run(
     let key = node_keypair(&identity);
     let (mut swarm, metrics) = build_swarm_with_metrics(key, &cfg.net)?;
     for addr in &cfg.listen {
+        // A circuit listen address names a relay the user chose: it may be dialed even if
+        // private.
+        swarm.behaviour_mut().guard.trust(addr);
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NodeError::Listen {
@@ -490,6 +518,9 @@ pub async fn run(
                 reason: e.to_string(),
             })?;
     }
+    // Open groups (benchmarks, wire tests) gossip with anyone; members-only groups only with
+    // peers that proved membership.
+    swarm.behaviour_mut().gossipsub.set_open(cfg.open_groups);
     let mut node = Node::new(swarm, store, identity, &cfg, metrics, events_out);
     node.refresh_groups()?;
     // Derive before the first connection: a handshake can prove only what the caches know.
@@ -609,6 +640,29 @@ impl Node {
             notes: HashMap::new(),
             held: HashMap::new(),
             gossip_keys: HashMap::new(),
+            leaving: HashMap::new(),
+            warned: HashMap::new(),
+            dialed_at: HashMap::new(),
+        }
+    }
+
+    /// Logs a peer's misbehaviour at most once per [`WARN_EVERY`], saying how many cases were
+    /// not logged since.
+    fn warn_peer(&mut self, peer: PeerId, why: &str, strikes: u32) {
+        if self.warned.len() > 10_000 {
+            self.warned.retain(|_, (t, _)| t.elapsed() < WARN_EVERY);
+        }
+        match self.warned.get_mut(&peer) {
+            Some((t, quiet)) if t.elapsed() < WARN_EVERY => *quiet += 1,
+            Some((t, quiet)) => {
+                tracing::warn!(%peer, strikes, why, unlogged = *quiet, "peer misbehaved");
+                *t = Instant::now();
+                *quiet = 0;
+            }
+            None => {
+                tracing::warn!(%peer, strikes, why, "peer misbehaved");
+                self.warned.insert(peer, (Instant::now(), 0));
+            }
         }
     }
 
@@ -616,6 +670,8 @@ impl Node {
     fn bootstrap(&mut self, peers: &[Multiaddr]) {
         let mut seeded = false;
         for addr in peers {
+            // The user gave these: they may be private (a LAN, a test on one machine).
+            self.swarm.behaviour_mut().guard.trust(addr);
             if let Some(Protocol::P2p(peer)) = addr.iter().last() {
                 self.swarm
                     .behaviour_mut()
@@ -643,6 +699,7 @@ impl Node {
             }
         }
         self.refresh_views();
+        self.leave_superseded();
         self.close_due();
         self.witness_due();
         self.expire_held();
@@ -660,9 +717,7 @@ impl Node {
                 if self.open_groups {
                     let topic = IdentTopic::new(self.access.topic(&g));
                     self.topics.insert(topic.hash(), g);
-                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
-                        tracing::warn!(error = ?e, "cannot subscribe");
-                    }
+                    self.join_topic(&topic, g);
                 }
                 let peers: Vec<PeerId> = self.connected.keys().copied().collect();
                 for p in peers {
@@ -711,12 +766,20 @@ impl Node {
     /// A peer completed the mutual proof for `group` on its current connection: it may sync the
     /// group with us, and (for the gossip layer) be admitted to the group's traffic.
     fn peer_proven(&mut self, peer: PeerId, group: GroupId) {
-        self.proven.entry(peer).or_default().insert(group);
+        let groups = self.proven.entry(peer).or_default();
+        if groups.insert(group) {
+            // Admits the peer to the group's gossip (see `dualpower_net::gate`).
+            let groups = groups.clone();
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_peer_groups(peer, groups);
+        }
         self.notes.remove(&peer);
     }
 
     /// A peer's proofs no longer hold: it disconnected (`group` `None`: every group), or it is
-    /// no longer a member of `group`.
+    /// no longer a member of `group`. It leaves the group's gossip at once.
     fn peer_unproven(&mut self, peer: PeerId, group: Option<GroupId>) {
         match group {
             None => {
@@ -730,12 +793,20 @@ impl Node {
             Some(g) => {
                 if let Some(set) = self.proven.get_mut(&peer) {
                     set.remove(&g);
+                    if set.is_empty() {
+                        self.proven.remove(&peer);
+                    }
                 }
                 self.authed.remove(&(peer, g));
                 self.outgoing.remove(&(peer, g));
                 self.sessions.retain(|(p, _), gg| !(*p == peer && *gg == g));
             }
         }
+        let groups = self.proven.get(&peer).cloned().unwrap_or_default();
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_peer_groups(peer, groups);
     }
 
     /// Records a note about a peer we cannot sync with (bounded: notes of gone peers go first).
@@ -1215,19 +1286,61 @@ impl Node {
                 let t = dualpower_crypto::derive(secret, "dualpower gossip topic v1");
                 let topic = IdentTopic::new(format!("dualpower/e/{}", hex::encode(&t[..16])));
                 let key = dualpower_crypto::derive(secret, "dualpower gossip key v1");
-                if self.gossip_keys.insert(topic.hash(), key).is_none()
-                    && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
-                {
-                    tracing::warn!(error = ?e, "cannot subscribe");
+                if self.gossip_keys.insert(topic.hash(), key).is_none() {
+                    self.join_topic(&topic, g);
                 }
                 self.topics.insert(topic.hash(), g);
+                self.leaving.remove(&topic.hash());
                 topics.push((topic, key));
+            }
+        }
+        // Topics of epochs now superseded: nothing more is published there; we keep hearing
+        // them for a short grace (messages on their way), then leave them and drop their keys.
+        let current: HashSet<TopicHash> = topics.iter().map(|(t, _)| t.hash()).collect();
+        let due = Instant::now() + TOPIC_GRACE;
+        for (t, gg) in &self.topics {
+            if *gg == g && !current.contains(t) {
+                self.leaving.entry(t.clone()).or_insert(due);
             }
         }
         if writing.is_none_or(|w| !view.keyring.epochs.contains_key(&w)) {
             topics.clear();
         }
         topics
+    }
+
+    /// Subscribes to `topic` of group `g`, telling the gossip gate whose it is first (so only
+    /// peers that proved `g` may join it) and scoring invalid messages on it.
+    fn join_topic(&mut self, topic: &IdentTopic, g: GroupId) {
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        gossip.set_topic(topic.hash(), g);
+        if let Err(e) = gossip.set_topic_params(topic.clone(), topic_score_params()) {
+            tracing::warn!(error = %e, "cannot score topic");
+        }
+        if let Err(e) = gossip.subscribe(topic) {
+            tracing::warn!(error = ?e, "cannot subscribe");
+        }
+    }
+
+    /// Leaves the topics of superseded epochs whose grace has ended, dropping their keys.
+    fn leave_superseded(&mut self) {
+        let now = Instant::now();
+        let due: Vec<TopicHash> = self
+            .leaving
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in due {
+            self.leaving.remove(&t);
+            self.topics.remove(&t);
+            self.gossip_keys.remove(&t);
+            let topic = IdentTopic::new(t.as_str());
+            let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+            gossip.unsubscribe(&topic);
+            gossip.forget_topic(&t);
+            tracing::debug!(topic = %t, "left a superseded epoch's topic");
+        }
     }
 
     /// Closes proposals whose time has come (see [`GroupCache::closes`]) and gossips the close.
@@ -1320,8 +1433,9 @@ impl Node {
     fn strike(&mut self, peer: PeerId, why: &str) {
         let s = self.strikes.entry(peer).or_default();
         *s += 1;
-        tracing::warn!(%peer, strikes = *s, why, "peer misbehaved");
-        if *s >= MAX_STRIKES && !self.blocked.contains(&peer) {
+        let s = *s;
+        self.warn_peer(peer, why, s);
+        if s >= MAX_STRIKES && !self.blocked.contains(&peer) {
             tracing::warn!(%peer, "blocking peer");
             self.blocked.push(peer);
             self.swarm.behaviour_mut().blocked.block_peer(peer);
@@ -1406,6 +1520,8 @@ impl Node {
             .filter_map(|a| a.as_str()?.parse().ok())
             .collect();
         for a in addrs {
+            // An invite code the user holds: its addresses are the user's to dial.
+            self.swarm.behaviour_mut().guard.trust(&a);
             let _ = self.swarm.dial(a);
         }
         Ok(out.value)
@@ -1437,7 +1553,10 @@ impl Node {
                 }
                 Ok(())
             }
-            _ => self.swarm.dial(addr).map_err(|e| e.to_string()),
+            _ => {
+                self.swarm.behaviour_mut().guard.trust(&addr);
+                self.swarm.dial(addr).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -1448,9 +1567,9 @@ impl Node {
             self.publish_on(IdentTopic::new(self.access.topic(&group)), msg);
             return;
         }
-        // Members only: topics and gossip keys come from epochs. Content goes to the writing
-        // epoch's topic; membership and key events also to the older topics we still hear, so
-        // members who do not hold the new epoch yet learn about it at once.
+        // Members only: topics and gossip keys come from epochs, and everything goes to the
+        // writing epoch's topic alone. Never to a superseded epoch's: a removed member may still
+        // hear that one. Members who lack the new epoch get its key share by sync.
         let Some((topic, key)) = self
             .caches
             .get(&group)
@@ -1459,22 +1578,12 @@ impl Node {
         else {
             return;
         };
-        let control = ev.header().flags & dualpower_core::event::FLAG_ENCRYPTED == 0;
-        let mut targets = vec![(topic.hash(), key)];
-        if control {
-            for (t, g) in &self.topics {
-                if *g == group
-                    && *t != topic.hash()
-                    && let Some(k) = self.gossip_keys.get(t)
-                {
-                    targets.push((t.clone(), *k));
-                }
-            }
-        }
-        for (t, k) in targets {
-            let sealed = encrypt(&ContentKey::from_bytes(k), t.as_str().as_bytes(), &msg);
-            self.publish_on(IdentTopic::new(t.into_string()), sealed);
-        }
+        let sealed = encrypt(
+            &ContentKey::from_bytes(key),
+            topic.hash().as_str().as_bytes(),
+            &msg,
+        );
+        self.publish_on(topic, sealed);
     }
 
     fn publish_on(&mut self, topic: IdentTopic, msg: Vec<u8>) {
@@ -1522,6 +1631,13 @@ impl Node {
                 peer: p.to_string(),
                 addr: a.to_string(),
                 strikes: self.strikes.get(p).copied().unwrap_or(0),
+                score: self.swarm.behaviour().gossipsub.peer_score(p),
+                gossip: self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .gossip_peers()
+                    .any(|g| g == p),
             })
             .collect();
         peers.sort_by(|a, b| a.peer.cmp(&b.peer));
@@ -1544,6 +1660,7 @@ impl Node {
                 .iter()
                 .map(|(p, n)| (p.to_string(), (*n).to_owned()))
                 .collect(),
+            gossip_topics: self.swarm.behaviour().gossipsub.topics().count(),
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
@@ -1579,6 +1696,10 @@ impl Node {
             } => {
                 self.connected
                     .insert(peer_id, endpoint.get_remote_address().clone());
+                if endpoint.is_dialer() {
+                    self.dialed_at
+                        .insert(peer_id, endpoint.get_remote_address().clone());
+                }
                 let _ = self.events_out.try_send(NodeEvent::Connected(peer_id));
                 let groups: Vec<GroupId> = self.groups.iter().copied().collect();
                 for g in groups {
@@ -1600,6 +1721,7 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                self.dialed_at.remove(&peer_id);
                 self.peer_unproven(peer_id, None);
                 // Bound the per-peer bookkeeping: forget finished syncs of gone peers once many
                 // accumulated (fresh peer ids cost nothing to make).
@@ -1672,6 +1794,8 @@ impl Node {
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
+                    // Found on our own LAN: trusted, even if private.
+                    self.swarm.behaviour_mut().guard.trust(&addr);
                     if !self.connected.contains_key(&peer) {
                         let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
                     }
@@ -1682,11 +1806,36 @@ impl Node {
                 if !info.protocols.contains(&SYNC_PROTOCOL) {
                     self.note(peer_id, NOT_DUALPOWER);
                 }
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
+                self.on_identify(peer_id, &info);
             }
             _ => {}
+        }
+    }
+
+    /// What identify told us about a peer: it enters the peer directory only if it speaks our
+    /// DHT and sync protocols, with the public addresses it announces (private ones only if
+    /// allowed) and the address we reached it at if we dialed it (that one came from the user,
+    /// mDNS, or a directory answer the guard let us dial).
+    fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        let speaks = |p: &libp2p::StreamProtocol| info.protocols.iter().any(|q| q == p);
+        if !speaks(&KAD_PROTOCOL) || !speaks(&SYNC_PROTOCOL) {
+            tracing::debug!(%peer, "not a Dual Power peer; not in the directory");
+            return;
+        }
+        let mut addrs: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| self.swarm.behaviour().guard.may_learn(a))
+            .take(8)
+            .cloned()
+            .collect();
+        if let Some(a) = self.dialed_at.get(&peer)
+            && !addrs.contains(a)
+        {
+            addrs.push(a.clone());
+        }
+        for addr in addrs {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
     }
 

@@ -1007,14 +1007,18 @@ struct GossipPeer {
 
 impl GossipPeer {
     fn new(victim: PeerId) -> GossipPeer {
-        let swarm = build_swarm(
+        let mut swarm = build_swarm(
             Keypair::generate_ed25519(),
             &NetConfig {
                 mdns: false,
+                // It dials the victim on loopback itself, not through a node.
+                allow_private_peers: true,
                 ..Default::default()
             },
         )
         .unwrap();
+        // The attacker gossips with anyone (the victim serves open groups).
+        swarm.behaviour_mut().gossipsub.set_open(true);
         GossipPeer {
             swarm,
             victim,
