@@ -68,8 +68,10 @@ fn junk_proof() -> Proof {
 /// Runs a stranger's libp2p node against `addr` for `run_for`; returns what it received.
 async fn stranger(addr: Multiaddr, member: PeerId, run_for: Duration) -> Received {
     let key = libp2p::identity::Keypair::generate_ed25519();
+    // The stranger dials the member's loopback address on purpose.
     let cfg = NetConfig {
         mdns: false,
+        allow_private_peers: true,
         ..Default::default()
     };
     let mut swarm = build_swarm(key, &cfg).unwrap();
