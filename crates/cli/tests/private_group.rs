@@ -199,7 +199,7 @@ fn members_read_each_other_and_a_removed_member_reads_nothing_new() {
     net.post(&a_home, &g, after[0]);
     net.post(&b_home, &g, after[1]);
     let t = Instant::now();
-    let (mut a_read, mut b_read, mut c_told) = (false, false, false);
+    let (mut a_read, mut b_read) = (false, false);
     while t.elapsed() < Duration::from_secs(25) {
         let c_texts = net.texts(&c_home, &g);
         for text in after {
@@ -211,16 +211,13 @@ fn members_read_each_other_and_a_removed_member_reads_nothing_new() {
         );
         a_read |= net.texts(&a_home, &g).iter().any(|t| t == after[1]);
         b_read |= net.texts(&b_home, &g).iter().any(|t| t == after[0]);
-        c_told |= lists(&net.members(&c_home, &g).unwrap(), "removed", &c_id);
         assert!(c.running(), "{}", c.diagnostics());
         thread::sleep(Duration::from_millis(500));
     }
     assert!(a_read, "A never read B's post after the removal");
     assert!(b_read, "B never read A's post after the removal");
-    assert!(c_told, "C's node never learnt that C was removed");
-    let c_members = net.members(&c_home, &g).unwrap();
-    assert!(lists(&c_members, "removed", &c_id), "{c_members}");
-    assert!(!lists(&c_members, "members", &c_id), "{c_members}");
+    // Members' nodes neither sync with nor gossip to C any more, so C's node may never hear of
+    // its removal: what it writes is refused by everyone, and it reads nothing new.
     assert!(net.dm_texts(&c_home).is_empty());
 
     // R, no member, got nothing: not one event of the group.
