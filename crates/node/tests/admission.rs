@@ -5,28 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Member, exchange, member};
+use common::{Member, apply, exchange, member, post};
 
 use dualpower_core::{Draft, GroupId, Identity, Payload, VerifiedEvent};
 use dualpower_net::{Request, Response, Want};
 use dualpower_node::ops::{self, ConstitutionArgs, Op};
 use dualpower_node::sync::{Admit, answer, store_answer_checked};
-
-fn apply(m: &Member, op: Op, now: u64) -> serde_json::Value {
-    ops::apply(&m.store, &m.id, op, now).unwrap().value
-}
-
-fn post(m: &Member, group: GroupId, text: &str, now: u64) {
-    let payload = hex::encode(Payload::Post { text: text.into() }.encode());
-    apply(
-        m,
-        Op::Write {
-            group: group.to_hex(),
-            payload,
-        },
-        now,
-    );
-}
 
 /// Every log of `group` at `from`, from seq 0, as one `Events` request.
 fn ask_all(from: &Member, group: GroupId, extra: &[&VerifiedEvent]) -> Request {

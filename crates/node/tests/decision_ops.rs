@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Member, exchange, member};
+use common::{Member, apply, exchange, member, post, texts};
 
 use dualpower_core::{GroupId, Identity, Payload};
 use dualpower_node::ops::{self, ConstitutionArgs, Op, OpError};
@@ -25,13 +25,6 @@ use serde_json::Value;
 
 fn try_apply(m: &Member, op: Op, now: u64) -> Result<Value, OpError> {
     ops::apply(&m.store, &m.id, op, now).map(|o| o.value)
-}
-
-fn apply(m: &Member, op: Op, now: u64) -> Value {
-    match try_apply(m, op.clone(), now) {
-        Ok(v) => v,
-        Err(e) => panic!("{op:?} failed: {e}"),
-    }
 }
 
 fn count(m: &Member, group: GroupId) -> usize {
@@ -65,23 +58,6 @@ fn refused(m: &Member, group: GroupId, op: Op, now: u64, needle: &str) -> String
         after - before
     );
     err
-}
-
-fn texts(m: &Member, group: GroupId, now: u64) -> Vec<String> {
-    let (feed, _) = ops::feed(&m.store, &m.id, group, now).unwrap();
-    feed.posts.into_iter().map(|p| p.text).collect()
-}
-
-fn post(m: &Member, group: GroupId, text: &str, now: u64) {
-    let payload = hex::encode(Payload::Post { text: text.into() }.encode());
-    apply(
-        m,
-        Op::Write {
-            group: group.to_hex(),
-            payload,
-        },
-        now,
-    );
 }
 
 fn create(a: &Member, constitution: ConstitutionArgs, now: u64) -> GroupId {

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Member, exchange, member};
+use common::{Member, admit, apply, exchange, member, post, texts};
 
 use dualpower_core::event::Position;
 use dualpower_core::{EventId, GroupId, Payload, VerifiedEvent};
@@ -19,55 +19,6 @@ use dualpower_node::ops::{self, ConstitutionArgs, Op};
 
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 24 * HOUR;
-
-fn apply(m: &Member, op: Op, now: u64) -> serde_json::Value {
-    ops::apply(&m.store, &m.id, op, now).unwrap().value
-}
-
-fn texts(m: &Member, group: GroupId, now: u64) -> Vec<String> {
-    let (feed, _) = ops::feed(&m.store, &m.id, group, now).unwrap();
-    feed.posts.into_iter().map(|p| p.text).collect()
-}
-
-fn post(m: &Member, group: GroupId, text: &str, now: u64) {
-    let payload = hex::encode(Payload::Post { text: text.into() }.encode());
-    apply(
-        m,
-        Op::Write {
-            group: group.to_hex(),
-            payload,
-        },
-        now,
-    );
-}
-
-fn invite(m: &Member, group: GroupId, now: u64) -> String {
-    apply(
-        m,
-        Op::Invite {
-            group: group.to_hex(),
-            expires_secs: 30 * 86_400,
-            uses: 1,
-            addrs: vec![],
-        },
-        now,
-    )["code"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// `newcomer` joins with `inviter`'s invite and `inviter`'s node admits it and hands over the
-/// key (with history: the constitution says so), all at `now` on both clocks.
-fn admit(inviter: &Member, newcomer: &Member, all: &[&Member], group: GroupId, now: u64) {
-    let code = invite(inviter, group, now);
-    exchange(all, group);
-    apply(newcomer, Op::Join { code }, now);
-    exchange(all, group);
-    ops::run_agent(&inviter.store, &inviter.id, group, now).unwrap();
-    ops::run_agent(&inviter.store, &inviter.id, group, now + 1).unwrap();
-    exchange(all, group);
-}
 
 /// The writing epoch `m` sees now.
 fn writing_epoch(m: &Member, group: GroupId, now: u64) -> EventId {

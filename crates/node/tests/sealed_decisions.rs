@@ -18,7 +18,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Member, exchange, member};
+use common::{Member, admit, apply, exchange, member, post, texts};
 
 use dualpower_core::GroupId;
 use dualpower_node::ops::{self, ConstitutionArgs, Op};
@@ -35,14 +35,6 @@ const SECRETS: [&str; 6] = [
     "XQTITLE", "XQBODY", "XQREASON", "XQPOST", "XQLATER", "XQWHY",
 ];
 
-fn apply(m: &Member, op: Op, now: u64) -> Value {
-    let what = format!("{op:?}");
-    match ops::apply(&m.store, &m.id, op, now) {
-        Ok(o) => o.value,
-        Err(e) => panic!("{what} failed: {e}"),
-    }
-}
-
 fn state(m: &Member, group: GroupId) -> GroupState {
     std::sync::Arc::unwrap_or_clone(ops::view(&m.store, &m.id, group, 0).unwrap().state)
 }
@@ -57,42 +49,6 @@ fn create(a: &Member, constitution: ConstitutionArgs, now: u64) -> GroupId {
         now,
     );
     GroupId::from_hex(v["group"].as_str().unwrap()).unwrap()
-}
-
-/// `a` invites `newcomer`, who joins; `a`'s node admits and welcomes them.
-fn admit(a: &Member, newcomer: &Member, all: &[&Member], group: GroupId, now: u64) {
-    let code = apply(
-        a,
-        Op::Invite {
-            group: group.to_hex(),
-            expires_secs: 3_600,
-            uses: 1,
-            addrs: vec![],
-        },
-        now,
-    )["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    exchange(all, group);
-    apply(newcomer, Op::Join { code }, now + 1);
-    exchange(all, group);
-    ops::run_agent(&a.store, &a.id, group, now + 2).unwrap();
-    ops::run_agent(&a.store, &a.id, group, now + 3).unwrap();
-    exchange(all, group);
-    assert!(state(a, group).is_member(&newcomer.id.public()));
-}
-
-fn post(m: &Member, group: GroupId, text: &str, now: u64) {
-    let payload = hex::encode(dualpower_core::Payload::Post { text: text.into() }.encode());
-    apply(
-        m,
-        Op::Write {
-            group: group.to_hex(),
-            payload,
-        },
-        now,
-    );
 }
 
 fn propose(m: &Member, group: GroupId, title: &str, remove: Option<String>, now: u64) -> String {
@@ -139,11 +95,6 @@ fn close(m: &Member, group: GroupId, proposal: &str, now: u64) -> Value {
         },
         now,
     )
-}
-
-fn feed_texts(m: &Member, group: GroupId) -> Vec<String> {
-    let (feed, _) = ops::feed(&m.store, &m.id, group, 0).unwrap();
-    feed.posts.into_iter().map(|p| p.text).collect()
 }
 
 /// Every secret string found in `bytes`.
@@ -210,7 +161,7 @@ fn bundles_and_disks_hold_no_decision_or_post_text_yet_members_recount() {
     assert_eq!(p.text.title, TITLE);
     assert_eq!(p.votes.len(), 2);
     assert!(p.votes.values().any(|v| v.reason == REASON));
-    assert!(feed_texts(&b, g).iter().any(|t| t.contains(TITLE)));
+    assert!(texts(&b, g, 0).iter().any(|t| t.contains(TITLE)));
 
     // The bundle.
     let mut bundle = Vec::new();
@@ -281,7 +232,7 @@ fn a_removed_member_reads_no_later_decision() {
         !sc.proposals.values().any(|p| p.id.to_hex() == pid),
         "the removed member derives the later proposal"
     );
-    assert!(!feed_texts(&c, g).iter().any(|t| t.contains("XQLATER")));
+    assert!(!texts(&c, g, 0).iter().any(|t| t.contains("XQLATER")));
     assert_eq!(
         leaks_in_dir(c.store.path().parent().unwrap()),
         Vec::<String>::new()
@@ -330,7 +281,7 @@ fn a_newcomer_without_history_recounts_an_earlier_removal_by_vote() {
         sd.members.keys().collect::<Vec<_>>()
     );
     assert_eq!(certificate_digest(&sa, &pid), certificate_digest(&sd, &pid));
-    let d_feed = feed_texts(&d, g);
+    let d_feed = texts(&d, g, 0);
     assert!(d_feed.contains(&"welcome D".to_owned()), "{d_feed:?}");
     assert!(
         !d_feed.contains(&POST.to_owned()),
@@ -372,7 +323,7 @@ fn a_member_who_forgot_an_epoch_still_recounts_its_decisions() {
         !v.keyring.epochs.contains_key(&old),
         "the epoch was not forgotten"
     );
-    assert!(!feed_texts(&a, g).contains(&POST.to_owned()));
+    assert!(!texts(&a, g, 0).contains(&POST.to_owned()));
     // The decision is still recounted, from scratch, from the stored bytes.
     let (cert, _) = dualpower_node::decisions::verify_tally(&a.store, &a.id, g, &pid).unwrap();
     assert_eq!(cert["digest"], hex::encode(digest), "{cert}");

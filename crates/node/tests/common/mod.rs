@@ -52,3 +52,60 @@ pub fn exchange(members: &[&Member], group: GroupId) {
         }
     }
 }
+
+/// Carries out `op` as `m` at `now`; panics with the op and the error if it is refused.
+pub fn apply(m: &Member, op: dualpower_node::ops::Op, now: u64) -> serde_json::Value {
+    let what = format!("{op:?}");
+    match dualpower_node::ops::apply(&m.store, &m.id, op, now) {
+        Ok(o) => o.value,
+        Err(e) => panic!("{what} failed: {e}"),
+    }
+}
+
+/// `m` posts `text` in `group`.
+pub fn post(m: &Member, group: GroupId, text: &str, now: u64) {
+    let payload = hex::encode(dualpower_core::Payload::Post { text: text.into() }.encode());
+    apply(
+        m,
+        dualpower_node::ops::Op::Write {
+            group: group.to_hex(),
+            payload,
+        },
+        now,
+    );
+}
+
+/// The texts of the posts `m` reads in `group`.
+pub fn texts(m: &Member, group: GroupId, now: u64) -> Vec<String> {
+    let (feed, _) = dualpower_node::ops::feed(&m.store, &m.id, group, now).unwrap();
+    feed.posts.into_iter().map(|p| p.text).collect()
+}
+
+/// A single-use invite code of `group` by `m`, valid `expires_secs`.
+pub fn invite(m: &Member, group: GroupId, expires_secs: u64, now: u64) -> String {
+    apply(
+        m,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs,
+            uses: 1,
+            addrs: vec![],
+        },
+        now,
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `newcomer` joins with `inviter`'s invite, and `inviter`'s node admits it and hands over the
+/// key; everyone in `all` exchanges events after each step.
+pub fn admit(inviter: &Member, newcomer: &Member, all: &[&Member], group: GroupId, now: u64) {
+    let code = invite(inviter, group, 30 * 86_400, now);
+    exchange(all, group);
+    apply(newcomer, dualpower_node::ops::Op::Join { code }, now + 1);
+    exchange(all, group);
+    dualpower_node::ops::run_agent(&inviter.store, &inviter.id, group, now + 2).unwrap();
+    dualpower_node::ops::run_agent(&inviter.store, &inviter.id, group, now + 3).unwrap();
+    exchange(all, group);
+}
