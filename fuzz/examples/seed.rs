@@ -212,12 +212,16 @@ fn main() {
             },
         ),
         (
-            "auth",
-            Request::Auth {
-                token,
-                key: logs.keys().next().expect("a log").0,
-                invite: Some([3; 32]),
-                sig: [9; 64],
+            "hello",
+            Request::Hello {
+                nonce: [5; 32],
+                tags: vec![[6; 32]; 8],
+            },
+        ),
+        (
+            "prove",
+            Request::Prove {
+                proofs: vec![proof(logs.keys().next().expect("a log").0)],
             },
         ),
     ];
@@ -255,7 +259,19 @@ fn main() {
                 truncated: false,
             },
         ),
-        ("auth", Response::Auth { ok: true }),
+        (
+            "hello",
+            Response::Hello {
+                nonce: [7; 32],
+                proofs: vec![proof(logs.keys().next().expect("a log").0)],
+            },
+        ),
+        (
+            "proven",
+            Response::Proven {
+                tags: vec![[8; 32]],
+            },
+        ),
         (
             "tips",
             Response::Tips {
@@ -298,5 +314,15 @@ fn main() {
     }
     for (target, n) in &out.count {
         println!("{target}: {n} seeds");
+    }
+}
+
+/// A handshake proof of the right shape (its tag and signature are not checked by decoders).
+fn proof(key: dualpower_core::PublicKey) -> dualpower_net::Proof {
+    dualpower_net::Proof {
+        tag: [4; 32],
+        key,
+        invite: Some([3; 32]),
+        sig: [9; 64],
     }
 }

@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
                 prev: Vec::new(),
                 seals: Vec::new(),
                 history,
+                gov: Vec::new(),
             })
             .encode();
             let Some(ev) = event(share, 0) else {
