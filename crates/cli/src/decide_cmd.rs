@@ -360,7 +360,8 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
     let store = ctx.reader()?;
     let g = group_id(ctx, group)?;
     let identity = ctx.identity()?;
-    let (st, all) = decisions::proposals(&store, &identity, g)?;
+    let (st, all) =
+        dualpower_node::ops::decisions::proposals(&store, &identity, g, crate::now_ms())?;
     if let Some(key) = one {
         let p = decisions::find_proposal(&st, key)?;
         let v = proposal_json(p);
@@ -597,7 +598,8 @@ fn tally(
     let g = group_id(ctx, group)?;
     let identity = ctx.identity()?;
     if !verify {
-        let (st, _) = decisions::proposals(&store, &identity, g)?;
+        let (st, _) =
+            dualpower_node::ops::decisions::proposals(&store, &identity, g, crate::now_ms())?;
         let p = decisions::find_proposal(&st, proposal)?;
         let v = proposal_json(p);
         let out = json!({
@@ -607,7 +609,13 @@ fn tally(
         ctx.emit(out, || certificate_text(&v));
         return Ok(0);
     }
-    let (v, n) = decisions::verify_tally(&store, &identity, g, proposal)?;
+    let (v, n) = dualpower_node::ops::decisions::verify_tally(
+        &store,
+        &identity,
+        g,
+        proposal,
+        crate::now_ms(),
+    )?;
     let digest = v["digest"].as_str().unwrap_or_default().to_owned();
     let matches = expect.map(|e| e.trim().eq_ignore_ascii_case(&digest));
     let mut out = v.clone();

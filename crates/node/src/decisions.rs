@@ -1,23 +1,17 @@
 //! The read side of decisions: finding proposals, reading ballots as people type them, and
-//! proposals, certificates and attestations as JSON; re-verifying a tally from the stored bytes.
+//! proposals, certificates and attestations as JSON (reading them through the member's keys, and
+//! re-verifying a tally from the stored bytes, is in [`crate::ops::decisions`]).
 //!
 //! These are pure functions of the derived state (or of the stored events), used by the CLI and
 //! by the decision operations in [`crate::ops`] alike; the writing lives there.
 
 use dualpower_core::decision::{Ballot, Electorate, MethodKind, Scope, Target};
-use dualpower_core::{EventId, GroupId, Identity, PublicKey};
-use dualpower_state::{GroupState, ProposalState, Status, WeightHolder};
-use dualpower_store::Store;
+use dualpower_core::{EventId, PublicKey};
+use dualpower_state::{GroupState, ProposalState, WeightHolder};
 use serde_json::{Value, json};
 
 use crate::ops::constitution::ConstitutionArgs;
 use crate::ops::write::OpError;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 fn invalid(s: impl Into<String>) -> OpError {
     OpError::Invalid(s.into())
@@ -225,65 +219,6 @@ pub fn proposal_json(p: &ProposalState) -> Value {
         "certificate": p.certificate.as_ref().map(|c| c.to_json()),
         "attestations": attestations_json(p),
     })
-}
-
-/// The proposals of a group as JSON, newest activity last. Decisions are sealed under
-/// governance keys, so this opens `id`'s keyring first.
-pub fn proposals(
-    store: &Store,
-    id: &Identity,
-    group: GroupId,
-) -> Result<(GroupState, Vec<Value>), OpError> {
-    let st = crate::ops::view(store, id, group, now_ms())?.state;
-    let st = std::sync::Arc::unwrap_or_clone(st);
-    let list = st.proposals.values().map(proposal_json).collect();
-    Ok((st, list))
-}
-
-/// Re-verifies every stored event of `group` from its bytes, derives the group from scratch
-/// and returns the proposal's certificate as JSON with the number of events re-verified.
-pub fn verify_tally(
-    store: &Store,
-    id: &Identity,
-    group: GroupId,
-    proposal: &str,
-) -> Result<(Value, usize), OpError> {
-    let network = *store.network();
-    let keys = crate::ops::view(store, id, group, now_ms())?.keyring;
-    let stored = store.group_events(group)?;
-    let mut fresh = Vec::with_capacity(stored.len());
-    for ev in &stored {
-        let (envelope, body) = ev.clone().into_parts();
-        let verified = dualpower_core::Event::decode(envelope, body)
-            .and_then(|e| e.verify(&network))
-            .map_err(|e| invalid(format!("event {} fails verification: {e}", ev.id())))?;
-        if verified.id() != ev.id() {
-            return Err(invalid(format!(
-                "event {} is stored under the wrong id",
-                ev.id()
-            )));
-        }
-        fresh.push(verified);
-    }
-    let opened = crate::ops::derived::open_with(&network, &keys, &fresh);
-    let st = GroupState::derive_opened(&network, group, &fresh, std::sync::Arc::new(opened));
-    let p = find_proposal(&st, proposal)?;
-    let cert = p
-        .certificate
-        .as_ref()
-        .ok_or_else(|| invalid("voting has not opened, so there is nothing to tally"))?;
-    Ok((
-        json!({
-            "proposal": p.id.to_hex(),
-            "status": p.status.as_str(),
-            "final": p.status == Status::Closed,
-            "certificate": cert.to_json(),
-            "digest": hex::encode(cert.digest()),
-            "events_verified": fresh.len(),
-            "attestations": attestations_json(p),
-        }),
-        fresh.len(),
-    ))
 }
 
 /// The constitution arguments of an amendment proposal (re-exported for the CLI).

@@ -325,7 +325,8 @@ fn a_member_who_forgot_an_epoch_still_recounts_its_decisions() {
     );
     assert!(!texts(&a, g, 0).contains(&POST.to_owned()));
     // The decision is still recounted, from scratch, from the stored bytes.
-    let (cert, _) = dualpower_node::decisions::verify_tally(&a.store, &a.id, g, &pid).unwrap();
+    let (cert, _) =
+        dualpower_node::ops::decisions::verify_tally(&a.store, &a.id, g, &pid, later).unwrap();
     assert_eq!(cert["digest"], hex::encode(digest), "{cert}");
     assert_eq!(certificate_digest(&v.state, &pid), digest);
 }

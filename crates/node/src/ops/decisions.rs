@@ -17,13 +17,15 @@ use dualpower_core::event::MAX_DEPS;
 use dualpower_core::{EventId, GroupId, Identity, Payload, PublicKey, VerifiedEvent};
 use dualpower_state::{GroupState, ProposalState, Status};
 use dualpower_store::Store;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::constitution::ConstitutionArgs;
 use super::keys::{view, write_decision};
 use super::write::{Cx, OpError, check_encoding, group_arg, invalid, member_arg, require_member};
 use super::{Op, Outcome};
-use crate::decisions::{find_proposal, in_electorate, parse_ballot, proposal_json};
+use crate::decisions::{
+    attestations_json, find_proposal, in_electorate, parse_ballot, proposal_json,
+};
 
 /// What a proposal says besides its text: how it is decided, by whom, and what it enacts.
 struct Draft {
@@ -663,4 +665,65 @@ pub fn witness_due(st: &GroupState, ours: u64, now: u64) -> impl Iterator<Item =
         let d = p.proposal.deadline;
         p.status == Status::Voting && d > 0 && d <= now && ours < d
     })
+}
+
+/// The proposals of a group as JSON, newest activity last. Decisions are sealed under
+/// governance keys, so this opens `id`'s keyring first.
+pub fn proposals(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<(GroupState, Vec<Value>), OpError> {
+    let st = view(store, id, group, now)?.state;
+    let st = std::sync::Arc::unwrap_or_clone(st);
+    let list = st.proposals.values().map(proposal_json).collect();
+    Ok((st, list))
+}
+
+/// Re-verifies every stored event of `group` from its bytes, derives the group from scratch
+/// and returns the proposal's certificate as JSON with the number of events re-verified.
+pub fn verify_tally(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    proposal: &str,
+    now: u64,
+) -> Result<(Value, usize), OpError> {
+    let network = *store.network();
+    let keys = view(store, id, group, now)?.keyring;
+    let stored = store.group_events(group)?;
+    let mut fresh = Vec::with_capacity(stored.len());
+    for ev in &stored {
+        let (envelope, body) = ev.clone().into_parts();
+        let verified = dualpower_core::Event::decode(envelope, body)
+            .and_then(|e| e.verify(&network))
+            .map_err(|e| invalid(format!("event {} fails verification: {e}", ev.id())))?;
+        if verified.id() != ev.id() {
+            return Err(invalid(format!(
+                "event {} is stored under the wrong id",
+                ev.id()
+            )));
+        }
+        fresh.push(verified);
+    }
+    let opened = super::derived::open_with(&network, &keys, &fresh);
+    let st = GroupState::derive_opened(&network, group, &fresh, std::sync::Arc::new(opened));
+    let p = find_proposal(&st, proposal)?;
+    let cert = p
+        .certificate
+        .as_ref()
+        .ok_or_else(|| invalid("voting has not opened, so there is nothing to tally"))?;
+    Ok((
+        json!({
+            "proposal": p.id.to_hex(),
+            "status": p.status.as_str(),
+            "final": p.status == Status::Closed,
+            "certificate": cert.to_json(),
+            "digest": hex::encode(cert.digest()),
+            "events_verified": fresh.len(),
+            "attestations": attestations_json(p),
+        }),
+        fresh.len(),
+    ))
 }
