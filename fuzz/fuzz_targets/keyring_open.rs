@@ -86,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
                 seals: Vec::new(),
                 history,
                 gov: Vec::new(),
+                gov_check: None,
             })
             .encode();
             let Some(ev) = event(share, 0) else {

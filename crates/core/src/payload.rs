@@ -576,6 +576,10 @@ pub struct KeyShare {
     /// group's first epoch, so every member can read and recount every decision whatever the
     /// group's history and forgetting rules say about posts.
     pub gov: Vec<u8>,
+    /// A check of this epoch's governance key (a one-way hash of it), set by the share that
+    /// starts the epoch: a governance key of this epoch that another member hands down is taken
+    /// only if it matches, so a member cannot blind newcomers with a wrong key.
+    pub gov_check: Option<[u8; 32]>,
 }
 
 /// The message an invite key signs to let `joiner` join `group` (see [`Payload::Join`]).
@@ -756,7 +760,7 @@ impl Payload {
                     .bytes(proof);
             }
             Payload::KeyShare(k) => {
-                let n = 5 + usize::from(!k.gov.is_empty());
+                let n = 5 + usize::from(!k.gov.is_empty()) + usize::from(k.gov_check.is_some());
                 w.map(n).uint(0).uint(kind::KEY_SHARE).uint(1);
                 match &k.epoch {
                     Some(e) => w.bytes(&e.0),
@@ -773,6 +777,9 @@ impl Payload {
                 w.uint(4).bytes(&k.history);
                 if !k.gov.is_empty() {
                     w.uint(5).bytes(&k.gov);
+                }
+                if let Some(c) = &k.gov_check {
+                    w.uint(6).bytes(c);
                 }
             }
             Payload::Post { text } => {
@@ -1011,7 +1018,7 @@ impl Payload {
                     .expect(4, "history")?
                     .bytes("history", MAX_HISTORY_BYTES)?
                     .to_vec();
-                // Absent when empty (one encoding per value), and only where an epoch starts.
+                // Absent when empty (one encoding per value).
                 let gov = match fields.opt(5)? {
                     Some(r) => match r.bytes("gov", MAX_HISTORY_BYTES)? {
                         [] => return Err(PayloadError::Empty("gov")),
@@ -1019,12 +1026,22 @@ impl Payload {
                     },
                     None => Vec::new(),
                 };
+                let gov_check = match fields.opt(6)? {
+                    Some(r) => Some(r.bytes_n::<32>("gov_check")?),
+                    None => None,
+                };
+                if gov_check.is_some() && epoch.is_some() {
+                    return Err(PayloadError::Invalid(
+                        "only a share that starts an epoch checks its governance key".into(),
+                    ));
+                }
                 Payload::KeyShare(KeyShare {
                     epoch,
                     prev,
                     seals,
                     history,
                     gov,
+                    gov_check,
                 })
             }
             kind::POST => Payload::Post {
@@ -1273,6 +1290,7 @@ mod tests {
                 }],
                 history: vec![1, 2, 3],
                 gov: vec![4, 5],
+                gov_check: Some([6; 32]),
             }),
             Payload::KeyShare(KeyShare {
                 epoch: Some(EventId([1; 32])),
@@ -1280,6 +1298,7 @@ mod tests {
                 seals: vec![],
                 history: vec![],
                 gov: vec![],
+                gov_check: None,
             }),
             Payload::Post {
                 text: "rent strike meeting tonight".into(),

@@ -73,6 +73,15 @@ pub fn governance_key(secret: &EpochSecret) -> [u8; 32] {
     derive(secret, "dualpower governance key v1")
 }
 
+/// The public check of a governance key (see [`KeyShare::gov_check`]): one-way, so publishing it
+/// reveals nothing of the key.
+pub fn governance_check(gov: &[u8; 32]) -> [u8; 32] {
+    blake3::derive_key("dualpower governance check v1", gov)
+}
+
+/// Epoch → the governance-key check its starting share published.
+type Checks = BTreeMap<EventId, [u8; 32]>;
+
 fn gov_chain_key(gov: &[u8; 32]) -> ContentKey {
     ContentKey::from_bytes(blake3::derive_key("dualpower gov chain key v1", gov))
 }
@@ -246,6 +255,9 @@ impl Keyring {
             seals,
             history,
             gov,
+            gov_check: epoch
+                .is_none()
+                .then(|| governance_check(&governance_key(secret))),
         })
         .encode())
     }
@@ -350,18 +362,33 @@ impl Keyring {
         pos: &Position,
         gov: &[u8; 32],
         ct: &[u8],
+        checks: &Checks,
     ) -> usize {
         let Ok(plain) = decrypt(&gov_chain_key(gov), &gov_chain_aad(network, pos), ct) else {
             return 0;
         };
-        let mut new = 0;
-        for (id, k) in pairs(&plain) {
-            if let std::collections::btree_map::Entry::Vacant(v) = self.gov.entry(id) {
-                v.insert(k);
-                new += 1;
-            }
+        pairs(&plain)
+            .into_iter()
+            .filter(|(id, k)| self.offer_gov(*id, *k, checks))
+            .count()
+    }
+
+    /// Takes `key` as `epoch`'s governance key if it matches the check the epoch's starting share
+    /// published (then it replaces a key that does not), or, with no check known, if none is
+    /// held. A member handing down a wrong key cannot block the right one. Returns whether the
+    /// keyring changed.
+    fn offer_gov(&mut self, epoch: EventId, key: [u8; 32], checks: &Checks) -> bool {
+        match checks.get(&epoch) {
+            Some(c) if *c != governance_check(&key) => false,
+            Some(_) => self.gov.insert(epoch, key) != Some(key),
+            None => match self.gov.entry(epoch) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(key);
+                    true
+                }
+                std::collections::btree_map::Entry::Occupied(_) => false,
+            },
         }
-        new
     }
 
     fn open_history(
@@ -370,6 +397,7 @@ impl Keyring {
         pos: &Position,
         secret: &EpochSecret,
         ct: &[u8],
+        checks: &Checks,
     ) -> usize {
         let Ok(plain) = decrypt(&history_key(secret), &history_aad(network, pos), ct) else {
             return 0;
@@ -380,10 +408,8 @@ impl Keyring {
                 continue;
             }
             if let std::collections::btree_map::Entry::Vacant(v) = self.epochs.entry(id) {
-                self.gov
-                    .entry(id)
-                    .or_insert_with(|| governance_key(&EpochSecret(s)));
                 v.insert(EpochSecret(s));
+                self.offer_gov(id, governance_key(&EpochSecret(s)), checks);
                 new += 1;
             }
         }
@@ -459,7 +485,7 @@ impl KeyScheme for Keyring {
         state: &GroupState,
         events: &[VerifiedEvent],
     ) -> usize {
-        let shares: Vec<(Position, EventId, KeyShare)> = events
+        let accepted: Vec<(Position, EventId, KeyShare)> = events
             .iter()
             .filter(|e| e.header().group == state.group && e.header().flags & FLAG_ENCRYPTED == 0)
             .filter_map(|e| match e.body().map(Payload::decode) {
@@ -467,6 +493,14 @@ impl KeyScheme for Keyring {
                 _ => None,
             })
             .filter(|(_, id, k)| state.epochs.contains_key(&k.epoch.unwrap_or(*id)))
+            .collect();
+        let checks: Checks = accepted
+            .iter()
+            .filter(|(_, _, k)| k.epoch.is_none())
+            .filter_map(|(_, id, k)| Some((*id, k.gov_check?)))
+            .collect();
+        let shares: Vec<(Position, EventId, KeyShare)> = accepted
+            .into_iter()
             // A forgotten epoch is never opened again, nor is any history it carried (its key
             // is gone; the history of an epoch we still hold is filtered in `open_history`).
             .filter(|(_, id, k)| !self.forgotten.contains(&k.epoch.unwrap_or(*id)))
@@ -488,7 +522,8 @@ impl KeyScheme for Keyring {
                             ct: seal.ct,
                         };
                         if let Ok(s) = open_secret(pk, &sealed, &info) {
-                            self.add_epoch(epoch, s);
+                            self.offer_gov(epoch, governance_key(&s), &checks);
+                            self.epochs.insert(epoch, s);
                             round += 1;
                             break;
                         }
@@ -497,12 +532,12 @@ impl KeyScheme for Keyring {
                 if !share.history.is_empty()
                     && let Some(secret) = self.epochs.get(&epoch).cloned()
                 {
-                    round += self.open_history(network, pos, &secret, &share.history);
+                    round += self.open_history(network, pos, &secret, &share.history, &checks);
                 }
                 if !share.gov.is_empty()
                     && let Some(gov) = self.gov_key(&epoch)
                 {
-                    round += self.open_gov_chain(network, pos, &gov, &share.gov);
+                    round += self.open_gov_chain(network, pos, &gov, &share.gov, &checks);
                 }
             }
             learnt += round;

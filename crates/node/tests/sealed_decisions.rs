@@ -360,3 +360,62 @@ fn a_newcomer_without_history_reads_decisions_sealed_under_concurrent_epochs() {
     }
     assert_eq!(state(&a, g).proposals.len(), sd.proposals.len());
 }
+
+/// An attacker member starts an epoch whose key share hands down a wrong governance key for an
+/// earlier epoch. A member who reads that share before the honest chain (here: the first share
+/// it learns from) still ends up with the right key, because the earlier epoch's starting share
+/// published a check of it; before the check, the first key heard stuck and the member could
+/// never open that epoch's decisions.
+#[test]
+fn a_wrong_governance_key_handed_down_is_refused_for_the_checked_one() {
+    use dualpower_core::event::Position;
+    use dualpower_crypto::EpochSecret;
+    use dualpower_groups::{KeyScheme, Keyring};
+    use dualpower_store::Body;
+
+    let (a, b, c) = (member(), member(), member());
+    let all = [&a, &b, &c];
+    let g = create(&a, ConstitutionArgs::default(), 1_000);
+    admit(&a, &b, &all, g, 2_000);
+    admit(&a, &c, &all, g, 2_500);
+    let pid = propose(&a, g, TITLE, None, 3_000);
+    exchange(&all, g);
+    let e1 = state(&a, g).writing_epoch().unwrap();
+
+    // B starts an epoch sealed to every member, superseding E1, with a wrong key for E1.
+    let st = state(&b, g);
+    let prekeys: Vec<[u8; 32]> = st.members.values().filter_map(|m| m.prekey).collect();
+    let network = *b.store.network();
+    let secret = EpochSecret::generate();
+    let body = Body::Build(Box::new(move |pos: &Position| {
+        Keyring::start_epoch(
+            &network,
+            pos,
+            &secret,
+            &prekeys,
+            vec![e1],
+            &[],
+            &[(e1, [7; 32])],
+        )
+        .map_err(|e| e.to_string())
+    }));
+    let bogus = b.store.append(&b.id, g, 0, body, 0, 4_000).unwrap();
+    exchange(&all, g);
+    // A rotates: its share hands down the right key.
+    apply(&a, Op::Rekey { group: g.to_hex() }, 5_000);
+    exchange(&all, g);
+
+    // C as a newcomer who never held E1: only its prekeys and the later epochs' secrets.
+    let v = ops::view(&c.store, &c.id, g, 0).unwrap();
+    let mut kr = ops::load_keyring(&c.store, &c.id, &g).unwrap();
+    kr.gov.clear();
+    kr.epochs.retain(|e, _| *e != e1);
+    kr.forgotten.clear();
+    let mut events: Vec<_> = v.events.iter().cloned().collect();
+    events.sort_by_key(|e| e.id() != bogus.id());
+    kr.learn(&network, &v.state, &events);
+    let right = ops::load_keyring(&a.store, &a.id, &g).unwrap().gov_key(&e1);
+    assert_eq!(kr.gov_key(&e1), right, "the wrong key stuck");
+    let opened = dualpower_node::ops::derived::open_with(&network, &kr, &events);
+    assert!(opened.keys().any(|id| id.to_hex() == pid));
+}

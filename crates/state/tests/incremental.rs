@@ -379,3 +379,45 @@ fn appends_without_rederiving_and_falls_back_for_a_removal() {
     assert_eq!(d.full_derivations(), 2, "a removal derives again");
     assert_eq!(d.state(), &s.derive());
 }
+
+/// A member who seals a membership act (here a removal) in an encrypted body gets nothing: the
+/// pass takes only decision payloads from what keys opened, so a node holding the key and one
+/// without it agree on who is a member.
+#[test]
+fn a_membership_act_sealed_in_an_encrypted_body_counts_for_nothing() {
+    let (mut s, g) = Scenario::new(NAMES[0], constitution(true));
+    let (inv, key) = s.invite(NAMES[0], 1, NEVER, &[g.id()]);
+    let join = s.join(NAMES[1], &inv, &key);
+    let admit = s.admit(NAMES[0], &join, &[], T);
+    s.seal = true;
+    // Sealed as a vote, then "opened" as a removal of ben by ana (who may remove members).
+    let sealed = s.write(
+        NAMES[0],
+        Payload::Vote {
+            proposal: admit.id(),
+            ballot: Ballot::Choice(0),
+            reason: String::new(),
+        },
+        &[admit.id()],
+        T,
+    );
+    let mut opened = dualpower_state::Opened::new();
+    opened.insert(
+        sealed.id(),
+        Payload::Remove {
+            member: s.key(NAMES[1]),
+            seen: 0,
+            reason: String::new(),
+        },
+    );
+    let opened = std::sync::Arc::new(opened);
+    let st = GroupState::derive_opened(&s.network, s.group, &s.events, opened.clone());
+    assert!(
+        st.is_member(&s.key(NAMES[1])),
+        "a sealed removal was enacted"
+    );
+    assert_eq!(st, GroupState::derive(&s.network, s.group, &s.events));
+    let mut d = Derivation::new(&s.network, s.group, &s.events[..s.events.len() - 1]);
+    d.extend_opened(&s.events[s.events.len() - 1..], (*opened).clone());
+    assert_eq!(d.state(), &st);
+}

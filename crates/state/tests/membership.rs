@@ -477,6 +477,7 @@ fn share(prev: Vec<EventId>, prekeys: &[[u8; 32]]) -> Payload {
         seals: prekeys.iter().map(|p| seal(*p)).collect(),
         history: vec![],
         gov: vec![],
+        gov_check: None,
     })
 }
 
@@ -546,6 +547,7 @@ fn sealing_to_a_non_member_is_refused_and_taints_the_epoch() {
             seals: vec![seal(pb)],
             history: vec![],
             gov: vec![],
+            gov_check: None,
         }),
         &[],
         T,

@@ -125,6 +125,7 @@ fn a_copied_prekey_with_old_deps_and_a_ground_id_does_not_displace_the_owner() {
                 seals: vec![seal(key)],
                 history: vec![],
                 gov: vec![],
+                gov_check: None,
             }),
             &[victim_prekey.id(), attack.id()],
             T,
