@@ -8,6 +8,7 @@
 
 mod decide_cmd;
 mod node_cmd;
+mod out;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};
@@ -238,7 +239,9 @@ enum GroupCommand {
         /// Group id, id prefix or name.
         group: String,
     },
-    /// Keep a group in sync by its id (until invitations exist, the id is what you share).
+    /// Keep a group you are a member of in sync by its id, when this node does not have it yet
+    /// (say, your identity restored into a fresh data directory). Newcomers
+    /// join with `group join CODE` instead: peers sync a group only with its members.
     Follow {
         /// The group's full id (64 hex digits).
         group: String,
@@ -252,9 +255,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             if json {
-                println!("{}", json!({ "error": format!("{e:#}") }));
+                out::line(json!({ "error": format!("{e:#}") }));
             } else {
-                eprintln!("error: {e:#}");
+                out::err_line(format!("error: {e:#}"));
             }
             std::process::exit(1);
         }
@@ -328,11 +331,11 @@ impl Ctx {
 
     fn emit(&self, value: Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            out::line(value);
         } else {
             let t = text();
             if !t.is_empty() {
-                println!("{t}");
+                out::line(t);
             }
         }
     }
@@ -359,7 +362,7 @@ fn run(cli: Cli) -> Result<i32> {
     for t in dualpower_store::home::tighten(&ctx.home)
         .with_context(|| format!("securing {}", ctx.home.display()))?
     {
-        eprintln!("notice: {t}");
+        out::err_line(format!("notice: {t}"));
     }
     match cli.command {
         Command::Init => init(&ctx),
@@ -493,7 +496,10 @@ fn run(cli: Cli) -> Result<i32> {
         } => {
             if !keystore::path(&ctx.home).exists() {
                 if !ctx.json {
-                    println!("No identity in {} yet: creating one.", ctx.home.display());
+                    out::line(format!(
+                        "No identity in {} yet: creating one.",
+                        ctx.home.display()
+                    ));
                 }
                 init(&ctx)?;
             }
@@ -1014,9 +1020,12 @@ fn log(ctx: &Ctx, group: &str) -> Result<i32> {
     let info = resolve_group(&store, group)?;
     let events = store.group_events(info.id)?;
     let feed = Feed::derive(info.id, &events);
+    // `log` shows events as stored and opens nothing, so an encrypted event is not "refused"
+    // here: it is simply not read (the feed reads it with the member's keys).
     let rejected: std::collections::HashMap<EventId, String> = feed
         .rejected
         .iter()
+        .filter(|(_, r)| !matches!(r, dualpower_state::Rejection::Encrypted))
         .map(|(id, r)| (*id, r.to_string()))
         .collect();
     let mut rows = Vec::new();
@@ -1041,6 +1050,8 @@ fn log(ctx: &Ctx, group: &str) -> Result<i32> {
             "INVALID SIGNATURE".to_owned()
         } else if let Some(r) = rejected.get(&ev.id()) {
             format!("valid event, not shown: {r}")
+        } else if kind == "encrypted" {
+            "valid (sealed: `dualpower feed` opens it)".to_owned()
         } else {
             "valid".to_owned()
         };
@@ -1223,19 +1234,44 @@ fn status(ctx: &Ctx) -> Result<i32> {
     let store = ctx.reader()?;
     let c = store.counts()?;
     let id = keystore::public(&ctx.home).ok().map(|p| p.to_did());
-    let groups = store.groups()?.len();
-    let node = Remote::find(&ctx.home)
+    let infos = store.groups()?;
+    let groups = infos.len();
+    let names: std::collections::HashMap<String, String> = infos
+        .iter()
+        .map(|g| (g.id.to_hex(), g.name.clone()))
+        .collect();
+    let mut node = Remote::find(&ctx.home)
         .map(|r| r.get("/v1/status"))
         .transpose()?;
+    // The node reports groups by id; people know them by name.
+    for g in node
+        .as_mut()
+        .and_then(|n| n["groups"].as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = g["group"].as_str().and_then(|id| names.get(id)) {
+            g["name"] = json!(name);
+        }
+    }
     ctx.emit(
-        json!({ "id": id, "home": ctx.home.display().to_string(), "groups": groups, "events": c.events,
+        json!({ "id": id, "home": ctx.home.display().to_string(), "groups": groups,
+                "group_names": infos.iter().map(|g| g.name.clone()).collect::<Vec<_>>(), "events": c.events,
                 "logs": c.logs, "forks": c.forks, "quarantined": c.quarantined,
                 "disk_bytes": store.disk_bytes(), "node": node }),
         || {
             let mut out = format!(
-                "identity   {}\nhome       {}\ngroups     {groups}\nevents     {}\nlogs       {}\nforks      {}\nquarantine {}",
+                "identity   {}\nhome       {}\ngroups     {groups}{}\nevents     {}\nlogs       {}\nforks      {}\nquarantine {}",
                 id.as_deref().unwrap_or("(none: run `dualpower init`)"),
                 ctx.home.display(),
+                if infos.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        infos.iter().map(|g| format!("\"{}\"", g.name)).collect::<Vec<_>>().join(", ")
+                    )
+                },
                 c.events,
                 c.logs,
                 c.forks,
@@ -1256,9 +1292,11 @@ fn status(ctx: &Ctx) -> Result<i32> {
                         ));
                     }
                     for g in n["groups"].as_array().into_iter().flatten() {
+                        let id = g["group"].as_str().unwrap_or("?");
                         out.push_str(&format!(
-                            "\n  group     {} {} events in {} logs",
-                            &g["group"].as_str().unwrap_or("?")[..16.min(g["group"].as_str().unwrap_or("?").len())],
+                            "\n  group     \"{}\" ({}) {} events in {} logs",
+                            g["name"].as_str().unwrap_or("not received yet"),
+                            &id[..8.min(id.len())],
                             g["events"],
                             g["heights"].as_object().map_or(0, |h| h.len())
                         ));

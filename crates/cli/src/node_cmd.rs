@@ -48,7 +48,7 @@ impl Remote {
             Found::Node(r) => Some(r),
             Found::None => None,
             Found::Stale(why) => {
-                eprintln!("notice: {}", stale_message(home, &why));
+                crate::out::err_line(format!("notice: {}", stale_message(home, &why)));
                 None
             }
         }
@@ -214,6 +214,8 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes are noise in a log file or a service manager's journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -241,26 +243,29 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                 match ev {
                     NodeEvent::Listening(addr) => {
                         if json {
-                            println!("{}", json!({ "listening": addr.to_string() }));
+                            crate::out::line_or_drop(json!({ "listening": addr.to_string() }));
                         } else {
-                            println!("listening on {addr}");
+                            crate::out::line_or_drop(format!("listening on {addr}"));
                         }
                     }
                     NodeEvent::Stored { .. } => {}
                     NodeEvent::Connected(peer) => {
                         if json {
-                            println!("{}", json!({ "connected": peer.to_string() }));
+                            crate::out::line_or_drop(json!({ "connected": peer.to_string() }));
                         } else {
-                            println!("connected to {peer}");
+                            crate::out::line_or_drop(format!("connected to {peer}"));
                         }
                     }
                 }
             }
         });
         if json {
-            println!("{}", json!({ "api": api_url }));
+            crate::out::line_or_drop(json!({ "api": api_url }));
         } else {
-            println!("local API on {api_url} (token in {})", api_path.display());
+            crate::out::line_or_drop(format!(
+                "local API on {api_url} (token in {})",
+                api_path.display()
+            ));
         }
         let cfg = NodeConfig {
             open_groups: false,
@@ -294,7 +299,7 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
     }
     drop(rt);
     if !ctx.json {
-        eprintln!("stopped; everything acknowledged is on disk");
+        crate::out::err_line("stopped; everything acknowledged is on disk");
     }
     Ok(0)
 }

@@ -255,45 +255,6 @@ fn http(url: &str, method: &str, path: &str, token: Option<&str>, body: &Value) 
     (status, json)
 }
 
-/// A and B on one network name, no node running: A creates `group` and posts twice around
-/// inviting B; B joins offline, and the two exchange bundles through files until B is an
-/// admitted member. Returns (A, B, group, B's did).
-fn onboard_offline(net: &Net) -> (PathBuf, PathBuf, String, String) {
-    let a = net.member("a");
-    let b = net.member("b");
-    let group = net.create_group(&a, "strike committee");
-    net.post(&a, &group, "written before the invite");
-    let code = net.invite(&a, &group);
-    net.join(&b, &code, &group);
-    let did_b = net.did(&b);
-
-    // The pending join exports on its own: just B's events (the join and B's prekey).
-    let b_bundle = net.tmp.path().join("b.bundle");
-    let v = net.ok_json(&b, &["export", &group, b_bundle.to_str().unwrap()]);
-    assert_eq!(v["events"], 2, "{v}");
-    let v = net.ok_json(&a, &["import", b_bundle.to_str().unwrap()]);
-    assert_eq!(v["stored"], 2, "{v}");
-    assert!(v["rejected"].as_array().unwrap().is_empty(), "{v}");
-
-    net.post(&a, &group, "written before the admit");
-    let m = net.ok_json(&a, &["group", "members", &group]);
-    assert!(
-        m["pending"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["id"] == did_b.as_str()),
-        "{m}"
-    );
-    net.ok_json(&a, &["group", "admit", &group, &did_b]);
-
-    let a_bundle = net.tmp.path().join("a.bundle");
-    net.ok_json(&a, &["export", &group, a_bundle.to_str().unwrap()]);
-    let v = net.ok_json(&b, &["import", a_bundle.to_str().unwrap()]);
-    assert!(v["rejected"].as_array().unwrap().is_empty(), "{v}");
-    (a, b, group, did_b)
-}
-
 #[test]
 fn onboarding_by_bundles_alone_hands_over_the_key_at_admission() {
     let net = Net::new("offline");

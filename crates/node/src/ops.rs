@@ -30,7 +30,7 @@ pub use content::{DirectView, direct_messages, feed, removal_reasons};
 pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
 pub use secrets::{invite_keys, load_keyring};
-pub use write::{OpError, Refused, member_arg};
+pub use write::{OpError, Refused, member_among, member_arg};
 
 /// One operation, as the CLI sends it to a running node.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::keys::{view, write_content};
-use super::write::{Cx, OpError, group_arg, invalid, member_arg, require_member};
+use super::write::{Cx, OpError, group_arg, invalid, known_keys, member_among, require_member};
 use super::{Op, Outcome};
 
 /// Carries out a content operation (the caller routes only those here).
@@ -52,10 +52,13 @@ fn write_op(cx: Cx<'_>, group: &str, payload: &str) -> Result<Outcome, OpError> 
 fn direct(cx: Cx<'_>, group: Option<&str>, to: &str, text: String) -> Result<Outcome, OpError> {
     let (store, id, now, me) = (cx.store, cx.id, cx.now, cx.me());
     let network = *store.network();
-    let to = member_arg(to)?;
-    let group = match group {
-        Some(g) => group_arg(g)?,
-        None => shared_group(store, id, &to, now)?,
+    let (group, to) = match group {
+        Some(g) => {
+            let g = group_arg(g)?;
+            let v = view(store, id, g, now)?;
+            (g, member_among(to, known_keys(&v.state))?)
+        }
+        None => shared_group(store, id, to, now)?,
     };
     let v = view(store, id, group, now)?;
     require_member(&v.state, &me)?;
@@ -89,18 +92,55 @@ fn direct(cx: Cx<'_>, group: Option<&str>, to: &str, text: String) -> Result<Out
 fn shared_group(
     store: &Store,
     id: &Identity,
-    other: &PublicKey,
+    other: &str,
     now: u64,
-) -> Result<GroupId, OpError> {
+) -> Result<(GroupId, PublicKey), OpError> {
+    let me = id.public();
+    let mut views = Vec::new();
     for g in store.synced_groups()? {
-        let v = view(store, id, g, now)?;
-        if v.state.is_member(&id.public()) && v.state.is_member(other) {
-            return Ok(g);
-        }
+        views.push((g, view(store, id, g, now)?.state));
     }
-    Err(invalid(format!(
-        "you share no group with {other}; pass --group"
-    )))
+    let known = views.iter().flat_map(|(_, st)| known_keys(st));
+    let other = member_among(other, known)?;
+    if let Some((g, _)) = views
+        .iter()
+        .find(|(_, st)| st.is_member(&me) && st.is_member(&other))
+    {
+        return Ok((*g, other));
+    }
+    let name = |st: &GroupState| st.name.clone().unwrap_or_else(|| st.group.to_hex());
+    // Say why there is no carrier, so nobody goes looking for a `--group` that cannot work.
+    Err(invalid(
+        if let Some((_, st)) = views.iter().find(|(_, st)| st.removed.contains_key(&me)) {
+            if !views.iter().any(|(_, st)| st.is_member(&me)) {
+                format!(
+                    "you were removed from \"{}\" and are in no other group, so no group can \
+                     carry a direct message to {other}; ask a member to invite you again",
+                    name(st)
+                )
+            } else {
+                format!("you share no group with {other} any more")
+            }
+        } else if let Some((_, st)) = views
+            .iter()
+            .find(|(_, st)| st.is_member(&me) && st.removed.contains_key(&other))
+        {
+            format!(
+                "{other} was removed from \"{}\" and you share no other group, so no group can \
+                 carry a direct message to them",
+                name(st)
+            )
+        } else if !views.iter().any(|(_, st)| st.is_member(&me)) {
+            "you are not a member of any group yet: direct messages travel inside a group you \
+             share; join one with `dualpower group join CODE`"
+                .to_owned()
+        } else {
+            format!(
+                "you share no group with {other}: direct messages travel inside a group you \
+                 both belong to; invite them to one (`dualpower group invite GROUP`)"
+            )
+        },
+    ))
 }
 
 fn is_direct(ev: &VerifiedEvent) -> bool {

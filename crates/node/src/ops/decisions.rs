@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 
 use super::constitution::ConstitutionArgs;
 use super::keys::{view, write_decision};
-use super::write::{Cx, OpError, check_encoding, group_arg, invalid, member_arg, require_member};
+use super::write::{
+    Cx, OpError, check_encoding, group_arg, invalid, known_keys, member_among, require_member,
+};
 use super::{Op, Outcome};
 use crate::decisions::{
     attestations_json, find_proposal, in_electorate, parse_ballot, proposal_json,
@@ -180,7 +182,7 @@ fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
         return Ok(Payload::Amend(args.apply(&st.constitution)?).encode());
     }
     if let Some(m) = &d.remove {
-        let member = member_arg(m)?;
+        let member = member_among(m, known_keys(st))?;
         if !st.is_member(&member) {
             return Err(invalid(format!("{} is not a member", member.to_did())));
         }
@@ -194,7 +196,7 @@ fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
         .encode());
     }
     if let Some(m) = &d.admit {
-        let member = member_arg(m)?;
+        let member = member_among(m, known_keys(st))?;
         let pending = st.pending.get(&member).ok_or_else(|| {
             invalid(format!(
                 "{} has not asked to join (no pending join)",
@@ -462,7 +464,7 @@ fn delegation_target(
     Ok(match (to, nobody) {
         (Some(_), true) => return Err(invalid("give a delegate or --nobody, not both")),
         (Some(t), false) => {
-            let k = member_arg(&t)?;
+            let k = member_among(&t, known_keys(st))?;
             if k == *me {
                 return Err(invalid("you cannot delegate to yourself"));
             }

@@ -15,7 +15,8 @@ use super::constitution::ConstitutionArgs;
 use super::keys::{execute, run_agent, view, write_content};
 use super::secrets::{invite_keys, put_secret};
 use super::write::{
-    Cx, OpError, check_encoding, group_arg, invalid, member_arg, require, require_member, write,
+    Cx, OpError, check_encoding, group_arg, invalid, known_keys, member_among, require,
+    require_member, write,
 };
 use super::{Op, Outcome};
 
@@ -154,8 +155,8 @@ fn join(cx: Cx<'_>, code: &str) -> Result<Outcome, OpError> {
 
 fn admit(cx: Cx<'_>, group: &str, member: &str) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let member = member_arg(member)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
+    let member = member_among(member, known_keys(&v.state))?;
     let rule = match v.state.constitution.admission {
         Admission::Invite => v.state.constitution.invite.clone(),
         Admission::Vouches(_) => Rule::Member,
@@ -224,8 +225,8 @@ fn welcome(
 
 fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let member = member_arg(member)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
+    let member = member_among(member, known_keys(&v.state))?;
     require(
         &v.state,
         &v.state.constitution.removal,
@@ -296,8 +297,8 @@ fn set_role(
     grant: bool,
 ) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
-    let member = member_arg(member)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
+    let member = member_among(member, known_keys(&v.state))?;
     require(
         &v.state,
         &v.state.constitution.amend,

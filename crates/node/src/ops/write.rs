@@ -114,6 +114,73 @@ pub fn member_arg(s: &str) -> Result<dualpower_core::PublicKey, OpError> {
     Ok(PublicKey(b))
 }
 
+/// The shortest fragment of a key accepted: every Ed25519 did:key starts with `z6Mk`, so a
+/// shorter piece would name nearly anyone.
+const MIN_FRAGMENT: usize = 6;
+
+/// A member given as a full key, or as a piece of one as people see it displayed (`…uW3fgMhW`,
+/// `z6MkhaXg`, a hex prefix): the piece must begin or end exactly one of `candidates`' keys
+/// (did:key or hex form), so a typo or an ambiguous piece is refused, never guessed.
+pub fn member_among(
+    s: &str,
+    candidates: impl IntoIterator<Item = PublicKey>,
+) -> Result<PublicKey, OpError> {
+    if let Ok(k) = member_arg(s) {
+        return Ok(k);
+    }
+    let piece = s
+        .trim()
+        .trim_start_matches("did:key:")
+        .trim_start_matches('…')
+        .trim_start_matches("...")
+        .trim_end_matches('…')
+        .trim_end_matches("...");
+    if piece.chars().count() < MIN_FRAGMENT {
+        return Err(invalid(format!(
+            "`{s}` is too short to name a member: give at least {MIN_FRAGMENT} characters of \
+             the key as shown by `dualpower group members`, or the whole did:key"
+        )));
+    }
+    let mut found: Vec<PublicKey> = candidates
+        .into_iter()
+        .filter(|k| {
+            let did = k.to_did();
+            let did = did.trim_start_matches("did:key:");
+            let hex = k.to_hex();
+            did.starts_with(piece)
+                || did.ends_with(piece)
+                || hex.starts_with(&piece.to_ascii_lowercase())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    match found.as_slice() {
+        [k] => Ok(*k),
+        [] => Err(invalid(format!(
+            "no member's key begins or ends with `{piece}`: run `dualpower group members GROUP` \
+             to see the keys, and give one whole or a longer piece of it"
+        ))),
+        many => Err(invalid(format!(
+            "`{piece}` matches {} keys ({}): give a longer piece",
+            many.len(),
+            many.iter()
+                .map(|k| k.to_did())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Everyone a group knows by key: members, pending joiners and removed members.
+pub(crate) fn known_keys(st: &GroupState) -> Vec<PublicKey> {
+    st.members
+        .keys()
+        .chain(st.pending.keys())
+        .chain(st.removed.keys())
+        .copied()
+        .collect()
+}
+
 /// Checks that a payload encodes within the limits every node decodes with.
 pub(crate) fn check_encoding(payload: &Payload) -> Result<(), OpError> {
     Payload::decode(&payload.encode())
@@ -188,4 +255,57 @@ pub(crate) fn write_body(
         return Err(OpError::Denied(format!("the group refuses this: {r}")));
     }
     Ok((ev, st))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Vec<PublicKey> {
+        (1u8..=3)
+            .map(|i| Identity::from_seed(&[i; 32]).public())
+            .collect()
+    }
+
+    #[test]
+    fn a_displayed_piece_names_its_member() {
+        let ks = keys();
+        let did = ks[1].to_did();
+        let tail = &did[did.len() - 8..];
+        // As `group members` shows it, with the ellipsis.
+        assert_eq!(
+            member_among(&format!("…{tail}"), ks.clone()).unwrap(),
+            ks[1]
+        );
+        assert_eq!(member_among(tail, ks.clone()).unwrap(), ks[1]);
+        let head = &did[..did.len() - 30];
+        assert_eq!(member_among(head, ks.clone()).unwrap(), ks[1]);
+        assert_eq!(
+            member_among(&ks[2].to_hex()[..10], ks.clone()).unwrap(),
+            ks[2]
+        );
+        // A whole key needs no candidates at all.
+        assert_eq!(member_among(&did, Vec::new()).unwrap(), ks[1]);
+    }
+
+    #[test]
+    fn short_unknown_or_ambiguous_pieces_are_refused() {
+        let ks = keys();
+        let e = member_among("z6Mk", ks.clone()).unwrap_err().to_string();
+        assert!(e.contains("too short"), "{e}");
+        let e = member_among("zzzzzzzzz", ks.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group members"), "{e}");
+        // The same key twice (a member who is also listed as removed) is one key; two keys
+        // sharing a piece are ambiguous.
+        let twice = vec![ks[0], ks[0]];
+        let tail = &ks[0].to_did()[40..];
+        assert_eq!(member_among(tail, twice).unwrap(), ks[0]);
+        let did0 = ks[0].to_did();
+        let common = "did:key:z6Mk";
+        assert!(did0.starts_with(common));
+        let e = member_among("z6Mkzz", ks).unwrap_err().to_string();
+        assert!(e.contains("no member"), "{e}");
+    }
 }

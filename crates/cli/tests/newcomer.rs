@@ -1,0 +1,95 @@
+//! What a newcomer meets, through the real binary and no network (bundles carry the events):
+//! members named by the piece of their key that the CLI displays, a removed member's direct
+//! message told why it cannot go, `log` not calling one's own posts unreadable, and `status`
+//! naming groups.
+#![allow(clippy::unwrap_used)]
+// Not every shared helper is used here.
+#![allow(dead_code, unused_imports)]
+
+include!("common/processes.rs");
+
+/// The key as `group members` and `feed` display it: an ellipsis and its last 8 characters.
+fn displayed(did: &str) -> String {
+    format!("…{}", &did[did.len() - 8..])
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_member_is_named_by_the_piece_of_key_people_see() {
+    let net = Net::new("newcomer-keys");
+    let (a, b, group, did_b) = onboard_offline(&net);
+    // As displayed, with the ellipsis; and a prefix of the did:key.
+    net.ok_json(&a, &["group", "role", &group, &displayed(&did_b), "admin"]);
+    let m = net.ok_json(&a, &["group", "members", &group]);
+    let b_row = m["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == did_b.as_str())
+        .unwrap()
+        .clone();
+    assert!(b_row.to_string().contains("admin"), "{m}");
+    let head = &did_b[..did_b.len() - 20];
+    net.ok_json(&a, &["group", "role", &group, head, "admin", "--revoke"]);
+    net.ok_json(&a, &["dm", "send", &displayed(&did_b), "see you at 7"]);
+
+    // Too short, or matching nobody: refused with the command that shows the keys.
+    let out = net.run(&a, &["dm", "send", "z6Mk", "hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("too short"), "{}", stderr_of(&out));
+    let out = net.run(&a, &["group", "role", &group, "…zzzzzzzz", "admin"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("dualpower group members"),
+        "{}",
+        stderr_of(&out)
+    );
+    drop(b);
+}
+
+#[test]
+fn a_removed_member_is_told_why_no_message_can_go() {
+    let net = Net::new("newcomer-removed");
+    let (a, b, group, did_b) = onboard_offline(&net);
+    let did_a = net.did(&a);
+    net.ok_json(
+        &a,
+        &["group", "remove", &group, &did_b, "--reason", "moved out"],
+    );
+    let bundle = net.tmp.path().join("removal.bundle");
+    net.ok_json(&a, &["export", &group, bundle.to_str().unwrap()]);
+    net.ok_json(&b, &["import", bundle.to_str().unwrap()]);
+
+    let out = net.run(&b, &["dm", "send", &did_a, "why?"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(
+        e.contains("you were removed from \"strike committee\""),
+        "{e}"
+    );
+    assert!(!e.contains("--group"), "no --group can help here: {e}");
+
+    let out = net.run(&a, &["dm", "send", &displayed(&did_b), "bye"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(e.contains("was removed from \"strike committee\""), "{e}");
+}
+
+#[test]
+fn log_does_not_call_your_own_posts_unreadable_and_status_names_groups() {
+    let net = Net::new("newcomer-log");
+    let a = net.member("a");
+    let group = net.create_group(&a, "strike committee");
+    net.post(&a, &group, "meeting at 7");
+    let out = net.run(&a, &["log", &group]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("does not hold"), "{text}");
+    assert!(text.contains("sealed: `dualpower feed` opens it"), "{text}");
+    let out = net.run(&a, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"strike committee\""), "{text}");
+}
