@@ -239,9 +239,11 @@ enum GroupCommand {
         /// Group id, id prefix or name.
         group: String,
     },
-    /// Keep a group you are a member of in sync by its id, when this node does not have it yet
-    /// (say, your identity restored into a fresh data directory). Newcomers
-    /// join with `group join CODE` instead: peers sync a group only with its members.
+    /// Sync a group you already belong to by its id (after restoring your identity).
+    ///
+    /// For a member whose node does not hold the group yet, say after restoring the identity
+    /// into a fresh data directory. Newcomers join with `group join CODE` instead: peers sync a
+    /// group only with its members.
     Follow {
         /// The group's full id (64 hex digits).
         group: String,
