@@ -134,7 +134,7 @@ pub fn check_strength(passphrase: &str, hints: &[&str]) -> Result<(), KeystoreEr
     let mut advice = String::new();
     if let Some(f) = e.feedback() {
         if let Some(w) = f.warning() {
-            advice.push_str(&format!("{w}. "));
+            advice.push_str(&format!("{}. ", w.to_string().trim_end_matches('.')));
         }
         for s in f.suggestions() {
             advice.push_str(&format!("{s} "));
@@ -142,8 +142,8 @@ pub fn check_strength(passphrase: &str, hints: &[&str]) -> Result<(), KeystoreEr
     }
     Err(KeystoreError::WeakPassphrase {
         estimate: format!(
-            "an attacker with a copy of the keystore would guess it in about {} (strength {} of 4, \
-             at least {MIN_SCORE} needed)",
+            "someone with a copy of the keystore would guess it in {} (strength {} of 4, at \
+             least {MIN_SCORE} needed)",
             times.offline_slow_hashing_1e4_per_second(),
             u8::from(e.score())
         ),
