@@ -2,9 +2,11 @@
 //!
 //! Every command works on one data directory (`--home`, `DUALPOWER_HOME`, default
 //! `~/.dualpower`), so several members can live side by side on one machine, and every command
-//! takes `--json` for scripts. Commands open the store directly when no node runs; while
-//! `dualpower serve` holds the store, reads open it read-only and writes go through the node's
-//! local API (so the node can gossip them at once).
+//! takes `--json` for scripts. Commands open the store directly when no node runs, and those
+//! that sign or decrypt ask for the passphrase. While `dualpower serve` runs it is the unlocked
+//! identity (as an ssh-agent is): writes, imports and reads that decrypt go through its local API
+//! (so the node can gossip at once) and no passphrase is asked; other reads open the store
+//! read-only. Only `init` and `serve` create a data directory.
 
 mod decide_cmd;
 mod node_cmd;

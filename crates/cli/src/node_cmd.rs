@@ -236,6 +236,13 @@ fn init_logging() {
 
 /// `dualpower serve`: runs the node until SIGINT or SIGTERM.
 pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
+    // Before asking for the passphrase: it would be for nothing.
+    if Remote::find(&ctx.home).is_some() {
+        bail!(
+            "a node already runs for {}: stop it first (Ctrl-C in its terminal), or just use it",
+            ctx.home.display()
+        );
+    }
     init_logging();
     let identity = ctx.identity()?;
     let store = Arc::new(ctx.store()?);

@@ -227,6 +227,17 @@ fn a_running_node_acts_for_its_user_without_the_passphrase() {
             .contains("not a Dual Power bundle"),
         "{answer}"
     );
+    // A second `serve` says a node runs, without asking for the passphrase first.
+    let out = bare(
+        &net,
+        &a,
+        &["serve", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a node already runs"),
+        "{out:?}"
+    );
     node.stop();
 
     // Without the node, the same reads need the passphrase and give the same answers.
