@@ -6,8 +6,8 @@
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use dualpower_node::decisions::{self, proposal_json};
 use dualpower_node::ops::{ConstitutionArgs, Op};
+use dualpower_node::query::Query;
 use serde_json::{Value, json};
 
 use crate::{Ctx, group_hex, op, short};
@@ -357,30 +357,34 @@ fn group_id(ctx: &Ctx, group: &str) -> Result<dualpower_core::GroupId> {
 }
 
 fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
-    let store = ctx.reader()?;
     let g = group_id(ctx, group)?;
-    let identity = ctx.identity()?;
-    let (st, all) =
-        dualpower_node::ops::decisions::proposals(&store, &identity, g, crate::now_ms())?;
     if let Some(key) = one {
-        let p = decisions::find_proposal(&st, key)?;
-        let v = proposal_json(p);
+        let v = crate::view(
+            ctx,
+            Query::Proposal {
+                group: g.to_hex(),
+                proposal: key.to_owned(),
+            },
+        )?;
         // Where this member's own weight goes, first: that is what a delegator wants to see.
         let me = dualpower_store::keystore::public(&ctx.home).ok();
         let mine = me.map(|k| {
             let did = k.to_did();
-            if p.votes.contains_key(&k) {
+            let rows = |f: &str| v[f].as_array().cloned().unwrap_or_default();
+            if rows("votes").iter().any(|x| x["voter"] == did.as_str()) {
                 "You voted: your own vote counts.".to_owned()
             } else {
-                match p.holders.get(&k) {
-                    Some(dualpower_state::WeightHolder::Voter { voter, depth }) => format!(
-                        "Your weight is held by {} ({depth} hop(s)); vote yourself to override.",
-                        voter.to_did()
+                match rows("holders").iter().find(|h| h["member"] == did.as_str()) {
+                    Some(h) if h["held_by"].is_string() => format!(
+                        "Your weight is held by {} ({} hop(s)); vote yourself to override.",
+                        h["held_by"].as_str().unwrap_or_default(),
+                        h["depth"]
                     ),
-                    Some(dualpower_state::WeightHolder::Lost { reason, .. }) => format!(
-                        "Your delegation does not reach a voter ({reason}): your weight is lost unless you vote."
+                    Some(h) => format!(
+                        "Your delegation does not reach a voter ({}): your weight is lost unless you vote.",
+                        h["lost"].as_str().map_or_else(|| h["lost"].to_string(), str::to_owned)
                     ),
-                    None if p.status == dualpower_state::Status::Voting => {
+                    None if v["status"] == "voting" => {
                         format!("You ({}) have not voted.", short(&did))
                     }
                     None => String::new(),
@@ -397,15 +401,9 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
         });
         return Ok(0);
     }
-    let delegations: Vec<Value> = st
-        .delegations
-        .iter()
-        .flat_map(|(k, m)| {
-            m.iter().map(move |(s, t)| {
-                json!({ "member": k.to_did(), "scope": decisions::scope_text(s), "target": decisions::target_text(t) })
-            })
-        })
-        .collect();
+    let listed = crate::view(ctx, Query::Proposals { group: g.to_hex() })?;
+    let all = listed["proposals"].as_array().cloned().unwrap_or_default();
+    let delegations = listed["delegations"].clone();
     let now = crate::now_ms();
     let value = json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations });
     ctx.emit(value, || {
@@ -594,14 +592,15 @@ fn tally(
     verify: bool,
     expect: Option<&str>,
 ) -> Result<i32> {
-    let store = ctx.reader()?;
     let g = group_id(ctx, group)?;
-    let identity = ctx.identity()?;
     if !verify {
-        let (st, _) =
-            dualpower_node::ops::decisions::proposals(&store, &identity, g, crate::now_ms())?;
-        let p = decisions::find_proposal(&st, proposal)?;
-        let v = proposal_json(p);
+        let v = crate::view(
+            ctx,
+            Query::Proposal {
+                group: g.to_hex(),
+                proposal: proposal.to_owned(),
+            },
+        )?;
         let out = json!({
             "proposal": v["id"], "status": v["status"], "final": v["status"] == "closed",
             "certificate": v["certificate"], "digest": v["certificate"]["digest"],
@@ -609,13 +608,14 @@ fn tally(
         ctx.emit(out, || certificate_text(&v));
         return Ok(0);
     }
-    let (v, n) = dualpower_node::ops::decisions::verify_tally(
-        &store,
-        &identity,
-        g,
-        proposal,
-        crate::now_ms(),
+    let v = crate::view(
+        ctx,
+        Query::VerifyTally {
+            group: g.to_hex(),
+            proposal: proposal.to_owned(),
+        },
     )?;
+    let n = v["events_verified"].as_u64().unwrap_or(0);
     let digest = v["digest"].as_str().unwrap_or_default().to_owned();
     let matches = expect.map(|e| e.trim().eq_ignore_ascii_case(&digest));
     let mut out = v.clone();

@@ -2,9 +2,11 @@
 //!
 //! Every command works on one data directory (`--home`, `DUALPOWER_HOME`, default
 //! `~/.dualpower`), so several members can live side by side on one machine, and every command
-//! takes `--json` for scripts. Commands open the store directly when no node runs; while
-//! `dualpower serve` holds the store, reads open it read-only and writes go through the node's
-//! local API (so the node can gossip them at once).
+//! takes `--json` for scripts. Commands open the store directly when no node runs, and those
+//! that sign or decrypt ask for the passphrase. While `dualpower serve` runs it is the unlocked
+//! identity (as an ssh-agent is): writes, imports and reads that decrypt go through its local API
+//! (so the node can gossip at once) and no passphrase is asked; other reads open the store
+//! read-only. Only `init` and `serve` create a data directory.
 
 mod decide_cmd;
 mod node_cmd;
@@ -19,6 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use dualpower_core::{Event, EventId, Identity, NetworkId, Payload};
 use dualpower_node::ops::Op;
+use dualpower_node::query::Query;
 use dualpower_state::Feed;
 use dualpower_store::keystore::{self, KdfParams};
 use dualpower_store::{GroupInfo, Store, StoreConfig};
@@ -325,10 +328,24 @@ impl Ctx {
         .with_context(|| format!("opening the store in {}", self.home.display()))
     }
 
+    /// The identity, unlocked with the passphrase: for commands that sign or decrypt on the
+    /// store themselves, which they do only when no node runs.
     fn identity(&self) -> Result<Identity> {
         keystore::public(&self.home)?;
         let pass = passphrase("Passphrase: ", false)?;
         Ok(keystore::unlock(&self.home, &pass)?)
+    }
+
+    /// Said once a command acts through the running node: it holds the unlocked identity (as an
+    /// ssh-agent does), so a DUALPOWER_PASSPHRASE in the environment was neither used nor
+    /// checked, and the person should not believe otherwise.
+    fn through_node(&self) {
+        if !self.json && std::env::var_os("DUALPOWER_PASSPHRASE").is_some() {
+            eprintln!(
+                "notice: the running node (`dualpower serve`) acts for you; DUALPOWER_PASSPHRASE \
+                 was not used or checked"
+            );
+        }
     }
 
     fn emit(&self, value: Value, text: impl FnOnce() -> String) {
@@ -365,6 +382,13 @@ fn run(cli: Cli) -> Result<i32> {
         .with_context(|| format!("securing {}", ctx.home.display()))?
     {
         out::err_line(format!("notice: {t}"));
+    }
+    // Only `init` and `serve` make a data directory: anything else on one without an identity is
+    // most likely a mistyped --home, and must not leave a new empty store behind.
+    if !matches!(cli.command, Command::Init | Command::Serve { .. })
+        && !keystore::path(&ctx.home).exists()
+    {
+        bail!(keystore::KeystoreError::NotInitialised(ctx.home.clone()));
     }
     match cli.command {
         Command::Init => init(&ctx),
@@ -565,6 +589,14 @@ fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
     if !std::io::stdin().is_terminal() {
         bail!("no passphrase: set DUALPOWER_PASSPHRASE or run in a terminal");
     }
+    if background_job() {
+        bail!(
+            "this command runs in the background of the terminal (started with `&`), where \
+             asking for the passphrase would stop it (\"Stopped (tty output)\"); nothing was done. \
+             Run it in the foreground; for `dualpower serve`, use a second terminal, or set \
+             DUALPOWER_PASSPHRASE for it (e.g. `nohup dualpower serve &` with the variable set)"
+        );
+    }
     let p = Zeroizing::new(rpassword::prompt_password(prompt)?);
     if confirm {
         let again = Zeroizing::new(rpassword::prompt_password("Repeat passphrase: ")?);
@@ -573,6 +605,27 @@ fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
         }
     }
     Ok(p)
+}
+
+/// Whether this process is a background job of its controlling terminal (`dualpower serve &`):
+/// reading the passphrase there would stop it until someone types `fg`.
+fn background_job() -> bool {
+    let Ok(tty) = File::open("/dev/tty") else {
+        return false;
+    };
+    let foreground = rustix::termios::tcgetpgrp(&tty)
+        .ok()
+        .map(|p| p.as_raw_nonzero().get());
+    is_background(
+        foreground,
+        rustix::process::getpgrp().as_raw_nonzero().get(),
+    )
+}
+
+/// A process is in the background when the terminal has a foreground process group and it is
+/// not ours. No terminal (or no foreground group) means nothing would stop us.
+fn is_background(foreground: Option<i32>, own: i32) -> bool {
+    foreground.is_some_and(|fg| fg != own)
 }
 
 fn now_ms() -> u64 {
@@ -588,7 +641,23 @@ fn init(ctx: &Ctx) -> Result<i32> {
             &ctx.home
         )));
     }
-    let pass = passphrase("New passphrase: ", true)?;
+    let from_env = std::env::var_os("DUALPOWER_PASSPHRASE").is_some();
+    let dir_name = ctx
+        .home
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hints = ["dualpower", "dual power", dir_name.as_str()];
+    let pass = loop {
+        let p = passphrase("New passphrase: ", true)?;
+        match keystore::check_strength(&p, &hints) {
+            Ok(()) => break p,
+            Err(e) if from_env => {
+                bail!("{e}. Nothing was created: set DUALPOWER_PASSPHRASE to a stronger passphrase")
+            }
+            Err(e) => eprintln!("{e}.\nTry again.\n"),
+        }
+    };
     let identity = Identity::generate();
     dualpower_store::home::create_dir(&ctx.home)
         .with_context(|| format!("creating {}", ctx.home.display()))?;
@@ -612,11 +681,32 @@ fn op(ctx: &Ctx, op: Op) -> Result<Value> {
             Ok(out.value)
         }
         Writer::Node(remote) => {
+            ctx.through_node();
             let mut v = serde_json::to_value(&op)?;
             v["now"] = json!(now_ms());
             remote.post("/v1/op", v)
         }
     }
+}
+
+/// Answers a read that needs the member's keys: from the running node if there is one (it holds
+/// the unlocked identity; no passphrase is asked), else on the store with the passphrase. Both
+/// run [`dualpower_node::query::answer`], so both give the same JSON.
+pub(crate) fn view(ctx: &Ctx, query: Query) -> Result<Value> {
+    if let Some(remote) = Remote::find(&ctx.home) {
+        ctx.through_node();
+        let mut v = serde_json::to_value(&query)?;
+        v["now"] = json!(now_ms());
+        return remote.post("/v1/view", v);
+    }
+    let store = ctx.reader()?;
+    let identity = ctx.identity()?;
+    Ok(dualpower_node::query::answer(
+        &store,
+        &identity,
+        query,
+        now_ms(),
+    )?)
 }
 
 fn simple(ctx: &Ctx, o: Op, done: &str) -> Result<i32> {
@@ -677,99 +767,83 @@ fn invite(ctx: &Ctx, group: &str, hours: u64, uses: u64) -> Result<i32> {
 }
 
 fn members(ctx: &Ctx, group: &str) -> Result<i32> {
-    let store = ctx.reader()?;
     let g = match dualpower_core::GroupId::from_hex(group) {
         Some(g) => g,
-        None => resolve_group(&store, group)?.id,
+        None => resolve_group(&ctx.reader()?, group)?.id,
     };
-    // Admissions and removals by vote are sealed decisions: open them with our keys.
-    let identity = ctx.identity()?;
-    let st = dualpower_node::ops::view(&store, &identity, g, now_ms())?.state;
-    // Reasons are sealed comments on the removals (only members read them).
-    let reasons = dualpower_node::ops::removal_reasons(&store, &identity, g, now_ms())?;
-    let reason = |k: &dualpower_core::PublicKey, r: &dualpower_state::Removal| {
-        reasons.get(k).cloned().unwrap_or_else(|| r.reason.clone())
-    };
-    let c = &st.constitution;
-    let value = json!({
-        "group": g.to_hex(),
-        "name": st.name,
-        "members": st.members.iter().map(|(k, m)| json!({
-            "id": k.to_did(), "roles": m.roles, "prekey": m.prekey.is_some(),
-        })).collect::<Vec<_>>(),
-        "pending": st.pending.iter().map(|(k, p)| json!({
-            "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
-        })).collect::<Vec<_>>(),
-        "removed": st.removed.iter().map(|(k, r)| json!({
-            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": reason(k, r),
-        })).collect::<Vec<_>>(),
-        "constitution": {
-            "invite": c.invite.to_text(), "admission": c.admission.to_text(),
-            "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
-            "history": c.history, "forget_after_days": c.forget_after_days,
-        },
-        "epoch": st.writing_epoch().map(|e| e.to_hex()),
-        "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
-        "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
-    });
-    ctx.emit(value, || {
-        let mut t = format!(
-            "{} — {} member(s)\n",
-            st.name
-                .clone()
-                .unwrap_or_else(|| "(genesis not synced yet)".into()),
-            st.members.len()
-        );
-        for (k, m) in &st.members {
-            let roles: Vec<&str> = m.roles.iter().map(String::as_str).collect();
-            t.push_str(&format!("  {}  {}\n", k.to_did(), roles.join(",")));
-        }
-        for k in st.pending.keys() {
-            t.push_str(&format!("  {}  (waiting to be admitted)\n", k.to_did()));
-        }
-        for (k, seq) in &st.forked {
-            t.push_str(&format!(
-                "  {}  (signed two versions of event {seq}: frozen, no vote or authority from there on)\n",
-                k.to_did()
-            ));
-        }
-        for (k, r) in &st.removed {
-            let why = reason(k, r);
-            t.push_str(&format!(
-                "  {}  (removed by {}{})\n",
-                k.to_did(),
-                short(&r.by.to_did()),
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {why}")
-                }
-            ));
-        }
-        t.push_str(&format!(
-            "rules: invite={} admission={} removal={} amend={} history={} forget_after_days={}",
-            c.invite.to_text(),
-            c.admission.to_text(),
-            c.removal.to_text(),
-            c.amend.to_text(),
-            c.history,
-            c.forget_after_days
-        ));
-        t
-    });
+    let value = view(ctx, Query::Members { group: g.to_hex() })?;
+    let text = members_text(&value);
+    ctx.emit(value, || text);
     Ok(0)
 }
 
+/// Members, pending joins, removals and rules for people, from their JSON.
+fn members_text(v: &Value) -> String {
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let members = list(&v["members"]);
+    let mut t = format!(
+        "{} — {} member(s)\n",
+        v["name"].as_str().unwrap_or("(genesis not synced yet)"),
+        members.len()
+    );
+    for m in &members {
+        let roles: Vec<String> = list(&m["roles"]).iter().map(s).collect();
+        t.push_str(&format!("  {}  {}\n", s(&m["id"]), roles.join(",")));
+    }
+    for p in list(&v["pending"]) {
+        t.push_str(&format!("  {}  (waiting to be admitted)\n", s(&p["id"])));
+    }
+    for f in list(&v["forked"]) {
+        t.push_str(&format!(
+            "  {}  (signed two versions of event {}: frozen, no vote or authority from there on)\n",
+            s(&f["id"]),
+            f["seq"]
+        ));
+    }
+    for r in list(&v["removed"]) {
+        let why = s(&r["reason"]);
+        t.push_str(&format!(
+            "  {}  (removed by {}{})\n",
+            s(&r["id"]),
+            short(&s(&r["by"])),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        ));
+    }
+    let c = &v["constitution"];
+    t.push_str(&format!(
+        "rules: invite={} admission={} removal={} amend={} history={} forget_after_days={}",
+        s(&c["invite"]),
+        s(&c["admission"]),
+        s(&c["removal"]),
+        s(&c["amend"]),
+        c["history"],
+        c["forget_after_days"]
+    ));
+    t
+}
+
 fn dm_list(ctx: &Ctx) -> Result<i32> {
-    let store = ctx.reader()?;
-    let identity = ctx.identity()?;
-    let list = dualpower_node::ops::direct_messages(&store, &identity, now_ms())?;
-    ctx.emit(serde_json::to_value(&list)?, || {
+    let value = view(ctx, Query::DirectMessages)?;
+    let list = value.as_array().cloned().unwrap_or_default();
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    ctx.emit(value, || {
         if list.is_empty() {
             return "No direct messages.".into();
         }
         list.iter()
-            .map(|m| format!("{} → {}: {}", short(&m.from), short(&m.to), m.text))
+            .map(|m| {
+                format!(
+                    "{} → {}: {}",
+                    short(&s(&m["from"])),
+                    short(&s(&m["to"])),
+                    s(&m["text"])
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     });
@@ -937,84 +1011,70 @@ fn short(did: &str) -> String {
 }
 
 fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
-    let store = ctx.reader()?;
-    let info = resolve_group(&store, group)?;
-    let identity = ctx.identity()?;
-    let (feed, _) = dualpower_node::ops::feed(&store, &identity, info.id, now_ms())?;
-    let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
-        r.iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    json!(
-                        v.iter()
-                            .map(|p: &dualpower_core::PublicKey| p.to_did())
-                            .collect::<Vec<_>>()
-                    ),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-    };
-    let value = json!({
-        "group": info.id.to_hex(),
-        "name": feed.name,
-        "state_hash": hex::encode(feed.state_hash()),
-        "posts": feed.posts.iter().map(|p| json!({
-            "id": p.id.to_hex(), "author": p.author.to_did(), "timestamp": p.timestamp,
-            "text": p.text, "reactions": reactions(&p.reactions),
-            "comments": p.comments.iter().map(|c| json!({
-                "id": c.id.to_hex(), "parent": c.parent.to_hex(), "author": c.author.to_did(),
-                "timestamp": c.timestamp, "text": c.text, "reactions": reactions(&c.reactions),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "rejected": feed.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()})).collect::<Vec<_>>(),
-    });
-    ctx.emit(value, || {
-        let mut out = format!(
-            "# {}\n",
-            feed.name.as_deref().unwrap_or("(genesis not available)")
-        );
-        if feed.posts.is_empty() {
-            out.push_str("\nNo posts yet.\n");
-        }
-        let fmt_r = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
-            r.iter()
-                .map(|(k, v)| format!("{k} {}", v.len()))
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        for p in &feed.posts {
-            out.push_str(&format!(
-                "\n[{}] {}: {}\n",
-                &p.id.to_hex()[..8],
-                short(&p.author.to_did()),
-                p.text
-            ));
-            if !p.reactions.is_empty() {
-                out.push_str(&format!("    {}\n", fmt_r(&p.reactions)));
-            }
-            for c in &p.comments {
-                let indent = if c.parent == p.id { "  " } else { "    " };
-                out.push_str(&format!(
-                    "{indent}↳ [{}] {}: {}\n",
-                    &c.id.to_hex()[..8],
-                    short(&c.author.to_did()),
-                    c.text
-                ));
-                if !c.reactions.is_empty() {
-                    out.push_str(&format!("{indent}    {}\n", fmt_r(&c.reactions)));
-                }
-            }
-        }
-        if !feed.rejected.is_empty() {
-            out.push_str(&format!(
-                "\n{} event(s) not shown (see `dualpower log`)\n",
-                feed.rejected.len()
-            ));
-        }
-        out.trim_end().to_owned()
-    });
+    let info = resolve_group(&ctx.reader()?, group)?;
+    let value = view(
+        ctx,
+        Query::Feed {
+            group: info.id.to_hex(),
+        },
+    )?;
+    let text = feed_text(&value);
+    ctx.emit(value, || text);
     Ok(0)
+}
+
+/// The feed for people, from its JSON (the same whether the node or this process derived it).
+fn feed_text(v: &Value) -> String {
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let id8 = |v: &Value| s(v).chars().take(8).collect::<String>();
+    let fmt_r = |r: &Value| {
+        r.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k} {}", v.as_array().map_or(0, Vec::len)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let has_r = |r: &Value| r.as_object().is_some_and(|o| !o.is_empty());
+    let mut out = format!(
+        "# {}\n",
+        v["name"].as_str().unwrap_or("(genesis not available)")
+    );
+    let posts = list(&v["posts"]);
+    if posts.is_empty() {
+        out.push_str("\nNo posts yet.\n");
+    }
+    for p in &posts {
+        out.push_str(&format!(
+            "\n[{}] {}: {}\n",
+            id8(&p["id"]),
+            short(&s(&p["author"])),
+            s(&p["text"])
+        ));
+        if has_r(&p["reactions"]) {
+            out.push_str(&format!("    {}\n", fmt_r(&p["reactions"])));
+        }
+        for c in list(&p["comments"]) {
+            let indent = if c["parent"] == p["id"] { "  " } else { "    " };
+            out.push_str(&format!(
+                "{indent}↳ [{}] {}: {}\n",
+                id8(&c["id"]),
+                short(&s(&c["author"])),
+                s(&c["text"])
+            ));
+            if has_r(&c["reactions"]) {
+                out.push_str(&format!("{indent}    {}\n", fmt_r(&c["reactions"])));
+            }
+        }
+    }
+    let rejected = list(&v["rejected"]).len();
+    if rejected > 0 {
+        out.push_str(&format!(
+            "\n{rejected} event(s) not shown (see `dualpower log`)\n"
+        ));
+    }
+    out.trim_end().to_owned()
 }
 
 fn log(ctx: &Ctx, group: &str) -> Result<i32> {
@@ -1192,44 +1252,80 @@ fn export(ctx: &Ctx, group: &str, file: &Path) -> Result<i32> {
 }
 
 fn import(ctx: &Ctx, file: &Path) -> Result<i32> {
-    let store = ctx.store()?;
-    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let size = f.metadata()?.len();
-    let pb = bar(ctx, size, "importing");
-    pb.set_style(
-        ProgressStyle::with_template("importing [{bar:40}] {bytes}/{total_bytes} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let value = match ctx.writer()? {
+        Writer::Local(store) => {
+            let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+            let size = f.metadata()?.len();
+            let pb = bar(ctx, size, "importing");
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "importing [{bar:40}] {bytes}/{total_bytes} ({eta} left)",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let report = store.import(BufReader::new(f), |n| pb.set_position(n))?;
+            pb.finish_and_clear();
+            dualpower_node::query::import_json(&report)
+        }
+        // The node holds the store: hand it the bundle, so it also shares what is new.
+        Writer::Node(remote) => {
+            let size = std::fs::metadata(file)
+                .with_context(|| format!("opening {}", file.display()))?
+                .len();
+            if size > dualpower_node::api::MAX_IMPORT_BYTES as u64 {
+                bail!(
+                    "{} is {size} bytes, more than the running node takes ({} bytes); nothing was \
+                     imported. Stop the node (Ctrl-C in its terminal), run the import again, then \
+                     start `dualpower serve`",
+                    file.display(),
+                    dualpower_node::api::MAX_IMPORT_BYTES
+                );
+            }
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            ctx.through_node();
+            let pb = bar(ctx, 0, "importing");
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} importing through the running node…")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            let v = remote.post_bytes("/v1/import", bytes);
+            pb.finish_and_clear();
+            v?
+        }
+    };
+    let text = import_text(&value);
+    let clean =
+        value["rejected"].as_array().is_none_or(Vec::is_empty) && value["damaged"].is_null();
+    ctx.emit(value, || text);
+    Ok(if clean { 0 } else { 3 })
+}
+
+/// What an import did, for people, from its JSON.
+fn import_text(v: &Value) -> String {
+    let rejected = v["rejected"].as_array().cloned().unwrap_or_default();
+    let mut out = format!(
+        "read {} events: {} stored, {} already present, {} waiting for missing predecessors, {} fork(s), {} rejected\n",
+        v["read"],
+        v["stored"],
+        v["duplicates"],
+        v["quarantined"],
+        v["forks"],
+        rejected.len()
     );
-    let report = store.import(BufReader::new(f), |n| pb.set_position(n))?;
-    pb.finish_and_clear();
-    let value = json!({
-        "read": report.read, "stored": report.stored, "duplicates": report.duplicates,
-        "quarantined": report.quarantined, "forks": report.forks, "damaged": report.damaged,
-        "rejected": report.rejected.iter().map(|r| json!({"index": r.index, "id": r.id.map(|i| i.to_hex()), "reason": r.reason})).collect::<Vec<_>>(),
-    });
-    ctx.emit(value, || {
-        let mut out = format!(
-            "read {} events: {} stored, {} already present, {} waiting for missing predecessors, {} fork(s), {} rejected\n",
-            report.read, report.stored, report.duplicates, report.quarantined, report.forks, report.rejected.len()
-        );
-        for r in &report.rejected {
-            out.push_str(&format!(
-                "rejected #{} {}: {}\n",
-                r.index,
-                r.id.map(|i| i.to_hex()).unwrap_or_default(),
-                r.reason
-            ));
-        }
-        if let Some(d) = &report.damaged {
-            out.push_str(&format!("the bundle is damaged: {d}\n"));
-        }
-        out.trim_end().to_owned()
-    });
-    Ok(if report.rejected.is_empty() && report.damaged.is_none() {
-        0
-    } else {
-        3
-    })
+    for r in &rejected {
+        out.push_str(&format!(
+            "rejected #{} {}: {}\n",
+            r["index"],
+            r["id"].as_str().unwrap_or_default(),
+            r["reason"].as_str().unwrap_or_default()
+        ));
+    }
+    if let Some(d) = v["damaged"].as_str() {
+        out.push_str(&format!("the bundle is damaged: {d}\n"));
+    }
+    out.trim_end().to_owned()
 }
 
 fn status(ctx: &Ctx) -> Result<i32> {
@@ -1319,4 +1415,19 @@ fn status(ctx: &Ctx) -> Result<i32> {
         },
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_background;
+
+    #[test]
+    fn a_job_outside_the_terminals_foreground_group_is_in_the_background() {
+        // `dualpower serve &`: the terminal's foreground group is the shell's, not ours.
+        assert!(is_background(Some(100), 200));
+        // In the foreground.
+        assert!(!is_background(Some(200), 200));
+        // No controlling terminal, or it has no foreground group: nothing would stop us.
+        assert!(!is_background(None, 200));
+    }
 }

@@ -153,6 +153,23 @@ impl Remote {
         Self::answer(res)
     }
 
+    /// POST raw bytes (a bundle) to a path; waits as long as an import of that size may take.
+    pub fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(3600)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let res = agent
+            .post(format!("{}{path}", self.info.url))
+            .header("authorization", format!("Bearer {}", self.info.token))
+            .content_type("application/octet-stream")
+            .send(&body[..])
+            .map_err(|e| anyhow!("cannot reach the running node: {e}"))?;
+        Self::answer(res)
+    }
+
     /// POST JSON to a path.
     pub fn post(&self, path: &str, body: Value) -> Result<Value> {
         let res = Self::agent()
@@ -221,6 +238,13 @@ fn init_logging() {
 
 /// `dualpower serve`: runs the node until SIGINT or SIGTERM.
 pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
+    // Before asking for the passphrase: it would be for nothing.
+    if Remote::find(&ctx.home).is_some() {
+        bail!(
+            "a node already runs for {}: stop it first (Ctrl-C in its terminal), or just use it",
+            ctx.home.display()
+        );
+    }
     init_logging();
     let identity = ctx.identity()?;
     let store = Arc::new(ctx.store()?);

@@ -14,7 +14,13 @@
 //!
 //! Every write goes through [`crate::ops`] (`/v1/op`), which makes the same checks as every
 //! node (membership, roles, constitution, known proposals); there is no route that signs a raw
-//! payload.
+//! payload. Reads that need the member's keys go through [`crate::query`] (`/v1/view`), and
+//! bundles through `/v1/import` (the bytes, at most [`MAX_IMPORT_BYTES`]).
+//!
+//! The running node is an unlocked identity, as an ssh-agent is: it was unlocked with the
+//! passphrase when `serve` started, and any process of the same OS user that reads the token
+//! acts through it without the passphrase. That is no new power: the same user can read the
+//! data directory, attach a debugger to the node or replace the `dualpower` binary.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::node::Handle;
+
+/// The largest bundle the node imports through `/v1/import` (the bytes are held in memory
+/// while they are imported). A larger one is imported with the node stopped, from the file.
+pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
 
 /// File in the data directory that tells commands how to reach the running node.
 pub const API_FILE: &str = "api.json";
@@ -112,6 +122,46 @@ async fn op(
         };
         ApiError(status, e.message, e.kind)
     })?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct ViewReq {
+    #[serde(flatten)]
+    query: crate::query::Query,
+    now: u64,
+}
+
+/// A read that needs the member's keys (feed, members, direct messages, decisions).
+async fn view(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<ViewReq>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check(&s, &headers)?;
+    let out = s.handle.view(req.query, req.now).await.map_err(|e| {
+        let status = match e.kind {
+            "invalid" => StatusCode::BAD_REQUEST,
+            "denied" => StatusCode::FORBIDDEN,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.message, e.kind)
+    })?;
+    Ok(Json(out))
+}
+
+/// Imports the bundle in the request body; answers the import report.
+async fn import(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check(&s, &headers)?;
+    let out = s
+        .handle
+        .import(body.into())
+        .await
+        .map_err(ApiError::bad_request)?;
     Ok(Json(out))
 }
 
@@ -218,7 +268,13 @@ pub fn router(handle: Handle, token: String, port: u16) -> Router {
         .route("/v1/follow", post(follow))
         .route("/v1/op", post(op))
         .route("/v1/dial", post(dial))
+        .route("/v1/view", post(view))
         .layer(DefaultBodyLimit::max(256 * 1024))
+        // After the general limit, so that this route's own limit is the one that applies.
+        .route(
+            "/v1/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .with_state(AppState {
             handle,
             token,

@@ -9,6 +9,7 @@ pub mod api;
 pub mod decisions;
 pub mod node;
 pub mod ops;
+pub mod query;
 pub mod sync;
 
 pub use node::{Command, Handle, NodeConfig, NodeError, NodeEvent, Status, run};

@@ -107,6 +107,23 @@ pub enum Command {
         /// What it did, or why not.
         reply: oneshot::Sender<Result<serde_json::Value, crate::ops::Refused>>,
     },
+    /// Answer a read that needs our keys (see [`crate::query`]).
+    View {
+        /// The query.
+        query: crate::query::Query,
+        /// Time (ms).
+        now: u64,
+        /// The answer, or why not.
+        reply: oneshot::Sender<Result<serde_json::Value, crate::ops::Refused>>,
+    },
+    /// Import a bundle (its bytes) into the store, as `dualpower import` does without a node.
+    Import {
+        /// The bundle.
+        bundle: Vec<u8>,
+        /// The import report as JSON ([`crate::query::import_json`]), or why the bundle was
+        /// refused as a whole.
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
     /// Keep `group` in sync (join by id).
     Follow {
         /// Group.
@@ -286,6 +303,29 @@ impl Handle {
                 message: "the node is shutting down".into(),
             })
         })
+    }
+
+    /// Answers a read with the node's keys.
+    pub async fn view(
+        &self,
+        query: crate::query::Query,
+        now: u64,
+    ) -> Result<serde_json::Value, crate::ops::Refused> {
+        self.call(|reply| Command::View { query, now, reply })
+            .await
+            .unwrap_or_else(|| {
+                Err(crate::ops::Refused {
+                    kind: "stopping",
+                    message: "the node is shutting down".into(),
+                })
+            })
+    }
+
+    /// Imports a bundle.
+    pub async fn import(&self, bundle: Vec<u8>) -> Result<serde_json::Value, String> {
+        self.call(|reply| Command::Import { bundle, reply })
+            .await
+            .unwrap_or_else(|| Err("the node is shutting down".into()))
     }
 
     /// Follows a group.
@@ -1455,6 +1495,23 @@ impl Node {
             }
             Command::Op { op, now, reply } => {
                 let _ = reply.send(self.on_op(*op, now));
+            }
+            Command::View { query, now, reply } => {
+                let res = block(|| crate::query::answer(&self.store, &self.identity, query, now));
+                let _ = reply.send(res.map_err(Into::into));
+            }
+            Command::Import { bundle, reply } => {
+                let res = block(|| self.store.import(&bundle[..], |_| {}));
+                if res.is_ok() {
+                    if let Err(e) = self.refresh_groups() {
+                        tracing::error!(error = %e, "cannot read groups");
+                    }
+                    self.refresh_views();
+                }
+                let _ = reply.send(
+                    res.map(|r| crate::query::import_json(&r))
+                        .map_err(|e| e.to_string()),
+                );
             }
             Command::Follow { group, reply } => {
                 let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());

@@ -53,14 +53,34 @@ impl KdfParams {
 #[derive(Debug, Error)]
 pub enum KeystoreError {
     /// There is no keystore in the data directory.
-    #[error("no identity in {0}: run `dualpower init` first")]
+    #[error(
+        "no identity in {0}: run `dualpower init` (or `dualpower serve`) there, or pass the right \
+         --home"
+    )]
     NotInitialised(PathBuf),
     /// A keystore already exists and would be overwritten.
     #[error("an identity already exists in {0}; refusing to overwrite it")]
     AlreadyInitialised(PathBuf),
-    /// The passphrase did not open the keystore. The file is unchanged.
-    #[error("wrong passphrase (the keystore was not changed)")]
-    WrongPassphrase,
+    /// The passphrase did not open the keystore of the identity in this data directory. Nothing
+    /// was read or changed.
+    #[error(
+        "wrong passphrase for the identity in {0}: nothing was read or changed. Try again (check \
+         DUALPOWER_PASSPHRASE if it is set). If you have forgotten it, the key cannot be \
+         recovered: create a new identity with `dualpower init --home NEW_DIR` and ask your \
+         groups to invite you again"
+    )]
+    WrongPassphrase(PathBuf),
+    /// A new passphrase is too easy to guess.
+    #[error(
+        "this passphrase is too weak: {estimate}. {advice}Choose several unrelated words (four or \
+         more, not a quotation), or a long random string"
+    )]
+    WeakPassphrase {
+        /// How long an offline attack would take, in words.
+        estimate: String,
+        /// What the estimator suggests (may be empty; ends with a space when not).
+        advice: String,
+    },
     /// An empty passphrase was offered for a new keystore.
     #[error("the passphrase must not be empty")]
     EmptyPassphrase,
@@ -92,6 +112,43 @@ struct File {
     cipher: String,
     nonce: String,
     ciphertext: String,
+}
+
+/// The lowest zxcvbn score (0–4) a new passphrase may have: 3 means "safely unguessable"
+/// (about 10^10 guesses), what an offline attack on a stolen keystore needs at least, given that
+/// Argon2 only slows each guess by a constant.
+pub const MIN_SCORE: u8 = 3;
+
+/// Refuses a new passphrase that a dictionary attack would break quickly (zxcvbn score below
+/// [`MIN_SCORE`]), with the estimate and the estimator's advice. `hints` are words the attacker
+/// knows (the data directory's name, say) and that count as guessable.
+pub fn check_strength(passphrase: &str, hints: &[&str]) -> Result<(), KeystoreError> {
+    if passphrase.is_empty() {
+        return Err(KeystoreError::EmptyPassphrase);
+    }
+    let e = zxcvbn::zxcvbn(passphrase, hints);
+    if u8::from(e.score()) >= MIN_SCORE {
+        return Ok(());
+    }
+    let times = e.crack_times();
+    let mut advice = String::new();
+    if let Some(f) = e.feedback() {
+        if let Some(w) = f.warning() {
+            advice.push_str(&format!("{}. ", w.to_string().trim_end_matches('.')));
+        }
+        for s in f.suggestions() {
+            advice.push_str(&format!("{s} "));
+        }
+    }
+    Err(KeystoreError::WeakPassphrase {
+        estimate: format!(
+            "someone with a copy of the keystore would guess it in {} (strength {} of 4, at \
+             least {MIN_SCORE} needed)",
+            times.offline_slow_hashing_1e4_per_second(),
+            u8::from(e.score())
+        ),
+        advice,
+    })
 }
 
 /// Path of the keystore in `home`.
@@ -204,7 +261,7 @@ pub fn unlock(home: &Path, passphrase: &str) -> Result<Identity, KeystoreError> 
                     aad: &aad(&public),
                 },
             )
-            .map_err(|_| KeystoreError::WrongPassphrase)?,
+            .map_err(|_| KeystoreError::WrongPassphrase(home.to_path_buf()))?,
     );
     let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
         seed.as_slice()
@@ -287,7 +344,7 @@ mod tests {
         );
         assert!(matches!(
             unlock(dir.path(), "wrong"),
-            Err(KeystoreError::WrongPassphrase)
+            Err(KeystoreError::WrongPassphrase(_))
         ));
         assert_eq!(fs::read(path(dir.path())).unwrap(), before);
         assert!(matches!(
@@ -295,6 +352,26 @@ mod tests {
             Err(KeystoreError::AlreadyInitialised(_))
         ));
         assert_eq!(fs::read(path(dir.path())).unwrap(), before);
+    }
+
+    #[test]
+    fn weak_passphrases_are_refused_and_strong_ones_pass() {
+        for weak in ["password", "letmein1", "qwerty123", "aaaaaaaaaaaa"] {
+            assert!(
+                matches!(
+                    check_strength(weak, &[]),
+                    Err(KeystoreError::WeakPassphrase { .. })
+                ),
+                "{weak} passed"
+            );
+        }
+        assert!(matches!(
+            check_strength("", &[]),
+            Err(KeystoreError::EmptyPassphrase)
+        ));
+        check_strength("tundra lantern quietly obsidian marmalade", &[]).unwrap();
+        let msg = check_strength("password", &[]).unwrap_err().to_string();
+        assert!(msg.contains("several unrelated words"), "{msg}");
     }
 
     #[test]
@@ -316,7 +393,7 @@ mod tests {
         // The public key is bound as associated data: swapping it breaks decryption.
         assert!(matches!(
             unlock(dir.path(), "pw"),
-            Err(KeystoreError::WrongPassphrase)
+            Err(KeystoreError::WrongPassphrase(_))
         ));
     }
 }

@@ -1,0 +1,167 @@
+//! Read-side queries that need the member's keys (feeds, direct messages, sealed removal reasons
+//! and decisions): the one implementation behind both transports.
+//!
+//! With no node running, the CLI unlocks the keystore with the passphrase and calls [`answer`]
+//! on the store itself. While `dualpower serve` runs, it holds the unlocked identity (like an
+//! ssh-agent), so the CLI (and the web app) send the same [`Query`] to the node's local API
+//! (`/v1/view`) and the node calls [`answer`] with its in-memory keys. Both paths return the
+//! same JSON, which is what `--json` prints and what the text output is made from.
+
+use dualpower_core::{GroupId, Identity};
+use dualpower_store::ImportReport;
+use dualpower_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::decisions::{find_proposal, proposal_json, scope_text, target_text};
+use crate::ops::OpError;
+
+/// One read, as the CLI sends it to a running node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "query", rename_all = "snake_case")]
+pub enum Query {
+    /// A group's decrypted feed.
+    Feed {
+        /// Group (hex).
+        group: String,
+    },
+    /// A group's members, pending joins, removals (with their sealed reasons) and rules.
+    Members {
+        /// Group (hex).
+        group: String,
+    },
+    /// Every direct message to or from us.
+    DirectMessages,
+    /// A group's proposals and delegations.
+    Proposals {
+        /// Group (hex).
+        group: String,
+    },
+    /// One proposal, its votes, weight holders and certificate.
+    Proposal {
+        /// Group (hex).
+        group: String,
+        /// Proposal id or unique prefix.
+        proposal: String,
+    },
+    /// A proposal's certificate recomputed from every stored event re-verified from its bytes.
+    VerifyTally {
+        /// Group (hex).
+        group: String,
+        /// Proposal id or unique prefix.
+        proposal: String,
+    },
+}
+
+fn group_of(hex: &str) -> Result<GroupId, OpError> {
+    GroupId::from_hex(hex)
+        .ok_or_else(|| OpError::Invalid(format!("`{hex}` is not a 64-digit group id")))
+}
+
+/// Answers `query` as `id` on `store` at time `now` (ms).
+pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Value, OpError> {
+    match query {
+        Query::Feed { group } => feed(store, id, group_of(&group)?, now),
+        Query::Members { group } => members(store, id, group_of(&group)?, now),
+        Query::DirectMessages => {
+            let list = crate::ops::direct_messages(store, id, now)?;
+            serde_json::to_value(list).map_err(|e| OpError::Invalid(e.to_string()))
+        }
+        Query::Proposals { group } => {
+            let g = group_of(&group)?;
+            let (st, all) = crate::ops::decisions::proposals(store, id, g, now)?;
+            let delegations: Vec<Value> = st
+                .delegations
+                .iter()
+                .flat_map(|(k, m)| {
+                    m.iter().map(move |(s, t)| {
+                        json!({ "member": k.to_did(), "scope": scope_text(s), "target": target_text(t) })
+                    })
+                })
+                .collect();
+            Ok(json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations }))
+        }
+        Query::Proposal { group, proposal } => {
+            let (st, _) = crate::ops::decisions::proposals(store, id, group_of(&group)?, now)?;
+            Ok(proposal_json(find_proposal(&st, &proposal)?))
+        }
+        Query::VerifyTally { group, proposal } => {
+            let (v, _) =
+                crate::ops::decisions::verify_tally(store, id, group_of(&group)?, &proposal, now)?;
+            Ok(v)
+        }
+    }
+}
+
+fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpError> {
+    let (feed, _) = crate::ops::feed(store, id, g, now)?;
+    let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
+        r.iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    json!(
+                        v.iter()
+                            .map(|p: &dualpower_core::PublicKey| p.to_did())
+                            .collect::<Vec<_>>()
+                    ),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+    };
+    Ok(json!({
+        "group": g.to_hex(),
+        "name": feed.name,
+        "state_hash": hex::encode(feed.state_hash()),
+        "posts": feed.posts.iter().map(|p| json!({
+            "id": p.id.to_hex(), "author": p.author.to_did(), "timestamp": p.timestamp,
+            "text": p.text, "reactions": reactions(&p.reactions),
+            "comments": p.comments.iter().map(|c| json!({
+                "id": c.id.to_hex(), "parent": c.parent.to_hex(), "author": c.author.to_did(),
+                "timestamp": c.timestamp, "text": c.text, "reactions": reactions(&c.reactions),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "rejected": feed.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()})).collect::<Vec<_>>(),
+    }))
+}
+
+fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpError> {
+    // Admissions and removals by vote are sealed decisions: open them with our keys.
+    let st = crate::ops::view(store, id, g, now)?.state;
+    // Reasons are sealed comments on the removals (only members read them).
+    let reasons = crate::ops::removal_reasons(store, id, g, now)?;
+    let reason = |k: &dualpower_core::PublicKey, r: &dualpower_state::Removal| {
+        reasons.get(k).cloned().unwrap_or_else(|| r.reason.clone())
+    };
+    let c = &st.constitution;
+    Ok(json!({
+        "group": g.to_hex(),
+        "name": st.name,
+        "members": st.members.iter().map(|(k, m)| json!({
+            "id": k.to_did(), "roles": m.roles, "prekey": m.prekey.is_some(),
+        })).collect::<Vec<_>>(),
+        "pending": st.pending.iter().map(|(k, p)| json!({
+            "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
+        })).collect::<Vec<_>>(),
+        "removed": st.removed.iter().map(|(k, r)| json!({
+            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": reason(k, r),
+        })).collect::<Vec<_>>(),
+        "constitution": {
+            "invite": c.invite.to_text(), "admission": c.admission.to_text(),
+            "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
+            "history": c.history, "forget_after_days": c.forget_after_days,
+        },
+        "epoch": st.writing_epoch().map(|e| e.to_hex()),
+        "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
+        "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
+    }))
+}
+
+/// What an import did, as JSON: the same for an import on the store and one through the node.
+pub fn import_json(report: &ImportReport) -> Value {
+    json!({
+        "read": report.read, "stored": report.stored, "duplicates": report.duplicates,
+        "quarantined": report.quarantined, "forks": report.forks, "damaged": report.damaged,
+        "rejected": report.rejected.iter().map(|r| json!({"index": r.index, "id": r.id.map(|i| i.to_hex()), "reason": r.reason})).collect::<Vec<_>>(),
+    })
+}
