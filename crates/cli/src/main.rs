@@ -341,9 +341,9 @@ impl Ctx {
     /// checked, and the person should not believe otherwise.
     fn through_node(&self) {
         if !self.json && std::env::var_os("DUALPOWER_PASSPHRASE").is_some() {
-            eprintln!(
+            out::err_line(
                 "notice: the running node (`dualpower serve`) acts for you; DUALPOWER_PASSPHRASE \
-                 was not used or checked"
+                 was not used or checked",
             );
         }
     }
@@ -655,7 +655,7 @@ fn init(ctx: &Ctx) -> Result<i32> {
             Err(e) if from_env => {
                 bail!("{e}. Nothing was created: set DUALPOWER_PASSPHRASE to a stronger passphrase")
             }
-            Err(e) => eprintln!("{e}.\nTry again.\n"),
+            Err(e) => out::err_line(format!("{e}.\nTry again.\n")),
         }
     };
     let identity = Identity::generate();
