@@ -96,7 +96,7 @@ pub fn join(ctx: &Ctx, code: String, timeout: Duration, no_wait: bool) -> Result
                 format!(
                     "Your join reached the group; {}\nKeep your node running (`dualpower serve`); \
                      `dualpower groups` shows where it stands.",
-                    decision_text(&j)
+                    decision_text(&j, &g, &my_id(ctx))
                 )
             });
             Ok(0)
@@ -115,9 +115,7 @@ pub fn join(ctx: &Ctx, code: String, timeout: Duration, no_wait: bool) -> Result
             out["state"] = json!("timeout");
             out["join"] = j.clone().unwrap_or(Value::Null);
             let reached = j.as_ref().is_some_and(|j| j["state"] == "waiting");
-            let me = keystore::public(&ctx.home)
-                .map(|p| p.to_did())
-                .unwrap_or_else(|_| "<your id from `dualpower id`>".into());
+            let me = my_id(ctx);
             let text = if reached {
                 format!(
                     "Not admitted yet after {waited:.0} s, though a member's node holds your \
@@ -234,22 +232,31 @@ fn progress_text(j: &Value) -> String {
     }
 }
 
+/// Our did, for commands a member runs about us (a placeholder if it cannot be read).
+pub fn my_id(ctx: &Ctx) -> String {
+    keystore::public(&ctx.home)
+        .map(|p| p.to_did())
+        .unwrap_or_else(|_| "<your id from `dualpower id`>".into())
+}
+
 /// The last eight characters of a peer id, as shown to people.
 fn short_peer(p: &str) -> String {
     format!("…{}", &p[p.len().saturating_sub(8)..])
 }
 
-/// What a pending decision on our join means, in words.
-fn decision_text(j: &Value) -> String {
+/// What a pending decision on our join in `group` means, in words; `me` is our did.
+fn decision_text(j: &Value, group: &str, me: &str) -> String {
+    let g = &group[..group.len().min(16)];
     let admission = j["admission"].as_str().unwrap_or("");
     if admission == "vote" {
-        "admission is decided by a vote: a member proposes admitting you (`dualpower propose \
-         … --admit`), and you are a member once it passes."
-            .into()
+        format!(
+            "admission is decided by a vote: a member proposes admitting you (`dualpower \
+             propose {g} \"Admit\" --admit-member {me}`), and you are a member once it passes."
+        )
     } else if admission.starts_with("vouches") {
         format!(
             "admission needs {} members to vouch for you ({} so far): each runs `dualpower \
-             group admit GROUP <your id>`.",
+             group admit {g} {me}`.",
             j["needed"].as_u64().unwrap_or(1),
             j["vouches"].as_u64().unwrap_or(0)
         )
@@ -296,7 +303,7 @@ fn refusal_text(j: &Value, group: &str) -> Option<String> {
 
 /// The line `groups` shows for a join in flight (from the node's `joins`), or for a group we
 /// follow without holding its genesis when no node runs.
-pub fn join_line(node: bool, j: Option<&Value>, group: &str) -> String {
+pub fn join_line(node: bool, j: Option<&Value>, group: &str, me: &str) -> String {
     let Some(j) = j else {
         return if node {
             "followed; waiting for a peer that holds it".into()
@@ -316,7 +323,7 @@ pub fn join_line(node: bool, j: Option<&Value>, group: &str) -> String {
         );
     }
     match j["state"].as_str() {
-        Some("waiting") => format!("join pending — {}", decision_text(j)),
+        Some("waiting") => format!("join pending — {}", decision_text(j, group, me)),
         _ => format!("join pending — {}", progress_text(j)),
     }
 }

@@ -797,6 +797,7 @@ fn groups(ctx: &Ctx) -> Result<i32> {
     // Joins in flight: the running node knows how each stands (and what a member's node said);
     // without a node, a group we follow without its genesis is a join that reached no one.
     let node = join_cmd::node_joins(ctx);
+    let me = join_cmd::my_id(ctx);
     let joins = node.clone().unwrap_or_default();
     let join_of = |g: &str| joins.iter().find(|j| j["group"] == g);
     let held: std::collections::HashSet<_> = list.iter().map(|g| g.id).collect();
@@ -831,7 +832,7 @@ fn groups(ctx: &Ctx) -> Result<i32> {
                 {
                     line.push_str(&format!(
                         "\n    {}",
-                        join_cmd::join_line(true, Some(j), &hex)
+                        join_cmd::join_line(true, Some(j), &hex, &me)
                     ));
                 }
                 line
@@ -841,7 +842,7 @@ fn groups(ctx: &Ctx) -> Result<i32> {
             format!(
                 "{}  (not synced yet)\n    {}",
                 &g[..16],
-                join_cmd::join_line(node.is_some(), join_of(g), g)
+                join_cmd::join_line(node.is_some(), join_of(g), g, &me)
             )
         }));
         lines.join("\n")

@@ -23,9 +23,8 @@ struct Joined {
 }
 
 impl Net {
-    /// Runs `group join CODE` at `home` and waits for its outcome (text output, then `--json`
-    /// from the same run is not possible: text mode is what a person sees, so both runs are
-    /// separate joins; this one is `--json` when `json`).
+    /// Runs `group join --timeout JOIN_TIMEOUT CODE` at `home` (with `--json` if `json`) and
+    /// returns what it did.
     fn join_waiting(&self, home: &Path, code: &str, json: bool) -> Joined {
         let mut args = Vec::new();
         if json {
@@ -262,4 +261,88 @@ fn join_without_a_node_says_the_node_must_run() {
         groups.contains(&g[..16]) && groups.contains("no node is running"),
         "{groups}"
     );
+}
+
+/// Where admission is a decision (here two members must vouch), a join that reached the
+/// members is not refused: `group join` says it is pending, what it needs and who does what,
+/// and returns; `groups` says the same.
+#[test]
+fn a_join_pending_a_decision_says_what_it_needs() {
+    let net = Net::new("join-vouches");
+    let a_home = net.member("a");
+    let g = net.ok_json(
+        &a_home,
+        &[
+            "group",
+            "create",
+            "Housing co-op",
+            "--admission",
+            "vouches:2",
+        ],
+    )["group"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = Node::start(&net, "a", &[]);
+    let b_home = net.member("b");
+    let b = Node::start(&net, "b", &[]);
+    let code = net.invite(&a_home, &g);
+    let j = net.join_waiting(&b_home, &code, false);
+    assert_eq!(j.code, Some(0), "{}; {}", j.json, j.stderr);
+    let text = j.json.as_str().unwrap_or_default().to_owned();
+    let b_id = net.did(&b_home);
+    for words in [
+        "needs 2 members to vouch for you (0 so far)",
+        "dualpower group admit",
+        b_id.as_str(),
+    ] {
+        assert!(text.contains(words), "{words:?} not in: {text}");
+    }
+    assert!(j.took < Duration::from_secs(10), "{:?}", j.took);
+    let groups = net.groups_text(&b_home);
+    assert!(
+        groups.contains("join pending") && groups.contains("vouch"),
+        "{groups}"
+    );
+    let row = net.groups_row(&b_home, &g);
+    assert_eq!(row["join"]["state"], "waiting", "{row}");
+    assert_eq!(row["join"]["admission"], "vouches:2", "{row}");
+    // The member's node holds the join, as the newcomer was told.
+    let m = net.ok_json(&a_home, &["group", "members", &g]);
+    assert!(
+        m["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == b_id),
+        "{m}"
+    );
+    for n in [b, a] {
+        n.stop();
+    }
+}
+
+/// When no member's node answers (here the code carries no address, and no member's node
+/// runs), `group join` gives up after `--timeout`, exits 2, and says what to do.
+#[test]
+fn a_join_no_one_answers_times_out_with_the_next_steps() {
+    let net = Net::new("join-timeout");
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Allotment");
+    let code = net.invite(&a_home, &g);
+    let b_home = net.member("b");
+    let b = Node::start(&net, "b", &[]);
+    let out = net.run(&b_home, &["group", "join", "--timeout", "2", &code]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    for words in [
+        "No member's node answered",
+        "Keep `dualpower serve` running",
+        "dualpower export",
+    ] {
+        assert!(text.contains(words), "{words:?} not in: {text}");
+    }
+    let groups = net.groups_text(&b_home);
+    assert!(groups.contains("join pending"), "{groups}");
+    b.stop();
 }

@@ -43,9 +43,19 @@
 //!   the tags it accepted. Each side keeps its nonce for one handshake only, so no proof can be
 //!   replayed, and each proof names both peer ids, so none can be relayed to another peer.
 //!
+//! - `Proven` also says, per group, why the responder turned a verified proof away
+//!   ([`JoinRefusal`]: an invite it does not know, an expired one, one used up by others, or an
+//!   identity the group removed), so a joiner holding a bad code learns it at once instead of
+//!   waiting for nothing. A typed code only: the joiner's node words it, as that peer's claim.
+//!
 //! After the handshake, sync requests name a group by a **session token** ([`group_tag`] with
 //! [`Label::Session`]), also unique to the handshake. The benchmarks' open mode names groups by a
 //! token derived from the id instead ([`GroupAccess`]).
+//!
+//! `Nudge { token }` asks the other side to sync a group from us now: sent after we wrote
+//! something a peer that proved the group cannot hear by gossip (it is not on the topic we
+//! publish to: a joiner awaiting admission, a member that does not hold a new epoch yet), and
+//! to a peer we stop serving (its sync then finds itself turned away and proves again).
 //!
 //! Frames are a 4-byte big-endian length and a strict canonical CBOR body. Every length and
 //! count is checked against a hard bound before anything is allocated; peer-supplied numbers use
