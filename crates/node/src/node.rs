@@ -1290,10 +1290,15 @@ impl Node {
         // What the peer says of our joins: kept per group we proved (a refusal naming anything
         // else is dropped), and forgotten once a node takes our proof without one.
         for (g, tag) in &proving {
+            // A node that has not seen our invite yet (or judges it used or expired by what it
+            // holds) does not undo another node that took it: only a removal, which is about
+            // us rather than the code, is kept whatever others did.
+            let taken_elsewhere = self.outgoing.keys().any(|(p, gg)| gg == g && *p != peer);
             match refused.iter().find(|(t, _)| t == tag) {
-                Some((_, why)) => {
+                Some((_, why)) if *why == JoinRefusal::Removed || !taken_elsewhere => {
                     self.refusals.insert(*g, (peer, *why, Instant::now()));
                 }
+                Some(_) => {}
                 None if tags.contains(tag) => {
                     self.refusals.remove(g);
                 }
