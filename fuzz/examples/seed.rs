@@ -270,6 +270,7 @@ fn main() {
             "proven",
             Response::Proven {
                 tags: vec![[8; 32]],
+                refused: Vec::new(),
             },
         ),
         (

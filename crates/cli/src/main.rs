@@ -9,6 +9,7 @@
 //! read-only. Only `init` and `serve` create a data directory.
 
 mod decide_cmd;
+mod join_cmd;
 mod node_cmd;
 mod out;
 
@@ -185,10 +186,18 @@ enum GroupCommand {
         #[arg(long, default_value_t = 1)]
         uses: u64,
     },
-    /// Join a group with an invite code (keep your node running to be admitted).
+    /// Join a group with an invite code, and wait until a member's node admits you, turns the
+    /// join away (exit 1, saying why), or the timeout passes (exit 2). Keep your node running
+    /// (`dualpower serve`): the join travels through it.
     Join {
         /// The code (`dpinvite1…`).
         code: String,
+        /// Seconds to wait for the outcome.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
+        /// Return at once; `dualpower groups` shows where the join stands.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// List members, roles, pending joins and the rules.
     Members {
@@ -420,16 +429,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Group(GroupCommand::Invite { group, hours, uses }) => {
             invite(&ctx, &group, hours, uses)
         }
-        Command::Group(GroupCommand::Join { code }) => {
-            let v = op(&ctx, Op::Join { code })?;
-            ctx.emit(v.clone(), || {
-                format!(
-                    "Asked to join {}.\nKeep your node running (`dualpower serve`): a member's node admits you and hands you the group key.",
-                    v["group"].as_str().unwrap_or_default()
-                )
-            });
-            Ok(0)
-        }
+        Command::Group(GroupCommand::Join {
+            code,
+            timeout,
+            no_wait,
+        }) => join_cmd::join(&ctx, code, std::time::Duration::from_secs(timeout), no_wait),
         Command::Group(GroupCommand::Members { group }) => members(&ctx, &group),
         Command::Group(GroupCommand::Admit { group, member }) => {
             let group = group_hex(&ctx, &group)?;
@@ -870,33 +874,61 @@ fn follow(ctx: &Ctx, group: &str) -> Result<i32> {
 }
 
 fn groups(ctx: &Ctx) -> Result<i32> {
-    let list = ctx.reader()?.groups()?;
-    ctx.emit(
-        Value::Array(
-            list.iter()
-                .map(|g| {
-                    json!({ "group": g.id.to_hex(), "name": g.name, "creator": g.creator.to_did(),
-                            "events": g.events })
-                })
-                .collect(),
-        ),
-        || {
-            if list.is_empty() {
-                return "No groups yet. Create one with `dualpower group create NAME`.".into();
-            }
-            list.iter()
-                .map(|g| {
-                    format!(
-                        "{}  {}  ({} events)",
-                        &g.id.to_hex()[..16],
-                        g.name,
-                        g.events
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        },
-    );
+    let store = ctx.reader()?;
+    let list = store.groups()?;
+    // Joins in flight: the running node knows how each stands (and what a member's node said);
+    // without a node, a group we follow without its genesis is a join that reached no one.
+    let node = join_cmd::node_joins(ctx);
+    let me = join_cmd::my_id(ctx);
+    let joins = node.clone().unwrap_or_default();
+    let join_of = |g: &str| joins.iter().find(|j| j["group"] == g);
+    let held: std::collections::HashSet<_> = list.iter().map(|g| g.id).collect();
+    let unheld: Vec<String> = store
+        .synced_groups()?
+        .into_iter()
+        .filter(|g| !held.contains(g))
+        .map(|g| g.to_hex())
+        .collect();
+    let mut rows: Vec<Value> = list
+        .iter()
+        .map(|g| {
+            let hex = g.id.to_hex();
+            json!({ "group": hex, "name": g.name, "creator": g.creator.to_did(),
+                    "events": g.events, "join": join_of(&hex) })
+        })
+        .collect();
+    rows.extend(unheld.iter().map(|g| {
+        json!({ "group": g, "name": null, "creator": null, "events": null, "join": join_of(g) })
+    }));
+    ctx.emit(Value::Array(rows), || {
+        if list.is_empty() && unheld.is_empty() {
+            return "No groups yet. Create one with `dualpower group create NAME`.".into();
+        }
+        let mut lines: Vec<String> = list
+            .iter()
+            .map(|g| {
+                let hex = g.id.to_hex();
+                let mut line = format!("{}  {}  ({} events)", &hex[..16], g.name, g.events);
+                if let Some(j) =
+                    join_of(&hex).filter(|j| j["state"] != "admitted" || j["refused"].is_object())
+                {
+                    line.push_str(&format!(
+                        "\n    {}",
+                        join_cmd::join_line(true, Some(j), &hex, &me)
+                    ));
+                }
+                line
+            })
+            .collect();
+        lines.extend(unheld.iter().map(|g| {
+            format!(
+                "{}  (not synced yet)\n    {}",
+                &g[..16],
+                join_cmd::join_line(node.is_some(), join_of(g), g, &me)
+            )
+        }));
+        lines.join("\n")
+    });
     Ok(0)
 }
 

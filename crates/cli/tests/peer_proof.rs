@@ -117,7 +117,7 @@ async fn stranger(addr: Multiaddr, member: PeerId, run_for: Duration) -> Receive
                             got.hellos += 1;
                             Response::Hello { nonce: random32(), proofs: Vec::new() }
                         }
-                        Request::Prove { .. } => Response::Proven { tags: Vec::new() },
+                        Request::Prove { .. } => Response::Proven { tags: Vec::new(), refused: Vec::new() },
                         _ => {
                             got.requests += 1;
                             Response::Heights { logs: Vec::new(), truncated: false }

@@ -11,8 +11,9 @@ pub mod protocol;
 pub mod swarm;
 
 pub use protocol::{
-    GroupAccess, Handshake, IdKnowledge, Inbound, Label, LogHeight, Nonce, Proof, ProofError,
-    RawEvent, Request, Response, Side, Tip, Want, capability_key, group_tag, membership_message,
+    GroupAccess, Handshake, IdKnowledge, Inbound, JoinRefusal, Label, LogHeight, Nonce, Proof,
+    ProofError, RawEvent, Request, Response, Side, Tip, Want, capability_key, group_tag,
+    membership_message,
 };
 pub use swarm::{
     Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, build_swarm_with_metrics,

@@ -43,9 +43,19 @@
 //!   the tags it accepted. Each side keeps its nonce for one handshake only, so no proof can be
 //!   replayed, and each proof names both peer ids, so none can be relayed to another peer.
 //!
+//! - `Proven` also says, per group, why the responder turned a verified proof away
+//!   ([`JoinRefusal`]: an invite it does not know, an expired one, one used up by others, or an
+//!   identity the group removed), so a joiner holding a bad code learns it at once instead of
+//!   waiting for nothing. A typed code only: the joiner's node words it, as that peer's claim.
+//!
 //! After the handshake, sync requests name a group by a **session token** ([`group_tag`] with
 //! [`Label::Session`]), also unique to the handshake. The benchmarks' open mode names groups by a
 //! token derived from the id instead ([`GroupAccess`]).
+//!
+//! `Nudge { token }` asks the other side to sync a group from us now: sent after we wrote
+//! something a peer that proved the group cannot hear by gossip (it is not on the topic we
+//! publish to: a joiner awaiting admission, a member that does not hold a new epoch yet), and
+//! to a peer we stop serving (its sync then finds itself turned away and proves again).
 //!
 //! Frames are a 4-byte big-endian length and a strict canonical CBOR body. Every length and
 //! count is checked against a hard bound before anything is allocated; peer-supplied numbers use
@@ -394,6 +404,66 @@ pub enum Request {
         /// The proofs.
         proofs: Vec<Proof>,
     },
+    /// "I wrote something in this group that you cannot hear by gossip yet (you are not on the
+    /// topic it went to: a joiner before admission, a member before it holds a new epoch):
+    /// sync it from me now." Names the group by a session token of a completed handshake, so
+    /// only a peer that proved the group can ask; it carries nothing else, and the receiver
+    /// only starts a sync it could have started anyway. Answered with [`Response::InSync`].
+    Nudge {
+        /// The group's session token.
+        token: Token,
+    },
+}
+
+/// Why a member's node turned away a joiner's proof for a group, told to the joiner in
+/// [`Response::Proven`] so that a bad invite does not look like a join under way. A code, never
+/// free text: the joiner's node shows its own words for it, as what that peer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JoinRefusal {
+    /// The responder knows no invite with that id and key: a forged code, or an invite made by
+    /// a member whose events the responder has not seen yet.
+    UnknownInvite,
+    /// The invite has expired.
+    Expired,
+    /// The invite's uses are all taken, by others.
+    UsedUp,
+    /// The signing identity was removed from the group; no new join of it is acted on.
+    Removed,
+}
+
+impl JoinRefusal {
+    /// Every refusal, in code order.
+    pub const ALL: [JoinRefusal; 4] = [
+        JoinRefusal::UnknownInvite,
+        JoinRefusal::Expired,
+        JoinRefusal::UsedUp,
+        JoinRefusal::Removed,
+    ];
+
+    /// The wire code.
+    pub fn code(self) -> u64 {
+        match self {
+            JoinRefusal::UnknownInvite => 0,
+            JoinRefusal::Expired => 1,
+            JoinRefusal::UsedUp => 2,
+            JoinRefusal::Removed => 3,
+        }
+    }
+
+    /// The refusal with wire code `code`, if any.
+    pub fn from_code(code: u64) -> Option<JoinRefusal> {
+        JoinRefusal::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// A stable name (for the local API and `--json` output).
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinRefusal::UnknownInvite => "unknown_invite",
+            JoinRefusal::Expired => "expired",
+            JoinRefusal::UsedUp => "used",
+            JoinRefusal::Removed => "removed",
+        }
+    }
 }
 
 /// A sync answer.
@@ -430,6 +500,10 @@ pub enum Response {
     Proven {
         /// The accepted proofs' tags.
         tags: Vec<[u8; 32]>,
+        /// Why proofs were turned away, by the proof's tag (only for proofs whose signature
+        /// verified; at most one per group). Encoded only when not empty, so an answer without
+        /// refusals is the same bytes as before they existed.
+        refused: Vec<([u8; 32], JoinRefusal)>,
     },
     /// The answer to [`Request::Tips`]: the responder's non-empty logs in those buckets.
     Tips {
@@ -456,6 +530,7 @@ const REQ_FETCH: u64 = 4;
 const REQ_TIPS: u64 = 6;
 const REQ_HELLO: u64 = 7;
 const REQ_PROVE: u64 = 8;
+const REQ_NUDGE: u64 = 9;
 const RES_TIPS: u64 = 5;
 const RES_HELLO: u64 = 6;
 const RES_PROVEN: u64 = 7;
@@ -547,7 +622,8 @@ impl Request {
             | Request::Heights { token }
             | Request::Fetch { token, .. }
             | Request::Events { token, .. }
-            | Request::Tips { token, .. } => Some(token),
+            | Request::Tips { token, .. }
+            | Request::Nudge { token } => Some(token),
             Request::Hello { .. } | Request::Prove { .. } => None,
         }
     }
@@ -607,6 +683,9 @@ impl Request {
                 w.array(2).uint(REQ_PROVE);
                 write_proofs(&mut w, proofs);
             }
+            Request::Nudge { token } => {
+                w.array(2).uint(REQ_NUDGE).bytes(token);
+            }
             Request::Events { token, wants, max } => {
                 w.array(4).uint(REQ_EVENTS).bytes(token).array(wants.len());
                 for want in wants {
@@ -665,6 +744,9 @@ impl Request {
             (REQ_PROVE, 2) => Request::Prove {
                 proofs: read_proofs(&mut r)?,
             },
+            (REQ_NUDGE, 2) => Request::Nudge {
+                token: r.bytes_n::<32>("token")?,
+            },
             (REQ_EVENTS, 4) => {
                 let token = r.bytes_n::<32>("token")?;
                 let wants = read_triples(&mut r, "wants", MAX_WANTS)?
@@ -699,10 +781,18 @@ impl Response {
                 w.array(3).uint(RES_HELLO).bytes(nonce);
                 write_proofs(&mut w, proofs);
             }
-            Response::Proven { tags } => {
-                w.array(2).uint(RES_PROVEN).array(tags.len());
+            Response::Proven { tags, refused } => {
+                w.array(if refused.is_empty() { 2 } else { 3 })
+                    .uint(RES_PROVEN)
+                    .array(tags.len());
                 for t in tags {
                     w.bytes(t);
+                }
+                if !refused.is_empty() {
+                    w.array(refused.len());
+                    for (t, why) in refused {
+                        w.array(2).bytes(t).uint(why.code());
+                    }
                 }
             }
             Response::Buckets {
@@ -764,6 +854,8 @@ impl Response {
         let expected = match tag {
             RES_IN_SYNC => 1,
             RES_BUCKETS => 4,
+            // With refusals, a third field.
+            RES_PROVEN if n == 3 => 3,
             RES_PROVEN => 2,
             _ => 3,
         };
@@ -782,6 +874,11 @@ impl Response {
             },
             RES_PROVEN => Response::Proven {
                 tags: read_tags(&mut r)?,
+                refused: if n == 3 {
+                    read_refusals(&mut r)?
+                } else {
+                    Vec::new()
+                },
             },
             RES_BUCKETS => {
                 let digest = r.bytes_n::<32>("digest")?;
@@ -902,6 +999,39 @@ fn read_proofs(r: &mut Reader<'_>) -> Result<Vec<Proof>, CborError> {
             invite: r.opt_bytes32("invite")?,
             sig: r.bytes_n::<64>("sig")?,
         });
+        r.leave();
+    }
+    r.leave();
+    Ok(out)
+}
+
+/// Reads a non-empty list of at most [`MAX_HELLO_TAGS`] `[tag, refusal code]` pairs (an empty
+/// one is written by leaving the field out, so it is refused: one encoding per answer).
+fn read_refusals(r: &mut Reader<'_>) -> Result<Vec<([u8; 32], JoinRefusal)>, CborError> {
+    let count = r.array("refusals", MAX_HELLO_TAGS)?;
+    if count == 0 {
+        return Err(CborError::OutOfRange {
+            what: "refusals",
+            value: 0,
+        });
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = r.array("refusal", 2)?;
+        if n != 2 {
+            return Err(CborError::WrongSize {
+                what: "refusal",
+                expected: 2,
+                found: n,
+            });
+        }
+        let tag = r.bytes_n::<32>("tag")?;
+        let code = r.uint()?;
+        let why = JoinRefusal::from_code(code).ok_or(CborError::OutOfRange {
+            what: "refusal code",
+            value: code,
+        })?;
+        out.push((tag, why));
         r.leave();
     }
     r.leave();
@@ -1287,6 +1417,7 @@ mod tests {
             Request::Prove {
                 proofs: vec![proof.clone()],
             },
+            Request::Nudge { token: [11; 32] },
         ];
         for r in reqs {
             let bytes = r.encode();
@@ -1312,8 +1443,16 @@ mod tests {
             },
             Response::Proven {
                 tags: vec![[9; 32]],
+                refused: Vec::new(),
             },
-            Response::Proven { tags: Vec::new() },
+            Response::Proven {
+                tags: Vec::new(),
+                refused: Vec::new(),
+            },
+            Response::Proven {
+                tags: vec![[9; 32]],
+                refused: JoinRefusal::ALL.iter().map(|r| ([10; 32], *r)).collect(),
+            },
         ];
         for r in res {
             let bytes = r.encode();
@@ -1354,6 +1493,59 @@ mod tests {
             Request::decode(&w.into_bytes()),
             Err(CborError::TooLong { what: "tags", .. })
         ));
+        // Refusals: an unknown code, an empty list (the field is left out instead), a pair with
+        // three fields, a short tag, too many; a nudge without its token or with a short one.
+        let proven = |f: &dyn Fn(&mut Writer)| {
+            let mut w = Writer::default();
+            w.array(3).uint(RES_PROVEN).array(0);
+            f(&mut w);
+            Response::decode(&w.into_bytes())
+        };
+        assert!(matches!(
+            proven(&|w| {
+                w.array(1).array(2).bytes(&[0; 32]).uint(4);
+            }),
+            Err(CborError::OutOfRange {
+                what: "refusal code",
+                ..
+            })
+        ));
+        assert!(
+            proven(&|w| {
+                w.array(0);
+            })
+            .is_err()
+        );
+        assert!(
+            proven(&|w| {
+                w.array(1).array(3).bytes(&[0; 32]).uint(0).uint(0);
+            })
+            .is_err()
+        );
+        assert!(
+            proven(&|w| {
+                w.array(1).array(2).bytes(&[0; 31]).uint(0);
+            })
+            .is_err()
+        );
+        assert!(matches!(
+            proven(&|w| {
+                w.array(MAX_HELLO_TAGS + 1);
+                for _ in 0..=MAX_HELLO_TAGS {
+                    w.array(2).bytes(&[0; 32]).uint(0);
+                }
+            }),
+            Err(CborError::TooLong {
+                what: "refusals",
+                ..
+            })
+        ));
+        let mut w = Writer::default();
+        w.array(1).uint(REQ_NUDGE);
+        assert!(Request::decode(&w.into_bytes()).is_err());
+        let mut w = Writer::default();
+        w.array(2).uint(REQ_NUDGE).bytes(&[0; 16]);
+        assert!(Request::decode(&w.into_bytes()).is_err());
         // The old `Auth` request (kind 5) and answer (kind 4) are no longer understood.
         let mut w = Writer::default();
         w.array(5)

@@ -17,9 +17,9 @@ use dualpower_net::protocol::{
 };
 use dualpower_net::swarm::KAD_PROTOCOL;
 use dualpower_net::{
-    Behaviour, BehaviourEvent, GroupAccess, Handshake, IdKnowledge, Label, NetConfig, Nonce, Proof,
-    RawEvent, Request, Response, Side, build_swarm_with_metrics, gossip_received, node_keypair,
-    topic_score_params,
+    Behaviour, BehaviourEvent, GroupAccess, Handshake, IdKnowledge, JoinRefusal, Label, NetConfig,
+    Nonce, Proof, RawEvent, Request, Response, Side, build_swarm_with_metrics, gossip_received,
+    node_keypair, topic_score_params,
 };
 use dualpower_state::GroupState;
 use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
@@ -182,6 +182,44 @@ pub struct Status {
     pub held: u64,
     /// Gossip topics subscribed to.
     pub gossip_topics: usize,
+    /// Our joins in flight: each group we asked to join and are not (yet) a member of.
+    pub joins: Vec<JoinStatus>,
+}
+
+/// Where one of our joins stands, as this node knows it: what the group's events it holds say
+/// (`state`), and what a member's node told it when it turned the join away (`refused`). A
+/// refusal is a peer's word, not derived state: shown as what that node says.
+#[derive(Clone, Debug, Serialize)]
+pub struct JoinStatus {
+    /// Group id (hex).
+    pub group: String,
+    /// `unanswered` (no member's node has taken our invite yet: we hold none of the group's
+    /// events), `waiting` (members hold our join; admission is theirs to decide), `admitted`
+    /// (we are a member) or `removed` (the group removed us; a new join is not acted on).
+    pub state: &'static str,
+    /// The group's admission rule (`invite`, `vouches:K`, `vote`), once we hold it.
+    pub admission: Option<String>,
+    /// Members who vouched for (admitted) us so far.
+    pub vouches: u64,
+    /// Vouches the rule needs (1 except under `vouches:K`).
+    pub needed: u64,
+    /// The latest refusal a member's node sent us, if no node has accepted our proof since.
+    pub refused: Option<JoinRefused>,
+    /// Connected peers that proved to be members of the group (whom our join can reach).
+    pub member_peers: u64,
+    /// Connected peers.
+    pub connected: u64,
+}
+
+/// A member's node turned our join away.
+#[derive(Clone, Debug, Serialize)]
+pub struct JoinRefused {
+    /// Why, by name ([`JoinRefusal::name`]): `unknown_invite`, `expired`, `used`, `removed`.
+    pub reason: &'static str,
+    /// The peer id of the node that said so.
+    pub peer: String,
+    /// How long ago (ms).
+    pub ago_ms: u64,
 }
 
 /// Why we cannot sync with a peer that does not speak our sync protocol.
@@ -210,6 +248,8 @@ pub struct PeerStatus {
 pub struct GroupStatus {
     /// Group id (hex).
     pub group: String,
+    /// Whether we are a member (by the events this node holds).
+    pub member: bool,
     /// Events held.
     pub events: u64,
     /// Logs held: author did → length.
@@ -356,6 +396,8 @@ enum Pending {
     Hello,
     /// Our `Prove` (its group slot holds [`NO_GROUP`]).
     Prove,
+    /// Our `Nudge` (see [`Node::nudge`]).
+    Nudge,
 }
 
 /// The group slot of handshake requests, which are about no single group.
@@ -416,6 +458,9 @@ const HELD_PER_GROUP: usize = 10_000;
 const HELD_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long a handshake may stay unanswered before another is started.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(35);
+/// The least time between two handshakes with a peer started because it stopped serving a
+/// group to us.
+const REHELLO_MIN: Duration = Duration::from_secs(2);
 /// How long after a handshake with a peer another is started unasked (new groups and new
 /// connections start one at once).
 const HELLO_RETRY: Duration = Duration::from_secs(30);
@@ -443,6 +488,50 @@ struct GroupCache {
     /// [`crate::ops::decisions::witness_deadlines`]): once our clock passes one, we write a
     /// witness so other voters' fallback closes can cite evidence the deadline passed.
     witness: Vec<u64>,
+    /// Removed members: a proof by one of their keys gets [`JoinRefusal::Removed`].
+    removed: HashSet<PublicKey>,
+    /// Where our own join stands by this state (see [`JoinStatus`]).
+    me: MyJoin,
+}
+
+/// Our own standing in a group by its derived state.
+#[derive(Clone, Debug, Default)]
+struct MyJoin {
+    /// `admitted`, `removed`, `waiting` or `unanswered` (see [`JoinStatus::state`]).
+    state: &'static str,
+    /// The admission rule's text, once the genesis is held.
+    admission: Option<String>,
+    /// Vouches so far.
+    vouches: u64,
+    /// Vouches needed.
+    needed: u64,
+}
+
+impl MyJoin {
+    /// Our standing in `st`.
+    fn of(st: &GroupState, me: &PublicKey) -> MyJoin {
+        let c = &st.constitution;
+        let held = st.genesis.is_some();
+        let needed = match c.admission {
+            dualpower_core::payload::Admission::Vouches(k) => k,
+            _ => 1,
+        };
+        let (state, vouches) = if st.is_member(me) {
+            ("admitted", needed)
+        } else if st.removed.contains_key(me) {
+            ("removed", 0)
+        } else if let Some(p) = st.pending.get(me).filter(|_| held) {
+            ("waiting", p.vouches.len() as u64)
+        } else {
+            ("unanswered", 0)
+        };
+        MyJoin {
+            state,
+            admission: held.then(|| c.admission.to_text()),
+            vouches,
+            needed,
+        }
+    }
 }
 
 /// What a handshake needs to know of an invite.
@@ -465,6 +554,9 @@ struct SyncJob {
     fetched: u64,
     rounds: u64,
     running: bool,
+    /// A nudge came while this sync ran: start another when it ends (it may have passed the
+    /// point where the new events would have been seen).
+    again: bool,
     session: crate::sync::Session,
 }
 
@@ -521,6 +613,14 @@ struct Node {
     /// Address we reached each connected peer at by dialing it (what the peer directory may
     /// hold for it).
     dialed_at: HashMap<PeerId, Multiaddr>,
+    /// For each group we are joining: the latest refusal a member's node sent us (a peer's
+    /// word), cleared when a node accepts our proof without one. One per group we follow.
+    refusals: HashMap<GroupId, (PeerId, JoinRefusal, Instant)>,
+    /// Nudges sent and not yet answered, so a burst of writes sends one.
+    nudging: HashSet<(PeerId, GroupId)>,
+    /// Groups that sync stored events in since they were last derived: derived again as soon
+    /// as that sync ends, not on the next tick (an admission or a key share waits on it).
+    synced: HashSet<GroupId>,
 }
 
 /// Most agent rounds per group per tick.
@@ -632,6 +732,11 @@ fn identity_keys(verified: &[(GroupId, Proof)], group: &GroupId) -> Vec<PublicKe
         .collect()
 }
 
+/// The last eight characters of `s` (a peer id as shown to people).
+fn tail(s: &str) -> &str {
+    &s[s.len().saturating_sub(8)..]
+}
+
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -683,6 +788,9 @@ impl Node {
             leaving: HashMap::new(),
             warned: HashMap::new(),
             dialed_at: HashMap::new(),
+            refusals: HashMap::new(),
+            nudging: HashSet::new(),
+            synced: HashSet::new(),
         }
     }
 
@@ -788,6 +896,7 @@ impl Node {
             fetched: 0,
             rounds: 0,
             running: false,
+            again: false,
             session: crate::sync::Session::new(token),
         });
         if job.running {
@@ -829,6 +938,7 @@ impl Node {
                 self.sessions.retain(|(p, _), _| *p != peer);
                 self.hellos.remove(&peer);
                 self.challenges.remove(&peer);
+                self.nudging.retain(|(p, _)| *p != peer);
             }
             Some(g) => {
                 if let Some(set) = self.proven.get_mut(&peer) {
@@ -1052,11 +1162,15 @@ impl Node {
     /// none) and admits the requester to each group it proved.
     fn answer_prove(&mut self, peer: PeerId, proofs: Vec<Proof>) -> Response {
         let Some(ch) = self.challenges.remove(&peer) else {
-            return Response::Proven { tags: Vec::new() };
+            return Response::Proven {
+                tags: Vec::new(),
+                refused: Vec::new(),
+            };
         };
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
         let mut accepted = Vec::new();
         let mut admitted = Vec::new();
+        let mut refused: Vec<([u8; 32], JoinRefusal)> = Vec::new();
         let mut forged = 0;
         {
             let hs = self.facts(&them, &me, false, &ch.requester_nonce, &ch.nonce);
@@ -1082,6 +1196,18 @@ impl Node {
                     admitted.push((*g, proved, hs.tag(g, Label::Session)));
                 }
             }
+            // Tell a joiner why it is turned away, so a bad code does not look like a join
+            // under way: only to the holder of the key it concerns (the signatures verified).
+            let mut groups: Vec<GroupId> = verified.iter().map(|(g, _)| *g).collect();
+            groups.dedup();
+            for g in groups {
+                let companions = identity_keys(&verified, &g);
+                let mine = verified.iter().filter(|(gg, _)| *gg == g);
+                let why = self.refusal(&g, mine, &companions, &admitted);
+                if let (Some(why), Some((_, p))) = (why, verified.iter().find(|(gg, _)| *gg == g)) {
+                    refused.push((p.tag, why));
+                }
+            }
         }
         for (g, proved, session) in admitted {
             self.authed.insert((peer, g), proved);
@@ -1091,7 +1217,40 @@ impl Node {
         if forged > 0 {
             self.strike(peer, "forged or misdirected handshake proof");
         }
-        Response::Proven { tags: accepted }
+        Response::Proven {
+            tags: accepted,
+            refused,
+        }
+    }
+
+    /// Why the requester's verified `proofs` for `group` do not make it a member to come, if
+    /// our state says so: its identity was removed (whatever its invite), or no proof was
+    /// accepted and its invite is unknown to us, expired or used up by others. `None` for
+    /// anything else (a member, a joiner we took, or no state to judge by).
+    fn refusal<'a>(
+        &self,
+        group: &GroupId,
+        proofs: impl Iterator<Item = &'a (GroupId, Proof)>,
+        companions: &[PublicKey],
+        admitted: &[(GroupId, Proved, Token)],
+    ) -> Option<JoinRefusal> {
+        let c = self.caches.get(group).filter(|c| !c.members.is_empty())?;
+        if companions.iter().any(|k| c.removed.contains(k)) {
+            return Some(JoinRefusal::Removed);
+        }
+        if admitted.iter().any(|(g, _, _)| g == group) {
+            return None;
+        }
+        let now = now_ms();
+        proofs
+            .filter_map(|(_, p)| Some((p, p.invite?)))
+            .map(|(p, i)| match c.invites.get(&i) {
+                Some(v) if v.key != p.key => JoinRefusal::UnknownInvite,
+                None => JoinRefusal::UnknownInvite,
+                Some(v) if now > v.expires => JoinRefusal::Expired,
+                Some(_) => JoinRefusal::UsedUp,
+            })
+            .next()
     }
 
     /// As requester, checks the responder's proofs and, for each group it proved, sends ours.
@@ -1159,7 +1318,7 @@ impl Node {
 
     /// As requester, learns which of our proofs the responder accepted and starts syncing those
     /// groups with the handshake's session tokens.
-    fn on_proven(&mut self, peer: PeerId, tags: &[[u8; 32]]) {
+    fn on_proven(&mut self, peer: PeerId, tags: &[[u8; 32]], refused: &[([u8; 32], JoinRefusal)]) {
         let Some(o) = self.hellos.get_mut(&peer).filter(|o| o.in_flight) else {
             return;
         };
@@ -1168,6 +1327,24 @@ impl Node {
             return;
         };
         let (nonce, proving) = (o.nonce, std::mem::take(&mut o.proving));
+        // What the peer says of our joins: kept per group we proved (a refusal naming anything
+        // else is dropped), and forgotten once a node takes our proof without one.
+        for (g, tag) in &proving {
+            // A node that has not seen our invite yet (or judges it used or expired by what it
+            // holds) does not undo another node that took it: only a removal, which is about
+            // us rather than the code, is kept whatever others did.
+            let taken_elsewhere = self.outgoing.keys().any(|(p, gg)| gg == g && *p != peer);
+            match refused.iter().find(|(t, _)| t == tag) {
+                Some((_, why)) if *why == JoinRefusal::Removed || !taken_elsewhere => {
+                    self.refusals.insert(*g, (peer, *why, Instant::now()));
+                }
+                Some(_) => {}
+                None if tags.contains(tag) => {
+                    self.refusals.remove(g);
+                }
+                None => {}
+            }
+        }
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
         let sessions: Vec<(GroupId, Token)> = {
             let hs = self.facts(&them, &me, true, &nonce, &responder_nonce);
@@ -1247,6 +1424,8 @@ impl Node {
             member: st.is_member(&self.identity.public()),
             closes: close_times(st, &self.identity.public()),
             witness: witness_times(st, &view.events, &self.identity.public()),
+            removed: st.removed.keys().copied().collect(),
+            me: MyJoin::of(st, &self.identity.public()),
         };
         // Peers whose proofs the new state no longer bears out lose the group at once.
         let judged = !cache.members.is_empty();
@@ -1268,6 +1447,11 @@ impl Node {
             .map(|((p, _), _)| *p)
             .collect();
         for p in revoked {
+            // A nudge first, while its session still names the group: its sync then finds
+            // itself turned away and proves again, and so hears why (a removal).
+            if let Some(token) = self.outgoing.get(&(p, g)).copied() {
+                self.send(p, g, Request::Nudge { token }, Pending::Nudge);
+            }
             self.peer_unproven(p, Some(g));
         }
         let became_member = cache.member && !self.caches.get(&g).is_some_and(|c| c.member);
@@ -1562,11 +1746,31 @@ impl Node {
         op: crate::ops::Op,
         now: u64,
     ) -> Result<serde_json::Value, crate::ops::Refused> {
+        let joining = matches!(op, crate::ops::Op::Join { .. });
+        if let crate::ops::Op::Join { code } = &op
+            && let Some(refused) = self.removed_join(code)
+        {
+            return Err(refused);
+        }
         let out = block(|| crate::ops::apply(&self.store, &self.identity, op, now))?;
         if let Err(e) = self.refresh_groups() {
             tracing::error!(error = %e, "cannot read groups");
         }
         self.refresh_views();
+        if joining {
+            // A new code: what nodes said of the last one no longer holds, and connected peers
+            // hear the new proof now rather than at the next handshake.
+            if let Some(g) = out.value["group"]
+                .as_str()
+                .and_then(dualpower_core::GroupId::from_hex)
+            {
+                self.refusals.remove(&g);
+            }
+            let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+            for p in peers {
+                self.handshake(p, true);
+            }
+        }
         for ev in &out.events {
             self.publish(ev);
         }
@@ -1582,6 +1786,24 @@ impl Node {
             let _ = self.swarm.dial(a);
         }
         Ok(out.value)
+    }
+
+    /// A join with `code` in a group our state still counts us a member of, though a member's
+    /// node told us we were removed (our node never got the removal: members no longer sync
+    /// with us): the operation would say "already a member", which is not what happened.
+    fn removed_join(&self, code: &str) -> Option<crate::ops::Refused> {
+        let g = dualpower_groups::InviteCode::parse(code).ok()?.group;
+        let (peer, why, _) = self.refusals.get(&g)?;
+        let member = self.caches.get(&g).is_some_and(|c| c.member);
+        (member && *why == JoinRefusal::Removed).then(|| crate::ops::Refused {
+            kind: "denied",
+            message: format!(
+                "member node …{} says you were removed from this group (your node still counts \
+                 you as a member: members' nodes no longer sync with it). Members' nodes do not \
+                 act on a new join from a removed member; talk to the members.",
+                tail(&peer.to_string())
+            ),
+        })
     }
 
     /// Dials `addr`, or catches up at once with its peer if already connected.
@@ -1624,6 +1846,7 @@ impl Node {
             self.publish_on(IdentTopic::new(self.access.topic(&group)), msg);
             return;
         }
+        self.nudge(group);
         // Members only: topics and gossip keys come from epochs, and everything goes to the
         // writing epoch's topic alone. Never to a superseded epoch's: a removed member may still
         // hear that one. Members who lack the new epoch get its key share by sync.
@@ -1643,6 +1866,49 @@ impl Node {
         self.publish_on(topic, sealed);
     }
 
+    /// Asks every connected peer that proved `group` but is not on the topic we publish to (a
+    /// joiner, which has no topic before admission; a member that does not hold our new epoch
+    /// yet; anyone if we publish nowhere) to sync the group from us now. Without it, what we
+    /// wrote reached them only on the next anti-entropy round, seconds later: an admission, a
+    /// key share, a post right after a rekey. One nudge in flight per peer and group.
+    fn nudge(&mut self, group: GroupId) {
+        let topic = self
+            .caches
+            .get(&group)
+            .and_then(|c| c.topics.first())
+            .map(|(t, _)| t.hash());
+        let on_topic: HashSet<PeerId> = match &topic {
+            Some(t) => self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .all_peers()
+                .filter(|(_, topics)| topics.contains(&t))
+                .map(|(p, _)| *p)
+                .collect(),
+            None => HashSet::new(),
+        };
+        let due: Vec<(PeerId, Token)> = self
+            .proven
+            .iter()
+            .filter(|(p, groups)| groups.contains(&group) && !on_topic.contains(p))
+            .filter(|(p, _)| !self.nudging.contains(&(**p, group)))
+            .filter_map(|(p, _)| Some((*p, *self.outgoing.get(&(*p, group))?)))
+            .collect();
+        for (peer, token) in due {
+            self.nudging.insert((peer, group));
+            self.send(peer, group, Request::Nudge { token }, Pending::Nudge);
+        }
+    }
+
+    /// Syncs `group` with `peer` now; if a sync is running, once more when it ends.
+    fn sync_again(&mut self, peer: PeerId, group: GroupId) {
+        match self.jobs.get_mut(&(peer, group)) {
+            Some(job) if job.running => job.again = true,
+            _ => self.start_sync(peer, group),
+        }
+    }
+
     fn publish_on(&mut self, topic: IdentTopic, msg: Vec<u8>) {
         match self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
             Ok(_) => self.published += 1,
@@ -1660,6 +1926,7 @@ impl Node {
                 let logs = block(|| self.store.logs(Some(*g))).unwrap_or_default();
                 GroupStatus {
                     group: g.to_hex(),
+                    member: self.caches.get(g).is_some_and(|c| c.member),
                     events: logs.iter().map(|l| l.len).sum(),
                     heights: logs
                         .iter()
@@ -1718,6 +1985,7 @@ impl Node {
                 .map(|(p, n)| (p.to_string(), (*n).to_owned()))
                 .collect(),
             gossip_topics: self.swarm.behaviour().gossipsub.topics().count(),
+            joins: self.joins(),
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
@@ -1729,6 +1997,52 @@ impl Node {
                 [at(0.5), at(0.99)]
             },
         }
+    }
+
+    /// Our joins in flight (see [`JoinStatus`]): groups we hold an invite key for and are not a
+    /// member of, and groups that removed us.
+    fn joins(&self) -> Vec<JoinStatus> {
+        let mut groups: Vec<GroupId> = self.groups.iter().copied().collect();
+        groups.sort_unstable();
+        groups
+            .into_iter()
+            .filter_map(|g| {
+                let me = self
+                    .caches
+                    .get(&g)
+                    .map(|c| c.me.clone())
+                    .unwrap_or_default();
+                let joining = me.state != "admitted"
+                    && block(|| crate::ops::invite_keys(&self.store, &self.identity, &g))
+                        .is_ok_and(|v| !v.is_empty());
+                if !joining && me.state != "removed" && !self.refusals.contains_key(&g) {
+                    return None;
+                }
+                let member_peers = self
+                    .authed
+                    .iter()
+                    .filter(|((_, gg), pr)| *gg == g && pr.invite.is_none())
+                    .count() as u64;
+                Some(JoinStatus {
+                    group: g.to_hex(),
+                    state: if me.state.is_empty() {
+                        "unanswered"
+                    } else {
+                        me.state
+                    },
+                    admission: me.admission,
+                    vouches: me.vouches,
+                    needed: me.needed.max(1),
+                    refused: self.refusals.get(&g).map(|(p, why, at)| JoinRefused {
+                        reason: why.name(),
+                        peer: p.to_string(),
+                        ago_ms: at.elapsed().as_millis() as u64,
+                    }),
+                    member_peers,
+                    connected: self.connected.len() as u64,
+                })
+            })
+            .collect()
     }
 
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
@@ -1831,7 +2145,9 @@ impl Node {
                 if let Some((p, g, kind, _)) = self.pending.remove(&request_id).inspect(|_| {
                     self.asked.remove(&request_id);
                 }) {
-                    if let Some(j) = self.jobs.get_mut(&(p, g)) {
+                    if kind == Pending::Nudge {
+                        self.nudging.remove(&(p, g));
+                    } else if let Some(j) = self.jobs.get_mut(&(p, g)) {
                         j.running = false;
                     }
                     if matches!(kind, Pending::Hello | Pending::Prove)
@@ -2055,9 +2371,24 @@ impl Node {
                 return self.answer_hello(peer, *nonce, tags);
             }
             Request::Prove { .. } if self.open_groups => {
-                return Response::Proven { tags: Vec::new() };
+                return Response::Proven {
+                    tags: Vec::new(),
+                    refused: Vec::new(),
+                };
             }
             Request::Prove { proofs } => return self.answer_prove(peer, proofs.clone()),
+            Request::Nudge { token } => {
+                // Only for a group the peer proved, named by its handshake's session token.
+                let group = self
+                    .sessions
+                    .get(&(peer, *token))
+                    .copied()
+                    .filter(|g| self.authed.contains_key(&(peer, *g)));
+                if let Some(g) = group.filter(|_| !self.open_groups) {
+                    self.sync_again(peer, g);
+                }
+                return Response::InSync;
+            }
             other => other.token().copied().unwrap_or([0; 32]),
         };
         // Without proof of membership a group is answered as if we did not hold it.
@@ -2091,8 +2422,13 @@ impl Node {
                 self.on_hello_answer(peer, nonce, proofs);
                 return;
             }
-            (Pending::Prove, Response::Proven { tags }) => {
-                self.on_proven(peer, &tags);
+            (Pending::Prove, Response::Proven { tags, refused }) => {
+                self.on_proven(peer, &tags, &refused);
+                return;
+            }
+            // Any answer ends a nudge (there is nothing in it to act on).
+            (Pending::Nudge, _) => {
+                self.nudging.remove(&(peer, group));
                 return;
             }
             (Pending::Hello | Pending::Prove, _) => {
@@ -2116,6 +2452,22 @@ impl Node {
                     }
                     None => Ok(crate::sync::Step::Done),
                 }
+            }
+            // An empty `Heights` is what a node answers for a group it does not serve us (an
+            // honest one answers a summary with `InSync` or `Buckets`): our proof no longer
+            // holds there (removed, or its state moved on). Prove again, so that it says why.
+            (Pending::Heights, Response::Heights { logs, .. })
+                if logs.is_empty() && !self.open_groups =>
+            {
+                self.outgoing.remove(&(peer, group));
+                if self
+                    .hellos
+                    .get(&peer)
+                    .is_none_or(|o| o.at.elapsed() >= REHELLO_MIN)
+                {
+                    self.handshake(peer, true);
+                }
+                Ok(crate::sync::Step::Done)
             }
             (
                 Pending::Heights,
@@ -2145,13 +2497,23 @@ impl Node {
                 self.send(peer, group, req, kind);
             }
             Ok(crate::sync::Step::Done) => {
-                if let Some(job) = self.jobs.get_mut(&(peer, group)) {
+                let again = self.jobs.get_mut(&(peer, group)).is_some_and(|job| {
                     job.running = false;
+                    std::mem::take(&mut job.again)
+                });
+                // Derive what this sync brought now: an admission, a key share or a new epoch
+                // waits on it (the membership agent, our topics), not on the next tick.
+                if self.synced.remove(&group) {
+                    self.refresh_views();
+                }
+                if again {
+                    self.start_sync(peer, group);
                 }
             }
             Err(why) => {
                 if let Some(job) = self.jobs.get_mut(&(peer, group)) {
                     job.running = false;
+                    job.again = false;
                 }
                 self.strike(peer, why);
             }
@@ -2190,6 +2552,7 @@ impl Node {
                 let mut stored = f.stored;
                 if !stored.is_empty() {
                     stored.extend(self.release_held(group));
+                    self.synced.insert(group);
                 }
                 for id in &stored {
                     let _ = self.events_out.try_send(NodeEvent::Stored {

@@ -315,12 +315,21 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 logs: Vec::new(),
                 truncated: false,
             },
-            Request::Hello { .. } | Request::Prove { .. } => Response::Proven { tags: Vec::new() },
+            Request::Hello { .. } | Request::Prove { .. } => Response::Proven {
+                tags: Vec::new(),
+                refused: Vec::new(),
+            },
+            Request::Nudge { .. } => Response::InSync,
         });
     };
     match req {
         // The node runs the handshake itself; one that reaches here proves nothing.
-        Request::Hello { .. } | Request::Prove { .. } => Ok(Response::Proven { tags: Vec::new() }),
+        Request::Hello { .. } | Request::Prove { .. } => Ok(Response::Proven {
+            tags: Vec::new(),
+            refused: Vec::new(),
+        }),
+        // The node acts on a nudge itself; one that reaches here asks for nothing.
+        Request::Nudge { .. } => Ok(Response::InSync),
         Request::Summary { digest: theirs, .. } => {
             let logs = store.logs(Some(group))?;
             let mine = digest(&logs);

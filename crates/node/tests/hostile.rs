@@ -458,7 +458,7 @@ fn honest_empty() -> Answer {
         Some(match req {
             Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
             Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-            Request::Hello { .. } | Request::Prove { .. } => no_proof(),
+            Request::Hello { .. } | Request::Prove { .. } | Request::Nudge { .. } => no_proof(),
             Request::Tips { .. } => empty_tips(),
         })
     })
@@ -969,7 +969,7 @@ async fn huge_counts_are_refused_before_allocation() {
                     body.extend_from_slice(&COUNT_2_32_MINUS_1);
                     frame(&body)
                 }
-                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
+                Request::Hello { .. } | Request::Prove { .. } | Request::Nudge { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1285,7 +1285,7 @@ async fn forged_sync_answers_store_nothing_and_get_the_peer_blocked() {
                     }
                     .encode(),
                 ),
-                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
+                Request::Hello { .. } | Request::Prove { .. } | Request::Nudge { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1515,7 +1515,7 @@ async fn absurd_numbers_give_bounded_answers_and_no_panic() {
                     heights.next().unwrap_or_else(empty_heights)
                 }
                 Request::Events { .. } | Request::Fetch { .. } => empty_events(),
-                Request::Hello { .. } | Request::Prove { .. } => no_proof(),
+                Request::Hello { .. } | Request::Prove { .. } | Request::Nudge { .. } => no_proof(),
                 Request::Tips { .. } => empty_tips(),
             })
         }),
@@ -1762,7 +1762,13 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
             proofs: vec![prove(&hs, &stranger, group, None)],
         })
         .await;
-    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: Vec::new(),
+            refused: Vec::new(),
+        }
+    );
     assert!(holds_nothing(
         &atk.ask(&summary(hs.tag(&group, Label::Session))).await
     ));
@@ -1779,7 +1785,13 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
         invite,
     );
     let r = atk.ask(&Request::Prove { proofs: vec![old] }).await;
-    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: Vec::new(),
+            refused: Vec::new(),
+        }
+    );
 
     // A proof for another peer id (made as if the victim had asked us): refused and struck.
     let (n2c, _) = hello(&mut atk, n1, Some(group), victim.peer).await;
@@ -1789,7 +1801,13 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
             proofs: vec![prove(&swapped, &code.key(), group, invite)],
         })
         .await;
-    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: Vec::new(),
+            refused: Vec::new(),
+        }
+    );
     atk.until(&victim.handle, "a strike for a misdirected proof", |s| {
         penalised(s, &me, 1)
     })
@@ -1804,7 +1822,17 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
             proofs: vec![prove(&hs, &code.key(), group, Some([9; 32]))],
         })
         .await;
-    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    // ... and told why, so a joiner holding a forged code learns it at once.
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: Vec::new(),
+            refused: vec![(
+                hs.tag(&group, Label::Prove),
+                dualpower_net::JoinRefusal::UnknownInvite
+            )],
+        }
+    );
 
     // The real invite in a fresh handshake: accepted, and the group is served under this
     // handshake's session token (genesis, prekey, key share, invite).
@@ -1819,7 +1847,8 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     assert_eq!(
         r,
         Response::Proven {
-            tags: vec![good.tag]
+            tags: vec![good.tag],
+            refused: Vec::new(),
         }
     );
     let session = hs.tag(&group, Label::Session);
@@ -1829,7 +1858,13 @@ async fn private_groups_are_served_only_after_a_fresh_mutual_proof() {
     }
     // The same proof again (replayed): the challenge was used up.
     let r = atk.ask(&Request::Prove { proofs: vec![good] }).await;
-    assert_eq!(r, Response::Proven { tags: Vec::new() });
+    assert_eq!(
+        r,
+        Response::Proven {
+            tags: Vec::new(),
+            refused: Vec::new(),
+        }
+    );
     atk.disconnect(&victim.handle).await;
     // A new connection starts unproven again.
     atk.connect(&victim.addr).await;
@@ -1932,6 +1967,7 @@ async fn joiner_peer(
             Request::Prove { proofs } => frame(
                 &Response::Proven {
                     tags: proofs.iter().map(|p| p.tag).collect(),
+                    refused: Vec::new(),
                 }
                 .encode(),
             ),
@@ -1951,6 +1987,7 @@ async fn joiner_peer(
                 .encode(),
             ),
             Request::Tips { .. } => empty_tips(),
+            Request::Nudge { .. } => frame(&Response::InSync.encode()),
         })
     });
     let mut atk = RawPeer::new(victim.peer, answer);

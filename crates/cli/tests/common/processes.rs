@@ -124,9 +124,10 @@ impl Net {
     }
 
     /// Asks to join with `code` at `home`: through its node if it runs (which dials the
-    /// inviter), else only written to its store.
+    /// inviter), else only written to its store. Returns at once (`--no-wait`): the callers
+    /// wait for what they mean to see.
     fn join(&self, home: &Path, code: &str, group: &str) {
-        let v = self.ok_json(home, &["group", "join", code]);
+        let v = self.ok_json(home, &["group", "join", "--no-wait", code]);
         assert_eq!(v["group"], group, "{v}");
     }
 
