@@ -105,9 +105,9 @@ pub fn join(ctx: &Ctx, code: String, timeout: Duration, no_wait: bool) -> Result
             out["state"] = json!("refused");
             out["join"] = j.clone();
             if ctx.json {
-                println!("{out}");
+                crate::out::line(&out);
             } else {
-                eprintln!("{}", refusal_text(&j, &g).unwrap_or_default());
+                crate::out::err_line(refusal_text(&j, &g).unwrap_or_default());
             }
             Ok(1)
         }
@@ -141,9 +141,9 @@ pub fn join(ctx: &Ctx, code: String, timeout: Duration, no_wait: bool) -> Result
                 )
             };
             if ctx.json {
-                println!("{out}");
+                crate::out::line(&out);
             } else {
-                eprintln!("{text}");
+                crate::out::err_line(&text);
             }
             Ok(EXIT_TIMEOUT)
         }
