@@ -130,6 +130,8 @@ impl Prop<'_> {
             amend: self.amend.map(Box::new),
             remove: self.remove,
             admit: self.admit,
+            grant_role: None,
+            revoke_role: None,
         }
     }
 }
