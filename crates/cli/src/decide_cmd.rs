@@ -571,7 +571,7 @@ fn certificate_text(v: &Value) -> String {
             _ => "not reached".to_owned(),
         }
     ));
-    if let Some(a) = v["enacts"].as_str() {
+    if let Some(a) = v["enacts"].as_str().filter(|_| v["status"] != "closed") {
         t.push_str(&format!("if it passes, closing it will {a}\n"));
     }
     let votes = v["votes"].as_array().map_or(0, Vec::len);

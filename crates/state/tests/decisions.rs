@@ -1917,6 +1917,7 @@ fn a_role_by_vote_takes_effect_only_when_the_proposal_passes() {
     );
     assert_valid(&st, &late);
 
+    assert_eq!(prop(&st, &pd).closes, vec![cd.id()]);
     assert_eq!(cert(&st, &pd).outcome.passed, Some(true));
     assert!(!prop(&st, &pd).enacted);
     let why = prop(&st, &pd).not_enacted.clone().unwrap_or_default();

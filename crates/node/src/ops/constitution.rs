@@ -54,6 +54,35 @@ impl ConstitutionArgs {
          --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
          --block-override";
 
+    /// These changes as the flags a person types (`--history false --amend vote`), to suggest
+    /// the command that makes them another way.
+    pub fn to_flags(&self) -> String {
+        let mut f: Vec<String> = Vec::new();
+        let mut put = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                f.push(format!("--{flag} {v}"));
+            }
+        };
+        put("invite", self.invite.clone());
+        put("admission", self.admission.clone());
+        put("removal", self.removal.clone());
+        put("amend", self.amend.clone());
+        put("roles", self.roles.as_ref().map(|r| r.join(",")));
+        put("history", self.history.map(|h| h.to_string()));
+        put(
+            "forget-after-days",
+            self.forget_after_days.map(|d| d.to_string()),
+        );
+        put("vote-method", self.vote_method.clone());
+        put("credits", self.credits.map(|c| c.to_string()));
+        put(
+            "credit-period-days",
+            self.credit_period_days.map(|d| d.to_string()),
+        );
+        put("block-override", self.block_override.clone());
+        f.join(" ")
+    }
+
     /// Whether no rule is set (an amendment with these would change nothing).
     pub fn is_empty(&self) -> bool {
         let ConstitutionArgs {

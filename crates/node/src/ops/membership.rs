@@ -365,8 +365,13 @@ fn amend(
         return Err(super::decisions::needs_vote(
             "change the rules",
             &format!(
-                "dualpower propose {} \"Change the rules\" --constitution RULE-FLAGS (e.g. --history false)",
+                "dualpower propose {} \"Change the rules\" --constitution {}",
                 &group.to_hex()[..12],
+                if constitution.is_empty() {
+                    "--history false".to_owned()
+                } else {
+                    constitution.to_flags()
+                }
             ),
         ));
     }
