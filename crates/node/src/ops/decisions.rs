@@ -452,7 +452,7 @@ fn vote(
     let b = parse_ballot(p, ballot)?;
     let costs = p.text.costs(&p.proposal.method);
     dualpower_decide::validate(&p.proposal.method, costs.len(), &costs, &b, &reason)
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(format!("{e}\n{}", crate::decisions::ballot_format(p))))?;
     if matches!(p.proposal.method.kind, MethodKind::Quadratic) {
         check_credits(&st, p, &me, dualpower_decide::quadratic_cost(&b))?;
     }

@@ -234,9 +234,10 @@ fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outco
                 "dualpower propose {} \"Remove: {}\" --remove-member {}",
                 &group.to_hex()[..12],
                 if reason.trim().is_empty() {
-                    "why"
+                    "why".to_owned()
                 } else {
-                    reason.trim()
+                    // Inside the suggested command's quotes.
+                    reason.trim().replace(['"', '\\', '$', '`'], "'")
                 },
                 member.to_did()
             ),
