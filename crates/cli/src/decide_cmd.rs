@@ -56,6 +56,17 @@ pub(crate) enum DecideCommand {
         /// Propose admitting this newcomer, who has asked to join, when admission is by vote.
         #[arg(long = "admit-member")]
         admit_member: Option<String>,
+        /// Propose granting a role, `MEMBER=ROLE` (did:key or hex), when the rules put role
+        /// changes to a vote (`--amend vote`).
+        #[arg(long = "grant-role", value_name = "MEMBER=ROLE")]
+        grant_role: Option<String>,
+        /// Propose revoking a role, `MEMBER=ROLE`, when the rules put role changes to a vote.
+        #[arg(
+            long = "revoke-role",
+            value_name = "MEMBER=ROLE",
+            conflicts_with = "grant_role"
+        )]
+        revoke_role: Option<String>,
         /// The rule changes, with --constitution.
         #[command(flatten)]
         rules: ConstitutionArgs,
@@ -158,8 +169,9 @@ pub(crate) enum DecideCommand {
         /// Re-verify every event's signature and recompute from scratch.
         #[arg(long)]
         verify: bool,
-        /// With --verify: the certificate digest another node printed; exit 1 if it differs.
-        #[arg(long)]
+        /// With --verify: the certificate digest another member printed (or its first 8 or
+        /// more hex digits, as read aloud); exit 1 if it differs.
+        #[arg(long, requires = "verify")]
         expect: Option<String>,
     },
 }
@@ -200,8 +212,17 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             constitution,
             remove_member,
             admit_member,
+            grant_role,
+            revoke_role,
             rules,
         } => {
+            if !constitution && !rules.is_empty() {
+                bail!(
+                    "rule flags change the rules only in a proposal to amend them: add \
+                     --constitution (e.g. `dualpower propose GROUP \"{title}\" --constitution \
+                     --history false`)"
+                );
+            }
             let group = group_hex(ctx, &group)?;
             let v = op(
                 ctx,
@@ -218,13 +239,19 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     amend: constitution.then(|| Box::new(rules)),
                     remove: remove_member,
                     admit: admit_member,
+                    grant_role,
+                    revoke_role,
                 },
             )?;
             ctx.emit(v.clone(), || {
                 format!(
-                    "Proposed {} ({}).\n{}",
+                    "Proposed {} ({}).{}\n{}",
                     v["id"].as_str().unwrap_or_default(),
                     v["status"].as_str().unwrap_or_default(),
+                    v["enacts"]
+                        .as_str()
+                        .map(|a| format!("\nIf it passes, closing it will {a}."))
+                        .unwrap_or_default(),
                     if v["status"] == "discussion" {
                         "Open voting with `dualpower open GROUP PROPOSAL` when discussion is done."
                     } else {
@@ -258,7 +285,12 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     options: (!options.is_empty()).then_some(options),
                 },
             )?;
-            ctx.emit(v, || "Revised.".into());
+            ctx.emit(v.clone(), || {
+                format!(
+                    "Revised: the proposal now reads \"{}\".",
+                    v["title"].as_str().unwrap_or_default()
+                )
+            });
             Ok(0)
         }
         DecideCommand::Withdraw { group, proposal } => {
@@ -402,7 +434,12 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
         return Ok(0);
     }
     let listed = crate::view(ctx, Query::Proposals { group: g.to_hex() })?;
-    let all = listed["proposals"].as_array().cloned().unwrap_or_default();
+    let mut all = listed["proposals"].as_array().cloned().unwrap_or_default();
+    // By when each was written (the author's clock), newest first; ids break ties.
+    all.sort_by(|a, b| {
+        let key = |v: &Value| (v["timestamp"].as_u64(), v["id"].as_str().map(str::to_owned));
+        key(b).cmp(&key(a))
+    });
     let delegations = listed["delegations"].clone();
     let now = crate::now_ms();
     let value = json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations });
@@ -410,7 +447,7 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
         if all.is_empty() {
             return "No proposals yet.".into();
         }
-        let mut t = String::new();
+        let mut t = String::from("Newest first:\n");
         for p in &all {
             let id = p["id"].as_str().unwrap_or_default();
             let deadline = p["deadline"].as_u64().unwrap_or(0);
@@ -419,8 +456,9 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
                 _ => String::new(),
             };
             t.push_str(&format!(
-                "{}  [{}] {}  — {}, {} vote(s){}{when}\n",
+                "{}  {}  [{}] {}  — {}, {} vote(s){}{when}\n",
                 id.get(..12).unwrap_or(id),
+                crate::when::ago(now, p["timestamp"].as_u64().unwrap_or(0)),
                 p["status"].as_str().unwrap_or_default(),
                 p["title"].as_str().unwrap_or_default(),
                 p["method"].as_str().unwrap_or_default(),
@@ -478,14 +516,65 @@ fn result_line(cert: &Value, options: &Value) -> Option<String> {
 }
 
 fn certificate_text(v: &Value) -> String {
+    let now = crate::now_ms();
     let mut t = format!(
-        "{} [{}] {}\nmethod {}  electorate {}\n",
+        "{} [{}] {}\n",
         v["id"].as_str().unwrap_or_default(),
         v["status"].as_str().unwrap_or_default(),
         v["title"].as_str().unwrap_or_default(),
+    );
+    if let Some(author) = v["author"].as_str() {
+        t.push_str(&format!(
+            "proposed by {} {}{}\n",
+            short(author),
+            crate::when::ago(now, v["timestamp"].as_u64().unwrap_or(0)),
+            if v["text"] != v["id"] {
+                " (revised)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(body) = v["body"].as_str().filter(|b| !b.trim().is_empty()) {
+        for line in body.lines() {
+            t.push_str(&format!("  {line}\n"));
+        }
+    }
+    let labels = v["options"].as_array().cloned().unwrap_or_default();
+    if !labels.is_empty() {
+        t.push_str("options:\n");
+        let costs = v["costs"].as_array().cloned().unwrap_or_default();
+        for (i, l) in labels.iter().enumerate() {
+            let cost = match costs.get(i).and_then(Value::as_u64) {
+                Some(c) if c > 0 => format!(" (costs {c})"),
+                _ => String::new(),
+            };
+            t.push_str(&format!(
+                "  {}. {}{cost}\n",
+                i + 1,
+                l.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let deadline = v["deadline"].as_u64().unwrap_or(0);
+    t.push_str(&format!(
+        "method {}  electorate {}  deadline {}\n",
         v["method"].as_str().unwrap_or_default(),
         v["electorate"].as_str().unwrap_or_default(),
-    );
+        match (deadline, v["status"].as_str()) {
+            (0, _) => "none (only the author closes)".to_owned(),
+            (d, Some("voting")) => time_left(d, now),
+            (d, _) if d <= now => format!("passed {}", crate::when::ago(now, d)),
+            _ => "not reached".to_owned(),
+        }
+    ));
+    if let Some(a) = v["enacts"].as_str().filter(|_| v["status"] != "closed") {
+        t.push_str(&format!("if it passes, closing it will {a}\n"));
+    }
+    let votes = v["votes"].as_array().map_or(0, Vec::len);
+    if v["status"] != "discussion" {
+        t.push_str(&format!("{votes} vote(s)\n"));
+    }
     for vote in v["votes"].as_array().into_iter().flatten() {
         t.push_str(&format!(
             "  {} voted {}{}\n",
@@ -570,8 +659,8 @@ fn certificate_text(v: &Value) -> String {
             }
         ));
     }
-    if v["enacted"] == true {
-        t.push_str("  enacted: the group's rules changed\n");
+    if let Some(e) = v["enactment"].as_str() {
+        t.push_str(&format!("  {e}\n"));
     }
     if let Some(late) = v["late"].as_array().filter(|l| !l.is_empty()) {
         t.push_str(&format!(
@@ -585,6 +674,30 @@ fn certificate_text(v: &Value) -> String {
     t
 }
 
+/// Fewest hex digits of a digest `--expect` takes: 8 (32 bits) is what people read aloud, and
+/// matching a chosen prefix by chance takes about 2³² tries of re-running a close.
+const MIN_EXPECT: usize = 8;
+
+/// The digest (or prefix of one) given to `--expect`, lowercased; refused if it is not at least
+/// [`MIN_EXPECT`] hex digits.
+fn expected_digest(e: &str) -> Result<String> {
+    let e = e.trim().to_ascii_lowercase();
+    if !e.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "--expect takes the certificate digest in hex (or its first {MIN_EXPECT} or more digits); `{e}` is not hex"
+        );
+    }
+    if e.len() < MIN_EXPECT {
+        bail!(
+            "--expect `{e}` is too short to compare: give at least the first {MIN_EXPECT} hex digits of the digest (the whole digest is 64)"
+        );
+    }
+    if e.len() > 64 {
+        bail!("--expect `{e}` is longer than a digest (64 hex digits)");
+    }
+    Ok(e)
+}
+
 fn tally(
     ctx: &Ctx,
     group: &str,
@@ -592,6 +705,8 @@ fn tally(
     verify: bool,
     expect: Option<&str>,
 ) -> Result<i32> {
+    // Checked before anything is opened: a typo must not cost a full re-verification.
+    let expect = expect.map(expected_digest).transpose()?;
     let g = group_id(ctx, group)?;
     if !verify {
         let v = crate::view(
@@ -617,7 +732,7 @@ fn tally(
     )?;
     let n = v["events_verified"].as_u64().unwrap_or(0);
     let digest = v["digest"].as_str().unwrap_or_default().to_owned();
-    let matches = expect.map(|e| e.trim().eq_ignore_ascii_case(&digest));
+    let matches = expect.as_deref().map(|e| digest.starts_with(e));
     let mut out = v.clone();
     out["matches"] = json!(matches);
     ctx.emit(out, || {
@@ -635,11 +750,55 @@ fn tally(
             "\nco-signed with this digest by {agree} member(s); {differ} signed a different one"
         ));
         match matches {
-            Some(true) => t.push_str("\nmatches the expected digest"),
+            Some(true) => t.push_str(&format!(
+                "\nmatches the expected digest{}",
+                match expect.as_deref() {
+                    Some(e) if e.len() < digest.len() =>
+                        format!(" (its first {} hex digits)", e.len()),
+                    _ => String::new(),
+                }
+            )),
             Some(false) => t.push_str("\nDOES NOT match the expected digest"),
             None => {}
         }
         t
     });
     Ok(if matches == Some(false) { 1 } else { 0 })
+}
+
+/// `group amend`: refused by the operation when the change takes away one of the author's own
+/// powers unless `yes`; in a terminal the person is asked first instead.
+pub(crate) fn amend(ctx: &Ctx, group: &str, rules: ConstitutionArgs, yes: bool) -> Result<i32> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let group = group_hex(ctx, group)?;
+    let send = |confirmed: bool| {
+        op(
+            ctx,
+            Op::Amend {
+                group: group.clone(),
+                constitution: rules.clone(),
+                confirmed,
+            },
+        )
+    };
+    let v = match send(yes) {
+        Err(e)
+            if !yes
+                && e.to_string().contains("--yes")
+                && std::io::stdin().is_terminal()
+                && std::io::stderr().is_terminal() =>
+        {
+            eprint!("{e}\nDo it anyway? [y/N] ");
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                bail!("nothing was changed");
+            }
+            send(true)?
+        }
+        other => other?,
+    };
+    ctx.emit(v, || "rules amended".to_owned());
+    Ok(0)
 }

@@ -12,6 +12,7 @@ mod decide_cmd;
 mod join_cmd;
 mod node_cmd;
 mod out;
+mod when;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};
@@ -245,6 +246,10 @@ enum GroupCommand {
         /// What changes.
         #[command(flatten)]
         rules: dualpower_node::ops::ConstitutionArgs,
+        /// Do it even if it takes away a power of your own (e.g. a rule goes to a role you do
+        /// not hold); without it such a change is refused (in a terminal, you are asked).
+        #[arg(long)]
+        yes: bool,
     },
     /// Start a new group key now (post-compromise healing).
     Rekey {
@@ -481,16 +486,8 @@ fn run(cli: Cli) -> Result<i32> {
                 },
             )
         }
-        Command::Group(GroupCommand::Amend { group, rules }) => {
-            let group = group_hex(&ctx, &group)?;
-            simple(
-                &ctx,
-                Op::Amend {
-                    group,
-                    constitution: rules,
-                },
-                "rules amended",
-            )
+        Command::Group(GroupCommand::Amend { group, rules, yes }) => {
+            decide_cmd::amend(&ctx, &group, rules, yes)
         }
         Command::Group(GroupCommand::Rekey { group }) => {
             let group = group_hex(&ctx, &group)?;

@@ -112,7 +112,13 @@ pub struct Outcome {
     pub spent: u64,
 }
 
-/// Why a ballot does not fit a method.
+/// An option index (0-based on the wire) as people count options: from 1, as ballots and
+/// listings number them.
+fn human(option: &u32) -> u64 {
+    u64::from(*option) + 1
+}
+
+/// Why a ballot does not fit a method. Options are named by their number from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BallotError {
     /// The ballot has the wrong shape for the method (a ranking for a yes/no vote, …).
@@ -124,7 +130,7 @@ pub enum BallotError {
         expected: &'static str,
     },
     /// An option index beyond the proposal's options.
-    #[error("option {option} does not exist (the proposal has {options} options)")]
+    #[error("option {} does not exist (the proposal has {options} options, numbered from 1)", human(.option))]
     NoSuchOption {
         /// The index given.
         option: u32,
@@ -132,13 +138,13 @@ pub enum BallotError {
         options: usize,
     },
     /// An option listed twice.
-    #[error("option {option} is listed twice")]
+    #[error("option {} is listed twice", human(.option))]
     Duplicate {
         /// The option.
         option: u32,
     },
     /// A set whose options are not in ascending order.
-    #[error("a set lists its options in ascending order; option {option} is out of place")]
+    #[error("a set lists its options in ascending order; option {} is out of place", human(.option))]
     Unordered {
         /// The first option out of place.
         option: u32,
@@ -152,7 +158,7 @@ pub enum BallotError {
         options: usize,
     },
     /// A score outside the method's range.
-    #[error("option {option}: {score} is outside {min}..={max}")]
+    #[error("option {}: {score} is outside {min} to {max}", human(.option))]
     OutOfRange {
         /// The option.
         option: u32,
@@ -603,5 +609,42 @@ mod tests {
             e.to_string(),
             "the basket costs 1200, more than the budget of 1000"
         );
+    }
+
+    #[test]
+    fn errors_number_options_from_one_as_ballots_do() {
+        let cases = [
+            (
+                BallotError::NoSuchOption {
+                    option: 3,
+                    options: 3,
+                },
+                "option 4 does not exist (the proposal has 3 options, numbered from 1)",
+            ),
+            (
+                BallotError::Duplicate { option: 0 },
+                "option 1 is listed twice",
+            ),
+            (
+                BallotError::Unordered { option: 1 },
+                "a set lists its options in ascending order; option 2 is out of place",
+            ),
+            (
+                BallotError::OutOfRange {
+                    option: 2,
+                    score: 9,
+                    min: 0,
+                    max: 5,
+                },
+                "option 3: 9 is outside 0 to 5",
+            ),
+            (
+                BallotError::Duplicate { option: u32::MAX },
+                "option 4294967296 is listed twice",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
     }
 }

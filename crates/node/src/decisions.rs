@@ -6,8 +6,8 @@
 //! by the decision operations in [`crate::ops`] alike; the writing lives there.
 
 use dualpower_core::decision::{Ballot, Electorate, MethodKind, Scope, Target};
-use dualpower_core::{EventId, PublicKey};
-use dualpower_state::{GroupState, ProposalState, WeightHolder};
+use dualpower_core::{EventId, Payload, PublicKey};
+use dualpower_state::{GroupState, ProposalState, Status, WeightHolder};
 use serde_json::{Value, json};
 
 use crate::ops::constitution::ConstitutionArgs;
@@ -59,13 +59,80 @@ fn option_index(labels: &[String], s: &str) -> Result<u32, OpError> {
         return Ok((n - 1) as u32);
     }
     Err(invalid(format!(
-        "`{s}` is not an option; options are: {}",
-        labels.join(", ")
+        "`{s}` is not an option; the options are {} (a name or its number)",
+        numbered(labels)
     )))
+}
+
+/// `1 beds, 2 shed, 3 compost`: options as people pick them (numbered from 1, as in ballots).
+pub fn numbered(labels: &[String]) -> String {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{} {l}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a ballot for `p` looks like, with an example built from its own options.
+pub fn ballot_format(p: &ProposalState) -> String {
+    let labels = p.text.labels(&p.proposal.method);
+    let first = |n: usize| labels.iter().take(n).cloned().collect::<Vec<_>>();
+    let pairs = |vals: &[i64]| {
+        labels
+            .iter()
+            .zip(vals.iter().cycle())
+            .map(|(l, v)| format!("{l}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let method = p.proposal.method.name();
+    let how = match &p.proposal.method.kind {
+        MethodKind::Majority { .. } | MethodKind::Consent | MethodKind::Plurality => {
+            format!(
+                "one option, e.g. `{}`",
+                labels.first().cloned().unwrap_or_default()
+            )
+        }
+        MethodKind::Approval | MethodKind::Budget { .. } => format!(
+            "the options you approve, comma-separated, e.g. `{}`",
+            first(2).join(",")
+        ),
+        MethodKind::Irv => format!(
+            "the options in order of preference, most preferred first, e.g. `{}`",
+            labels.iter().rev().cloned().collect::<Vec<_>>().join(",")
+        ),
+        MethodKind::Schulze => format!(
+            "a grade per option, not a ranking: higher is preferred, and the status quo counts \
+             as 0, so grade below 0 what you like less than no change, e.g. `{}`, or one number \
+             per option in order",
+            pairs(&[2, 1, -1])
+        ),
+        MethodKind::Score { min, max } | MethodKind::Star { min, max } => format!(
+            "a score from {min} to {max} per option, e.g. `{}`, or one number per option in order",
+            pairs(&[*max, *min])
+        ),
+        MethodKind::Dot { dots } => format!(
+            "up to {dots} points spread over the options, e.g. `{}={dots}`",
+            labels.first().cloned().unwrap_or_default()
+        ),
+        MethodKind::Quadratic => format!(
+            "votes per option (negative against; n votes cost n² credits), e.g. `{}`",
+            pairs(&[2, -1])
+        ),
+    };
+    format!(
+        "a {method} ballot is {how}; the options are {}; `abstain` works for every method",
+        numbered(&labels)
+    )
 }
 
 /// Turns what a person typed into a ballot for `p` (see the CLI's `vote --help`).
 pub fn parse_ballot(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
+    parse_ballot_as_typed(p, text).map_err(|e| invalid(format!("{e}\n{}", ballot_format(p))))
+}
+
+fn parse_ballot_as_typed(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
     let t = text.trim();
     let labels = p.text.labels(&p.proposal.method);
     let kind = &p.proposal.method.kind;
@@ -114,10 +181,18 @@ pub fn parse_ballot(p: &ProposalState, text: &str) -> Result<Ballot, OpError> {
                         .map_err(|_| invalid(format!("`{n}` is not a whole number")))?;
                 }
             } else {
+                if let Some(l) = parts.iter().find(|x| x.parse::<i64>().is_err()) {
+                    return Err(invalid(if option_index(&labels, l).is_ok() {
+                        format!("`{t}` names options without numbers")
+                    } else {
+                        format!("`{l}` is not a whole number")
+                    }));
+                }
                 if parts.len() != labels.len() {
                     return Err(invalid(format!(
-                        "give one number per option ({}), or option=number pairs",
-                        labels.join(", ")
+                        "`{t}` gives {} number(s) for {} options",
+                        parts.len(),
+                        labels.len()
                     )));
                 }
                 for (i, n) in parts.iter().enumerate() {
@@ -138,7 +213,7 @@ pub fn ballot_text(p: &ProposalState, b: &Ballot) -> String {
         labels
             .get(*i as usize)
             .cloned()
-            .unwrap_or_else(|| format!("#{i}"))
+            .unwrap_or_else(|| format!("#{}", u64::from(*i) + 1))
     };
     match b {
         Ballot::Choice(i) => name(i),
@@ -201,7 +276,10 @@ pub fn proposal_json(p: &ProposalState) -> Value {
         "deadline": p.proposal.deadline,
         "status": p.status.as_str(),
         "action": !p.proposal.action.is_empty(),
+        "enacts": action_text(p),
         "enacted": p.enacted,
+        "enactment": enactment_text(p),
+        "timestamp": p.timestamp,
         "votes": p.votes.iter().map(|(k, v)| json!({
             "voter": k.to_did(), "event": v.event.to_hex(),
             "ballot": ballot_text(p, &v.ballot), "reason": v.reason,
@@ -227,4 +305,60 @@ pub type AmendArgs = ConstitutionArgs;
 /// The id of a proposal event, for callers holding only its hex.
 pub fn proposal_id(st: &GroupState, key: &str) -> Result<EventId, OpError> {
     find_proposal(st, key).map(|p| p.id)
+}
+
+/// What a proposal's action does if it passes, in words (`None`: it carries none).
+pub fn action_text(p: &ProposalState) -> Option<String> {
+    if p.proposal.action.is_empty() {
+        return None;
+    }
+    Some(match Payload::decode(&p.proposal.action) {
+        Ok(Payload::Amend(_)) => "change the group's rules".into(),
+        Ok(Payload::Admit { member, .. }) => format!("admit {}", member.to_did()),
+        Ok(Payload::Remove { member, .. }) => format!("remove {}", member.to_did()),
+        Ok(Payload::Role {
+            member,
+            role,
+            grant: true,
+        }) => format!("grant the role `{role}` to {}", member.to_did()),
+        Ok(Payload::Role { member, role, .. }) => {
+            format!("revoke the role `{role}` from {}", member.to_did())
+        }
+        Ok(other) => format!("a `{}` event", other.kind_name()),
+        Err(e) => format!("an unreadable action ({e})"),
+    })
+}
+
+/// What the close of a proposal with an action did, in words: what happened (`admitted …`,
+/// `removed …`, `granted …`, `the group's rules changed`) or why nothing did. `None` while it
+/// is not closed, or if it carries no action.
+pub fn enactment_text(p: &ProposalState) -> Option<String> {
+    if p.status != Status::Closed || p.proposal.action.is_empty() {
+        return None;
+    }
+    if !p.enacted {
+        let passed = p
+            .certificate
+            .as_ref()
+            .is_some_and(|c| c.outcome.passed == Some(true));
+        return Some(match (&p.not_enacted, passed) {
+            (Some(why), _) => format!("failed: {why}"),
+            (None, false) => "nothing changed: the proposal did not pass".into(),
+            (None, true) => "failed".into(),
+        });
+    }
+    Some(match Payload::decode(&p.proposal.action) {
+        Ok(Payload::Amend(_)) => "the group's rules changed".into(),
+        Ok(Payload::Admit { member, .. }) => format!("admitted {}", member.to_did()),
+        Ok(Payload::Remove { member, .. }) => format!("removed {}", member.to_did()),
+        Ok(Payload::Role {
+            member,
+            role,
+            grant: true,
+        }) => format!("granted the role `{role}` to {}", member.to_did()),
+        Ok(Payload::Role { member, role, .. }) => {
+            format!("revoked the role `{role}` from {}", member.to_did())
+        }
+        _ => "enacted".into(),
+    })
 }

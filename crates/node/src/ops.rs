@@ -100,6 +100,10 @@ pub enum Op {
         group: String,
         /// What changes.
         constitution: ConstitutionArgs,
+        /// The author knows the change takes away a power of its own (e.g. makes the rule a
+        /// role it does not hold) and wants it anyway; without this such a change is refused.
+        #[serde(default)]
+        confirmed: bool,
     },
     /// Start a new key epoch now.
     Rekey {
@@ -149,6 +153,13 @@ pub enum Op {
         /// The pending newcomer it admits if it passes (when admission is by vote).
         #[serde(default)]
         admit: Option<String>,
+        /// `MEMBER=ROLE`: the role it grants if it passes (when role changes are by vote, i.e.
+        /// the constitution's `amend` rule is `vote`).
+        #[serde(default)]
+        grant_role: Option<String>,
+        /// `MEMBER=ROLE`: the role it revokes if it passes (same rule as granting).
+        #[serde(default)]
+        revoke_role: Option<String>,
     },
     /// Revise one's proposal during discussion.
     Revise {

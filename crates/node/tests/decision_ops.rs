@@ -130,6 +130,8 @@ impl Prop<'_> {
             amend: self.amend.map(Box::new),
             remove: self.remove,
             admit: self.admit,
+            grant_role: None,
+            revoke_role: None,
         }
     }
 }
@@ -327,14 +329,14 @@ fn bad_votes_get_a_clear_error_and_write_nothing() {
         g,
         vote_op(g, &plurality, "curry", ""),
         now,
-        "`curry` is not an option; options are: pizza, soup",
+        "`curry` is not an option; the options are 1 pizza, 2 soup",
     );
     refused(
         &a,
         g,
         vote_op(g, &score, "7,0", ""),
         now,
-        "7 is outside 0..=5",
+        "option 1: 7 is outside 0 to 5",
     );
     refused(
         &a,
@@ -405,7 +407,7 @@ fn bad_votes_get_a_clear_error_and_write_nothing() {
         g,
         vote_op(g, &discussed, "yes", ""),
         now + 11,
-        "the proposal is discussion; votes count only while it is open for voting",
+        "the proposal is still in discussion: voting has not opened yet",
     );
 
     // Closed.
@@ -426,7 +428,7 @@ fn bad_votes_get_a_clear_error_and_write_nothing() {
         g,
         vote_op(g, &closed, "no", ""),
         now + 23,
-        "the proposal is closed; votes count only while it is open for voting",
+        "the proposal is closed: votes no longer count",
     );
 
     // None of the refused votes was recorded.
@@ -503,7 +505,7 @@ fn bad_closes_revisions_and_delegations_get_a_clear_error_and_write_nothing() {
         g,
         close_op(g, &timed),
         now + 3_600_001,
-        "the proposal is closed, not open for voting",
+        "the proposal is closed: votes no longer count",
     );
     exchange(&[&a, &b], g);
     refused(
@@ -511,7 +513,7 @@ fn bad_closes_revisions_and_delegations_get_a_clear_error_and_write_nothing() {
         g,
         close_op(g, &timed),
         now + 3_600_002,
-        "the proposal is closed, not open for voting",
+        "the proposal is closed: votes no longer count",
     );
 
     // Revise by a non-author; revise after voting opened.
@@ -540,7 +542,7 @@ fn bad_closes_revisions_and_delegations_get_a_clear_error_and_write_nothing() {
         g,
         revise_op(g, &open_ended, "Too late", None),
         now + 12,
-        "the proposal is voting; only proposals in discussion can be revised",
+        "voting on this proposal is open, so its text is frozen",
     );
     // The author may revise the draft (sanity check that the refusals above were specific).
     apply(&a, revise_op(g, &draft, "Draft, revised", None), now + 13);
@@ -564,7 +566,7 @@ fn bad_closes_revisions_and_delegations_get_a_clear_error_and_write_nothing() {
             proposal: open_ended.clone(),
         },
         now + 15,
-        "the proposal is already voting",
+        "voting on this proposal is already open",
     );
     refused(
         &b,
@@ -903,7 +905,7 @@ fn removal_by_vote_end_to_end() {
             reason: "no".into(),
         },
         5_000,
-        "the constitution says only `vote` may remove members",
+        "the group's rules say only a vote may remove members",
     );
 
     let pid = propose(

@@ -67,6 +67,8 @@ fn propose(m: &Member, group: GroupId, title: &str, remove: Option<String>, now:
             amend: None,
             remove,
             admit: None,
+            grant_role: None,
+            revoke_role: None,
         },
         now,
     );

@@ -134,6 +134,11 @@ pub struct ProposalState {
     pub closes: Vec<EventId>,
     /// Whether its action (e.g. a constitution change) took effect.
     pub enacted: bool,
+    /// Why a proposal that passed did not enact its action (e.g. the member was no longer a
+    /// member at the close); `None` if it enacted it, did not pass, or carries no action.
+    pub not_enacted: Option<String>,
+    /// The proposal's own timestamp (ms, advisory: what its author's clock said).
+    pub timestamp: u64,
     /// Quadratic voting: the budget period it draws on.
     pub period: [u8; 32],
     /// Members' co-signatures of the certificate: the digest each one's node computed (its
@@ -195,6 +200,10 @@ struct Prop {
     certificate: Option<Certificate>,
     holders: BTreeMap<PublicKey, WeightHolder>,
     enacted: bool,
+    /// Why a passed proposal's action did not take effect at its close.
+    not_enacted: Option<String>,
+    /// The proposal event's advisory timestamp.
+    timestamp: u64,
     attestations: BTreeMap<PublicKey, [u8; 32]>,
 }
 
@@ -337,6 +346,8 @@ impl Book {
                 certificate: None,
                 holders: BTreeMap::new(),
                 enacted: false,
+                not_enacted: None,
+                timestamp: cx.timestamp,
                 attestations: BTreeMap::new(),
             },
         );
@@ -655,7 +666,13 @@ impl Book {
         });
         let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &past, cx.id);
         let passed = cert.outcome.passed == Some(true);
-        let act = if passed { enactment(cx, p) } else { None };
+        let (act, not_enacted) = match (passed, p.p.action.is_empty()) {
+            (true, false) => match enactment(cx, p) {
+                Ok(act) => (Some(act), None),
+                Err(why) => (None, Some(why)),
+            },
+            _ => (None, None),
+        };
         let enacted = act.is_some();
         if let Some(p) = self.prop_mut(&proposal) {
             p.in_close = p
@@ -668,6 +685,7 @@ impl Book {
             p.certificate = Some(cert);
             p.holders = holders;
             p.enacted = enacted;
+            p.not_enacted = not_enacted;
         }
         self.pending_mark.insert(cx.id, (proposal, MarkKind::Close));
         Ok(act.unwrap_or(Act::Marker))
@@ -940,6 +958,8 @@ impl Book {
             late,
             closes,
             enacted: p.enacted,
+            not_enacted: p.not_enacted.clone(),
+            timestamp: p.timestamp,
             period: p.period,
             attestations: p.attestations.clone(),
         })
@@ -1162,17 +1182,24 @@ fn holders_of(
 }
 
 /// The change a passed proposal enacts at its close, if its action is one the constitution in
-/// force at the close puts to a vote and still applies there.
-fn enactment(cx: &Cx<'_>, p: &Prop) -> Option<Act> {
-    if p.p.action.is_empty() || check_action(cx.constitution(), &p.p).is_err() {
-        return None;
-    }
-    match Payload::decode(&p.p.action).ok()? {
-        Payload::Amend(new) => Some(Act::Constitution(Box::new(new))),
-        Payload::Admit { member, join }
-            if !cx.is_member(&member) && cx.auth.join_in(&join, &member, cx.past).is_some() =>
-        {
-            Some(Act::Admit {
+/// force at the close puts to a vote and still applies there; otherwise why not (in words for
+/// people: the close's author and every member see it).
+fn enactment(cx: &Cx<'_>, p: &Prop) -> Result<Act, String> {
+    check_action(cx.constitution(), &p.p)
+        .map_err(|r| format!("the rules in force at the close no longer allow it ({r})"))?;
+    let action = Payload::decode(&p.p.action).map_err(|e| e.to_string())?;
+    match action {
+        Payload::Amend(new) => Ok(Act::Constitution(Box::new(new))),
+        Payload::Admit { member, .. } if cx.is_member(&member) => {
+            Err(format!("{member} was already a member at the close"))
+        }
+        Payload::Admit { member, join } => {
+            if cx.auth.join_in(&join, &member, cx.past).is_none() {
+                return Err(format!(
+                    "{member}'s join had not reached the close's author (or was withdrawn)"
+                ));
+            }
+            Ok(Act::Admit {
                 member,
                 by: p.author,
                 invite: None,
@@ -1180,23 +1207,37 @@ fn enactment(cx: &Cx<'_>, p: &Prop) -> Option<Act> {
             })
         }
         // A removal by decision cuts the member's log after what the close had seen of it.
-        Payload::Remove { member, reason, .. } if cx.is_member(&member) => Some(Act::Remove {
+        Payload::Remove { member, reason, .. } if cx.is_member(&member) => Ok(Act::Remove {
             member,
             by: cx.author,
             cut: cx.graph.seen_of(&member, &cx.graph.ancestors(&cx.id)),
             reason,
             decided: true,
         }),
+        Payload::Remove { member, .. } => {
+            Err(format!("{member} was no longer a member at the close"))
+        }
+        // A role is granted only to someone who is a member at the close (the role itself was
+        // checked against the constitution in force there, by `check_action`); revoking is
+        // harmless either way.
         Payload::Role {
             member,
             role,
             grant,
-        } if !grant || cx.is_member(&member) => Some(Act::Role {
-            member,
-            role,
-            grant,
-        }),
-        _ => None,
+        } => {
+            if grant && !cx.is_member(&member) {
+                return Err(format!("{member} was not a member at the close"));
+            }
+            Ok(Act::Role {
+                member,
+                role,
+                grant,
+            })
+        }
+        other => Err(format!(
+            "a proposal cannot enact a `{}` event",
+            other.kind_name()
+        )),
     }
 }
 

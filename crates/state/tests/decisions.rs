@@ -1832,3 +1832,189 @@ fn a_busy_scenario_gives_the_same_tallies_in_any_order() {
         same_in_shuffled_order(&s, &st, seed).unwrap();
     }
 }
+
+/// A proposal, by the constitution's vote method, to grant (or revoke) `role` to `member`.
+fn role_proposal(s: &Scenario, member: &str, role: &str, grant: bool) -> Proposal {
+    let mut p = proposal("majority", &[]);
+    p.method = Method::default();
+    p.action = Payload::Role {
+        member: s.key(member),
+        role: role.into(),
+        grant,
+    }
+    .encode();
+    p
+}
+
+/// The roles `name` holds in `st`.
+fn roles_of(st: &GroupState, s: &Scenario, name: &str) -> Vec<String> {
+    st.members
+        .get(&s.key(name))
+        .map(|m| m.roles.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Roles under `amend = vote`: a direct grant is refused; a proposal grants only if it passes,
+/// from its close on (an event of the grantee using the role counts only with the close in its
+/// past); one for a grantee removed before the close enacts nothing and says why; and the
+/// result is the same in any delivery order.
+#[test]
+fn a_role_by_vote_takes_effect_only_when_the_proposal_passes() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        invite: Rule::Role("admin".into()),
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C", "D"], c0);
+    let direct = s.role("A", "C", "admin", true, &[tip]);
+
+    // 2 of 4 for: fails, nothing granted.
+    let pf = s.propose("A", role_proposal(&s, "B", "moderator", true), &[tip]);
+    let mut vf = Vec::new();
+    for (who, b) in [("A", YES), ("B", YES), ("C", NO), ("D", NO)] {
+        vf.push(s.vote(who, &pf, b, &[tip]));
+    }
+    let cf = s.close("A", &pf, &ids(&vf.iter().collect::<Vec<_>>()));
+
+    // 3 of 4 for: passes, C is an admin (who may invite) from the close on.
+    let pp = s.propose("A", role_proposal(&s, "C", "admin", true), &[tip]);
+    let mut vp = Vec::new();
+    for (who, b) in [("A", YES), ("B", YES), ("C", YES), ("D", NO)] {
+        vp.push(s.vote(who, &pp, b, &[tip]));
+    }
+    // C invites before the close is in its past (its own vote is): not an admin yet.
+    let (early, _) = s.invite("C", 1, NEVER, &[vp[2].id()]);
+    let cp = s.close("A", &pp, &ids(&vp.iter().collect::<Vec<_>>()));
+    let (late, _) = s.invite("C", 1, NEVER, &[cp.id()]);
+
+    // A grant to D, who is removed (by the admin, directly) before the close: passes, enacts
+    // nothing.
+    let pd = s.propose("A", role_proposal(&s, "D", "moderator", true), &[tip]);
+    let mut vd = Vec::new();
+    for who in ["A", "B", "C"] {
+        vd.push(s.vote(who, &pd, YES, &[tip]));
+    }
+    let removal = s.remove("A", "D", s.count("D"), &ids(&vd.iter().collect::<Vec<_>>()));
+    let cd = s.close("A", &pd, &[removal.id()]);
+
+    let st = s.derive();
+    assert_refused(&st, &direct, Refusal::NeedsDecision("change roles"));
+    assert_closed(&st, &pf, &cf, &[2, 2, 0], Some(false), &[]);
+    assert!(!prop(&st, &pf).enacted);
+    assert_eq!(prop(&st, &pf).not_enacted, None, "it did not pass");
+    assert!(!roles_of(&st, &s, "B").contains(&"moderator".to_owned()));
+
+    assert_closed(&st, &pp, &cp, &[3, 1, 0], Some(true), &[]);
+    assert!(prop(&st, &pp).enacted);
+    assert_eq!(roles_of(&st, &s, "C"), vec!["admin".to_owned()]);
+    assert_refused(
+        &st,
+        &early,
+        Refusal::NoRight {
+            action: "invite",
+            rule: "role:admin".into(),
+        },
+    );
+    assert_valid(&st, &late);
+
+    assert_eq!(prop(&st, &pd).closes, vec![cd.id()]);
+    assert_eq!(cert(&st, &pd).outcome.passed, Some(true));
+    assert!(!prop(&st, &pd).enacted);
+    let why = prop(&st, &pd).not_enacted.clone().unwrap_or_default();
+    assert!(why.contains("not a member"), "{why}");
+    assert!(!st.is_member(&s.key("D")));
+    assert_order_independent(&s, &st);
+}
+
+/// A revocation by vote takes the role away at the close, and a role the constitution drops
+/// before the close cannot be granted by it (the action is judged at the close's point).
+#[test]
+fn a_role_by_vote_is_judged_at_the_close() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        roles: vec!["admin".into(), "moderator".into(), "treasurer".into()],
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C"], c0.clone());
+    let vote_all = |s: &mut Scenario, p: &VerifiedEvent, deps: &[EventId]| -> Vec<EventId> {
+        ["A", "B", "C"]
+            .iter()
+            .map(|w| s.vote(w, p, YES, deps).id())
+            .collect()
+    };
+    // Revoke A's admin role.
+    let pr = s.propose("A", role_proposal(&s, "A", "admin", false), &[tip]);
+    let vr = vote_all(&mut s, &pr, &[tip]);
+    let cr = s.close("A", &pr, &vr);
+    // Grant B treasurer, while an amendment dropping `treasurer` passes first.
+    let pt = s.propose("B", role_proposal(&s, "B", "treasurer", true), &[tip]);
+    let vt = vote_all(&mut s, &pt, &[tip]);
+    let mut pa = proposal("majority", &[]);
+    pa.method = Method::default();
+    pa.action = Payload::Amend(Constitution {
+        roles: vec!["admin".into(), "moderator".into()],
+        ..c0
+    })
+    .encode();
+    let pam = s.propose("A", pa, &[tip]);
+    let va = vote_all(&mut s, &pam, &[tip]);
+    let ca = s.close("A", &pam, &va);
+    let mut deps = vt.clone();
+    deps.push(ca.id());
+    let ct = s.close("B", &pt, &deps);
+
+    let st = s.derive();
+    assert_none_refused(&st);
+    assert_closed(&st, &pr, &cr, &[3, 0, 0], Some(true), &[]);
+    assert!(prop(&st, &pr).enacted);
+    assert!(!roles_of(&st, &s, "A").contains(&"admin".to_owned()));
+    assert!(prop(&st, &pam).enacted);
+    assert_closed(&st, &pt, &ct, &[3, 0, 0], Some(true), &[]);
+    assert!(!prop(&st, &pt).enacted);
+    let why = prop(&st, &pt).not_enacted.clone().unwrap_or_default();
+    assert!(why.contains("treasurer"), "{why}");
+    assert!(roles_of(&st, &s, "B").is_empty());
+    assert_order_independent(&s, &st);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// A role granted by vote, with votes, a failing proposal and a concurrent removal, derives
+    /// the same roles, proposals and refusals in any delivery order (causal or not).
+    #[test]
+    fn a_role_by_vote_is_the_same_in_any_order(seed in any::<u64>(), ayes in 0usize..5) {
+        let c0 = Constitution {
+            amend: Rule::Vote,
+            ..Constitution::default()
+        };
+        let names = ["A", "B", "C", "D", "E"];
+        let (mut s, tip) = group_of(&names, c0);
+        let p = s.propose("A", role_proposal(&s, "B", "moderator", true), &[tip]);
+        let mut votes = Vec::new();
+        for (i, who) in names.iter().enumerate() {
+            let b = if i < ayes { YES } else { NO };
+            votes.push(s.vote(who, &p, b, &[tip]).id());
+        }
+        let q = s.propose("C", role_proposal(&s, "E", "moderator", true), &[tip]);
+        let vq: Vec<EventId> = names.iter().map(|w| s.vote(w, &q, YES, &[tip]).id()).collect();
+        // E is removed concurrently with the vote on its role.
+        s.remove("A", "E", s.count("E"), &[tip]);
+        s.close("A", &p, &votes);
+        s.close("C", &q, &vq);
+        let reference = s.derive();
+        // A's close has A's removal of E in its past: E's vote is void, four members decide.
+        let (yes, no) = (ayes.min(4), 4 - ayes.min(4));
+        let passed = yes * 3 >= 2 * (yes + no) && yes > no;
+        prop_assert_eq!(prop(&reference, &p).enacted, passed);
+        prop_assert_eq!(
+            roles_of(&reference, &s, "B").contains(&"moderator".to_owned()),
+            passed
+        );
+        let mut rng = Rng(seed | 1);
+        for events in [shuffled(&s.events, &mut rng), topological(&s.events, &mut rng)] {
+            let other = GroupState::derive(&s.network, s.group, &events);
+            prop_assert_eq!(&reference, &other);
+        }
+    }
+}

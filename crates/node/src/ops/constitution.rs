@@ -2,7 +2,9 @@
 //! an amendment: one parser for the CLI's flags and the API's JSON, shared by the membership and
 //! decision operations.
 
+use dualpower_core::PublicKey;
 use dualpower_core::payload::{Admission, Constitution, Rule};
+use dualpower_state::GroupState;
 use serde::{Deserialize, Serialize};
 
 use super::write::{OpError, invalid};
@@ -47,6 +49,68 @@ pub struct ConstitutionArgs {
 }
 
 impl ConstitutionArgs {
+    /// The rule flags, as a person types them (for messages that ask for one).
+    pub const FLAGS: &'static str = "--invite, --admission, --removal, --amend, --roles, \
+         --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
+         --block-override";
+
+    /// These changes as the flags a person types (`--history false --amend vote`), to suggest
+    /// the command that makes them another way.
+    pub fn to_flags(&self) -> String {
+        let mut f: Vec<String> = Vec::new();
+        let mut put = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                f.push(format!("--{flag} {v}"));
+            }
+        };
+        put("invite", self.invite.clone());
+        put("admission", self.admission.clone());
+        put("removal", self.removal.clone());
+        put("amend", self.amend.clone());
+        put("roles", self.roles.as_ref().map(|r| r.join(",")));
+        put("history", self.history.map(|h| h.to_string()));
+        put(
+            "forget-after-days",
+            self.forget_after_days.map(|d| d.to_string()),
+        );
+        put("vote-method", self.vote_method.clone());
+        put("credits", self.credits.map(|c| c.to_string()));
+        put(
+            "credit-period-days",
+            self.credit_period_days.map(|d| d.to_string()),
+        );
+        put("block-override", self.block_override.clone());
+        f.join(" ")
+    }
+
+    /// Whether no rule is set (an amendment with these would change nothing).
+    pub fn is_empty(&self) -> bool {
+        let ConstitutionArgs {
+            invite,
+            admission,
+            removal,
+            amend,
+            roles,
+            history,
+            forget_after_days,
+            vote_method,
+            credits,
+            credit_period_days,
+            block_override,
+        } = self;
+        invite.is_none()
+            && admission.is_none()
+            && removal.is_none()
+            && amend.is_none()
+            && roles.is_none()
+            && history.is_none()
+            && forget_after_days.is_none()
+            && vote_method.is_none()
+            && credits.is_none()
+            && credit_period_days.is_none()
+            && block_override.is_none()
+    }
+
     /// The constitution `base` with these changes.
     pub fn apply(&self, base: &Constitution) -> Result<Constitution, OpError> {
         let e = |x: dualpower_core::PayloadError| invalid(x.to_string());
@@ -96,4 +160,36 @@ impl ConstitutionArgs {
         c.check().map_err(e)?;
         Ok(c)
     }
+}
+
+/// What `me` may do directly under the rules in force (`st`) but no longer under `new`, in
+/// words ("change the rules", "remove members", "invite"): a rule moved to a role `me` does not
+/// hold (or a role the new rules drop). A rule moved to `vote` is not a loss: `me` still votes.
+pub fn powers_lost(st: &GroupState, me: &PublicKey, new: &Constitution) -> Vec<String> {
+    let held = st.members.get(me).map(|m| &m.roles);
+    let allows_new = |rule: &Rule| match rule {
+        Rule::Member | Rule::Vote => true,
+        Rule::Role(r) => new.roles.contains(r) && held.is_some_and(|h| h.contains(r)),
+    };
+    let old = &st.constitution;
+    [
+        (&old.amend, &new.amend, "change the rules or grant roles"),
+        (&old.removal, &new.removal, "remove members"),
+        (&old.invite, &new.invite, "invite"),
+    ]
+    .into_iter()
+    .filter(|(before, after, _)| st.allows(before, me) && !allows_new(after))
+    .map(|(before, after, what)| {
+        format!(
+            "{what} (the rule goes from `{}` to `{}`{})",
+            before.to_text(),
+            after.to_text(),
+            match after {
+                Rule::Role(r) if !new.roles.contains(r) => " and that role would not exist".into(),
+                Rule::Role(r) => format!(", a role you do not hold: `{r}`"),
+                _ => String::new(),
+            }
+        )
+    })
+    .collect()
 }

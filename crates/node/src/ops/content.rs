@@ -168,7 +168,8 @@ pub fn feed(
             opened.insert(ev.id(), p);
         }
     }
-    let feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
+    let mut feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
+    super::decisions::show_revisions(&mut feed, &v.state);
     Ok((feed, Arc::unwrap_or_clone(v.state)))
 }
 

@@ -42,6 +42,8 @@ struct Draft {
     amend: Option<Box<ConstitutionArgs>>,
     remove: Option<String>,
     admit: Option<String>,
+    /// `MEMBER=ROLE` and whether it is granted (true) or revoked.
+    role: Option<(String, bool)>,
 }
 
 /// Carries out a decision operation (the caller routes only those here).
@@ -60,7 +62,19 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             amend,
             remove,
             admit,
+            grant_role,
+            revoke_role,
         } => {
+            let role = match (grant_role, revoke_role) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "one proposal grants or revokes one role: give --grant-role or --revoke-role, not both",
+                    ));
+                }
+                (Some(g), None) => Some((g, true)),
+                (None, Some(r)) => Some((r, false)),
+                (None, None) => None,
+            };
             let draft = Draft {
                 title,
                 body,
@@ -73,6 +87,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 amend,
                 remove,
                 admit,
+                role,
             };
             propose(cx, &group, draft)
         }
@@ -161,7 +176,11 @@ fn proposal_outcome(events: Vec<VerifiedEvent>, st: &GroupState, proposal: &Even
 fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
     match d.method.as_deref() {
         Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string())),
-        None if d.amend.is_some() || d.remove.is_some() || d.admit.is_some() => {
+        None if d.amend.is_some()
+            || d.remove.is_some()
+            || d.admit.is_some()
+            || d.role.is_some() =>
+        {
             Ok(st.constitution.vote.clone())
         }
         None => Err(invalid(
@@ -172,14 +191,34 @@ fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
 
 /// The encoded action a proposal enacts if it passes (empty: none).
 fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
-    let acts = [d.amend.is_some(), d.remove.is_some(), d.admit.is_some()];
+    let acts = [
+        d.amend.is_some(),
+        d.remove.is_some(),
+        d.admit.is_some(),
+        d.role.is_some(),
+    ];
     if acts.iter().filter(|x| **x).count() > 1 {
         return Err(invalid(
-            "one proposal changes the rules, removes or admits one member: not several",
+            "one proposal changes the rules, removes or admits one member, or grants or revokes one role: not several",
         ));
     }
     if let Some(args) = &d.amend {
-        return Ok(Payload::Amend(args.apply(&st.constitution)?).encode());
+        if args.is_empty() {
+            return Err(invalid(format!(
+                "--constitution needs at least one rule to change: {}",
+                ConstitutionArgs::FLAGS
+            )));
+        }
+        let new = args.apply(&st.constitution)?;
+        if new == st.constitution {
+            return Err(invalid(
+                "these rules are already the group's rules: the amendment would change nothing",
+            ));
+        }
+        return Ok(Payload::Amend(new).encode());
+    }
+    if let Some((arg, grant)) = &d.role {
+        return role_action(st, arg, *grant);
     }
     if let Some(m) = &d.remove {
         let member = member_among(m, known_keys(st))?;
@@ -207,6 +246,59 @@ fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
         return Ok(Payload::Admit { member, join }.encode());
     }
     Ok(Vec::new())
+}
+
+/// The encoded role change `MEMBER=ROLE` (granted or revoked), checked as every node will
+/// check it when the proposal is made; the close checks again at its own point (the role must
+/// still exist, a grantee must still be a member).
+fn role_action(st: &GroupState, arg: &str, grant: bool) -> Result<Vec<u8>, OpError> {
+    let flag = if grant {
+        "--grant-role"
+    } else {
+        "--revoke-role"
+    };
+    let (m, role) = arg.rsplit_once('=').ok_or_else(|| {
+        invalid(format!(
+            "{flag} takes MEMBER=ROLE, e.g. {flag} did:key:z6Mk…=moderator"
+        ))
+    })?;
+    let (member, role) = (
+        member_among(m.trim(), known_keys(st))?,
+        role.trim().to_owned(),
+    );
+    if !st.constitution.roles.contains(&role) {
+        return Err(invalid(format!(
+            "the constitution has no role `{role}` (roles: {})",
+            st.constitution.roles.join(", ")
+        )));
+    }
+    let holds = st.members.get(&member).map(|x| x.roles.contains(&role));
+    match (grant, holds) {
+        (_, None) => Err(invalid(format!("{} is not a member", member.to_did()))),
+        (true, Some(true)) => Err(invalid(format!(
+            "{} already holds the role `{role}`",
+            member.to_did()
+        ))),
+        (false, Some(false)) => Err(invalid(format!(
+            "{} does not hold the role `{role}`",
+            member.to_did()
+        ))),
+        _ => Ok(Payload::Role {
+            member,
+            role,
+            grant,
+        }
+        .encode()),
+    }
+}
+
+/// The refusal for doing directly what the group's rules put to a vote, naming the proposal
+/// that does it instead (`what`: "change roles"; `command`: the `dualpower propose …` line).
+pub(crate) fn needs_vote(what: &str, command: &str) -> OpError {
+    OpError::Denied(format!(
+        "the group's rules say only a vote may {what}; propose it instead (it takes effect when \
+         the proposal passes and is closed):\n  {command}"
+    ))
 }
 
 fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {
@@ -269,10 +361,15 @@ fn revise(
     let st = view(cx.store, cx.id, group, cx.now)?.state;
     let p = own_proposal(&st, proposal, &cx.me(), "revise it")?;
     if p.status != Status::Discussion {
-        return Err(invalid(format!(
-            "the proposal is {}; only proposals in discussion can be revised",
-            p.status.as_str()
-        )));
+        return Err(invalid(match p.status {
+            Status::Voting => format!(
+                "voting on this proposal is open, so its text is frozen and can no longer be \
+                 revised; to change it, withdraw it (`dualpower withdraw {} {}`) and propose again",
+                short_group(&group),
+                short_id(&p.id)
+            ),
+            _ => not_open(p, &group),
+        }));
     }
     let budget = matches!(p.proposal.method.kind, MethodKind::Budget { .. });
     let text = ProposalText {
@@ -304,10 +401,10 @@ fn open_voting(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpErr
     let st = view(cx.store, cx.id, group, cx.now)?.state;
     let p = own_proposal(&st, proposal, &cx.me(), "open voting")?;
     if p.status != Status::Discussion {
-        return Err(invalid(format!(
-            "the proposal is already {}",
-            p.status.as_str()
-        )));
+        return Err(invalid(match p.status {
+            Status::Voting => "voting on this proposal is already open".to_owned(),
+            _ => not_open(p, &group),
+        }));
     }
     let (pid, text) = (p.id, p.text_id);
     let payload = Payload::OpenVoting {
@@ -349,10 +446,7 @@ fn vote(
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
     if p.status != Status::Voting {
-        return Err(invalid(format!(
-            "the proposal is {}; votes count only while it is open for voting",
-            p.status.as_str()
-        )));
+        return Err(invalid(not_open(p, &group)));
     }
     if !in_electorate(&st, p, &me) {
         return Err(OpError::Denied(format!(
@@ -363,7 +457,7 @@ fn vote(
     let b = parse_ballot(p, ballot)?;
     let costs = p.text.costs(&p.proposal.method);
     dualpower_decide::validate(&p.proposal.method, costs.len(), &costs, &b, &reason)
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(format!("{e}\n{}", crate::decisions::ballot_format(p))))?;
     if matches!(p.proposal.method.kind, MethodKind::Quadratic) {
         check_credits(&st, p, &me, dualpower_decide::quadratic_cost(&b))?;
     }
@@ -489,7 +583,10 @@ fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let (events, st) = (v.events, v.state);
     require_member(&st, &me)?;
     let p = find_proposal(&st, proposal)?;
-    may_close(&st, p, &me, cx.now)?;
+    may_close(&st, p, &me, cx.now).map_err(|e| match e {
+        OpError::Invalid(_) => invalid(not_open(p, &group)),
+        other => other,
+    })?;
     if p.author != me {
         witnessed(&events, &st, &me, p.proposal.deadline)?;
     }
@@ -521,6 +618,36 @@ fn close(cx: Cx<'_>, group: &str, proposal: &str) -> Result<Outcome, OpError> {
     let (close, st) = write_decision(cx, group, Payload::Close { proposal: pid }, heads)?;
     events.push(close);
     Ok(proposal_outcome(events, &st, &pid))
+}
+
+/// A group id as a person types it in a suggested command (a prefix `group_hex` resolves).
+fn short_group(g: &GroupId) -> String {
+    g.to_hex()[..12].to_owned()
+}
+
+/// A proposal id as a person types it in a suggested command.
+fn short_id(p: &EventId) -> String {
+    p.to_hex()[..12].to_owned()
+}
+
+/// Why nothing can be voted on `p` (not open for voting), and what to do next.
+fn not_open(p: &ProposalState, group: &GroupId) -> String {
+    let (g, id) = (short_group(group), short_id(&p.id));
+    match p.status {
+        Status::Discussion => format!(
+            "the proposal is still in discussion: voting has not opened yet. Its author opens \
+             voting with `dualpower open {g} {id}` (and may revise it until then); follow it \
+             with `dualpower proposals {g} {id}`"
+        ),
+        Status::Voting => "the proposal is open for voting".into(),
+        Status::Closed => format!(
+            "the proposal is closed: votes no longer count. See the result with \
+             `dualpower proposals {g} {id}`"
+        ),
+        Status::Withdrawn => {
+            "the proposal was withdrawn by its author: there is nothing to vote on or close".into()
+        }
+    }
 }
 
 /// That `me` may close `p` now: it is open for voting, and `me` is its author, or a voter once
@@ -667,6 +794,28 @@ pub fn witness_due(st: &GroupState, ours: u64, now: u64) -> impl Iterator<Item =
         let d = p.proposal.deadline;
         p.status == Status::Voting && d > 0 && d <= now && ours < d
     })
+}
+
+/// Shows each proposal in `feed` with the text in force (its latest revision while in
+/// discussion, the frozen text once voting opened) instead of the text first proposed, marked
+/// "(revised)" when it differs from it. The feed itself reads events one by one; which
+/// revisions count (the author's, before voting opened) is the decisions domain's judgement,
+/// so it is taken from the derived state `st`.
+pub(crate) fn show_revisions(feed: &mut dualpower_state::Feed, st: &GroupState) {
+    for post in &mut feed.posts {
+        let Some(p) = st.proposals.get(&post.id) else {
+            continue;
+        };
+        if p.text_id == p.id {
+            continue;
+        }
+        let mut text = format!("Proposal (revised): {}", p.text.title);
+        if !p.text.body.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&p.text.body);
+        }
+        post.text = text;
+    }
 }
 
 /// The proposals of a group as JSON, newest activity last. Decisions are sealed under

@@ -47,7 +47,8 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
         Op::Amend {
             group,
             constitution,
-        } => amend(cx, &group, &constitution),
+            confirmed,
+        } => amend(cx, &group, &constitution, confirmed),
         other => Err(invalid(format!("not a membership operation: {other:?}"))),
     }
 }
@@ -227,6 +228,22 @@ fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outco
     let group = group_arg(group)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
     let member = member_among(member, known_keys(&v.state))?;
+    if v.state.constitution.removal == Rule::Vote && v.state.is_member(&cx.me()) {
+        return Err(super::decisions::needs_vote(
+            "remove members",
+            &format!(
+                "dualpower propose {} \"Remove: {}\" --remove-member {}",
+                &group.to_hex()[..12],
+                if reason.trim().is_empty() {
+                    "why".to_owned()
+                } else {
+                    // Inside the suggested command's quotes.
+                    reason.trim().replace(['"', '\\', '$', '`'], "'")
+                },
+                member.to_did()
+            ),
+        ));
+    }
     require(
         &v.state,
         &v.state.constitution.removal,
@@ -299,6 +316,21 @@ fn set_role(
     let group = group_arg(group)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
     let member = member_among(member, known_keys(&v.state))?;
+    if v.state.constitution.amend == Rule::Vote && v.state.is_member(&cx.me()) {
+        let (flag, verb) = if grant {
+            ("--grant-role", "Grant")
+        } else {
+            ("--revoke-role", "Revoke")
+        };
+        return Err(super::decisions::needs_vote(
+            "grant or revoke roles",
+            &format!(
+                "dualpower propose {} \"{verb} {role}\" {flag} {}={role}",
+                &group.to_hex()[..12],
+                member.to_did()
+            ),
+        ));
+    }
     require(
         &v.state,
         &v.state.constitution.amend,
@@ -323,16 +355,49 @@ fn set_role(
     })
 }
 
-fn amend(cx: Cx<'_>, group: &str, constitution: &ConstitutionArgs) -> Result<Outcome, OpError> {
+fn amend(
+    cx: Cx<'_>,
+    group: &str,
+    constitution: &ConstitutionArgs,
+    confirmed: bool,
+) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
+    if v.state.constitution.amend == Rule::Vote && v.state.is_member(&cx.me()) {
+        return Err(super::decisions::needs_vote(
+            "change the rules",
+            &format!(
+                "dualpower propose {} \"Change the rules\" --constitution {}",
+                &group.to_hex()[..12],
+                if constitution.is_empty() {
+                    "--history false".to_owned()
+                } else {
+                    constitution.to_flags()
+                }
+            ),
+        ));
+    }
     require(
         &v.state,
         &v.state.constitution.amend,
         &cx.me(),
         "amend the constitution",
     )?;
+    if constitution.is_empty() {
+        return Err(invalid(format!(
+            "say which rule changes: {}",
+            ConstitutionArgs::FLAGS
+        )));
+    }
     let c = constitution.apply(&v.state.constitution)?;
+    let lost = super::constitution::powers_lost(&v.state, &cx.me(), &c);
+    if !lost.is_empty() && !confirmed {
+        return Err(OpError::Denied(format!(
+            "after this change you could no longer {}; run it again with --yes if that is what \
+             you want",
+            lost.join(", ")
+        )));
+    }
     let (ev, _) = write(cx, group, Payload::Amend(c), Vec::new())?;
     Ok(Outcome {
         events: vec![ev],
