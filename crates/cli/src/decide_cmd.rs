@@ -50,13 +50,13 @@ pub(crate) enum DecideCommand {
         /// it passes).
         #[arg(long)]
         constitution: bool,
-        /// Propose removing this member (did:key or hex), when the rules put removal to a vote.
+        /// Propose removing this member (did:key, or a unique piece of it as shown), when the rules put removal to a vote.
         #[arg(long = "remove-member")]
         remove_member: Option<String>,
         /// Propose admitting this newcomer, who has asked to join, when admission is by vote.
         #[arg(long = "admit-member")]
         admit_member: Option<String>,
-        /// Propose granting a role, `MEMBER=ROLE` (did:key or hex), when the rules put role
+        /// Propose granting a role, `MEMBER=ROLE` (did:key, or a unique piece of it as shown), when the rules put role
         /// changes to a vote (`--amend vote`).
         #[arg(long = "grant-role", value_name = "MEMBER=ROLE")]
         grant_role: Option<String>,
@@ -123,7 +123,7 @@ pub(crate) enum DecideCommand {
     Delegate {
         /// Group id, id prefix or name.
         group: String,
-        /// The delegate (did:key or hex); leave out with --nobody.
+        /// The delegate (did:key, or a unique piece of it as shown); leave out with --nobody.
         to: Option<String>,
         /// Only for proposals with this topic.
         #[arg(long)]

@@ -154,7 +154,7 @@ enum Command {
 enum DmCommand {
     /// Send a direct message to a member you share a group with.
     Send {
-        /// The member (did:key:… or hex).
+        /// The member (did:key, or a unique piece of it as shown, e.g. …uW3fgMhW).
         member: String,
         /// The text.
         text: String,
@@ -209,14 +209,14 @@ enum GroupCommand {
     Admit {
         /// Group id, id prefix or name.
         group: String,
-        /// The newcomer (did:key:… or hex).
+        /// The newcomer (did:key, or a unique piece of it as shown, e.g. …uW3fgMhW).
         member: String,
     },
     /// Remove a member; the group key is rotated at once.
     Remove {
         /// Group id, id prefix or name.
         group: String,
-        /// The member (did:key:… or hex).
+        /// The member (did:key, or a unique piece of it as shown, e.g. …uW3fgMhW).
         member: String,
         /// Why (shown to members).
         #[arg(long, default_value = "")]
@@ -231,7 +231,7 @@ enum GroupCommand {
     Role {
         /// Group id, id prefix or name.
         group: String,
-        /// The member (did:key:… or hex).
+        /// The member (did:key, or a unique piece of it as shown, e.g. …uW3fgMhW).
         member: String,
         /// The role.
         role: String,
@@ -836,12 +836,14 @@ fn dm_list(ctx: &Ctx) -> Result<i32> {
         if list.is_empty() {
             return "No direct messages.".into();
         }
+        let now = now_ms();
         list.iter()
             .map(|m| {
                 format!(
-                    "{} → {}: {}",
+                    "{} → {}, {}: {}",
                     short(&s(&m["from"])),
                     short(&s(&m["to"])),
+                    when::ago(now, m["timestamp"].as_u64().unwrap_or(0)),
                     s(&m["text"])
                 )
             })
@@ -1074,11 +1076,14 @@ fn feed_text(v: &Value) -> String {
     if posts.is_empty() {
         out.push_str("\nNo posts yet.\n");
     }
+    let now = now_ms();
+    let ago = |v: &Value| when::ago(now, v["timestamp"].as_u64().unwrap_or(0));
     for p in &posts {
         out.push_str(&format!(
-            "\n[{}] {}: {}\n",
+            "\n[{}] {}, {}: {}\n",
             id8(&p["id"]),
             short(&s(&p["author"])),
+            ago(p),
             s(&p["text"])
         ));
         if has_r(&p["reactions"]) {
@@ -1087,9 +1092,10 @@ fn feed_text(v: &Value) -> String {
         for c in list(&p["comments"]) {
             let indent = if c["parent"] == p["id"] { "  " } else { "    " };
             out.push_str(&format!(
-                "{indent}↳ [{}] {}: {}\n",
+                "{indent}↳ [{}] {}, {}: {}\n",
                 id8(&c["id"]),
                 short(&s(&c["author"])),
+                ago(&c),
                 s(&c["text"])
             ));
             if has_r(&c["reactions"]) {

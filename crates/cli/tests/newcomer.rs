@@ -1,7 +1,7 @@
 //! What a newcomer meets, through the real binary and no network (bundles carry the events):
 //! members named by the piece of their key that the CLI displays, a removed member's direct
-//! message told why it cannot go, `log` not calling one's own posts unreadable, and `status`
-//! naming groups.
+//! message told why it cannot go, `log` not calling one's own posts unreadable, the feed saying
+//! when things were written, and `status` naming groups.
 #![allow(clippy::unwrap_used)]
 // Not every shared helper is used here.
 #![allow(dead_code, unused_imports)]
@@ -79,7 +79,7 @@ fn a_removed_member_is_told_why_no_message_can_go() {
 }
 
 #[test]
-fn log_does_not_call_your_own_posts_unreadable_and_status_names_groups() {
+fn log_feed_and_status_say_what_a_person_needs() {
     let net = Net::new("newcomer-log");
     let a = net.member("a");
     let group = net.create_group(&a, "strike committee");
@@ -89,6 +89,10 @@ fn log_does_not_call_your_own_posts_unreadable_and_status_names_groups() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("does not hold"), "{text}");
     assert!(text.contains("sealed: `dualpower feed` opens it"), "{text}");
+    // The feed says when things were written.
+    let out = net.run(&a, &["feed", &group]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("just now: meeting at 7"), "{text}");
     let out = net.run(&a, &["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"strike committee\""), "{text}");
