@@ -442,7 +442,15 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Group(GroupCommand::Members { group }) => members(&ctx, &group),
         Command::Group(GroupCommand::Admit { group, member }) => {
             let group = group_hex(&ctx, &group)?;
-            simple(&ctx, Op::Admit { group, member }, "admitted")
+            let v = op(&ctx, Op::Admit { group, member })?;
+            ctx.emit(v.clone(), || {
+                if v["already_member"] == true {
+                    "already a member (a member's node admitted the join): nothing to do".into()
+                } else {
+                    "admitted; their node receives the group key when it next syncs".into()
+                }
+            });
+            Ok(0)
         }
         Command::Group(GroupCommand::Remove {
             group,
@@ -856,6 +864,19 @@ fn dm_list(ctx: &Ctx) -> Result<i32> {
 fn follow(ctx: &Ctx, group: &str) -> Result<i32> {
     let id = dualpower_core::GroupId::from_hex(group)
         .ok_or_else(|| anyhow!("`{group}` is not a group id (64 hex digits)"))?;
+    // A group this node already holds needs no following: say so rather than "following".
+    if let Some(g) = ctx.reader()?.groups()?.into_iter().find(|g| g.id == id) {
+        ctx.emit(
+            json!({ "group": id.to_hex(), "new": false, "name": g.name }),
+            || {
+                format!(
+                    "already following \"{}\": this node holds it and keeps it in sync",
+                    g.name
+                )
+            },
+        );
+        return Ok(0);
+    }
     let new = match ctx.writer()? {
         Writer::Local(store) => store.follow(id)?,
         Writer::Node(remote) => remote.post("/v1/follow", json!({ "group": group }))?["new"]

@@ -363,6 +363,10 @@ fn peer_of(addr: &Multiaddr) -> Option<String> {
         .last()
 }
 
+/// How long a connected peer may go without starting any group sync before `sync` concludes
+/// that it shares no group with us.
+const NOTHING_SHARED: Duration = Duration::from_secs(10);
+
 /// Follows progress until the syncs with `peer` are done or `deadline` passes.
 fn watch_progress(
     pb: ProgressBar,
@@ -378,8 +382,21 @@ fn watch_progress(
     let start = Instant::now();
     let mut seen_any = false;
     let mut quiet_since = Instant::now();
+    let mut connected_since: Option<Instant> = None;
     loop {
-        let s = status()?;
+        let mut s = status()?;
+        let connected = peer.is_some_and(|p| {
+            s["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| x["peer"].as_str() == Some(p))
+        });
+        connected_since = if connected {
+            connected_since.or(Some(Instant::now()))
+        } else {
+            None
+        };
         let (fetched, remaining, running) = sync_totals(&s, peer);
         // A sync counts as started once it made a round trip after we asked (the node keeps
         // counters for its whole life).
@@ -398,11 +415,26 @@ fn watch_progress(
             pb.finish_and_clear();
             return Ok(s);
         }
+        // Connected, yet no group sync starts: the peer holds no group it may sync with us
+        // (peers sync a group only with its members). Waiting out the deadline would only
+        // suggest the peer is unreachable.
+        if !seen_any && connected_since.is_some_and(|t| t.elapsed() > NOTHING_SHARED) {
+            pb.finish_and_clear();
+            s["nothing_shared"] = json!(true);
+            return Ok(s);
+        }
         if start.elapsed() > deadline {
             pb.finish_and_clear();
             bail!(
-                "sync did not finish within {} s (is the peer reachable?)",
-                deadline.as_secs()
+                "sync did not finish within {} s: {}",
+                deadline.as_secs(),
+                if connected {
+                    "the peer is connected but the sync did not complete; try again, or run \
+                     `dualpower status` to see the sync's state"
+                } else {
+                    "the peer could not be reached; check its address (with /p2p/PEER_ID) and \
+                     that its node runs"
+                }
             );
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -416,7 +448,16 @@ pub fn sync(ctx: &Ctx, peer: Multiaddr, timeout: Duration) -> Result<i32> {
     let report = |s: &Value, fetched: u64| -> Result<i32> {
         ctx.emit(
             json!({ "peer": peer.to_string(), "fetched": fetched, "syncs": s["syncs"] }),
-            || format!("synced with {peer}: {fetched} new event(s)"),
+            || {
+                if s["nothing_shared"] == true {
+                    format!(
+                        "connected to {peer}, but it syncs no group with you: peers sync a group \
+                         only with its members (`dualpower groups` shows yours)"
+                    )
+                } else {
+                    format!("synced with {peer}: {fetched} new event(s)")
+                }
+            },
         );
         Ok(0)
     };

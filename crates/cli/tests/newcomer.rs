@@ -97,3 +97,34 @@ fn log_feed_and_status_say_what_a_person_needs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"strike committee\""), "{text}");
 }
+
+#[test]
+fn admitting_by_hand_names_the_proposal_when_the_group_admits_by_vote() {
+    let net = Net::new("newcomer-admit-vote");
+    let a = net.member("a");
+    let b = net.member("b");
+    let group = net.ok_json(&a, &["group", "create", "co-op", "--admission", "vote"])["group"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = net.invite(&a, &group);
+    net.join(&b, &code, &group);
+    let bundle = net.tmp.path().join("b.bundle");
+    net.ok_json(&b, &["export", &group, bundle.to_str().unwrap()]);
+    net.ok_json(&a, &["import", bundle.to_str().unwrap()]);
+    let did_b = net.did(&b);
+    let out = net.run(&a, &["group", "admit", &group, &displayed(&did_b)]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(e.contains("--admit-member") && e.contains(&did_b), "{e}");
+    // Someone who never asked gets told how people join.
+    let c = net.member("c");
+    let did_c = net.did(&c);
+    let out = net.run(&a, &["group", "admit", &group, &did_c]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(
+        e.contains("--admit-member") || e.contains("group join CODE"),
+        "{e}"
+    );
+}

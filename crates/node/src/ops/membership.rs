@@ -158,17 +158,47 @@ fn admit(cx: Cx<'_>, group: &str, member: &str) -> Result<Outcome, OpError> {
     let group = group_arg(group)?;
     let v = view(cx.store, cx.id, group, cx.now)?;
     let member = member_among(member, known_keys(&v.state))?;
+    // Admitting is idempotent: a running inviter's node admits a join made with its invite as
+    // soon as it sees it, so by the time a person runs `admit` the work may be done.
+    if v.state.is_member(&member) {
+        return Ok(Outcome {
+            events: Vec::new(),
+            value: json!({
+                "group": group.to_hex(), "admitted": member.to_did(), "already_member": true,
+            }),
+        });
+    }
+    if v.state.constitution.admission == Admission::Vote && v.state.is_member(&cx.me()) {
+        return Err(super::decisions::needs_vote(
+            "admit members",
+            &format!(
+                "dualpower propose {} \"Admit {}\" --admit-member {}",
+                &group.to_hex()[..12],
+                &member.to_did()[member.to_did().len() - 8..],
+                member.to_did()
+            ),
+        ));
+    }
     let rule = match v.state.constitution.admission {
         Admission::Invite => v.state.constitution.invite.clone(),
         Admission::Vouches(_) => Rule::Member,
         Admission::Vote => Rule::Vote,
     };
     require(&v.state, &rule, &cx.me(), "admit members")?;
-    let p = v
-        .state
-        .pending
-        .get(&member)
-        .ok_or_else(|| invalid(format!("{member} has no pending join in this group")))?;
+    let p = v.state.pending.get(&member).ok_or_else(|| {
+        invalid(if v.state.removed.contains_key(&member) {
+            format!(
+                "{member} was removed from this group and has not asked to join again: \
+                     to let them back, send them a new invite (`dualpower group invite GROUP`)"
+            )
+        } else {
+            format!(
+                "{member} has no pending join in this group: they join with an invite code \
+                     (`dualpower group join CODE`); if their join came by bundle, import it \
+                     first (`dualpower import FILE`)"
+            )
+        })
+    })?;
     let payload = Payload::Admit {
         member,
         join: p.join,
