@@ -12,12 +12,7 @@ include!("common/processes.rs");
 /// Runs a command as a person types it in the second terminal (no passphrase in the
 /// environment); its text output, after checking it succeeded.
 fn say(net: &Net, home: &Path, args: &[&str]) -> String {
-    let out = net
-        .cmd(home)
-        .env_remove("DUALPOWER_PASSPHRASE")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = typed(net, home, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -30,6 +25,15 @@ fn say(net: &Net, home: &Path, args: &[&str]) -> String {
     );
     assert!(!text.contains("panicked"), "{args:?}: {text}");
     text
+}
+
+/// Runs a command with no passphrase in the environment: the running node acts for its member.
+fn typed(net: &Net, home: &Path, args: &[&str]) -> Output {
+    net.cmd(home)
+        .env_remove("DUALPOWER_PASSPHRASE")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// The key as the CLI displays it (`…` and its last 8 characters).
@@ -59,12 +63,7 @@ fn proposed(out: &str) -> String {
 /// Waits until `args` run at `home` succeeds and its output contains `want`.
 fn wait_text(net: &Net, home: &Path, args: &[&str], want: &str, within: Duration) -> String {
     wait_for(format!("{args:?} to show `{want}`"), within, || {
-        let out = net
-            .cmd(home)
-            .env_remove("DUALPOWER_PASSPHRASE")
-            .args(args)
-            .output()
-            .unwrap();
+        let out = typed(net, home, args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() && text.contains(want) {
             Ok(text)
