@@ -51,7 +51,7 @@ fn listings_stop_quietly_when_their_reader_has_gone() {
     );
     let pid: serde_json::Value = serde_json::from_str(&p).unwrap();
     let pid = pid["id"].as_str().unwrap()[..8].to_owned();
-    let listings: [&[&str]; 11] = [
+    let listings: [&[&str]; 13] = [
         &["id"],
         &["groups"],
         &["feed", "tenants"],
@@ -63,6 +63,8 @@ fn listings_stop_quietly_when_their_reader_has_gone() {
         &["proposals", "tenants"],
         &["proposals", "tenants", &pid],
         &["feed", "--json", "tenants"],
+        &["tally", "tenants", &pid],
+        &["tally", "tenants", &pid, "--verify"],
     ];
     for args in listings {
         // The reader end is closed before the command writes anything, so its first line
@@ -106,4 +108,37 @@ fn listings_stop_quietly_when_their_reader_has_gone() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+#[test]
+fn a_node_logging_to_a_file_writes_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("alice");
+    let log = tmp.path().join("serve.log");
+    let mut child = dp(&home)
+        .args(["serve", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Wait for the node to be up (its API line), so it has logged its start.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("listening on") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(n > 0, "serve ended before listening");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("INFO"),
+        "the node logged nothing at info: {text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
 }

@@ -48,8 +48,10 @@ pub const TOPIC_GRACE: Duration = Duration::from_secs(5);
 const WARN_EVERY: Duration = Duration::from_secs(60);
 /// The default log filter of a running node: warnings, except gossipsub's own per-message
 /// warnings (a flood of invalid messages would flood the log; the node penalises the sender
-/// and logs a rate-limited summary instead).
-pub const DEFAULT_LOG_FILTER: &str = "warn,libp2p_gossipsub=error";
+/// and logs a rate-limited summary instead), and Kademlia's warning that its automatic
+/// bootstrap found no peers, which every node without `--bootstrap` prints at start and which
+/// tells a newcomer nothing they can act on.
+pub const DEFAULT_LOG_FILTER: &str = "warn,libp2p_gossipsub=error,libp2p_kad::behaviour=error";
 
 /// Why the node stopped or could not start.
 #[derive(Debug, Error)]
