@@ -204,6 +204,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("rt");
+    let (c_all, t_all) = (cpu_seconds(), Instant::now());
     let (done, timed_out) = rt.block_on(async {
         let a = Running::start(Identity::from_seed(&[1; 32])).await;
         let created = a
@@ -293,6 +294,7 @@ fn main() {
         a.stop().await;
         (done, timed_out)
     });
+    let (wall_all, cpu_all) = (t_all.elapsed().as_secs_f64(), cpu_seconds() - c_all);
     println!(
         "# newcomer: join → admitted → reads, then a post right after a rekey; two nodes over TCP \
          127.0.0.1 in one process (members-only groups, no mDNS), {rounds} rounds, a fresh \
@@ -313,6 +315,11 @@ fn main() {
     row("rekey → post readable (wall)", |r| r.rekey_readable);
     row("rekey + post phase (CPU)", |r| r.post_cpu);
     row("whole round (CPU)", |r| r.round_cpu);
+    println!(
+        "whole run (both nodes' start and stop, invites, {rounds} rounds): {wall_all:.2} s \
+         wall, {cpu_all:.2} s CPU ({:.3} s CPU per round)",
+        cpu_all / rounds as f64
+    );
     println!(
         "rounds completed {}/{rounds}{}",
         done.len(),
