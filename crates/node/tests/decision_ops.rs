@@ -825,7 +825,7 @@ fn admission_by_vote_end_to_end() {
             member: b.did(),
         },
         4_000,
-        "the constitution says only `vote` may admit members",
+        "only a vote may admit members; propose it instead",
     );
 
     // Admit by proposal: the method is the constitution's vote method.
