@@ -2075,3 +2075,120 @@ async fn events_without_history_are_held_only_up_to_a_per_peer_bound() {
     assert!(!victim.store.contains(&prev.id()).unwrap());
     victim.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Join refusals and nudges (issue 12): who is believed, what a stranger learns, what a nudge
+// makes a node do.
+// ---------------------------------------------------------------------------------------------
+
+/// A private-group node that asked to join `code`'s group (made by another node, which is not
+/// running: the joiner holds none of the group's events, so it cannot judge anyone's membership).
+async fn joiner_with_code() -> (TestNode, GroupId, dualpower_groups::InviteCode) {
+    let (founder, group, code) = victim_with_invite().await;
+    founder.shutdown().await;
+    let joiner = start_node_with(false).await;
+    op(
+        &joiner,
+        dualpower_node::ops::Op::Join {
+            code: code.to_text(),
+        },
+    )
+    .await;
+    (joiner, group, code)
+}
+
+/// An attacker that knows `group`'s id but is no member (a removed or departed member, someone
+/// who saw a code): it answers the joiner's handshake with a proof signed by a key of its own
+/// (a valid signature; the joiner holds no state to judge the key by), then turns the joiner's
+/// proof away with `why`.
+fn lying_member(victim: PeerId, group: GroupId, why: dualpower_net::JoinRefusal) -> RawPeer {
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let signer = Identity::generate();
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        Some(match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                if !tags.contains(&hs.tag(&group, Label::Hello)) {
+                    return Some(no_proof());
+                }
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: signer.public(),
+                    invite: None,
+                    sig: signer.sign(&hs.message(&group, Side::Responder)),
+                };
+                frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                )
+            }
+            Request::Prove { proofs } => frame(
+                &Response::Proven {
+                    tags: Vec::new(),
+                    refused: proofs.iter().map(|p| (p.tag, why)).collect(),
+                }
+                .encode(),
+            ),
+            Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
+            Request::Events { .. } | Request::Fetch { .. } => empty_events(),
+            Request::Tips { .. } => empty_tips(),
+            Request::Nudge { .. } => frame(&Response::InSync.encode()),
+        })
+    });
+    let atk = RawPeer::new(victim, answer);
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk
+}
+
+/// The joiner's join status for `group`, as `/v1/status` shows it (JSON).
+async fn join_json(h: &Handle, group: GroupId) -> serde_json::Value {
+    let s = serde_json::to_value(status(h).await).unwrap();
+    s["joins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["group"] == group.to_hex())
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Attack 1: a peer that knows a group's id but is not a member (nothing the joiner holds
+/// shows it is one, and the code does not name it) tells a joiner "you were removed" (and,
+/// with another connection, "used up"). The joiner's node must not take that as a member's
+/// refusal (which ends `group join` with "turned away"): it is shown only as unconfirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_cannot_turn_a_joiner_away() {
+    let (joiner, group, _code) = joiner_with_code().await;
+    for why in [
+        dualpower_net::JoinRefusal::Removed,
+        dualpower_net::JoinRefusal::UsedUp,
+    ] {
+        let mut atk = lying_member(joiner.peer, group, why);
+        atk.connect(&joiner.addr).await;
+        // The joiner handshakes with every new connection: wait until it sent us its proof
+        // (so it has read our refusal), then a little more for the node to act on the answer.
+        let deadline = Instant::now() + WAIT;
+        while !atk.seen.iter().any(|r| matches!(r, Request::Prove { .. })) {
+            assert!(Instant::now() < deadline, "no Prove came: {:?}", atk.seen);
+            atk.pump(Duration::from_millis(50)).await;
+        }
+        atk.pump(Duration::from_millis(300)).await;
+        let j = join_json(&joiner.handle, group).await;
+        assert!(
+            j["refused"].is_null(),
+            "a non-member's word was taken as a refusal: {j:#}"
+        );
+        assert_eq!(j["unconfirmed"]["reason"], why.name(), "{j:#}");
+        assert_eq!(j["unconfirmed"]["peer"], atk.id().to_string(), "{j:#}");
+        atk.disconnect(&joiner.handle).await;
+    }
+    joiner.shutdown().await;
+}
