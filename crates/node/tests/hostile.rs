@@ -494,6 +494,9 @@ struct RawPeer {
     seen: Vec<Request>,
     connected: bool,
     was_disconnected: bool,
+    /// Keep the channels of requests `answer` leaves unanswered (they stay in flight until the
+    /// victim's timeout) instead of dropping them (which fails them at once).
+    hold: Option<Vec<request_response::ResponseChannel<Vec<u8>>>>,
 }
 
 impl RawPeer {
@@ -528,6 +531,7 @@ impl RawPeer {
             seen: Vec::new(),
             connected: false,
             was_disconnected: false,
+            hold: None,
         }
     }
 
@@ -547,8 +551,12 @@ impl RawPeer {
                 ..
             }) => {
                 let req = Request::decode(&request).expect("the victim sends well-formed requests");
-                if let Some(bytes) = (self.answer)(&req) {
-                    let _ = self.swarm.behaviour_mut().send_response(channel, bytes);
+                match ((self.answer)(&req), &mut self.hold) {
+                    (Some(bytes), _) => {
+                        let _ = self.swarm.behaviour_mut().send_response(channel, bytes);
+                    }
+                    (None, Some(held)) => held.push(channel),
+                    (None, None) => {}
                 }
                 self.seen.push(req);
                 None
@@ -2191,4 +2199,243 @@ async fn a_non_member_cannot_turn_a_joiner_away() {
         atk.disconnect(&joiner.handle).await;
     }
     joiner.shutdown().await;
+}
+
+/// A handshake as a stranger that knows `group`'s id: our `Prove` with `signer`'s proof (and
+/// `invite`), and the victim's answer.
+async fn prove_as(
+    atk: &mut RawPeer,
+    victim: PeerId,
+    group: GroupId,
+    signer: &Identity,
+    invite: Option<[u8; 32]>,
+) -> (Response, [u8; 32]) {
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(atk, n1, Some(group), victim).await;
+    assert!(!proofs.is_empty(), "the victim proves the group it holds");
+    let network = net();
+    let (me, them) = (atk.id().to_bytes(), victim.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let proof = prove(&hs, signer, group, invite);
+    let tag = proof.tag;
+    (
+        atk.ask(&Request::Prove {
+            proofs: vec![proof],
+        })
+        .await,
+        tag,
+    )
+}
+
+/// Attack 2: what a member's node tells a peer it turns away. A stranger that knows the group's
+/// id and an invite's id (not its key) learns nothing about the invite (expired, used): only
+/// "unknown invite"; its own identity, which the group never heard of, gets no reason at all.
+/// The holder of the invite's key is told it expired (so the reason is real, not withheld).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_tells_a_stranger_nothing_about_an_invite_it_does_not_hold() {
+    let victim = start_node_with(false).await;
+    let created = op(
+        &victim,
+        dualpower_node::ops::Op::Create {
+            name: "tenants".into(),
+            constitution: Default::default(),
+        },
+    )
+    .await;
+    let group = GroupId::from_hex(created["group"].as_str().unwrap()).unwrap();
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = op(
+        &victim,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: now_secs,
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = dualpower_groups::InviteCode::parse(&code).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut atk = RawPeer::new(victim.peer, honest_empty());
+    atk.connect(&victim.addr).await;
+    let stranger = Identity::generate();
+    let refused = |r: &Response| match r {
+        Response::Proven { tags, refused } => {
+            assert!(tags.is_empty(), "a stranger's proof was accepted: {r:?}");
+            refused.clone()
+        }
+        other => panic!("expected Proven, got {other:?}"),
+    };
+    // The invite's id, signed by a key of the stranger's own.
+    let (r, tag) = prove_as(&mut atk, victim.peer, group, &stranger, Some(code.invite.0)).await;
+    assert_eq!(
+        refused(&r),
+        vec![(tag, dualpower_net::JoinRefusal::UnknownInvite)],
+        "a stranger without the invite's key learned what became of it"
+    );
+    // The stranger's identity alone: not a member, never removed: no reason.
+    let (r, _) = prove_as(&mut atk, victim.peer, group, &stranger, None).await;
+    assert_eq!(refused(&r), Vec::new());
+    // The invite's real key: told the truth.
+    let (r, tag) = prove_as(
+        &mut atk,
+        victim.peer,
+        group,
+        &code.key(),
+        Some(code.invite.0),
+    )
+    .await;
+    assert_eq!(
+        refused(&r),
+        vec![(tag, dualpower_net::JoinRefusal::Expired)]
+    );
+    victim.shutdown().await;
+}
+
+/// The sync requests among `seen` (what a nudge would make the victim send).
+fn syncs(seen: &[Request]) -> usize {
+    seen.iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Request::Summary { .. }
+                    | Request::Heights { .. }
+                    | Request::Fetch { .. }
+                    | Request::Events { .. }
+                    | Request::Tips { .. }
+            )
+        })
+        .count()
+}
+
+/// Attack 3a: nudges from a peer that proved no group (with random tokens, and with the token
+/// anyone who knows the group's id can compute in open mode) make the victim do nothing: no
+/// sync request follows, the victim answers each and keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_s_nudges_start_nothing() {
+    let (victim, group, _code) = victim_with_invite().await;
+    let mut atk = RawPeer::new(victim.peer, honest_empty());
+    atk.connect(&victim.addr).await;
+    atk.pump(Duration::from_millis(500)).await;
+    let before = syncs(&atk.seen);
+    for i in 0..100u8 {
+        let token = if i % 2 == 0 {
+            IdKnowledge.token(&group)
+        } else {
+            [i; 32]
+        };
+        assert_eq!(atk.ask(&Request::Nudge { token }).await, Response::InSync);
+    }
+    atk.pump(Duration::from_secs(1)).await;
+    assert_eq!(
+        syncs(&atk.seen),
+        before,
+        "a stranger's nudge started a sync: {:?}",
+        atk.seen
+    );
+    assert!(victim.is_running());
+    victim.shutdown().await;
+}
+
+/// Attack 3b: a peer that did prove the group (a pending joiner) floods nudges while the sync
+/// the first one started is still waiting for its answer: the victim runs one sync per peer
+/// and group, and at most one more after it, however many nudges come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nudge_flood_from_a_joiner_runs_one_sync_at_a_time() {
+    let (victim, group, code) = victim_with_invite().await;
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let (victim_peer, invite_key, invite) = (victim.peer, code.key(), code.invite.0);
+    // Like `joiner_peer`, but sync requests are never answered (they stay in flight until the
+    // victim's request timeout).
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim_peer.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                if !tags.contains(&hs.tag(&group, Label::Hello)) {
+                    return Some(no_proof());
+                }
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: invite_key.public(),
+                    invite: Some(invite),
+                    sig: invite_key.sign(&hs.message(&group, Side::Responder)),
+                };
+                Some(frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                ))
+            }
+            Request::Prove { proofs } => Some(frame(
+                &Response::Proven {
+                    tags: proofs.iter().map(|p| p.tag).collect(),
+                    refused: Vec::new(),
+                }
+                .encode(),
+            )),
+            Request::Nudge { .. } => Some(frame(&Response::InSync.encode())),
+            _ => None,
+        }
+    });
+    let mut atk = RawPeer::with_timeout(victim.peer, answer, Duration::from_secs(30));
+    atk.hold = Some(Vec::new());
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk.connect(&victim.addr).await;
+    // We, as requester, prove the invite to the victim: it then serves us the group under
+    // this handshake's session token, which is what a nudge names.
+    let network = net();
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    assert!(!proofs.is_empty());
+    let (me, them) = (atk.id().to_bytes(), victim.peer.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let joiner = Identity::generate();
+    let r = atk
+        .ask(&Request::Prove {
+            proofs: vec![
+                prove(&hs, &joiner, group, None),
+                prove(&hs, &code.key(), group, Some(code.invite.0)),
+            ],
+        })
+        .await;
+    assert!(
+        matches!(&r, Response::Proven { tags, .. } if !tags.is_empty()),
+        "the invite is accepted: {r:?}"
+    );
+    let session = hs.tag(&group, Label::Session);
+    // Let the victim's own syncs with us (on connection, on its handshake) get under way.
+    atk.pump(Duration::from_secs(1)).await;
+    let before = syncs(&atk.seen);
+    for _ in 0..200 {
+        assert_eq!(
+            atk.ask(&Request::Nudge { token: session }).await,
+            Response::InSync
+        );
+    }
+    atk.pump(Duration::from_secs(1)).await;
+    let after = syncs(&atk.seen);
+    assert!(
+        after - before <= 1,
+        "200 nudges while a sync was in flight started {} more sync requests",
+        after - before
+    );
+    // And the nudges did reach the node (a sync job for us exists and runs): at least one
+    // sync request came in all.
+    assert!(after >= 1, "{:?}", atk.seen);
+    victim.shutdown().await;
 }
