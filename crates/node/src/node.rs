@@ -1081,7 +1081,9 @@ impl Node {
     ///
     /// `companions` are the keys of the other verified identity proofs for the group in the
     /// same message: an invite with no uses left is taken only from someone who also proves
-    /// to be one of the joiners who used it (so a used code in other hands opens nothing).
+    /// to be one of the joiners who used it (so a used code in other hands opens nothing), and
+    /// no invite is taken from someone who also proves an identity the group removed (its join
+    /// would not be acted on: it is told why instead, see `refusal`).
     fn judge(&self, group: &GroupId, proof: &Proof, companions: &[PublicKey]) -> Option<Proved> {
         let invite = proof.invite.map(EventId);
         let c = self.caches.get(group);
@@ -1094,6 +1096,7 @@ impl Node {
         let c = c?;
         let ok = match &proof.invite {
             None => c.members.contains(&proof.key),
+            Some(_) if companions.iter().any(|k| c.removed.contains(k)) => false,
             Some(i) => c.invites.get(i).is_some_and(|v| {
                 v.key == proof.key
                     && now_ms() <= v.expires

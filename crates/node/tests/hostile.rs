@@ -2439,3 +2439,181 @@ async fn a_nudge_flood_from_a_joiner_runs_one_sync_at_a_time() {
     assert!(after >= 1, "{:?}", atk.seen);
     victim.shutdown().await;
 }
+
+/// The victim's derived view of `group` (from the events its store holds).
+fn derived(victim: &TestNode, group: GroupId) -> dualpower_state::GroupState {
+    dualpower_state::GroupState::derive(&net(), group, &victim.store.group_events(group).unwrap())
+}
+
+/// Waits until `pred` holds for the victim's derived state of `group`, pumping `atk`.
+async fn until_state(
+    atk: &mut RawPeer,
+    victim: &TestNode,
+    group: GroupId,
+    what: &str,
+    pred: impl Fn(&dualpower_state::GroupState) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !pred(&derived(victim, group)) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        atk.pump(Duration::from_millis(100)).await;
+    }
+}
+
+/// A new single-use invite of `group` on `node`, valid an hour.
+async fn fresh_invite(node: &TestNode, group: GroupId) -> dualpower_groups::InviteCode {
+    let code = op(
+        node,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: 3_600
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dualpower_groups::InviteCode::parse(&code).unwrap()
+}
+
+/// Attack 4: a removed member comes back with a fresh single-use code (given to someone else)
+/// and proves both its old identity and the code. The member's node says "removed" and does
+/// not take the code from it (no session: nothing served, no sync with it); the
+/// removed member's new join, which the node fetches from it, neither admits it again nor uses
+/// up the code: the newcomer the code was meant for is still admitted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_rejoining_with_a_fresh_code_changes_nothing() {
+    let (victim, group, code) = victim_with_invite().await;
+    let x = Identity::generate();
+    // X joins and is admitted by the victim's node (admission by invite).
+    let mut atk = joiner_peer(
+        &victim,
+        group,
+        &code,
+        vec![raw(&join_event(&x, group, &code))],
+    )
+    .await;
+    until_state(&mut atk, &victim, group, "X admitted", |st| {
+        st.is_member(&x.public())
+    })
+    .await;
+    atk.disconnect(&victim.handle).await;
+    op(
+        &victim,
+        dualpower_node::ops::Op::Remove {
+            group: group.to_hex(),
+            member: x.public().to_did(),
+            reason: "test".into(),
+        },
+    )
+    .await;
+    assert!(derived(&victim, group).removed.contains_key(&x.public()));
+    let code2 = fresh_invite(&victim, group).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // X proves its identity and the fresh code: told it was removed.
+    let mut probe = RawPeer::new(victim.peer, honest_empty());
+    probe.connect(&victim.addr).await;
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(&mut probe, n1, Some(group), victim.peer).await;
+    assert!(!proofs.is_empty());
+    let network = net();
+    let (me, them) = (probe.id().to_bytes(), victim.peer.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let r = probe
+        .ask(&Request::Prove {
+            proofs: vec![
+                prove(&hs, &x, group, None),
+                prove(&hs, &code2.key(), group, Some(code2.invite.0)),
+            ],
+        })
+        .await;
+    match &r {
+        Response::Proven { tags, refused } => {
+            assert_eq!(
+                refused.iter().map(|(_, why)| *why).collect::<Vec<_>>(),
+                vec![dualpower_net::JoinRefusal::Removed],
+                "{r:?}"
+            );
+            assert!(
+                tags.is_empty(),
+                "a self-declared removed member's invite proof was accepted: {r:?}"
+            );
+        }
+        other => panic!("expected Proven, got {other:?}"),
+    }
+    probe.disconnect(&victim.handle).await;
+
+    // X's new join with the fresh code, offered when the victim syncs from it (it proved a
+    // usable invite): refused (the peer is struck for it), and nothing changes.
+    let join2 = {
+        let proof = code2
+            .key()
+            .sign(&dualpower_core::payload::join_proof_message(
+                &net(),
+                &group,
+                &x.public(),
+            ));
+        let last = victim
+            .store
+            .group_events(group)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.header().author == x.public())
+            .max_by_key(|e| e.header().seq)
+            .unwrap();
+        signed(
+            &x,
+            group,
+            last.header().seq + 1,
+            Some(&last),
+            Payload::Join {
+                invite: code2.invite,
+                proof,
+            }
+            .encode(),
+        )
+    };
+    let mut atk = joiner_peer(&victim, group, &code2, vec![raw(&join2)]).await;
+    let me = atk.id();
+    atk.until(&victim.handle, "the victim to refuse X's new join", |s| {
+        penalised(s, &me, 1)
+    })
+    .await;
+    atk.pump(Duration::from_secs(2)).await;
+    let st = derived(&victim, group);
+    assert!(
+        !st.is_member(&x.public()),
+        "a removed member was admitted again"
+    );
+    assert!(st.removed.contains_key(&x.public()));
+    assert!(!victim.store.contains(&join2.id()).unwrap());
+    atk.disconnect(&victim.handle).await;
+
+    // The code still admits the newcomer it was meant for.
+    let y = Identity::generate();
+    let mut atk = joiner_peer(
+        &victim,
+        group,
+        &code2,
+        vec![raw(&join_event(&y, group, &code2))],
+    )
+    .await;
+    until_state(
+        &mut atk,
+        &victim,
+        group,
+        "the newcomer admitted with the fresh code",
+        |st| st.is_member(&y.public()),
+    )
+    .await;
+    assert!(!derived(&victim, group).is_member(&x.public()));
+    victim.shutdown().await;
+}
