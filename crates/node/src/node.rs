@@ -1388,15 +1388,14 @@ impl Node {
             // holds) does not undo another node that took it: only a removal, which is about
             // us rather than the code, is kept whatever others did.
             let taken_elsewhere = self.outgoing.keys().any(|(p, gg)| gg == g && *p != peer);
+            // Before we hold the group's state anyone who knows its id passes the handshake,
+            // so a refusal is believed only from a node we know is a member's.
+            let known = self.is_known_member(peer, g);
             match refused.iter().find(|(t, _)| t == tag) {
-                // Before we hold the group's state anyone who knows its id passes the
-                // handshake, so a refusal is believed only from a node we know is a member's.
-                Some((_, why)) if !self.is_known_member(peer, g) => {
-                    if !taken_elsewhere {
-                        self.unconfirmed.insert(*g, (peer, *why, Instant::now()));
-                    }
+                Some((_, why)) if !known && !taken_elsewhere => {
+                    self.unconfirmed.insert(*g, (peer, *why, Instant::now()));
                 }
-                Some((_, why)) if *why == JoinRefusal::Removed || !taken_elsewhere => {
+                Some((_, why)) if known && (*why == JoinRefusal::Removed || !taken_elsewhere) => {
                     self.refusals.insert(*g, (peer, *why, Instant::now()));
                 }
                 Some(_) => {}
