@@ -1389,10 +1389,12 @@ impl Node {
             // us rather than the code, is kept whatever others did.
             let taken_elsewhere = self.outgoing.keys().any(|(p, gg)| gg == g && *p != peer);
             // Before we hold the group's state anyone who knows its id passes the handshake,
-            // so a refusal is believed only from a node we know is a member's.
+            // so a refusal is believed only from a node we know is a member's; once we hold
+            // the state, one from anyone else (a pending joiner) is not even shown.
             let known = self.is_known_member(peer, g);
+            let can_check = self.caches.get(g).is_some_and(|c| !c.members.is_empty());
             match refused.iter().find(|(t, _)| t == tag) {
-                Some((_, why)) if !known && !taken_elsewhere => {
+                Some((_, why)) if !known && !can_check && !taken_elsewhere => {
                     self.unconfirmed.insert(*g, (peer, *why, Instant::now()));
                 }
                 Some((_, why)) if known && (*why == JoinRefusal::Removed || !taken_elsewhere) => {

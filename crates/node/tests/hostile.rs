@@ -2110,9 +2110,19 @@ async fn joiner_with_code() -> (TestNode, GroupId, dualpower_groups::InviteCode)
 /// (a valid signature; the joiner holds no state to judge the key by), then turns the joiner's
 /// proof away with `why`.
 fn lying_member(victim: PeerId, group: GroupId, why: dualpower_net::JoinRefusal) -> RawPeer {
+    lying_peer(victim, group, why, Identity::generate(), None)
+}
+
+/// [`lying_member`] proving with `signer` (the key of `invite`, if given).
+fn lying_peer(
+    victim: PeerId,
+    group: GroupId,
+    why: dualpower_net::JoinRefusal,
+    signer: Identity,
+    invite: Option<[u8; 32]>,
+) -> RawPeer {
     let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
     let cell = me_cell.clone();
-    let signer = Identity::generate();
     let answer: Answer = Box::new(move |req| {
         let me = (*cell.lock().unwrap())?;
         Some(match req {
@@ -2127,7 +2137,7 @@ fn lying_member(victim: PeerId, group: GroupId, why: dualpower_net::JoinRefusal)
                 let proof = Proof {
                     tag: hs.tag(&group, Label::Answer),
                     key: signer.public(),
-                    invite: None,
+                    invite,
                     sig: signer.sign(&hs.message(&group, Side::Responder)),
                 };
                 frame(
@@ -2615,5 +2625,30 @@ async fn a_removed_member_rejoining_with_a_fresh_code_changes_nothing() {
     )
     .await;
     assert!(!derived(&victim, group).is_member(&x.public()));
+    victim.shutdown().await;
+}
+
+/// A member's node holds the group's state, so it can tell that a peer proving only an invite
+/// (a pending joiner) is no member: that peer's "you were removed" is dropped, not shown to the
+/// member as a join refused or unconfirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_cannot_tell_a_member_it_was_removed() {
+    let (victim, group, code) = victim_with_invite().await;
+    let mut atk = lying_peer(
+        victim.peer,
+        group,
+        dualpower_net::JoinRefusal::Removed,
+        code.key(),
+        Some(code.invite.0),
+    );
+    atk.connect(&victim.addr).await;
+    let deadline = Instant::now() + WAIT;
+    while !atk.seen.iter().any(|r| matches!(r, Request::Prove { .. })) {
+        assert!(Instant::now() < deadline, "no Prove came: {:?}", atk.seen);
+        atk.pump(Duration::from_millis(50)).await;
+    }
+    atk.pump(Duration::from_millis(300)).await;
+    let j = join_json(&victim.handle, group).await;
+    assert!(j.is_null(), "a joiner's word shows as a join status: {j:#}");
     victim.shutdown().await;
 }
