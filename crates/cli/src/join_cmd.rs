@@ -140,6 +140,10 @@ pub fn join(ctx: &Ctx, code: String, timeout: Duration, no_wait: bool) -> Result
                     }
                 )
             };
+            let text = match j.as_ref().and_then(unconfirmed_text) {
+                Some(u) => format!("{text}\n{u}"),
+                None => text,
+            };
             if ctx.json {
                 crate::out::line(&out);
             } else {
@@ -218,8 +222,29 @@ fn spinner(ctx: &Ctx) -> ProgressBar {
     pb
 }
 
+/// What a node we cannot tell is a member's said of our join (see the node's
+/// `JoinStatus::unconfirmed`), if one did: shown, never acted on (anyone who knows the group's
+/// id can say it before our node holds the group's state).
+fn unconfirmed_text(j: &Value) -> Option<String> {
+    let r = j["unconfirmed"].as_object()?;
+    let peer = short_peer(r.get("peer").and_then(Value::as_str).unwrap_or(""));
+    let what = match r.get("reason").and_then(Value::as_str).unwrap_or("") {
+        "expired" => "this invite has expired",
+        "used" => "this invite was already used",
+        "unknown_invite" => "it knows no such invite",
+        "removed" => "you were removed from this group",
+        _ => "it turns your join away",
+    };
+    Some(format!(
+        "Unconfirmed: node {peer} says {what}, but nothing shows it is a member's node (the          code does not name it, and your node holds none of the group's events yet)."
+    ))
+}
+
 /// The progress line for a join status.
 fn progress_text(j: &Value) -> String {
+    if let Some(u) = unconfirmed_text(j) {
+        return format!("{u} Still waiting for a member's node");
+    }
     match j["state"].as_str() {
         Some("waiting") => "a member's node holds your join; waiting to be admitted".into(),
         _ if j["member_peers"].as_u64().unwrap_or(0) > 0 => {

@@ -206,7 +206,13 @@ pub struct JoinStatus {
     /// Vouches the rule needs (1 except under `vouches:K`).
     pub needed: u64,
     /// The latest refusal a member's node sent us, if no node has accepted our proof since.
+    /// Only from a node we know to be a member's: one named by the invite code we joined with,
+    /// or one whose membership key our copy of the group's state lists.
     pub refused: Option<JoinRefused>,
+    /// The latest refusal from a node we cannot tell is a member's (before we hold the group's
+    /// state, anyone who knows the group's id can prove "knowing" it: a removed member, someone
+    /// who saw the code). Shown as that node's unconfirmed word; it does not end a join.
+    pub unconfirmed: Option<JoinRefused>,
     /// Connected peers that proved to be members of the group (whom our join can reach).
     pub member_peers: u64,
     /// Connected peers.
@@ -222,6 +228,16 @@ pub struct JoinRefused {
     pub peer: String,
     /// How long ago (ms).
     pub ago_ms: u64,
+}
+
+impl JoinRefused {
+    fn of((peer, why, at): &(PeerId, JoinRefusal, Instant)) -> JoinRefused {
+        JoinRefused {
+            reason: why.name(),
+            peer: peer.to_string(),
+            ago_ms: at.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 /// Why we cannot sync with a peer that does not speak our sync protocol.
@@ -458,6 +474,8 @@ const HELD_PER_GROUP: usize = 10_000;
 /// How long an unlinkable event is held before it is dropped (its history can still come by
 /// sync, which sends events in causal order).
 const HELD_TTL: Duration = Duration::from_secs(10 * 60);
+/// Most peers of an invite code whose refusal of our join is believed (see `Node::inviters`).
+const MAX_INVITERS: usize = 8;
 /// How long a handshake may stay unanswered before another is started.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(35);
 /// The least time between two handshakes with a peer started because it stopped serving a
@@ -618,6 +636,12 @@ struct Node {
     /// For each group we are joining: the latest refusal a member's node sent us (a peer's
     /// word), cleared when a node accepts our proof without one. One per group we follow.
     refusals: HashMap<GroupId, (PeerId, JoinRefusal, Instant)>,
+    /// The same from nodes we cannot tell are members' (see [`JoinStatus::unconfirmed`]).
+    unconfirmed: HashMap<GroupId, (PeerId, JoinRefusal, Instant)>,
+    /// For each group we asked to join: the peers named by the code's addresses, the nodes
+    /// whoever made the code vouched for (their refusal is believed before we hold the group's
+    /// state). At most [`MAX_INVITERS`] per group, from the latest code.
+    inviters: HashMap<GroupId, Vec<PeerId>>,
     /// Nudges sent and not yet answered, so a burst of writes sends one.
     nudging: HashSet<(PeerId, GroupId)>,
     /// Groups that sync stored events in since they were last derived: derived again as soon
@@ -734,6 +758,16 @@ fn identity_keys(verified: &[(GroupId, Proof)], group: &GroupId) -> Vec<PublicKe
         .collect()
 }
 
+/// The peer an address names: its last `/p2p/` (a relayed address names the relay first).
+fn last_peer(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter()
+        .filter_map(|p| match p {
+            Protocol::P2p(peer) => Some(peer),
+            _ => None,
+        })
+        .last()
+}
+
 /// The last eight characters of `s` (a peer id as shown to people).
 fn tail(s: &str) -> &str {
     &s[s.len().saturating_sub(8)..]
@@ -791,6 +825,8 @@ impl Node {
             warned: HashMap::new(),
             dialed_at: HashMap::new(),
             refusals: HashMap::new(),
+            unconfirmed: HashMap::new(),
+            inviters: HashMap::new(),
             nudging: HashSet::new(),
             synced: HashSet::new(),
         }
@@ -1047,7 +1083,9 @@ impl Node {
     ///
     /// `companions` are the keys of the other verified identity proofs for the group in the
     /// same message: an invite with no uses left is taken only from someone who also proves
-    /// to be one of the joiners who used it (so a used code in other hands opens nothing).
+    /// to be one of the joiners who used it (so a used code in other hands opens nothing), and
+    /// no invite is taken from someone who also proves an identity the group removed (its join
+    /// would not be acted on: it is told why instead, see `refusal`).
     fn judge(&self, group: &GroupId, proof: &Proof, companions: &[PublicKey]) -> Option<Proved> {
         let invite = proof.invite.map(EventId);
         let c = self.caches.get(group);
@@ -1060,6 +1098,7 @@ impl Node {
         let c = c?;
         let ok = match &proof.invite {
             None => c.members.contains(&proof.key),
+            Some(_) if companions.iter().any(|k| c.removed.contains(k)) => false,
             Some(i) => c.invites.get(i).is_some_and(|v| {
                 v.key == proof.key
                     && now_ms() <= v.expires
@@ -1318,6 +1357,21 @@ impl Node {
         self.send(peer, NO_GROUP, Request::Prove { proofs }, Pending::Prove);
     }
 
+    /// Whether `peer`, which passed our handshake for `group`, is known to be a member's node:
+    /// our copy of the group's state lists the key it proved with, or the invite code we joined
+    /// with names it (whoever gave us the code vouched for that node).
+    fn is_known_member(&self, peer: PeerId, group: &GroupId) -> bool {
+        let judged = self
+            .caches
+            .get(group)
+            .is_some_and(|c| !c.members.is_empty());
+        let member = self
+            .authed
+            .get(&(peer, *group))
+            .is_some_and(|pr| pr.invite.is_none());
+        judged && member || self.inviters.get(group).is_some_and(|v| v.contains(&peer))
+    }
+
     /// As requester, learns which of our proofs the responder accepted and starts syncing those
     /// groups with the handshake's session tokens.
     fn on_proven(&mut self, peer: PeerId, tags: &[[u8; 32]], refused: &[([u8; 32], JoinRefusal)]) {
@@ -1336,13 +1390,22 @@ impl Node {
             // holds) does not undo another node that took it: only a removal, which is about
             // us rather than the code, is kept whatever others did.
             let taken_elsewhere = self.outgoing.keys().any(|(p, gg)| gg == g && *p != peer);
+            // Before we hold the group's state anyone who knows its id passes the handshake,
+            // so a refusal is believed only from a node we know is a member's; once we hold
+            // the state, one from anyone else (a pending joiner) is not even shown.
+            let known = self.is_known_member(peer, g);
+            let can_check = self.caches.get(g).is_some_and(|c| !c.members.is_empty());
             match refused.iter().find(|(t, _)| t == tag) {
-                Some((_, why)) if *why == JoinRefusal::Removed || !taken_elsewhere => {
+                Some((_, why)) if !known && !can_check && !taken_elsewhere => {
+                    self.unconfirmed.insert(*g, (peer, *why, Instant::now()));
+                }
+                Some((_, why)) if known && (*why == JoinRefusal::Removed || !taken_elsewhere) => {
                     self.refusals.insert(*g, (peer, *why, Instant::now()));
                 }
                 Some(_) => {}
                 None if tags.contains(tag) => {
                     self.refusals.remove(g);
+                    self.unconfirmed.remove(g);
                 }
                 None => {}
             }
@@ -1767,6 +1830,15 @@ impl Node {
                 .and_then(dualpower_core::GroupId::from_hex)
             {
                 self.refusals.remove(&g);
+                self.unconfirmed.remove(&g);
+                let named = out.value["addrs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| last_peer(&a.as_str()?.parse().ok()?))
+                    .take(MAX_INVITERS)
+                    .collect();
+                self.inviters.insert(g, named);
             }
             let peers: Vec<PeerId> = self.connected.keys().copied().collect();
             for p in peers {
@@ -2017,7 +2089,11 @@ impl Node {
                 let joining = me.state != "admitted"
                     && block(|| crate::ops::invite_keys(&self.store, &self.identity, &g))
                         .is_ok_and(|v| !v.is_empty());
-                if !joining && me.state != "removed" && !self.refusals.contains_key(&g) {
+                if !joining
+                    && me.state != "removed"
+                    && !self.refusals.contains_key(&g)
+                    && !self.unconfirmed.contains_key(&g)
+                {
                     return None;
                 }
                 let member_peers = self
@@ -2035,11 +2111,8 @@ impl Node {
                     admission: me.admission,
                     vouches: me.vouches,
                     needed: me.needed.max(1),
-                    refused: self.refusals.get(&g).map(|(p, why, at)| JoinRefused {
-                        reason: why.name(),
-                        peer: p.to_string(),
-                        ago_ms: at.elapsed().as_millis() as u64,
-                    }),
+                    refused: self.refusals.get(&g).map(JoinRefused::of),
+                    unconfirmed: self.unconfirmed.get(&g).map(JoinRefused::of),
                     member_peers,
                     connected: self.connected.len() as u64,
                 })

@@ -494,6 +494,9 @@ struct RawPeer {
     seen: Vec<Request>,
     connected: bool,
     was_disconnected: bool,
+    /// Keep the channels of requests `answer` leaves unanswered (they stay in flight until the
+    /// victim's timeout) instead of dropping them (which fails them at once).
+    hold: Option<Vec<request_response::ResponseChannel<Vec<u8>>>>,
 }
 
 impl RawPeer {
@@ -528,6 +531,7 @@ impl RawPeer {
             seen: Vec::new(),
             connected: false,
             was_disconnected: false,
+            hold: None,
         }
     }
 
@@ -547,8 +551,12 @@ impl RawPeer {
                 ..
             }) => {
                 let req = Request::decode(&request).expect("the victim sends well-formed requests");
-                if let Some(bytes) = (self.answer)(&req) {
-                    let _ = self.swarm.behaviour_mut().send_response(channel, bytes);
+                match ((self.answer)(&req), &mut self.hold) {
+                    (Some(bytes), _) => {
+                        let _ = self.swarm.behaviour_mut().send_response(channel, bytes);
+                    }
+                    (None, Some(held)) => held.push(channel),
+                    (None, None) => {}
                 }
                 self.seen.push(req);
                 None
@@ -2073,5 +2081,574 @@ async fn events_without_history_are_held_only_up_to_a_per_peer_bound() {
     assert!(s.rejected >= extra, "{s:#?}");
     assert!(victim.store.quarantine().unwrap().is_empty());
     assert!(!victim.store.contains(&prev.id()).unwrap());
+    victim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join refusals and nudges (issue 12): who is believed, what a stranger learns, what a nudge
+// makes a node do.
+// ---------------------------------------------------------------------------------------------
+
+/// A private-group node that asked to join `code`'s group (made by another node, which is not
+/// running: the joiner holds none of the group's events, so it cannot judge anyone's membership).
+async fn joiner_with_code() -> (TestNode, GroupId, dualpower_groups::InviteCode) {
+    let (founder, group, code) = victim_with_invite().await;
+    founder.shutdown().await;
+    let joiner = start_node_with(false).await;
+    op(
+        &joiner,
+        dualpower_node::ops::Op::Join {
+            code: code.to_text(),
+        },
+    )
+    .await;
+    (joiner, group, code)
+}
+
+/// An attacker that knows `group`'s id but is no member (a removed or departed member, someone
+/// who saw a code): it answers the joiner's handshake with a proof signed by a key of its own
+/// (a valid signature; the joiner holds no state to judge the key by), then turns the joiner's
+/// proof away with `why`.
+fn lying_member(victim: PeerId, group: GroupId, why: dualpower_net::JoinRefusal) -> RawPeer {
+    lying_peer(victim, group, why, Identity::generate(), None)
+}
+
+/// [`lying_member`] proving with `signer` (the key of `invite`, if given).
+fn lying_peer(
+    victim: PeerId,
+    group: GroupId,
+    why: dualpower_net::JoinRefusal,
+    signer: Identity,
+    invite: Option<[u8; 32]>,
+) -> RawPeer {
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        Some(match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                if !tags.contains(&hs.tag(&group, Label::Hello)) {
+                    return Some(no_proof());
+                }
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: signer.public(),
+                    invite,
+                    sig: signer.sign(&hs.message(&group, Side::Responder)),
+                };
+                frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                )
+            }
+            Request::Prove { proofs } => frame(
+                &Response::Proven {
+                    tags: Vec::new(),
+                    refused: proofs.iter().map(|p| (p.tag, why)).collect(),
+                }
+                .encode(),
+            ),
+            Request::Summary { .. } | Request::Heights { .. } => empty_heights(),
+            Request::Events { .. } | Request::Fetch { .. } => empty_events(),
+            Request::Tips { .. } => empty_tips(),
+            Request::Nudge { .. } => frame(&Response::InSync.encode()),
+        })
+    });
+    let atk = RawPeer::new(victim, answer);
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk
+}
+
+/// The joiner's join status for `group`, as `/v1/status` shows it (JSON).
+async fn join_json(h: &Handle, group: GroupId) -> serde_json::Value {
+    let s = serde_json::to_value(status(h).await).unwrap();
+    s["joins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["group"] == group.to_hex())
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Attack 1: a peer that knows a group's id but is not a member (nothing the joiner holds
+/// shows it is one, and the code does not name it) tells a joiner "you were removed" (and,
+/// with another connection, "used up"). The joiner's node must not take that as a member's
+/// refusal (which ends `group join` with "turned away"): it is shown only as unconfirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_cannot_turn_a_joiner_away() {
+    let (joiner, group, _code) = joiner_with_code().await;
+    for why in [
+        dualpower_net::JoinRefusal::Removed,
+        dualpower_net::JoinRefusal::UsedUp,
+    ] {
+        let mut atk = lying_member(joiner.peer, group, why);
+        atk.connect(&joiner.addr).await;
+        // The joiner handshakes with every new connection: wait until it sent us its proof
+        // (so it has read our refusal), then a little more for the node to act on the answer.
+        let deadline = Instant::now() + WAIT;
+        while !atk.seen.iter().any(|r| matches!(r, Request::Prove { .. })) {
+            assert!(Instant::now() < deadline, "no Prove came: {:?}", atk.seen);
+            atk.pump(Duration::from_millis(50)).await;
+        }
+        atk.pump(Duration::from_millis(300)).await;
+        let j = join_json(&joiner.handle, group).await;
+        assert!(
+            j["refused"].is_null(),
+            "a non-member's word was taken as a refusal: {j:#}"
+        );
+        assert_eq!(j["unconfirmed"]["reason"], why.name(), "{j:#}");
+        assert_eq!(j["unconfirmed"]["peer"], atk.id().to_string(), "{j:#}");
+        atk.disconnect(&joiner.handle).await;
+    }
+    joiner.shutdown().await;
+}
+
+/// A handshake as a stranger that knows `group`'s id: our `Prove` with `signer`'s proof (and
+/// `invite`), and the victim's answer.
+async fn prove_as(
+    atk: &mut RawPeer,
+    victim: PeerId,
+    group: GroupId,
+    signer: &Identity,
+    invite: Option<[u8; 32]>,
+) -> (Response, [u8; 32]) {
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(atk, n1, Some(group), victim).await;
+    assert!(!proofs.is_empty(), "the victim proves the group it holds");
+    let network = net();
+    let (me, them) = (atk.id().to_bytes(), victim.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let proof = prove(&hs, signer, group, invite);
+    let tag = proof.tag;
+    (
+        atk.ask(&Request::Prove {
+            proofs: vec![proof],
+        })
+        .await,
+        tag,
+    )
+}
+
+/// Attack 2: what a member's node tells a peer it turns away. A stranger that knows the group's
+/// id and an invite's id (not its key) learns nothing about the invite (expired, used): only
+/// "unknown invite"; its own identity, which the group never heard of, gets no reason at all.
+/// The holder of the invite's key is told it expired (so the reason is real, not withheld).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_tells_a_stranger_nothing_about_an_invite_it_does_not_hold() {
+    let victim = start_node_with(false).await;
+    let created = op(
+        &victim,
+        dualpower_node::ops::Op::Create {
+            name: "tenants".into(),
+            constitution: Default::default(),
+        },
+    )
+    .await;
+    let group = GroupId::from_hex(created["group"].as_str().unwrap()).unwrap();
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = op(
+        &victim,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: now_secs,
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = dualpower_groups::InviteCode::parse(&code).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut atk = RawPeer::new(victim.peer, honest_empty());
+    atk.connect(&victim.addr).await;
+    let stranger = Identity::generate();
+    let refused = |r: &Response| match r {
+        Response::Proven { tags, refused } => {
+            assert!(tags.is_empty(), "a stranger's proof was accepted: {r:?}");
+            refused.clone()
+        }
+        other => panic!("expected Proven, got {other:?}"),
+    };
+    // The invite's id, signed by a key of the stranger's own.
+    let (r, tag) = prove_as(&mut atk, victim.peer, group, &stranger, Some(code.invite.0)).await;
+    assert_eq!(
+        refused(&r),
+        vec![(tag, dualpower_net::JoinRefusal::UnknownInvite)],
+        "a stranger without the invite's key learned what became of it"
+    );
+    // The stranger's identity alone: not a member, never removed: no reason.
+    let (r, _) = prove_as(&mut atk, victim.peer, group, &stranger, None).await;
+    assert_eq!(refused(&r), Vec::new());
+    // The invite's real key: told the truth.
+    let (r, tag) = prove_as(
+        &mut atk,
+        victim.peer,
+        group,
+        &code.key(),
+        Some(code.invite.0),
+    )
+    .await;
+    assert_eq!(
+        refused(&r),
+        vec![(tag, dualpower_net::JoinRefusal::Expired)]
+    );
+    victim.shutdown().await;
+}
+
+/// The sync requests among `seen` (what a nudge would make the victim send).
+fn syncs(seen: &[Request]) -> usize {
+    seen.iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Request::Summary { .. }
+                    | Request::Heights { .. }
+                    | Request::Fetch { .. }
+                    | Request::Events { .. }
+                    | Request::Tips { .. }
+            )
+        })
+        .count()
+}
+
+/// Attack 3a: nudges from a peer that proved no group (with random tokens, and with the token
+/// anyone who knows the group's id can compute in open mode) make the victim do nothing: no
+/// sync request follows, the victim answers each and keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_s_nudges_start_nothing() {
+    let (victim, group, _code) = victim_with_invite().await;
+    let mut atk = RawPeer::new(victim.peer, honest_empty());
+    atk.connect(&victim.addr).await;
+    atk.pump(Duration::from_millis(500)).await;
+    let before = syncs(&atk.seen);
+    for i in 0..100u8 {
+        let token = if i % 2 == 0 {
+            IdKnowledge.token(&group)
+        } else {
+            [i; 32]
+        };
+        assert_eq!(atk.ask(&Request::Nudge { token }).await, Response::InSync);
+    }
+    atk.pump(Duration::from_secs(1)).await;
+    assert_eq!(
+        syncs(&atk.seen),
+        before,
+        "a stranger's nudge started a sync: {:?}",
+        atk.seen
+    );
+    assert!(victim.is_running());
+    victim.shutdown().await;
+}
+
+/// Attack 3b: a peer that did prove the group (a pending joiner) floods nudges while the sync
+/// the first one started is still waiting for its answer: the victim runs one sync per peer
+/// and group, and at most one more after it, however many nudges come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nudge_flood_from_a_joiner_runs_one_sync_at_a_time() {
+    let (victim, group, code) = victim_with_invite().await;
+    let me_cell: Arc<std::sync::Mutex<Option<PeerId>>> = Arc::default();
+    let cell = me_cell.clone();
+    let (victim_peer, invite_key, invite) = (victim.peer, code.key(), code.invite.0);
+    // Like `joiner_peer`, but sync requests are never answered (they stay in flight until the
+    // victim's request timeout).
+    let answer: Answer = Box::new(move |req| {
+        let me = (*cell.lock().unwrap())?;
+        match req {
+            Request::Hello { nonce, tags } => {
+                let network = net();
+                let n2 = [8u8; 32];
+                let (vb, mb) = (victim_peer.to_bytes(), me.to_bytes());
+                let hs = facts(&network, &vb, &mb, nonce, &n2);
+                if !tags.contains(&hs.tag(&group, Label::Hello)) {
+                    return Some(no_proof());
+                }
+                let proof = Proof {
+                    tag: hs.tag(&group, Label::Answer),
+                    key: invite_key.public(),
+                    invite: Some(invite),
+                    sig: invite_key.sign(&hs.message(&group, Side::Responder)),
+                };
+                Some(frame(
+                    &Response::Hello {
+                        nonce: n2,
+                        proofs: vec![proof],
+                    }
+                    .encode(),
+                ))
+            }
+            Request::Prove { proofs } => Some(frame(
+                &Response::Proven {
+                    tags: proofs.iter().map(|p| p.tag).collect(),
+                    refused: Vec::new(),
+                }
+                .encode(),
+            )),
+            Request::Nudge { .. } => Some(frame(&Response::InSync.encode())),
+            _ => None,
+        }
+    });
+    let mut atk = RawPeer::with_timeout(victim.peer, answer, Duration::from_secs(30));
+    atk.hold = Some(Vec::new());
+    *me_cell.lock().unwrap() = Some(atk.id());
+    atk.connect(&victim.addr).await;
+    // We, as requester, prove the invite to the victim: it then serves us the group under
+    // this handshake's session token, which is what a nudge names.
+    let network = net();
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(&mut atk, n1, Some(group), victim.peer).await;
+    assert!(!proofs.is_empty());
+    let (me, them) = (atk.id().to_bytes(), victim.peer.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let joiner = Identity::generate();
+    let r = atk
+        .ask(&Request::Prove {
+            proofs: vec![
+                prove(&hs, &joiner, group, None),
+                prove(&hs, &code.key(), group, Some(code.invite.0)),
+            ],
+        })
+        .await;
+    assert!(
+        matches!(&r, Response::Proven { tags, .. } if !tags.is_empty()),
+        "the invite is accepted: {r:?}"
+    );
+    let session = hs.tag(&group, Label::Session);
+    // Let the victim's own syncs with us (on connection, on its handshake) get under way.
+    atk.pump(Duration::from_secs(1)).await;
+    let before = syncs(&atk.seen);
+    for _ in 0..200 {
+        assert_eq!(
+            atk.ask(&Request::Nudge { token: session }).await,
+            Response::InSync
+        );
+    }
+    atk.pump(Duration::from_secs(1)).await;
+    let after = syncs(&atk.seen);
+    assert!(
+        after - before <= 1,
+        "200 nudges while a sync was in flight started {} more sync requests",
+        after - before
+    );
+    // And the nudges did reach the node (a sync job for us exists and runs): at least one
+    // sync request came in all.
+    assert!(after >= 1, "{:?}", atk.seen);
+    victim.shutdown().await;
+}
+
+/// The victim's derived view of `group` (from the events its store holds).
+fn derived(victim: &TestNode, group: GroupId) -> dualpower_state::GroupState {
+    dualpower_state::GroupState::derive(&net(), group, &victim.store.group_events(group).unwrap())
+}
+
+/// Waits until `pred` holds for the victim's derived state of `group`, pumping `atk`.
+async fn until_state(
+    atk: &mut RawPeer,
+    victim: &TestNode,
+    group: GroupId,
+    what: &str,
+    pred: impl Fn(&dualpower_state::GroupState) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !pred(&derived(victim, group)) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        atk.pump(Duration::from_millis(100)).await;
+    }
+}
+
+/// A new single-use invite of `group` on `node`, valid an hour.
+async fn fresh_invite(node: &TestNode, group: GroupId) -> dualpower_groups::InviteCode {
+    let code = op(
+        node,
+        dualpower_node::ops::Op::Invite {
+            group: group.to_hex(),
+            expires_secs: 3_600
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            uses: 1,
+            addrs: vec![],
+        },
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dualpower_groups::InviteCode::parse(&code).unwrap()
+}
+
+/// Attack 4: a removed member comes back with a fresh single-use code (given to someone else)
+/// and proves both its old identity and the code. The member's node says "removed" and does
+/// not take the code from it (no session: nothing served, no sync with it); the
+/// removed member's new join, which the node fetches from it, neither admits it again nor uses
+/// up the code: the newcomer the code was meant for is still admitted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_rejoining_with_a_fresh_code_changes_nothing() {
+    let (victim, group, code) = victim_with_invite().await;
+    let x = Identity::generate();
+    // X joins and is admitted by the victim's node (admission by invite).
+    let mut atk = joiner_peer(
+        &victim,
+        group,
+        &code,
+        vec![raw(&join_event(&x, group, &code))],
+    )
+    .await;
+    until_state(&mut atk, &victim, group, "X admitted", |st| {
+        st.is_member(&x.public())
+    })
+    .await;
+    atk.disconnect(&victim.handle).await;
+    op(
+        &victim,
+        dualpower_node::ops::Op::Remove {
+            group: group.to_hex(),
+            member: x.public().to_did(),
+            reason: "test".into(),
+        },
+    )
+    .await;
+    assert!(derived(&victim, group).removed.contains_key(&x.public()));
+    let code2 = fresh_invite(&victim, group).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // X proves its identity and the fresh code: told it was removed.
+    let mut probe = RawPeer::new(victim.peer, honest_empty());
+    probe.connect(&victim.addr).await;
+    let mut n1 = [0u8; 32];
+    rand::fill(&mut n1);
+    let (n2, proofs) = hello(&mut probe, n1, Some(group), victim.peer).await;
+    assert!(!proofs.is_empty());
+    let network = net();
+    let (me, them) = (probe.id().to_bytes(), victim.peer.to_bytes());
+    let hs = facts(&network, &me, &them, &n1, &n2);
+    let r = probe
+        .ask(&Request::Prove {
+            proofs: vec![
+                prove(&hs, &x, group, None),
+                prove(&hs, &code2.key(), group, Some(code2.invite.0)),
+            ],
+        })
+        .await;
+    match &r {
+        Response::Proven { tags, refused } => {
+            assert_eq!(
+                refused.iter().map(|(_, why)| *why).collect::<Vec<_>>(),
+                vec![dualpower_net::JoinRefusal::Removed],
+                "{r:?}"
+            );
+            assert!(
+                tags.is_empty(),
+                "a self-declared removed member's invite proof was accepted: {r:?}"
+            );
+        }
+        other => panic!("expected Proven, got {other:?}"),
+    }
+    probe.disconnect(&victim.handle).await;
+
+    // X's new join with the fresh code, offered when the victim syncs from it (it proved a
+    // usable invite): refused (the peer is struck for it), and nothing changes.
+    let join2 = {
+        let proof = code2
+            .key()
+            .sign(&dualpower_core::payload::join_proof_message(
+                &net(),
+                &group,
+                &x.public(),
+            ));
+        let last = victim
+            .store
+            .group_events(group)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.header().author == x.public())
+            .max_by_key(|e| e.header().seq)
+            .unwrap();
+        signed(
+            &x,
+            group,
+            last.header().seq + 1,
+            Some(&last),
+            Payload::Join {
+                invite: code2.invite,
+                proof,
+            }
+            .encode(),
+        )
+    };
+    let mut atk = joiner_peer(&victim, group, &code2, vec![raw(&join2)]).await;
+    let me = atk.id();
+    atk.until(&victim.handle, "the victim to refuse X's new join", |s| {
+        penalised(s, &me, 1)
+    })
+    .await;
+    atk.pump(Duration::from_secs(2)).await;
+    let st = derived(&victim, group);
+    assert!(
+        !st.is_member(&x.public()),
+        "a removed member was admitted again"
+    );
+    assert!(st.removed.contains_key(&x.public()));
+    assert!(!victim.store.contains(&join2.id()).unwrap());
+    atk.disconnect(&victim.handle).await;
+
+    // The code still admits the newcomer it was meant for.
+    let y = Identity::generate();
+    let mut atk = joiner_peer(
+        &victim,
+        group,
+        &code2,
+        vec![raw(&join_event(&y, group, &code2))],
+    )
+    .await;
+    until_state(
+        &mut atk,
+        &victim,
+        group,
+        "the newcomer admitted with the fresh code",
+        |st| st.is_member(&y.public()),
+    )
+    .await;
+    assert!(!derived(&victim, group).is_member(&x.public()));
+    victim.shutdown().await;
+}
+
+/// A member's node holds the group's state, so it can tell that a peer proving only an invite
+/// (a pending joiner) is no member: that peer's "you were removed" is dropped, not shown to the
+/// member as a join refused or unconfirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_cannot_tell_a_member_it_was_removed() {
+    let (victim, group, code) = victim_with_invite().await;
+    let mut atk = lying_peer(
+        victim.peer,
+        group,
+        dualpower_net::JoinRefusal::Removed,
+        code.key(),
+        Some(code.invite.0),
+    );
+    atk.connect(&victim.addr).await;
+    let deadline = Instant::now() + WAIT;
+    while !atk.seen.iter().any(|r| matches!(r, Request::Prove { .. })) {
+        assert!(Instant::now() < deadline, "no Prove came: {:?}", atk.seen);
+        atk.pump(Duration::from_millis(50)).await;
+    }
+    atk.pump(Duration::from_millis(300)).await;
+    let j = join_json(&victim.handle, group).await;
+    assert!(j.is_null(), "a joiner's word shows as a join status: {j:#}");
     victim.shutdown().await;
 }
