@@ -12,7 +12,7 @@ use std::fmt;
 use crate::cbor::{Reader, Writer};
 use crate::event::EventId;
 use crate::keys::PublicKey;
-use crate::payload::PayloadError;
+use crate::payload::check::PayloadError;
 
 /// Most options a proposal offers.
 pub const MAX_OPTIONS: usize = 64;
@@ -362,7 +362,7 @@ impl Electorate {
             return Ok(Electorate::Members);
         }
         match s.strip_prefix("role:") {
-            Some(r) => Ok(Electorate::Role(crate::payload::role_name(r)?)),
+            Some(r) => Ok(Electorate::Role(crate::payload::check::role_name(r)?)),
             None => Err(PayloadError::Invalid(format!(
                 "electorate `{s}` is not `members` or `role:NAME`"
             ))),

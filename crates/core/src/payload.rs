@@ -6,15 +6,17 @@
 //! still stores, verifies and replicates the event and decodes it as [`Payload::Unknown`], so old
 //! nodes never split the network. Known kinds are decoded strictly: unknown fields are an error.
 
-use thiserror::Error;
-
-use crate::cbor::{CborError, Reader, Writer};
+use crate::cbor::{Reader, Writer};
 use crate::decision::{
     Ballot, MAX_TOPIC_BYTES, MAX_VOTE_REASON_BYTES, Method, Proposal, ProposalText, Ratio, Scope,
     Target,
 };
 use crate::event::{EventId, GroupId};
 use crate::keys::PublicKey;
+
+pub(crate) mod check;
+pub(crate) use check::role_name;
+pub use check::{MAX_ROLE_BYTES, PayloadError};
 
 /// Longest group name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -57,8 +59,6 @@ pub const MAX_SEALS: usize = 500;
 pub const MAX_PREV_EPOCHS: usize = 16;
 /// Largest history bundle carried by a key share, in bytes.
 pub const MAX_HISTORY_BYTES: usize = 8 * 1024;
-/// Longest role name, in bytes.
-pub const MAX_ROLE_BYTES: usize = 32;
 /// Most roles a constitution names.
 pub const MAX_ROLES: usize = 16;
 /// Longest removal reason, in bytes.
@@ -351,20 +351,6 @@ impl Admission {
     }
 }
 
-pub(crate) fn role_name(r: &str) -> Result<String, PayloadError> {
-    if r.is_empty()
-        || r.len() > MAX_ROLE_BYTES
-        || !r
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
-        return Err(PayloadError::Invalid(format!(
-            "role `{r}` must be 1–{MAX_ROLE_BYTES} characters of a-z, 0-9, - or _"
-        )));
-    }
-    Ok(r.to_owned())
-}
-
 impl Constitution {
     fn encode(&self, w: &mut Writer) {
         // Fields 8–11 came with decisions; each is left out at its default, so constitutions
@@ -623,36 +609,6 @@ impl Genesis {
         h.update(&self.nonce);
         GroupId(*h.finalize().as_bytes())
     }
-}
-
-/// Why a body is not a valid payload.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum PayloadError {
-    /// Not canonical CBOR of the kind's shape.
-    #[error("payload is not canonical: {0}")]
-    Encoding(#[from] CborError),
-    /// A field the kind does not define.
-    #[error("payload kind {kind} has unknown field {field}")]
-    UnknownField {
-        /// The kind.
-        kind: u64,
-        /// The field key.
-        field: u64,
-    },
-    /// A required field is absent.
-    #[error("payload kind {kind} lacks field `{field}`")]
-    MissingField {
-        /// The kind.
-        kind: u64,
-        /// The field name.
-        field: &'static str,
-    },
-    /// Text that must not be empty is empty.
-    #[error("`{0}` must not be empty")]
-    Empty(&'static str),
-    /// A field's value is not allowed.
-    #[error("{0}")]
-    Invalid(String),
 }
 
 impl Payload {
