@@ -583,6 +583,8 @@ struct SyncJob {
 struct Node {
     swarm: Swarm<Behaviour>,
     store: Arc<Store>,
+    /// Bundle imports running off the loop (see `Command::Import`).
+    importing: Arc<std::sync::atomic::AtomicUsize>,
     identity: Identity,
     access: IdKnowledge,
     tokens: HashMap<Token, GroupId>,
@@ -706,6 +708,11 @@ pub async fn run(
             () = &mut shutdown => break,
         }
     }
+    // An import still running holds the store: let it finish, so that the caller can close
+    // the store (as when the import ran on the loop).
+    while node.importing.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
 
@@ -791,6 +798,7 @@ impl Node {
         Node {
             swarm,
             store,
+            importing: Arc::default(),
             identity,
             access: IdKnowledge,
             tokens: HashMap::new(),
@@ -876,6 +884,9 @@ impl Node {
 
     /// Once a second: new groups, changed groups, due closes, and now and then anti-entropy.
     fn on_tick(&mut self, ticks: u64) {
+        if self.importing.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return;
+        }
         if let Err(e) = self.refresh_groups() {
             tracing::error!(error = %e, "cannot read groups");
         }
@@ -1749,18 +1760,25 @@ impl Node {
                 let res = block(|| crate::query::answer(&self.store, &self.identity, query, now));
                 let _ = reply.send(res.map_err(Into::into));
             }
+            // Off the loop: a bundle of 100k events took the loop 6 s (gossip, sync and every
+            // API call waited). The store takes writes from any thread (one writer); the first
+            // tick after the import (within 1 s) picks up new groups and derives what changed.
+            // Ticks during it derive nothing: deriving a half-imported group again and again
+            // cost far more than once at the end.
             Command::Import { bundle, reply } => {
-                let res = block(|| self.store.import(&bundle[..], |_| {}));
-                if res.is_ok() {
-                    if let Err(e) = self.refresh_groups() {
-                        tracing::error!(error = %e, "cannot read groups");
-                    }
-                    self.refresh_views();
-                }
-                let _ = reply.send(
-                    res.map(|r| crate::query::import_json(&r))
-                        .map_err(|e| e.to_string()),
-                );
+                let store = self.store.clone();
+                let importing = self.importing.clone();
+                importing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::task::spawn_blocking(move || {
+                    let res = store.import(&bundle[..], |_| {});
+                    // Our hold on the store ends before shutdown may see the count fall.
+                    drop(store);
+                    importing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = reply.send(
+                        res.map(|r| crate::query::import_json(&r))
+                            .map_err(|e| e.to_string()),
+                    );
+                });
             }
             Command::Follow { group, reply } => {
                 let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());
