@@ -224,3 +224,112 @@ fn an_import_through_the_node_keeps_the_good_events_and_reports_as_the_local_one
         node.stop();
     }
 }
+
+/// Amending away one's own power is refused by the operation unless confirmed, so a client of
+/// the API (the web app) gets the same guard as `group amend` without `--yes`. It is a guard
+/// against a slip, not a rule: confirmed, the change is made, and the author then has no power
+/// left to undo it (as every node agrees).
+#[test]
+fn amending_away_ones_own_power_is_refused_by_the_operation_unless_confirmed() {
+    let net = Net::new("apiamend");
+    let a = net.member("a");
+    let group = net.create_group(&a, "tenants");
+    let node = Node::start(&net, "a", &[]);
+    let (url, token) = api(&a);
+    let t = Duration::from_secs(20);
+    let amend = |confirmed: Option<bool>| {
+        let mut req = serde_json::json!({ "op": "amend", "group": group,
+            "constitution": { "amend": "role:moderator" }, "now": now() });
+        if let Some(c) = confirmed {
+            req["confirmed"] = c.into();
+        }
+        http_raw(&url, "/v1/op", Some(&token), req.to_string().as_bytes(), None, t)
+    };
+    let before = net.ok_json(&a, &["log", &group])["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    for confirmed in [None, Some(false)] {
+        let got = amend(confirmed);
+        assert_refusal(&got, 403, "denied", "could no longer change the rules");
+    }
+    let after = net.ok_json(&a, &["log", &group])["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, before, "a refused amendment wrote something");
+    let got = amend(Some(true));
+    assert_eq!(got.0, 200, "{got:?}");
+    let m = net.ok_json(&a, &["group", "members", &group]);
+    assert_eq!(m["constitution"]["amend"], "role:moderator", "{m}");
+    // Now the rule is a role A does not hold: even confirmed, A cannot amend again.
+    let got = amend(Some(true));
+    assert_refusal(&got, 403, "denied", "role:moderator");
+    node.stop();
+}
+
+/// A program on a local port that answers every request with 200 and a made-up proof, and
+/// keeps every byte it is sent.
+fn stranger() -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep.lock().unwrap().extend_from_slice(&buf[..n]);
+                let body = format!(r#"{{"proof":"{}"}}"#, "ab".repeat(32));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        }
+    });
+    (port, got)
+}
+
+/// The reads and the import that go through the node send the token only to a listener that
+/// answered the hello challenge: with a stale `api.json` naming a stranger's port and the store
+/// held by another process, `feed`, `group members`, `proposals` and `import` send it nothing
+/// but a challenge.
+#[test]
+fn the_new_paths_send_no_token_to_a_stale_listener() {
+    let net = Net::new("apistale");
+    let a = net.member("a");
+    let group = net.create_group(&a, "tenants");
+    let file = net.tmp.path().join("g.bundle");
+    net.ok_json(&a, &["export", &group, file.to_str().unwrap()]);
+    let (port, got) = stranger();
+    let token = "5e".repeat(32);
+    std::fs::write(
+        a.join("api.json"),
+        format!(r#"{{"url":"http://127.0.0.1:{port}","token":"{token}"}}"#),
+    )
+    .unwrap();
+    let lock = File::open(a.join("store.lock")).unwrap();
+    lock.try_lock().unwrap();
+    for args in [
+        vec!["feed", group.as_str()],
+        vec!["group", "members", group.as_str()],
+        vec!["proposals", group.as_str()],
+        vec!["import", file.to_str().unwrap()],
+    ] {
+        let _ = net.run(&a, &args);
+    }
+    drop(lock);
+    let seen = got.lock().unwrap().clone();
+    let seen = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+    assert!(seen.contains("/v1/hello"), "the CLI never checked the listener");
+    assert!(!seen.contains(&token), "the stranger got the token: {seen}");
+    assert!(!seen.contains("authorization"), "{seen}");
+    assert!(!seen.contains("/v1/view") && !seen.contains("/v1/import"), "{seen}");
+}

@@ -204,3 +204,63 @@ fn a_sealed_role_proposal_copied_into_another_group_is_nothing_there() {
         assert!(!st.members[&b.id.public()].roles.contains("admin"));
     }
 }
+
+/// A proposal prefix two proposals share is refused with a message saying to give more digits
+/// (never answered with one of them), through the same query the node's `/v1/view` runs.
+#[test]
+fn an_ambiguous_proposal_prefix_names_no_proposal() {
+    let (a, b) = (member(), member());
+    let g = group(&a, &[&b], 1_000);
+    let v = apply(
+        &a,
+        Op::Propose {
+            group: g.to_hex(),
+            title: "paint the hall".into(),
+            body: String::new(),
+            options: vec![],
+            method: Some("majority".into()),
+            electorate: None,
+            topic: String::new(),
+            discuss: false,
+            deadline_secs: 0,
+            amend: None,
+            remove: None,
+            admit: None,
+            grant_role: None,
+            revoke_role: None,
+        },
+        2_000,
+    );
+    let pid = v["id"].as_str().unwrap().to_owned();
+    let answer = |st: &GroupState, key: &str| {
+        dualpower_node::decisions::find_proposal(st, key).map(|p| p.id.to_hex())
+    };
+    let mut st = state(&a, g);
+    assert_eq!(answer(&st, &pid[..8]).unwrap(), pid);
+    // A second proposal whose id starts with the same eight digits (ids are hashes: made by
+    // hand, as a member grinding ids would).
+    let mut twin = st.proposals.values().next().unwrap().clone();
+    let mut raw = twin.id.0;
+    raw[31] ^= 1;
+    twin.id = dualpower_core::EventId(raw);
+    st.proposals.insert(twin.id, twin);
+    let err = answer(&st, &pid[..8]).unwrap_err().to_string();
+    assert!(
+        err.contains("matches several proposals; give more digits"),
+        "{err}"
+    );
+    assert_eq!(answer(&st, &pid).unwrap(), pid);
+    // Through the query the node answers: an unknown prefix and a short one say what is wrong.
+    for (key, says) in [
+        ("beef0000", "no proposal `beef0000`"),
+        ("ab", "at least 4 hex"),
+    ] {
+        let q = dualpower_node::query::Query::Proposal {
+            group: g.to_hex(),
+            proposal: key.into(),
+        };
+        let err = dualpower_node::query::answer(&a.store, &a.id, q, 3_000).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        assert_eq!(err.kind(), "invalid");
+    }
+}
