@@ -25,6 +25,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,6 +97,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A request body as `T`, once the token was checked: a body too large or not the JSON the
+/// route takes gets a typed JSON error like every other refusal (axum's own rejections are plain
+/// text, and would come before the token check).
+fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        ApiError(
+            e.status(),
+            format!("the request body cannot be read: {}", e.body_text()),
+            "invalid",
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!("the request is not what this route takes: {e}"))
+    })
+}
+
 fn group_of(hex: &str) -> Result<GroupId, ApiError> {
     GroupId::from_hex(hex)
         .ok_or_else(|| ApiError::bad_request(format!("`{hex}` is not a 64-digit group id")))
@@ -111,9 +131,10 @@ struct OpReq {
 async fn op(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<OpReq>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
+    let req: OpReq = parse(body)?;
     let out = s.handle.op(req.op, req.now).await.map_err(|e| {
         let status = match e.kind {
             "invalid" => StatusCode::BAD_REQUEST,
@@ -136,9 +157,10 @@ struct ViewReq {
 async fn view(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<ViewReq>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
+    let req: ViewReq = parse(body)?;
     let out = s.handle.view(req.query, req.now).await.map_err(|e| {
         let status = match e.kind {
             "invalid" => StatusCode::BAD_REQUEST,
@@ -150,13 +172,26 @@ async fn view(
     Ok(Json(out))
 }
 
-/// Imports the bundle in the request body; answers the import report.
+/// Imports the bundle in the request body; answers the import report. The body is read only
+/// once the token was checked: a caller without it must not make the node hold up to
+/// [`MAX_IMPORT_BYTES`] in memory (a web page may POST to 127.0.0.1).
 async fn import(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
+    let body = axum::body::to_bytes(body, MAX_IMPORT_BYTES).await.map_err(|_| {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the bundle is larger than the running node takes ({MAX_IMPORT_BYTES} bytes) or \
+                 was cut off; nothing was imported. Stop the node and import the file, then start \
+                 `dualpower serve`"
+            ),
+            "invalid",
+        )
+    })?;
     let out = s
         .handle
         .import(body.into())
@@ -173,9 +208,10 @@ struct FollowReq {
 async fn follow(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<FollowReq>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
+    let req: FollowReq = parse(body)?;
     let group = group_of(&req.group)?;
     let new = s
         .handle
@@ -193,9 +229,10 @@ struct DialReq {
 async fn dial(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<DialReq>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
+    let req: DialReq = parse(body)?;
     let addr = req
         .addr
         .parse()
@@ -270,11 +307,8 @@ pub fn router(handle: Handle, token: String, port: u16) -> Router {
         .route("/v1/dial", post(dial))
         .route("/v1/view", post(view))
         .layer(DefaultBodyLimit::max(256 * 1024))
-        // After the general limit, so that this route's own limit is the one that applies.
-        .route(
-            "/v1/import",
-            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
-        )
+        // Reads its body itself, after the token check, up to its own limit.
+        .route("/v1/import", post(import))
         .with_state(AppState {
             handle,
             token,

@@ -22,7 +22,9 @@ use dualpower_net::{
     node_keypair, topic_score_params,
 };
 use dualpower_state::GroupState;
-use dualpower_store::{AppendError, IngestError, Ingested, Store, StoreError};
+use dualpower_store::{
+    AppendError, BundleError, ImportReport, IngestError, Ingested, Store, StoreError,
+};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol;
@@ -583,6 +585,13 @@ struct SyncJob {
 struct Node {
     swarm: Swarm<Behaviour>,
     store: Arc<Store>,
+    /// Bundle imports running off the loop (see `Command::Import`), and where each reports
+    /// back to the loop when done.
+    importing: usize,
+    imported: (
+        mpsc::UnboundedSender<Imported>,
+        mpsc::UnboundedReceiver<Imported>,
+    ),
     identity: Identity,
     access: IdKnowledge,
     tokens: HashMap<Token, GroupId>,
@@ -699,12 +708,22 @@ pub async fn run(
         tokio::select! {
             ev = node.swarm.select_next_some() => node.on_swarm_event(ev),
             Some(cmd) = commands.recv() => node.on_command(cmd),
+            Some((res, reply)) = node.imported.1.recv() => node.on_imported(res, reply),
             _ = tick.tick() => {
                 ticks += 1;
                 node.on_tick(ticks);
             }
             () = &mut shutdown => break,
         }
+    }
+    // An import still running holds the store: let it finish, so that the caller can close
+    // the store (as when the import ran on the loop).
+    while node.importing > 0 {
+        let Some((res, reply)) = node.imported.1.recv().await else {
+            break;
+        };
+        node.importing -= 1;
+        let _ = reply.send(import_answer(res));
     }
     Ok(())
 }
@@ -773,6 +792,18 @@ fn tail(s: &str) -> &str {
     &s[s.len().saturating_sub(8)..]
 }
 
+/// A finished import and whom to tell.
+type Imported = (
+    Result<ImportReport, BundleError>,
+    oneshot::Sender<Result<serde_json::Value, String>>,
+);
+
+/// What `Handle::import` answers for an import's result.
+fn import_answer(res: Result<ImportReport, BundleError>) -> Result<serde_json::Value, String> {
+    res.map(|r| crate::query::import_json(&r))
+        .map_err(|e| e.to_string())
+}
+
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -791,6 +822,8 @@ impl Node {
         Node {
             swarm,
             store,
+            importing: 0,
+            imported: mpsc::unbounded_channel(),
             identity,
             access: IdKnowledge,
             tokens: HashMap::new(),
@@ -876,6 +909,9 @@ impl Node {
 
     /// Once a second: new groups, changed groups, due closes, and now and then anti-entropy.
     fn on_tick(&mut self, ticks: u64) {
+        if self.importing > 0 {
+            return;
+        }
         if let Err(e) = self.refresh_groups() {
             tracing::error!(error = %e, "cannot read groups");
         }
@@ -1749,18 +1785,20 @@ impl Node {
                 let res = block(|| crate::query::answer(&self.store, &self.identity, query, now));
                 let _ = reply.send(res.map_err(Into::into));
             }
+            // Off the loop: a bundle of 100k events held the loop 6 s (gossip, sync and every
+            // API call waited). The store takes writes from any thread (one writer); the loop
+            // hears when it is done ([`Node::on_imported`]). Ticks during it derive nothing:
+            // deriving a half-imported group again and again cost far more than once at the end.
             Command::Import { bundle, reply } => {
-                let res = block(|| self.store.import(&bundle[..], |_| {}));
-                if res.is_ok() {
-                    if let Err(e) = self.refresh_groups() {
-                        tracing::error!(error = %e, "cannot read groups");
-                    }
-                    self.refresh_views();
-                }
-                let _ = reply.send(
-                    res.map(|r| crate::query::import_json(&r))
-                        .map_err(|e| e.to_string()),
-                );
+                let store = self.store.clone();
+                let done = self.imported.0.clone();
+                self.importing += 1;
+                tokio::task::spawn_blocking(move || {
+                    let res = store.import(&bundle[..], |_| {});
+                    // Our hold on the store ends before the loop hears we are done.
+                    drop(store);
+                    let _ = done.send((res, reply));
+                });
             }
             Command::Follow { group, reply } => {
                 let res = block(|| self.store.follow(group)).map_err(|e| e.to_string());
@@ -1778,6 +1816,22 @@ impl Node {
                 let _ = reply.send(self.status());
             }
         }
+    }
+
+    /// An import finished: take in what it brought (new groups, joins to admit), then answer.
+    fn on_imported(
+        &mut self,
+        res: Result<ImportReport, BundleError>,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    ) {
+        self.importing = self.importing.saturating_sub(1);
+        if res.is_ok() {
+            if let Err(e) = self.refresh_groups() {
+                tracing::error!(error = %e, "cannot read groups");
+            }
+            self.refresh_views();
+        }
+        let _ = reply.send(import_answer(res));
     }
 
     /// Appends an event with `body` to our log in `group` and gossips it.

@@ -53,22 +53,31 @@ pub enum Query {
     },
 }
 
-fn group_of(hex: &str) -> Result<GroupId, OpError> {
-    GroupId::from_hex(hex)
-        .ok_or_else(|| OpError::Invalid(format!("`{hex}` is not a 64-digit group id")))
+/// The group named by `hex`, which the store must hold something of: an id nobody resolved
+/// (the web app sends what it is given) would otherwise read as an empty group.
+fn group_in(store: &Store, hex: &str) -> Result<GroupId, OpError> {
+    let g = GroupId::from_hex(hex)
+        .ok_or_else(|| OpError::Invalid(format!("`{hex}` is not a 64-digit group id")))?;
+    if store.logs(Some(g))?.is_empty() {
+        return Err(OpError::Invalid(format!(
+            "this node holds nothing of group {hex}: `dualpower groups` lists the groups it holds \
+             (join one with `dualpower group join CODE`, or import its bundle)"
+        )));
+    }
+    Ok(g)
 }
 
 /// Answers `query` as `id` on `store` at time `now` (ms).
 pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Value, OpError> {
     match query {
-        Query::Feed { group } => feed(store, id, group_of(&group)?, now),
-        Query::Members { group } => members(store, id, group_of(&group)?, now),
+        Query::Feed { group } => feed(store, id, group_in(store, &group)?, now),
+        Query::Members { group } => members(store, id, group_in(store, &group)?, now),
         Query::DirectMessages => {
             let list = crate::ops::direct_messages(store, id, now)?;
             serde_json::to_value(list).map_err(|e| OpError::Invalid(e.to_string()))
         }
         Query::Proposals { group } => {
-            let g = group_of(&group)?;
+            let g = group_in(store, &group)?;
             let (st, all) = crate::ops::decisions::proposals(store, id, g, now)?;
             let delegations: Vec<Value> = st
                 .delegations
@@ -82,12 +91,18 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
             Ok(json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations }))
         }
         Query::Proposal { group, proposal } => {
-            let (st, _) = crate::ops::decisions::proposals(store, id, group_of(&group)?, now)?;
+            let (st, _) =
+                crate::ops::decisions::proposals(store, id, group_in(store, &group)?, now)?;
             Ok(proposal_json(find_proposal(&st, &proposal)?))
         }
         Query::VerifyTally { group, proposal } => {
-            let (v, _) =
-                crate::ops::decisions::verify_tally(store, id, group_of(&group)?, &proposal, now)?;
+            let (v, _) = crate::ops::decisions::verify_tally(
+                store,
+                id,
+                group_in(store, &group)?,
+                &proposal,
+                now,
+            )?;
             Ok(v)
         }
     }

@@ -2018,3 +2018,229 @@ proptest! {
         }
     }
 }
+
+// Attacks on roles by vote (review of issue 12).
+
+/// A member granted a role by a close that did not see its concurrent removal, then re-admitted
+/// later, comes back without the role: a removal ends every grant it is not in the past of.
+/// (Without that rule in `Authority::has_role`, D would be a moderator again.)
+#[test]
+fn a_role_granted_concurrently_with_a_removal_is_gone_after_a_readmission() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C", "D"], c0);
+    let p = s.propose("A", role_proposal(&s, "D", "moderator", true), &[tip]);
+    let votes: Vec<EventId> = ["A", "B", "C"]
+        .iter()
+        .map(|w| s.vote(w, &p, YES, &[tip]).id())
+        .collect();
+    // A second admin, C (by vote too), removes D on a branch the close of D's grant does not
+    // see: the removal and the grant are concurrent.
+    let pc = s.propose("A", role_proposal(&s, "C", "admin", true), &[tip]);
+    let vc: Vec<EventId> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|w| s.vote(w, &pc, YES, &[tip]).id())
+        .collect();
+    let cc = s.close("A", &pc, &vc);
+    let removal = s.remove("C", "D", s.count("D"), &[cc.id()]);
+    let mut deps = votes.clone();
+    deps.push(cc.id());
+    let close = s.close("A", &p, &deps);
+    // D asks again and A re-admits it, with both the close and the removal in the past.
+    let (invite, key) = s.invite("A", 1, NEVER, &[close.id(), removal.id()]);
+    let join = s.join("D", &invite, &key);
+    let readmit = s.admit("A", &join, &[close.id(), removal.id()], T);
+    // D, back, moderates nothing: an event of D's that needs the role would be refused.
+    let st = s.derive();
+    assert_none_refused(&st);
+    assert_valid(&st, &readmit);
+    assert!(st.is_member(&s.key("D")), "D was re-admitted");
+    assert!(prop(&st, &p).enacted, "D was a member at the close's point");
+    assert_eq!(roles_of(&st, &s, "D"), Vec::<String>::new());
+    assert_order_independent(&s, &st);
+}
+
+/// The group moves role changes from a vote to the admins while a role vote is open: a close
+/// with that amendment in its past enacts nothing (the admins decide now, directly), one
+/// concurrent with it is judged by the rules at its own point and enacts.
+#[test]
+fn a_role_vote_closed_after_roles_went_to_the_admins_enacts_nothing() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C"], c0.clone());
+    let vote_all = |s: &mut Scenario, p: &VerifiedEvent| -> Vec<EventId> {
+        ["A", "B", "C"]
+            .iter()
+            .map(|w| s.vote(w, p, YES, &[tip]).id())
+            .collect()
+    };
+    let late = s.propose("B", role_proposal(&s, "B", "moderator", true), &[tip]);
+    let vl = vote_all(&mut s, &late);
+    let early = s.propose("C", role_proposal(&s, "C", "moderator", true), &[tip]);
+    let ve = vote_all(&mut s, &early);
+    // C closes its own proposal before hearing of the amendment.
+    let ce = s.close("C", &early, &ve);
+    let mut pa = proposal("majority", &[]);
+    pa.method = Method::default();
+    pa.action = Payload::Amend(Constitution {
+        amend: Rule::Role("admin".into()),
+        ..c0
+    })
+    .encode();
+    let amend = s.propose("A", pa, &[tip]);
+    let va = vote_all(&mut s, &amend);
+    let ca = s.close("A", &amend, &va);
+    let mut deps = vl.clone();
+    deps.push(ca.id());
+    let cl = s.close("B", &late, &deps);
+    // Now the admin grants directly: that is the rule in force.
+    let direct = s.role("A", "B", "moderator", true, &[cl.id()]);
+
+    let st = s.derive();
+    assert_none_refused(&st);
+    assert!(prop(&st, &amend).enacted);
+    assert_eq!(st.constitution.amend, Rule::Role("admin".into()));
+    assert_closed(&st, &late, &cl, &[3, 0, 0], Some(true), &[]);
+    assert!(!prop(&st, &late).enacted);
+    let why = prop(&st, &late).not_enacted.clone().unwrap_or_default();
+    assert!(why.contains("no longer allow"), "{why}");
+    assert!(prop(&st, &early).enacted, "judged at its own point: {ce:?}");
+    assert_eq!(roles_of(&st, &s, "C"), vec!["moderator".to_owned()]);
+    assert_valid(&st, &direct);
+    assert_eq!(roles_of(&st, &s, "B"), vec!["moderator".to_owned()]);
+    assert_order_independent(&s, &st);
+}
+
+/// A role vote enacts once: after a later vote revoked the role, closing the first proposal
+/// again is refused and grants nothing; and of two concurrent closes, one failing and one
+/// passing, only the first in the causal order counts, so the passing one enacts nothing when
+/// it comes second.
+#[test]
+fn a_role_vote_enacts_once() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C"], c0.clone());
+    let vote_all = |s: &mut Scenario, p: &VerifiedEvent, deps: &[EventId]| -> Vec<EventId> {
+        ["A", "B", "C"]
+            .iter()
+            .map(|w| s.vote(w, p, YES, deps).id())
+            .collect()
+    };
+    let grant = s.propose("B", role_proposal(&s, "B", "moderator", true), &[tip]);
+    let vg = vote_all(&mut s, &grant, &[tip]);
+    let cg = s.close("B", &grant, &vg);
+    let revoke = s.propose("A", role_proposal(&s, "B", "moderator", false), &[cg.id()]);
+    let vr = vote_all(&mut s, &revoke, &[cg.id()]);
+    let cr = s.close("A", &revoke, &vr);
+    let again = s.close("B", &grant, &[cr.id()]);
+    let st = s.derive();
+    assert_refused(&st, &again, Refusal::AlreadyClosed(cg.id()));
+    assert!(prop(&st, &grant).enacted && prop(&st, &revoke).enacted);
+    assert_eq!(roles_of(&st, &s, "B"), Vec::<String>::new());
+    assert_order_independent(&s, &st);
+
+    // Two closes after the deadline, concurrent: C's saw only the no votes, D's only the yes
+    // votes. Pad C's log until C's failing close sorts first.
+    for pad in 0..32 {
+        let (mut s, tip) = group_of(&["A", "B", "C", "D", "E"], c0.clone());
+        let mut pd = role_proposal(&s, "E", "moderator", true);
+        pd.deadline = DEADLINE;
+        let p = s.propose("A", pd, &[tip]);
+        let no: Vec<EventId> = ["B", "C"]
+            .iter()
+            .map(|w| s.vote(w, &p, NO, &[tip]).id())
+            .collect();
+        let yes: Vec<EventId> = ["A", "D", "E"]
+            .iter()
+            .map(|w| s.vote(w, &p, YES, &[tip]).id())
+            .collect();
+        let w = s.write("B", Payload::Merge, &no, AFTER);
+        for i in 0..pad {
+            s.post("C", &format!("pad {i}"), &[tip]);
+        }
+        let mut seen = no.clone();
+        seen.push(w.id());
+        let failing = s.close_at("C", &p, &seen, AFTER);
+        let mut seen = yes.clone();
+        seen.push(w.id());
+        let passing = s.close_at("D", &p, &seen, AFTER);
+        let order = causal::order_events(&s.events);
+        let pos = |e: &VerifiedEvent| order.iter().position(|i| s.events[*i].id() == e.id());
+        if pos(&failing) > pos(&passing) {
+            continue;
+        }
+        let st = s.derive();
+        assert_refused(&st, &passing, Refusal::AlreadyClosed(failing.id()));
+        assert_eq!(cert(&st, &p).outcome.passed, Some(false));
+        assert!(!prop(&st, &p).enacted);
+        assert_eq!(roles_of(&st, &s, "E"), Vec::<String>::new());
+        assert_order_independent(&s, &st);
+        return;
+    }
+    panic!("no padding puts the failing close first");
+}
+
+/// A member who writes the proposal payload itself (no operation checking it) gets the same
+/// refusal from every node for a role the constitution lacks, a method other than the
+/// constitution's, an electorate other than every member, or an action no proposal may enact;
+/// a grant to someone who is no member is accepted as a proposal but enacts nothing.
+#[test]
+fn a_hand_made_role_proposal_is_refused_as_every_node_would() {
+    let c0 = Constitution {
+        amend: Rule::Vote,
+        ..Constitution::default()
+    };
+    let (mut s, tip) = group_of(&["A", "B", "C"], c0);
+    let unknown = s.propose("B", role_proposal(&s, "B", "landlord", true), &[tip]);
+    let mut m = role_proposal(&s, "B", "admin", true);
+    m.method = Method::parse("consent").unwrap();
+    let method = s.propose("B", m, &[tip]);
+    let mut e = role_proposal(&s, "B", "admin", true);
+    e.electorate = Electorate::Role("moderator".into());
+    let electorate = s.propose("B", e, &[tip]);
+    let mut k = role_proposal(&s, "B", "admin", true);
+    k.action = Payload::Post {
+        text: "not an act".into(),
+    }
+    .encode();
+    let kind = s.propose("B", k, &[tip]);
+    let mut g = role_proposal(&s, "B", "admin", true);
+    g.action = vec![0xff, 0x00, 0x13];
+    let garbage = s.propose("B", g, &[tip]);
+    // A stranger's key: a proposal, but nothing to enact.
+    let mut x = role_proposal(&s, "B", "admin", true);
+    x.action = Payload::Role {
+        member: identity_of("Z").public(),
+        role: "admin".into(),
+        grant: true,
+    }
+    .encode();
+    let stranger = s.propose("B", x, &[tip]);
+    let vs: Vec<EventId> = ["A", "B", "C"]
+        .iter()
+        .map(|w| s.vote(w, &stranger, YES, &[tip]).id())
+        .collect();
+    let cs = s.close("B", &stranger, &vs);
+
+    let st = s.derive();
+    assert_refused(&st, &unknown, Refusal::UnknownRole("landlord".into()));
+    for ev in [&method, &electorate, &kind, &garbage] {
+        assert!(
+            matches!(refusal(&st, ev), Some(Refusal::BadAction(_))),
+            "{:?}",
+            refusal(&st, ev)
+        );
+        assert!(!st.proposals.contains_key(&ev.id()));
+    }
+    assert_closed(&st, &stranger, &cs, &[3, 0, 0], Some(true), &[]);
+    assert!(!prop(&st, &stranger).enacted);
+    assert!(!st.is_member(&identity_of("Z").public()));
+    assert_eq!(roles_of(&st, &s, "B"), Vec::<String>::new());
+    assert_order_independent(&s, &st);
+}
