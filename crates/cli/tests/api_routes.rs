@@ -220,7 +220,10 @@ fn an_import_through_the_node_keeps_the_good_events_and_reports_as_the_local_one
         // The same events were kept (the posts are sealed: these members cannot read them).
         let kept = net.ok_json(&remote, &["log", &group]);
         assert_eq!(kept, net.ok_json(&local, &["log", &group]), "{name}");
-        assert!(kept["events"].as_array().unwrap().len() >= 3, "{name}: {kept}");
+        assert!(
+            kept["events"].as_array().unwrap().len() >= 3,
+            "{name}: {kept}"
+        );
         node.stop();
     }
 }
@@ -243,7 +246,14 @@ fn amending_away_ones_own_power_is_refused_by_the_operation_unless_confirmed() {
         if let Some(c) = confirmed {
             req["confirmed"] = c.into();
         }
-        http_raw(&url, "/v1/op", Some(&token), req.to_string().as_bytes(), None, t)
+        http_raw(
+            &url,
+            "/v1/op",
+            Some(&token),
+            req.to_string().as_bytes(),
+            None,
+            t,
+        )
     };
     let before = net.ok_json(&a, &["log", &group])["events"]
         .as_array()
@@ -278,7 +288,8 @@ fn stranger() -> (u16, Arc<Mutex<Vec<u8>>>) {
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
-            s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
             let mut buf = [0u8; 65536];
             while let Ok(n) = s.read(&mut buf) {
                 if n == 0 {
@@ -328,8 +339,14 @@ fn the_new_paths_send_no_token_to_a_stale_listener() {
     drop(lock);
     let seen = got.lock().unwrap().clone();
     let seen = String::from_utf8_lossy(&seen).to_ascii_lowercase();
-    assert!(seen.contains("/v1/hello"), "the CLI never checked the listener");
+    assert!(
+        seen.contains("/v1/hello"),
+        "the CLI never checked the listener"
+    );
     assert!(!seen.contains(&token), "the stranger got the token: {seen}");
     assert!(!seen.contains("authorization"), "{seen}");
-    assert!(!seen.contains("/v1/view") && !seen.contains("/v1/import"), "{seen}");
+    assert!(
+        !seen.contains("/v1/view") && !seen.contains("/v1/import"),
+        "{seen}"
+    );
 }
