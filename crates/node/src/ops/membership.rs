@@ -161,8 +161,10 @@ fn admit(cx: Cx<'_>, group: &str, member: &str) -> Result<Outcome, OpError> {
     // Admitting is idempotent: a running inviter's node admits a join made with its invite as
     // soon as it sees it, so by the time a person runs `admit` the work may be done.
     if v.state.is_member(&member) {
+        // The node's agent may not have sealed the key to them yet (it acts on its next
+        // round): do it now, so a bundle exported next lets them read.
         return Ok(Outcome {
-            events: Vec::new(),
+            events: welcome(cx, group, &member)?,
             value: json!({
                 "group": group.to_hex(), "admitted": member.to_did(), "already_member": true,
             }),
@@ -224,13 +226,23 @@ fn welcome(
     group: dualpower_core::GroupId,
     member: &dualpower_core::PublicKey,
 ) -> Result<Vec<dualpower_core::VerifiedEvent>, OpError> {
+    // Heal first, as every write does: after concurrent rotations (a leave crossing a removal,
+    // say) there may be no epoch fit to write under until this member's agent starts one, and
+    // sealing nothing would leave the newcomer unable to read until then.
+    let mut events = Vec::new();
+    if view(cx.store, cx.id, group, cx.now)?
+        .state
+        .is_member(&cx.me())
+    {
+        events = super::keys::writing_epoch(cx, group)?.0;
+    }
     let v = view(cx.store, cx.id, group, cx.now)?;
     let Some(epoch) = v
         .state
         .writing_epoch()
         .filter(|e| v.keyring.epochs.contains_key(e))
     else {
-        return Ok(Vec::new());
+        return Ok(events);
     };
     let missing: Vec<[u8; 32]> = v
         .state
@@ -239,8 +251,15 @@ fn welcome(
         .filter(|(who, _)| who == member)
         .map(|(_, p)| p)
         .collect();
+    // A healing epoch just sealed to them carries no history bundle (only an extension does):
+    // under `history`, extend it to them once more with the earlier epochs.
+    let resend = !events.is_empty() && v.state.constitution.history;
+    let missing = match v.state.members.get(member).and_then(|m| m.prekey) {
+        Some(p) if missing.is_empty() && resend => vec![p],
+        _ => missing,
+    };
     if missing.is_empty() {
-        return Ok(Vec::new());
+        return Ok(events);
     }
     let action = if v.state.constitution.history {
         Action::Extend {
@@ -251,7 +270,8 @@ fn welcome(
     } else {
         agent::rotate(&v.state)
     };
-    execute(cx.store, cx.id, group, vec![action], cx.now)
+    events.extend(execute(cx.store, cx.id, group, vec![action], cx.now)?);
+    Ok(events)
 }
 
 fn remove(cx: Cx<'_>, group: &str, member: &str, reason: String) -> Result<Outcome, OpError> {
