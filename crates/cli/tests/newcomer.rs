@@ -128,3 +128,25 @@ fn admitting_by_hand_names_the_proposal_when_the_group_admits_by_vote() {
         "{e}"
     );
 }
+
+#[test]
+fn sync_with_a_peer_that_syncs_no_group_with_us_says_so_instead_of_timing_out() {
+    // B holds the group but was removed from it: A's node is a Dual Power node that knows the
+    // group, answers the handshake, and syncs nothing with B.
+    let net = Net::new("newcomer-sync");
+    let (a, b, group, did_b) = onboard_offline(&net);
+    net.ok_json(&a, &["group", "remove", &group, &did_b]);
+    let na = Node::start(&net, "a", &[]);
+    let nb = Node::start(&net, "b", &[]);
+    let started = Instant::now();
+    let out = net.run(&b, &["sync", "--peer", &na.addr, "--timeout", "60"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert!(
+        said.contains("syncs no group with you") || said.contains("shares no group"),
+        "{said}"
+    );
+    assert!(!said.contains("did not finish"), "{said}");
+    // It concluded from the connection, not from the deadline.
+    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    drop((na, nb));
+}

@@ -115,6 +115,16 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// An operation's or a read's refusal, with the HTTP status that says whose fault it is.
+fn refused(e: crate::ops::Refused) -> ApiError {
+    let status = match e.kind {
+        "invalid" => StatusCode::BAD_REQUEST,
+        "denied" => StatusCode::FORBIDDEN,
+        _ => StatusCode::CONFLICT,
+    };
+    ApiError(status, e.message, e.kind)
+}
+
 fn group_of(hex: &str) -> Result<GroupId, ApiError> {
     GroupId::from_hex(hex)
         .ok_or_else(|| ApiError::bad_request(format!("`{hex}` is not a 64-digit group id")))
@@ -135,14 +145,7 @@ async fn op(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
     let req: OpReq = parse(body)?;
-    let out = s.handle.op(req.op, req.now).await.map_err(|e| {
-        let status = match e.kind {
-            "invalid" => StatusCode::BAD_REQUEST,
-            "denied" => StatusCode::FORBIDDEN,
-            _ => StatusCode::CONFLICT,
-        };
-        ApiError(status, e.message, e.kind)
-    })?;
+    let out = s.handle.op(req.op, req.now).await.map_err(refused)?;
     Ok(Json(out))
 }
 
@@ -161,14 +164,7 @@ async fn view(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check(&s, &headers)?;
     let req: ViewReq = parse(body)?;
-    let out = s.handle.view(req.query, req.now).await.map_err(|e| {
-        let status = match e.kind {
-            "invalid" => StatusCode::BAD_REQUEST,
-            "denied" => StatusCode::FORBIDDEN,
-            _ => StatusCode::CONFLICT,
-        };
-        ApiError(status, e.message, e.kind)
-    })?;
+    let out = s.handle.view(req.query, req.now).await.map_err(refused)?;
     Ok(Json(out))
 }
 
