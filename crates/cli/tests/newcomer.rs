@@ -140,13 +140,21 @@ fn sync_with_a_peer_that_syncs_no_group_with_us_says_so_instead_of_timing_out() 
     let nb = Node::start(&net, "b", &[]);
     let started = Instant::now();
     let out = net.run(&b, &["sync", "--peer", &na.addr, "--timeout", "60"]);
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
     assert!(
         said.contains("syncs no group with you") || said.contains("shares no group"),
         "{said}"
     );
     assert!(!said.contains("did not finish"), "{said}");
     // It concluded from the connection, not from the deadline.
-    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
     drop((na, nb));
 }
