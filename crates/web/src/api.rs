@@ -1,0 +1,10 @@
+//! The JSON API for other tools (placeholder while being written).
+
+use axum::Router;
+
+use crate::App;
+
+/// The routes of this part.
+pub fn routes() -> Router<App> {
+    Router::new()
+}

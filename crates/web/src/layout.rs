@@ -1,0 +1,263 @@
+//! The page shell every page shares (navigation, messages, the stylesheet and script), and the
+//! small pieces pages are built from, so that every page looks and behaves the same.
+//!
+//! The stylesheet and script are compiled into the binary and served from this app: nothing is
+//! fetched from the internet, and the Content-Security-Policy forbids anything else.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde_json::Value;
+
+use crate::App;
+use crate::access::Me;
+
+const CSS: &str = include_str!("../static/app.css");
+const JS: &str = include_str!("../static/app.js");
+
+/// A message shown once on the next page (after a form was sent).
+#[derive(Clone, Debug)]
+pub struct Flash {
+    /// `ok` or `error`.
+    pub kind: &'static str,
+    /// The text.
+    pub text: String,
+}
+
+impl Flash {
+    /// Something went well.
+    pub fn ok(text: impl Into<String>) -> Flash {
+        Flash {
+            kind: "ok",
+            text: text.into(),
+        }
+    }
+
+    /// Something was refused (the text says why and what to do).
+    pub fn error(text: impl Into<String>) -> Flash {
+        Flash {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+}
+
+/// The static files.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/static/app.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    CSS,
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    JS,
+                )
+                    .into_response()
+            }),
+        )
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Dual Power" }
+        link rel="stylesheet" href="/static/app.css";
+        script src="/static/app.js" defer {}
+    }
+}
+
+fn flash_box(flash: &Option<Flash>) -> Markup {
+    html! {
+        @if let Some(f) = flash {
+            div class={"flash " (f.kind)} role=(if f.kind == "error" { "alert" } else { "status" }) { (f.text) }
+        }
+    }
+}
+
+/// A page outside a session (login, errors).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    bare_with_flash(title, None, body)
+}
+
+/// [`bare`] with a message.
+pub fn bare_with_flash(title: &str, flash: Option<Flash>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body {
+                header class="top" { span class="brand" { "Dual Power" } }
+                main class="narrow" { (flash_box(&flash)) (body) }
+            }
+        }
+    }
+}
+
+/// Where a page sits, for the navigation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// The groups list.
+    Groups,
+    /// A group's tab: `feed`, `members`, `decisions`.
+    Group(&'a str, &'a str, &'a str),
+    /// Direct messages.
+    Messages,
+    /// Peers and sync.
+    Peers,
+    /// A person.
+    People,
+}
+
+/// A page of a logged-in member.
+pub fn page(me: &Me, title: &str, place: Place, body: Markup) -> Markup {
+    let nav = |p: Place, href: &str, text: &str| {
+        let current = match (p, place) {
+            (Place::Groups, Place::Group(..)) => true,
+            (a, b) => a == b,
+        };
+        html! { a href=(href) aria-current=[current.then_some("page")] { (text) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body data-csrf=(me.csrf) {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    a class="brand" href="/" { "Dual Power" }
+                    nav aria-label="Main" {
+                        (nav(Place::Groups, "/", "Groups"))
+                        (nav(Place::Messages, "/messages", "Messages"))
+                        (nav(Place::Peers, "/peers", "Network"))
+                    }
+                    form method="post" action="/logout" class="logout" {
+                        (csrf(me))
+                        button type="submit" class="link" { "Log out" }
+                    }
+                }
+                @if let Place::Group(g, name, tab) = place {
+                    nav class="tabs" aria-label="Group" {
+                        span class="group-name" { (name) }
+                        @for (t, label) in [("feed", "Feed"), ("members", "Members"), ("decisions", "Decisions")] {
+                            a href={"/g/" (g) @if t != "feed" { "/" (t) }}
+                              aria-current=[(tab == t).then_some("page")] { (label) }
+                        }
+                    }
+                }
+                main id="main" {
+                    (flash_box(&me.flash))
+                    (body)
+                }
+                div id="live-status" class="live-status" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf(me: &Me) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(me.csrf); }
+}
+
+/// The displayed piece of a `did:key`: enough to tell keys apart, short enough to read.
+pub fn short_key(did: &str) -> &str {
+    let k = did.strip_prefix("did:key:").unwrap_or(did);
+    let start = k.len().saturating_sub(8);
+    k.get(start..).unwrap_or(k)
+}
+
+/// A person, by the name this member sees for them (petname, display name, or a short key
+/// when neither exists), linking to their page where the full `did:key` is shown.
+pub fn who(labels: &Value, did: &str) -> Markup {
+    let l = &labels[did];
+    let label = l["label"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("·{}", short_key(did)));
+    let pet = l["petname"].is_string();
+    html! {
+        a class={"who" @if pet { " pet" }} href={"/people/" (did)} title=(did) { (label) }
+    }
+}
+
+/// A time (ms since the epoch) as an ISO-like UTC string; the script shows it as "3 min ago".
+pub fn when(ms: u64) -> Markup {
+    let secs = ms / 1000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil(d as i64);
+    let text = format!(
+        "{y:04}-{m:02}-{day:02} {:02}:{:02} UTC",
+        s / 3600,
+        (s % 3600) / 60
+    );
+    html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) { (text) } }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's method).
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Text with line breaks kept (escaped by maud).
+pub fn text(t: &str) -> Markup {
+    html! {
+        @for (i, line) in t.lines().enumerate() {
+            @if i > 0 { br; }
+            (line)
+        }
+    }
+}
+
+/// An inline SVG, already built by this app (never from user text unescaped).
+pub fn svg(s: String) -> Markup {
+    PreEscaped(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(20_454), (2026, 1, 1));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn who_escapes_and_falls_back() {
+        let labels = serde_json::json!({ "did:key:z6Mkabc": { "label": "<b>Sam</b>" } });
+        let m = who(&labels, "did:key:z6Mkabc").into_string();
+        assert!(m.contains("&lt;b&gt;Sam"), "{m}");
+        let m = who(&Value::Null, "did:key:z6Mkabcdefghij").into_string();
+        assert!(m.contains("·cdefghij"), "{m}");
+    }
+}

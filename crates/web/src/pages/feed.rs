@@ -1,0 +1,255 @@
+//! A group's feed: posts newest first, each with its thread of comments and its reactions, and
+//! the forms to post, reply and react. Long feeds are paged so a page renders in milliseconds
+//! however large the group grows.
+
+use axum::Router;
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dualpower_core::EventId;
+use dualpower_core::payload::Payload;
+use dualpower_node::ops::Op;
+use dualpower_node::query::Query;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::App;
+use crate::access::Me;
+use crate::layout::{self, Flash, Place, csrf, text, when, who};
+use crate::pages::{act, empty, group_name, read};
+
+/// Posts per page.
+pub const PAGE: usize = 30;
+/// The reactions offered as buttons (any other a member sent is shown too).
+pub const REACTIONS: [&str; 4] = ["👍", "❤️", "✊", "🎉"];
+
+/// The routes of this part.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/g/{g}", get(feed))
+        .route("/g/{g}/post", post(post_new))
+        .route("/g/{g}/comment", post(comment))
+        .route("/g/{g}/react", post(react))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    page: usize,
+}
+
+async fn feed(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let v = match read(&app, &me, Query::Feed { group: g.clone() }).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let name = group_name(&v);
+    let body = render(&me, &g, &v, q.page);
+    layout::page(&me, &name, Place::Group(&g, &name, "feed"), body).into_response()
+}
+
+/// The feed page's content (also what the render benchmark measures).
+pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
+    let empty_list = Vec::new();
+    let posts = v["posts"].as_array().unwrap_or(&empty_list);
+    let labels = &v["labels"];
+    let me_did = me.key.to_did();
+    let total = posts.len();
+    let pages = total.div_ceil(PAGE).max(1);
+    let page = page.min(pages - 1);
+    let shown = posts.iter().rev().skip(page * PAGE).take(PAGE);
+    html! {
+        h1 class="sr-only" { "Feed" }
+        section class="card" {
+            form method="post" action={"/g/" (g) "/post"} class="stack" {
+                (csrf(me))
+                label for="text" { "New post" }
+                textarea id="text" name="text" required placeholder="Write to the group (only members can read it)" {}
+                div { button type="submit" { "Post" } }
+            }
+        }
+        div data-live={"feed-" (page)} {
+            @if posts.is_empty() { (empty("Nothing posted yet. Say hello!")) }
+            @for p in shown {
+                (post_card(me, g, labels, &me_did, p))
+            }
+        }
+        @if pages > 1 {
+            nav class="pager" aria-label="Pages" {
+                @if page > 0 { a href={"/g/" (g) "?page=" (page - 1)} { "← Newer" } } @else { span {} }
+                span class="muted" { "Page " (page + 1) " of " (pages) }
+                @if page + 1 < pages { a href={"/g/" (g) "?page=" (page + 1)} { "Older →" } } @else { span {} }
+            }
+        }
+    }
+}
+
+fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
+    let count = |k: &str| r[k].as_array().map_or(0, Vec::len);
+    let mine = |k: &str| {
+        r[k].as_array()
+            .is_some_and(|a| a.iter().any(|d| d.as_str() == Some(me_did)))
+    };
+    let others: Vec<&String> = r
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !REACTIONS.contains(&k.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        div class="reactions" {
+            @for k in REACTIONS.iter().copied().chain(others.iter().map(|s| s.as_str())) {
+                form method="post" action={"/g/" (g) "/react"} class="inline" {
+                    (csrf(me))
+                    input type="hidden" name="target" value=(target);
+                    input type="hidden" name="reaction" value=(k);
+                    button type="submit" aria-pressed=(mine(k)) aria-label={"React " (k)} {
+                        (k) @if count(k) > 0 { " " (count(k)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn post_card(me: &Me, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
+    let id = p["id"].as_str().unwrap_or_default();
+    let empty_list = Vec::new();
+    let comments = p["comments"].as_array().unwrap_or(&empty_list);
+    html! {
+        article class="card" id={"p-" (id)} {
+            div class="meta" {
+                (who(labels, p["author"].as_str().unwrap_or_default()))
+                (when(p["timestamp"].as_u64().unwrap_or(0)))
+            }
+            p { (text(p["text"].as_str().unwrap_or_default())) }
+            (reactions(me, g, me_did, id, &p["reactions"]))
+            @if !comments.is_empty() {
+                div class="comments" {
+                    @for c in comments {
+                        div class="comment" {
+                            div class="meta" {
+                                (who(labels, c["author"].as_str().unwrap_or_default()))
+                                (when(c["timestamp"].as_u64().unwrap_or(0)))
+                            }
+                            div { (text(c["text"].as_str().unwrap_or_default())) }
+                        }
+                    }
+                }
+            }
+            details {
+                summary { "Reply" @if !comments.is_empty() { " (" (comments.len()) " in thread)" } }
+                form method="post" action={"/g/" (g) "/comment"} class="stack" {
+                    (csrf(me))
+                    input type="hidden" name="parent" value=(id);
+                    label for={"c-" (id)} { "Your reply" }
+                    textarea id={"c-" (id)} name="text" required {}
+                    div { button type="submit" class="small" { "Reply" } }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `payload` to group `g` sealed, then back to the feed.
+async fn write(app: &App, me: &Me, g: &str, payload: Payload, anchor: &str) -> Response {
+    let body = payload.encode();
+    if let Err(e) = Payload::decode(&body) {
+        me.flash(app, Flash::error(format!("This cannot be posted: {e}")));
+        return axum::response::Redirect::to(&format!("/g/{g}")).into_response();
+    }
+    let op = Op::Write {
+        group: g.to_string(),
+        payload: hex::encode(&body),
+    };
+    act(app, me, op, &format!("/g/{g}{anchor}"), |_| "Sent.".into()).await
+}
+
+#[derive(Deserialize)]
+struct PostForm {
+    text: String,
+}
+
+async fn post_new(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    axum::Form(f): axum::Form<PostForm>,
+) -> Response {
+    write(&app, &me, &g, Payload::Post { text: f.text }, "").await
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    parent: String,
+    text: String,
+}
+
+fn event_id(app: &App, me: &Me, g: &str, hex: &str) -> Result<EventId, Response> {
+    EventId::from_hex(hex).ok_or_else(|| {
+        me.flash(app, Flash::error(format!("`{hex}` is not an event id")));
+        axum::response::Redirect::to(&format!("/g/{g}")).into_response()
+    })
+}
+
+async fn comment(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    axum::Form(f): axum::Form<CommentForm>,
+) -> Response {
+    let parent = match event_id(&app, &me, &g, &f.parent) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let anchor = format!("#p-{}", f.parent);
+    write(
+        &app,
+        &me,
+        &g,
+        Payload::Comment {
+            parent,
+            text: f.text,
+        },
+        &anchor,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct ReactForm {
+    target: String,
+    reaction: String,
+}
+
+async fn react(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    axum::Form(f): axum::Form<ReactForm>,
+) -> Response {
+    let target = match event_id(&app, &me, &g, &f.target) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let anchor = format!("#p-{}", f.target);
+    write(
+        &app,
+        &me,
+        &g,
+        Payload::Reaction {
+            target,
+            reaction: f.reaction,
+        },
+        &anchor,
+    )
+    .await
+}
