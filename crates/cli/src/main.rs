@@ -138,7 +138,19 @@ enum Command {
         /// private.
         #[arg(long)]
         allow_private_peers: bool,
+        /// Where the web app listens (port 0: any free port).
+        #[arg(long, value_name = "ADDR", env = "DUALPOWER_WEB", default_value = dualpower_web::DEFAULT_ADDR)]
+        web: std::net::SocketAddr,
+        /// Serve no web app.
+        #[arg(long, conflicts_with = "web_public")]
+        no_web: bool,
+        /// Let the web app listen on an address other than loopback (other machines can reach
+        /// it and try passphrases; traffic is not encrypted).
+        #[arg(long)]
+        web_public: bool,
     },
+    /// Print a new one-time link that logs a browser into the running node's web app.
+    Web,
     /// Catch up every group with one peer now, with a progress bar.
     Sync {
         /// The peer's address, with /p2p/PEER_ID.
@@ -528,8 +540,17 @@ fn run(cli: Cli) -> Result<i32> {
             no_mdns,
             relay_server,
             allow_private_peers,
+            web,
+            no_web,
+            web_public,
         } => {
-            if !keystore::path(&ctx.home).exists() {
+            let web = (!no_web).then_some(web);
+            // With the web app and no passphrase at hand, the browser creates the identity.
+            let in_browser = web.is_some() && std::env::var_os("DUALPOWER_PASSPHRASE").is_none();
+            if !keystore::path(&ctx.home).exists() && in_browser {
+                dualpower_store::home::create_dir(&ctx.home)
+                    .with_context(|| format!("creating {}", ctx.home.display()))?;
+            } else if !keystore::path(&ctx.home).exists() {
                 if !ctx.json {
                     out::line(format!(
                         "No identity in {} yet: creating one.",
@@ -553,9 +574,12 @@ fn run(cli: Cli) -> Result<i32> {
                     mdns: !no_mdns,
                     relay_server,
                     allow_private_peers,
+                    web,
+                    web_public,
                 },
             )
         }
+        Command::Web => node_cmd::web_link(&ctx),
         Command::Sync { peer, timeout } => {
             node_cmd::sync(&ctx, peer, std::time::Duration::from_secs(timeout))
         }

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     pub mdns: bool,
     pub relay_server: bool,
     pub allow_private_peers: bool,
+    /// Where the web app listens (`None`: no web app).
+    pub web: Option<std::net::SocketAddr>,
+    /// The web app may listen on a non-loopback address.
+    pub web_public: bool,
 }
 
 /// A running node's API.
@@ -246,22 +250,93 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         );
     }
     init_logging();
-    let identity = ctx.identity()?;
+    // With the web app, a node with no passphrase at hand starts locked: the browser unlocks it
+    // (or creates the identity, through the login link printed below).
+    let identity = if args.web.is_some() && std::env::var_os("DUALPOWER_PASSPHRASE").is_none() {
+        None
+    } else {
+        Some(ctx.identity()?)
+    };
     let store = Arc::new(ctx.store()?);
     let rt = runtime()?;
     let json = ctx.json;
     let home = ctx.home.clone();
     let node_store = store.clone();
+    // The web app holds the store weakly: its connections may outlive the node, and the store
+    // must be closed (the WAL checkpointed) by us at shutdown.
+    let web_store = Arc::downgrade(&store);
     rt.block_on(async move {
         let (handle, commands) = Handle::new();
+        let token = api::new_token();
+        let (unlock_tx, unlock_rx) = tokio::sync::oneshot::channel();
+        let web = match args.web {
+            Some(addr) => {
+                let app = dualpower_web::App::new(dualpower_web::WebOptions {
+                    home: home.clone(),
+                    store: web_store,
+                    handle: handle.clone(),
+                    token: token.clone(),
+                    unlocked: identity.as_ref().map(|i| i.public()),
+                    unlock: identity.is_none().then_some(unlock_tx),
+                    public: args.web_public,
+                });
+                let bound = app.bind(addr).await?;
+                if !bound.addr.ip().is_loopback() {
+                    crate::out::err_line(format!(
+                        "warning: the web app listens on {}, reachable from other machines; \
+                         anyone who reaches it can try passphrases, and traffic is not encrypted",
+                        bound.addr
+                    ));
+                }
+                let url = bound.url.clone();
+                let link = app.login_link();
+                if json {
+                    crate::out::line_or_drop(json!({ "web": url, "login": link }));
+                } else if identity.is_none() && !dualpower_store::keystore::path(&home).exists() {
+                    crate::out::line_or_drop(format!(
+                        "web app on {url}\nOpen this link to create your identity (it works \
+                         once):\n  {link}"
+                    ));
+                } else if identity.is_none() {
+                    crate::out::line_or_drop(format!(
+                        "web app on {url}\nThe node is locked: open {url} and enter your \
+                         passphrase to unlock it."
+                    ));
+                } else {
+                    crate::out::line_or_drop(format!(
+                        "web app on {url}\nLog in with this link (it works once; `dualpower \
+                         web` prints another):\n  {link}"
+                    ));
+                }
+                let task = tokio::spawn(async move {
+                    let _ = bound.serve().await;
+                });
+                Some((app, url, task))
+            }
+            None => None,
+        };
+        let identity = match identity {
+            Some(id) => id,
+            None => {
+                tokio::select! {
+                    id = unlock_rx => id.map_err(|_| anyhow!("the web app stopped before the node was unlocked"))?,
+                    _ = shutdown_signal() => {
+                        if let Some((_, _, task)) = web { task.abort(); }
+                        return Ok(());
+                    }
+                }
+            }
+        };
         let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
-        let (listener, router, api_path) = api::bind(&home, handle.clone())
-            .await
-            .context("starting the local API")?;
+        let (listener, router, api_path) =
+            api::bind(&home, handle.clone(), token, web.as_ref().map(|w| w.1.clone()))
+                .await
+                .context("starting the local API")?;
         let api_url = format!("http://{}", listener.local_addr()?);
         let api_task = tokio::spawn(async move {
             let _ = api::serve(listener, router).await;
         });
+        let app = web.as_ref().map(|w| w.0.clone());
         let printer = tokio::spawn(async move {
             while let Some(ev) = events_rx.recv().await {
                 match ev {
@@ -272,8 +347,15 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                             crate::out::line_or_drop(format!("listening on {addr}"));
                         }
                     }
-                    NodeEvent::Stored { .. } => {}
+                    NodeEvent::Stored { .. } => {
+                        if let Some(app) = &app {
+                            app.changed();
+                        }
+                    }
                     NodeEvent::Connected(peer) => {
+                        if let Some(app) = &app {
+                            app.changed();
+                        }
                         if json {
                             crate::out::line_or_drop(json!({ "connected": peer.to_string() }));
                         } else {
@@ -313,19 +395,34 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         .await;
         api_task.abort();
         printer.abort();
+        if let Some((_, _, task)) = web {
+            task.abort();
+        }
         let _ = std::fs::remove_file(&api_path);
         result.map_err(anyhow::Error::from)
     })?;
     // Every acknowledged write is committed; close the store so the WAL is checkpointed.
-    match Arc::try_unwrap(store) {
-        Ok(store) => store.close()?,
-        Err(_) => bail!("the store is still in use at shutdown"),
-    }
+    close_store(store)?;
     drop(rt);
     if !ctx.json {
         crate::out::err_line("stopped; everything acknowledged is on disk");
     }
     Ok(0)
+}
+
+/// Closes the store once nothing else holds it: a web request still reading may hold it a
+/// moment after the node stopped.
+fn close_store(mut store: Arc<Store>) -> Result<()> {
+    for _ in 0..100 {
+        match Arc::try_unwrap(store) {
+            Ok(s) => return Ok(s.close()?),
+            Err(s) => {
+                store = s;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    bail!("the store is still in use at shutdown")
 }
 
 fn sync_totals(status: &Value, peer: Option<&str>) -> (u64, u64, bool) {
@@ -534,4 +631,39 @@ pub fn reader(home: &Path, config: StoreConfig) -> Result<Store> {
         Err(dualpower_store::StoreError::Locked { .. }) => Ok(Store::open_read_only(home, config)?),
         other => Ok(other?),
     }
+}
+
+/// `dualpower web`: a fresh one-time login link from the running node's web app.
+pub fn web_link(ctx: &Ctx) -> Result<i32> {
+    let Some(remote) = Remote::find(&ctx.home) else {
+        bail!(
+            "no node is running for {}: start it with `dualpower serve`, which prints the web \
+             app's address and a login link",
+            ctx.home.display()
+        );
+    };
+    let Some(web) = remote.info.web.clone() else {
+        bail!("the running node serves no web app (it was started with --no-web)");
+    };
+    let mut res = Remote::agent()
+        .post(format!("{web}/api/v1/login-link"))
+        .header("Authorization", format!("Bearer {}", remote.info.token))
+        .send_empty()
+        .map_err(|e| anyhow!("the web app at {web} does not answer: {e}"))?;
+    let status = res.status();
+    let body: Value = res
+        .body_mut()
+        .read_json()
+        .map_err(|e| anyhow!("the web app answered something unreadable: {e}"))?;
+    if !status.is_success() {
+        bail!(
+            "{}",
+            body["error"].as_str().unwrap_or("the web app refused the request")
+        );
+    }
+    let link = body["link"].as_str().unwrap_or_default().to_owned();
+    ctx.emit(json!({ "web": web, "login": link }), || {
+        format!("Open this link in your browser (it works once):\n  {link}")
+    });
+    Ok(0)
 }

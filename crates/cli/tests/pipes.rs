@@ -14,6 +14,7 @@ fn dp(home: &Path) -> Command {
         .arg(home)
         .env("DUALPOWER_PASSPHRASE", PASS)
         .env("DUALPOWER_NETWORK", "cli-pipes")
+        .env("DUALPOWER_WEB", "127.0.0.1:0")
         .env_remove("DUALPOWER_HOME")
         .stdin(Stdio::null());
     c

@@ -52,6 +52,9 @@ pub struct ApiInfo {
     pub url: String,
     /// Bearer token.
     pub token: String,
+    /// Where the node's web app listens (`http://127.0.0.1:PORT`), if it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 #[derive(Clone)]
@@ -312,19 +315,27 @@ pub fn router(handle: Handle, token: String, port: u16) -> Router {
         })
 }
 
-/// Binds the API on 127.0.0.1 (random port) and writes `api.json` to `home`.
+/// A fresh random API token (64 hex digits).
+pub fn new_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::fill(&mut raw);
+    hex::encode(raw)
+}
+
+/// Binds the API on 127.0.0.1 (random port) with `token` and writes `api.json` to `home`
+/// (with `web`, the web app's address, for commands that print it).
 pub async fn bind(
     home: &Path,
     handle: Handle,
+    token: String,
+    web: Option<String>,
 ) -> std::io::Result<(tokio::net::TcpListener, Router, PathBuf)> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let mut raw = [0u8; 32];
-    rand::fill(&mut raw);
-    let token = hex::encode(raw);
     let addr = listener.local_addr()?;
     let info = ApiInfo {
         url: format!("http://{addr}"),
         token: token.clone(),
+        web,
     };
     let path = home.join(API_FILE);
     write_private(

@@ -33,7 +33,7 @@ pub use secrets::{invite_keys, load_keyring};
 pub use write::{OpError, Refused, member_among, member_arg};
 
 /// One operation, as the CLI sends it to a running node.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Create a group.

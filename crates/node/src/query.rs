@@ -17,7 +17,7 @@ use crate::decisions::{find_proposal, proposal_json, scope_text, target_text};
 use crate::ops::OpError;
 
 /// One read, as the CLI sends it to a running node.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
     /// A group's decrypted feed.

@@ -25,7 +25,7 @@ pub mod pages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::Router;
 use dualpower_core::{Identity, PublicKey};
@@ -43,8 +43,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7433";
 pub struct WebOptions {
     /// The data directory (its keystore is what the passphrase unlocks or creates).
     pub home: PathBuf,
-    /// The node's store (read for listings that need no keys).
-    pub store: Arc<Store>,
+    /// The node's store (read for listings that need no keys), held weakly: the node's owner
+    /// closes it at shutdown, whatever connections the app still has open.
+    pub store: Weak<Store>,
     /// The node.
     pub handle: Handle,
     /// The node's API bearer token (the JSON API takes the same one).
@@ -70,7 +71,7 @@ pub struct App(Arc<Inner>);
 
 struct Inner {
     home: PathBuf,
-    store: Arc<Store>,
+    store: Weak<Store>,
     handle: Handle,
     token: String,
     public: bool,
@@ -134,9 +135,16 @@ impl App {
         self.0.handle.view(query, now_ms()).await
     }
 
-    /// The node's store, for listings that need no keys.
-    pub fn store(&self) -> &Store {
-        &self.0.store
+    /// The store's groups (no keys needed), read off the event loop.
+    pub async fn groups(&self) -> Vec<dualpower_store::GroupInfo> {
+        let Some(store) = self.0.store.upgrade() else {
+            return Vec::new();
+        };
+        tokio::task::spawn_blocking(move || store.groups())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
     }
 
     /// The node.

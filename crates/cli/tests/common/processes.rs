@@ -55,6 +55,8 @@ impl Net {
             .arg(home)
             .env("DUALPOWER_PASSPHRASE", PASS)
             .env("DUALPOWER_NETWORK", &self.network)
+            // Many nodes run at once: each web app on a free port.
+            .env("DUALPOWER_WEB", "127.0.0.1:0")
             .env_remove("DUALPOWER_HOME")
             .env_remove("DUALPOWER_PROGRESS")
             .env_remove("RUST_LOG")

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::write::{OpError, invalid};
 
 /// The constitution options a person can set at creation or amend (also the CLI's flags).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ConstitutionArgs {
     /// Who may invite: `member`, `role:NAME` or `vote` (default: member).

@@ -23,12 +23,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn index(State(app): State<App>, me: Me) -> Response {
-    let store = app.0.store.clone();
-    let groups = tokio::task::spawn_blocking(move || store.groups())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let groups = app.groups().await;
     let status = app.handle().status().await;
     let joins = status.as_ref().map(|s| s.joins.clone()).unwrap_or_default();
     let member_of = |hex: &str| {
@@ -45,7 +40,7 @@ async fn index(State(app): State<App>, me: Me) -> Response {
             }
             @for g in &groups {
                 @let hex = g.id.to_hex();
-                a class="card" href={"/g/" (hex)} style="display:block;text-decoration:none;color:inherit" {
+                a class="card tile" href={"/g/" (hex)} {
                     strong { (g.name) }
                     div class="meta" {
                         span { (g.events) " events" }
