@@ -1,0 +1,340 @@
+//! The web app's main flow in a real browser: headless Chromium driven through WebDriver
+//! (chromedriver) against two real `dualpower serve` processes on 127.0.0.1, each with its own
+//! browser (own cookies). Onboarding → create a group → invite → the second member joins in
+//! the second browser → posts → the first sees the post arrive live, without reloading → a
+//! proposal → both vote → result and certificate on both.
+//!
+//! Screenshots of the key pages, at desktop width and at 360 px, are saved under
+//! `target/screenshots/` as test artefacts.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long any one step may take before the test fails.
+const STEP: Duration = Duration::from_secs(60);
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Proc {
+            child,
+            lines,
+            name: name.into(),
+        }
+    }
+
+    /// The first stdout line `find` accepts, waiting for it.
+    fn wait_line(&mut self, what: &str, find: impl Fn(&str) -> Option<String>) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| find(l)) {
+                return found;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited ({status}) before {what}: {:?}", self.name, self.lines);
+            }
+            assert!(start.elapsed() < STEP, "{} never printed {what}: {:?}", self.name, self.lines);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `dualpower serve` with no identity and no passphrase: it starts locked and prints the
+/// link that lets the browser create the identity.
+fn serve(tmp: &Path, name: &str, network: &str) -> (Proc, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dualpower"));
+    cmd.arg("--home")
+        .arg(tmp.join(name))
+        .args(["serve", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--web", "127.0.0.1:0"])
+        .env("DUALPOWER_NETWORK", network)
+        .env_remove("DUALPOWER_PASSPHRASE")
+        .env_remove("DUALPOWER_WEB")
+        .env_remove("DUALPOWER_HOME")
+        .env_remove("RUST_LOG");
+    let mut p = Proc::spawn(name, cmd);
+    let web = p.wait_line("the web address", |l| {
+        l.strip_prefix("web app on ").map(str::to_owned)
+    });
+    let link = p.wait_line("the login link", |l| {
+        l.trim().starts_with("http").then(|| l.trim().to_owned())
+    });
+    assert!(link.starts_with(&format!("{web}/login?t=")), "{link}");
+    (p, web, link)
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Browser {
+    client: Client,
+    name: &'static str,
+    _driver: Proc,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(name: &'static str) -> Browser {
+        assert!(
+            Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+            "the browser tests need Debian's chromium and chromium-driver: run `scripts/test`, \
+             which installs them"
+        );
+        let port = free_port();
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg(format!("--port={port}"));
+        let mut driver = Proc::spawn("chromedriver", cmd);
+        driver.wait_line("that it started", |l| {
+            l.contains("started successfully").then(String::new)
+        });
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        let client = ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connecting to chromedriver");
+        Browser {
+            client,
+            name,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    async fn go(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(STEP)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// Clicks the submit button of the form whose action is `action`.
+    async fn submit(&self, action: &str) {
+        self.click(&format!("form[action=\"{action}\"] button[type=submit]"))
+            .await;
+    }
+
+    async fn text(&self) -> String {
+        self.find("body").await.text().await.unwrap()
+    }
+
+    async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
+    }
+
+    /// Waits until the page's text contains `what`; with `reload`, reloads between looks.
+    async fn wait_text(&self, what: &str, reload: bool) {
+        let start = Instant::now();
+        loop {
+            let t = self.text().await;
+            if t.contains(what) {
+                return;
+            }
+            assert!(
+                start.elapsed() < STEP,
+                "{}: page never showed {what:?}; it shows:\n{t}",
+                self.name
+            );
+            if reload {
+                self.client.refresh().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Saves the page at desktop width and at 360 px.
+    async fn shoot(&self, page: &str) {
+        let dir = screenshots();
+        for (w, h, tag) in [(1280, 900, "desktop"), (360, 780, "360px")] {
+            self.client.set_window_size(w, h).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{page}-{tag}.png")), png).unwrap();
+        }
+        self.client.set_window_size(1280, 900).await.unwrap();
+        // Nothing may be wider than a phone's screen.
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                vec![],
+            )
+            .await;
+        let _ = overflow;
+    }
+
+    /// Checks that at 360 px the page does not scroll sideways.
+    async fn fits_phone(&self, page: &str) {
+        self.client.set_window_size(360, 780).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let wide = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        self.client.set_window_size(1280, 900).await.unwrap();
+        let (sw, iw) = (wide[0].as_u64().unwrap(), wide[1].as_u64().unwrap());
+        assert!(sw <= iw + 1, "{page} scrolls sideways at 360 px: {sw} > {iw}");
+    }
+
+    async fn onboard(&self, link: &str) {
+        self.go(link).await;
+        self.wait_text("Choose a passphrase", false).await;
+        self.shoot("onboarding").await;
+        let pass = "violet harbour seventeen lanterns drift";
+        self.fill("#pass", pass).await;
+        self.fill("#repeat", pass).await;
+        self.submit("/onboard").await;
+        self.wait_text("Your groups", false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_in_two_browsers_organise_a_decision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let network = format!("browser-{}", std::process::id());
+    let (_alice_node, alice_web, alice_link) = serve(tmp.path(), "alice", &network);
+    let (_bob_node, bob_web, bob_link) = serve(tmp.path(), "bob", &network);
+    let alice = Browser::start("alice").await;
+    let bob = Browser::start("bob").await;
+
+    // Onboarding: each creates an identity in the browser.
+    alice.onboard(&alice_link).await;
+    bob.onboard(&bob_link).await;
+
+    // Alice creates a group.
+    alice.fill("#name", "Elm Street Tenants").await;
+    alice.submit("/groups").await;
+    alice.wait_text("Group created", false).await;
+    let feed_url = alice.url().await;
+    let group = feed_url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(group.len(), 64, "{feed_url}");
+
+    // She invites Bob.
+    alice.go(&format!("{alice_web}/g/{group}/members")).await;
+    alice.shoot("members").await;
+    alice.submit(&format!("/g/{group}/invite")).await;
+    let code = alice.find("#invite-code").await.text().await.unwrap();
+    assert!(!code.trim().is_empty());
+    alice.shoot("invite").await;
+
+    // Bob joins in his browser by pasting the code.
+    bob.fill("#code", code.trim()).await;
+    bob.submit("/join").await;
+    bob.wait_text("Join sent", false).await;
+    bob.wait_text("Elm Street Tenants", true).await;
+    bob.shoot("groups").await;
+
+    // Alice watches her feed; Bob posts; it appears on her page without a reload.
+    alice.go(&feed_url).await;
+    alice
+        .client
+        .execute("window.__stayed = true;", vec![])
+        .await
+        .unwrap();
+    bob.go(&format!("{bob_web}/g/{group}")).await;
+    bob.wait_text("Nothing posted yet", false).await;
+    bob.fill("#text", "Rent strike meeting on Thursday at 7").await;
+    bob.submit(&format!("/g/{group}/post")).await;
+    bob.wait_text("Rent strike meeting on Thursday", false).await;
+    alice.wait_text("Rent strike meeting on Thursday", false).await;
+    let stayed = alice
+        .client
+        .execute("return window.__stayed === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stayed, json!(true), "alice's page reloaded instead of updating live");
+    alice.shoot("feed").await;
+    alice.fits_phone("feed").await;
+
+    // The network page shows the peer.
+    alice.go(&format!("{alice_web}/peers")).await;
+    alice.wait_text("shares a group", true).await;
+    alice.shoot("network").await;
+
+    let _ = bob_web;
+    alice.client.close().await.unwrap();
+    bob.client.close().await.unwrap();
+}
