@@ -10,7 +10,7 @@ use dualpower_node::ops::{ConstitutionArgs, Op};
 use dualpower_node::query::Query;
 use serde_json::{Value, json};
 
-use crate::{Ctx, group_hex, op, short};
+use crate::{Ctx, group_hex, label, op};
 
 /// Decision commands (flattened into the top level).
 #[derive(Subcommand, Debug)]
@@ -417,7 +417,7 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
                         h["lost"].as_str().map_or_else(|| h["lost"].to_string(), str::to_owned)
                     ),
                     None if v["status"] == "voting" => {
-                        format!("You ({}) have not voted.", short(&did))
+                        format!("You ({}) have not voted.", label(&v, &did))
                     }
                     None => String::new(),
                 }
@@ -442,7 +442,10 @@ fn list(ctx: &Ctx, group: &str, one: Option<&str>) -> Result<i32> {
     });
     let delegations = listed["delegations"].clone();
     let now = crate::now_ms();
-    let value = json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations });
+    let value = json!({
+        "group": g.to_hex(), "proposals": all, "delegations": delegations,
+        "labels": listed["labels"],
+    });
     ctx.emit(value, || {
         if all.is_empty() {
             return "No proposals yet.".into();
@@ -526,7 +529,7 @@ fn certificate_text(v: &Value) -> String {
     if let Some(author) = v["author"].as_str() {
         t.push_str(&format!(
             "proposed by {} {}{}\n",
-            short(author),
+            label(v, author),
             crate::when::ago(now, v["timestamp"].as_u64().unwrap_or(0)),
             if v["text"] != v["id"] {
                 " (revised)"
@@ -578,7 +581,7 @@ fn certificate_text(v: &Value) -> String {
     for vote in v["votes"].as_array().into_iter().flatten() {
         t.push_str(&format!(
             "  {} voted {}{}\n",
-            short(vote["voter"].as_str().unwrap_or_default()),
+            label(v, vote["voter"].as_str().unwrap_or_default()),
             vote["ballot"].as_str().unwrap_or_default(),
             match vote["reason"].as_str() {
                 Some(r) if !r.is_empty() => format!(" ({r})"),
@@ -590,12 +593,12 @@ fn certificate_text(v: &Value) -> String {
         match h["held_by"].as_str() {
             Some(by) => t.push_str(&format!(
                 "  {}'s weight is held by {}\n",
-                short(h["member"].as_str().unwrap_or_default()),
-                short(by)
+                label(v, h["member"].as_str().unwrap_or_default()),
+                label(v, by)
             )),
             None => t.push_str(&format!(
                 "  {}'s weight is lost ({})\n",
-                short(h["member"].as_str().unwrap_or_default()),
+                label(v, h["member"].as_str().unwrap_or_default()),
                 h["lost"].as_str().unwrap_or_default()
             )),
         }
@@ -719,6 +722,7 @@ fn tally(
         let out = json!({
             "proposal": v["id"], "status": v["status"], "final": v["status"] == "closed",
             "certificate": v["certificate"], "digest": v["certificate"]["digest"],
+            "labels": v["labels"],
         });
         ctx.emit(out, || certificate_text(&v));
         return Ok(0);

@@ -88,6 +88,24 @@ enum Command {
         /// An emoji or a short word.
         reaction: String,
     },
+    /// Set your display name in a group (sealed to its members; the latest one counts).
+    Name {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The name (1–64 characters). Members who share a name are told apart by key.
+        name: String,
+    },
+    /// Give anyone a private name that only you see (or clear it); it overrides their display
+    /// name wherever you see them.
+    Petname {
+        /// The member (did:key, or a unique piece of it as shown, e.g. …uW3fgMhW).
+        member: String,
+        /// The name; leave it out (or give --clear) to clear it.
+        name: Option<String>,
+        /// Clear the petname.
+        #[arg(long, conflicts_with = "name")]
+        clear: bool,
+    },
     /// Direct messages (end-to-end encrypted between two members).
     #[command(subcommand)]
     Dm(DmCommand),
@@ -607,6 +625,12 @@ fn run(cli: Cli) -> Result<i32> {
             })
         }),
         Command::Feed { group } => feed(&ctx, &group),
+        Command::Name { group, name } => set_name(&ctx, &group, &name),
+        Command::Petname {
+            member,
+            name,
+            clear,
+        } => petname(&ctx, &member, if clear { None } else { name }),
         Command::Log { group } => log(&ctx, &group),
         Command::Verify => verify(&ctx),
         Command::Export { group, file } => export(&ctx, &group, &file),
@@ -822,14 +846,24 @@ fn members_text(v: &Value) -> String {
     );
     for m in &members {
         let roles: Vec<String> = list(&m["roles"]).iter().map(s).collect();
-        t.push_str(&format!("  {}  {}\n", s(&m["id"]), roles.join(",")));
+        t.push_str(&format!(
+            "  {}  {}  {}\n",
+            label(v, &s(&m["id"])),
+            s(&m["id"]),
+            roles.join(",")
+        ));
     }
     for p in list(&v["pending"]) {
-        t.push_str(&format!("  {}  (waiting to be admitted)\n", s(&p["id"])));
+        t.push_str(&format!(
+            "  {}  {}  (waiting to be admitted)\n",
+            label(v, &s(&p["id"])),
+            s(&p["id"])
+        ));
     }
     for f in list(&v["forked"]) {
         t.push_str(&format!(
-            "  {}  (signed two versions of event {}: frozen, no vote or authority from there on)\n",
+            "  {}  {}  (signed two versions of event {}: frozen, no vote or authority from there on)\n",
+            label(v, &s(&f["id"])),
             s(&f["id"]),
             f["seq"]
         ));
@@ -837,9 +871,10 @@ fn members_text(v: &Value) -> String {
     for r in list(&v["removed"]) {
         let why = s(&r["reason"]);
         t.push_str(&format!(
-            "  {}  (removed by {}{})\n",
+            "  {}  {}  (removed by {}{})\n",
+            label(v, &s(&r["id"])),
             s(&r["id"]),
-            short(&s(&r["by"])),
+            label(v, &s(&r["by"])),
             if why.is_empty() {
                 String::new()
             } else {
@@ -862,9 +897,9 @@ fn members_text(v: &Value) -> String {
 
 fn dm_list(ctx: &Ctx) -> Result<i32> {
     let value = view(ctx, Query::DirectMessages)?;
-    let list = value.as_array().cloned().unwrap_or_default();
+    let list = value["messages"].as_array().cloned().unwrap_or_default();
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    ctx.emit(value, || {
+    ctx.emit(value.clone(), || {
         if list.is_empty() {
             return "No direct messages.".into();
         }
@@ -873,8 +908,8 @@ fn dm_list(ctx: &Ctx) -> Result<i32> {
             .map(|m| {
                 format!(
                     "{} → {}, {}: {}",
-                    short(&s(&m["from"])),
-                    short(&s(&m["to"])),
+                    label(&value, &s(&m["from"])),
+                    label(&value, &s(&m["to"])),
                     when::ago(now, m["timestamp"].as_u64().unwrap_or(0)),
                     s(&m["text"])
                 )
@@ -1086,6 +1121,51 @@ fn short(did: &str) -> String {
     format!("…{tail}")
 }
 
+/// How an answer shows `did`: its label from the answer's `"labels"` map (petname, display
+/// name or short key, told apart when two look alike: see `dualpower_node::names`), else the
+/// short key.
+pub(crate) fn label(v: &Value, did: &str) -> String {
+    v["labels"][did]["label"]
+        .as_str()
+        .map_or_else(|| short(did), str::to_owned)
+}
+
+fn set_name(ctx: &Ctx, group: &str, name: &str) -> Result<i32> {
+    let group = group_hex(ctx, group)?;
+    let v = op(
+        ctx,
+        Op::SetName {
+            group,
+            name: name.to_owned(),
+        },
+    )?;
+    let shown = v["name"].as_str().unwrap_or_default().to_owned();
+    ctx.emit(v, || {
+        format!(
+            "Your display name is now \"{shown}\" in this group (members see it once their nodes \
+             sync; `dualpower petname` names others for you alone)"
+        )
+    });
+    Ok(0)
+}
+
+fn petname(ctx: &Ctx, member: &str, name: Option<String>) -> Result<i32> {
+    let v = op(
+        ctx,
+        Op::Petname {
+            member: member.to_owned(),
+            name,
+        },
+    )?;
+    let did = v["member"].as_str().unwrap_or_default().to_owned();
+    ctx.emit(v.clone(), || match v["petname"].as_str() {
+        Some(n) => format!("{did} is now \"{n}\" to you (only you see this name)"),
+        None if v["cleared"] == true => format!("{did} has no petname any more"),
+        None => format!("{did} had no petname"),
+    });
+    Ok(0)
+}
+
 fn feed(ctx: &Ctx, group: &str) -> Result<i32> {
     let info = resolve_group(&ctx.reader()?, group)?;
     let value = view(
@@ -1127,7 +1207,7 @@ fn feed_text(v: &Value) -> String {
         out.push_str(&format!(
             "\n[{}] {}, {}: {}\n",
             id8(&p["id"]),
-            short(&s(&p["author"])),
+            label(v, &s(&p["author"])),
             ago(p),
             s(&p["text"])
         ));
@@ -1139,7 +1219,7 @@ fn feed_text(v: &Value) -> String {
             out.push_str(&format!(
                 "{indent}↳ [{}] {}, {}: {}\n",
                 id8(&c["id"]),
-                short(&s(&c["author"])),
+                label(v, &s(&c["author"])),
                 ago(&c),
                 s(&c["text"])
             ));

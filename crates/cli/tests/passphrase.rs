@@ -181,7 +181,7 @@ fn a_running_node_acts_for_its_user_without_the_passphrase() {
         "{feed}"
     );
     let dms = &via_node[2];
-    assert_eq!(dms[0]["text"], "welcome, b", "{dms}");
+    assert_eq!(dms["messages"][0]["text"], "welcome, b", "{dms}");
     assert_eq!(via_node[5]["certificate"]["voters"], 1, "{}", via_node[5]);
 
     // The API routes want the token.

@@ -29,7 +29,7 @@ impl Net {
 
     /// The texts of the direct messages `home` can read.
     fn dm_texts(&self, home: &Path) -> Vec<String> {
-        self.ok_json(home, &["dm", "list"])
+        self.ok_json(home, &["dm", "list"])["messages"]
             .as_array()
             .unwrap()
             .iter()
@@ -140,7 +140,7 @@ fn members_read_each_other_and_a_removed_member_reads_nothing_new() {
         }
     });
     let list = net.ok_json(&b_home, &["dm", "list"]);
-    let m = list
+    let m = list["messages"]
         .as_array()
         .unwrap()
         .iter()

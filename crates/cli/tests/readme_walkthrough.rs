@@ -143,6 +143,23 @@ fn three_members_follow_the_readme() {
             "{members}"
         );
     }
+    // Names: Bob's display name reaches Alice; his petname for Alice is his alone.
+    say(&net, &bob, &["name", "tenants", "Bob"]);
+    say(&net, &bob, &["petname", &shown(&did_a), "Alice (5th St)"]);
+    let members = say(&net, &bob, &["group", "members", "tenants"]);
+    assert!(
+        members.contains(&format!("Alice (5th St)  {did_a}")),
+        "{members}"
+    );
+    assert!(members.contains(&format!("Bob  {did_b}")), "{members}");
+    wait_text(
+        &net,
+        &alice,
+        &["group", "members", "tenants"],
+        &format!("Bob  {did_b}"),
+        LIVE,
+    );
+    assert!(!say(&net, &alice, &["group", "members", "tenants"]).contains("Alice (5th St)"));
     say(&net, &bob, &["post", "tenants", "hello"]);
     net.wait_post(&alice, &gid, "hello", LIVE);
     say(&net, &bob, &["dm", "send", &shown(&did_a), "see you at 7"]);

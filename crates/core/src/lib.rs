@@ -20,4 +20,6 @@ pub use event::{
     Draft, Event, EventError, EventId, GroupId, Header, NetworkId, VerifiedEvent, verify_batch,
 };
 pub use keys::{Identity, KeyError, PublicKey};
-pub use payload::{Admission, Constitution, Genesis, KeyShare, Payload, PayloadError, Rule, Seal};
+pub use payload::{
+    Admission, Constitution, DisplayNameError, Genesis, KeyShare, Payload, PayloadError, Rule, Seal,
+};

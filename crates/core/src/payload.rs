@@ -16,7 +16,9 @@ use crate::keys::PublicKey;
 
 pub(crate) mod check;
 pub(crate) use check::role_name;
-pub use check::{MAX_ROLE_BYTES, PayloadError};
+pub use check::{
+    DisplayNameError, MAX_DISPLAY_NAME_CHARS, MAX_ROLE_BYTES, PayloadError, display_name,
+};
 
 /// Longest group name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -51,6 +53,7 @@ mod kind {
     pub const CLOSE: u64 = 21;
     pub const ATTEST: u64 = 22;
     pub const MERGE: u64 = 23;
+    pub const PROFILE: u64 = 24;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -87,6 +90,13 @@ pub enum Payload {
         target: EventId,
         /// The reaction.
         reaction: String,
+    },
+    /// The author's display name in the group (their latest one counts). Written sealed under
+    /// the group's epoch key like a post, so only members read it; the author is the signer, so
+    /// nobody can name anyone but themselves.
+    Profile {
+        /// The name, as [`display_name`] accepts it.
+        name: String,
     },
     /// Creates an invite: whoever holds the private half of `key` (handed out as an invite code)
     /// may ask to join until `expires`, at most `uses` different people.
@@ -836,6 +846,9 @@ impl Payload {
                     .uint(2)
                     .bytes(digest);
             }
+            Payload::Profile { name } => {
+                w.map(2).uint(0).uint(kind::PROFILE).uint(1).text(name);
+            }
             Payload::Merge => {
                 w.map(1).uint(0).uint(kind::MERGE);
             }
@@ -1065,6 +1078,15 @@ impl Payload {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
             },
             kind::MERGE => Payload::Merge,
+            kind::PROFILE => {
+                let name = fields
+                    .expect(1, "name")?
+                    .text("name", check::MAX_DISPLAY_NAME_BYTES)?;
+                display_name(name)?;
+                Payload::Profile {
+                    name: name.to_owned(),
+                }
+            }
             kind::ATTEST => Payload::Attest {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
                 digest: fields.expect(2, "digest")?.bytes_n::<32>("digest")?,
@@ -1116,6 +1138,7 @@ impl Payload {
             Payload::Close { .. } => "close",
             Payload::Attest { .. } => "attest",
             Payload::Merge => "merge",
+            Payload::Profile { .. } => "profile",
             Payload::Unknown { .. } => "unknown",
         }
     }
@@ -1369,6 +1392,9 @@ mod tests {
                 digest: [6; 32],
             },
             Payload::Merge,
+            Payload::Profile {
+                name: "Sam Okafor".into(),
+            },
         ];
         for p in all {
             assert_eq!(Payload::decode(&p.encode()), Ok(p));
@@ -1404,6 +1430,40 @@ mod tests {
         assert!(matches!(
             Payload::decode(&w.into_bytes()),
             Err(PayloadError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_profile_with_a_bad_name_does_not_decode() {
+        let profile = |name: &str| {
+            Payload::decode(
+                &Payload::Profile {
+                    name: name.to_owned(),
+                }
+                .encode(),
+            )
+        };
+        assert!(profile("Sam").is_ok());
+        for (name, why) in [
+            ("", DisplayNameError::Empty),
+            ("Sam ", DisplayNameError::Untrimmed),
+            ("Sam\u{202E}", DisplayNameError::Invisible(0x202E)),
+            ("Sam (…3f9a2c)", DisplayNameError::Ellipsis),
+        ] {
+            assert_eq!(
+                profile(name),
+                Err(PayloadError::DisplayName(why)),
+                "{name:?}"
+            );
+        }
+        // Over the byte bound the decoder refuses before counting characters.
+        assert!(matches!(
+            profile(&"x".repeat(MAX_DISPLAY_NAME_CHARS * 4 + 1)),
+            Err(PayloadError::Encoding(_))
+        ));
+        assert!(matches!(
+            profile(&"x".repeat(MAX_DISPLAY_NAME_CHARS + 1)),
+            Err(PayloadError::DisplayName(DisplayNameError::TooLong { .. }))
         ));
     }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod decisions;
+pub mod names;
 pub mod node;
 pub mod ops;
 pub mod query;

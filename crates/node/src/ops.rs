@@ -3,7 +3,8 @@
 //! and for what its membership agent decides to write).
 //!
 //! This module only names the operations ([`Op`]) and routes each to its domain:
-//! [`membership`], [`content`] and [`decisions`] (plus `rekey` in [`keys`]). The domains do not
+//! [`membership`], [`content`] and [`decisions`] (plus `rekey` in [`keys`], and local petnames
+//! in [`names`]). The domains do not
 //! call each other; they share the layer under them: [`write`] (argument parsing, permission
 //! checks, and the one check → append → derive → report-refusal path), [`keys`] (the view of a
 //! group with our keyring opened, and writing key material), [`secrets`] (local encrypted
@@ -16,6 +17,7 @@ pub mod decisions;
 pub mod derived;
 pub mod keys;
 pub mod membership;
+pub mod names;
 pub mod secrets;
 pub mod write;
 
@@ -26,9 +28,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use constitution::ConstitutionArgs;
-pub use content::{DirectView, direct_messages, feed, removal_reasons};
+pub use content::{
+    DirectView, direct_messages, display_names, feed, feed_and_names, removal_reasons,
+};
 pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
+pub use names::{group_labels, petnames};
 pub use secrets::{invite_keys, load_keyring};
 pub use write::{OpError, Refused, member_among, member_arg};
 
@@ -227,6 +232,22 @@ pub enum Op {
         /// Proposal id or prefix.
         proposal: String,
     },
+    /// Set our display name in a group (a sealed profile event; the latest counts).
+    SetName {
+        /// Group.
+        group: String,
+        /// The name (trimmed; 1–64 characters, no control or invisible characters).
+        name: String,
+    },
+    /// Give a key a local petname, or clear it (`name` none). Local only: no event is written,
+    /// and it is kept encrypted like the node's other secrets.
+    Petname {
+        /// The key (did:key, hex, or a piece of one as shown).
+        member: String,
+        /// The petname; none clears it.
+        #[serde(default)]
+        name: Option<String>,
+    },
     /// Send a direct message.
     Dm {
         /// Group to carry it (default: the first group both are members of).
@@ -265,7 +286,8 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::Leave { .. }
         | Op::Role { .. }
         | Op::Amend { .. }) => membership::apply(cx, op),
-        op @ (Op::Write { .. } | Op::Dm { .. }) => content::apply(cx, op),
+        op @ (Op::Write { .. } | Op::Dm { .. } | Op::SetName { .. }) => content::apply(cx, op),
+        Op::Petname { member, name } => names::petname(cx, &member, name.as_deref()),
         Op::Rekey { group } => keys::rekey(cx, &group),
     }
 }

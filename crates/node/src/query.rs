@@ -6,6 +6,10 @@
 //! ssh-agent), so the CLI (and the web app) send the same [`Query`] to the node's local API
 //! (`/v1/view`) and the node calls [`answer`] with its in-memory keys. Both paths return the
 //! same JSON, which is what `--json` prints and what the text output is made from.
+//!
+//! Every answer that names members (feed, members, direct messages, proposals, one proposal)
+//! carries a top-level `"labels"` map: did:key → [`crate::names::Label`] for every key it
+//! mentions (and every key the group knows), so each surface shows the same names.
 
 use dualpower_core::{GroupId, Identity};
 use dualpower_store::ImportReport;
@@ -13,7 +17,10 @@ use dualpower_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::decisions::{find_proposal, proposal_json, scope_text, target_text};
+use crate::names::{labels, labels_json, mentioned_keys};
 use crate::ops::OpError;
 
 /// One read, as the CLI sends it to a running node.
@@ -44,6 +51,11 @@ pub enum Query {
         /// Proposal id or unique prefix.
         proposal: String,
     },
+    /// The labels of every key a group knows: `{"group", "labels"}`.
+    Names {
+        /// Group (hex).
+        group: String,
+    },
     /// A proposal's certificate recomputed from every stored event re-verified from its bytes.
     VerifyTally {
         /// Group (hex).
@@ -72,10 +84,7 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
     match query {
         Query::Feed { group } => feed(store, id, group_in(store, &group)?, now),
         Query::Members { group } => members(store, id, group_in(store, &group)?, now),
-        Query::DirectMessages => {
-            let list = crate::ops::direct_messages(store, id, now)?;
-            serde_json::to_value(list).map_err(|e| OpError::Invalid(e.to_string()))
-        }
+        Query::DirectMessages => direct_messages(store, id, now),
         Query::Proposals { group } => {
             let g = group_in(store, &group)?;
             let (st, all) = crate::ops::decisions::proposals(store, id, g, now)?;
@@ -88,12 +97,28 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                     })
                 })
                 .collect();
-            Ok(json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations }))
+            labelled(
+                store,
+                id,
+                g,
+                now,
+                json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations }),
+            )
         }
         Query::Proposal { group, proposal } => {
-            let (st, _) =
-                crate::ops::decisions::proposals(store, id, group_in(store, &group)?, now)?;
-            Ok(proposal_json(find_proposal(&st, &proposal)?))
+            let g = group_in(store, &group)?;
+            let (st, _) = crate::ops::decisions::proposals(store, id, g, now)?;
+            labelled(
+                store,
+                id,
+                g,
+                now,
+                proposal_json(find_proposal(&st, &proposal)?),
+            )
+        }
+        Query::Names { group } => {
+            let g = group_in(store, &group)?;
+            labelled(store, id, g, now, json!({ "group": g.to_hex() }))
         }
         Query::VerifyTally { group, proposal } => {
             let (v, _) = crate::ops::decisions::verify_tally(
@@ -108,8 +133,38 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
     }
 }
 
+/// `v` with the labels of every key the group knows and every key `v` mentions added as
+/// `"labels"`.
+fn labelled(
+    store: &Store,
+    id: &Identity,
+    g: GroupId,
+    now: u64,
+    mut v: Value,
+) -> Result<Value, OpError> {
+    let labels = crate::ops::group_labels(store, id, g, now, mentioned_keys(&v))?;
+    v["labels"] = labels_json(&labels);
+    Ok(v)
+}
+
+/// Every direct message to or from us, `{"messages", "labels"}`: a key's display name is the one
+/// it chose in the first group (by id) where our keys read one.
+fn direct_messages(store: &Store, id: &Identity, now: u64) -> Result<Value, OpError> {
+    let list = crate::ops::direct_messages(store, id, now)?;
+    let messages = serde_json::to_value(list).map_err(|e| OpError::Invalid(e.to_string()))?;
+    let mut display = BTreeMap::new();
+    for g in store.synced_groups()? {
+        for (k, n) in crate::ops::display_names(store, id, g, now)? {
+            display.entry(k).or_insert(n);
+        }
+    }
+    let keys = mentioned_keys(&messages);
+    let labels = labels(keys, &display, &crate::ops::petnames(store, id)?);
+    Ok(json!({ "messages": messages, "labels": labels_json(&labels) }))
+}
+
 fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpError> {
-    let (feed, _) = crate::ops::feed(store, id, g, now)?;
+    let (feed, _, display) = crate::ops::feed_and_names(store, id, g, now)?;
     let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
         r.iter()
             .map(|(k, v)| {
@@ -124,7 +179,7 @@ fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpE
             })
             .collect::<serde_json::Map<_, _>>()
     };
-    Ok(json!({
+    let v = json!({
         "group": g.to_hex(),
         "name": feed.name,
         "state_hash": hex::encode(feed.state_hash()),
@@ -137,7 +192,11 @@ fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpE
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "rejected": feed.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()})).collect::<Vec<_>>(),
-    }))
+    });
+    let labels = crate::ops::names::labelled(store, id, g, now, display, mentioned_keys(&v))?;
+    let mut v = v;
+    v["labels"] = labels_json(&labels);
+    Ok(v)
 }
 
 fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpError> {
@@ -149,27 +208,33 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
         reasons.get(k).cloned().unwrap_or_else(|| r.reason.clone())
     };
     let c = &st.constitution;
-    Ok(json!({
-        "group": g.to_hex(),
-        "name": st.name,
-        "members": st.members.iter().map(|(k, m)| json!({
-            "id": k.to_did(), "roles": m.roles, "prekey": m.prekey.is_some(),
-        })).collect::<Vec<_>>(),
-        "pending": st.pending.iter().map(|(k, p)| json!({
-            "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
-        })).collect::<Vec<_>>(),
-        "removed": st.removed.iter().map(|(k, r)| json!({
-            "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": reason(k, r),
-        })).collect::<Vec<_>>(),
-        "constitution": {
-            "invite": c.invite.to_text(), "admission": c.admission.to_text(),
-            "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
-            "history": c.history, "forget_after_days": c.forget_after_days,
-        },
-        "epoch": st.writing_epoch().map(|e| e.to_hex()),
-        "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
-        "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
-    }))
+    labelled(
+        store,
+        id,
+        g,
+        now,
+        json!({
+            "group": g.to_hex(),
+            "name": st.name,
+            "members": st.members.iter().map(|(k, m)| json!({
+                "id": k.to_did(), "roles": m.roles, "prekey": m.prekey.is_some(),
+            })).collect::<Vec<_>>(),
+            "pending": st.pending.iter().map(|(k, p)| json!({
+                "id": k.to_did(), "join": p.join.to_hex(), "vouches": p.vouches.len(),
+            })).collect::<Vec<_>>(),
+            "removed": st.removed.iter().map(|(k, r)| json!({
+                "id": k.to_did(), "by": r.by.to_did(), "cut": r.cut, "reason": reason(k, r),
+            })).collect::<Vec<_>>(),
+            "constitution": {
+                "invite": c.invite.to_text(), "admission": c.admission.to_text(),
+                "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
+                "history": c.history, "forget_after_days": c.forget_after_days,
+            },
+            "epoch": st.writing_epoch().map(|e| e.to_hex()),
+            "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
+            "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 /// What an import did, as JSON: the same for an import on the store and one through the node.

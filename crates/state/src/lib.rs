@@ -9,8 +9,8 @@
 //! joins, admissions, removals, roles, amendments), `keys` (prekeys, epochs), [`decisions`]
 //! (proposals, votes, delegations, closes). Domains read the causal point only through
 //! `authority::Cx` (who was a member, who held which role, the constitution in force), which
-//! only the pass writes. The result is a [`GroupState`]. The feed ([`feed`]) is derived
-//! separately from decrypted bodies. [`Derivation`] keeps a derived state and applies new
+//! only the pass writes. The result is a [`GroupState`]. The feed ([`feed`]) and display names ([`names`]) are
+//! derived separately from decrypted bodies. [`Derivation`] keeps a derived state and applies new
 //! events to it at the cost of the batch, falling back to a full derivation whenever that would
 //! not give exactly [`GroupState::derive`] of the union. A new domain (tasks, reputation,
 //! ledger) is a new module implementing `Domain` and one line in the pass's routing.
@@ -24,6 +24,7 @@ mod graph;
 pub mod group;
 mod keys;
 mod membership;
+pub mod names;
 mod pass;
 pub mod refusal;
 
@@ -31,5 +32,6 @@ pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
 pub use derivation::Derivation;
 pub use feed::{CommentView, Feed, PostView, Rejection};
 pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
+pub use names::display_names;
 pub use pass::Opened;
 pub use refusal::Refusal;

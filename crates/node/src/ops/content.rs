@@ -1,10 +1,11 @@
-//! Content operations: encrypted posts, comments and reactions, direct messages, and the read
-//! side (the decrypted feed, the direct messages we can open).
+//! Content operations: encrypted posts, comments and reactions, display names (sealed profile
+//! events), direct messages, and the read side (the decrypted feed, display names, the direct
+//! messages we can open).
 //!
 //! Writing content may first heal the group's keys (a new epoch or seals for newcomers), which
 //! goes through [`super::keys`]; nothing here touches membership or decisions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
@@ -25,6 +26,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
     match op {
         Op::Write { group, payload } => write_op(cx, &group, &payload),
         Op::Dm { group, to, text } => direct(cx, group.as_deref(), &to, text),
+        Op::SetName { group, name } => set_name(cx, &group, &name),
         other => Err(invalid(format!("not a content operation: {other:?}"))),
     }
 }
@@ -45,6 +47,25 @@ fn write_op(cx: Cx<'_>, group: &str, payload: &str) -> Result<Outcome, OpError> 
     Ok(Outcome {
         events,
         value: json!({ "group": group.to_hex(), "id": last }),
+    })
+}
+
+/// `name`: our display name in `group`, a profile sealed under the group's epoch key like a
+/// post (so only members read it). What a person typed is trimmed; the rest of the rule is the
+/// one every node decodes with ([`dualpower_core::payload::display_name`]).
+fn set_name(cx: Cx<'_>, group: &str, name: &str) -> Result<Outcome, OpError> {
+    let group = group_arg(group)?;
+    let name = name.trim();
+    dualpower_core::payload::display_name(name).map_err(|e| invalid(e.to_string()))?;
+    let payload = Payload::Profile {
+        name: name.to_owned(),
+    };
+    super::write::check_encoding(&payload)?;
+    let events = write_content(cx, group, payload.encode())?;
+    let last = events.last().map(|e| e.id().to_hex());
+    Ok(Outcome {
+        events,
+        value: json!({ "group": group.to_hex(), "id": last, "name": name, "member": cx.me().to_did() }),
     })
 }
 
@@ -157,8 +178,53 @@ pub fn feed(
     group: GroupId,
     now: u64,
 ) -> Result<(Feed, GroupState), OpError> {
-    let network = *store.network();
+    let (feed, state, _) = feed_and_names(store, id, group, now)?;
+    Ok((feed, state))
+}
+
+/// The decrypted feed of `group`, its state, and every member's display name (one decryption
+/// for both).
+pub fn feed_and_names(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<(Feed, GroupState, BTreeMap<PublicKey, String>), OpError> {
     let v = view(store, id, group, now)?;
+    let (events, opened) = opened_content(store, &v);
+    let refused = v.state.refusals();
+    let names = dualpower_state::display_names(group, &events, &opened, &refused);
+    let mut feed = Feed::derive_opened(group, &events, &opened, &refused);
+    super::decisions::show_revisions(&mut feed, &v.state);
+    Ok((feed, Arc::unwrap_or_clone(v.state), names))
+}
+
+/// Every member's display name in `group`, as far as our keys read their profiles.
+pub fn display_names(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<BTreeMap<PublicKey, String>, OpError> {
+    let v = view(store, id, group, now)?;
+    let (events, opened) = opened_content(store, &v);
+    Ok(dualpower_state::display_names(
+        group,
+        &events,
+        &opened,
+        &v.state.refusals(),
+    ))
+}
+
+/// The group's events without direct messages, and the plaintext of those our keys open.
+fn opened_content(
+    store: &Store,
+    v: &super::View,
+) -> (
+    Vec<VerifiedEvent>,
+    HashMap<dualpower_core::EventId, Vec<u8>>,
+) {
+    let network = *store.network();
     let events: Vec<VerifiedEvent> = v.events.iter().filter(|e| !is_direct(e)).cloned().collect();
     let mut opened = HashMap::new();
     for ev in &events {
@@ -168,9 +234,7 @@ pub fn feed(
             opened.insert(ev.id(), p);
         }
     }
-    let mut feed = Feed::derive_opened(group, &events, &opened, &v.state.refusals());
-    super::decisions::show_revisions(&mut feed, &v.state);
-    Ok((feed, Arc::unwrap_or_clone(v.state)))
+    (events, opened)
 }
 
 /// Why each removed member was removed, as far as this member can read it: a removal's reason

@@ -240,3 +240,49 @@ pub(crate) fn save_first_seen(
     }
     Ok(())
 }
+
+/// The scope of petname rows: not a group id (those are BLAKE3 derivations under another
+/// context), so no group's secrets and no petname ever share a scope.
+fn petname_scope() -> [u8; 32] {
+    blake3::derive_key("dualpower petnames scope v1", &[])
+}
+
+/// Every petname this member gave: key → name. Kept in the secrets table under the identity's
+/// local key, so a copied database (or another OS user) without the passphrase does not learn who
+/// this member calls what.
+pub fn petnames(
+    store: &Store,
+    id: &Identity,
+) -> Result<std::collections::BTreeMap<dualpower_core::PublicKey, String>, OpError> {
+    Ok(load_secrets(store, id, &petname_scope())?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let key: [u8; 32] = name.strip_prefix(b"n".as_slice())?.try_into().ok()?;
+            Some((dualpower_core::PublicKey(key), String::from_utf8(v).ok()?))
+        })
+        .collect())
+}
+
+/// Sets (or with `None` clears) the petname of `key`; true if a petname was cleared.
+pub(crate) fn set_petname(
+    store: &Store,
+    id: &Identity,
+    key: &dualpower_core::PublicKey,
+    name: Option<&str>,
+) -> Result<bool, OpError> {
+    let row = [b"n".as_slice(), &key.0].concat();
+    match name {
+        Some(n) => {
+            put_secret(store, id, &petname_scope(), &row, n.as_bytes())?;
+            Ok(false)
+        }
+        None => {
+            let gone = store.delete_secret(&petname_scope(), &row)?;
+            if gone {
+                // Best effort, as for forgotten secrets: the log's copy goes at the next one.
+                let _ = store.checkpoint();
+            }
+            Ok(gone)
+        }
+    }
+}

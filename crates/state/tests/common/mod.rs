@@ -116,8 +116,24 @@ impl Scenario {
         deps: &[EventId],
         timestamp: u64,
     ) -> VerifiedEvent {
+        // Profiles are always sealed, as a member's node writes them.
+        let sealed = (self.seal && dualpower_state::decisions::owns(&payload))
+            || matches!(payload, Payload::Profile { .. });
+        self.write_as(author, log, payload, deps, timestamp, sealed)
+    }
+
+    /// Writes the next event of one of `author`'s logs, sealed (an opaque body, the plaintext
+    /// kept in `opened`) or in the clear.
+    pub fn write_as(
+        &mut self,
+        author: &'static str,
+        log: u64,
+        payload: Payload,
+        deps: &[EventId],
+        timestamp: u64,
+        sealed: bool,
+    ) -> VerifiedEvent {
         let (group, network) = (self.group, self.network);
-        let sealed = self.seal && dualpower_state::decisions::owns(&payload);
         let a = self.author(author);
         let (backlink, seq) = match a.logs.get(&log) {
             Some((head, next)) => (Some(*head), *next),
@@ -242,6 +258,19 @@ impl Scenario {
 
     pub fn post(&mut self, author: &'static str, text: &str, deps: &[EventId]) -> VerifiedEvent {
         self.write(author, Payload::Post { text: text.into() }, deps, T)
+    }
+
+    /// `author` sets their display name (sealed, as a member's node writes it).
+    pub fn profile(&mut self, author: &'static str, name: &str, deps: &[EventId]) -> VerifiedEvent {
+        self.write(author, Payload::Profile { name: name.into() }, deps, T)
+    }
+
+    /// The plaintext of every sealed event, as a member's keys open it (payload bytes).
+    pub fn opened_bytes(&self) -> std::collections::HashMap<EventId, Vec<u8>> {
+        self.opened
+            .iter()
+            .map(|(id, p)| (*id, p.encode()))
+            .collect()
     }
 
     pub fn remove(
