@@ -454,11 +454,11 @@ async fn vote(
     let op = Op::Vote {
         group: g,
         proposal: p,
-        ballot: ballot.clone(),
+        ballot,
         reason,
     };
-    act(&app, &me, op, &back, move |_| {
-        format!("Your vote ({ballot}) was recorded. You can change it until voting closes.")
+    act(&app, &me, op, &back, |_| {
+        "Your vote was recorded. You can change it until voting closes.".into()
     })
     .await
 }
@@ -1051,7 +1051,11 @@ pub fn render_proposal(cx: &Cx, v: &Value) -> Markup {
                 form method="post" action={(here) "/vote"} class="stack ballot-form" {
                     (cx.csrf())
                     (ballot::ballot_fields(method, &opts, v["credits"].as_u64()))
-                    label for="reason" { "Reason " span class="hint" { "(required for a block; shown to members)" } }
+                    label for="reason" {
+                        "Reason " span class="hint" {
+                            @if method.starts_with("consent") { "(required for a block; members see it)" } @else { "(optional; members see it)" }
+                        }
+                    }
                     textarea id="reason" name=(ballot::REASON) maxlength="2000" {}
                     div class="buttons" {
                         button type="submit" { "Vote" }
@@ -1144,7 +1148,7 @@ fn count_section(cx: &Cx, labels: &Value, v: &Value) -> Markup {
     let cert = &v["certificate"];
     html! {
         @if status != "discussion" {
-            section class="card" {
+            section class="card votes-card" {
                 h2 { (votes.len()) " vote" @if votes.len() != 1 { "s" } }
                 @if !votes.is_empty() {
                     table class="votes" {
@@ -1248,6 +1252,7 @@ fn result_section(cx: &Cx, labels: &Value, v: &Value) -> Markup {
             h2 { @if closed { "Result" } @else { "Count so far (provisional)" } }
             @if let Some(r) = result_line(v) {
                 p class="result-line" {
+                    @if !closed { "If it closed now: " }
                     strong { (r) }
                     @if o["tie"] == true { " " span class="hint" { "(a tie, broken by option hash)" } }
                 }

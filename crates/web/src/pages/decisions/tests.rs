@@ -478,7 +478,8 @@ fn time_and_scope_words() {
 fn the_node_reads_each_ballot_as_the_form_meant_it() {
     let w = world();
     // (method, options, form fields, the ballot as the node then shows it)
-    let cases: [(&str, &str, &[(&str, &str)], &str); 11] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 11] = [
         ("majority", "", &[("choice", "no")], "no"),
         ("consent", "", &[("choice", "stand-aside")], "abstain"),
         ("approval", "a\nb\nc", &[("o0", "1"), ("o2", "1")], "a, c"),
@@ -507,4 +508,10 @@ fn the_node_reads_each_ballot_as_the_form_meant_it() {
             "{method} {fields:?}"
         );
     }
+}
+
+#[test]
+fn routes_do_not_conflict() {
+    // axum panics when building a router with conflicting routes: building it is the test.
+    let _ = routes();
 }
