@@ -1050,7 +1050,7 @@ pub fn render_proposal(cx: &Cx, v: &Value) -> Markup {
                 @if let Some(m) = my_weight(cx, labels, v) { p class="hint" { (m) } }
                 form method="post" action={(here) "/vote"} class="stack ballot-form" {
                     (cx.csrf())
-                    (ballot::ballot_fields(method, &opts, v["credits"].as_u64()))
+                    (ballot::ballot_fields(method, &opts, v["credits"].as_u64(), &current_vote(cx, v)))
                     label for="reason" {
                         "Reason " span class="hint" {
                             @if method.starts_with("consent") { "(required for a block; members see it)" } @else { "(optional; members see it)" }
@@ -1129,6 +1129,22 @@ pub fn render_proposal(cx: &Cx, v: &Value) -> Markup {
             }
         }
     }
+}
+
+/// My standing vote on a proposal answer as ballot form fields (empty if I have not voted).
+fn current_vote(cx: &Cx, v: &Value) -> Vec<(String, String)> {
+    v["votes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["voter"] == cx.me.as_str()))
+        .and_then(|x| x["ballot"].as_str())
+        .map(|words| {
+            ballot::prefill(
+                v["method"].as_str().unwrap_or_default(),
+                &labels_of(v),
+                words,
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn electorate_words(e: &str) -> String {

@@ -356,35 +356,55 @@ pub fn option_ref(labels: &[String], i: usize, single: bool) -> Result<String, S
 
 /// The ballot form's fields for `method` with these options: the part inside the `<form>`
 /// that differs per method (the caller adds the CSRF field, reason box and buttons).
-/// `credits` is the member's quadratic budget when known.
-pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Markup {
+/// `credits` is the member's quadratic budget when known; `current` is the member's standing
+/// vote as form fields ([`prefill`]), shown pre-selected so changing a vote starts from it.
+pub fn ballot_fields(
+    method: &str,
+    options: &[Opt],
+    credits: Option<u64>,
+    current: &[(String, String)],
+) -> Markup {
     let Ok(m) = Method::parse(method.trim()) else {
         return html! { p class="flash error" { "This proposal's method (" (method) ") cannot be read by this app." } };
     };
     let n = options.len();
+    let cur = |k: &str| {
+        current
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let chosen = |v: &str| cur(CHOICE) == Some(v);
+    let ticked = |i: usize| cur(&field(i)).is_some();
+    let picked = |i: usize, v: &str| cur(&field(i)) == Some(v);
+    let number = |i: usize, default: i64| {
+        cur(&field(i))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(default)
+    };
     match m.kind {
         MethodKind::Majority { .. } => html! {
             fieldset class="ballot choices" {
                 legend { "Your vote" }
                 @for (v, l) in [("yes", "Yes"), ("no", "No"), ("abstain", "Abstain")] {
-                    label { input type="radio" name=(CHOICE) value=(v) required; " " (l) }
+                    label { input type="radio" name=(CHOICE) value=(v) required checked[chosen(v)]; " " (l) }
                 }
             }
         },
         MethodKind::Consent => html! {
             fieldset class="ballot choices" {
                 legend { "Your response" }
-                label { input type="radio" name=(CHOICE) value="agree" required; " Agree" }
-                label { input type="radio" name=(CHOICE) value="abstain"; " Stand aside " span class="hint" { "(I won't take part but won't stop it)" } }
-                label { input type="radio" name=(CHOICE) value="disagree"; " Disagree " span class="hint" { "(but won't block)" } }
-                label { input type="radio" name=(CHOICE) value="block"; " Block " span class="hint" { "(a reason is required)" } }
+                label { input type="radio" name=(CHOICE) value="agree" required checked[chosen("agree")]; " Agree" }
+                label { input type="radio" name=(CHOICE) value="abstain" checked[chosen("abstain")]; " Stand aside " span class="hint" { "(I won't take part but won't stop it)" } }
+                label { input type="radio" name=(CHOICE) value="disagree" checked[chosen("disagree")]; " Disagree " span class="hint" { "(but won't block)" } }
+                label { input type="radio" name=(CHOICE) value="block" checked[chosen("block")]; " Block " span class="hint" { "(a reason is required)" } }
             }
         },
         MethodKind::Plurality => html! {
             fieldset class="ballot choices" {
                 legend { "Choose one" }
                 @for (i, o) in options.iter().enumerate() {
-                    label { input type="radio" name=(CHOICE) value=(i) required; " " (o.label) }
+                    label { input type="radio" name=(CHOICE) value=(i) required checked[chosen(&i.to_string())]; " " (o.label) }
                 }
             }
         },
@@ -392,7 +412,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
             fieldset class="ballot choices" {
                 legend { "Tick every option you approve of" }
                 @for (i, o) in options.iter().enumerate() {
-                    label { input type="checkbox" name=(field(i)) value="1"; " " (o.label) }
+                    label { input type="checkbox" name=(field(i)) value="1" checked[ticked(i)]; " " (o.label) }
                 }
             }
         },
@@ -400,7 +420,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
             fieldset class="ballot choices" {
                 legend { "Tick the options to fund (budget " (total) ")" }
                 @for (i, o) in options.iter().enumerate() {
-                    label { input type="checkbox" name=(field(i)) value="1"; " " (o.label) " " span class="badge" { "costs " (o.cost) } }
+                    label { input type="checkbox" name=(field(i)) value="1" checked[ticked(i)]; " " (o.label) " " span class="badge" { "costs " (o.cost) } }
                 }
                 p class="hint" { "Your basket's total cost must be at most " (total) "." }
             }
@@ -412,7 +432,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                     label for=(field(i)) { (o.label) }
                     select id=(field(i)) name=(field(i)) {
                         option value="" { "not ranked" }
-                        @for r in 1..=n { option value=(r) { (ordinal(r)) } }
+                        @for r in 1..=n { option value=(r) selected[picked(i, &r.to_string())] { (ordinal(r)) } }
                     }
                 }
             }
@@ -424,8 +444,8 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                     label for=(field(i)) { (o.label) }
                     select id=(field(i)) name=(field(i)) {
                         option value="" { "not ranked (same as no change)" }
-                        @for r in 1..=n { option value=(r) { (ordinal(r)) } }
-                        option value="against" { "worse than no change" }
+                        @for r in 1..=n { option value=(r) selected[picked(i, &r.to_string())] { (ordinal(r)) } }
+                        option value="against" selected[picked(i, "against")] { "worse than no change" }
                     }
                 }
                 p class="hint" { "“No change” always takes part: an option wins only if more prefer it to no change." }
@@ -436,7 +456,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                 legend { "Score each option from " (min) " (worst) to " (max) " (best)" }
                 @for (i, o) in options.iter().enumerate() {
                     label for=(field(i)) { (o.label) }
-                    input id=(field(i)) type="number" name=(field(i)) min=(min) max=(max) step="1" value=(min);
+                    input id=(field(i)) type="number" name=(field(i)) min=(min) max=(max) step="1" value=(number(i, min));
                 }
                 @if matches!(m.kind, MethodKind::Star { .. }) {
                     p class="hint" { "STAR: the two highest-scoring options go to a runoff, won by the one more voters scored higher." }
@@ -448,7 +468,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                 legend { "Spread up to " (dots) " points over the options" }
                 @for (i, o) in options.iter().enumerate() {
                     label for=(field(i)) { (o.label) }
-                    input id=(field(i)) type="number" name=(field(i)) min="0" max=(dots) step="1" value="0";
+                    input id=(field(i)) type="number" name=(field(i)) min="0" max=(dots) step="1" value=(number(i, 0));
                 }
             }
         },
@@ -457,7 +477,7 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                 legend { "Votes per option (negative against): n votes cost n² voice credits" }
                 @for (i, o) in options.iter().enumerate() {
                     label for=(field(i)) { (o.label) }
-                    input id=(field(i)) type="number" name=(field(i)) step="1" value="0";
+                    input id=(field(i)) type="number" name=(field(i)) step="1" value=(number(i, 0));
                 }
                 p class="hint" {
                     "1 vote costs 1, 2 cost 4, 3 cost 9, 4 cost 16 credits. "
@@ -468,6 +488,121 @@ pub fn ballot_fields(method: &str, options: &[Opt], credits: Option<u64>) -> Mar
                 }
             }
         },
+    }
+}
+
+/// The form fields that show a standing vote, from the ballot in words the node reports
+/// (`Cedar > Acorn`, `a, c`, `a=3, b=-1`, `yes`, `abstain`). Labels are matched in order,
+/// longest first, so a label containing the separator still reads back; anything that does
+/// not read back exactly gives no fields (an empty form), never a wrong pre-selection.
+pub fn prefill(method: &str, labels: &[String], words: &str) -> Vec<(String, String)> {
+    let Ok(m) = Method::parse(method.trim()) else {
+        return Vec::new();
+    };
+    let labels: Vec<String> = match m.fixed_options() {
+        Some(f) => f.iter().map(|s| (*s).to_string()).collect(),
+        None => labels.to_vec(),
+    };
+    if words == "abstain" && !labels.iter().any(|l| l == "abstain") {
+        return Vec::new();
+    }
+    // Reads `label SEP label SEP …` from the start: returns the option indices.
+    let list = |sep: &str| -> Option<Vec<usize>> {
+        let mut rest = words;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let (i, after) = labels
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !l.is_empty() && rest.starts_with(l.as_str()))
+                .filter_map(|(i, l)| {
+                    let after = &rest[l.len()..];
+                    if after.is_empty() {
+                        Some((i, after))
+                    } else {
+                        after.strip_prefix(sep).map(|a| (i, a))
+                    }
+                })
+                .max_by_key(|(i, _)| labels[*i].len())?;
+            out.push(i);
+            rest = after;
+        }
+        Some(out)
+    };
+    // Reads `label0=n, label1=n, …` (every option, in order).
+    let scores = || -> Option<Vec<i64>> {
+        let mut rest = words;
+        let mut out = Vec::new();
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                rest = rest.strip_prefix(", ")?;
+            }
+            rest = rest.strip_prefix(l.as_str())?.strip_prefix('=')?;
+            let end = rest
+                .char_indices()
+                .find(|(j, c)| !(c.is_ascii_digit() || (*j == 0 && *c == '-')))
+                .map_or(rest.len(), |(j, _)| j);
+            out.push(rest[..end].parse().ok()?);
+            rest = &rest[end..];
+        }
+        rest.is_empty().then_some(out)
+    };
+    let one = |k: String, v: String| vec![(k, v)];
+    match m.kind {
+        MethodKind::Majority { .. } | MethodKind::Consent => labels
+            .iter()
+            .find(|l| *l == words)
+            .map(|l| one(CHOICE.into(), l.clone()))
+            .unwrap_or_default(),
+        MethodKind::Plurality => {
+            let hits: Vec<usize> = (0..labels.len()).filter(|i| labels[*i] == words).collect();
+            match hits.as_slice() {
+                [i] => one(CHOICE.into(), i.to_string()),
+                _ => Vec::new(),
+            }
+        }
+        MethodKind::Approval | MethodKind::Budget { .. } => list(", ")
+            .map(|v| v.into_iter().map(|i| (field(i), "1".into())).collect())
+            .unwrap_or_default(),
+        MethodKind::Irv => list(" > ")
+            .map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(r, i)| (field(i), (r + 1).to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        MethodKind::Schulze => {
+            let n = labels.len() as i64;
+            scores()
+                .map(|g| {
+                    g.into_iter()
+                        .enumerate()
+                        .filter(|(_, g)| *g != 0)
+                        .map(|(i, g)| {
+                            let v = if g < 0 {
+                                "against".to_string()
+                            } else {
+                                // Grades this form did not make (above n) read as the top rank.
+                                (n + 1 - g.min(n)).to_string()
+                            };
+                            (field(i), v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        MethodKind::Score { .. }
+        | MethodKind::Star { .. }
+        | MethodKind::Dot { .. }
+        | MethodKind::Quadratic => scores()
+            .map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, n)| (field(i), n.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -695,6 +830,39 @@ mod tests {
     fn a_bad_method_is_an_error_not_a_panic() {
         assert!(ballot_text("nonsense", &[], &f(&[])).is_err());
         assert!(ballot_text("plurality", &[], &f(&[("choice", "0")])).is_err());
+    }
+
+    #[test]
+    fn prefill_reads_back_what_the_node_reports() {
+        let l = o(&["a, b", "a", "c > d"]);
+        let p = |m: &str, w: &str| prefill(m, &l, w);
+        assert_eq!(p("approval", "a, b, c > d"), f(&[("o0", "1"), ("o2", "1")]));
+        assert_eq!(p("approval", "a"), f(&[("o1", "1")]));
+        assert_eq!(p("irv", "c > d > a"), f(&[("o2", "1"), ("o1", "2")]));
+        assert_eq!(
+            p("score", "a, b=5, a=0, c > d=-2"),
+            f(&[("o0", "5"), ("o1", "0"), ("o2", "-2")])
+        );
+        assert_eq!(
+            p("schulze", "a, b=3, a=0, c > d=-1"),
+            f(&[("o0", "1"), ("o2", "against")])
+        );
+        assert_eq!(p("plurality", "c > d"), f(&[("choice", "2")]));
+        assert_eq!(p("majority", "no"), f(&[("choice", "no")]));
+        assert_eq!(p("consent", "abstain"), f(&[("choice", "abstain")]));
+        // Unreadable or abstaining: nothing pre-selected, never a wrong option.
+        assert!(p("approval", "zzz").is_empty());
+        assert!(p("score", "a, b=5").is_empty());
+        assert!(p("irv", "abstain").is_empty());
+        assert!(p("nonsense", "a").is_empty());
+        // And what is pre-selected is what the form sends back.
+        let form = p("irv", "c > d > a");
+        assert_eq!(
+            ballot_text_within("irv", &parse_options("irv", &l), &form, None),
+            Ok("3,2".into())
+        );
+        let html = ballot_fields("irv", &parse_options("irv", &l), None, &form).into_string();
+        assert!(html.contains(r#"<option value="1" selected>1st"#), "{html}");
     }
 
     #[test]

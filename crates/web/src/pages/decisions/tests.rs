@@ -507,6 +507,31 @@ fn the_node_reads_each_ballot_as_the_form_meant_it() {
             Some(shown),
             "{method} {fields:?}"
         );
+        // The page pre-fills the form with that vote, and sending it unchanged votes the same.
+        let again = current_vote(&w.cx(T0 + 40), &v);
+        assert!(!again.is_empty(), "{method}: no pre-fill from `{shown}`");
+        let text = ballot::ballot_text_within(
+            v["method"].as_str().unwrap(),
+            &options_of(&v),
+            &again,
+            None,
+        )
+        .unwrap();
+        w.apply(
+            Op::Vote {
+                group: w.g(),
+                proposal: p.clone(),
+                ballot: text,
+                reason: String::new(),
+            },
+            T0 + 50,
+        );
+        let v = w.proposal(&p, T0 + 60);
+        assert_eq!(
+            v["votes"][0]["ballot"].as_str(),
+            Some(shown),
+            "{method}: re-sent"
+        );
     }
 }
 
@@ -514,4 +539,110 @@ fn the_node_reads_each_ballot_as_the_form_meant_it() {
 fn routes_do_not_conflict() {
     // axum panics when building a router with conflicting routes: building it is the test.
     let _ = routes();
+}
+
+/// A second member in their own store, admitted by `w`'s creator (admission by invite).
+fn second_member(w: &World) -> (Store, Identity, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreConfig {
+            network: NetworkId::named("web-decisions-test"),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let id = Identity::generate();
+    let code = w.apply(
+        Op::Invite {
+            group: w.g(),
+            expires_secs: 3_600,
+            uses: 1,
+            addrs: vec![],
+        },
+        T0 + 1,
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    exchange(&[&w.store, &store], w.group);
+    ops::apply(&store, &id, Op::Join { code }, T0 + 2).unwrap();
+    exchange(&[&w.store, &store], w.group);
+    ops::run_agent(&w.store, &w.id, w.group, T0 + 3).unwrap();
+    ops::run_agent(&w.store, &w.id, w.group, T0 + 4).unwrap();
+    exchange(&[&w.store, &store], w.group);
+    (store, id, dir)
+}
+
+fn exchange(stores: &[&Store], group: GroupId) {
+    for from in stores {
+        let events = from.group_events(group).unwrap();
+        for to in stores {
+            to.ingest(events.clone()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn who_holds_my_weight_through_a_delegation() {
+    let w = world();
+    let (bs, b, _dir) = second_member(&w);
+    let a_did = w.id.public().to_did();
+    let b_did = b.public().to_did();
+    // B lets A carry their weight for everything in the group.
+    let op = delegate_op(
+        &w.g(),
+        &DelegateForm {
+            to: a_did.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    ops::apply(&bs, &b, op, T0 + 5).unwrap();
+    exchange(&[&w.store, &bs], w.group);
+    let p = w.propose("Garden", "approval", "beds\nshed", false);
+    w.vote(&p, &[("o0", "1")], T0 + 30);
+    exchange(&[&w.store, &bs], w.group);
+
+    let mut cx_b = w.cx(T0 + 40);
+    cx_b.me = b_did.clone();
+    cx_b.members = vec![a_did.clone(), b_did.clone()];
+    let list = query::answer(&bs, &b, Query::Proposals { group: w.g() }, T0 + 40).unwrap();
+    let html = render_list(&cx_b, &list).into_string();
+    let a_short = layout::short_key(&a_did);
+    assert!(html.contains("For everything in the group: "), "{html}");
+    assert!(html.contains("carried by"), "{html}");
+    assert!(html.contains(a_short), "{html}");
+    // The delegate select offers the other member, not oneself.
+    assert!(
+        html.contains(&format!(r#"<option value="{a_did}">"#)),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!(r#"<option value="{b_did}">"#)),
+        "{html}"
+    );
+
+    let v = query::answer(
+        &bs,
+        &b,
+        Query::Proposal {
+            group: w.g(),
+            proposal: p.clone(),
+        },
+        T0 + 40,
+    )
+    .unwrap();
+    let html = render_proposal(&cx_b, &v).into_string();
+    assert!(html.contains("Your weight is carried by"), "{html}");
+    assert!(html.contains("→ carried by"), "{html}");
+    // B is not the author and the deadline has not passed: no close button, a hint instead.
+    assert!(!html.contains("Close and count"), "{html}");
+    assert!(html.contains("once the deadline has passed"), "{html}");
+
+    // A sees who trusts them.
+    let list = w.ask(Query::Proposals { group: w.g() }, T0 + 40);
+    let html = render_list(&w.cx(T0 + 40), &list).into_string();
+    assert!(html.contains("Trusting you:"), "{html}");
+    assert!(html.contains(layout::short_key(&b_did)), "{html}");
 }
