@@ -87,6 +87,8 @@ pub struct Cx {
     pub members: Vec<String>,
     /// Labels (did → {label, …}) when the answer that carries them is another one.
     pub labels: Value,
+    /// The group's roles (a proposal may be put to one role's holders only).
+    pub roles: Vec<String>,
 }
 
 impl Cx {
@@ -128,7 +130,17 @@ async fn context(app: &App, me: &Me, g: &str) -> Cx {
                 .collect()
         })
         .unwrap_or_default();
+    let roles = members
+        .as_ref()
+        .and_then(|m| m["constitution"]["roles"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     Cx {
+        roles,
         csrf: me.csrf.clone(),
         me: me.key.to_did(),
         group: g.to_string(),
@@ -240,6 +252,20 @@ async fn verify(State(app): State<App>, me: Me, Path((g, p)): Path<(String, Stri
     .into_response()
 }
 
+/// Where an action goes back to: `/g/{g}/decisions[/{p}]{tail}`, or `/` when `g` or `p` is not
+/// hex. The ids come from the URL and the form, percent-decoded: anything else (a line break,
+/// `//host`) must not reach a `Location` header, where axum would panic on a control character
+/// and a browser might follow a crafted path.
+pub fn back_url(g: &str, p: Option<&str>, tail: &str) -> String {
+    let hex = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match p {
+        _ if !hex(g) => "/".into(),
+        None => format!("/g/{g}/decisions{tail}"),
+        Some(p) if hex(p) => format!("/g/{g}/decisions/{p}{tail}"),
+        Some(_) => format!("/g/{g}/decisions{tail}"),
+    }
+}
+
 /// The new-proposal form's fields.
 #[derive(Deserialize, Debug, Default)]
 pub struct ProposeForm {
@@ -276,6 +302,9 @@ pub struct ProposeForm {
     /// Topic (for topic delegation).
     #[serde(default)]
     pub topic: String,
+    /// `members` (or empty) or `role:NAME`.
+    #[serde(default)]
+    pub electorate: String,
 }
 
 /// The [`Op::Propose`] a filled-in form asks for, or what is wrong with it (nothing is sent).
@@ -316,7 +345,10 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
         body: f.body.trim_end().to_string(),
         options,
         method: Some(method),
-        electorate: None,
+        electorate: match f.electorate.trim() {
+            "" | "members" => None,
+            e => Some(e.to_string()),
+        },
         topic: f.topic.trim().to_string(),
         discuss: f.discuss.as_deref().is_some_and(|d| !d.is_empty()),
         deadline_secs: (hours * 3600.0).round() as u64,
@@ -395,7 +427,7 @@ async fn propose(
     Path(g): Path<String>,
     Form(f): Form<ProposeForm>,
 ) -> Response {
-    let back = format!("/g/{g}/decisions/new");
+    let back = back_url(&g, None, "/new");
     let op = match propose_op(&g, &f) {
         Ok(op) => op,
         Err(e) => {
@@ -422,7 +454,7 @@ async fn vote(
     Path((g, p)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let back = format!("/g/{g}/decisions/{p}");
+    let back = back_url(&g, Some(&p), "");
     let v = match read(
         &app,
         &me,
@@ -464,7 +496,7 @@ async fn vote(
 }
 
 async fn open(State(app): State<App>, me: Me, Path((g, p)): Path<(String, String)>) -> Response {
-    let back = format!("/g/{g}/decisions/{p}");
+    let back = back_url(&g, Some(&p), "");
     let op = Op::OpenVoting {
         group: g,
         proposal: p,
@@ -477,7 +509,7 @@ async fn withdraw(
     me: Me,
     Path((g, p)): Path<(String, String)>,
 ) -> Response {
-    let back = format!("/g/{g}/decisions/{p}");
+    let back = back_url(&g, Some(&p), "");
     let op = Op::Withdraw {
         group: g,
         proposal: p,
@@ -486,7 +518,7 @@ async fn withdraw(
 }
 
 async fn close(State(app): State<App>, me: Me, Path((g, p)): Path<(String, String)>) -> Response {
-    let back = format!("/g/{g}/decisions/{p}");
+    let back = back_url(&g, Some(&p), "");
     let op = Op::Close {
         group: g,
         proposal: p,
@@ -518,7 +550,7 @@ async fn revise(
     Path((g, p)): Path<(String, String)>,
     Form(f): Form<ReviseForm>,
 ) -> Response {
-    let back = format!("/g/{g}/decisions/{p}");
+    let back = back_url(&g, Some(&p), "");
     if f.title.trim().is_empty() {
         me.flash(
             &app,
@@ -579,8 +611,8 @@ async fn delegate(
     Form(f): Form<DelegateForm>,
 ) -> Response {
     let back = match f.proposal.trim() {
-        "" => format!("/g/{g}/decisions#delegate"),
-        p => format!("/g/{g}/decisions/{p}#delegate"),
+        "" => back_url(&g, None, "#delegate"),
+        p => back_url(&g, Some(p), "#delegate"),
     };
     let op = match delegate_op(&g, &f) {
         Ok(op) => op,
@@ -972,6 +1004,15 @@ pub fn render_new(cx: &Cx) -> Markup {
                     input id="np-deadline" name="deadline_hours" type="number" min="0" step="any" value="72";
                 }
             }
+            @if !cx.roles.is_empty() {
+                label for="np-electorate" { "Who votes" }
+                select id="np-electorate" name="electorate" {
+                    option value="members" selected { "All members" }
+                    @for r in &cx.roles {
+                        option value={"role:" (r)} { "Only members with the role “" (r) "”" }
+                    }
+                }
+            }
             label for="np-topic" { "Topic (for topic delegations; optional)" }
             input id="np-topic" name="topic" maxlength="100";
             label { input type="checkbox" name="discuss" value="1"; " Start with a discussion phase (you open voting when ready; you can revise until then)" }
@@ -1280,6 +1321,20 @@ fn result_section(cx: &Cx, labels: &Value, v: &Value) -> Markup {
                     figcaption class="hint" { (figures_caption(cert["method"].as_str().unwrap_or_default())) }
                 }
             }
+            @if !bars.is_empty() {
+                details class="numbers" {
+                    summary { "The numbers" }
+                    table {
+                        thead { tr { th { "Option" } th { "Figure" } } }
+                        tbody {
+                            @for b in &bars {
+                                tr { td { (b.label) @if b.win { " ★" } } td { (b.value) } }
+                            }
+                        }
+                    }
+                    (pairwise(v))
+                }
+            }
             @if !rounds.is_empty() {
                 figure class="chart-box" {
                     (layout::svg(chart::rounds(&labels_of(v), &rounds, winner)))
@@ -1327,6 +1382,44 @@ fn result_section(cx: &Cx, labels: &Value, v: &Value) -> Markup {
                         }
                     }
                     p { a href={(cx.base()) "/" (id) "/verify"} { "Verify this tally from the stored events" } }
+                }
+            }
+        }
+    }
+}
+
+/// Schulze's pairwise table: how much weight prefers the row's option to the column's, with
+/// "no change" (the status quo) as the last row and column. Empty for other methods.
+fn pairwise(v: &Value) -> Markup {
+    let matrix: Vec<Vec<u64>> = v["certificate"]["outcome"]["matrix"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|r| {
+                    r.as_array()
+                        .map(|r| r.iter().map(|n| n.as_u64().unwrap_or(0)).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut names = labels_of(v);
+    names.push("no change".into());
+    if matrix.is_empty() || matrix.len() != names.len() {
+        return html! {};
+    }
+    html! {
+        table class="pairwise" {
+            caption { "Weight preferring the row to the column" }
+            thead { tr { th {} @for n in &names { th scope="col" { (n) } } } }
+            tbody {
+                @for (a, row) in matrix.iter().enumerate() {
+                    tr {
+                        th scope="row" { (names[a]) }
+                        @for (b, n) in row.iter().enumerate() {
+                            td { @if a == b { "–" } @else { (n) } }
+                        }
+                    }
                 }
             }
         }

@@ -74,6 +74,7 @@ impl World {
             now,
             members: vec![self.id.public().to_did()],
             labels: Value::Null,
+            roles: vec!["admin".into()],
         }
     }
 
@@ -428,6 +429,12 @@ fn propose_form_checks() {
         }
         other => panic!("{other:?}"),
     }
+    let mut admins = f("majority", "");
+    admins.electorate = "role:admin".into();
+    match propose_op(&g, &admins).unwrap() {
+        Op::Propose { electorate, .. } => assert_eq!(electorate.as_deref(), Some("role:admin")),
+        other => panic!("{other:?}"),
+    }
     let mut typed = f("majority", "a\nb");
     typed.method_text = "score:max=10,min=1".into();
     assert_eq!(method_text(&typed).unwrap(), "score:min=1,max=10");
@@ -645,4 +652,65 @@ fn who_holds_my_weight_through_a_delegation() {
     let html = render_list(&w.cx(T0 + 40), &list).into_string();
     assert!(html.contains("Trusting you:"), "{html}");
     assert!(html.contains(layout::short_key(&b_did)), "{html}");
+}
+
+#[test]
+fn hostile_ids_never_reach_a_redirect() {
+    let g = "ab".repeat(32);
+    assert_eq!(
+        back_url(&g, Some("12cd"), ""),
+        format!("/g/{g}/decisions/12cd")
+    );
+    assert_eq!(back_url(&g, None, "/new"), format!("/g/{g}/decisions/new"));
+    assert_eq!(back_url("x\r\nSet-Cookie: a=b", None, ""), "/");
+    assert_eq!(back_url("//evil.example", Some("12"), ""), "/");
+    assert_eq!(
+        back_url(&g, Some("12\r\nX: y"), "#delegate"),
+        format!("/g/{g}/decisions#delegate")
+    );
+    assert_eq!(
+        back_url(&g, Some("/../../x"), ""),
+        format!("/g/{g}/decisions")
+    );
+    assert_eq!(back_url(&"a".repeat(65), None, ""), "/");
+    // Every URL it returns is a valid header value (Redirect::to would panic otherwise).
+    for u in [back_url("\u{0}", Some("\n"), "")] {
+        axum::http::HeaderValue::try_from(u).unwrap();
+    }
+}
+
+#[test]
+fn a_proposal_for_one_role() {
+    let w = world();
+    let html = render_new(&w.cx(T0)).into_string();
+    assert!(html.contains(r#"<option value="role:admin">"#), "{html}");
+    let f = ProposeForm {
+        title: "Admins only".into(),
+        electorate: "role:admin".into(),
+        ..Default::default()
+    };
+    let id = w.apply(propose_op(&w.g(), &f).unwrap(), T0 + 10)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = w.proposal(&id, T0 + 20);
+    let html = render_proposal(&w.cx(T0 + 20), &v).into_string();
+    assert!(html.contains("members with the role “admin”"), "{html}");
+}
+
+#[test]
+fn schulze_result_shows_the_pairwise_table() {
+    let w = world();
+    let p = w.propose("Pick", "schulze", "<i>a</i>\nb", false);
+    w.vote(&p, &[("o0", "1"), ("o1", "against")], T0 + 30);
+    w.close(&p, T0 + 40);
+    let v = w.proposal(&p, T0 + 50);
+    let html = render_proposal(&w.cx(T0 + 50), &v).into_string();
+    assert!(
+        html.contains("Weight preferring the row to the column"),
+        "{html}"
+    );
+    assert!(html.contains("no change"), "{html}");
+    assert!(!html.contains("<i>a</i>"), "{html}");
+    assert!(html.contains("winner: &lt;i&gt;a&lt;/i&gt;"), "{html}");
 }
