@@ -674,8 +674,12 @@ fn hostile_ids_never_reach_a_redirect() {
     );
     assert_eq!(back_url(&"a".repeat(65), None, ""), "/");
     // Every URL it returns is a valid header value (Redirect::to would panic otherwise).
-    for u in [back_url("\u{0}", Some("\n"), "")] {
-        axum::http::HeaderValue::try_from(u).unwrap();
+    for (g, p) in [
+        ("\u{0}", None),
+        (g.as_str(), Some("\n")),
+        ("ab", Some("\r")),
+    ] {
+        axum::http::HeaderValue::try_from(back_url(g, p, "")).unwrap();
     }
 }
 
