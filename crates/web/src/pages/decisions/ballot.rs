@@ -481,6 +481,9 @@ pub fn ballot_fields(
                 }
                 p class="hint" {
                     "1 vote costs 1, 2 cost 4, 3 cost 9, 4 cost 16 credits. "
+                    @if !current.is_empty() {
+                        "Your current vote costs " (quadratic_cost(&(0..n).map(|i| number(i, 0)).collect::<Vec<_>>())) ". "
+                    }
                     @match credits {
                         Some(c) => { "Your budget: " (c) " credits." }
                         None => { "Your budget is set by the group's rules (100 credits per period unless changed); the node tells you if a vote costs more than you have left." }
@@ -863,6 +866,12 @@ mod tests {
         );
         let html = ballot_fields("irv", &parse_options("irv", &l), None, &form).into_string();
         assert!(html.contains(r#"<option value="1" selected>1st"#), "{html}");
+        let q = parse_options("quadratic", &o(&["a", "b"]));
+        let form = prefill("quadratic", &o(&["a", "b"]), "a=3, b=-2");
+        let html = ballot_fields("quadratic", &q, Some(50), &form).into_string();
+        assert!(html.contains("Your current vote costs 13."), "{html}");
+        assert!(html.contains("Your budget: 50 credits."), "{html}");
+        assert!(html.contains(r#"value="-2""#), "{html}");
     }
 
     #[test]
