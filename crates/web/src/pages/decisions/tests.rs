@@ -718,3 +718,25 @@ fn schulze_result_shows_the_pairwise_table() {
     assert!(!html.contains("<i>a</i>"), "{html}");
     assert!(html.contains("winner: &lt;i&gt;a&lt;/i&gt;"), "{html}");
 }
+
+#[tokio::test]
+async fn a_ballot_form_body_arrives_as_pairs() {
+    use axum::extract::FromRequest;
+    // The vote handler takes the form as ordered pairs (its fields differ per method).
+    let req = axum::http::Request::post("/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(
+            "_csrf=t&o2=1&o0=2&reason=a+%3Cb%3E&abstain=",
+        ))
+        .unwrap();
+    let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, &())
+        .await
+        .unwrap();
+    assert_eq!(pairs[1], ("o2".to_string(), "1".to_string()));
+    assert_eq!(pairs[3], ("reason".to_string(), "a <b>".to_string()));
+    // An empty abstain field does not abstain.
+    assert_eq!(
+        ballot::ballot_text("irv", &["a".into(), "b".into(), "c".into()], &pairs),
+        Ok("3,1".into())
+    );
+}
