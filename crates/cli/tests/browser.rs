@@ -193,8 +193,12 @@ impl Browser {
             .await;
     }
 
+    /// The page's visible text ("" while a navigation replaces the page under us).
     async fn text(&self) -> String {
-        self.find("body").await.text().await.unwrap()
+        match self.client.find(Locator::Css("body")).await {
+            Ok(b) => b.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     async fn url(&self) -> String {

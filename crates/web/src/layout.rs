@@ -14,7 +14,10 @@ use serde_json::Value;
 use crate::App;
 use crate::access::Me;
 
-const CSS: &str = include_str!("../static/app.css");
+const CSS: &str = concat!(
+    include_str!("../static/app.css"),
+    include_str!("../static/decisions.css")
+);
 const JS: &str = include_str!("../static/app.js");
 
 /// A message shown once on the next page (after a form was sent).

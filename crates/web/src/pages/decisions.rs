@@ -155,13 +155,11 @@ async fn group_title(app: &App, g: &str, v: &Value) -> String {
     if let Some(n) = v["name"].as_str() {
         return n.to_string();
     }
-    let store = app.0.store.clone();
-    let g2 = g.to_string();
-    tokio::task::spawn_blocking(move || store.groups())
+    app.groups()
         .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|gs| gs.into_iter().find(|i| i.id.to_hex() == g2).map(|i| i.name))
+        .into_iter()
+        .find(|i| i.id.to_hex() == g)
+        .map(|i| i.name)
         .unwrap_or_else(|| "(unnamed group)".into())
 }
 
