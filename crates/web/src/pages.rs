@@ -38,6 +38,16 @@ pub fn routes() -> Router<App> {
         .merge(people::routes())
 }
 
+/// A redirect (303) to a path of this app. Paths built from what a request carried (a group id
+/// in the URL) could hold anything: one that is not a plain local path goes to `/` instead, so
+/// no request can send the browser elsewhere or break the `Location` header.
+pub fn go(to: &str) -> Response {
+    let safe = to.starts_with('/')
+        && !to.starts_with("//")
+        && to.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    Redirect::to(if safe { to } else { "/" }).into_response()
+}
+
 /// Sends `op`; leaves `ok(outcome)` or the refusal as the next page's message; redirects to
 /// `back`.
 pub async fn act(
@@ -51,7 +61,7 @@ pub async fn act(
         Ok(v) => me.flash(app, Flash::ok(ok(&v))),
         Err(e) => me.flash(app, Flash::error(e.message)),
     }
-    Redirect::to(back).into_response()
+    go(back)
 }
 
 /// Like [`act`], but hands the outcome to `then` to choose where to go.
@@ -66,11 +76,11 @@ pub async fn act_then(
         Ok(v) => {
             let (f, to) = then(&v);
             me.flash(app, f);
-            Redirect::to(&to).into_response()
+            go(&to)
         }
         Err(e) => {
             me.flash(app, Flash::error(e.message));
-            Redirect::to(fail).into_response()
+            go(fail)
         }
     }
 }
@@ -113,4 +123,18 @@ pub fn group_name(v: &Value) -> String {
 /// An empty-state box.
 pub fn empty(text: &str) -> Markup {
     html! { p class="card muted" { (text) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go;
+
+    #[test]
+    fn redirects_stay_on_this_app() {
+        for bad in ["//evil.example/", "https://evil.example/", "/g/a\r\nSet-Cookie: x=1", "/g/\\evil", "/g/ä"] {
+            let r = go(bad);
+            assert_eq!(r.headers()["location"], "/", "{bad:?}");
+        }
+        assert_eq!(go("/g/ab12/members").headers()["location"], "/g/ab12/members");
+    }
 }

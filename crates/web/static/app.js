@@ -8,8 +8,12 @@
     var t = Date.parse(el.getAttribute("datetime"));
     if (isNaN(t)) return;
     var s = Math.round((Date.now() - t) / 1000);
-    var text = s < 45 ? "just now" : s < 3600 ? Math.round(s / 60) + " min ago"
-      : s < 86400 ? Math.round(s / 3600) + " h ago" : null;
+    var a = Math.abs(s), text = null;
+    if (a < 45) text = s >= 0 ? "just now" : "in a moment";
+    else if (a < 3600) text = Math.round(a / 60) + " min";
+    else if (a < 172800) text = Math.round(a / 3600) + " h";
+    else if (s < 0) text = Math.round(a / 86400) + " days";
+    if (text && a >= 45) text = s >= 0 ? text + " ago" : "in " + text;
     if (text) { el.title = el.textContent.trim() || el.title; el.textContent = text; }
   }
   function decorate(root) {

@@ -14,7 +14,7 @@ pub mod chart;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dualpower_core::decision::Method;
 use dualpower_node::ops::Op;
@@ -430,7 +430,7 @@ async fn propose(
         Ok(op) => op,
         Err(e) => {
             me.flash(&app, Flash::error(format!("{e}. Nothing was proposed.")));
-            return Redirect::to(&back).into_response();
+            return crate::pages::go(&back);
         }
     };
     let g2 = g.clone();
@@ -472,7 +472,7 @@ async fn vote(
         Ok(b) => b,
         Err(e) => {
             me.flash(&app, Flash::error(format!("{e}. Your vote was not sent.")));
-            return Redirect::to(&back).into_response();
+            return crate::pages::go(&back);
         }
     };
     let reason = form
@@ -554,7 +554,7 @@ async fn revise(
             &app,
             Flash::error("A proposal needs a title. Nothing was changed."),
         );
-        return Redirect::to(&back).into_response();
+        return crate::pages::go(&back);
     }
     let op = Op::Revise {
         group: g,
@@ -616,7 +616,7 @@ async fn delegate(
         Ok(op) => op,
         Err(e) => {
             me.flash(&app, Flash::error(format!("{e}. Nothing was changed.")));
-            return Redirect::to(&back).into_response();
+            return crate::pages::go(&back);
         }
     };
     act(&app, &me, op, &back, |v| {

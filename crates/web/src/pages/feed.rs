@@ -31,6 +31,7 @@ pub fn routes() -> Router<App> {
         .route("/g/{g}/post", post(post_new))
         .route("/g/{g}/comment", post(comment))
         .route("/g/{g}/react", post(react))
+        .route("/g/{g}/name", post(set_name))
 }
 
 #[derive(Deserialize)]
@@ -64,8 +65,20 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
     let pages = total.div_ceil(PAGE).max(1);
     let page = page.min(pages - 1);
     let shown = posts.iter().rev().skip(page * PAGE).take(PAGE);
+    let named = labels[&me_did]["display"].is_string();
     html! {
         h1 class="sr-only" { "Feed" }
+        @if !named {
+            section class="card" {
+                form method="post" action={"/g/" (g) "/name"} class="stack" {
+                    (csrf(me))
+                    label for="display-name" { "Your name in this group" }
+                    p class="hint" { "Members see this name instead of your key. Only members can read it." }
+                    input id="display-name" name="name" required maxlength="64" autocomplete="nickname";
+                    div { button type="submit" class="secondary" { "Save name" } }
+                }
+            }
+        }
         section class="card" {
             form method="post" action={"/g/" (g) "/post"} class="stack" {
                 (csrf(me))
@@ -164,7 +177,7 @@ async fn write(app: &App, me: &Me, g: &str, payload: Payload, anchor: &str) -> R
     let body = payload.encode();
     if let Err(e) = Payload::decode(&body) {
         me.flash(app, Flash::error(format!("This cannot be posted: {e}")));
-        return axum::response::Redirect::to(&format!("/g/{g}")).into_response();
+        return crate::pages::go(&format!("/g/{g}"));
     }
     let op = Op::Write {
         group: g.to_string(),
@@ -196,7 +209,7 @@ struct CommentForm {
 fn event_id(app: &App, me: &Me, g: &str, hex: &str) -> Result<EventId, Response> {
     EventId::from_hex(hex).ok_or_else(|| {
         me.flash(app, Flash::error(format!("`{hex}` is not an event id")));
-        axum::response::Redirect::to(&format!("/g/{g}")).into_response()
+        crate::pages::go(&format!("/g/{g}"))
     })
 }
 
@@ -251,5 +264,27 @@ async fn react(
         },
         &anchor,
     )
+    .await
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    name: String,
+}
+
+async fn set_name(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    axum::Form(f): axum::Form<NameForm>,
+) -> Response {
+    let name = f.name.trim().to_string();
+    let op = Op::SetName {
+        group: g.clone(),
+        name: name.clone(),
+    };
+    act(&app, &me, op, &format!("/g/{g}"), |_| {
+        format!("Your name in this group is now “{name}”.")
+    })
     .await
 }

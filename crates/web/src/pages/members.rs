@@ -225,7 +225,7 @@ async fn invite(
         }
         Err(e) => {
             me.flash(&app, Flash::error(e.message));
-            axum::response::Redirect::to(&format!("/g/{g}/members")).into_response()
+            crate::pages::go(&format!("/g/{g}/members"))
         }
     }
 }

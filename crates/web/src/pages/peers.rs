@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
@@ -107,5 +107,5 @@ async fn dial(State(app): State<App>, me: Me, axum::Form(f): axum::Form<DialForm
         },
     };
     me.flash(&app, flash);
-    Redirect::to("/peers").into_response()
+    crate::pages::go("/peers")
 }
