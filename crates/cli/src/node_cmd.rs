@@ -658,7 +658,9 @@ pub fn web_link(ctx: &Ctx) -> Result<i32> {
     if !status.is_success() {
         bail!(
             "{}",
-            body["error"].as_str().unwrap_or("the web app refused the request")
+            body["error"]
+                .as_str()
+                .unwrap_or("the web app refused the request")
         );
     }
     let link = body["link"].as_str().unwrap_or_default().to_owned();

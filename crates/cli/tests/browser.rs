@@ -21,7 +21,7 @@ use serde_json::json;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long any one step may take before the test fails.
-const STEP: Duration = Duration::from_secs(60);
+const STEP: Duration = Duration::from_secs(20);
 
 /// A child process killed when dropped.
 struct Proc {
@@ -69,9 +69,17 @@ impl Proc {
                 return found;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited ({status}) before {what}: {:?}", self.name, self.lines);
+                panic!(
+                    "{} exited ({status}) before {what}: {:?}",
+                    self.name, self.lines
+                );
             }
-            assert!(start.elapsed() < STEP, "{} never printed {what}: {:?}", self.name, self.lines);
+            assert!(
+                start.elapsed() < STEP,
+                "{} never printed {what}: {:?}",
+                self.name,
+                self.lines
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -98,6 +106,9 @@ fn serve(tmp: &Path, name: &str, network: &str) -> (Proc, String, String) {
         .env_remove("DUALPOWER_WEB")
         .env_remove("DUALPOWER_HOME")
         .env_remove("RUST_LOG");
+    if let Ok(filter) = std::env::var("BROWSER_TEST_NODE_LOG") {
+        cmd.env("RUST_LOG", filter);
+    }
     let mut p = Proc::spawn(name, cmd);
     let web = p.wait_line("the web address", |l| {
         l.strip_prefix("web app on ").map(str::to_owned)
@@ -149,13 +160,11 @@ impl Browser {
             }
         });
         let caps = caps.as_object().unwrap().clone().into_iter().collect();
-        let client = ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("connecting to chromedriver");
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("connecting to chromedriver");
         Browser {
             client,
             name,
@@ -175,6 +184,22 @@ impl Browser {
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        let start = Instant::now();
+        let found = self
+            .client
+            .wait()
+            .at_most(STEP)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name));
+        if start.elapsed() > Duration::from_secs(3) {
+            eprintln!("{}: finding {css} took {:?}", self.name, start.elapsed());
+        }
+        found
+    }
+
+    #[allow(dead_code)]
+    async fn find_old(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(STEP)
@@ -254,7 +279,10 @@ impl Browser {
             .unwrap();
         self.client.set_window_size(1280, 900).await.unwrap();
         let (sw, iw) = (wide[0].as_u64().unwrap(), wide[1].as_u64().unwrap());
-        assert!(sw <= iw + 1, "{page} scrolls sideways at 360 px: {sw} > {iw}");
+        assert!(
+            sw <= iw + 1,
+            "{page} scrolls sideways at 360 px: {sw} > {iw}"
+        );
     }
 
     async fn onboard(&self, link: &str) {
@@ -314,16 +342,24 @@ async fn two_members_in_two_browsers_organise_a_decision() {
         .unwrap();
     bob.go(&format!("{bob_web}/g/{group}")).await;
     bob.wait_text("Nothing posted yet", false).await;
-    bob.fill("#text", "Rent strike meeting on Thursday at 7").await;
+    bob.fill("#text", "Rent strike meeting on Thursday at 7")
+        .await;
     bob.submit(&format!("/g/{group}/post")).await;
-    bob.wait_text("Rent strike meeting on Thursday", false).await;
-    alice.wait_text("Rent strike meeting on Thursday", false).await;
+    bob.wait_text("Rent strike meeting on Thursday", false)
+        .await;
+    alice
+        .wait_text("Rent strike meeting on Thursday", false)
+        .await;
     let stayed = alice
         .client
         .execute("return window.__stayed === true;", vec![])
         .await
         .unwrap();
-    assert_eq!(stayed, json!(true), "alice's page reloaded instead of updating live");
+    assert_eq!(
+        stayed,
+        json!(true),
+        "alice's page reloaded instead of updating live"
+    );
     alice.shoot("feed").await;
     alice.fits_phone("feed").await;
 
@@ -336,10 +372,13 @@ async fn two_members_in_two_browsers_organise_a_decision() {
     alice.go(&feed_url).await;
     alice.fill("#display-name", "Alice").await;
     alice.submit(&format!("/g/{group}/name")).await;
-    alice.wait_text("Your name in this group is now", false).await;
+    alice
+        .wait_text("Your name in this group is now", false)
+        .await;
     bob.go(&format!("{bob_web}/g/{group}")).await;
     bob.fill("#display-name", "Bob").await;
     bob.submit(&format!("/g/{group}/name")).await;
+    bob.wait_text("Your name in this group is now", false).await;
     alice.go(&format!("{alice_web}/g/{group}/members")).await;
     alice.wait_text("Bob", true).await;
 
@@ -347,9 +386,14 @@ async fn two_members_in_two_browsers_organise_a_decision() {
     alice
         .go(&format!("{alice_web}/g/{group}/decisions/new"))
         .await;
-    alice.fill("#np-title", "Start a rent strike in January").await;
     alice
-        .fill("#np-body", "If 2/3 of us agree we withhold rent from 1 January.")
+        .fill("#np-title", "Start a rent strike in January")
+        .await;
+    alice
+        .fill(
+            "#np-body",
+            "If 2/3 of us agree we withhold rent from 1 January.",
+        )
         .await;
     alice.submit(&format!("/g/{group}/decisions")).await;
     alice.wait_text("Your vote", false).await;
@@ -368,7 +412,9 @@ async fn two_members_in_two_browsers_organise_a_decision() {
     alice.wait_text("2 votes", false).await;
     alice.shoot("proposal-voting").await;
 
-    alice.click("form[action$=\"/close\"] button[type=submit]").await;
+    alice
+        .click("form[action$=\"/close\"] button[type=submit]")
+        .await;
     alice.wait_text("Certificate", false).await;
     alice.wait_text("passes", false).await;
     alice.shoot("proposal-result").await;

@@ -250,6 +250,14 @@ pub fn guard(app: App, routes: Router<App>) -> Router<App> {
 }
 
 async fn check(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let res = check_inner(app, req, next).await;
+    tracing::debug!(%method, status = res.status().as_u16(), ms = started.elapsed().as_millis() as u64, "web request");
+    res
+}
+
+async fn check_inner(app: App, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let api = path.starts_with("/api/");
     let site = lock(&app.0.site).clone();

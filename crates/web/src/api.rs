@@ -327,10 +327,8 @@ pub fn openapi() -> Value {
 /// The API's routes (from [`table`]) and the document.
 pub fn routes() -> Router<App> {
     let (table, _) = table();
-    let mut router = Router::new().route(
-        "/api/openapi.json",
-        get(|| async { axum::Json(openapi()) }),
-    );
+    let mut router =
+        Router::new().route("/api/openapi.json", get(|| async { axum::Json(openapi()) }));
     for r in table {
         router = router.route(&r.path, r.handler);
     }
@@ -346,16 +344,45 @@ mod tests {
         let doc = openapi();
         let paths = doc["paths"].as_object().expect("paths");
         for op in [
-            "create", "invite", "join", "admit", "remove", "leave", "role", "amend", "rekey",
-            "write", "propose", "revise", "open_voting", "withdraw", "vote", "delegate", "close",
+            "create",
+            "invite",
+            "join",
+            "admit",
+            "remove",
+            "leave",
+            "role",
+            "amend",
+            "rekey",
+            "write",
+            "propose",
+            "revise",
+            "open_voting",
+            "withdraw",
+            "vote",
+            "delegate",
+            "close",
             "dm",
         ] {
-            assert!(paths.contains_key(&format!("/api/v1/ops/{op}")), "{op} missing");
+            assert!(
+                paths.contains_key(&format!("/api/v1/ops/{op}")),
+                "{op} missing"
+            );
         }
-        for q in ["feed", "members", "direct_messages", "proposals", "proposal", "verify_tally"] {
-            assert!(paths.contains_key(&format!("/api/v1/views/{q}")), "{q} missing");
+        for q in [
+            "feed",
+            "members",
+            "direct_messages",
+            "proposals",
+            "proposal",
+            "verify_tally",
+        ] {
+            assert!(
+                paths.contains_key(&format!("/api/v1/views/{q}")),
+                "{q} missing"
+            );
         }
-        let create = &paths["/api/v1/ops/create"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let create = &paths["/api/v1/ops/create"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
         assert!(create["properties"]["name"].is_object(), "{create}");
         assert!(create["properties"].get("op").is_none());
         // Every $ref resolves.
@@ -363,7 +390,10 @@ mod tests {
         for r in text.split("\"$ref\":\"").skip(1) {
             let target = r.split('"').next().unwrap_or_default();
             let name = target.trim_start_matches("#/components/schemas/");
-            assert!(doc["components"]["schemas"][name].is_object(), "{target} dangling");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{target} dangling"
+            );
         }
     }
 }

@@ -39,16 +39,25 @@
       .catch(function () {})
       .finally(function () { busy = false; });
   }
+  var source = null;
   function live() {
-    if (!document.querySelector("[data-live]") || !window.EventSource) return;
+    if (!document.querySelector("[data-live]") || !window.EventSource || source) return;
     var status = document.getElementById("live-status");
-    var es = new EventSource("/events");
-    es.addEventListener("changed", function () {
+    source = new EventSource("/events");
+    source.addEventListener("changed", function () {
       if (!pending) pending = setTimeout(refresh, 120);
     });
-    es.onopen = function () { if (status) status.textContent = "live"; };
-    es.onerror = function () { if (status) status.textContent = "reconnecting…"; };
+    source.onopen = function () { if (status) status.textContent = "live"; };
+    source.onerror = function () { if (status) status.textContent = "reconnecting…"; };
   }
+  // A browser allows few connections per server, and an open event stream holds one: close
+  // it as the page goes away (or into the back/forward cache), reopen it if the page returns.
+  window.addEventListener("pagehide", function () {
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { live(); refresh(); }
+  });
   function copyButtons() {
     document.querySelectorAll("[data-copy]").forEach(function (b) {
       b.hidden = false;

@@ -208,7 +208,11 @@ async fn invite(
                         .build()
                 })
                 .unwrap_or_default();
-            let name = group_name(&app.view(Query::Members { group: g.clone() }).await.unwrap_or_default());
+            let name = group_name(
+                &app.view(Query::Members { group: g.clone() })
+                    .await
+                    .unwrap_or_default(),
+            );
             let body = html! {
                 h1 { "Invite code" }
                 p { "Give this code only to the person you invite (valid " (f.hours) " h, "

@@ -32,12 +32,23 @@ async fn messages(State(app): State<App>, me: Me) -> Response {
     };
     let me_did = me.key.to_did();
     // The answer is a list, or (with labels) an object holding it.
-    let list = v["messages"].as_array().or(v.as_array()).cloned().unwrap_or_default();
+    let list = v["messages"]
+        .as_array()
+        .or(v.as_array())
+        .cloned()
+        .unwrap_or_default();
     let labels = &v["labels"];
     let mut by_person: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for m in &list {
-        let other = if m["from"].as_str() == Some(&me_did) { &m["to"] } else { &m["from"] };
-        by_person.entry(other.as_str().unwrap_or_default().to_string()).or_default().push(m);
+        let other = if m["from"].as_str() == Some(&me_did) {
+            &m["to"]
+        } else {
+            &m["from"]
+        };
+        by_person
+            .entry(other.as_str().unwrap_or_default().to_string())
+            .or_default()
+            .push(m);
     }
     let body = html! {
         h1 { "Messages" }
@@ -84,5 +95,8 @@ async fn send(State(app): State<App>, me: Me, axum::Form(f): axum::Form<SendForm
         to: f.to.trim().to_string(),
         text: f.text,
     };
-    act(&app, &me, op, "/messages", |_| "Sent, sealed to them only.".into()).await
+    act(&app, &me, op, "/messages", |_| {
+        "Sent, sealed to them only.".into()
+    })
+    .await
 }

@@ -22,8 +22,13 @@ pub fn routes() -> Router<App> {
 
 async fn peers(State(app): State<App>, me: Me) -> Response {
     let Some(s) = app.handle().status().await else {
-        return layout::page(&me, "Network", Place::Peers, html! { p { "The node is stopping." } })
-            .into_response();
+        return layout::page(
+            &me,
+            "Network",
+            Place::Peers,
+            html! { p { "The node is stopping." } },
+        )
+        .into_response();
     };
     let names: std::collections::HashMap<String, String> = app
         .groups()
@@ -31,7 +36,12 @@ async fn peers(State(app): State<App>, me: Me) -> Response {
         .into_iter()
         .map(|g| (g.id.to_hex(), g.name))
         .collect();
-    let gname = |hex: &str| names.get(hex).cloned().unwrap_or_else(|| hex[..hex.len().min(12)].to_string());
+    let gname = |hex: &str| {
+        names
+            .get(hex)
+            .cloned()
+            .unwrap_or_else(|| hex[..hex.len().min(12)].to_string())
+    };
     let body = html! {
         h1 { "Network" }
         div data-live="peers" {
