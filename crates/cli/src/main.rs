@@ -666,7 +666,7 @@ fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
 
 /// Whether this process is a background job of its controlling terminal (`dualpower serve &`):
 /// reading the passphrase there would stop it until someone types `fg`.
-fn background_job() -> bool {
+pub(crate) fn background_job() -> bool {
     let Ok(tty) = File::open("/dev/tty") else {
         return false;
     };

@@ -252,11 +252,19 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
     init_logging();
     // With the web app, a node with no passphrase at hand starts locked: the browser unlocks it
     // (or creates the identity, through the login link printed below).
-    let identity = if args.web.is_some() && std::env::var_os("DUALPOWER_PASSPHRASE").is_none() {
+    let in_browser = args.web.is_some() && std::env::var_os("DUALPOWER_PASSPHRASE").is_none();
+    let identity = if in_browser {
         None
     } else {
         Some(ctx.identity()?)
     };
+    // An existing identity may also be unlocked here, in the foreground of a terminal, whichever
+    // comes first. A new one is made in the browser (whoever runs this command may not be the
+    // person who will use it) unless `dualpower init` made it first.
+    let prompt_here = in_browser
+        && dualpower_store::keystore::path(&ctx.home).exists()
+        && std::io::IsTerminal::is_terminal(&std::io::stdin())
+        && !crate::background_job();
     let store = Arc::new(ctx.store()?);
     let rt = runtime()?;
     let json = ctx.json;
@@ -318,8 +326,21 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         let identity = match identity {
             Some(id) => id,
             None => {
+                let typed = async {
+                    if prompt_here {
+                        terminal_unlock(home.clone()).await
+                    } else {
+                        std::future::pending().await
+                    }
+                };
                 tokio::select! {
                     id = unlock_rx => id.map_err(|_| anyhow!("the web app stopped before the node was unlocked"))?,
+                    id = typed => {
+                        if let Some((app, _, _)) = &web {
+                            app.unlocked(id.public());
+                        }
+                        id
+                    }
                     _ = shutdown_signal() => {
                         if let Some((_, _, task)) = web { task.abort(); }
                         return Ok(());
@@ -408,6 +429,33 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         crate::out::err_line("stopped; everything acknowledged is on disk");
     }
     Ok(0)
+}
+
+/// Asks for the passphrase in the terminal until one unlocks the identity in `home` (on a thread
+/// of its own: the browser may unlock first, and the prompt then simply goes unanswered).
+async fn terminal_unlock(home: std::path::PathBuf) -> dualpower_core::Identity {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        loop {
+            let Ok(pass) = rpassword::prompt_password("Passphrase (or unlock in the browser): ")
+            else {
+                return;
+            };
+            let pass = zeroize::Zeroizing::new(pass);
+            match dualpower_store::keystore::unlock(&home, &pass) {
+                Ok(id) => {
+                    let _ = tx.send(id);
+                    return;
+                }
+                Err(e) => crate::out::err_line(format!("{e}; try again.")),
+            }
+        }
+    });
+    match rx.await {
+        Ok(id) => id,
+        // The terminal went away: only the browser can unlock now.
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Closes the store once nothing else holds it: a web request still reading may hold it a

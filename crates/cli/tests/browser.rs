@@ -8,6 +8,7 @@
 //! `target/screenshots/` as test artefacts.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -196,16 +197,6 @@ impl Browser {
             eprintln!("{}: finding {css} took {:?}", self.name, start.elapsed());
         }
         found
-    }
-
-    #[allow(dead_code)]
-    async fn find_old(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(STEP)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
     }
 
     async fn click(&self, css: &str) {

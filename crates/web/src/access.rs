@@ -306,7 +306,8 @@ async fn check_inner(app: App, req: Request, next: Next) -> Response {
         }
     }
     let mut res = if api {
-        if !(safe && path == "/api/openapi.json") && !bearer_ok(&app, req.headers()) {
+        let public_doc = safe && path == "/api/openapi.json";
+        if !public_doc && !bearer_ok(&app, req.headers()) {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 true,

@@ -128,8 +128,11 @@ fn tagged<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The variants of a tagged enum, from its schema: (tag value, description, fields schema).
-fn variants<T: JsonSchema>(tag: &str) -> (Vec<(String, String, Value)>, Map<String, Value>) {
+/// One variant of a tagged enum: its tag value, description, and the schema of its fields.
+type Variant = (String, String, Value);
+
+/// The variants of a tagged enum, from its schema, and the definitions they refer to.
+fn variants<T: JsonSchema>(tag: &str) -> (Vec<Variant>, Map<String, Value>) {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| s.definitions_path = "/components/schemas".into())
         .for_deserialize()

@@ -117,6 +117,15 @@ impl App {
         }
     }
 
+    /// Records that the identity was unlocked elsewhere (in the terminal `serve` runs in): the
+    /// browser's unlock form is no longer needed, and logging in takes the passphrase or a link.
+    pub fn unlocked(&self, key: PublicKey) {
+        let mut phase = lock(&self.0.phase);
+        if let Phase::Locked(_) = &*phase {
+            *phase = Phase::Unlocked(key);
+        }
+    }
+
     /// A fresh one-time login link for this app (valid once, for [`access::LINK_TTL`]).
     pub fn login_link(&self) -> String {
         let token = lock(&self.0.sessions).new_link();

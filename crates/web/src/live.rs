@@ -32,20 +32,13 @@ async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = app.0.changes.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(n) => {
-                    return Some((
-                        Ok(Event::default().event("changed").data(n.to_string())),
-                        rx,
-                    ));
-                }
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("changed").data("lagged")), rx));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let data = match rx.recv().await {
+            Ok(n) => n.to_string(),
+            // Fell behind: one notice stands for all it missed.
+            Err(RecvError::Lagged(_)) => "lagged".to_string(),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(Event::default().event("changed").data(data)), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

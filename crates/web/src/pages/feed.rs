@@ -206,10 +206,10 @@ struct CommentForm {
     text: String,
 }
 
-fn event_id(app: &App, me: &Me, g: &str, hex: &str) -> Result<EventId, Response> {
+fn event_id(app: &App, me: &Me, g: &str, hex: &str) -> Result<EventId, Box<Response>> {
     EventId::from_hex(hex).ok_or_else(|| {
         me.flash(app, Flash::error(format!("`{hex}` is not an event id")));
-        crate::pages::go(&format!("/g/{g}"))
+        Box::new(crate::pages::go(&format!("/g/{g}")))
     })
 }
 
@@ -221,7 +221,7 @@ async fn comment(
 ) -> Response {
     let parent = match event_id(&app, &me, &g, &f.parent) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let anchor = format!("#p-{}", f.parent);
     write(
@@ -251,7 +251,7 @@ async fn react(
 ) -> Response {
     let target = match event_id(&app, &me, &g, &f.target) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let anchor = format!("#p-{}", f.target);
     write(
