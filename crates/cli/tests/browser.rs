@@ -244,8 +244,22 @@ impl Browser {
         }
     }
 
-    /// Saves the page at desktop width and at 360 px.
+    /// Saves the page at desktop width and at 360 px, after checking that every control on it
+    /// has a label a screen reader announces.
     async fn shoot(&self, page: &str) {
+        let unlabelled = self
+            .client
+            .execute(
+                r#"return Array.from(document.querySelectorAll("input, select, textarea, button"))
+                    .filter(e => e.type !== "hidden" && !e.hidden)
+                    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+                                 && !(e.tagName === "BUTTON" && e.textContent.trim()))
+                    .map(e => e.outerHTML.slice(0, 120));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "{page}: controls without a label");
         let dir = screenshots();
         for (w, h, tag) in [(1280, 900, "desktop"), (360, 780, "360px")] {
             self.client.set_window_size(w, h).await.unwrap();
@@ -415,6 +429,40 @@ async fn two_members_in_two_browsers_organise_a_decision() {
     bob.go(&format!("{bob_web}/g/{group}/decisions")).await;
     bob.wait_text("passed", true).await;
     bob.shoot("decisions").await;
+
+    // A direct message from Bob to Alice, chosen by her name.
+    bob.go(&format!("{bob_web}/messages")).await;
+    let to = bob.find("#to").await;
+    to.select_by_label("Alice").await.unwrap();
+    bob.fill("#dm-text", "Can you bring the flyers?").await;
+    bob.submit("/messages").await;
+    bob.wait_text("Sent, sealed to them only", false).await;
+    alice.go(&format!("{alice_web}/messages")).await;
+    alice.wait_text("Can you bring the flyers?", true).await;
+    alice.shoot("messages").await;
+
+    // Alice's private name for Bob replaces his chosen one, for her only.
+    alice.go(&format!("{alice_web}/g/{group}/members")).await;
+    let mut bob_page = None;
+    for l in alice.client.find_all(Locator::Css("a.who")).await.unwrap() {
+        if l.text().await.unwrap_or_default() == "Bob" {
+            bob_page = l.attr("href").await.unwrap();
+        }
+    }
+    let bob_page = bob_page.expect("Bob's name links to his page");
+    alice.go(&format!("{alice_web}{bob_page}")).await;
+    alice.wait_text("did:key:", false).await;
+    alice.fill("#petname", "Bob from 2B").await;
+    alice.submit(&format!("{bob_page}/petname")).await;
+    alice.wait_text("Petname saved", false).await;
+    alice.shoot("person").await;
+    alice.go(&format!("{alice_web}/g/{group}/members")).await;
+    alice.wait_text("Bob from 2B", false).await;
+    bob.go(&format!("{bob_web}/g/{group}/members")).await;
+    assert!(
+        !bob.text().await.contains("Bob from 2B"),
+        "a petname leaked to its subject"
+    );
 
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();

@@ -31,6 +31,24 @@ async fn messages(State(app): State<App>, me: Me) -> Response {
         Err(r) => return r,
     };
     let me_did = me.key.to_did();
+    // Everyone one can write to: the members of one's groups, by the name one sees.
+    let mut people: BTreeMap<String, String> = BTreeMap::new();
+    for g in app.groups().await {
+        if let Ok(n) = app
+            .view(Query::Names {
+                group: g.id.to_hex(),
+            })
+            .await
+            && let Some(m) = n["labels"].as_object()
+        {
+            for (did, l) in m {
+                if *did != me_did {
+                    let label = l["label"].as_str().unwrap_or(did).to_string();
+                    people.entry(did.clone()).or_insert(label);
+                }
+            }
+        }
+    }
     // The answer is a list, or (with labels) an object holding it.
     let list = v["messages"]
         .as_array()
@@ -55,8 +73,10 @@ async fn messages(State(app): State<App>, me: Me) -> Response {
         section class="card" {
             form method="post" action="/messages" class="stack" {
                 (csrf(&me))
-                label for="to" { "To (a name you see, or their did:key)" }
-                input id="to" name="to" required;
+                label for="to" { "To" }
+                select id="to" name="to" required {
+                    @for (did, label) in &people { option value=(did) { (label) } }
+                }
                 label for="dm-text" { "Message (only they can read it)" }
                 textarea id="dm-text" name="text" required {}
                 div { button type="submit" { "Send" } }
