@@ -113,10 +113,10 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
         div class="card" {
             table {
                 tbody {
-                    tr { th scope="row" { "Who may invite" } td { (c["invite"].as_str().unwrap_or_default()) } }
-                    tr { th scope="row" { "How newcomers get in" } td { (c["admission"].as_str().unwrap_or_default()) } }
-                    tr { th scope="row" { "Who may remove members" } td { (c["removal"].as_str().unwrap_or_default()) } }
-                    tr { th scope="row" { "Who may change the rules and roles" } td { (c["amend"].as_str().unwrap_or_default()) } }
+                    tr { th scope="row" { "Who may invite" } td { (rule_words(c["invite"].as_str().unwrap_or_default())) } }
+                    tr { th scope="row" { "How newcomers get in" } td { (rule_words(c["admission"].as_str().unwrap_or_default())) } }
+                    tr { th scope="row" { "Who may remove members" } td { (rule_words(c["removal"].as_str().unwrap_or_default())) } }
+                    tr { th scope="row" { "Who may change the rules and roles" } td { (rule_words(c["amend"].as_str().unwrap_or_default())) } }
                     tr { th scope="row" { "Roles" } td { (roles.join(", ")) } }
                     tr { th scope="row" { "Newcomers read past posts" } td { @if c["history"].as_bool().unwrap_or(false) { "yes" } @else { "no" } } }
                 }
@@ -151,6 +151,18 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A rule as the constitution writes it (`member`, `role:admin`, `vote`, `vouches:2`), in words.
+pub fn rule_words(rule: &str) -> String {
+    match rule.split_once(':') {
+        _ if rule == "member" => "any member".into(),
+        _ if rule == "vote" => "the group, by vote".into(),
+        _ if rule == "invite" => "anyone with an invite".into(),
+        Some(("role", r)) => format!("members with the role “{r}”"),
+        Some(("vouches", k)) => format!("{k} members vouch for them"),
+        _ => rule.to_string(),
     }
 }
 
