@@ -358,6 +358,25 @@ async fn with_csrf(app: &App, site: &Site, req: Request) -> Result<Request, Resp
     let (parts, body) = req.into_parts();
     let sid = cookie_value(&parts.headers, &site.cookie());
     let expected = sid.and_then(|id| lock(&app.0.sessions).get(&id).map(|s| s.csrf.clone()));
+    // A file upload (a bundle, up to hundreds of MiB) is not read here: its form names the
+    // token in its action's query string instead, checked before the body is touched.
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if multipart {
+        let token = form_urlencoded_field(parts.uri.query().unwrap_or("").as_bytes(), "_csrf");
+        return match (expected, token) {
+            (Some(e), Some(t)) if ct_eq(&t, &e) => Ok(Request::from_parts(parts, body)),
+            _ => Err(refuse(
+                StatusCode::FORBIDDEN,
+                false,
+                "this upload is stale or did not come from this app (CSRF token missing or \
+                 wrong); nothing was changed. Reload the page and try again",
+            )),
+        };
+    }
     let Some(expected) = expected else {
         return Err(refuse(
             StatusCode::FORBIDDEN,

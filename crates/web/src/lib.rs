@@ -132,6 +132,24 @@ impl App {
         format!("{}/login?t={token}", lock(&self.0.site).base())
     }
 
+    /// A group's bundle (every stored event of it), read off the event loop.
+    pub async fn export(&self, group: dualpower_core::GroupId) -> Result<Vec<u8>, String> {
+        let store = self
+            .0
+            .store
+            .upgrade()
+            .ok_or_else(|| "the node is stopping".to_string())?;
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            store
+                .export_group(group, &mut out)
+                .map(|_| out)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// Carries out `op` through the node; tells open pages on success.
     pub async fn op(&self, op: Op) -> Result<Value, Refused> {
         let out = self.0.handle.op(op, now_ms()).await?;

@@ -28,6 +28,7 @@ pub fn routes() -> Router<App> {
         .route("/g/{g}/remove", post(remove))
         .route("/g/{g}/role", post(role))
         .route("/g/{g}/leave", post(leave))
+        .route("/g/{g}/rules", post(rules))
 }
 
 async fn members(State(app): State<App>, me: Me, Path(g): Path<String>) -> Response {
@@ -80,7 +81,11 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
                         form method="post" action={"/g/" (g) "/admit"} class="inline" {
                             (csrf(me))
                             input type="hidden" name="member" value=(id);
-                            button type="submit" class="small" { "Admit / vouch" }
+                            @if c["admission"] == "vote" {
+                                button type="submit" name="how" value="propose" class="small" { "Propose admitting them" }
+                            } @else {
+                                button type="submit" class="small" { "Admit / vouch" }
+                            }
                         }
                     }
                 }
@@ -121,7 +126,29 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
                     tr { th scope="row" { "Newcomers read past posts" } td { @if c["history"].as_bool().unwrap_or(false) { "yes" } @else { "no" } } }
                 }
             }
-            p class="hint" { "To change the rules, make a proposal under Decisions (or, if you may amend directly, use " code { "dualpower group amend" } ")." }
+        }
+        @if i_am_member {
+            details class="card" {
+                summary { "Change the rules" }
+                form method="post" action={"/g/" (g) "/rules"} class="stack" {
+                    (csrf(me))
+                    label for="r-invite" { "Who may invite" }
+                    (rule_select("r-invite", "invite", &["member", "role:admin", "vote"], c["invite"].as_str()))
+                    label for="r-admission" { "How newcomers get in" }
+                    (rule_select("r-admission", "admission", &["invite", "vouches:2", "vouches:3", "vote"], c["admission"].as_str()))
+                    label for="r-removal" { "Who may remove members" }
+                    (rule_select("r-removal", "removal", &["role:admin", "member", "vote"], c["removal"].as_str()))
+                    label for="r-amend" { "Who may change the rules and roles" }
+                    (rule_select("r-amend", "amend", &["role:admin", "vote"], c["amend"].as_str()))
+                    label { input type="checkbox" name="history" value="true" checked[c["history"].as_bool().unwrap_or(true)]; " Newcomers read past posts" }
+                    label { input type="checkbox" name="confirmed" value="true"; " I know this may take away a power of my own" }
+                    p class="hint" { "Changing the rules is itself judged by the current rules: where they say “by vote”, propose it." }
+                    div {
+                        button type="submit" class="secondary" { "Change now" } " "
+                        button type="submit" name="how" value="propose" class="secondary" { "Propose it to the group" }
+                    }
+                }
+            }
         }
         @if i_am_member {
             details class="card" {
@@ -134,7 +161,10 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
                     select id="role" name="role" { @for r in &roles { option value=(r) { (r) } } }
                     label { input type="radio" name="grant" value="true" checked; " Grant" }
                     label { input type="radio" name="grant" value="false"; " Revoke" }
-                    div { button type="submit" class="secondary" { "Change role" } }
+                    div {
+                        button type="submit" class="secondary" { "Change role now" } " "
+                        button type="submit" name="how" value="propose" class="secondary" { "Propose it to the group" }
+                    }
                 }
                 form method="post" action={"/g/" (g) "/remove"} class="stack" {
                     (csrf(me))
@@ -142,7 +172,13 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
                     (member_select(v, "rm-member", "member"))
                     label for="reason" { "Reason (members read it)" }
                     input id="reason" name="reason";
-                    div { button type="submit" class="secondary" { "Remove" } }
+                    div {
+                        @if c["removal"] == "vote" {
+                            button type="submit" name="how" value="propose" class="secondary" { "Propose removing them" }
+                        } @else {
+                            button type="submit" class="secondary" { "Remove" }
+                        }
+                    }
                 }
                 form method="post" action={"/g/" (g) "/leave"} class="stack" {
                     (csrf(me))
@@ -163,6 +199,49 @@ pub fn rule_words(rule: &str) -> String {
         Some(("role", r)) => format!("members with the role “{r}”"),
         Some(("vouches", k)) => format!("{k} members vouch for them"),
         _ => rule.to_string(),
+    }
+}
+
+fn rule_select(id: &str, name: &str, choices: &[&str], current: Option<&str>) -> Markup {
+    let mut all: Vec<&str> = choices.to_vec();
+    if let Some(c) = current.filter(|c| !all.contains(c)) {
+        all.insert(0, c);
+    }
+    html! {
+        select id=(id) name=(name) {
+            @for r in all { option value=(r) selected[Some(r) == current] { (rule_words(r)) } }
+        }
+    }
+}
+
+/// A proposal that enacts one change when it passes (the rules put it to a vote).
+fn proposal_for(g: &str, title: String) -> Op {
+    Op::Propose {
+        group: g.to_string(),
+        title,
+        body: String::new(),
+        options: Vec::new(),
+        method: None,
+        electorate: None,
+        topic: String::new(),
+        discuss: false,
+        deadline_secs: 72 * 3600,
+        amend: None,
+        remove: None,
+        admit: None,
+        grant_role: None,
+        revoke_role: None,
+    }
+}
+
+/// After a proposal was made: to its page.
+fn to_proposal(g: &str) -> impl FnOnce(&Value) -> (Flash, String) + '_ {
+    move |v| {
+        let p = v["id"].as_str().unwrap_or_default();
+        (
+            Flash::ok("Proposed: the group decides. Vote here."),
+            format!("/g/{g}/decisions/{p}"),
+        )
     }
 }
 
@@ -249,6 +328,8 @@ async fn invite(
 #[derive(Deserialize)]
 struct MemberForm {
     member: String,
+    #[serde(default)]
+    how: String,
 }
 
 async fn admit(
@@ -257,6 +338,13 @@ async fn admit(
     Path(g): Path<String>,
     axum::Form(f): axum::Form<MemberForm>,
 ) -> Response {
+    if f.how == "propose" {
+        let mut op = proposal_for(&g, "Admit a newcomer".into());
+        if let Op::Propose { admit, .. } = &mut op {
+            *admit = Some(f.member);
+        }
+        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+    }
     let op = Op::Admit {
         group: g.clone(),
         member: f.member,
@@ -276,6 +364,8 @@ struct RemoveForm {
     member: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    how: String,
 }
 
 async fn remove(
@@ -284,6 +374,19 @@ async fn remove(
     Path(g): Path<String>,
     axum::Form(f): axum::Form<RemoveForm>,
 ) -> Response {
+    if f.how == "propose" {
+        let title = if f.reason.trim().is_empty() {
+            "Remove a member".to_string()
+        } else {
+            format!("Remove a member: {}", f.reason.trim())
+        };
+        let mut op = proposal_for(&g, title);
+        if let Op::Propose { remove, body, .. } = &mut op {
+            *remove = Some(f.member);
+            *body = f.reason;
+        }
+        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+    }
     let op = Op::Remove {
         group: g.clone(),
         member: f.member,
@@ -300,6 +403,8 @@ struct RoleForm {
     member: String,
     role: String,
     grant: bool,
+    #[serde(default)]
+    how: String,
 }
 
 async fn role(
@@ -308,6 +413,24 @@ async fn role(
     Path(g): Path<String>,
     axum::Form(f): axum::Form<RoleForm>,
 ) -> Response {
+    if f.how == "propose" {
+        let verb = if f.grant { "Grant" } else { "Revoke" };
+        let mut op = proposal_for(&g, format!("{verb} the role “{}”", f.role));
+        let change = Some(format!("{}={}", f.member, f.role));
+        if let Op::Propose {
+            grant_role,
+            revoke_role,
+            ..
+        } = &mut op
+        {
+            if f.grant {
+                *grant_role = change;
+            } else {
+                *revoke_role = change;
+            }
+        }
+        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+    }
     let op = Op::Role {
         group: g.clone(),
         member: f.member,
@@ -330,4 +453,48 @@ async fn leave(State(app): State<App>, me: Me, Path(g): Path<String>) -> Respons
         (Flash::ok("You left the group."), "/".to_string())
     })
     .await
+}
+
+#[derive(Deserialize)]
+struct RulesForm {
+    invite: String,
+    admission: String,
+    removal: String,
+    amend: String,
+    #[serde(default)]
+    history: Option<String>,
+    #[serde(default)]
+    confirmed: Option<String>,
+    #[serde(default)]
+    how: String,
+}
+
+async fn rules(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    axum::Form(f): axum::Form<RulesForm>,
+) -> Response {
+    let args = dualpower_node::ops::ConstitutionArgs {
+        invite: Some(f.invite),
+        admission: Some(f.admission),
+        removal: Some(f.removal),
+        amend: Some(f.amend),
+        history: Some(f.history.is_some()),
+        ..Default::default()
+    };
+    let back = format!("/g/{g}/members");
+    if f.how == "propose" {
+        let mut op = proposal_for(&g, "Change the group's rules".into());
+        if let Op::Propose { amend, .. } = &mut op {
+            *amend = Some(Box::new(args));
+        }
+        return act_then(&app, &me, op, &back, to_proposal(&g)).await;
+    }
+    let op = Op::Amend {
+        group: g.clone(),
+        constitution: args,
+        confirmed: f.confirmed.is_some(),
+    };
+    act(&app, &me, op, &back, |_| "The rules are changed.".into()).await
 }

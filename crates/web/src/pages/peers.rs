@@ -1,5 +1,6 @@
 //! The network page: which peers the node is connected to, each group's sync with them (with
-//! progress), joins in flight, and a form to connect to a peer by address.
+//! progress), a form to connect to a peer by address, and the way without a network: a group
+//! exported to a bundle file (for a USB stick or an email) and a bundle imported from one.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +19,13 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/peers", get(peers))
         .route("/peers/dial", post(dial))
+        .route("/g/{g}/export", get(export))
+        .route(
+            "/import",
+            post(import).layer(axum::extract::DefaultBodyLimit::max(
+                dualpower_node::api::MAX_IMPORT_BYTES,
+            )),
+        )
 }
 
 async fn peers(State(app): State<App>, me: Me) -> Response {
@@ -36,6 +44,11 @@ async fn peers(State(app): State<App>, me: Me) -> Response {
         .into_iter()
         .map(|g| (g.id.to_hex(), g.name))
         .collect();
+    let sorted: Vec<(String, String)> = {
+        let mut v: Vec<_> = names.iter().map(|(k, n)| (k.clone(), n.clone())).collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    };
     let gname = |hex: &str| {
         names
             .get(hex)
@@ -91,6 +104,19 @@ async fn peers(State(app): State<App>, me: Me) -> Response {
             @for a in &s.listen { div class="code" { (a) } }
         }
         section class="card" {
+            h2 { "Without a network" }
+            p class="hint" { "A bundle file carries a group's signed events (posts stay encrypted) \
+                to a member who has no connection: by USB stick, email or chat." }
+            @for (hex, name) in &sorted {
+                p { a class="button secondary" href={"/g/" (hex) "/export"} download { "Export “" (name) "”" } }
+            }
+            form method="post" action={"/import?_csrf=" (me.csrf)} enctype="multipart/form-data" class="stack" {
+                label for="bundle" { "Import a bundle file" }
+                input id="bundle" name="bundle" type="file" required accept=".dpb,application/octet-stream";
+                div { button type="submit" class="secondary" { "Import" } }
+            }
+        }
+        section class="card" {
             h2 { "Connect to a peer" }
             form method="post" action="/peers/dial" class="stack" {
                 (csrf(&me))
@@ -114,6 +140,112 @@ async fn dial(State(app): State<App>, me: Me, axum::Form(f): axum::Form<DialForm
         Ok(addr) => match app.handle().dial(addr).await {
             Ok(()) => Flash::ok("Connecting…"),
             Err(e) => Flash::error(e),
+        },
+    };
+    me.flash(&app, flash);
+    crate::pages::go("/peers")
+}
+
+async fn export(
+    State(app): State<App>,
+    me: Me,
+    axum::extract::Path(g): axum::extract::Path<String>,
+) -> Response {
+    let Some(group) = dualpower_core::GroupId::from_hex(&g) else {
+        return crate::pages::problem(&me, "invalid", "This is not a group id.");
+    };
+    let name = app
+        .groups()
+        .await
+        .into_iter()
+        .find(|i| i.id == group)
+        .map(|i| i.name);
+    let Some(name) = name else {
+        return crate::pages::problem(&me, "invalid", "This node holds no such group.");
+    };
+    match app.export(group).await {
+        Ok(bytes) => {
+            // A file name from the group's name, reduced to characters every system takes.
+            let file: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+                .trim_matches('-')
+                .chars()
+                .take(60)
+                .collect();
+            let file = if file.is_empty() {
+                "group".to_string()
+            } else {
+                file
+            };
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/octet-stream".to_string(),
+                    ),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}.dpb\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(e) => crate::pages::problem(&me, "conflict", &format!("The export failed: {e}")),
+    }
+}
+
+async fn import(State(app): State<App>, me: Me, mut form: axum::extract::Multipart) -> Response {
+    let mut bytes = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(f)) if f.name() == Some("bundle") => match f.bytes().await {
+                Ok(b) => bytes = Some(b),
+                Err(e) => {
+                    me.flash(
+                        &app,
+                        Flash::error(format!(
+                            "The file could not be read ({e}); nothing was imported."
+                        )),
+                    );
+                    return crate::pages::go("/peers");
+                }
+            },
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                me.flash(
+                    &app,
+                    Flash::error(format!(
+                        "The upload could not be read ({e}); nothing was imported."
+                    )),
+                );
+                return crate::pages::go("/peers");
+            }
+        }
+    }
+    let flash = match bytes {
+        None => Flash::error("Choose a bundle file first."),
+        Some(b) => match app.handle().import(b.to_vec()).await {
+            Ok(r) => {
+                app.changed();
+                Flash::ok(format!(
+                    "Imported: {} new events, {} already here, {} rejected.",
+                    r["stored"],
+                    r["duplicates"],
+                    r["rejected"].as_array().map_or(0, Vec::len)
+                ))
+            }
+            Err(e) => Flash::error(format!("Nothing was imported: {e}")),
         },
     };
     me.flash(&app, flash);
