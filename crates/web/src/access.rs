@@ -662,6 +662,10 @@ async fn onboard(
             Flash::error("The two passphrases differ; nothing was created."),
         );
     }
+    let _one_at_a_time = app.0.creating.lock().await;
+    if app.me().is_some() {
+        return prove(&app, &headers);
+    }
     let home = app.0.home.clone();
     let made = tokio::task::spawn_blocking(move || {
         let dir = home

@@ -78,6 +78,9 @@ struct Inner {
     phase: Mutex<Phase>,
     sessions: Mutex<access::Sessions>,
     changes: broadcast::Sender<u64>,
+    /// Held while an identity is created in the browser: two tabs submitting at once must not
+    /// both make one.
+    creating: tokio::sync::Mutex<()>,
     /// Set once bound: the origins (`http://host:port`) requests must come from.
     site: Mutex<access::Site>,
 }
@@ -98,6 +101,7 @@ impl App {
             phase: Mutex::new(phase),
             sessions: Mutex::new(access::Sessions::default()),
             changes: broadcast::channel(live::CHANGES_QUEUE).0,
+            creating: tokio::sync::Mutex::new(()),
             site: Mutex::new(access::Site::default()),
         }))
     }
