@@ -467,3 +467,84 @@ async fn two_members_in_two_browsers_organise_a_decision() {
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();
 }
+
+/// One member, one browser: the ballots that are not yes/no. A ranked-choice proposal is ranked
+/// in the form and its rounds drawn; a consent proposal refuses a block without a reason and
+/// stops on a block with one; the rules are changed so that removals need a vote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranked_ballots_blocks_and_rules_in_the_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let network = format!("browser-methods-{}", std::process::id());
+    let (_node, web, link) = serve(tmp.path(), "dee", &network);
+    let dee = Browser::start("dee").await;
+    dee.onboard(&link).await;
+    dee.fill("#name", "Food co-op").await;
+    dee.submit("/groups").await;
+    dee.wait_text("Group created", false).await;
+    let group = dee.url().await.rsplit('/').next().unwrap().to_owned();
+
+    // Ranked choice: three options, ranked 2-1-3 in the form.
+    dee.go(&format!("{web}/g/{group}/decisions/new")).await;
+    dee.fill("#np-title", "Which supplier?").await;
+    dee.find("#np-method")
+        .await
+        .select_by_value("irv")
+        .await
+        .unwrap();
+    dee.fill("#np-options", "Green Farm\nCity Mill\nRiver Dairy")
+        .await;
+    dee.submit(&format!("/g/{group}/decisions")).await;
+    dee.wait_text("Your vote", false).await;
+    for (field, rank) in [("o0", "2"), ("o1", "1"), ("o2", "3")] {
+        dee.find(&format!("select[name={field}]"))
+            .await
+            .select_by_value(rank)
+            .await
+            .unwrap();
+    }
+    dee.click("form.ballot-form button[type=submit]").await;
+    dee.wait_text("1 vote", false).await;
+    dee.click("form[action$=\"/close\"] button[type=submit]")
+        .await;
+    dee.wait_text("winner: City Mill", false).await;
+    assert!(
+        dee.client.find(Locator::Css("svg")).await.is_ok(),
+        "no chart on the result"
+    );
+    dee.shoot("ranked-result").await;
+
+    // Consent: a block needs a reason, and then it stops the proposal.
+    dee.go(&format!("{web}/g/{group}/decisions/new")).await;
+    dee.fill("#np-title", "Open on Sundays").await;
+    dee.find("#np-method")
+        .await
+        .select_by_value("consent")
+        .await
+        .unwrap();
+    dee.submit(&format!("/g/{group}/decisions")).await;
+    dee.wait_text("Your response", false).await;
+    dee.click("input[name=choice][value=block]").await;
+    dee.click("form.ballot-form button[type=submit]").await;
+    dee.wait_text("a block needs a reason", false).await;
+    dee.click("input[name=choice][value=block]").await;
+    dee.fill("#reason", "Nobody can staff Sundays yet").await;
+    dee.click("form.ballot-form button[type=submit]").await;
+    dee.wait_text("1 vote", false).await;
+    dee.click("form[action$=\"/close\"] button[type=submit]")
+        .await;
+    dee.wait_text("does not pass", false).await;
+    dee.wait_text("Nobody can staff Sundays yet", false).await;
+    dee.shoot("consent-blocked").await;
+
+    // The rules: removals by vote from now on.
+    dee.go(&format!("{web}/g/{group}/members")).await;
+    dee.click("#rules-form summary").await;
+    let rules = dee.find("#r-removal").await;
+    rules.select_by_value("vote").await.unwrap();
+    dee.click("input[name=confirmed]").await;
+    dee.submit(&format!("/g/{group}/rules")).await;
+    dee.wait_text("The rules are changed", false).await;
+    dee.wait_text("the group, by vote", false).await;
+    dee.shoot("rules").await;
+    dee.client.close().await.unwrap();
+}

@@ -128,7 +128,7 @@ pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
             }
         }
         @if i_am_member {
-            details class="card" {
+            details class="card" id="rules-form" {
                 summary { "Change the rules" }
                 form method="post" action={"/g/" (g) "/rules"} class="stack" {
                     (csrf(me))
