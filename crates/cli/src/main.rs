@@ -1498,9 +1498,12 @@ fn status(ctx: &Ctx) -> Result<i32> {
         .iter()
         .map(|g| (g.id.to_hex(), g.name.clone()))
         .collect();
-    let mut node = Remote::find(&ctx.home)
-        .map(|r| r.get("/v1/status"))
-        .transpose()?;
+    let remote = Remote::find(&ctx.home);
+    let web = remote.as_ref().and_then(|r| r.web());
+    let mut node = remote.map(|r| r.get("/v1/status")).transpose()?;
+    if let (Some(n), Some(w)) = (node.as_mut(), &web) {
+        n["web"] = json!(w);
+    }
     // The node reports groups by id; people know them by name.
     for g in node
         .as_mut()
@@ -1539,6 +1542,9 @@ fn status(ctx: &Ctx) -> Result<i32> {
                 None => out.push_str("\nnode       not running (start it with `dualpower serve`)"),
                 Some(n) => {
                     out.push_str(&format!("\nnode       running as {}", n["peer_id"].as_str().unwrap_or("?")));
+                    if let Some(w) = &web {
+                        out.push_str(&format!("\n  web app   {w} (`dualpower web` prints a login link)"));
+                    }
                     for a in n["listen"].as_array().into_iter().flatten() {
                         out.push_str(&format!("\n  listening {}", a.as_str().unwrap_or("?")));
                     }

@@ -147,6 +147,11 @@ impl Remote {
         Ok(body)
     }
 
+    /// Where the node's web app listens, if it serves one.
+    pub fn web(&self) -> Option<String> {
+        self.info.web.clone()
+    }
+
     /// GET a path.
     pub fn get(&self, path: &str) -> Result<Value> {
         let res = Self::agent()

@@ -262,7 +262,17 @@ impl Browser {
         assert_eq!(unlabelled, json!([]), "{page}: controls without a label");
         let dir = screenshots();
         for (w, h, tag) in [(1280, 900, "desktop"), (360, 780, "360px")] {
+            // The whole page, not just what fits in a window (up to a limit).
             self.client.set_window_size(w, h).await.unwrap();
+            let full = self
+                .client
+                .execute("return document.documentElement.scrollHeight", vec![])
+                .await
+                .unwrap()
+                .as_u64()
+                .unwrap_or(h as u64)
+                .clamp(h as u64, 3000) as u32;
+            self.client.set_window_size(w, full + 100).await.unwrap();
             tokio::time::sleep(Duration::from_millis(150)).await;
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{page}-{tag}.png")), png).unwrap();
