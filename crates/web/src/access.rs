@@ -429,6 +429,16 @@ impl Me {
     }
 }
 
+impl layout::Viewer for Me {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+
+    fn message(&self) -> Option<&Flash> {
+        self.flash.as_ref()
+    }
+}
+
 impl FromRequestParts<App> for Me {
     type Rejection = Response;
 

@@ -12,7 +12,6 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use crate::App;
-use crate::access::Me;
 
 const CSS: &str = concat!(
     include_str!("../static/app.css"),
@@ -130,8 +129,18 @@ pub enum Place<'a> {
     People,
 }
 
+/// Who a page is rendered for, as far as the shell needs to know: the session's CSRF token (every
+/// form carries it) and the message left by the previous action. The session itself
+/// ([`crate::access::Me`]) implements it; the shell need not know how sessions work.
+pub trait Viewer {
+    /// The session's CSRF token.
+    fn csrf_token(&self) -> &str;
+    /// The message to show once, if any.
+    fn message(&self) -> Option<&Flash>;
+}
+
 /// A page of a logged-in member.
-pub fn page(me: &Me, title: &str, place: Place, body: Markup) -> Markup {
+pub fn page(me: &impl Viewer, title: &str, place: Place, body: Markup) -> Markup {
     let nav = |p: Place, href: &str, text: &str| {
         let current = match (p, place) {
             (Place::Groups, Place::Group(..)) => true,
@@ -143,7 +152,7 @@ pub fn page(me: &Me, title: &str, place: Place, body: Markup) -> Markup {
         (DOCTYPE)
         html lang="en" {
             head { (head(title)) }
-            body data-csrf=(me.csrf) {
+            body data-csrf=(me.csrf_token()) {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {
                     a class="brand" href="/" { "Dual Power" }
@@ -167,7 +176,7 @@ pub fn page(me: &Me, title: &str, place: Place, body: Markup) -> Markup {
                     }
                 }
                 main id="main" {
-                    (flash_box(&me.flash))
+                    (flash_box(&me.message().cloned()))
                     (body)
                 }
                 div id="live-status" class="live-status" aria-live="polite" {}
@@ -177,8 +186,8 @@ pub fn page(me: &Me, title: &str, place: Place, body: Markup) -> Markup {
 }
 
 /// The hidden CSRF field every form carries.
-pub fn csrf(me: &Me) -> Markup {
-    html! { input type="hidden" name="_csrf" value=(me.csrf); }
+pub fn csrf(me: &impl Viewer) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(me.csrf_token()); }
 }
 
 /// The displayed piece of a `did:key`: enough to tell keys apart, short enough to read.
