@@ -113,6 +113,7 @@ struct Session {
 pub struct Sessions {
     map: HashMap<String, Session>,
     links: HashMap<String, Instant>,
+    /// Passphrase attempts of the last minute (begun, less the right ones).
     failures: Vec<Instant>,
 }
 
@@ -195,11 +196,27 @@ impl Sessions {
         Some(s)
     }
 
-    fn too_many_failures(&mut self) -> bool {
+    /// Counts a passphrase attempt *before* it is tried, or `None` when the last minute's
+    /// attempts reached the limit. Counted up front, not once it failed: attempts sent all at
+    /// once would otherwise all pass the check while the first was still being tried (each
+    /// takes a while, by design), and a burst would try any number of guesses.
+    fn begin_attempt(&mut self) -> Option<Instant> {
         let now = Instant::now();
         self.failures
             .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
-        self.failures.len() as u32 >= MAX_FAILURES_PER_MINUTE
+        if self.failures.len() as u32 >= MAX_FAILURES_PER_MINUTE {
+            return None;
+        }
+        self.failures.push(now);
+        Some(now)
+    }
+
+    /// The attempt begun at `at` was the right passphrase: it does not count against the
+    /// member.
+    fn forgive(&mut self, at: Instant) {
+        if let Some(i) = self.failures.iter().position(|t| *t == at) {
+            self.failures.remove(i);
+        }
     }
 }
 
@@ -609,7 +626,7 @@ async fn login(
     axum::Form(f): axum::Form<LoginForm>,
 ) -> Response {
     let pass = Zeroizing::new(f.passphrase);
-    if lock(&app.0.sessions).too_many_failures() {
+    let Some(attempt) = lock(&app.0.sessions).begin_attempt() else {
         return back_to_login(
             &app,
             &headers,
@@ -617,11 +634,12 @@ async fn login(
                 "Too many wrong passphrases in the last minute; wait a minute and try again.",
             ),
         );
-    }
+    };
     let home = app.0.home.clone();
     let result = tokio::task::spawn_blocking(move || keystore::unlock(&home, &pass)).await;
     match result {
         Ok(Ok(identity)) => {
+            lock(&app.0.sessions).forgive(attempt);
             if let Some(me) = app.me()
                 && me != identity.public()
             {
@@ -634,10 +652,8 @@ async fn login(
             unlock_with(&app, identity);
             prove(&app, &headers)
         }
-        Ok(Err(e)) => {
-            lock(&app.0.sessions).failures.push(Instant::now());
-            back_to_login(&app, &headers, Flash::error(e.to_string()))
-        }
+        // The attempt stays counted.
+        Ok(Err(e)) => back_to_login(&app, &headers, Flash::error(e.to_string())),
         Err(e) => back_to_login(&app, &headers, Flash::error(format!("unlock failed: {e}"))),
     }
 }
