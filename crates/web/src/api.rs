@@ -299,6 +299,19 @@ pub fn openapi() -> Value {
             .as_object_mut()
             .map(|m| m.insert(r.method.to_string(), op));
     }
+    // The document itself, the one route that needs no token (a tool reads it to learn the
+    // others), so the document lists every route the API serves.
+    paths.insert(
+        "/api/openapi.json".into(),
+        json!({ "get": {
+            "summary": "This document (OpenAPI 3.1).",
+            "operationId": "openapi",
+            "security": [],
+            "responses": {
+                "200": { "description": "The document.", "content": { "application/json": { "schema": { "type": "object" } } } }
+            }
+        } }),
+    );
     let mut schemas = defs;
     schemas.insert(
         "Error".into(),
