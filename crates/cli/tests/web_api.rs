@@ -107,7 +107,10 @@ fn web_and_token(home: &Path) -> (String, String) {
     let info: Value =
         serde_json::from_slice(&std::fs::read(home.join("api.json")).unwrap()).unwrap();
     (
-        info["web"].as_str().expect("api.json names the web app").to_owned(),
+        info["web"]
+            .as_str()
+            .expect("api.json names the web app")
+            .to_owned(),
         info["token"].as_str().unwrap().to_owned(),
     )
 }
@@ -140,7 +143,13 @@ fn the_api_works_with_the_token_and_refused_requests_change_nothing() {
     ];
 
     // A tool with the token: create, write, read.
-    let made = http(&web, "POST", "/api/v1/ops/create", &auth, br#"{"name":"Tenants"}"#);
+    let made = http(
+        &web,
+        "POST",
+        "/api/v1/ops/create",
+        &auth,
+        br#"{"name":"Tenants"}"#,
+    );
     assert_eq!(made.status, 200, "{made:?}");
     let group = made.json()["group"].as_str().unwrap().to_owned();
     assert_eq!(group.len(), 64, "{made:?}");
@@ -157,7 +166,8 @@ fn the_api_works_with_the_token_and_refused_requests_change_nothing() {
     let feed = serde_json::json!({ "group": group }).to_string();
     let read = http(&web, "POST", "/api/v1/views/feed", &auth, feed.as_bytes());
     assert_eq!(read.status, 200, "{read:?}");
-    let texts: Vec<&str> = read.json()["posts"]
+    let read = read.json();
+    let texts: Vec<&str> = read["posts"]
         .as_array()
         .unwrap()
         .iter()
@@ -277,7 +287,12 @@ fn the_api_works_with_the_token_and_refused_requests_change_nothing() {
     let post_path = format!("/g/{group}/post");
     let body = "text=XQ+forged";
     let form_cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("no session", vec![("Origin", &origin), form], 403, "session"),
+        (
+            "no session",
+            vec![("Origin", &origin), form],
+            403,
+            "session",
+        ),
         (
             "a made-up session",
             vec![("Origin", &origin), ("Cookie", &made_up), form],
@@ -370,13 +385,12 @@ impl Locked {
             web: String::new(),
         };
         node.web = wait_for("the web app's address", DEADLINE, || {
-            node.lines
-                .lock()
-                .unwrap()
+            let lines = node.lines.lock().unwrap().clone();
+            lines
                 .iter()
                 .find_map(|l| l.strip_prefix("web app on "))
                 .map(str::to_owned)
-                .ok_or_else(|| format!("{:?}", node.lines.lock().unwrap()))
+                .ok_or_else(|| format!("{lines:?}"))
         });
         node
     }
@@ -394,11 +408,7 @@ impl Locked {
     /// Sends a passphrase; returns the message the login page shows after it (or `unlocked`
     /// when the browser went on to the app).
     fn try_pass(&self, session: &(String, String), pass: &str) -> String {
-        let body = format!(
-            "_csrf={}&passphrase={}",
-            session.1,
-            pass.replace(' ', "+")
-        );
+        let body = format!("_csrf={}&passphrase={}", session.1, pass.replace(' ', "+"));
         let got = http(
             &self.web,
             "POST",
@@ -468,13 +478,12 @@ fn a_locked_node_refuses_wrong_passphrases_limits_them_and_the_right_one_unlocks
     node.assert_locked(&b);
     assert_eq!(node.try_pass(&s, PASS), "unlocked");
     wait_for("the node to start after the unlock", DEADLINE, || {
-        node.lines
-            .lock()
-            .unwrap()
+        let lines = node.lines.lock().unwrap().clone();
+        lines
             .iter()
             .any(|l| l.starts_with("local API on "))
             .then_some(())
-            .ok_or_else(|| format!("{:?}", node.lines.lock().unwrap()))
+            .ok_or_else(|| format!("{lines:?}"))
     });
     let status = net.ok_json(&b, &["status"]);
     assert!(status["node"]["peer_id"].is_string(), "{status}");

@@ -164,10 +164,12 @@ impl Sessions {
         self.map
             .retain(|_, s| now.duration_since(s.last) < SESSION_IDLE);
         while self.map.len() >= MAX_SESSIONS {
+            // Unproved sessions go first: anyone who reaches the port makes one per visit to
+            // /login, and a flood of those must not log the member's browsers out.
             let oldest = self
                 .map
                 .iter()
-                .min_by_key(|(_, s)| s.last)
+                .min_by_key(|(_, s)| (s.authed, s.last))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 self.map.remove(&k);

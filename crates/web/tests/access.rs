@@ -1248,3 +1248,18 @@ fn the_openapi_document_is_valid_and_lists_exactly_the_served_routes() {
         .send();
     assert_eq!(got.status, 404, "{got:?}");
 }
+
+#[test]
+fn a_flood_of_login_page_visits_does_not_log_the_member_out() {
+    let h = Harness::new(false);
+    let (cookie, _) = h.login();
+    // Each visit without a cookie makes a new unproved session (the login form needs one).
+    for _ in 0..access::MAX_SESSIONS * 2 {
+        h.anonymous();
+    }
+    let page = h.req("GET", "/").header("Cookie", &cookie).send();
+    assert_eq!(
+        page.status, 200,
+        "the member's session was evicted: {page:?}"
+    );
+}
