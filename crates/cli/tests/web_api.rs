@@ -286,6 +286,7 @@ fn the_api_works_with_the_token_and_refused_requests_change_nothing() {
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     let post_path = format!("/g/{group}/post");
     let body = "text=XQ+forged";
+    #[allow(clippy::type_complexity)]
     let form_cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
         (
             "no session",
