@@ -39,9 +39,13 @@ pub struct RouteDef {
     pub summary: String,
     /// The request body's schema (`None`: no body).
     pub request: Option<Value>,
+    /// The request body's media type (`application/json` but for bundles).
+    pub media: &'static str,
     /// The handler.
     handler: MethodRouter<App>,
 }
+
+const JSON: &str = "application/json";
 
 /// An API error: status, message a person can act on, kind.
 pub struct ApiError(pub StatusCode, pub String, pub &'static str);
@@ -119,6 +123,11 @@ fn tagged<T: serde::de::DeserializeOwned>(
         ));
     }
     fields.insert(tag.into(), Value::String(name.into()));
+    fields_as(fields)
+}
+
+/// `T` from the body's fields.
+fn fields_as<T: serde::de::DeserializeOwned>(fields: Map<String, Value>) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(fields)).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
@@ -169,6 +178,7 @@ pub fn table() -> (Vec<RouteDef>, Map<String, Value>) {
             path: "/api/v1/status".into(),
             summary: "The node: peers, groups, sync sessions, joins in flight.".into(),
             request: None,
+            media: JSON,
             handler: get(status),
         },
         RouteDef {
@@ -176,6 +186,7 @@ pub fn table() -> (Vec<RouteDef>, Map<String, Value>) {
             path: "/api/v1/groups".into(),
             summary: "The groups this node holds.".into(),
             request: None,
+            media: JSON,
             handler: get(groups),
         },
         RouteDef {
@@ -183,7 +194,40 @@ pub fn table() -> (Vec<RouteDef>, Map<String, Value>) {
             path: "/api/v1/login-link".into(),
             summary: "A new one-time link that logs a browser into the web app.".into(),
             request: None,
+            media: JSON,
             handler: post(login_link),
+        },
+        RouteDef {
+            method: "post",
+            path: "/api/v1/dial".into(),
+            summary: "Connect to a peer by its address (a multiaddr ending in /p2p/PEER_ID).".into(),
+            request: Some(json!({
+                "type": "object", "required": ["addr"],
+                "properties": { "addr": { "type": "string", "description": "The peer's multiaddr." } }
+            })),
+            media: JSON,
+            handler: post(dial),
+        },
+        RouteDef {
+            method: "post",
+            path: "/api/v1/follow".into(),
+            summary: "Keep a group in sync by its id (an identity restored into a fresh data directory).".into(),
+            request: Some(json!({
+                "type": "object", "required": ["group"],
+                "properties": { "group": { "type": "string", "description": "The group id, 64 hex digits." } }
+            })),
+            media: JSON,
+            handler: post(follow),
+        },
+        RouteDef {
+            method: "post",
+            path: "/api/v1/import".into(),
+            summary: "Import a bundle (the file's bytes as the body): verified and stored like events from a peer.".into(),
+            request: Some(json!({ "type": "string", "contentMediaType": "application/octet-stream" })),
+            media: "application/octet-stream",
+            handler: post(import).layer(axum::extract::DefaultBodyLimit::max(
+                dualpower_node::api::MAX_IMPORT_BYTES,
+            )),
         },
     ];
     let (ops, mut defs) = variants::<Op>("op");
@@ -194,6 +238,7 @@ pub fn table() -> (Vec<RouteDef>, Map<String, Value>) {
             path: format!("/api/v1/ops/{name}"),
             summary: description,
             request: Some(schema),
+            media: JSON,
             handler: post(
                 move |State(app): State<App>, body: Result<Bytes, BytesRejection>| async move {
                     run_op(app, &n, body).await
@@ -210,6 +255,7 @@ pub fn table() -> (Vec<RouteDef>, Map<String, Value>) {
             path: format!("/api/v1/views/{name}"),
             summary: description,
             request: Some(schema),
+            media: JSON,
             handler: post(
                 move |State(app): State<App>, body: Result<Bytes, BytesRejection>| async move {
                     run_view(app, &n, body).await
@@ -263,6 +309,80 @@ async fn groups(State(app): State<App>) -> Result<axum::Json<Value>, ApiError> {
     )))
 }
 
+async fn dial(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Dial {
+        addr: String,
+    }
+    unlocked(&app)?;
+    let Dial { addr } = fields_as(object(body)?)?;
+    let parsed = addr.parse().map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{addr}` is not a multiaddr: {e}"),
+            "invalid",
+        )
+    })?;
+    app.handle()
+        .dial(parsed)
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e, "dial"))?;
+    Ok(axum::Json(json!({ "dialing": addr })))
+}
+
+async fn follow(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Follow {
+        group: String,
+    }
+    unlocked(&app)?;
+    let Follow { group: hex } = fields_as(object(body)?)?;
+    let group = dualpower_core::GroupId::from_hex(&hex).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{hex}` is not a 64-digit group id"),
+            "invalid",
+        )
+    })?;
+    let new = app
+        .handle()
+        .follow(group)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e, "store"))?;
+    Ok(axum::Json(json!({ "group": group.to_hex(), "new": new })))
+}
+
+async fn import(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    unlocked(&app)?;
+    let bytes = body.map_err(|e| {
+        ApiError(
+            e.status(),
+            format!(
+                "the bundle cannot be read (at most {} bytes through the running node): {}",
+                dualpower_node::api::MAX_IMPORT_BYTES,
+                e.body_text()
+            ),
+            "invalid",
+        )
+    })?;
+    let out = app
+        .handle()
+        .import(bytes.to_vec())
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e, "invalid"))?;
+    app.changed();
+    Ok(axum::Json(out))
+}
+
 async fn login_link(State(app): State<App>) -> axum::Json<Value> {
     axum::Json(json!({ "link": app.login_link() }))
 }
@@ -290,7 +410,7 @@ pub fn openapi() -> Value {
         if let Some(schema) = &r.request {
             op["requestBody"] = json!({
                 "required": true,
-                "content": { "application/json": { "schema": schema } }
+                "content": { r.media: { "schema": schema } }
             });
         }
         paths
