@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::access::Me;
-use crate::layout::{self, Flash, Place, csrf, text, when, who};
+use crate::layout::{self, Flash, Place, text, when, who};
 use crate::pages::{act, empty, group_name, read};
 
 /// Posts per page.
@@ -55,12 +55,43 @@ async fn feed(
     layout::page(&me, &name, Place::Group(&g, &name, "feed"), body).into_response()
 }
 
-/// The feed page's content (also what the render benchmark measures).
+/// Who a page is rendered for, as plain data: what [`render_as`] needs of a session, so the
+/// render benchmark (`crates/bench/src/bin/web_render.rs`) and tests call it without one.
+#[derive(Clone, Debug, Default)]
+pub struct Viewer {
+    /// Our `did:key`.
+    pub did: String,
+    /// The session's CSRF token (every form carries it).
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// The viewer a session stands for.
+    pub fn of(me: &Me) -> Viewer {
+        Viewer {
+            did: me.key.to_did(),
+            csrf: me.csrf.clone(),
+        }
+    }
+
+    /// The hidden form field that carries the CSRF token.
+    pub fn csrf_input(&self) -> Markup {
+        html! { input type="hidden" name="_csrf" value=(self.csrf); }
+    }
+}
+
+/// The feed page's content.
 pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
+    render_as(&Viewer::of(me), g, v, page)
+}
+
+/// The feed page's content for `me` (also what the render benchmark measures): page `page`
+/// (0 = newest) of [`PAGE`] posts.
+pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
     let empty_list = Vec::new();
     let posts = v["posts"].as_array().unwrap_or(&empty_list);
     let labels = &v["labels"];
-    let me_did = me.key.to_did();
+    let me_did = me.did.clone();
     let total = posts.len();
     let pages = total.div_ceil(PAGE).max(1);
     let page = page.min(pages - 1);
@@ -71,7 +102,7 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
         @if !named {
             section class="card" {
                 form method="post" action={"/g/" (g) "/name"} class="stack" {
-                    (csrf(me))
+                    (me.csrf_input())
                     label for="display-name" { "Your name in this group" }
                     p class="hint" { "Members see this name instead of your key. Only members can read it." }
                     input id="display-name" name="name" required maxlength="64" autocomplete="nickname";
@@ -81,7 +112,7 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
         }
         section class="card" {
             form method="post" action={"/g/" (g) "/post"} class="stack" {
-                (csrf(me))
+                (me.csrf_input())
                 label for="text" { "New post" }
                 textarea id="text" name="text" required placeholder="Write to the group (only members can read it)" {}
                 div { button type="submit" { "Post" } }
@@ -103,7 +134,7 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
     }
 }
 
-fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
+fn reactions(me: &Viewer, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
     let count = |k: &str| r[k].as_array().map_or(0, Vec::len);
     let mine = |k: &str| {
         r[k].as_array()
@@ -121,7 +152,7 @@ fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup 
         div class="reactions" {
             @for k in REACTIONS.iter().copied().chain(others.iter().map(|s| s.as_str())) {
                 form method="post" action={"/g/" (g) "/react"} class="inline" {
-                    (csrf(me))
+                    (me.csrf_input())
                     input type="hidden" name="target" value=(target);
                     input type="hidden" name="reaction" value=(k);
                     button type="submit" aria-pressed=(mine(k)) aria-label={"React " (k)} {
@@ -133,7 +164,7 @@ fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup 
     }
 }
 
-fn post_card(me: &Me, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
+fn post_card(me: &Viewer, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
     let id = p["id"].as_str().unwrap_or_default();
     let empty_list = Vec::new();
     let comments = p["comments"].as_array().unwrap_or(&empty_list);
@@ -161,7 +192,7 @@ fn post_card(me: &Me, g: &str, labels: &Value, me_did: &str, p: &Value) -> Marku
             details {
                 summary { "Reply" @if !comments.is_empty() { " (" (comments.len()) " in thread)" } }
                 form method="post" action={"/g/" (g) "/comment"} class="stack" {
-                    (csrf(me))
+                    (me.csrf_input())
                     input type="hidden" name="parent" value=(id);
                     label for={"c-" (id)} { "Your reply" }
                     textarea id={"c-" (id)} name="text" required {}
