@@ -46,7 +46,13 @@ async fn feed(
     Path(g): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let v = match read(&app, &me, Query::Feed { group: g.clone() }).await {
+    // Only the page shown: its cost does not grow with the group's history.
+    let query = Query::FeedPage {
+        group: g.clone(),
+        page: q.page,
+        per_page: PAGE,
+    };
+    let v = match read(&app, &me, query).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -86,16 +92,24 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
 }
 
 /// The feed page's content for `me` (also what the render benchmark measures): page `page`
-/// (0 = newest) of [`PAGE`] posts.
+/// (0 = newest) of [`PAGE`] posts, from the answer of `Query::FeedPage` (which holds that page
+/// only) or of `Query::Feed` (every post).
 pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
     let empty_list = Vec::new();
     let posts = v["posts"].as_array().unwrap_or(&empty_list);
     let labels = &v["labels"];
     let me_did = me.did.clone();
-    let total = posts.len();
+    // A paged answer says how many posts there are and which page it holds.
+    let paged = v["total"].as_u64().map(|t| t as usize);
+    let total = paged.unwrap_or(posts.len());
     let pages = total.div_ceil(PAGE).max(1);
-    let page = page.min(pages - 1);
-    let shown = posts.iter().rev().skip(page * PAGE).take(PAGE);
+    let page = match paged {
+        Some(_) => v["page"].as_u64().map_or(0, |p| p as usize),
+        None => page,
+    }
+    .min(pages - 1);
+    let skip = if paged.is_some() { 0 } else { page * PAGE };
+    let shown = posts.iter().rev().skip(skip).take(PAGE);
     let named = labels[&me_did]["display"].is_string();
     html! {
         h1 class="sr-only" { "Feed" }
@@ -318,4 +332,40 @@ async fn set_name(
         format!("Your name in this group is now “{name}”.")
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PAGE, Viewer, render_as};
+    use serde_json::{Value, json};
+
+    fn post(i: usize) -> Value {
+        json!({ "id": format!("{i:064x}"), "author": "did:key:z6Mkx", "timestamp": i,
+                "text": format!("post number {i}"), "reactions": {}, "comments": [] })
+    }
+
+    /// A paged answer (`Query::FeedPage`) renders the same page as the whole feed (`Query::Feed`)
+    /// cut by the page: the same posts, newest first, and the same pager.
+    #[test]
+    fn a_paged_answer_renders_like_the_whole_feed() {
+        let me = Viewer {
+            did: "did:key:z6Mkme".into(),
+            csrf: "t".into(),
+        };
+        let all: Vec<Value> = (0..65).map(post).collect();
+        let whole = json!({ "posts": all, "labels": {} });
+        for page in 0..3 {
+            let end = 65 - page * PAGE;
+            let start = end.saturating_sub(PAGE);
+            let paged = json!({ "posts": all[start..end], "labels": {}, "total": 65,
+                                "page": page, "pages": 3, "per_page": PAGE });
+            let a = render_as(&me, "g", &whole, page).into_string();
+            // The page the URL asked for is ignored for a paged answer: it holds one page.
+            let b = render_as(&me, "g", &paged, 0).into_string();
+            assert_eq!(a, b, "page {page}");
+            assert!(a.contains(&format!("Page {} of 3", page + 1)));
+            assert!(a.contains(&format!("post number {}", end - 1)));
+            assert!(!a.contains(&format!("post number {end}<")));
+        }
+    }
 }
