@@ -42,7 +42,8 @@ pub enum Query {
         /// Page, 0 = the newest posts; past the last page means the last page.
         #[serde(default)]
         page: usize,
-        /// Posts per page, 1 to [`MAX_PER_PAGE`] (0 or more are clamped).
+        /// Posts per page, 1 to [`MAX_PER_PAGE`] (others are clamped); default 30.
+        #[serde(default = "default_per_page")]
         per_page: usize,
     },
     /// A group's members, pending joins, removals (with their sealed reasons) and rules.
@@ -80,6 +81,10 @@ pub enum Query {
 
 /// Most posts [`Query::FeedPage`] returns at once.
 pub const MAX_PER_PAGE: usize = 200;
+
+fn default_per_page() -> usize {
+    30
+}
 
 /// The group named by `hex`, which the store must hold something of: an id nobody resolved
 /// (the web app sends what it is given) would otherwise read as an empty group.

@@ -389,6 +389,17 @@ fn feed_pages_are_the_newest_first_slices() {
         (texts(&one), &one["pages"]),
         (vec!["p7".to_owned()], &Value::from(7))
     );
+    // As the API receives it: page and page size may be left out.
+    let q: Query = serde_json::from_value(
+        serde_json::json!({ "query": "feed_page", "group": group.to_hex() }),
+    )
+    .unwrap();
+    let v = answer(&a.store, &a.id, q, 50_000).unwrap();
+    assert_eq!(
+        (&v["page"], &v["per_page"]),
+        (&Value::from(0), &Value::from(30))
+    );
+    assert_eq!(texts(&v), texts(&all));
     // Labels name the page's authors like the full feed's.
     assert_eq!(p0["labels"][a.did()], all["labels"][a.did()]);
 }
