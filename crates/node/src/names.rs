@@ -11,7 +11,7 @@
 //! after it, `Sam (…uW3fgMhW)`, so they are told apart visibly. Names cannot contain `…` (see
 //! `dualpower_core::payload::display_name`), so no name imitates that suffix.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use dualpower_core::PublicKey;
 use serde::Serialize;
@@ -93,25 +93,31 @@ pub fn labels_json(labels: &BTreeMap<PublicKey, Label>) -> Value {
 /// Every did:key string anywhere in `v` (the keys an answer mentions).
 pub fn mentioned_keys(v: &Value) -> BTreeSet<PublicKey> {
     let mut out = BTreeSet::new();
-    collect(v, &mut out);
+    collect(v, &mut out, &mut HashSet::new());
     out
 }
 
-fn collect(v: &Value, out: &mut BTreeSet<PublicKey>) {
+/// Adds the keys `v` mentions to `out`; `seen` holds every `did:key` string already parsed
+/// (an answer names the same few members thousands of times, and parsing one checks a curve
+/// point: parsing each once keeps a large answer's labelling in proportion to its members).
+fn collect<'a>(v: &'a Value, out: &mut BTreeSet<PublicKey>, seen: &mut HashSet<&'a str>) {
     match v {
-        Value::String(s) if s.starts_with("did:key:") => {
-            if let Ok(k) = PublicKey::from_did(s) {
-                out.insert(k);
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+        Value::String(s) => note(s, out, seen),
+        Value::Array(a) => a.iter().for_each(|v| collect(v, out, seen)),
         Value::Object(m) => m.iter().for_each(|(k, v)| {
-            if let Ok(key) = PublicKey::from_did(k) {
-                out.insert(key);
-            }
-            collect(v, out)
+            note(k, out, seen);
+            collect(v, out, seen)
         }),
         _ => {}
+    }
+}
+
+fn note<'a>(s: &'a str, out: &mut BTreeSet<PublicKey>, seen: &mut HashSet<&'a str>) {
+    if s.starts_with("did:key:")
+        && seen.insert(s)
+        && let Ok(k) = PublicKey::from_did(s)
+    {
+        out.insert(k);
     }
 }
 

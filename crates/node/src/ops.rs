@@ -8,7 +8,8 @@
 //! call each other; they share the layer under them: [`write`] (argument parsing, permission
 //! checks, and the one check → append → derive → report-refusal path), [`keys`] (the view of a
 //! group with our keyring opened, and writing key material), [`secrets`] (local encrypted
-//! secrets) and [`derived`] (each group's state derived once per event set). Each operation
+//! secrets), [`derived`] (each group's state derived once per event set) and [`opened`] (its
+//! content decrypted once per event set, for reads). Each operation
 //! returns the events it appended so the node can gossip them.
 
 pub mod constitution;
@@ -18,6 +19,7 @@ pub mod derived;
 pub mod keys;
 pub mod membership;
 pub mod names;
+pub mod opened;
 pub mod secrets;
 pub mod write;
 

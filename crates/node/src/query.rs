@@ -32,6 +32,20 @@ pub enum Query {
         /// Group (hex).
         group: String,
     },
+    /// One page of a group's decrypted feed, newest posts first (what the web app shows): the
+    /// answer of [`Query::Feed`] with only that page's posts (still oldest first), no
+    /// `rejected` list (its length as `rejected_count`), and `total`, `page`, `pages`,
+    /// `per_page`. Its cost does not grow with the number of posts the page does not show.
+    FeedPage {
+        /// Group (hex).
+        group: String,
+        /// Page, 0 = the newest posts; past the last page means the last page.
+        #[serde(default)]
+        page: usize,
+        /// Posts per page, 1 to [`MAX_PER_PAGE`] (others are clamped); default 30.
+        #[serde(default = "default_per_page")]
+        per_page: usize,
+    },
     /// A group's members, pending joins, removals (with their sealed reasons) and rules.
     Members {
         /// Group (hex).
@@ -65,6 +79,13 @@ pub enum Query {
     },
 }
 
+/// Most posts [`Query::FeedPage`] returns at once.
+pub const MAX_PER_PAGE: usize = 200;
+
+fn default_per_page() -> usize {
+    30
+}
+
 /// The group named by `hex`, which the store must hold something of: an id nobody resolved
 /// (the web app sends what it is given) would otherwise read as an empty group.
 fn group_in(store: &Store, hex: &str) -> Result<GroupId, OpError> {
@@ -82,12 +103,27 @@ fn group_in(store: &Store, hex: &str) -> Result<GroupId, OpError> {
 /// Answers `query` as `id` on `store` at time `now` (ms).
 pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Value, OpError> {
     match query {
-        Query::Feed { group } => feed(store, id, group_in(store, &group)?, now),
+        Query::Feed { group } => feed(store, id, group_in(store, &group)?, now, None),
+        Query::FeedPage {
+            group,
+            page,
+            per_page,
+        } => feed(
+            store,
+            id,
+            group_in(store, &group)?,
+            now,
+            Some((page, per_page.clamp(1, MAX_PER_PAGE))),
+        ),
         Query::Members { group } => members(store, id, group_in(store, &group)?, now),
         Query::DirectMessages => direct_messages(store, id, now),
         Query::Proposals { group } => {
             let g = group_in(store, &group)?;
-            let (st, all) = crate::ops::decisions::proposals(store, id, g, now)?;
+            // The shared state, not a copy of it (a group's state with a thousand proposals
+            // takes milliseconds to copy).
+            let v = crate::ops::view(store, id, g, now)?;
+            let all = crate::ops::opened::proposals(store, id, g, &v);
+            let st = v.state;
             let delegations: Vec<Value> = st
                 .delegations
                 .iter()
@@ -102,12 +138,12 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 id,
                 g,
                 now,
-                json!({ "group": g.to_hex(), "proposals": all, "delegations": delegations }),
+                json!({ "group": g.to_hex(), "proposals": all.as_ref(), "delegations": delegations }),
             )
         }
         Query::Proposal { group, proposal } => {
             let g = group_in(store, &group)?;
-            let (st, _) = crate::ops::decisions::proposals(store, id, g, now)?;
+            let st = crate::ops::view(store, id, g, now)?.state;
             labelled(
                 store,
                 id,
@@ -163,8 +199,17 @@ fn direct_messages(store: &Store, id: &Identity, now: u64) -> Result<Value, OpEr
     Ok(json!({ "messages": messages, "labels": labels_json(&labels) }))
 }
 
-fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpError> {
-    let (feed, _, display) = crate::ops::feed_and_names(store, id, g, now)?;
+/// The feed as JSON: every post, or with `paged` = (page, per page) that page of the newest
+/// first (see [`Query::FeedPage`]).
+fn feed(
+    store: &Store,
+    id: &Identity,
+    g: GroupId,
+    now: u64,
+    paged: Option<(usize, usize)>,
+) -> Result<Value, OpError> {
+    let (feed, _, display) = crate::ops::content::feed_shared(store, id, g, now)?;
+    let display = std::sync::Arc::unwrap_or_clone(display);
     let reactions = |r: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
         r.iter()
             .map(|(k, v)| {
@@ -179,11 +224,23 @@ fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpE
             })
             .collect::<serde_json::Map<_, _>>()
     };
-    let v = json!({
+    let total = feed.posts.len();
+    // Posts are oldest first; page 0 is the newest `per` of them.
+    let (shown, page) = match paged {
+        None => (&feed.posts[..], None),
+        Some((page, per)) => {
+            let pages = total.div_ceil(per).max(1);
+            let page = page.min(pages - 1);
+            let end = total - (page * per).min(total);
+            let start = end.saturating_sub(per);
+            (&feed.posts[start..end], Some((page, per, pages)))
+        }
+    };
+    let mut v = json!({
         "group": g.to_hex(),
         "name": feed.name,
         "state_hash": hex::encode(feed.state_hash()),
-        "posts": feed.posts.iter().map(|p| json!({
+        "posts": shown.iter().map(|p| json!({
             "id": p.id.to_hex(), "author": p.author.to_did(), "timestamp": p.timestamp,
             "text": p.text, "reactions": reactions(&p.reactions),
             "comments": p.comments.iter().map(|c| json!({
@@ -191,10 +248,24 @@ fn feed(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, OpE
                 "timestamp": c.timestamp, "text": c.text, "reactions": reactions(&c.reactions),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "rejected": feed.rejected.iter().map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()})).collect::<Vec<_>>(),
     });
+    match page {
+        None => {
+            v["rejected"] = feed
+                .rejected
+                .iter()
+                .map(|(id, r)| json!({"id": id.to_hex(), "reason": r.to_string()}))
+                .collect();
+        }
+        Some((page, per, pages)) => {
+            v["rejected_count"] = json!(feed.rejected.len());
+            v["total"] = json!(total);
+            v["page"] = json!(page);
+            v["pages"] = json!(pages);
+            v["per_page"] = json!(per);
+        }
+    }
     let labels = crate::ops::names::labelled(store, id, g, now, display, mentioned_keys(&v))?;
-    let mut v = v;
     v["labels"] = labels_json(&labels);
     Ok(v)
 }

@@ -164,7 +164,8 @@ fn shared_group(
     ))
 }
 
-fn is_direct(ev: &VerifiedEvent) -> bool {
+/// Whether `ev` is a direct message (not part of the group's content).
+pub(crate) fn is_direct(ev: &VerifiedEvent) -> bool {
     ev.header().flags & FLAG_ENCRYPTED != 0
         && ev
             .body()
@@ -183,20 +184,34 @@ pub fn feed(
 }
 
 /// The decrypted feed of `group`, its state, and every member's display name (one decryption
-/// for both).
+/// for both, shared with every later read of the same events: [`super::opened`]).
 pub fn feed_and_names(
     store: &Store,
     id: &Identity,
     group: GroupId,
     now: u64,
 ) -> Result<(Feed, GroupState, BTreeMap<PublicKey, String>), OpError> {
+    let (feed, state, names) = feed_shared(store, id, group, now)?;
+    Ok((
+        Arc::unwrap_or_clone(feed),
+        Arc::unwrap_or_clone(state),
+        Arc::unwrap_or_clone(names),
+    ))
+}
+
+/// Display names by key, as the read cache shares them.
+pub(crate) type SharedNames = Arc<BTreeMap<PublicKey, String>>;
+
+/// [`feed_and_names`] as shared with the read cache (no copy of a large feed).
+pub(crate) fn feed_shared(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<(Arc<Feed>, Arc<GroupState>, SharedNames), OpError> {
     let v = view(store, id, group, now)?;
-    let (events, opened) = opened_content(store, &v);
-    let refused = v.state.refusals();
-    let names = dualpower_state::display_names(group, &events, &opened, &refused);
-    let mut feed = Feed::derive_opened(group, &events, &opened, &refused);
-    super::decisions::show_revisions(&mut feed, &v.state);
-    Ok((feed, Arc::unwrap_or_clone(v.state), names))
+    let (feed, names) = super::opened::feed_and_names(store, id, group, &v);
+    Ok((feed, v.state, names))
 }
 
 /// Every member's display name in `group`, as far as our keys read their profiles.
@@ -207,34 +222,9 @@ pub fn display_names(
     now: u64,
 ) -> Result<BTreeMap<PublicKey, String>, OpError> {
     let v = view(store, id, group, now)?;
-    let (events, opened) = opened_content(store, &v);
-    Ok(dualpower_state::display_names(
-        group,
-        &events,
-        &opened,
-        &v.state.refusals(),
-    ))
-}
-
-/// The group's events without direct messages, and the plaintext of those our keys open.
-fn opened_content(
-    store: &Store,
-    v: &super::View,
-) -> (
-    Vec<VerifiedEvent>,
-    HashMap<dualpower_core::EventId, Vec<u8>>,
-) {
-    let network = *store.network();
-    let events: Vec<VerifiedEvent> = v.events.iter().filter(|e| !is_direct(e)).cloned().collect();
-    let mut opened = HashMap::new();
-    for ev in &events {
-        if ev.header().flags & FLAG_ENCRYPTED != 0
-            && let Ok(p) = v.keyring.decrypt(&network, ev)
-        {
-            opened.insert(ev.id(), p);
-        }
-    }
-    (events, opened)
+    Ok(Arc::unwrap_or_clone(super::opened::names(
+        store, id, group, &v,
+    )))
 }
 
 /// Why each removed member was removed, as far as this member can read it: a removal's reason
@@ -247,7 +237,6 @@ pub fn removal_reasons(
     group: GroupId,
     now: u64,
 ) -> Result<std::collections::BTreeMap<PublicKey, String>, OpError> {
-    let network = *store.network();
     let v = view(store, id, group, now)?;
     let by_event: HashMap<dualpower_core::EventId, (PublicKey, PublicKey)> = v
         .state
@@ -256,20 +245,24 @@ pub fn removal_reasons(
         .map(|(k, r)| (r.event, (*k, r.by)))
         .collect();
     let mut out = std::collections::BTreeMap::new();
-    for ev in v.events.iter() {
-        if ev.header().flags & FLAG_ENCRYPTED == 0 {
-            continue;
-        }
-        let Ok(plain) = v.keyring.decrypt(&network, ev) else {
-            continue;
-        };
-        if let Ok(Payload::Comment { parent, text }) = Payload::decode(&plain)
-            && let Some((member, by)) = by_event.get(&parent)
-            && *by == ev.header().author
-        {
-            out.insert(*member, text);
-        }
+    if by_event.is_empty() {
+        return Ok(out);
     }
+    // A direct message's plaintext is never a comment, so the group's opened content is all
+    // there is to search.
+    super::opened::with_opened(store, id, group, &v, |events, opened| {
+        for ev in events {
+            let Some(plain) = opened.get(&ev.id()) else {
+                continue;
+            };
+            if let Ok(Payload::Comment { parent, text }) = Payload::decode(plain)
+                && let Some((member, by)) = by_event.get(&parent)
+                && *by == ev.header().author
+            {
+                out.insert(*member, text);
+            }
+        }
+    });
     Ok(out)
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::access::Me;
-use crate::layout::{self, Flash, Place, csrf, text, when, who};
+use crate::layout::{self, Flash, Place, text, when, who};
 use crate::pages::{act, empty, group_name, read};
 
 /// Posts per page.
@@ -46,7 +46,13 @@ async fn feed(
     Path(g): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let v = match read(&app, &me, Query::Feed { group: g.clone() }).await {
+    // Only the page shown: its cost does not grow with the group's history.
+    let query = Query::FeedPage {
+        group: g.clone(),
+        page: q.page,
+        per_page: PAGE,
+    };
+    let v = match read(&app, &me, query).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -55,23 +61,62 @@ async fn feed(
     layout::page(&me, &name, Place::Group(&g, &name, "feed"), body).into_response()
 }
 
-/// The feed page's content (also what the render benchmark measures).
+/// Who a page is rendered for, as plain data: what [`render_as`] needs of a session, so the
+/// render benchmark (`crates/bench/src/bin/web_render.rs`) and tests call it without one.
+#[derive(Clone, Debug, Default)]
+pub struct Viewer {
+    /// Our `did:key`.
+    pub did: String,
+    /// The session's CSRF token (every form carries it).
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// The viewer a session stands for.
+    pub fn of(me: &Me) -> Viewer {
+        Viewer {
+            did: me.key.to_did(),
+            csrf: me.csrf.clone(),
+        }
+    }
+
+    /// The hidden form field that carries the CSRF token.
+    pub fn csrf_input(&self) -> Markup {
+        html! { input type="hidden" name="_csrf" value=(self.csrf); }
+    }
+}
+
+/// The feed page's content.
 pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
+    render_as(&Viewer::of(me), g, v, page)
+}
+
+/// The feed page's content for `me` (also what the render benchmark measures): page `page`
+/// (0 = newest) of [`PAGE`] posts, from the answer of `Query::FeedPage` (which holds that page
+/// only) or of `Query::Feed` (every post).
+pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
     let empty_list = Vec::new();
     let posts = v["posts"].as_array().unwrap_or(&empty_list);
     let labels = &v["labels"];
-    let me_did = me.key.to_did();
-    let total = posts.len();
+    let me_did = me.did.clone();
+    // A paged answer says how many posts there are and which page it holds.
+    let paged = v["total"].as_u64().map(|t| t as usize);
+    let total = paged.unwrap_or(posts.len());
     let pages = total.div_ceil(PAGE).max(1);
-    let page = page.min(pages - 1);
-    let shown = posts.iter().rev().skip(page * PAGE).take(PAGE);
+    let page = match paged {
+        Some(_) => v["page"].as_u64().map_or(0, |p| p as usize),
+        None => page,
+    }
+    .min(pages - 1);
+    let skip = if paged.is_some() { 0 } else { page * PAGE };
+    let shown = posts.iter().rev().skip(skip).take(PAGE);
     let named = labels[&me_did]["display"].is_string();
     html! {
         h1 class="sr-only" { "Feed" }
         @if !named {
             section class="card" {
                 form method="post" action={"/g/" (g) "/name"} class="stack" {
-                    (csrf(me))
+                    (me.csrf_input())
                     label for="display-name" { "Your name in this group" }
                     p class="hint" { "Members see this name instead of your key. Only members can read it." }
                     input id="display-name" name="name" required maxlength="64" autocomplete="nickname";
@@ -81,7 +126,7 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
         }
         section class="card" {
             form method="post" action={"/g/" (g) "/post"} class="stack" {
-                (csrf(me))
+                (me.csrf_input())
                 label for="text" { "New post" }
                 textarea id="text" name="text" required placeholder="Write to the group (only members can read it)" {}
                 div { button type="submit" { "Post" } }
@@ -103,7 +148,7 @@ pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
     }
 }
 
-fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
+fn reactions(me: &Viewer, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
     let count = |k: &str| r[k].as_array().map_or(0, Vec::len);
     let mine = |k: &str| {
         r[k].as_array()
@@ -121,7 +166,7 @@ fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup 
         div class="reactions" {
             @for k in REACTIONS.iter().copied().chain(others.iter().map(|s| s.as_str())) {
                 form method="post" action={"/g/" (g) "/react"} class="inline" {
-                    (csrf(me))
+                    (me.csrf_input())
                     input type="hidden" name="target" value=(target);
                     input type="hidden" name="reaction" value=(k);
                     button type="submit" aria-pressed=(mine(k)) aria-label={"React " (k)} {
@@ -133,7 +178,7 @@ fn reactions(me: &Me, g: &str, me_did: &str, target: &str, r: &Value) -> Markup 
     }
 }
 
-fn post_card(me: &Me, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
+fn post_card(me: &Viewer, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
     let id = p["id"].as_str().unwrap_or_default();
     let empty_list = Vec::new();
     let comments = p["comments"].as_array().unwrap_or(&empty_list);
@@ -161,7 +206,7 @@ fn post_card(me: &Me, g: &str, labels: &Value, me_did: &str, p: &Value) -> Marku
             details {
                 summary { "Reply" @if !comments.is_empty() { " (" (comments.len()) " in thread)" } }
                 form method="post" action={"/g/" (g) "/comment"} class="stack" {
-                    (csrf(me))
+                    (me.csrf_input())
                     input type="hidden" name="parent" value=(id);
                     label for={"c-" (id)} { "Your reply" }
                     textarea id={"c-" (id)} name="text" required {}
@@ -287,4 +332,40 @@ async fn set_name(
         format!("Your name in this group is now “{name}”.")
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PAGE, Viewer, render_as};
+    use serde_json::{Value, json};
+
+    fn post(i: usize) -> Value {
+        json!({ "id": format!("{i:064x}"), "author": "did:key:z6Mkx", "timestamp": i,
+                "text": format!("post number {i}"), "reactions": {}, "comments": [] })
+    }
+
+    /// A paged answer (`Query::FeedPage`) renders the same page as the whole feed (`Query::Feed`)
+    /// cut by the page: the same posts, newest first, and the same pager.
+    #[test]
+    fn a_paged_answer_renders_like_the_whole_feed() {
+        let me = Viewer {
+            did: "did:key:z6Mkme".into(),
+            csrf: "t".into(),
+        };
+        let all: Vec<Value> = (0..65).map(post).collect();
+        let whole = json!({ "posts": all, "labels": {} });
+        for page in 0..3 {
+            let end = 65 - page * PAGE;
+            let start = end.saturating_sub(PAGE);
+            let paged = json!({ "posts": all[start..end], "labels": {}, "total": 65,
+                                "page": page, "pages": 3, "per_page": PAGE });
+            let a = render_as(&me, "g", &whole, page).into_string();
+            // The page the URL asked for is ignored for a paged answer: it holds one page.
+            let b = render_as(&me, "g", &paged, 0).into_string();
+            assert_eq!(a, b, "page {page}");
+            assert!(a.contains(&format!("Page {} of 3", page + 1)));
+            assert!(a.contains(&format!("post number {}", end - 1)));
+            assert!(!a.contains(&format!("post number {end}<")));
+        }
+    }
 }
