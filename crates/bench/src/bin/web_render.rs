@@ -36,7 +36,7 @@ use dualpower_node::ops::{self, ConstitutionArgs, Op};
 use dualpower_node::query::{Query, answer};
 use dualpower_store::{Store, StoreConfig};
 use dualpower_web::pages::decisions::{Cx, render_list, render_proposal};
-use dualpower_web::pages::feed::{self, Viewer};
+use dualpower_web::pages::feed::{self, Reader};
 use dualpower_web::pages::members;
 use serde_json::Value;
 
@@ -371,7 +371,7 @@ fn main() {
                 .collect(),
         }
     };
-    let viewer = Viewer {
+    let viewer = Reader {
         did: me.id.public().to_did(),
         csrf: "x".repeat(43),
     };

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::access::Me;
-use crate::layout::{self, Flash, Place, text, when, who};
+use crate::layout::{self, Flash, Place, csrf, text, when, who};
 use crate::pages::{act, empty, group_name, read};
 
 /// Posts per page.
@@ -64,37 +64,42 @@ async fn feed(
 /// Who a page is rendered for, as plain data: what [`render_as`] needs of a session, so the
 /// render benchmark (`crates/bench/src/bin/web_render.rs`) and tests call it without one.
 #[derive(Clone, Debug, Default)]
-pub struct Viewer {
+pub struct Reader {
     /// Our `did:key`.
     pub did: String,
     /// The session's CSRF token (every form carries it).
     pub csrf: String,
 }
 
-impl Viewer {
+impl Reader {
     /// The viewer a session stands for.
-    pub fn of(me: &Me) -> Viewer {
-        Viewer {
+    pub fn of(me: &Me) -> Reader {
+        Reader {
             did: me.key.to_did(),
             csrf: me.csrf.clone(),
         }
     }
+}
 
-    /// The hidden form field that carries the CSRF token.
-    pub fn csrf_input(&self) -> Markup {
-        html! { input type="hidden" name="_csrf" value=(self.csrf); }
+impl layout::Viewer for Reader {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+
+    fn message(&self) -> Option<&Flash> {
+        None
     }
 }
 
 /// The feed page's content.
 pub fn render(me: &Me, g: &str, v: &Value, page: usize) -> Markup {
-    render_as(&Viewer::of(me), g, v, page)
+    render_as(&Reader::of(me), g, v, page)
 }
 
 /// The feed page's content for `me` (also what the render benchmark measures): page `page`
 /// (0 = newest) of [`PAGE`] posts, from the answer of `Query::FeedPage` (which holds that page
 /// only) or of `Query::Feed` (every post).
-pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
+pub fn render_as(me: &Reader, g: &str, v: &Value, page: usize) -> Markup {
     let empty_list = Vec::new();
     let posts = v["posts"].as_array().unwrap_or(&empty_list);
     let labels = &v["labels"];
@@ -116,7 +121,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
         @if !named {
             section class="card" {
                 form method="post" action={"/g/" (g) "/name"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     label for="display-name" { "Your name in this group" }
                     p class="hint" { "Members see this name instead of your key. Only members can read it." }
                     input id="display-name" name="name" required maxlength="64" autocomplete="nickname";
@@ -126,7 +131,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
         }
         section class="card" {
             form method="post" action={"/g/" (g) "/post"} class="stack" {
-                (me.csrf_input())
+                (csrf(me))
                 label for="text" { "New post" }
                 textarea id="text" name="text" required placeholder="Write to the group (only members can read it)" {}
                 div { button type="submit" { "Post" } }
@@ -148,7 +153,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value, page: usize) -> Markup {
     }
 }
 
-fn reactions(me: &Viewer, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
+fn reactions(me: &Reader, g: &str, me_did: &str, target: &str, r: &Value) -> Markup {
     let count = |k: &str| r[k].as_array().map_or(0, Vec::len);
     let mine = |k: &str| {
         r[k].as_array()
@@ -166,7 +171,7 @@ fn reactions(me: &Viewer, g: &str, me_did: &str, target: &str, r: &Value) -> Mar
         div class="reactions" {
             @for k in REACTIONS.iter().copied().chain(others.iter().map(|s| s.as_str())) {
                 form method="post" action={"/g/" (g) "/react"} class="inline" {
-                    (me.csrf_input())
+                    (csrf(me))
                     input type="hidden" name="target" value=(target);
                     input type="hidden" name="reaction" value=(k);
                     button type="submit" aria-pressed=(mine(k)) aria-label={"React " (k)} {
@@ -178,7 +183,7 @@ fn reactions(me: &Viewer, g: &str, me_did: &str, target: &str, r: &Value) -> Mar
     }
 }
 
-fn post_card(me: &Viewer, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
+fn post_card(me: &Reader, g: &str, labels: &Value, me_did: &str, p: &Value) -> Markup {
     let id = p["id"].as_str().unwrap_or_default();
     let empty_list = Vec::new();
     let comments = p["comments"].as_array().unwrap_or(&empty_list);
@@ -206,7 +211,7 @@ fn post_card(me: &Viewer, g: &str, labels: &Value, me_did: &str, p: &Value) -> M
             details {
                 summary { "Reply" @if !comments.is_empty() { " (" (comments.len()) " in thread)" } }
                 form method="post" action={"/g/" (g) "/comment"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     input type="hidden" name="parent" value=(id);
                     label for={"c-" (id)} { "Your reply" }
                     textarea id={"c-" (id)} name="text" required {}
@@ -336,7 +341,7 @@ async fn set_name(
 
 #[cfg(test)]
 mod tests {
-    use super::{PAGE, Viewer, render_as};
+    use super::{PAGE, Reader, render_as};
     use serde_json::{Value, json};
 
     fn post(i: usize) -> Value {
@@ -348,7 +353,7 @@ mod tests {
     /// cut by the page: the same posts, newest first, and the same pager.
     #[test]
     fn a_paged_answer_renders_like_the_whole_feed() {
-        let me = Viewer {
+        let me = Reader {
             did: "did:key:z6Mkme".into(),
             csrf: "t".into(),
         };

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::App;
 use crate::access::Me;
-use crate::layout::{self, Flash, Place, svg, who};
-use crate::pages::feed::Viewer;
+use crate::layout::{self, Flash, Place, csrf, svg, who};
+use crate::pages::feed::Reader;
 use crate::pages::{act, act_then, group_name, read};
 
 /// The routes of this part.
@@ -44,11 +44,11 @@ async fn members(State(app): State<App>, me: Me, Path(g): Path<String>) -> Respo
 
 /// The members page's content.
 pub fn render(me: &Me, g: &str, v: &Value) -> Markup {
-    render_as(&Viewer::of(me), g, v)
+    render_as(&Reader::of(me), g, v)
 }
 
 /// The members page's content for `me`, plain data (what the render benchmark calls).
-pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
+pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
     let labels = &v["labels"];
     let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
     let c = &v["constitution"];
@@ -85,7 +85,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
                         (who(labels, id))
                         span class="meta" { (p["vouches"].as_u64().unwrap_or(0)) " vouch(es) so far · admission: " (c["admission"].as_str().unwrap_or_default()) }
                         form method="post" action={"/g/" (g) "/admit"} class="inline" {
-                            (me.csrf_input())
+                            (csrf(me))
                             input type="hidden" name="member" value=(id);
                             @if c["admission"] == "vote" {
                                 button type="submit" name="how" value="propose" class="small" { "Propose admitting them" }
@@ -111,7 +111,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
             section class="card" {
                 h2 { "Invite someone" }
                 form method="post" action={"/g/" (g) "/invite"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     label for="hours" { "Valid for (hours)" }
                     input id="hours" name="hours" type="number" min="1" max="8760" value="72";
                     label for="uses" { "How many people may use it" }
@@ -160,7 +160,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
             details class="card" {
                 summary { "Roles and removal" }
                 form method="post" action={"/g/" (g) "/role"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     label for="role-member" { "Member" }
                     (member_select(v, "role-member", "member"))
                     label for="role" { "Role" }
@@ -173,7 +173,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
                     }
                 }
                 form method="post" action={"/g/" (g) "/remove"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     label for="rm-member" { "Remove member" }
                     (member_select(v, "rm-member", "member"))
                     label for="reason" { "Reason (members read it)" }
@@ -187,7 +187,7 @@ pub fn render_as(me: &Viewer, g: &str, v: &Value) -> Markup {
                     }
                 }
                 form method="post" action={"/g/" (g) "/leave"} class="stack" {
-                    (me.csrf_input())
+                    (csrf(me))
                     p class="hint" { "Leaving: you stop receiving the group's new posts." }
                     div { button type="submit" class="secondary" { "Leave this group" } }
                 }
