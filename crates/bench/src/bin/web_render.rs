@@ -303,11 +303,14 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     (v, t0.elapsed().as_secs_f64(), thread_cpu() - c0)
 }
 
+/// How a page's answers become its HTML.
+type Render = Box<dyn Fn(&[Value]) -> String>;
+
 /// One page: which queries, and how its answer becomes HTML.
 struct Page {
     name: &'static str,
     queries: Vec<Query>,
-    render: Box<dyn Fn(&[Value]) -> String>,
+    render: Render,
 }
 
 /// One measurement of a page: (query wall, query CPU, render wall, render CPU) in seconds, and
