@@ -164,14 +164,6 @@ fn shared_group(
     ))
 }
 
-/// Whether `ev` is a direct message (not part of the group's content).
-pub(crate) fn is_direct(ev: &VerifiedEvent) -> bool {
-    ev.header().flags & FLAG_ENCRYPTED != 0
-        && ev
-            .body()
-            .is_some_and(|b| matches!(Encrypted::decode(b), Ok(Encrypted::Direct { .. })))
-}
-
 /// The decrypted feed of `group` (direct messages are not part of it).
 pub fn feed(
     store: &Store,
@@ -290,7 +282,7 @@ pub fn direct_messages(store: &Store, id: &Identity, now: u64) -> Result<Vec<Dir
     for g in store.synced_groups()? {
         let v = view(store, id, g, now)?;
         let refused = v.state.refusals();
-        for ev in v.events.iter().filter(|e| is_direct(e)) {
+        for ev in v.events.iter().filter(|e| super::opened::is_direct(e)) {
             if refused.contains_key(&ev.id()) {
                 continue;
             }

@@ -30,7 +30,7 @@ use dualpower_state::{Feed, GroupState};
 use dualpower_store::Store;
 
 use super::View;
-use super::content::is_direct;
+use dualpower_groups::body::Encrypted;
 
 /// Most entries kept; past that the cache starts afresh (a node follows few groups).
 const MAX_ENTRIES: usize = 64;
@@ -262,4 +262,12 @@ pub(crate) fn with_opened<T>(
     f: impl FnOnce(&[VerifiedEvent], &HashMap<EventId, Vec<u8>>) -> T,
 ) -> T {
     with_entry(store, id, group, v, |e| f(&e.content, &e.opened))
+}
+
+/// Whether `ev` is a direct message (not part of the group's content).
+pub(crate) fn is_direct(ev: &VerifiedEvent) -> bool {
+    ev.header().flags & FLAG_ENCRYPTED != 0
+        && ev
+            .body()
+            .is_some_and(|b| matches!(Encrypted::decode(b), Ok(Encrypted::Direct { .. })))
 }
