@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dualpower_core::event::{FLAG_ENCRYPTED, Position};
-use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
-use dualpower_groups::body::Encrypted;
+use dualpower_core::{GroupId, Identity, Payload, PublicKey};
 use dualpower_groups::{KeyScheme, Keyring};
 use dualpower_state::{Feed, GroupState};
 use dualpower_store::{Body, Store};
