@@ -399,6 +399,11 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                 api_path.display()
             ));
         }
+        if let Some((app, _, _)) = &web {
+            // Fill the node's read cache while the member is still opening the browser.
+            let app = app.clone();
+            tokio::spawn(async move { app.warm().await });
+        }
         let cfg = NodeConfig {
             open_groups: false,
             listen: args.listen,
