@@ -120,11 +120,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 
 /// An operation's or a read's refusal, with the HTTP status that says whose fault it is.
 fn refused(e: crate::ops::Refused) -> ApiError {
-    let status = match e.kind {
-        "invalid" => StatusCode::BAD_REQUEST,
-        "denied" => StatusCode::FORBIDDEN,
-        _ => StatusCode::CONFLICT,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::CONFLICT);
     ApiError(status, e.message, e.kind)
 }
 

@@ -61,11 +61,7 @@ impl IntoResponse for ApiError {
 }
 
 fn refused(e: Refused) -> ApiError {
-    let status = match e.kind {
-        "invalid" => StatusCode::BAD_REQUEST,
-        "denied" => StatusCode::FORBIDDEN,
-        _ => StatusCode::CONFLICT,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::CONFLICT);
     ApiError(status, e.message, e.kind)
 }
 

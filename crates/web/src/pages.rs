@@ -93,12 +93,12 @@ pub async fn read(app: &App, me: &Me, query: Query) -> Result<Value, Response> {
 }
 
 /// A page that says what went wrong and where to go.
-pub fn problem(me: &Me, kind: &str, message: &str) -> Response {
-    let status = match kind {
-        "invalid" => StatusCode::NOT_FOUND,
-        "denied" => StatusCode::FORBIDDEN,
-        _ => StatusCode::CONFLICT,
+pub fn problem(me: &Me, kind: &'static str, message: &str) -> Response {
+    let refusal = dualpower_node::ops::Refused {
+        kind,
+        message: message.to_string(),
     };
+    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
     (
         status,
         layout::page(

@@ -57,6 +57,19 @@ pub struct Refused {
     pub message: String,
 }
 
+impl Refused {
+    /// The HTTP status that says whose fault it is (every transport maps refusals the same way):
+    /// 400 malformed, 403 not allowed, 503 the node is stopping, 409 the group's state says no.
+    pub fn http_status(&self) -> u16 {
+        match self.kind {
+            "invalid" => 400,
+            "denied" => 403,
+            "stopping" => 503,
+            _ => 409,
+        }
+    }
+}
+
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -265,6 +278,26 @@ mod tests {
         (1u8..=3)
             .map(|i| Identity::from_seed(&[i; 32]).public())
             .collect()
+    }
+
+    #[test]
+    fn a_refusal_says_whose_fault_it_is() {
+        let status = |kind| {
+            Refused {
+                kind,
+                message: String::new(),
+            }
+            .http_status()
+        };
+        assert_eq!(
+            [
+                status("invalid"),
+                status("denied"),
+                status("stopping"),
+                status("conflict")
+            ],
+            [400, 403, 503, 409]
+        );
     }
 
     #[test]
