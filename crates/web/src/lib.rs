@@ -77,7 +77,8 @@ struct Inner {
     public: bool,
     phase: Mutex<Phase>,
     sessions: Mutex<access::Sessions>,
-    changes: broadcast::Sender<u64>,
+    /// "Something changed": the notice carries nothing, a page re-fetches what it shows.
+    changes: broadcast::Sender<()>,
     /// Held while an identity is created in the browser: two tabs submitting at once must not
     /// both make one.
     creating: tokio::sync::Mutex<()>,
@@ -109,8 +110,7 @@ impl App {
     /// Tells open pages that something changed (a stored event, a write), so they refresh the
     /// parts that show it.
     pub fn changed(&self) {
-        let n = self.0.changes.len() as u64;
-        let _ = self.0.changes.send(n);
+        let _ = self.0.changes.send(());
     }
 
     /// Our key, once unlocked.
@@ -195,11 +195,18 @@ impl App {
         let Some(store) = self.0.store.upgrade() else {
             return Vec::new();
         };
-        tokio::task::spawn_blocking(move || store.groups())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
+        match tokio::task::spawn_blocking(move || store.groups()).await {
+            Ok(Ok(groups)) => groups,
+            // A page then shows no groups; the reason must not vanish with them.
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot list the store's groups");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "listing the store's groups failed");
+                Vec::new()
+            }
+        }
     }
 
     /// The node.

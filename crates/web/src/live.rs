@@ -32,13 +32,13 @@ async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = app.0.changes.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let data = match rx.recv().await {
-            Ok(n) => n.to_string(),
-            // Fell behind: one notice stands for all it missed.
-            Err(RecvError::Lagged(_)) => "lagged".to_string(),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(Event::default().event("changed").data(data)), rx))
+        // A page that fell behind (`Lagged`) needs one notice for all it missed, like any other.
+        match rx.recv().await {
+            Ok(()) | Err(RecvError::Lagged(_)) => {
+                Some((Ok(Event::default().event("changed").data("")), rx))
+            }
+            Err(RecvError::Closed) => None,
+        }
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
