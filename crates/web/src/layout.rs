@@ -193,21 +193,28 @@ pub fn csrf(me: &impl Viewer) -> Markup {
 /// The displayed piece of a `did:key`: enough to tell keys apart, short enough to read.
 pub fn short_key(did: &str) -> &str {
     let k = did.strip_prefix("did:key:").unwrap_or(did);
-    let start = k.len().saturating_sub(8);
+    let start = k
+        .len()
+        .saturating_sub(dualpower_node::names::SHORT_KEY_CHARS);
     k.get(start..).unwrap_or(k)
+}
+
+/// The name this member sees for `did`: its label from an answer's `labels` map (the node's
+/// one labelling rule), or, for a key the answer does not label, its short key written as the
+/// node writes one (`…tail`).
+pub fn label(labels: &Value, did: &str) -> String {
+    labels[did]["label"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("…{}", short_key(did)))
 }
 
 /// A person, by the name this member sees for them (petname, display name, or a short key
 /// when neither exists), linking to their page where the full `did:key` is shown.
 pub fn who(labels: &Value, did: &str) -> Markup {
-    let l = &labels[did];
-    let label = l["label"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("·{}", short_key(did)));
-    let pet = l["petname"].is_string();
+    let pet = labels[did]["petname"].is_string();
     html! {
-        a class={"who" @if pet { " pet" }} href={"/people/" (did)} title=(did) { (label) }
+        a class={"who" @if pet { " pet" }} href={"/people/" (did)} title=(did) { (label(labels, did)) }
     }
 }
 
@@ -270,6 +277,6 @@ mod tests {
         let m = who(&labels, "did:key:z6Mkabc").into_string();
         assert!(m.contains("&lt;b&gt;Sam"), "{m}");
         let m = who(&Value::Null, "did:key:z6Mkabcdefghij").into_string();
-        assert!(m.contains("·cdefghij"), "{m}");
+        assert!(m.contains("…cdefghij"), "{m}");
     }
 }

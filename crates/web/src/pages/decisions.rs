@@ -932,12 +932,7 @@ fn delegations(cx: &Cx, labels: &Value, v: &Value) -> Markup {
 /// The delegate form: to a member, to nobody, or clear; for the group, a topic, or (with
 /// `proposal`) only that proposal.
 fn delegate_form(cx: &Cx, labels: &Value, proposal: Option<&str>) -> Markup {
-    let l = |d: &str| {
-        labels[d]["label"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("·{}", layout::short_key(d)))
-    };
+    let l = |d: &str| layout::label(labels, d);
     html! {
         form method="post" action={(cx.base()) "/delegate"} class="stack" {
             (cx.csrf())

@@ -220,35 +220,59 @@ fn rule_select(id: &str, name: &str, choices: &[&str], current: Option<&str>) ->
     }
 }
 
-/// A proposal that enacts one change when it passes (the rules put it to a vote).
-fn proposal_for(g: &str, title: String) -> Op {
-    Op::Propose {
+/// The one change a proposal made from this page enacts if it passes.
+enum Enacts {
+    Admit(String),
+    Remove(String),
+    /// `MEMBER=ROLE`.
+    Grant(String),
+    /// `MEMBER=ROLE`.
+    Revoke(String),
+    Rules(Box<dualpower_node::ops::ConstitutionArgs>),
+}
+
+/// Puts `enacts` to the group as a proposal (where its rules want a vote), then shows it.
+async fn propose(
+    app: &App,
+    me: &Me,
+    g: &str,
+    title: String,
+    body: String,
+    enacts: Enacts,
+) -> Response {
+    let (mut admit, mut remove, mut grant_role, mut revoke_role, mut amend) =
+        (None, None, None, None, None);
+    match enacts {
+        Enacts::Admit(m) => admit = Some(m),
+        Enacts::Remove(m) => remove = Some(m),
+        Enacts::Grant(c) => grant_role = Some(c),
+        Enacts::Revoke(c) => revoke_role = Some(c),
+        Enacts::Rules(r) => amend = Some(r),
+    }
+    let op = Op::Propose {
         group: g.to_string(),
         title,
-        body: String::new(),
+        body,
         options: Vec::new(),
         method: None,
         electorate: None,
         topic: String::new(),
         discuss: false,
         deadline_secs: 72 * 3600,
-        amend: None,
-        remove: None,
-        admit: None,
-        grant_role: None,
-        revoke_role: None,
-    }
-}
-
-/// After a proposal was made: to its page.
-fn to_proposal(g: &str) -> impl FnOnce(&Value) -> (Flash, String) + '_ {
-    move |v| {
+        amend,
+        remove,
+        admit,
+        grant_role,
+        revoke_role,
+    };
+    act_then(app, me, op, &format!("/g/{g}/members"), |v| {
         let p = v["id"].as_str().unwrap_or_default();
         (
             Flash::ok("Proposed: the group decides. Vote here."),
             format!("/g/{g}/decisions/{p}"),
         )
-    }
+    })
+    .await
 }
 
 fn member_select(v: &Value, id: &str, name: &str) -> Markup {
@@ -258,7 +282,7 @@ fn member_select(v: &Value, id: &str, name: &str) -> Markup {
             @for m in v["members"].as_array().into_iter().flatten() {
                 @let did = m["id"].as_str().unwrap_or_default();
                 option value=(did) {
-                    (labels[did]["label"].as_str().map(str::to_string).unwrap_or_else(|| format!("·{}", layout::short_key(did))))
+                    (layout::label(labels, did))
                 }
             }
         }
@@ -345,11 +369,8 @@ async fn admit(
     axum::Form(f): axum::Form<MemberForm>,
 ) -> Response {
     if f.how == "propose" {
-        let mut op = proposal_for(&g, "Admit a newcomer".into());
-        if let Op::Propose { admit, .. } = &mut op {
-            *admit = Some(f.member);
-        }
-        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+        let title = "Admit a newcomer".to_string();
+        return propose(&app, &me, &g, title, String::new(), Enacts::Admit(f.member)).await;
     }
     let op = Op::Admit {
         group: g.clone(),
@@ -386,12 +407,7 @@ async fn remove(
         } else {
             format!("Remove a member: {}", f.reason.trim())
         };
-        let mut op = proposal_for(&g, title);
-        if let Op::Propose { remove, body, .. } = &mut op {
-            *remove = Some(f.member);
-            *body = f.reason;
-        }
-        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+        return propose(&app, &me, &g, title, f.reason, Enacts::Remove(f.member)).await;
     }
     let op = Op::Remove {
         group: g.clone(),
@@ -421,21 +437,14 @@ async fn role(
 ) -> Response {
     if f.how == "propose" {
         let verb = if f.grant { "Grant" } else { "Revoke" };
-        let mut op = proposal_for(&g, format!("{verb} the role “{}”", f.role));
-        let change = Some(format!("{}={}", f.member, f.role));
-        if let Op::Propose {
-            grant_role,
-            revoke_role,
-            ..
-        } = &mut op
-        {
-            if f.grant {
-                *grant_role = change;
-            } else {
-                *revoke_role = change;
-            }
-        }
-        return act_then(&app, &me, op, &format!("/g/{g}/members"), to_proposal(&g)).await;
+        let title = format!("{verb} the role “{}”", f.role);
+        let change = format!("{}={}", f.member, f.role);
+        let enacts = if f.grant {
+            Enacts::Grant(change)
+        } else {
+            Enacts::Revoke(change)
+        };
+        return propose(&app, &me, &g, title, String::new(), enacts).await;
     }
     let op = Op::Role {
         group: g.clone(),
@@ -491,11 +500,16 @@ async fn rules(
     };
     let back = format!("/g/{g}/members");
     if f.how == "propose" {
-        let mut op = proposal_for(&g, "Change the group's rules".into());
-        if let Op::Propose { amend, .. } = &mut op {
-            *amend = Some(Box::new(args));
-        }
-        return act_then(&app, &me, op, &back, to_proposal(&g)).await;
+        let title = "Change the group's rules".to_string();
+        return propose(
+            &app,
+            &me,
+            &g,
+            title,
+            String::new(),
+            Enacts::Rules(Box::new(args)),
+        )
+        .await;
     }
     let op = Op::Amend {
         group: g.clone(),
