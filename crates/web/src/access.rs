@@ -492,22 +492,45 @@ struct LinkQuery {
     t: Option<String>,
 }
 
+/// The login page's view of this browser's session.
+struct Visit {
+    id: String,
+    authed: bool,
+    csrf: String,
+    flash: Option<Flash>,
+    /// Made just now: the answer must set its cookie.
+    new: bool,
+}
+
 /// A session for this browser: its own if it has one, else a new one (not yet proven).
-fn session_of(app: &App, headers: &HeaderMap) -> (String, bool, String, Option<Flash>, bool) {
+fn session_of(app: &App, headers: &HeaderMap) -> Visit {
     let site = lock(&app.0.site).clone();
     let mut sessions = lock(&app.0.sessions);
     if let Some(id) = cookie_value(headers, &site.cookie())
         && let Some(s) = sessions.get(&id)
     {
         let flash = s.flash.take();
-        return (id, s.authed, s.csrf.clone(), flash, false);
+        let (authed, csrf) = (s.authed, s.csrf.clone());
+        return Visit {
+            id,
+            authed,
+            csrf,
+            flash,
+            new: false,
+        };
     }
     let id = sessions.create(false);
     let csrf = sessions
         .get(&id)
         .map(|s| s.csrf.clone())
         .unwrap_or_default();
-    (id, false, csrf, None, true)
+    Visit {
+        id,
+        authed: false,
+        csrf,
+        flash: None,
+        new: true,
+    }
 }
 
 async fn login_page(
@@ -536,7 +559,13 @@ async fn login_page(
         let id = lock(&app.0.sessions).create(true);
         return ([set_cookie(&app, &id)], Redirect::to("/")).into_response();
     }
-    let (id, authed, csrf, flash, new) = session_of(&app, &headers);
+    let Visit {
+        id,
+        authed,
+        csrf,
+        flash,
+        new,
+    } = session_of(&app, &headers);
     let has_identity = keystore::path(&app.0.home).exists();
     let unlocked = app.me().is_some();
     if authed && unlocked {
