@@ -283,49 +283,22 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         let token = api::new_token();
         let (unlock_tx, unlock_rx) = tokio::sync::oneshot::channel();
         let web = match args.web {
-            Some(addr) => {
-                let app = dualpower_web::App::new(dualpower_web::WebOptions {
-                    home: home.clone(),
-                    store: web_store,
-                    handle: handle.clone(),
-                    token: token.clone(),
-                    unlocked: identity.as_ref().map(|i| i.public()),
-                    unlock: identity.is_none().then_some(unlock_tx),
-                    public: args.web_public,
-                });
-                let bound = app.bind(addr).await?;
-                if !bound.addr.ip().is_loopback() {
-                    crate::out::err_line(format!(
-                        "warning: the web app listens on {}, reachable from other machines; \
-                         anyone who reaches it can try passphrases, and traffic is not encrypted",
-                        bound.addr
-                    ));
-                }
-                let url = bound.url.clone();
-                let link = app.login_link();
-                if json {
-                    crate::out::line_or_drop(json!({ "web": url, "login": link }));
-                } else if identity.is_none() && !dualpower_store::keystore::path(&home).exists() {
-                    crate::out::line_or_drop(format!(
-                        "web app on {url}\nOpen this link to create your identity (it works \
-                         once):\n  {link}"
-                    ));
-                } else if identity.is_none() {
-                    crate::out::line_or_drop(format!(
-                        "web app on {url}\nThe node is locked: open {url} and enter your \
-                         passphrase to unlock it."
-                    ));
-                } else {
-                    crate::out::line_or_drop(format!(
-                        "web app on {url}\nLog in with this link (it works once; `dualpower \
-                         web` prints another):\n  {link}"
-                    ));
-                }
-                let task = tokio::spawn(async move {
-                    let _ = bound.serve().await;
-                });
-                Some((app, url, task))
-            }
+            Some(addr) => Some(
+                start_web(
+                    addr,
+                    dualpower_web::WebOptions {
+                        home: home.clone(),
+                        store: web_store,
+                        handle: handle.clone(),
+                        token: token.clone(),
+                        unlocked: identity.as_ref().map(|i| i.public()),
+                        unlock: identity.is_none().then_some(unlock_tx),
+                        public: args.web_public,
+                    },
+                    json,
+                )
+                .await?,
+            ),
             None => None,
         };
         let identity = match identity {
@@ -341,56 +314,28 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                 tokio::select! {
                     id = unlock_rx => id.map_err(|_| anyhow!("the web app stopped before the node was unlocked"))?,
                     id = typed => {
-                        if let Some((app, _, _)) = &web {
-                            app.unlocked(id.public());
+                        if let Some(w) = &web {
+                            w.app.unlocked(id.public());
                         }
                         id
                     }
                     _ = shutdown_signal() => {
-                        if let Some((_, _, task)) = web { task.abort(); }
+                        if let Some(w) = web { w.task.abort(); }
                         return Ok(());
                     }
                 }
             }
         };
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
+        let (events_tx, events_rx) = tokio::sync::mpsc::channel(64);
         let (listener, router, api_path) =
-            api::bind(&home, handle.clone(), token, web.as_ref().map(|w| w.1.clone()))
+            api::bind(&home, handle.clone(), token, web.as_ref().map(|w| w.url.clone()))
                 .await
                 .context("starting the local API")?;
         let api_url = format!("http://{}", listener.local_addr()?);
         let api_task = tokio::spawn(async move {
             let _ = api::serve(listener, router).await;
         });
-        let app = web.as_ref().map(|w| w.0.clone());
-        let printer = tokio::spawn(async move {
-            while let Some(ev) = events_rx.recv().await {
-                match ev {
-                    NodeEvent::Listening(addr) => {
-                        if json {
-                            crate::out::line_or_drop(json!({ "listening": addr.to_string() }));
-                        } else {
-                            crate::out::line_or_drop(format!("listening on {addr}"));
-                        }
-                    }
-                    NodeEvent::Stored { .. } => {
-                        if let Some(app) = &app {
-                            app.changed();
-                        }
-                    }
-                    NodeEvent::Connected(peer) => {
-                        if let Some(app) = &app {
-                            app.changed();
-                        }
-                        if json {
-                            crate::out::line_or_drop(json!({ "connected": peer.to_string() }));
-                        } else {
-                            crate::out::line_or_drop(format!("connected to {peer}"));
-                        }
-                    }
-                }
-            }
-        });
+        let printer = tokio::spawn(print_events(events_rx, web.as_ref().map(|w| w.app.clone()), json));
         if json {
             crate::out::line_or_drop(json!({ "api": api_url }));
         } else {
@@ -399,9 +344,9 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
                 api_path.display()
             ));
         }
-        if let Some((app, _, _)) = &web {
+        if let Some(w) = &web {
             // Fill the node's read cache while the member is still opening the browser.
-            let app = app.clone();
+            let app = w.app.clone();
             tokio::spawn(async move { app.warm().await });
         }
         let cfg = NodeConfig {
@@ -426,8 +371,8 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         .await;
         api_task.abort();
         printer.abort();
-        if let Some((_, _, task)) = web {
-            task.abort();
+        if let Some(w) = web {
+            w.task.abort();
         }
         let _ = std::fs::remove_file(&api_path);
         result.map_err(anyhow::Error::from)
@@ -439,6 +384,93 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         crate::out::err_line("stopped; everything acknowledged is on disk");
     }
     Ok(0)
+}
+
+/// The web app, serving.
+struct WebServer {
+    app: dualpower_web::App,
+    /// `http://127.0.0.1:PORT`.
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds and serves the web app on `addr`, and says where it is and how to get in: a login
+/// link, or (locked) that the passphrase unlocks it, or (no identity yet) that the link creates
+/// one.
+async fn start_web(
+    addr: std::net::SocketAddr,
+    options: dualpower_web::WebOptions,
+    json: bool,
+) -> Result<WebServer> {
+    let locked = options.unlocked.is_none();
+    let fresh = !dualpower_store::keystore::path(&options.home).exists();
+    let app = dualpower_web::App::new(options);
+    let bound = app.bind(addr).await?;
+    if !bound.addr.ip().is_loopback() {
+        crate::out::err_line(format!(
+            "warning: the web app listens on {}, reachable from other machines; anyone who \
+             reaches it can try passphrases, and traffic is not encrypted",
+            bound.addr
+        ));
+    }
+    let url = bound.url.clone();
+    let link = app.login_link();
+    if json {
+        crate::out::line_or_drop(json!({ "web": url, "login": link }));
+    } else if locked && fresh {
+        crate::out::line_or_drop(format!(
+            "web app on {url}\nOpen this link to create your identity (it works once):\n  {link}"
+        ));
+    } else if locked {
+        crate::out::line_or_drop(format!(
+            "web app on {url}\nThe node is locked: open {url} and enter your passphrase to \
+             unlock it."
+        ));
+    } else {
+        crate::out::line_or_drop(format!(
+            "web app on {url}\nLog in with this link (it works once; `dualpower web` prints \
+             another):\n  {link}"
+        ));
+    }
+    let task = tokio::spawn(async move {
+        let _ = bound.serve().await;
+    });
+    Ok(WebServer { app, url, task })
+}
+
+/// Prints what the node tells (addresses, connections) and tells open pages when something
+/// changed.
+async fn print_events(
+    mut events: tokio::sync::mpsc::Receiver<NodeEvent>,
+    app: Option<dualpower_web::App>,
+    json: bool,
+) {
+    while let Some(ev) = events.recv().await {
+        match ev {
+            NodeEvent::Listening(addr) => {
+                if json {
+                    crate::out::line_or_drop(json!({ "listening": addr.to_string() }));
+                } else {
+                    crate::out::line_or_drop(format!("listening on {addr}"));
+                }
+            }
+            NodeEvent::Stored { .. } => {
+                if let Some(app) = &app {
+                    app.changed();
+                }
+            }
+            NodeEvent::Connected(peer) => {
+                if let Some(app) = &app {
+                    app.changed();
+                }
+                if json {
+                    crate::out::line_or_drop(json!({ "connected": peer.to_string() }));
+                } else {
+                    crate::out::line_or_drop(format!("connected to {peer}"));
+                }
+            }
+        }
+    }
 }
 
 /// Asks for the passphrase in the terminal until one unlocks the identity in `home` (on a thread
