@@ -34,8 +34,9 @@ async fn events(
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         // A page that fell behind (`Lagged`) needs one notice for all it missed, like any other.
         match rx.recv().await {
+            // The data must not be empty: a browser dispatches no event without data.
             Ok(()) | Err(RecvError::Lagged(_)) => {
-                Some((Ok(Event::default().event("changed").data("")), rx))
+                Some((Ok(Event::default().event("changed").data("1")), rx))
             }
             Err(RecvError::Closed) => None,
         }
