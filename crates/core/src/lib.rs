@@ -15,6 +15,7 @@ pub mod event;
 pub mod keys;
 pub mod payload;
 pub mod sig;
+pub mod work;
 
 pub use event::{
     Draft, Event, EventError, EventId, GroupId, Header, NetworkId, VerifiedEvent, verify_batch,

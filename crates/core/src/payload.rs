@@ -13,6 +13,7 @@ use crate::decision::{
 };
 use crate::event::{EventId, GroupId};
 use crate::keys::PublicKey;
+use crate::work::{Work, WorkRules};
 
 pub(crate) mod check;
 pub(crate) use check::role_name;
@@ -54,6 +55,7 @@ mod kind {
     pub const ATTEST: u64 = 22;
     pub const MERGE: u64 = 23;
     pub const PROFILE: u64 = 24;
+    pub const WORK: u64 = 25;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -217,6 +219,8 @@ pub enum Payload {
     /// Says nothing but its deps: brings more events into the author's causal past than one
     /// event may cite (written before a close, so the close counts every vote its node holds).
     Merge,
+    /// Tasks, rotating roles, mediation and vouches (see [`crate::work`]).
+    Work(Work),
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -285,6 +289,8 @@ pub struct Constitution {
     /// Consent: the share of agree among agree, disagree and block that overrides blocks
     /// (`None`: one block always stops a proposal).
     pub block_override: Option<Ratio>,
+    /// Tasks, rotating roles and reputation (field 12, left out at its default).
+    pub work: WorkRules,
 }
 
 /// Default voice credits per member per period.
@@ -306,6 +312,7 @@ impl Default for Constitution {
             credits: DEFAULT_CREDITS,
             credit_period_days: DEFAULT_CREDIT_PERIOD_DAYS,
             block_override: None,
+            work: WorkRules::default(),
         }
     }
 }
@@ -369,7 +376,8 @@ impl Constitution {
         let vote = self.vote != d.vote;
         let credits = self.credits != d.credits;
         let period = self.credit_period_days != d.credit_period_days;
-        let extra = [vote, credits, period, self.block_override.is_some()]
+        let work = self.work != d.work;
+        let extra = [vote, credits, period, self.block_override.is_some(), work]
             .iter()
             .filter(|b| **b)
             .count();
@@ -404,13 +412,17 @@ impl Constitution {
         if let Some(r) = &self.block_override {
             w.uint(11).text(&r.to_string());
         }
+        if work {
+            w.uint(12);
+            self.work.encode(w);
+        }
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Constitution, PayloadError> {
-        let n = r.map("constitution", 11)?;
+        let n = r.map("constitution", 12)?;
         if n < 7 {
             return Err(PayloadError::Invalid(format!(
-                "constitution has {n} fields, not 7 to 11"
+                "constitution has {n} fields, not 7 to 12"
             )));
         }
         let text = |r: &mut Reader<'_>, key: u64, what: &'static str| {
@@ -460,6 +472,7 @@ impl Constitution {
         let d = Constitution::default();
         let (mut vote, mut credits, mut period, mut block_override) =
             (d.vote.clone(), d.credits, d.credit_period_days, None);
+        let mut work = d.work.clone();
         let mut prev = 7;
         for _ in 7..n {
             let k = r.key(Some(prev))?;
@@ -498,6 +511,10 @@ impl Constitution {
                     block_override = Some(ratio);
                     false
                 }
+                12 => {
+                    work = WorkRules::decode(r)?;
+                    work == d.work
+                }
                 other => {
                     return Err(PayloadError::UnknownField {
                         kind: kind::GROUP_GENESIS,
@@ -524,6 +541,7 @@ impl Constitution {
             credits,
             credit_period_days: period,
             block_override,
+            work,
         };
         c.check()?;
         Ok(c)
@@ -531,7 +549,13 @@ impl Constitution {
 
     /// Checks that every rule names a role that exists.
     pub fn check(&self) -> Result<(), PayloadError> {
-        for rule in [&self.invite, &self.removal, &self.amend] {
+        if let Some(r) = self.work.rotations.iter().find(|r| !self.roles.contains(&r.role)) {
+            return Err(PayloadError::Invalid(format!(
+                "role `{}` rotates, but the constitution does not define it",
+                r.role
+            )));
+        }
+        for rule in [&self.invite, &self.removal, &self.amend, &self.work.tasks] {
             if let Rule::Role(r) = rule
                 && !self.roles.contains(r)
             {
@@ -852,6 +876,10 @@ impl Payload {
             Payload::Merge => {
                 w.map(1).uint(0).uint(kind::MERGE);
             }
+            Payload::Work(work) => {
+                w.map(2).uint(0).uint(kind::WORK).uint(1);
+                work.encode(&mut w);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -1078,6 +1106,7 @@ impl Payload {
                 proposal: EventId(fields.expect(1, "proposal")?.bytes_n::<32>("proposal")?),
             },
             kind::MERGE => Payload::Merge,
+            kind::WORK => Payload::Work(Work::decode(fields.expect(1, "work")?)?),
             kind::PROFILE => {
                 let name = fields
                     .expect(1, "name")?
@@ -1138,6 +1167,7 @@ impl Payload {
             Payload::Close { .. } => "close",
             Payload::Attest { .. } => "attest",
             Payload::Merge => "merge",
+            Payload::Work(w) => w.name(),
             Payload::Profile { .. } => "profile",
             Payload::Unknown { .. } => "unknown",
         }

@@ -163,6 +163,22 @@ pub(crate) enum Act {
     /// A decision marker (proposal, revision, opening, withdrawal, close): only needs "is it in
     /// the past" queries.
     Marker,
+    /// Tasks created by the close of `proposal` (a proposal whose action creates tasks).
+    Tasks {
+        /// The proposal.
+        proposal: EventId,
+        /// The tasks.
+        specs: Vec<dualpower_core::work::TaskSpec>,
+    },
+    /// A sortition drew `member` (none: nobody revealed) for `term` of the rotating `role`,
+    /// holding it until group time `end` (ms); `reveals` is how many secrets the draw counted.
+    Term {
+        role: String,
+        term: u64,
+        member: Option<PublicKey>,
+        end: u64,
+        reveals: u64,
+    },
 }
 
 /// One accepted control event.
@@ -184,6 +200,8 @@ pub(crate) struct Authority {
     by_id: HashMap<EventId, usize>,
     pub(crate) joins: HashMap<PublicKey, Vec<usize>>,
     invite_admits: HashMap<EventId, Vec<usize>>,
+    /// Term acts by role.
+    terms: HashMap<String, Vec<usize>>,
     pub(crate) genesis_constitution: Constitution,
     /// Everyone ever admitted or removed, in key order, with their admissions and removals (the
     /// same as `admits` and `removes`): every certificate lists its electorate in this order.
@@ -337,6 +355,52 @@ impl Authority {
         })
     }
 
+    /// The draw that counts for `term` of `role` at `at`: of crossing draws, the one that
+    /// counted the most reveals, then the smaller winner key (never an id or a time).
+    fn term_at(&self, role: &str, term: Option<u64>, at: &Bits) -> Option<(u64, Option<PublicKey>, u64)> {
+        self.terms
+            .get(role)?
+            .iter()
+            .filter(|i| at.has(**i))
+            .filter_map(|i| match &self.ctrls[*i].act {
+                Act::Term {
+                    term: t,
+                    member,
+                    end,
+                    reveals,
+                    ..
+                } if term.is_none_or(|x| x == *t) => Some((*t, *reveals, *member, *end)),
+                _ => None,
+            })
+            .max_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then(a.1.cmp(&b.1))
+                    .then(b.2.cmp(&a.2))
+            })
+            .map(|(t, _, m, e)| (t, m, e))
+    }
+
+    /// The term of `role` members volunteer for next at `at`.
+    pub(crate) fn next_term(&self, role: &str, at: &Bits) -> u64 {
+        self.term_at(role, None, at).map_or(0, |(t, _, _)| t + 1)
+    }
+
+    /// Who was drawn for `term` of `role`, as seen at `at`.
+    pub(crate) fn term_winner(&self, role: &str, term: u64, at: &Bits) -> Option<PublicKey> {
+        self.term_at(role, Some(term), at).and_then(|(_, m, _)| m)
+    }
+
+    /// When the latest drawn term of `role` seen at `at` ends (group time, ms).
+    pub(crate) fn term_end(&self, role: &str, at: &Bits) -> Option<u64> {
+        self.term_at(role, None, at).map(|(_, _, e)| e)
+    }
+
+    /// The drawn holder of `role` at `at` and the end of its term, if any.
+    pub(crate) fn term_holder(&self, role: &str, at: &Bits) -> Option<(PublicKey, u64)> {
+        self.term_at(role, None, at)
+            .and_then(|(_, m, e)| m.map(|m| (m, e)))
+    }
+
     /// The earliest grant of `role` to `who` (control index), for seniority.
     pub(crate) fn first_grant(&self, who: &PublicKey, role: &str) -> Option<usize> {
         self.roles
@@ -347,12 +411,16 @@ impl Authority {
     }
 
     /// Checks that `who` may do `action` under `rule` at `at`.
+    ///
+    /// A role drawn by sortition counts while its term runs: `now` gives the group time at the
+    /// point, asked only when `who` is a drawn holder.
     pub(crate) fn check(
         &self,
         action: &'static str,
         rule: &Rule,
         who: &PublicKey,
         at: &Bits,
+        now: &dyn Fn() -> u64,
     ) -> Result<(), Refusal> {
         if matches!(rule, Rule::Vote) {
             return Err(Refusal::NeedsDecision(action));
@@ -360,8 +428,12 @@ impl Authority {
         if !self.is_member(who, at) {
             return Err(Refusal::NotMember(*who));
         }
+        let drawn = |r: &str| {
+            self.term_holder(r, at)
+                .is_some_and(|(m, end)| m == *who && now() < end)
+        };
         match rule {
-            Rule::Role(r) if !self.has_role(who, r, at) => Err(Refusal::NoRight {
+            Rule::Role(r) if !self.has_role(who, r, at) && !drawn(r) => Err(Refusal::NoRight {
                 action,
                 rule: rule.to_text(),
             }),
@@ -422,7 +494,8 @@ impl Authority {
                 .push(i),
             Act::Constitution(_) => self.constitutions.push(i),
             Act::Join { member, .. } => self.joins.entry(*member).or_default().push(i),
-            Act::Invite { .. } | Act::Marker => {}
+            Act::Term { role, .. } => self.terms.entry(role.clone()).or_default().push(i),
+            Act::Invite { .. } | Act::Marker | Act::Tasks { .. } => {}
         }
         self.by_id.entry(id).or_insert(i);
         self.ctrls.push(Ctrl { id, act, past });
@@ -468,7 +541,9 @@ impl Cx<'_> {
 
     /// Whether the event's author may do `action` under `rule` here.
     pub(crate) fn check(&self, action: &'static str, rule: &Rule) -> Result<(), Refusal> {
-        self.auth.check(action, rule, &self.author, self.past)
+        self.auth.check(action, rule, &self.author, self.past, &|| {
+            crate::work::group_time(self)
+        })
     }
 
     /// Whether `who` was a member here.

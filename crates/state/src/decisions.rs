@@ -667,7 +667,7 @@ impl Book {
         let (cert, holders) = self.conclude(cx.auth, &proposal, p, cx.past, &past, cx.id);
         let passed = cert.outcome.passed == Some(true);
         let (act, not_enacted) = match (passed, p.p.action.is_empty()) {
-            (true, false) => match enactment(cx, p) {
+            (true, false) => match enactment(cx, &proposal, p) {
                 Ok(act) => (Some(act), None),
                 Err(why) => (None, Some(why)),
             },
@@ -1037,6 +1037,17 @@ type BudgetKey = (PublicKey, [u8; 32]);
 pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
     let bad = |why: String| Refusal::BadAction(why);
     let action = Payload::decode(&p.action).map_err(|e| bad(e.to_string()))?;
+    if let Payload::Work(dualpower_core::work::Work::Tasks(specs)) = &action {
+        // Tasks by decision: any yes/no decision of the members creates them, whoever may
+        // also create tasks directly.
+        if let Some(t) = specs.iter().find(|t| !c.work.has_domain(&t.domain)) {
+            return Err(bad(format!("the group has no domain `{}`", t.domain)));
+        }
+        if !matches!(p.method.kind, MethodKind::Majority { .. } | MethodKind::Consent) {
+            return Err(bad("only a yes/no method can create tasks".into()));
+        }
+        return Ok(());
+    }
     let rule = match &action {
         Payload::Amend(new) => {
             new.check().map_err(|e| bad(e.to_string()))?;
@@ -1184,11 +1195,15 @@ fn holders_of(
 /// The change a passed proposal enacts at its close, if its action is one the constitution in
 /// force at the close puts to a vote and still applies there; otherwise why not (in words for
 /// people: the close's author and every member see it).
-fn enactment(cx: &Cx<'_>, p: &Prop) -> Result<Act, String> {
+fn enactment(cx: &Cx<'_>, id: &EventId, p: &Prop) -> Result<Act, String> {
     check_action(cx.constitution(), &p.p)
         .map_err(|r| format!("the rules in force at the close no longer allow it ({r})"))?;
     let action = Payload::decode(&p.p.action).map_err(|e| e.to_string())?;
     match action {
+        Payload::Work(dualpower_core::work::Work::Tasks(specs)) => Ok(Act::Tasks {
+            proposal: *id,
+            specs,
+        }),
         Payload::Amend(new) => Ok(Act::Constitution(Box::new(new))),
         Payload::Admit { member, .. } if cx.is_member(&member) => {
             Err(format!("{member} was already a member at the close"))

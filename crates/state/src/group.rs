@@ -129,6 +129,8 @@ pub struct GroupState {
     /// Authors who signed two different events at one seq of their log, with the lowest such
     /// seq: from there on they have no vote and no authority (their earlier events stay valid).
     pub forked: BTreeMap<PublicKey, u64>,
+    /// Tasks, sortitions, mediation cases and receipts.
+    pub work: crate::work::WorkState,
 }
 
 impl GroupState {
@@ -164,7 +166,11 @@ impl GroupState {
     pub fn allows(&self, rule: &Rule, who: &PublicKey) -> bool {
         match rule {
             Rule::Member => self.is_member(who),
-            Rule::Role(r) => self.members.get(who).is_some_and(|m| m.roles.contains(r)),
+            Rule::Role(r) => {
+                self.members.get(who).is_some_and(|m| m.roles.contains(r))
+                    || (self.is_member(who)
+                        && self.work.holders.get(r).is_some_and(|(h, _, _)| h == who))
+            }
             Rule::Vote => false,
         }
     }

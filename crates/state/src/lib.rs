@@ -27,6 +27,7 @@ mod membership;
 pub mod names;
 mod pass;
 pub mod refusal;
+pub mod work;
 
 pub use decisions::{CurrentVote, ProposalState, Status, WeightHolder};
 pub use derivation::Derivation;

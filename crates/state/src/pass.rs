@@ -33,6 +33,7 @@ use crate::group::GroupState;
 use crate::keys::{self, Keys};
 use crate::membership::{self, Membership};
 use crate::refusal::Refusal;
+use crate::work::{self, WorkBook};
 
 /// Passes after which the settlement is taken as it is (each pass is a pure function of the
 /// set, so the result stays deterministic; no honest history needs more than two).
@@ -93,6 +94,7 @@ struct Domains {
     membership: Membership,
     keys: Keys,
     decisions: Book,
+    work: WorkBook,
 }
 
 impl Domains {
@@ -105,6 +107,8 @@ impl Domains {
             Some(&mut self.keys)
         } else if decisions::owns(p) {
             Some(&mut self.decisions)
+        } else if work::owns(p) {
+            Some(&mut self.work)
         } else {
             None
         }
@@ -172,6 +176,7 @@ impl Run {
                 membership: Membership::new(group, events),
                 keys: Keys::default(),
                 decisions: Book::default(),
+                work: WorkBook::default(),
             },
             removals: Vec::new(),
             incl: Vec::with_capacity(graph.order.len()),
@@ -224,8 +229,14 @@ impl Run {
             opened,
         );
         let mine = match verdict {
-            Ok(Effect::Acts(acts)) => self.record(ev.id(), h.seq, h.author, acts, &past),
-            Ok(Effect::None) => past,
+            Ok(Effect::Acts(acts)) => {
+                self.domains.work.saw(h.author, h.timestamp);
+                self.record(ev.id(), h.seq, h.author, h.timestamp, acts, &past)
+            }
+            Ok(Effect::None) => {
+                self.domains.work.saw(h.author, h.timestamp);
+                past
+            }
             Err(r) => {
                 self.st.rejected.push((ev.id(), r));
                 past
@@ -250,6 +261,7 @@ impl Run {
         id: EventId,
         seq: u64,
         author: PublicKey,
+        timestamp: u64,
         acts: Vec<Act>,
         past: &Arc<Bits>,
     ) -> Arc<Bits> {
@@ -267,7 +279,16 @@ impl Run {
                 &act,
                 Some(self.auth.ctrls.len()),
             );
+            let tasks = match &act {
+                Act::Tasks { proposal, specs } => Some((*proposal, specs.clone())),
+                _ => None,
+            };
             let idx = self.auth.push(id, act, past.clone());
+            if let Some((proposal, specs)) = tasks {
+                self.domains
+                    .work
+                    .enacted(id, author, timestamp, proposal, &specs, idx);
+            }
             self.removals.extend(c);
             self.domains.marked(&id, idx);
             mine.set(idx);
@@ -290,6 +311,7 @@ impl Run {
         self.authority_changed = false;
         self.domains.keys.take_touched();
         self.domains.decisions.take_changes();
+        self.domains.work.take_touched();
     }
 
     /// Brings `st`, the state as of the last [`Run::refresh`] or [`Run::mark_clean`] when this
@@ -318,6 +340,10 @@ impl Run {
         if authority || keys {
             self.domains.keys.finish(&self.auth, st);
         }
+        // Group time moves with every event, so the work view (overdue tasks) is rebuilt on
+        // every refresh; it copies what the domain keeps, nothing is recomputed.
+        self.domains.work.take_touched();
+        st.work = self.domains.work.view(&self.auth, &all);
         let book = &mut self.domains.decisions;
         let (mut ids, delegated) = book.take_changes();
         for who in &delegated {
@@ -361,6 +387,7 @@ impl Run {
         st.proposals = proposals;
         st.delegations = delegations;
         st.spent = spent;
+        st.work = self.domains.work.view(&self.auth, &all);
         st.forked = graph.forks.clone();
         st
     }
@@ -369,7 +396,12 @@ impl Run {
 impl Domains {
     /// Tells every domain which bit control event `id` got (each keeps what it returned).
     fn marked(&mut self, id: &EventId, bit: usize) {
-        let all: [&mut dyn Domain; 3] = [&mut self.membership, &mut self.keys, &mut self.decisions];
+        let all: [&mut dyn Domain; 4] = [
+            &mut self.membership,
+            &mut self.keys,
+            &mut self.decisions,
+            &mut self.work,
+        ];
         for d in all {
             d.marked(id, bit);
         }
@@ -388,7 +420,9 @@ fn judge(
 ) -> Result<Effect, Refusal> {
     let h = ev.header();
     let payload = if h.flags & FLAG_ENCRYPTED != 0 {
-        opened.filter(|p| decisions::owns(p)).cloned()
+        opened
+            .filter(|p| decisions::owns(p) || work::owns(p))
+            .cloned()
     } else {
         match ev.body() {
             None if h.body_len == 0 => None,

@@ -30,6 +30,13 @@ pub enum Refusal {
         /// The rule in force, as text.
         rule: String,
     },
+    /// A work act (task, sortition, mediation, vouch) its rules do not allow.
+    Work {
+        /// The act (`claim`, `confirm`, `volunteer`, …).
+        act: &'static str,
+        /// Why.
+        why: String,
+    },
     /// The constitution requires a collective decision for this, which this version cannot take.
     NeedsDecision(&'static str),
     /// The join's invite is not in the set.
@@ -148,6 +155,7 @@ impl fmt::Display for Refusal {
             Refusal::NoRight { action, rule } => {
                 write!(f, "not allowed to {action}: the constitution requires `{rule}`")
             }
+            Refusal::Work { act, why } => write!(f, "{act} refused: {why}"),
             Refusal::NeedsDecision(a) => write!(
                 f,
                 "the constitution requires a collective decision to {a}: put it to a proposal"
