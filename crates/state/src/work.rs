@@ -178,7 +178,44 @@ pub struct WorkState {
     pub holders: BTreeMap<String, (PublicKey, u64, u64)>,
 }
 
+/// A member's reputation in one domain: its share of the domain's trust and the largest
+/// contributions to it.
+pub type Score = dualpower_reputation::Score<PublicKey>;
+
 impl WorkState {
+    /// Reputation per domain as of the whole set: EigenTrust-style from the seeds the rules
+    /// name (the group's creator if they name none), over the receipts only, with diminishing
+    /// returns per pair, decay by `rules.half_life_days` in group time, and a fixed number of
+    /// iterations. Removed members' receipts still count for others (their confirmations were
+    /// valid when written); what they earned is shown only if the caller asks for them.
+    pub fn reputation(
+        &self,
+        rules: &dualpower_core::work::WorkRules,
+        creator: Option<PublicKey>,
+    ) -> BTreeMap<String, BTreeMap<PublicKey, Score>> {
+        let seeds: BTreeSet<PublicKey> = if rules.seeds.is_empty() {
+            creator.into_iter().collect()
+        } else {
+            rules.seeds.iter().copied().collect()
+        };
+        let mut params = dualpower_reputation::Params::with_seeds(seeds);
+        params.half_life = rules.half_life_days.saturating_mul(DAY_MS);
+        let receipts: Vec<dualpower_reputation::Receipt<PublicKey>> = self
+            .receipts
+            .iter()
+            .map(|r| dualpower_reputation::Receipt {
+                domain: r.domain.clone(),
+                from: r.from,
+                to: r.to,
+                // A receipt dated after the group's time counts as of the group's time.
+                at: r.at.min(self.now),
+                weight: dualpower_reputation::ONE,
+            })
+            .collect();
+        // The parameters are the defaults with a half-life, which `compute` always accepts.
+        dualpower_reputation::compute(&receipts, &params, self.now).unwrap_or_default()
+    }
+
     /// The drawn holder of `role`'s latest term and when it ends (ms), as of the whole set.
     pub fn term_holder(&self, role: &str, term_days: u64) -> Option<(u64, PublicKey, u64)> {
         self.draws
