@@ -67,6 +67,10 @@ pub(crate) enum DecideCommand {
             conflicts_with = "grant_role"
         )]
         revoke_role: Option<String>,
+        /// A task its close creates if it passes (repeat):
+        /// `TITLE[;slots=N][;domain=D][;due=DAYS][;skills=a,b]`.
+        #[arg(long = "task", value_name = "TASK")]
+        tasks: Vec<String>,
         /// The rule changes, with --constitution.
         #[command(flatten)]
         rules: ConstitutionArgs,
@@ -214,6 +218,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             admit_member,
             grant_role,
             revoke_role,
+            tasks,
             rules,
         } => {
             if !constitution && !rules.is_empty() {
@@ -241,6 +246,10 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                     admit: admit_member,
                     grant_role,
                     revoke_role,
+                    tasks: tasks
+                        .iter()
+                        .map(|t| dualpower_node::ops::TaskArgs::parse(t))
+                        .collect::<Result<_, _>>()?,
                 },
             )?;
             ctx.emit(v.clone(), || {

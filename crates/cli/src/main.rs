@@ -13,6 +13,7 @@ mod join_cmd;
 mod node_cmd;
 mod out;
 mod when;
+mod work_cmd;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};
@@ -61,6 +62,8 @@ enum Command {
     Group(GroupCommand),
     #[command(flatten)]
     Decide(decide_cmd::DecideCommand),
+    #[command(flatten)]
+    Work(work_cmd::WorkCommand),
     /// List the groups this node knows.
     Groups,
     /// Post to a group.
@@ -603,6 +606,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Groups => groups(&ctx),
         Command::Decide(cmd) => decide_cmd::run(&ctx, cmd),
+        Command::Work(cmd) => work_cmd::run(&ctx, cmd),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
             group,

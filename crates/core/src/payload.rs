@@ -549,7 +549,12 @@ impl Constitution {
 
     /// Checks that every rule names a role that exists.
     pub fn check(&self) -> Result<(), PayloadError> {
-        if let Some(r) = self.work.rotations.iter().find(|r| !self.roles.contains(&r.role)) {
+        if let Some(r) = self
+            .work
+            .rotations
+            .iter()
+            .find(|r| !self.roles.contains(&r.role))
+        {
             return Err(PayloadError::Invalid(format!(
                 "role `{}` rotates, but the constitution does not define it",
                 r.role

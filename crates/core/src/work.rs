@@ -437,8 +437,11 @@ impl Work {
                 w.bytes(commit);
             }
             Work::CloseList(pool) | Work::Draw(pool) => {
-                w.array(2)
-                    .uint(if matches!(self, Work::CloseList(_)) { 8 } else { 10 });
+                w.array(2).uint(if matches!(self, Work::CloseList(_)) {
+                    8
+                } else {
+                    10
+                });
                 pool.encode(w);
             }
             Work::Reveal { pool, secret } => {
@@ -684,7 +687,9 @@ impl WorkRules {
         let confirmations = r.uint()?;
         let half_life_days = r.uint()?;
         let seeds = ascending(r, "seeds", MAX_LIST, |r| key(r, "seed"))?;
-        let domains = ascending(r, "domains", MAX_LIST, |r| domain_name(r.text("domain", 32)?))?;
+        let domains = ascending(r, "domains", MAX_LIST, |r| {
+            domain_name(r.text("domain", 32)?)
+        })?;
         let rotations = ascending(r, "rotations", MAX_LIST, |r| {
             if r.array("rotation", 4)? != 4 {
                 return Err(bad("a rotation is [role, days, limit, rest]"));
@@ -728,7 +733,11 @@ impl WorkRules {
         if !(1..=720).contains(&self.reveal_hours) {
             return Err(bad("reveal window must be 1 to 720 hours"));
         }
-        if let Some(d) = self.domains.iter().find(|d| BUILTIN_DOMAINS.contains(&d.as_str())) {
+        if let Some(d) = self
+            .domains
+            .iter()
+            .find(|d| BUILTIN_DOMAINS.contains(&d.as_str()))
+        {
             return Err(bad(format!("`{d}` is a built-in domain already")));
         }
         Ok(())

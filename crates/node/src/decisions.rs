@@ -324,6 +324,15 @@ pub fn action_text(p: &ProposalState) -> Option<String> {
         Ok(Payload::Role { member, role, .. }) => {
             format!("revoke the role `{role}` from {}", member.to_did())
         }
+        Ok(Payload::Work(dualpower_core::work::Work::Tasks(ts))) => format!(
+            "create {} task{}: {}",
+            ts.len(),
+            if ts.len() == 1 { "" } else { "s" },
+            ts.iter()
+                .map(|t| format!("\"{}\"", t.title))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Ok(other) => format!("a `{}` event", other.kind_name()),
         Err(e) => format!("an unreadable action ({e})"),
     })
@@ -349,6 +358,13 @@ pub fn enactment_text(p: &ProposalState) -> Option<String> {
     }
     Some(match Payload::decode(&p.proposal.action) {
         Ok(Payload::Amend(_)) => "the group's rules changed".into(),
+        Ok(Payload::Work(dualpower_core::work::Work::Tasks(ts))) => {
+            format!(
+                "created {} task{}",
+                ts.len(),
+                if ts.len() == 1 { "" } else { "s" }
+            )
+        }
         Ok(Payload::Admit { member, .. }) => format!("admitted {}", member.to_did()),
         Ok(Payload::Remove { member, .. }) => format!("removed {}", member.to_did()),
         Ok(Payload::Role {

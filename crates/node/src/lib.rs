@@ -12,5 +12,6 @@ pub mod node;
 pub mod ops;
 pub mod query;
 pub mod sync;
+pub mod work;
 
 pub use node::{Command, Handle, NodeConfig, NodeError, NodeEvent, Status, run};

@@ -1498,6 +1498,11 @@ impl Node {
             Ok(w) => written.extend(w),
             Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
         }
+        // Reveal our sortition secrets for lists that closed (the draw waits for them).
+        match block(|| crate::ops::reveal_due(&self.store, &self.identity, g, now)) {
+            Ok(w) => written.extend(w),
+            Err(e) => tracing::warn!(group = %g, error = %e, "cannot reveal sortition secrets"),
+        }
         let topics = self.subscribe_epochs(g, &view);
         let cache = GroupCache {
             count: block(|| event_count(&self.store, g)),

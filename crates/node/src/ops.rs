@@ -21,6 +21,7 @@ pub mod membership;
 pub mod names;
 pub mod opened;
 pub mod secrets;
+pub mod work;
 pub mod write;
 
 use dualpower_core::Identity;
@@ -37,6 +38,7 @@ pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
 pub use names::{group_labels, petnames};
 pub use secrets::{invite_keys, load_keyring};
+pub use work::{TaskArgs, reveal_due};
 pub use write::{OpError, Refused, member_among, member_arg};
 
 /// One operation, as the CLI sends it to a running node.
@@ -167,6 +169,9 @@ pub enum Op {
         /// `MEMBER=ROLE`: the role it revokes if it passes (same rule as granting).
         #[serde(default)]
         revoke_role: Option<String>,
+        /// Tasks its close creates if it passes (any yes/no method).
+        #[serde(default)]
+        tasks: Vec<TaskArgs>,
     },
     /// Revise one's proposal during discussion.
     Revise {
@@ -250,6 +255,132 @@ pub enum Op {
         #[serde(default)]
         name: Option<String>,
     },
+    /// Create a task directly (where the rules let us; otherwise propose it).
+    TaskCreate {
+        /// Group.
+        group: String,
+        /// The task.
+        task: TaskArgs,
+    },
+    /// Take a slot on a task.
+    TaskClaim {
+        /// Group.
+        group: String,
+        /// Task id (`HEX:N` or a prefix, as `task list` shows).
+        task: String,
+    },
+    /// Give our slot up.
+    TaskRelease {
+        /// Group.
+        group: String,
+        /// Task id.
+        task: String,
+    },
+    /// Pass our slot to another member.
+    TaskHandover {
+        /// Group.
+        group: String,
+        /// Task id.
+        task: String,
+        /// The member taking it over.
+        to: String,
+    },
+    /// Mark our part done.
+    TaskDone {
+        /// Group.
+        group: String,
+        /// Task id.
+        task: String,
+        /// What was done.
+        #[serde(default)]
+        note: String,
+    },
+    /// Confirm a member's completion (never our own).
+    TaskConfirm {
+        /// Group.
+        group: String,
+        /// Task id.
+        task: String,
+        /// Whose completion (empty: the only one who marked it done).
+        #[serde(default)]
+        member: String,
+    },
+    /// Dispute a member's completion (opens a mediation case).
+    TaskDispute {
+        /// Group.
+        group: String,
+        /// Task id.
+        task: String,
+        /// Whose completion (empty: the only one who marked it done).
+        #[serde(default)]
+        member: String,
+        /// Why.
+        reason: String,
+    },
+    /// Volunteer for the next term of a rotating role.
+    RoleVolunteer {
+        /// Group.
+        group: String,
+        /// The role.
+        role: String,
+    },
+    /// The next step of a role's draw: close the list, reveal our secret, or draw.
+    RoleDraw {
+        /// Group.
+        group: String,
+        /// The role.
+        role: String,
+    },
+    /// Ask for mediation between members.
+    MediateRequest {
+        /// Group.
+        group: String,
+        /// The parties (two or more).
+        parties: Vec<String>,
+        /// What it is about.
+        about: String,
+    },
+    /// Volunteer to mediate a case (not as a party).
+    MediateVolunteer {
+        /// Group.
+        group: String,
+        /// Case id (prefix).
+        case: String,
+    },
+    /// The next step of a case's mediator draw.
+    MediateDraw {
+        /// Group.
+        group: String,
+        /// Case id (prefix).
+        case: String,
+    },
+    /// Record a case's outcome (its drawn mediator).
+    MediateOutcome {
+        /// Group.
+        group: String,
+        /// Case id (prefix).
+        case: String,
+        /// `agreed`, `overturned` (a disputed completion does not count) or `no-agreement`.
+        settlement: String,
+        /// The outcome in words.
+        text: String,
+    },
+    /// Co-sign a case's outcome (a party).
+    MediateAgree {
+        /// Group.
+        group: String,
+        /// Case id (prefix).
+        case: String,
+    },
+    /// Vouch for a member's work in a domain.
+    Vouch {
+        /// Group.
+        group: String,
+        /// The member.
+        member: String,
+        /// The domain.
+        domain: String,
+    },
     /// Send a direct message.
     Dm {
         /// Group to carry it (default: the first group both are members of).
@@ -289,6 +420,21 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::Role { .. }
         | Op::Amend { .. }) => membership::apply(cx, op),
         op @ (Op::Write { .. } | Op::Dm { .. } | Op::SetName { .. }) => content::apply(cx, op),
+        op @ (Op::TaskCreate { .. }
+        | Op::TaskClaim { .. }
+        | Op::TaskRelease { .. }
+        | Op::TaskHandover { .. }
+        | Op::TaskDone { .. }
+        | Op::TaskConfirm { .. }
+        | Op::TaskDispute { .. }
+        | Op::RoleVolunteer { .. }
+        | Op::RoleDraw { .. }
+        | Op::MediateRequest { .. }
+        | Op::MediateVolunteer { .. }
+        | Op::MediateDraw { .. }
+        | Op::MediateOutcome { .. }
+        | Op::MediateAgree { .. }
+        | Op::Vouch { .. }) => work::apply(cx, op),
         Op::Petname { member, name } => names::petname(cx, &member, name.as_deref()),
         Op::Rekey { group } => keys::rekey(cx, &group),
     }

@@ -70,6 +70,20 @@ pub enum Query {
         /// Group (hex).
         group: String,
     },
+    /// A group's tasks, rotating roles (holders, draws), mediation cases and receipts.
+    Work {
+        /// Group (hex).
+        group: String,
+    },
+    /// Reputation per domain from the group's receipts, each score with its largest
+    /// contributions; one member's only if `member` is given.
+    Reputation {
+        /// Group (hex).
+        group: String,
+        /// The member (did:key, hex, or a piece of one).
+        #[serde(default)]
+        member: Option<String>,
+    },
     /// A proposal's certificate recomputed from every stored event re-verified from its bytes.
     VerifyTally {
         /// Group (hex).
@@ -150,6 +164,30 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 g,
                 now,
                 proposal_json(find_proposal(&st, &proposal)?),
+            )
+        }
+        Query::Work { group } => {
+            let g = group_in(store, &group)?;
+            let st = crate::ops::view(store, id, g, now)?.state;
+            labelled(store, id, g, now, crate::work::work_json(&st))
+        }
+        Query::Reputation { group, member } => {
+            let g = group_in(store, &group)?;
+            let st = crate::ops::view(store, id, g, now)?.state;
+            let member = member
+                .map(|m| {
+                    crate::ops::member_among(
+                        &m,
+                        st.members.keys().chain(st.removed.keys()).copied(),
+                    )
+                })
+                .transpose()?;
+            labelled(
+                store,
+                id,
+                g,
+                now,
+                crate::work::reputation_json(&st, member.as_ref()),
             )
         }
         Query::Names { group } => {

@@ -36,3 +36,9 @@ pub use group::{Epoch, GroupState, InviteInfo, Member, PendingJoin, Removal};
 pub use names::display_names;
 pub use pass::Opened;
 pub use refusal::Refusal;
+
+/// Whether `p` is written sealed under the governance key and judged from its opened body:
+/// decisions and work (everything else sealed is content, which changes no state).
+pub fn governed(p: &dualpower_core::Payload) -> bool {
+    decisions::owns(p) || work::owns(p)
+}

@@ -420,9 +420,7 @@ fn judge(
 ) -> Result<Effect, Refusal> {
     let h = ev.header();
     let payload = if h.flags & FLAG_ENCRYPTED != 0 {
-        opened
-            .filter(|p| decisions::owns(p) || work::owns(p))
-            .cloned()
+        opened.filter(|p| crate::governed(p)).cloned()
     } else {
         match ev.body() {
             None if h.body_len == 0 => None,

@@ -46,13 +46,35 @@ pub struct ConstitutionArgs {
     /// Consent: share of agree that overrides blocks, e.g. `3/4` (`none`: a block always stops).
     #[cfg_attr(feature = "clap", arg(long))]
     pub block_override: Option<String>,
+    /// Who may create tasks without a proposal: `member`, `role:NAME` or `vote` (default member).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub task_rule: Option<String>,
+    /// How many other members confirm a completion before it counts (default 2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub confirmations: Option<u64>,
+    /// Reputation: receipts lose half their weight after this many days (0 = never; default 180).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub half_life_days: Option<u64>,
+    /// Reputation seeds (members, comma-separated; `creator` = the group's creator only).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub seeds: Option<Vec<String>>,
+    /// The group's own domains besides logistics, care, tech, outreach, mediation (comma-separated).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub domains: Option<Vec<String>>,
+    /// Rotating roles: `ROLE:DAYS[:limit=N][:rest=N]` (repeat; `none` = no rotations).
+    #[cfg_attr(feature = "clap", arg(long = "rotate"))]
+    pub rotate: Option<Vec<String>>,
+    /// Hours volunteers have to reveal after a role's or mediator's list closes (default 24).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub reveal_hours: Option<u64>,
 }
 
 impl ConstitutionArgs {
     /// The rule flags, as a person types them (for messages that ask for one).
     pub const FLAGS: &'static str = "--invite, --admission, --removal, --amend, --roles, \
          --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
-         --block-override";
+         --block-override, --task-rule, --confirmations, --half-life-days, --seeds, --domains, \
+         --rotate, --reveal-hours";
 
     /// These changes as the flags a person types (`--history false --amend vote`), to suggest
     /// the command that makes them another way.
@@ -80,6 +102,15 @@ impl ConstitutionArgs {
             self.credit_period_days.map(|d| d.to_string()),
         );
         put("block-override", self.block_override.clone());
+        put("task-rule", self.task_rule.clone());
+        put("confirmations", self.confirmations.map(|d| d.to_string()));
+        put("half-life-days", self.half_life_days.map(|d| d.to_string()));
+        put("seeds", self.seeds.as_ref().map(|r| r.join(",")));
+        put("domains", self.domains.as_ref().map(|r| r.join(",")));
+        for r in self.rotate.iter().flatten() {
+            put("rotate", Some(r.clone()));
+        }
+        put("reveal-hours", self.reveal_hours.map(|d| d.to_string()));
         f.join(" ")
     }
 
@@ -97,6 +128,13 @@ impl ConstitutionArgs {
             credits,
             credit_period_days,
             block_override,
+            task_rule,
+            confirmations,
+            half_life_days,
+            seeds,
+            domains,
+            rotate,
+            reveal_hours,
         } = self;
         invite.is_none()
             && admission.is_none()
@@ -109,10 +147,27 @@ impl ConstitutionArgs {
             && credits.is_none()
             && credit_period_days.is_none()
             && block_override.is_none()
+            && task_rule.is_none()
+            && confirmations.is_none()
+            && half_life_days.is_none()
+            && seeds.is_none()
+            && domains.is_none()
+            && rotate.is_none()
+            && reveal_hours.is_none()
     }
 
-    /// The constitution `base` with these changes.
+    /// The constitution `base` with these changes. Seeds are resolved among `members` (keys
+    /// a person may name).
     pub fn apply(&self, base: &Constitution) -> Result<Constitution, OpError> {
+        self.apply_among(base, &[])
+    }
+
+    /// [`ConstitutionArgs::apply`], resolving `--seeds` among `members`.
+    pub fn apply_among(
+        &self,
+        base: &Constitution,
+        members: &[PublicKey],
+    ) -> Result<Constitution, OpError> {
         let e = |x: dualpower_core::PayloadError| invalid(x.to_string());
         let mut c = base.clone();
         if let Some(r) = &self.roles {
@@ -157,6 +212,52 @@ impl ConstitutionArgs {
                 r => Some(dualpower_core::decision::Ratio::parse(r).map_err(e)?),
             };
         }
+        if let Some(x) = &self.task_rule {
+            c.work.tasks = Rule::parse(x).map_err(e)?;
+        }
+        if let Some(k) = self.confirmations {
+            c.work.confirmations = k;
+        }
+        if let Some(d) = self.half_life_days {
+            c.work.half_life_days = d;
+        }
+        if let Some(v) = &self.seeds {
+            let mut keys = Vec::new();
+            for s in v.iter().filter(|s| s.as_str() != "creator") {
+                keys.push(super::write::member_among(s, members.iter().copied())?);
+            }
+            keys.sort();
+            keys.dedup();
+            c.work.seeds = keys;
+        }
+        if let Some(v) = &self.domains {
+            let mut d = v
+                .iter()
+                .filter(|x| !dualpower_core::work::BUILTIN_DOMAINS.contains(&x.as_str()))
+                .map(|x| dualpower_core::work::domain_name(x.trim()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(e)?;
+            d.sort();
+            d.dedup();
+            c.work.domains = d;
+        }
+        if let Some(v) = &self.rotate {
+            let mut rots = Vec::new();
+            for r in v.iter().filter(|r| r.as_str() != "none") {
+                rots.push(dualpower_core::work::Rotation::parse(r).map_err(e)?);
+            }
+            rots.sort_by(|a, b| a.role.cmp(&b.role));
+            if rots.windows(2).any(|w| w[0].role == w[1].role) {
+                return Err(invalid(
+                    "each role rotates once: give one --rotate per role",
+                ));
+            }
+            c.work.rotations = rots;
+        }
+        if let Some(h) = self.reveal_hours {
+            c.work.reveal_hours = h;
+        }
+        c.work.check().map_err(e)?;
         c.check().map_err(e)?;
         Ok(c)
     }

@@ -44,6 +44,8 @@ struct Draft {
     admit: Option<String>,
     /// `MEMBER=ROLE` and whether it is granted (true) or revoked.
     role: Option<(String, bool)>,
+    /// Tasks its close creates.
+    tasks: Vec<super::work::TaskArgs>,
 }
 
 /// Carries out a decision operation (the caller routes only those here).
@@ -64,6 +66,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             admit,
             grant_role,
             revoke_role,
+            tasks,
         } => {
             let role = match (grant_role, revoke_role) {
                 (Some(_), Some(_)) => {
@@ -88,6 +91,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 remove,
                 admit,
                 role,
+                tasks,
             };
             propose(cx, &group, draft)
         }
@@ -176,6 +180,9 @@ fn proposal_outcome(events: Vec<VerifiedEvent>, st: &GroupState, proposal: &Even
 fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
     match d.method.as_deref() {
         Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string())),
+        None if !d.tasks.is_empty() => {
+            Ok(Method::parse("majority").map_err(|e| invalid(e.to_string()))?)
+        }
         None if d.amend.is_some()
             || d.remove.is_some()
             || d.admit.is_some()
@@ -190,17 +197,30 @@ fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
 }
 
 /// The encoded action a proposal enacts if it passes (empty: none).
-fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
+fn action_of(st: &GroupState, d: &Draft, now: u64) -> Result<Vec<u8>, OpError> {
     let acts = [
         d.amend.is_some(),
         d.remove.is_some(),
         d.admit.is_some(),
         d.role.is_some(),
+        !d.tasks.is_empty(),
     ];
     if acts.iter().filter(|x| **x).count() > 1 {
         return Err(invalid(
-            "one proposal changes the rules, removes or admits one member, or grants or revokes one role: not several",
+            "one proposal changes the rules, removes or admits one member, grants or revokes one role, or creates tasks: not several",
         ));
+    }
+    if !d.tasks.is_empty() {
+        let max = dualpower_core::work::MAX_TASKS;
+        if d.tasks.len() > max {
+            return Err(invalid(format!("one proposal creates at most {max} tasks")));
+        }
+        let specs = d
+            .tasks
+            .iter()
+            .map(|t| t.spec(st, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Payload::Work(dualpower_core::work::Work::Tasks(specs)).encode());
     }
     if let Some(args) = &d.amend {
         if args.is_empty() {
@@ -209,7 +229,10 @@ fn action_of(st: &GroupState, d: &Draft) -> Result<Vec<u8>, OpError> {
                 ConstitutionArgs::FLAGS
             )));
         }
-        let new = args.apply(&st.constitution)?;
+        let new = args.apply_among(
+            &st.constitution,
+            &st.members.keys().copied().collect::<Vec<_>>(),
+        )?;
         if new == st.constitution {
             return Err(invalid(
                 "these rules are already the group's rules: the amendment would change nothing",
@@ -310,7 +333,7 @@ fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {
         Some(e) => Electorate::parse(e).map_err(|e| invalid(e.to_string()))?,
         None => Electorate::Members,
     };
-    let action = action_of(&st, &d)?;
+    let action = action_of(&st, &d, cx.now)?;
     let budget = matches!(method.kind, MethodKind::Budget { .. });
     let p = Proposal {
         text: ProposalText {

@@ -122,7 +122,7 @@ fn open(network: &NetworkId, keys: &GovKeys, ev: &VerifiedEvent) -> Opening {
     };
     let aad = governance_aad(network, &epoch, &Position::of(ev.header()));
     match decrypt(&ContentKey::from_bytes(*k), &aad, &ct).map(|p| Payload::decode(&p)) {
-        Ok(Ok(p)) if dualpower_state::decisions::owns(&p) => Opening::Opened(Box::new(p)),
+        Ok(Ok(p)) if dualpower_state::governed(&p) => Opening::Opened(Box::new(p)),
         _ => Opening::Bad,
     }
 }

@@ -439,7 +439,10 @@ fn amend(
             ConstitutionArgs::FLAGS
         )));
     }
-    let c = constitution.apply(&v.state.constitution)?;
+    let c = constitution.apply_among(
+        &v.state.constitution,
+        &v.state.members.keys().copied().collect::<Vec<_>>(),
+    )?;
     let lost = super::constitution::powers_lost(&v.state, &cx.me(), &c);
     if !lost.is_empty() && !confirmed {
         return Err(OpError::Denied(format!(

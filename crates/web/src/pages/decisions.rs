@@ -355,6 +355,7 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
         admit: None,
         grant_role: None,
         revoke_role: None,
+        tasks: Vec::new(),
     })
 }
 

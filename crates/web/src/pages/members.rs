@@ -264,6 +264,7 @@ async fn propose(
         admit,
         grant_role,
         revoke_role,
+        tasks: Vec::new(),
     };
     act_then(app, me, op, &format!("/g/{g}/members"), |v| {
         let p = v["id"].as_str().unwrap_or_default();

@@ -1,0 +1,570 @@
+//! Work operations: tasks (create, claim, release, hand over, mark done, confirm, dispute),
+//! rotating roles (volunteer, draw), mediation (request, volunteer, draw, outcome, agree) and
+//! vouches, plus the node's one duty here: revealing its sortition secrets once a list closes.
+//!
+//! Each checks first, against the derived state, the mistakes people make (so nothing is written
+//! for them), then writes sealed like a decision ([`super::keys::write_decision`]); the judge in
+//! `dualpower-state` decides, and a refusal it finds is reported with its reason.
+
+use dualpower_core::work::{Pool, Settlement, TaskRef, TaskSpec, Work, commitment, domain_name};
+use dualpower_core::{GroupId, Identity, Payload, PublicKey, VerifiedEvent};
+use dualpower_state::GroupState;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::keys::{view, write_decision};
+use super::write::{
+    Cx, OpError, group_arg, invalid, known_keys, member_among, require, require_member,
+};
+use super::{Op, Outcome};
+use crate::work::{case_json, find_case, find_task, roles_json, task_json, task_text};
+
+/// A task as a person describes it (the CLI's flags, the web form, the API's JSON).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskArgs {
+    /// What is to be done.
+    pub title: String,
+    /// How many people it takes (default 1).
+    #[serde(default)]
+    pub slots: Option<u64>,
+    /// The reputation domain (default `logistics`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Due in this many days from now (none: no due date).
+    #[serde(default)]
+    pub due_days: Option<u64>,
+    /// Skills it needs.
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+impl TaskArgs {
+    /// Parses `TITLE[;slots=N][;domain=D][;due=DAYS][;skills=a,b]` (the `--task` form).
+    pub fn parse(s: &str) -> Result<TaskArgs, OpError> {
+        let mut parts = s.split(';');
+        let mut t = TaskArgs {
+            title: parts.next().unwrap_or("").trim().to_owned(),
+            ..TaskArgs::default()
+        };
+        for p in parts {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                invalid(format!(
+                    "`{p}` in `{s}`: say slots=N, domain=NAME, due=DAYS or skills=a,b"
+                ))
+            })?;
+            let num = |v: &str| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid(format!("`{k}={v}`: a whole number, please")))
+            };
+            match k.trim() {
+                "slots" => t.slots = Some(num(v)?),
+                "domain" => t.domain = Some(v.trim().to_owned()),
+                "due" => t.due_days = Some(num(v)?),
+                "skills" => {
+                    t.skills = v
+                        .split(',')
+                        .map(|x| x.trim().to_owned())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "`{other}` is not slots, domain, due or skills"
+                    )));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The task as the wire carries it, checked against the group's domains.
+    pub fn spec(&self, st: &GroupState, now: u64) -> Result<TaskSpec, OpError> {
+        let domain = self.domain.clone().unwrap_or_else(|| "logistics".into());
+        let domain = domain_name(domain.trim()).map_err(|e| invalid(e.to_string()))?;
+        let rules = &st.constitution.work;
+        if !rules.has_domain(&domain) {
+            return Err(invalid(format!(
+                "the group has no domain `{domain}` (domains: {})",
+                rules.all_domains().join(", ")
+            )));
+        }
+        let mut skills = self
+            .skills
+            .iter()
+            .map(|s| domain_name(s.trim()).map_err(|e| invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        skills.sort();
+        skills.dedup();
+        let spec = TaskSpec {
+            title: self.title.trim().to_owned(),
+            slots: self.slots.unwrap_or(1),
+            skills,
+            due: self
+                .due_days
+                .filter(|d| *d > 0)
+                .map_or(0, |d| now.saturating_add(d.saturating_mul(86_400_000))),
+            domain,
+        };
+        spec.check().map_err(|e| invalid(e.to_string()))?;
+        Ok(spec)
+    }
+}
+
+/// The secret this identity commits to for `pool` in `group`: derived from its seed, so the
+/// node can reveal it later without storing anything, and nobody else can compute it.
+fn secret(id: &Identity, group: &GroupId, pool: &Pool) -> [u8; 32] {
+    let key = blake3::derive_key("dualpower sortition secret v1", id.seed().as_slice());
+    let mut h = blake3::Hasher::new_keyed(&key);
+    h.update(&group.0);
+    h.update(&dualpower_core::work::pool_bytes(pool));
+    *h.finalize().as_bytes()
+}
+
+/// Carries out a work operation (the caller routes only those here).
+pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
+    match op {
+        Op::TaskCreate { group, task } => {
+            let (g, st) = state(cx, &group)?;
+            require(&st, &st.constitution.work.tasks, &cx.me(), "create tasks without a proposal")
+                .map_err(|e| match e {
+                    OpError::Denied(m) => OpError::Denied(format!(
+                        "{m}; propose the task instead: dualpower propose GROUP \"…\" --method majority --task \"{}\"",
+                        task.title
+                    )),
+                    e => e,
+                })?;
+            let spec = task.spec(&st, cx.now)?;
+            let (ev, st) = write_decision(cx, g, Payload::Work(Work::Tasks(vec![spec])), vec![])?;
+            let r = TaskRef {
+                event: ev.id(),
+                index: 0,
+            };
+            Ok(task_outcome(ev, &st, &r))
+        }
+        Op::TaskClaim { group, task } => task_op(cx, &group, &task, |st, me, r| {
+            let t = &st.work.tasks[r];
+            if t.slots.contains_key(me) {
+                return Err(invalid("you hold a slot on this task already"));
+            }
+            if t.free() == 0 {
+                return Err(invalid(format!(
+                    "the task is full ({} of {} slots taken); a holder can hand theirs over to you",
+                    t.slots.len(),
+                    t.spec.slots
+                )));
+            }
+            Ok(Work::Claim(*r))
+        }),
+        Op::TaskRelease { group, task } => task_op(cx, &group, &task, |st, me, r| {
+            holder_not_done(st, me, r)?;
+            Ok(Work::Release(*r))
+        }),
+        Op::TaskHandover { group, task, to } => task_op(cx, &group, &task, |st, me, r| {
+            holder_not_done(st, me, r)?;
+            let to = member_among(&to, known_keys(st))?;
+            if !st.is_member(&to) {
+                return Err(invalid(format!("{} is not a member", to.to_did())));
+            }
+            if to == *me {
+                return Err(invalid("hand it over to someone else"));
+            }
+            Ok(Work::Handover { task: *r, to })
+        }),
+        Op::TaskDone { group, task, note } => task_op(cx, &group, &task, |st, me, r| {
+            holder_not_done(st, me, r)?;
+            Ok(Work::Done {
+                task: *r,
+                note: note.trim().to_owned(),
+            })
+        }),
+        Op::TaskConfirm {
+            group,
+            task,
+            member,
+        } => task_op(cx, &group, &task, |st, me, r| {
+            let worker = worker_done(st, r, &member)?;
+            if worker == *me {
+                return Err(invalid(
+                    "nobody confirms their own work; other members confirm it",
+                ));
+            }
+            if st.work.tasks[r].slots[&worker].confirmed.contains_key(me) {
+                return Err(invalid("you confirmed this completion already"));
+            }
+            Ok(Work::Confirm { task: *r, worker })
+        }),
+        Op::TaskDispute {
+            group,
+            task,
+            member,
+            reason,
+        } => task_op(cx, &group, &task, |st, me, r| {
+            let worker = worker_done(st, r, &member)?;
+            if worker == *me {
+                return Err(invalid("nobody disputes their own work"));
+            }
+            if reason.trim().is_empty() {
+                return Err(invalid("say why you dispute it (--reason)"));
+            }
+            Ok(Work::Dispute {
+                task: *r,
+                worker,
+                reason: reason.trim().to_owned(),
+            })
+        }),
+        Op::RoleVolunteer { group, role } => {
+            let (g, st) = state(cx, &group)?;
+            require_member(&st, &cx.me())?;
+            if st.constitution.work.rotation(&role).is_none() {
+                return Err(invalid(format!(
+                    "role `{role}` does not rotate; the rules name rotations with --rotate ROLE:DAYS"
+                )));
+            }
+            let pool = Pool::Term {
+                term: st.work.next_term(&role),
+                role,
+            };
+            volunteer(cx, g, &st, pool)
+        }
+        Op::RoleDraw { group, role } => {
+            let (g, st) = state(cx, &group)?;
+            require_member(&st, &cx.me())?;
+            let pool = Pool::Term {
+                term: st.work.next_term(&role),
+                role,
+            };
+            step(cx, g, &st, pool)
+        }
+        Op::MediateRequest {
+            group,
+            parties,
+            about,
+        } => {
+            let (g, st) = state(cx, &group)?;
+            require_member(&st, &cx.me())?;
+            let mut keys: Vec<PublicKey> = parties
+                .iter()
+                .map(|p| member_among(p, known_keys(&st)))
+                .collect::<Result<_, _>>()?;
+            keys.sort();
+            keys.dedup();
+            if keys.len() < 2 {
+                return Err(invalid(
+                    "a mediation is between at least two different members",
+                ));
+            }
+            if let Some(k) = keys.iter().find(|k| !st.is_member(k)) {
+                return Err(invalid(format!("{} is not a member", k.to_did())));
+            }
+            let (ev, st) = write_decision(
+                cx,
+                g,
+                Payload::Work(Work::Mediate {
+                    parties: keys,
+                    about: about.trim().to_owned(),
+                }),
+                vec![],
+            )?;
+            Ok(case_outcome(ev, &st))
+        }
+        Op::MediateVolunteer { group, case } => {
+            let (g, st) = state(cx, &group)?;
+            let c = find_case(&st, &case)?;
+            if st.work.cases[&c].parties.contains(&cx.me()) {
+                return Err(invalid("a party cannot mediate its own case"));
+            }
+            volunteer(cx, g, &st, Pool::Case(c))
+        }
+        Op::MediateDraw { group, case } => {
+            let (g, st) = state(cx, &group)?;
+            let c = find_case(&st, &case)?;
+            step(cx, g, &st, Pool::Case(c))
+        }
+        Op::MediateOutcome {
+            group,
+            case,
+            settlement,
+            text,
+        } => {
+            let (g, st) = state(cx, &group)?;
+            let c = find_case(&st, &case)?;
+            let settlement = Settlement::parse(&settlement).map_err(|e| invalid(e.to_string()))?;
+            let mediator = st.work.draws.get(&Pool::Case(c)).and_then(|d| d.winner);
+            if mediator != Some(cx.me()) {
+                return Err(OpError::Denied(
+                    "only the case's drawn mediator records its outcome".into(),
+                ));
+            }
+            let (ev, st) = write_decision(
+                cx,
+                g,
+                Payload::Work(Work::Outcome {
+                    case: c,
+                    settlement,
+                    text: text.trim().to_owned(),
+                }),
+                vec![],
+            )?;
+            Ok(Outcome {
+                events: vec![ev],
+                value: case_json(&c, &st.work.cases[&c], &st),
+            })
+        }
+        Op::MediateAgree { group, case } => {
+            let (g, st) = state(cx, &group)?;
+            let c = find_case(&st, &case)?;
+            let k = &st.work.cases[&c];
+            if !k.parties.contains(&cx.me()) {
+                return Err(OpError::Denied("only a party co-signs the outcome".into()));
+            }
+            let Some((outcome, _, _)) = &k.outcome else {
+                return Err(invalid("the mediator has not recorded an outcome yet"));
+            };
+            let (ev, st) = write_decision(
+                cx,
+                g,
+                Payload::Work(Work::Agree { outcome: *outcome }),
+                vec![],
+            )?;
+            Ok(Outcome {
+                events: vec![ev],
+                value: case_json(&c, &st.work.cases[&c], &st),
+            })
+        }
+        Op::Vouch {
+            group,
+            member,
+            domain,
+        } => {
+            let (g, st) = state(cx, &group)?;
+            require_member(&st, &cx.me())?;
+            let member = member_among(&member, known_keys(&st))?;
+            if member == cx.me() {
+                return Err(invalid("nobody vouches for themselves"));
+            }
+            if !st.is_member(&member) {
+                return Err(invalid(format!("{} is not a member", member.to_did())));
+            }
+            let domain = domain_name(domain.trim()).map_err(|e| invalid(e.to_string()))?;
+            if !st.constitution.work.has_domain(&domain) {
+                return Err(invalid(format!(
+                    "the group has no domain `{domain}` (domains: {})",
+                    st.constitution.work.all_domains().join(", ")
+                )));
+            }
+            let (ev, _) = write_decision(
+                cx,
+                g,
+                Payload::Work(Work::Vouch {
+                    member,
+                    domain: domain.clone(),
+                }),
+                vec![],
+            )?;
+            Ok(Outcome {
+                events: vec![ev],
+                value: json!({ "vouched": member.to_did(), "domain": domain }),
+            })
+        }
+        other => Err(invalid(format!("not a work operation: {other:?}"))),
+    }
+}
+
+fn state(cx: Cx<'_>, group: &str) -> Result<(GroupId, std::sync::Arc<GroupState>), OpError> {
+    let g = group_arg(group)?;
+    Ok((g, view(cx.store, cx.id, g, cx.now)?.state))
+}
+
+fn task_outcome(ev: VerifiedEvent, st: &GroupState, r: &TaskRef) -> Outcome {
+    Outcome {
+        events: vec![ev],
+        value: st
+            .work
+            .tasks
+            .get(r)
+            .map(|t| task_json(r, t, st.work.now))
+            .unwrap_or_else(|| json!({ "id": task_text(r) })),
+    }
+}
+
+fn case_outcome(ev: VerifiedEvent, st: &GroupState) -> Outcome {
+    let id = ev.id();
+    Outcome {
+        value: st
+            .work
+            .cases
+            .get(&id)
+            .map(|c| case_json(&id, c, st))
+            .unwrap_or_default(),
+        events: vec![ev],
+    }
+}
+
+/// A task operation: finds the task, checks with `check`, writes what it returns.
+fn task_op(
+    cx: Cx<'_>,
+    group: &str,
+    task: &str,
+    check: impl FnOnce(&GroupState, &PublicKey, &TaskRef) -> Result<Work, OpError>,
+) -> Result<Outcome, OpError> {
+    let (g, st) = state(cx, group)?;
+    require_member(&st, &cx.me())?;
+    let r = find_task(&st, task)?;
+    let work = check(&st, &cx.me(), &r)?;
+    let (ev, st) = write_decision(cx, g, Payload::Work(work), vec![])?;
+    Ok(task_outcome(ev, &st, &r))
+}
+
+fn holder_not_done(st: &GroupState, me: &PublicKey, r: &TaskRef) -> Result<(), OpError> {
+    match st.work.tasks[r].slots.get(me) {
+        None => Err(invalid("you hold no slot on this task (claim it first)")),
+        Some(s) if s.done.is_some() => Err(invalid("you marked your part done already")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The worker named by `member` (or the only one who marked the task done), who must have
+/// marked its part done.
+fn worker_done(st: &GroupState, r: &TaskRef, member: &str) -> Result<PublicKey, OpError> {
+    let t = &st.work.tasks[r];
+    let worker = if member.trim().is_empty() {
+        let mut done = t.slots.iter().filter(|(_, s)| s.done.is_some());
+        match (done.next(), done.next()) {
+            (Some((k, _)), None) => *k,
+            (None, _) => return Err(invalid("nobody has marked this task done yet")),
+            _ => {
+                return Err(invalid(
+                    "several members marked it done: say whose (--member)",
+                ));
+            }
+        }
+    } else {
+        member_among(member, t.slots.keys().copied())
+            .map_err(|_| invalid(format!("`{member}` holds no slot on this task")))?
+    };
+    if t.slots[&worker].done.is_none() {
+        return Err(invalid(format!(
+            "{} has not marked their part done",
+            worker.to_did()
+        )));
+    }
+    Ok(worker)
+}
+
+fn volunteer(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    require_member(st, &me)?;
+    if let Some(d) = st.work.draws.get(&pool) {
+        if d.volunteers.contains_key(&me) {
+            return Err(invalid("you volunteered for this already"));
+        }
+        if d.closed {
+            return Err(invalid("the list of volunteers is closed"));
+        }
+    }
+    let commit = commitment(&g, &pool, &me, &secret(cx.id, &g, &pool));
+    let (ev, st) = write_decision(
+        cx,
+        g,
+        Payload::Work(Work::Volunteer {
+            pool: pool.clone(),
+            commit,
+        }),
+        vec![],
+    )?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: pool_state(&st, &pool),
+    })
+}
+
+fn pool_state(st: &GroupState, pool: &Pool) -> Value {
+    match pool {
+        Pool::Term { .. } => roles_json(st),
+        Pool::Case(c) => st
+            .work
+            .cases
+            .get(c)
+            .map(|k| case_json(c, k, st))
+            .unwrap_or_default(),
+    }
+}
+
+/// The next step of a sortition: close the list, reveal our secret, or draw.
+fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let d = st.work.draws.get(&pool).cloned().unwrap_or_default();
+    if d.volunteers.is_empty() {
+        return Err(invalid("nobody has volunteered yet (volunteer first)"));
+    }
+    let work = if !d.closed {
+        Work::CloseList(pool.clone())
+    } else if d.volunteers.contains_key(&me) && !revealed(st, &pool, &me) {
+        Work::Reveal {
+            pool: pool.clone(),
+            secret: secret(cx.id, &g, &pool),
+        }
+    } else {
+        Work::Draw(pool.clone())
+    };
+    let (ev, st) = write_decision(cx, g, Payload::Work(work), vec![])?;
+    Ok(Outcome {
+        events: vec![ev],
+        value: pool_state(&st, &pool),
+    })
+}
+
+fn closed(st: &GroupState, pool: &Pool) -> bool {
+    st.work.draws.get(pool).is_some_and(|d| d.closed)
+}
+
+fn revealed(st: &GroupState, pool: &Pool, me: &PublicKey) -> bool {
+    st.work
+        .draws
+        .get(pool)
+        .is_some_and(|d| d.reveals.contains(me))
+}
+
+/// The node's duty: reveal our secret for every closed list we are on and have not revealed.
+pub fn reveal_due(
+    store: &dualpower_store::Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let cx = Cx { store, id, now };
+    let st = view(store, id, group, now)?.state;
+    let me = id.public();
+    if !st.is_member(&me) {
+        return Ok(Vec::new());
+    }
+    let due: Vec<Pool> = st
+        .work
+        .draws
+        .iter()
+        .filter(|(p, d)| {
+            d.drawn.is_none()
+                && d.volunteers.contains_key(&me)
+                && closed(&st, p)
+                && !revealed(&st, p, &me)
+        })
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut out = Vec::new();
+    for pool in due {
+        let secret = secret(id, &group, &pool);
+        match write_decision(
+            cx,
+            group,
+            Payload::Work(Work::Reveal { pool, secret }),
+            vec![],
+        ) {
+            Ok((ev, _)) => out.push(ev),
+            // Not on the list after all (our volunteer crossed the close): nothing to reveal.
+            Err(OpError::Denied(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
