@@ -357,7 +357,12 @@ impl Authority {
 
     /// The draw that counts for `term` of `role` at `at`: of crossing draws, the one that
     /// counted the most reveals, then the smaller winner key (never an id or a time).
-    fn term_at(&self, role: &str, term: Option<u64>, at: &Bits) -> Option<(u64, Option<PublicKey>, u64)> {
+    fn term_at(
+        &self,
+        role: &str,
+        term: Option<u64>,
+        at: &Bits,
+    ) -> Option<(u64, Option<PublicKey>, u64)> {
         self.terms
             .get(role)?
             .iter()
@@ -372,11 +377,7 @@ impl Authority {
                 } if term.is_none_or(|x| x == *t) => Some((*t, *reveals, *member, *end)),
                 _ => None,
             })
-            .max_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then(a.1.cmp(&b.1))
-                    .then(b.2.cmp(&a.2))
-            })
+            .max_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)))
             .map(|(t, _, m, e)| (t, m, e))
     }
 

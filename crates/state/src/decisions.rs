@@ -1043,7 +1043,10 @@ pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
         if let Some(t) = specs.iter().find(|t| !c.work.has_domain(&t.domain)) {
             return Err(bad(format!("the group has no domain `{}`", t.domain)));
         }
-        if !matches!(p.method.kind, MethodKind::Majority { .. } | MethodKind::Consent) {
+        if !matches!(
+            p.method.kind,
+            MethodKind::Majority { .. } | MethodKind::Consent
+        ) {
             return Err(bad("only a yes/no method can create tasks".into()));
         }
         return Ok(());

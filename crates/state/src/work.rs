@@ -85,9 +85,7 @@ impl Task {
 
     /// Whether it is past due at `now` (ms) and not every slot has counted as done.
     pub fn overdue(&self, now: u64) -> bool {
-        self.spec.due > 0
-            && now > self.spec.due
-            && (self.completed.len() as u64) < self.spec.slots
+        self.spec.due > 0 && now > self.spec.due && (self.completed.len() as u64) < self.spec.slots
     }
 }
 
@@ -221,9 +219,7 @@ impl WorkState {
         self.draws
             .iter()
             .filter_map(|(p, d)| match p {
-                Pool::Term { role: r, term } if r == role && d.drawn.is_some() => {
-                    Some((*term, d))
-                }
+                Pool::Term { role: r, term } if r == role && d.drawn.is_some() => Some((*term, d)),
                 _ => None,
             })
             .max_by_key(|(t, _)| *t)
@@ -295,7 +291,10 @@ impl WorkBook {
             .filter_map(|m| self.latest.get(m).copied())
             .collect();
         times.sort_unstable();
-        st.now = times.get(times.len().saturating_sub(1) / 2).copied().unwrap_or(0);
+        st.now = times
+            .get(times.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or(0);
         for rot in &auth.constitution_at(all).work.rotations {
             if let Some((m, end)) = auth.term_holder(&rot.role, all)
                 && st.now < end
@@ -350,7 +349,12 @@ impl WorkBook {
     }
 
     /// The task `t`, if its creating event is in the past of `cx`.
-    fn task<'a>(&'a self, cx: &Cx<'_>, t: &TaskRef, act: &'static str) -> Result<&'a Task, Refusal> {
+    fn task<'a>(
+        &'a self,
+        cx: &Cx<'_>,
+        t: &TaskRef,
+        act: &'static str,
+    ) -> Result<&'a Task, Refusal> {
         match self.st.tasks.get(t) {
             Some(task) if self.in_past(cx, &t.event) => Ok(task),
             _ => Err(no(act, "no such task in the author's past")),
@@ -382,7 +386,11 @@ impl WorkBook {
                 if task.free() == 0 {
                     return Err(no(
                         name,
-                        format!("the task is full ({} of {} slots taken)", task.slots.len(), task.spec.slots),
+                        format!(
+                            "the task is full ({} of {} slots taken)",
+                            task.slots.len(),
+                            task.spec.slots
+                        ),
                     ));
                 }
                 self.task_mut(&t).slots.insert(cx.author, Slot::new(cx.id));
@@ -461,11 +469,7 @@ impl WorkBook {
                 let domain = task.spec.domain.clone();
                 let disputes = slot.disputes.clone();
                 self.need.insert(t, k);
-                let slot = self
-                    .task_mut(&t)
-                    .slots
-                    .get_mut(&worker)
-                    .expect("checked");
+                let slot = self.task_mut(&t).slots.get_mut(&worker).expect("checked");
                 slot.confirmed.insert(cx.author, cx.id);
                 let confirmers: Vec<(PublicKey, EventId)> =
                     slot.confirmed.iter().map(|(a, b)| (*a, *b)).collect();
@@ -488,13 +492,17 @@ impl WorkBook {
                     .get(&worker)
                     .ok_or_else(|| no(name, "that member holds no slot on this task"))?;
                 if !slot.done.as_ref().is_some_and(|(d, _)| self.in_past(cx, d)) {
-                    return Err(no(name, "that member's completion is not in the author's past"));
+                    return Err(no(
+                        name,
+                        "that member's completion is not in the author's past",
+                    ));
                 }
-                if slot
-                    .disputes
-                    .iter()
-                    .any(|c| self.st.cases.get(c).is_some_and(|c| c.parties.contains(&cx.author)))
-                {
+                if slot.disputes.iter().any(|c| {
+                    self.st
+                        .cases
+                        .get(c)
+                        .is_some_and(|c| c.parties.contains(&cx.author))
+                }) {
                     return Err(no(name, "the author disputed this completion already"));
                 }
                 self.task_mut(&t)
@@ -552,9 +560,12 @@ impl WorkBook {
                 text,
             } => {
                 let c = self.case(cx, &case, name)?;
-                let mediator = self
-                    .drawn_at(cx, &Pool::Case(case))
-                    .ok_or_else(|| no(name, "no mediator is drawn for this case in the author's past"))?;
+                let mediator = self.drawn_at(cx, &Pool::Case(case)).ok_or_else(|| {
+                    no(
+                        name,
+                        "no mediator is drawn for this case in the author's past",
+                    )
+                })?;
                 if mediator != cx.author {
                     return Err(no(name, "only the drawn mediator records the outcome"));
                 }
@@ -610,7 +621,12 @@ impl WorkBook {
         }
     }
 
-    fn case<'a>(&'a self, cx: &Cx<'_>, id: &EventId, act: &'static str) -> Result<&'a Case, Refusal> {
+    fn case<'a>(
+        &'a self,
+        cx: &Cx<'_>,
+        id: &EventId,
+        act: &'static str,
+    ) -> Result<&'a Case, Refusal> {
         match self.st.cases.get(id) {
             Some(c) if self.in_past(cx, id) => Ok(c),
             _ => Err(no(act, "no such mediation case in the author's past")),
@@ -734,7 +750,11 @@ pub(crate) fn group_time(cx: &Cx<'_>) -> u64 {
 
 /// The seed of a draw: a hash of the group, the pool and the revealed secrets in key order.
 /// Nothing the drawer or the last volunteer picks freely (event ids, timestamps, deps) enters.
-pub fn draw_seed(group: &GroupId, pool: &Pool, revealed: &BTreeMap<PublicKey, [u8; 32]>) -> [u8; 32] {
+pub fn draw_seed(
+    group: &GroupId,
+    pool: &Pool,
+    revealed: &BTreeMap<PublicKey, [u8; 32]>,
+) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key("dualpower sortition seed v1");
     h.update(&group.0);
     h.update(&pool_bytes(pool));
@@ -746,7 +766,10 @@ pub fn draw_seed(group: &GroupId, pool: &Pool, revealed: &BTreeMap<PublicKey, [u
 }
 
 /// Who a seed draws among `candidates`: the one whose `hash(seed, key)` is smallest.
-pub fn draw_pick(seed: &[u8; 32], candidates: impl IntoIterator<Item = PublicKey>) -> Option<PublicKey> {
+pub fn draw_pick(
+    seed: &[u8; 32],
+    candidates: impl IntoIterator<Item = PublicKey>,
+) -> Option<PublicKey> {
     candidates.into_iter().min_by_key(|k| {
         let mut h = blake3::Hasher::new_keyed(seed);
         h.update(&k.0);
@@ -803,7 +826,10 @@ impl WorkBook {
                 }
                 let next = cx.auth.next_term(role, cx.past);
                 if *term != next {
-                    return Err(no(act, format!("the next term of `{role}` is {next}, not {term}")));
+                    return Err(no(
+                        act,
+                        format!("the next term of `{role}` is {next}, not {term}"),
+                    ));
                 }
                 Ok(())
             }
@@ -832,16 +858,26 @@ impl WorkBook {
         }
         match &pool {
             Pool::Term { role, term } => {
-                let rot = cx.constitution().work.rotation(role).expect("checked").clone();
+                let rot = cx
+                    .constitution()
+                    .work
+                    .rotation(role)
+                    .expect("checked")
+                    .clone();
                 // Recent holders sit out `rest` terms; nobody serves more than `limit` in a row.
                 let held = |t: u64| cx.auth.term_winner(role, t, cx.past) == Some(cx.author);
                 if (1..=rot.rest).any(|back| term.checked_sub(back).is_some_and(held)) {
                     return Err(no(
                         act,
-                        format!("a holder of `{role}` sits out {} term(s) after serving", rot.rest),
+                        format!(
+                            "a holder of `{role}` sits out {} term(s) after serving",
+                            rot.rest
+                        ),
                     ));
                 }
-                if rot.limit > 0 && (1..=rot.limit).all(|back| term.checked_sub(back).is_some_and(held)) {
+                if rot.limit > 0
+                    && (1..=rot.limit).all(|back| term.checked_sub(back).is_some_and(held))
+                {
                     return Err(no(
                         act,
                         format!("`{role}` is held at most {} term(s) in a row", rot.limit),
@@ -890,7 +926,9 @@ impl WorkBook {
             if now.saturating_add(window) < end {
                 return Err(no(
                     act,
-                    format!("the current term ends at {end} (group time {now}); close the list at most a reveal window before"),
+                    format!(
+                        "the current term ends at {end} (group time {now}); close the list at most a reveal window before"
+                    ),
                 ));
             }
         }
@@ -981,7 +1019,9 @@ impl WorkBook {
         // The draw that counts as of the whole set: most reveals, then the smaller winner key.
         let better = match (&d.drawn, d.winner) {
             (None, _) => true,
-            (Some(_), w) => (n, std::cmp::Reverse(winner)) > (d.revealed.len() as u64, std::cmp::Reverse(w)),
+            (Some(_), w) => {
+                (n, std::cmp::Reverse(winner)) > (d.revealed.len() as u64, std::cmp::Reverse(w))
+            }
         };
         if better {
             d.listed = listed;
