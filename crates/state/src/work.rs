@@ -529,12 +529,16 @@ impl WorkBook {
                     .expect("checked")
                     .disputes
                     .push(cx.id);
-                self.st
-                    .tasks
-                    .get_mut(&t)
-                    .expect("checked")
-                    .completed
-                    .remove(&worker);
+                let task = self.st.tasks.get_mut(&t).expect("checked");
+                if task.completed.remove(&worker).is_some() {
+                    // The completion no longer counts, so neither do its receipts (an agreed
+                    // outcome gives them again; an overturned one leaves none).
+                    let confirms: BTreeSet<EventId> =
+                        task.slots[&worker].confirmed.values().copied().collect();
+                    self.st.receipts.retain(|r| {
+                        !(r.what == "task" && r.to == worker && confirms.contains(&r.event))
+                    });
+                }
                 self.st.cases.insert(
                     cx.id,
                     Case {
