@@ -413,14 +413,15 @@ impl Authority {
 
     /// Checks that `who` may do `action` under `rule` at `at`.
     ///
-    /// A role drawn by sortition counts while its term runs: `now` gives the group time at the
-    /// point, asked only when `who` is a drawn holder.
+    /// A role drawn by sortition counts while its term runs, by the holder's own clock (`own`)
+    /// and by the group time at the point (`now`, asked only when `who` is a drawn holder).
     pub(crate) fn check(
         &self,
         action: &'static str,
         rule: &Rule,
         who: &PublicKey,
         at: &Bits,
+        own: u64,
         now: &dyn Fn() -> u64,
     ) -> Result<(), Refusal> {
         if matches!(rule, Rule::Vote) {
@@ -431,7 +432,8 @@ impl Authority {
         }
         let drawn = |r: &str| {
             self.term_holder(r, at)
-                .is_some_and(|(m, end)| m == *who && now() < end)
+                // The holder's own clock first: past the end, no walk is needed to refuse.
+                .is_some_and(|(m, end)| m == *who && own < end && now() < end)
         };
         match rule {
             Rule::Role(r) if !self.has_role(who, r, at) && !drawn(r) => Err(Refusal::NoRight {
@@ -542,9 +544,14 @@ impl Cx<'_> {
 
     /// Whether the event's author may do `action` under `rule` here.
     pub(crate) fn check(&self, action: &'static str, rule: &Rule) -> Result<(), Refusal> {
-        self.auth.check(action, rule, &self.author, self.past, &|| {
-            crate::work::group_time(self)
-        })
+        self.auth.check(
+            action,
+            rule,
+            &self.author,
+            self.past,
+            self.timestamp,
+            &|| crate::work::group_time(self),
+        )
     }
 
     /// Whether `who` was a member here.

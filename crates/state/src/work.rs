@@ -1017,7 +1017,11 @@ impl WorkBook {
             .filter(|(k, (_, e))| listed.contains(k) && self.in_past(cx, e))
             .map(|(k, (s, _))| (*k, *s))
             .collect();
-        let now = group_time(cx);
+        if let Pool::Case(_) = &pool
+            && self.drawn_at(cx, &pool).is_some()
+        {
+            return Err(no(act, "this case has its mediator already"));
+        }
         if revealed.len() < listed.len() {
             let closed = self
                 .closes
@@ -1030,17 +1034,27 @@ impl WorkBook {
                 .copied()
                 .unwrap_or(0);
             let due = closed.saturating_add(cx.constitution().work.reveal_hours * HOUR_MS);
-            if now < due {
-                return Err(no(
+            let early = |now: u64| {
+                no(
                     act,
                     format!(
-                        "{} of {} volunteers revealed; the rest have until group time {due}",
+                        "{} of {} volunteers revealed; the rest have until group time {due} (now {now})",
                         revealed.len(),
                         listed.len()
                     ),
-                ));
+                )
+            };
+            // The drawer's own clock must be past the window too: checked first, so a flood
+            // of early draws costs no walk of the history.
+            if cx.timestamp < due {
+                return Err(early(cx.timestamp));
+            }
+            let now = group_time(cx);
+            if now < due {
+                return Err(early(now));
             }
         }
+        let now = group_time(cx);
         let seed = draw_seed(&cx.group, &pool, &revealed);
         let winner = draw_pick(&seed, revealed.keys().copied());
         self.touched = true;
