@@ -4,6 +4,8 @@
 //!
 //! One place builds these answers so the three front ends say the same thing.
 
+use std::collections::BTreeMap;
+
 use dualpower_core::work::{Pool, TaskRef};
 use dualpower_core::{EventId, PublicKey};
 use dualpower_state::GroupState;
@@ -197,16 +199,64 @@ pub fn roles_json(st: &GroupState) -> Value {
     json!({ "group": st.group.to_hex(), "now": w.now, "roles": roles })
 }
 
-/// Everything of the work domain as JSON: tasks, roles, cases, receipts.
+/// Up to three current members not in `except`, by reputation in `domain` (all domains summed
+/// if none), highest first, ties by key: suggestions only, they decide nothing.
+pub fn suggest(
+    st: &GroupState,
+    rep: &BTreeMap<String, BTreeMap<PublicKey, dualpower_state::work::Score>>,
+    domain: Option<&str>,
+    except: &dyn Fn(&PublicKey) -> bool,
+) -> Vec<String> {
+    let mut totals: BTreeMap<PublicKey, u64> = BTreeMap::new();
+    for (d, scores) in rep {
+        if domain.is_some_and(|x| x != d) {
+            continue;
+        }
+        for (k, s) in scores {
+            *totals.entry(*k).or_default() += s.share;
+        }
+    }
+    let mut v: Vec<(u64, PublicKey)> = totals
+        .into_iter()
+        .filter(|(k, s)| *s > 0 && st.is_member(k) && !except(k))
+        .map(|(k, s)| (s, k))
+        .collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    v.into_iter().take(3).map(|(_, k)| k.to_did()).collect()
+}
+
+/// Everything of the work domain as JSON: tasks (open ones with suggestions of who could take
+/// them), roles (with suggested volunteers), cases, receipts.
 pub fn work_json(st: &GroupState) -> Value {
     let w = &st.work;
+    let rep = w.reputation(&st.constitution.work, st.creator);
+    let tasks: Vec<Value> = w
+        .tasks
+        .iter()
+        .map(|(r, t)| {
+            let mut v = task_json(r, t, w.now);
+            if t.free() > 0 {
+                v["suggested"] = json!(suggest(st, &rep, Some(&t.spec.domain), &|k| t
+                    .slots
+                    .contains_key(k)));
+            }
+            v
+        })
+        .collect();
+    let mut roles = roles_json(st)["roles"].clone();
+    for r in roles.as_array_mut().into_iter().flatten() {
+        let role = r["role"].as_str().unwrap_or_default().to_owned();
+        let domain = (role == "mediator").then_some("mediation");
+        let holder = w.holders.get(&role).map(|(h, _, _)| *h);
+        r["suggested"] = json!(suggest(st, &rep, domain, &|k| Some(*k) == holder));
+    }
     json!({
         "group": st.group.to_hex(),
         "now": w.now,
         "confirmations": st.constitution.work.confirmations,
         "domains": st.constitution.work.all_domains(),
-        "tasks": w.tasks.iter().map(|(r, t)| task_json(r, t, w.now)).collect::<Vec<_>>(),
-        "roles": roles_json(st)["roles"],
+        "tasks": tasks,
+        "roles": roles,
         "cases": w.cases.iter().map(|(id, c)| case_json(id, c, st)).collect::<Vec<_>>(),
         "receipts": w.receipts.iter().map(|r| json!({
             "domain": r.domain, "from": r.from.to_did(), "to": r.to.to_did(),
