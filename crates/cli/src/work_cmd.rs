@@ -243,6 +243,21 @@ pub(crate) fn run(ctx: &Ctx, cmd: WorkCommand) -> Result<i32> {
     }
 }
 
+/// The answer's `key` list, one line per item by `line`, or `none` if it is empty.
+fn lines(v: &Value, key: &str, line: fn(&Value, &Value) -> String, none: &str) -> String {
+    let all: Vec<String> = v[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| line(v, x))
+        .collect();
+    if all.is_empty() {
+        none.to_owned()
+    } else {
+        all.join("\n")
+    }
+}
+
 fn task_line(v: &Value, t: &Value) -> String {
     let holders: Vec<String> = t["holders"]
         .as_array()
@@ -298,17 +313,12 @@ fn task(ctx: &Ctx, cmd: TaskCommand) -> Result<i32> {
             let group = group_hex(ctx, &group)?;
             let v = view(ctx, Query::Work { group })?;
             ctx.emit(v.clone(), || {
-                let lines: Vec<String> = v["tasks"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| task_line(&v, t))
-                    .collect();
-                if lines.is_empty() {
-                    "No tasks yet: `dualpower task create GROUP \"TITLE\"`, or a proposal with --task.".into()
-                } else {
-                    lines.join("\n")
-                }
+                lines(
+                    &v,
+                    "tasks",
+                    task_line,
+                    "No tasks yet: `dualpower task create GROUP \"TITLE\"`, or a proposal with --task.",
+                )
             });
             return Ok(0);
         }
@@ -514,17 +524,7 @@ fn mediate(ctx: &Ctx, cmd: MediateCommand) -> Result<i32> {
             let group = group_hex(ctx, &group)?;
             let v = view(ctx, Query::Work { group })?;
             ctx.emit(v.clone(), || {
-                let cases: Vec<String> = v["cases"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| case_text(&v, c))
-                    .collect();
-                if cases.is_empty() {
-                    "No mediation cases.".into()
-                } else {
-                    cases.join("\n")
-                }
+                lines(&v, "cases", case_text, "No mediation cases.")
             });
             return Ok(0);
         }

@@ -19,23 +19,12 @@ fn invalid(s: impl Into<String>) -> OpError {
 
 /// Finds a proposal by full id or unique hex prefix (at least 4 digits).
 pub fn find_proposal<'a>(st: &'a GroupState, key: &str) -> Result<&'a ProposalState, OpError> {
-    let key = key.trim().to_ascii_lowercase();
-    if key.len() < 4 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(format!(
-            "`{key}` is not a proposal id (at least 4 hex digits)"
-        )));
-    }
-    let mut hits = st
-        .proposals
-        .values()
-        .filter(|p| p.id.to_hex().starts_with(&key));
-    match (hits.next(), hits.next()) {
-        (Some(p), None) => Ok(p),
-        (None, _) => Err(invalid(format!("no proposal `{key}` in this group"))),
-        (Some(_), Some(_)) => Err(invalid(format!(
-            "`{key}` matches several proposals; give more digits"
-        ))),
-    }
+    crate::ops::write::by_prefix(
+        key,
+        "proposal",
+        "dualpower proposals",
+        st.proposals.values().map(|p| (p.id, p)),
+    )
 }
 
 /// Whether `who` may vote on `p` now (a current member, holding the role if one is required).

@@ -13,7 +13,7 @@ use dualpower_state::work::{Case, Draw, Task};
 use serde_json::{Value, json};
 
 use crate::ops::OpError;
-use crate::ops::write::invalid;
+use crate::ops::write::{by_prefix, invalid};
 
 /// The text form of a task: its creating event's hex and its index, `HEX:INDEX`.
 pub fn task_text(t: &TaskRef) -> String {
@@ -22,57 +22,35 @@ pub fn task_text(t: &TaskRef) -> String {
 
 /// Finds a task by `HEX[:INDEX]` (a prefix of at least 4 digits; index 0 if left out).
 pub fn find_task(st: &GroupState, key: &str) -> Result<TaskRef, OpError> {
-    let key = key.trim().to_ascii_lowercase();
-    let (hex, index) = match key.split_once(':') {
+    let (hex, index) = match key.trim().split_once(':') {
         Some((h, i)) => (
             h,
             i.parse::<u64>().map_err(|_| {
                 invalid(format!("`{key}`: the part after `:` is the task's number"))
             })?,
         ),
-        None => (key.as_str(), 0),
+        None => (key, 0),
     };
-    if hex.len() < 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(format!(
-            "`{key}` is not a task id (at least 4 hex digits, as `task list` shows)"
-        )));
-    }
-    let mut hits = st
-        .work
-        .tasks
-        .keys()
-        .filter(|t| t.index == index && t.event.to_hex().starts_with(hex));
-    match (hits.next(), hits.next()) {
-        (Some(t), None) => Ok(*t),
-        (None, _) => Err(invalid(format!(
-            "no task `{key}` in this group (`dualpower task list` shows them)"
-        ))),
-        (Some(_), Some(_)) => Err(invalid(format!(
-            "`{key}` matches several tasks; give more digits"
-        ))),
-    }
+    by_prefix(
+        hex,
+        "task",
+        "dualpower task list",
+        st.work
+            .tasks
+            .keys()
+            .filter(|t| t.index == index)
+            .map(|t| (t.event, *t)),
+    )
 }
 
 /// Finds a mediation case by a prefix of its event id.
 pub fn find_case(st: &GroupState, key: &str) -> Result<EventId, OpError> {
-    let key = key.trim().to_ascii_lowercase();
-    if key.len() < 4 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(format!(
-            "`{key}` is not a case id (at least 4 hex digits, as `mediate list` shows)"
-        )));
-    }
-    let mut hits = st
-        .work
-        .cases
-        .keys()
-        .filter(|c| c.to_hex().starts_with(&key));
-    match (hits.next(), hits.next()) {
-        (Some(c), None) => Ok(*c),
-        (None, _) => Err(invalid(format!("no mediation case `{key}` in this group"))),
-        (Some(_), Some(_)) => Err(invalid(format!(
-            "`{key}` matches several cases; give more digits"
-        ))),
-    }
+    by_prefix(
+        key,
+        "case",
+        "dualpower mediate list",
+        st.work.cases.keys().map(|c| (*c, *c)),
+    )
 }
 
 fn keys(v: impl IntoIterator<Item = PublicKey>) -> Vec<String> {

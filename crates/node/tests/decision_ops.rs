@@ -323,7 +323,7 @@ fn bad_votes_get_a_clear_error_and_write_nothing() {
         g,
         vote_op(g, &plurality[..3], "pizza", ""),
         now,
-        "is not a proposal id (at least 4 hex digits)",
+        "is not a proposal id (at least 4 hex digits",
     );
     refused(
         &a,

@@ -416,25 +416,13 @@ impl WorkBook {
             }
             Work::Release(t) => {
                 let task = self.task(cx, &t, name)?;
-                match task.slots.get(&cx.author) {
-                    None => return Err(no(name, "the author holds no slot on this task")),
-                    Some(s) if task.completed.contains_key(&cx.author) || s.done.is_some() => {
-                        return Err(no(name, "the author marked its part done already"));
-                    }
-                    Some(_) => {}
-                }
+                holding(task, &cx.author, name)?;
                 self.task_mut(&t).slots.remove(&cx.author);
                 Ok(Effect::None)
             }
             Work::Handover { task: t, to } => {
                 let task = self.task(cx, &t, name)?;
-                match task.slots.get(&cx.author) {
-                    None => return Err(no(name, "the author holds no slot on this task")),
-                    Some(s) if s.done.is_some() => {
-                        return Err(no(name, "the author marked its part done already"));
-                    }
-                    Some(_) => {}
-                }
+                holding(task, &cx.author, name)?;
                 if to == cx.author {
                     return Err(no(name, "a handover goes to someone else"));
                 }
@@ -451,13 +439,7 @@ impl WorkBook {
             }
             Work::Done { task: t, note } => {
                 let task = self.task(cx, &t, name)?;
-                match task.slots.get(&cx.author) {
-                    None => return Err(no(name, "the author holds no slot on this task")),
-                    Some(s) if s.done.is_some() => {
-                        return Err(no(name, "the author marked its part done already"));
-                    }
-                    Some(_) => {}
-                }
+                holding(task, &cx.author, name)?;
                 self.task_mut(&t)
                     .slots
                     .get_mut(&cx.author)
@@ -732,6 +714,16 @@ impl WorkBook {
                 self.complete(&t, worker, &domain, &confirmers, at);
             }
         }
+    }
+}
+
+/// `author`'s slot on `task`, which it has not marked done (what release, handover and done
+/// need).
+fn holding(task: &Task, author: &PublicKey, act: &'static str) -> Result<(), Refusal> {
+    match task.slots.get(author) {
+        None => Err(no(act, "the author holds no slot on this task")),
+        Some(s) if s.done.is_some() => Err(no(act, "the author marked its part done already")),
+        Some(_) => Ok(()),
     }
 }
 

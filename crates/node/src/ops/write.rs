@@ -108,6 +108,32 @@ impl Cx<'_> {
     }
 }
 
+/// The one item whose id (lowercase hex) starts with `key` (at least 4 hex digits): `what`
+/// names the kind of item in messages, `list` the command that shows them.
+pub(crate) fn by_prefix<T>(
+    key: &str,
+    what: &str,
+    list: &str,
+    items: impl Iterator<Item = (EventId, T)>,
+) -> Result<T, OpError> {
+    let key = key.trim().to_ascii_lowercase();
+    if key.len() < 4 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(format!(
+            "`{key}` is not a {what} id (at least 4 hex digits, as `{list}` shows)"
+        )));
+    }
+    let mut hits = items.filter(|(id, _)| id.to_hex().starts_with(&key));
+    match (hits.next(), hits.next()) {
+        (Some((_, t)), None) => Ok(t),
+        (None, _) => Err(invalid(format!(
+            "no {what} `{key}` in this group (`{list}` shows them)"
+        ))),
+        (Some(_), Some(_)) => Err(invalid(format!(
+            "`{key}` matches several {what}s; give more digits"
+        ))),
+    }
+}
+
 /// Parses a group id given as 64 hex digits.
 pub(crate) fn group_arg(s: &str) -> Result<GroupId, OpError> {
     GroupId::from_hex(s).ok_or_else(|| invalid(format!("`{s}` is not a 64-digit group id")))
