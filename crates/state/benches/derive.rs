@@ -3,7 +3,8 @@
 //!
 //! It lives in the state crate (not `dualpower-bench`) so it builds without the network stack.
 //! `cargo bench -p dualpower-state --bench derive [-- SIZES...] [--scratch-only|--inc-only]
-//! [--members=N] [--digest] [--no-check]` (default 10000 100000). Members default to one per
+//! [--members=N] [--digest] [--no-check] [--work]` (default 10000 100000). `--work` makes about
+//! a third of the events work (tasks, claims, dones, confirmations, vouches: issue 14). Members default to one per
 //! 300 events (50 to 3 000); `--digest` prints a BLAKE3 of the derived state (to compare two
 //! builds) and the refusals by kind; `--no-check` skips checking the incremental state against
 //! a full derivation. Events are signed once per size, not timed. Wall time comes from
@@ -14,6 +15,7 @@ use std::time::Instant;
 
 use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText, Scope, Target};
 use dualpower_core::payload::join_proof_message;
+use dualpower_core::work::{TaskRef, TaskSpec, Work};
 use dualpower_core::{
     Constitution, Draft, EventId, Genesis, GroupId, Identity, NetworkId, Payload, VerifiedEvent,
 };
@@ -78,6 +80,10 @@ struct Group {
     rng: Rng,
     target_members: usize,
     total: usize,
+    /// `--work`: a third of the events are work (tasks, claims, dones, confirmations, vouches).
+    work: bool,
+    /// Tasks: (task, holders with their `done` event once marked, confirmers per holder).
+    tasks: Vec<(TaskRef, Vec<(usize, Option<EventId>, Vec<usize>)>)>,
 }
 
 impl Group {
@@ -115,6 +121,8 @@ impl Group {
             rng: Rng(0x9e37_79b9_7f4a_7c15),
             target_members,
             total,
+            work: false,
+            tasks: Vec::new(),
         };
         g.write(0, &Payload::GroupGenesis(genesis), &[]);
         g
@@ -197,6 +205,9 @@ impl Group {
             return;
         }
         let roll = self.rng.below(100);
+        if self.work && (31..64).contains(&roll) && self.work_step(roll) {
+            return;
+        }
         // Close proposals that have been open for about 3 000 events, by their author.
         if let Some(k) = self.open.iter().position(|(_, _, at)| n > at + 3000) {
             let (p, author, _) = self.open.remove(k);
@@ -250,6 +261,69 @@ impl Group {
         }
     }
 
+    /// One work event for `roll` in 31..64, if one fits the group's state (else a post follows).
+    fn work_step(&mut self, roll: usize) -> bool {
+        let who = self.member();
+        if roll < 34 || self.tasks.is_empty() {
+            let spec = TaskSpec {
+                title: format!("task {}", self.events.len()),
+                slots: 3,
+                skills: vec![],
+                due: 0,
+                domain: ["logistics", "care", "tech"][self.rng.below(3)].into(),
+            };
+            let ev = self.write(who, &Payload::Work(Work::Tasks(vec![spec])), &[]);
+            self.tasks.push((
+                TaskRef {
+                    event: ev,
+                    index: 0,
+                },
+                Vec::new(),
+            ));
+            return true;
+        }
+        let k = self.rng.below(self.tasks.len());
+        let (task, holders) = self.tasks[k].clone();
+        if roll < 44 {
+            if holders.len() >= 3 || holders.iter().any(|h| h.0 == who) {
+                return false;
+            }
+            self.write(who, &Payload::Work(Work::Claim(task)), &[task.event]);
+            self.tasks[k].1.push((who, None, Vec::new()));
+        } else if roll < 51 {
+            let Some(i) = holders.iter().position(|h| h.1.is_none()) else {
+                return false;
+            };
+            let note = "done".to_owned();
+            let ev = self.write(holders[i].0, &Payload::Work(Work::Done { task, note }), &[]);
+            self.tasks[k].1[i].1 = Some(ev);
+        } else if roll < 61 {
+            let Some(i) = holders
+                .iter()
+                .position(|h| h.1.is_some() && h.0 != who && !h.2.contains(&who))
+            else {
+                return false;
+            };
+            let worker = self.logs[holders[i].0].id.public();
+            let done = holders[i].1.unwrap_or(task.event);
+            self.write(who, &Payload::Work(Work::Confirm { task, worker }), &[done]);
+            self.tasks[k].1[i].2.push(who);
+        } else {
+            let to = self.member();
+            if to == who {
+                return false;
+            }
+            let member = self.logs[to].id.public();
+            let domain = "care".to_owned();
+            self.write(who, &Payload::Work(Work::Vouch { member, domain }), &[]);
+        }
+        // Finished tasks leave the list, so claims go to open ones.
+        if self.tasks[k].1.len() == 3 && self.tasks[k].1.iter().all(|h| h.2.len() >= 2) {
+            self.tasks.swap_remove(k);
+        }
+        true
+    }
+
     /// Grows the group to `total` events (or up to two more: a newcomer takes three).
     fn grow(&mut self, total: usize) {
         while self.events.len() < total {
@@ -295,6 +369,7 @@ fn main() {
     for n in sizes {
         let (mut g, _, gen_cpu) = measure(|| {
             let mut g = Group::new(n, members);
+            g.work = flag("--work");
             g.grow(n);
             g
         });
@@ -319,6 +394,20 @@ fn main() {
                 st.proposals.len(),
                 st.rejected.len()
             );
+            if g.work {
+                let counted: usize = st.work.tasks.values().map(|t| t.completed.len()).sum();
+                let (rep, wall, cpu) =
+                    measure(|| st.work.reputation(&st.constitution.work, st.creator));
+                println!(
+                    "  work: {} tasks, {counted} completions counted, {} receipts; reputation \
+                     {:.1} ms wall {:.1} ms CPU ({} domains)",
+                    st.work.tasks.len(),
+                    st.work.receipts.len(),
+                    wall * 1e3,
+                    cpu * 1e3,
+                    rep.len()
+                );
+            }
         }
         if !inc {
             continue;

@@ -340,10 +340,8 @@ impl Run {
         if authority || keys {
             self.domains.keys.finish(&self.auth, st);
         }
-        // Group time moves with every event, so the work view (overdue tasks) is rebuilt on
-        // every refresh; it copies what the domain keeps, nothing is recomputed.
-        self.domains.work.take_touched();
-        st.work = self.domains.work.view(&self.auth, &all);
+        // Group time moves with every event; the rest of the work view only when work changed.
+        self.domains.work.refresh(&self.auth, &all, &mut st.work);
         let book = &mut self.domains.decisions;
         let (mut ids, delegated) = book.take_changes();
         for who in &delegated {

@@ -303,6 +303,21 @@ impl WorkBook {
     /// The state so far; `now` is the group time over the members at `all`.
     pub(crate) fn view(&self, auth: &Authority, all: &Bits) -> WorkState {
         let mut st = self.st.clone();
+        self.clock(auth, all, &mut st);
+        st
+    }
+
+    /// Brings `st` (a view taken earlier) up to date: copies the domain's record only if
+    /// something changed since the last call, and always sets the group time and the holders
+    /// (every event moves the time). Keeps a refresh after an unrelated event cheap.
+    pub(crate) fn refresh(&mut self, auth: &Authority, all: &Bits, st: &mut WorkState) {
+        if self.take_touched() {
+            *st = self.st.clone();
+        }
+        self.clock(auth, all, st);
+    }
+
+    fn clock(&self, auth: &Authority, all: &Bits, st: &mut WorkState) {
         let mut times: Vec<u64> = auth
             .members_at(all)
             .iter()
@@ -313,6 +328,7 @@ impl WorkBook {
             .get(times.len().saturating_sub(1) / 2)
             .copied()
             .unwrap_or(0);
+        st.holders.clear();
         for rot in &auth.constitution_at(all).work.rotations {
             if let Some((m, end)) = auth.term_holder(&rot.role, all)
                 && st.now < end
@@ -321,7 +337,6 @@ impl WorkBook {
                 st.holders.insert(rot.role.clone(), (m, term, end));
             }
         }
-        st
     }
 
     /// Tasks created by the close `id` of `proposal` (the pass calls this for an enacted
