@@ -60,6 +60,9 @@ struct Log {
     seq: u64,
 }
 
+/// A task holder in the benchmark: (member, its `done` event once marked, who confirmed).
+type Holder = (usize, Option<EventId>, Vec<usize>);
+
 /// A busy group being written: members joining throughout, posts, proposals, votes,
 /// delegations and closes, every event citing recent events.
 struct Group {
@@ -83,7 +86,7 @@ struct Group {
     /// `--work`: a third of the events are work (tasks, claims, dones, confirmations, vouches).
     work: bool,
     /// Tasks: (task, holders with their `done` event once marked, confirmers per holder).
-    tasks: Vec<(TaskRef, Vec<(usize, Option<EventId>, Vec<usize>)>)>,
+    tasks: Vec<(TaskRef, Vec<Holder>)>,
 }
 
 impl Group {
