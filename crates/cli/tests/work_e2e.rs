@@ -101,8 +101,6 @@ fn a_decision_becomes_confirmed_work_and_the_same_reputation_everywhere() {
             "propose",
             &g,
             "Winter repairs",
-            "--method",
-            "majority",
             "--task",
             "Fix the boiler;slots=2;domain=logistics;due=7",
             "--task",

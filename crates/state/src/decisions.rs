@@ -1038,16 +1038,21 @@ pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
     let bad = |why: String| Refusal::BadAction(why);
     let action = Payload::decode(&p.action).map_err(|e| bad(e.to_string()))?;
     if let Payload::Work(dualpower_core::work::Work::Tasks(specs)) = &action {
-        // Tasks by decision: any yes/no decision of the members creates them, whoever may
-        // also create tasks directly.
+        // Tasks by decision: a decision of every member by the constitution's method,
+        // whoever may also create tasks directly. A method of the author's choosing would let a
+        // member outside the task rule pass a proposal with its own vote alone.
         if let Some(t) = specs.iter().find(|t| !c.work.has_domain(&t.domain)) {
             return Err(bad(format!("the group has no domain `{}`", t.domain)));
         }
-        if !matches!(
-            p.method.kind,
-            MethodKind::Majority { .. } | MethodKind::Consent
-        ) {
-            return Err(bad("only a yes/no method can create tasks".into()));
+        if p.method != c.vote {
+            return Err(bad(format!(
+                "the constitution decides tasks by `{}`, not `{}`",
+                c.vote.to_text(),
+                p.method.to_text()
+            )));
+        }
+        if p.electorate != Electorate::Members {
+            return Err(bad("every member decides the group's tasks".into()));
         }
         return Ok(());
     }

@@ -195,7 +195,7 @@ fn tasks_proposal(specs: Vec<TaskSpec>) -> Proposal {
             body: String::new(),
             options: Vec::new(),
         },
-        method: Method::parse("majority").unwrap(),
+        method: Method::default(),
         electorate: Electorate::Members,
         topic: String::new(),
         voting: true,
@@ -336,6 +336,58 @@ fn a_failed_proposal_creates_no_tasks() {
     let st = s.derive();
     assert!(!st.work.tasks.contains_key(&task(&close, 0)));
     assert!(st.work.tasks.is_empty());
+}
+
+/// A member outside the task rule cannot create tasks with a proposal of its own choosing
+/// (a simple majority with its one vote, or a vote of a role it alone holds): tasks by decision
+/// take the constitution's method and every member's vote.
+#[test]
+fn tasks_by_decision_need_the_constitution_s_method_and_every_member() {
+    let mut rules = Constitution::default();
+    rules.roles.push("coordinator".into());
+    rules.work.tasks = Rule::Role("coordinator".into());
+    let (mut s, _) = group_of(&["A", "B", "C", "D"], rules);
+    for (method, electorate) in [
+        ("majority", Electorate::Members),
+        ("consent", Electorate::Members),
+        (
+            "majority:threshold=2/3,quorum=1/2",
+            Electorate::Role("admin".into()),
+        ),
+    ] {
+        let mut p = tasks_proposal(vec![spec("Sneak a task in", 1, "logistics")]);
+        p.method = Method::parse(method).unwrap();
+        p.electorate = electorate;
+        let deps = heads(&s);
+        let prop = s.write("B", Payload::Propose(p), &deps, T);
+        let deps = heads(&s);
+        s.write(
+            "B",
+            Payload::Vote {
+                proposal: prop.id(),
+                ballot: Ballot::Choice(0),
+                reason: String::new(),
+            },
+            &deps,
+            T,
+        );
+        let deps = heads(&s);
+        s.write(
+            "B",
+            Payload::Close {
+                proposal: prop.id(),
+            },
+            &deps,
+            T,
+        );
+        let st = s.derive();
+        assert!(st.work.tasks.is_empty(), "{method}: {:?}", st.work.tasks);
+        assert!(
+            st.rejected.iter().any(|(id, _)| *id == prop.id())
+                || st.proposals.get(&prop.id()).is_some_and(|p| !p.enacted),
+            "{method}: the proposal must be refused or not enacted"
+        );
+    }
 }
 
 // 2. Direct creation under the rule `work.tasks`.

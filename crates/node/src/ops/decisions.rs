@@ -180,10 +180,8 @@ fn proposal_outcome(events: Vec<VerifiedEvent>, st: &GroupState, proposal: &Even
 fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
     match d.method.as_deref() {
         Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string())),
-        None if !d.tasks.is_empty() => {
-            Ok(Method::parse("majority").map_err(|e| invalid(e.to_string()))?)
-        }
         None if d.amend.is_some()
+            || !d.tasks.is_empty()
             || d.remove.is_some()
             || d.admit.is_some()
             || d.role.is_some() =>
