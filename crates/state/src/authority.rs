@@ -171,11 +171,13 @@ pub(crate) enum Act {
         specs: Vec<dualpower_core::work::TaskSpec>,
     },
     /// A sortition drew `member` (none: nobody revealed) for `term` of the rotating `role`,
-    /// holding it until group time `end` (ms); `reveals` is how many secrets the draw counted.
+    /// holding it from group time `start` until `end` (ms); `reveals` is how many secrets the
+    /// draw counted.
     Term {
         role: String,
         term: u64,
         member: Option<PublicKey>,
+        start: u64,
         end: u64,
         reveals: u64,
     },
@@ -355,51 +357,92 @@ impl Authority {
         })
     }
 
-    /// The draw that counts for `term` of `role` at `at`: of crossing draws, the one that
-    /// counted the most reveals, then the smaller winner key (never an id or a time).
-    fn term_at(
-        &self,
-        role: &str,
-        term: Option<u64>,
-        at: &Bits,
-    ) -> Option<(u64, Option<PublicKey>, u64)> {
-        self.terms
-            .get(role)?
-            .iter()
-            .filter(|i| at.has(**i))
-            .filter_map(|i| match &self.ctrls[*i].act {
-                Act::Term {
-                    term: t,
-                    member,
-                    end,
-                    reveals,
-                    ..
-                } if term.is_none_or(|x| x == *t) => Some((*t, *reveals, *member, *end)),
-                _ => None,
-            })
-            .max_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)))
-            .map(|(t, _, m, e)| (t, m, e))
+    /// The drawn terms of `role` at `at`: per term, the draw that counts (of crossing draws,
+    /// the one that counted the most reveals, then the smaller winner key; never an id or a
+    /// time) as (holder, start, end) in group time.
+    fn terms_at(&self, role: &str, at: &Bits) -> BTreeMap<u64, (Option<PublicKey>, u64, u64)> {
+        let mut best: BTreeMap<u64, (u64, Option<PublicKey>, u64, u64)> = BTreeMap::new();
+        for i in self.terms.get(role).into_iter().flatten() {
+            if !at.has(*i) {
+                continue;
+            }
+            if let Act::Term {
+                term,
+                member,
+                start,
+                end,
+                reveals,
+                ..
+            } = &self.ctrls[*i].act
+            {
+                let better = best.get(term).is_none_or(|(n, m, _, _)| {
+                    (*reveals, std::cmp::Reverse(*member)) > (*n, std::cmp::Reverse(*m))
+                });
+                if better {
+                    best.insert(*term, (*reveals, *member, *start, *end));
+                }
+            }
+        }
+        best.into_iter()
+            .map(|(t, (_, m, s, e))| (t, (m, s, e)))
+            .collect()
     }
 
     /// The term of `role` members volunteer for next at `at`.
     pub(crate) fn next_term(&self, role: &str, at: &Bits) -> u64 {
-        self.term_at(role, None, at).map_or(0, |(t, _, _)| t + 1)
+        self.terms_at(role, at)
+            .last_key_value()
+            .map_or(0, |(t, _)| t + 1)
     }
 
     /// Who was drawn for `term` of `role`, as seen at `at`.
     pub(crate) fn term_winner(&self, role: &str, term: u64, at: &Bits) -> Option<PublicKey> {
-        self.term_at(role, Some(term), at).and_then(|(_, m, _)| m)
+        self.terms_at(role, at).get(&term).and_then(|(m, _, _)| *m)
     }
 
     /// When the latest drawn term of `role` seen at `at` ends (group time, ms).
     pub(crate) fn term_end(&self, role: &str, at: &Bits) -> Option<u64> {
-        self.term_at(role, None, at).map(|(_, _, e)| e)
+        self.terms_at(role, at)
+            .last_key_value()
+            .map(|(_, (_, _, e))| *e)
     }
 
-    /// The drawn holder of `role` at `at` and the end of its term, if any.
-    pub(crate) fn term_holder(&self, role: &str, at: &Bits) -> Option<(PublicKey, u64)> {
-        self.term_at(role, None, at)
-            .and_then(|(_, m, e)| m.map(|m| (m, e)))
+    /// The holder of `role` by draw at `at` when the group time is `now`: of the terms that
+    /// have started and not ended, the latest; with its term and end.
+    pub(crate) fn term_holder(
+        &self,
+        role: &str,
+        at: &Bits,
+        now: u64,
+    ) -> Option<(PublicKey, u64, u64)> {
+        self.terms_at(role, at)
+            .into_iter()
+            .rev()
+            .find(|(_, (_, s, e))| *s <= now && now < *e)
+            .and_then(|(t, (m, _, e))| m.map(|m| (m, t, e)))
+    }
+
+    /// Whether `who` holds `role` by draw at `at`: its own clock `own` must be before the
+    /// term's end (checked first, so an expired holder costs no walk), and so must the group
+    /// time `now()`.
+    fn holds_drawn(
+        &self,
+        who: &PublicKey,
+        role: &str,
+        at: &Bits,
+        own: u64,
+        now: &dyn Fn() -> u64,
+    ) -> bool {
+        let terms = self.terms_at(role, at);
+        if !terms.values().any(|(m, _, e)| *m == Some(*who) && own < *e) {
+            return false;
+        }
+        let now = now();
+        terms
+            .into_iter()
+            .rev()
+            .find(|(_, (_, s, e))| *s <= now && now < *e)
+            .is_some_and(|(_, (m, _, _))| m == Some(*who))
     }
 
     /// The earliest grant of `role` to `who` (control index), for seniority.
@@ -430,11 +473,7 @@ impl Authority {
         if !self.is_member(who, at) {
             return Err(Refusal::NotMember(*who));
         }
-        let drawn = |r: &str| {
-            self.term_holder(r, at)
-                // The holder's own clock first: past the end, no walk is needed to refuse.
-                .is_some_and(|(m, end)| m == *who && own < end && now() < end)
-        };
+        let drawn = |r: &str| self.holds_drawn(who, r, at, own, now);
         match rule {
             Rule::Role(r) if !self.has_role(who, r, at) && !drawn(r) => Err(Refusal::NoRight {
                 action,

@@ -108,7 +108,8 @@ pub struct Draw {
     pub drawn: Option<EventId>,
     /// The seed the draw used (hex in views), so anyone can recompute it.
     pub seed: Option<[u8; 32]>,
-    /// Group time at the draw (ms): a term starts there.
+    /// Group time (ms) when the drawn term starts: the draw, or the end of the term before if
+    /// that is later.
     pub at: u64,
 }
 
@@ -330,11 +331,8 @@ impl WorkBook {
             .unwrap_or(0);
         st.holders.clear();
         for rot in &auth.constitution_at(all).work.rotations {
-            if let Some((m, end)) = auth.term_holder(&rot.role, all)
-                && st.now < end
-            {
-                let term = auth.next_term(&rot.role, all).saturating_sub(1);
-                st.holders.insert(rot.role.clone(), (m, term, end));
+            if let Some(h) = auth.term_holder(&rot.role, all, st.now) {
+                st.holders.insert(rot.role.clone(), h);
             }
         }
     }
@@ -1064,6 +1062,11 @@ impl WorkBook {
         let now = group_time(cx);
         let seed = draw_seed(&cx.group, &pool, &revealed);
         let winner = draw_pick(&seed, revealed.keys().copied());
+        // A successor drawn before the current term ends starts when it ends.
+        let start = match &pool {
+            Pool::Term { role, .. } => cx.auth.term_end(role, cx.past).unwrap_or(0).max(now),
+            Pool::Case(_) => now,
+        };
         self.touched = true;
         let n = revealed.len() as u64;
         self.draw_events
@@ -1084,7 +1087,7 @@ impl WorkBook {
             d.winner = winner;
             d.drawn = Some(cx.id);
             d.seed = Some(seed);
-            d.at = now;
+            d.at = start;
         }
         let mut acts = vec![Act::Marker];
         if let Pool::Term { role, term } = pool {
@@ -1097,7 +1100,8 @@ impl WorkBook {
                 role,
                 term,
                 member: winner,
-                end: now.saturating_add(days.saturating_mul(DAY_MS)),
+                start,
+                end: start.saturating_add(days.saturating_mul(DAY_MS)),
                 reveals: n,
             });
         }

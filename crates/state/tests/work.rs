@@ -917,6 +917,59 @@ fn the_drawn_holder_has_the_role_s_rights_for_its_term_only() {
     assert_valid(&st, &during);
 }
 
+/// A successor drawn before the term ends takes over when it ends, not at its draw: the
+/// holder keeps its rights for its whole term, the successor gets them only then.
+#[test]
+fn a_successor_drawn_early_starts_when_the_term_ends() {
+    let mut c = rotating(1, 0);
+    c.roles = vec!["facilitator".into(), "admin".into()];
+    c.invite = Rule::Role("facilitator".into());
+    let (mut s, _) = group_of(&["A", "B", "C", "D", "E"], c);
+    let first = term("facilitator", 0);
+    full_draw(&mut s, &first, &["B"], "D", T);
+    assert_eq!(s.derive().work.holders["facilitator"].0, s.key("B"));
+    // 23.5 hours into the 24-hour term (inside the 1-hour reveal window before its end), C is
+    // drawn for the next term.
+    let late = T + DAY - DAY / 48;
+    advance(&mut s, &["A", "C", "D", "E"], late);
+    let next = term("facilitator", 1);
+    full_draw(&mut s, &next, &["C"], "D", late);
+    let st = s.derive();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    assert_eq!(st.work.draws[&next].winner, Some(s.key("C")));
+    assert_eq!(
+        st.work.draws[&next].at,
+        T + DAY,
+        "the next term starts at the end of this one"
+    );
+    assert_eq!(
+        st.work.holders["facilitator"].0,
+        s.key("B"),
+        "B holds until its term ends"
+    );
+    let deps = heads(&s);
+    let (b_still, _) = s.invite("B", 1, NEVER, &deps);
+    let deps = heads(&s);
+    let (c_early, _) = s.invite("C", 1, NEVER, &deps);
+    let st = s.derive();
+    assert_valid(&st, &b_still);
+    let no_right = Refusal::NoRight {
+        action: "invite",
+        rule: "role:facilitator".into(),
+    };
+    assert_refused(&st, &c_early, no_right.clone());
+    // Past the end of B's term, C holds the role and B does not.
+    advance(&mut s, &["A", "D", "E"], T + DAY + DAY / 24);
+    let deps = heads(&s);
+    let (c_now, _) = s.invite("C", 1, NEVER, &deps);
+    let deps = heads(&s);
+    let (b_after, _) = s.invite("B", 1, NEVER, &deps);
+    let st = s.derive();
+    assert_valid(&st, &c_now);
+    assert_refused(&st, &b_after, no_right);
+    assert_eq!(st.work.holders["facilitator"].0, s.key("C"));
+}
+
 // 5. Mediation.
 
 /// B's completion of t1 is confirmed by C and D, disputed by E, mediated by a drawn volunteer
