@@ -762,3 +762,115 @@ impl Ord for RotKey {
         self.0.role.cmp(&o.0.role)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{Constitution, Genesis, Payload};
+
+    fn genesis(constitution: Constitution) -> Payload {
+        Payload::GroupGenesis(Genesis {
+            name: "co-op".into(),
+            nonce: [1; 16],
+            constitution,
+        })
+    }
+
+    #[test]
+    fn work_rules_round_trip_and_stay_out_at_their_default() {
+        let mut c = Constitution::default();
+        let before = genesis(c.clone()).encode();
+        assert!(
+            !before.windows(4).any(|w| w == b"tech"),
+            "defaults are left out"
+        );
+        c.roles.push("facilitator".into());
+        c.work = WorkRules {
+            tasks: Rule::Role("admin".into()),
+            confirmations: 3,
+            half_life_days: 30,
+            seeds: vec![PublicKey([1; 32]), PublicKey([2; 32])],
+            domains: vec!["food".into(), "legal".into()],
+            rotations: vec![Rotation::parse("facilitator:14:limit=2:rest=1").unwrap()],
+            reveal_hours: 12,
+        };
+        let p = genesis(c.clone());
+        assert_eq!(Payload::decode(&p.encode()), Ok(p));
+        // Back to the default: the encoding is the one from before work rules existed.
+        c.roles.pop();
+        c.work = WorkRules::default();
+        assert_eq!(genesis(c).encode(), before);
+    }
+
+    #[test]
+    fn bad_work_rules_are_refused() {
+        let mut c = Constitution::default();
+        c.work.rotations = vec![Rotation::parse("treasurer:30").unwrap()];
+        let bytes = genesis(c).encode();
+        let err = Payload::decode(&bytes).unwrap_err().to_string();
+        assert!(err.contains("treasurer"), "{err}");
+        for bad in [
+            "x:0",
+            "x:99999",
+            "x:30:limit=1000",
+            "x:30:oops=1",
+            "X:30",
+            "x",
+        ] {
+            assert!(Rotation::parse(bad).is_err(), "{bad}");
+        }
+        let mut w = WorkRules::default();
+        w.confirmations = 0;
+        assert!(w.check().is_err());
+        w.confirmations = 2;
+        w.domains = vec!["care".into()];
+        assert!(w.check().is_err(), "a built-in domain is not added twice");
+    }
+
+    #[test]
+    fn a_task_list_is_bounded_and_checked() {
+        let spec = TaskSpec {
+            title: "t".into(),
+            slots: 1,
+            skills: vec![],
+            due: 0,
+            domain: "care".into(),
+        };
+        let many = Payload::Work(Work::Tasks(vec![spec.clone(); MAX_TASKS + 1])).encode();
+        assert!(Payload::decode(&many).is_err());
+        let mut zero = spec.clone();
+        zero.slots = 0;
+        assert!(Payload::decode(&Payload::Work(Work::Tasks(vec![zero])).encode()).is_err());
+        let mut blank = spec;
+        blank.title = "  ".into();
+        assert!(Payload::decode(&Payload::Work(Work::Tasks(vec![blank])).encode()).is_err());
+        // Skills must be sorted and unique (one encoding per task).
+        let unsorted = TaskSpec {
+            title: "t".into(),
+            slots: 1,
+            skills: vec!["b".into(), "a".into()],
+            due: 0,
+            domain: "care".into(),
+        };
+        assert!(Payload::decode(&Payload::Work(Work::Tasks(vec![unsorted])).encode()).is_err());
+    }
+
+    #[test]
+    fn commitments_bind_group_pool_author_and_secret() {
+        let g = GroupId([1; 32]);
+        let p = Pool::Term {
+            role: "facilitator".into(),
+            term: 0,
+        };
+        let a = PublicKey([2; 32]);
+        let c = commitment(&g, &p, &a, &[3; 32]);
+        assert_ne!(c, commitment(&GroupId([9; 32]), &p, &a, &[3; 32]));
+        let later = Pool::Term {
+            role: "facilitator".into(),
+            term: 1,
+        };
+        assert_ne!(c, commitment(&g, &later, &a, &[3; 32]));
+        assert_ne!(c, commitment(&g, &p, &PublicKey([4; 32]), &[3; 32]));
+        assert_ne!(c, commitment(&g, &p, &a, &[5; 32]));
+    }
+}

@@ -7,6 +7,9 @@ use std::collections::BTreeSet;
 use dualpower_core::cbor::Reader;
 use dualpower_core::event::{KNOWN_FLAGS, MAX_BODY_BYTES, MAX_DEPS, MAX_SEQ};
 use dualpower_core::payload::{MAX_NAME_BYTES, MAX_REACTION_BYTES, MAX_TEXT_BYTES};
+use dualpower_core::work::{
+    MAX_SLOTS, MAX_TASKS, MAX_TITLE_BYTES, Pool, Settlement, TaskRef, TaskSpec, Work,
+};
 use dualpower_core::{
     Draft, Event, EventError, EventId, Genesis, GroupId, Header, Identity, NetworkId, Payload,
     PublicKey, verify_batch,
@@ -157,8 +160,85 @@ fn payload() -> impl Strategy<Value = Payload> {
             .prop_map(|(parent, text)| Payload::Comment { parent, text }),
         (event_id(), text(16, MAX_REACTION_BYTES))
             .prop_map(|(target, reaction)| Payload::Reaction { target, reaction }),
-        // Kinds 1..=4 are known; an `Unknown` with such a number would not round-trip.
-        prop_oneof![Just(0u64), 5..=u64::MAX].prop_map(|kind| Payload::Unknown { kind }),
+        // Kinds 1..=25 are known; an `Unknown` with such a number would not round-trip.
+        prop_oneof![Just(0u64), 26..=u64::MAX].prop_map(|kind| Payload::Unknown { kind }),
+        work().prop_map(Payload::Work),
+    ]
+}
+
+/// A domain, skill or role name.
+fn name() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-z][a-z0-9_-]{0,12}").unwrap()
+}
+
+fn task_ref() -> impl Strategy<Value = TaskRef> {
+    (event_id(), 0..MAX_TASKS as u64).prop_map(|(event, index)| TaskRef { event, index })
+}
+
+fn pool() -> impl Strategy<Value = Pool> {
+    prop_oneof![
+        (name(), any::<u64>()).prop_map(|(role, term)| Pool::Term { role, term }),
+        event_id().prop_map(Pool::Case),
+    ]
+}
+
+/// Every kind of work act, within the limits the decoder enforces.
+fn work() -> impl Strategy<Value = Work> {
+    let spec = (
+        text(40, MAX_TITLE_BYTES),
+        1..=MAX_SLOTS,
+        proptest::collection::btree_set(name(), 0..3),
+        any::<u64>(),
+        name(),
+    )
+        .prop_map(|(title, slots, skills, due, domain)| TaskSpec {
+            title,
+            slots,
+            skills: skills.into_iter().collect(),
+            due,
+            domain,
+        });
+    let note = || proptest::string::string_regex("[a-z ]{0,30}").unwrap();
+    prop_oneof![
+        proptest::collection::vec(spec, 1..4).prop_map(Work::Tasks),
+        task_ref().prop_map(Work::Claim),
+        task_ref().prop_map(Work::Release),
+        (task_ref(), author()).prop_map(|(task, to)| Work::Handover { task, to }),
+        (task_ref(), note()).prop_map(|(task, note)| Work::Done { task, note }),
+        (task_ref(), author()).prop_map(|(task, worker)| Work::Confirm { task, worker }),
+        (task_ref(), author(), text(20, 200)).prop_map(|(task, worker, reason)| {
+            Work::Dispute {
+                task,
+                worker,
+                reason,
+            }
+        }),
+        (pool(), any::<[u8; 32]>()).prop_map(|(pool, commit)| Work::Volunteer { pool, commit }),
+        pool().prop_map(Work::CloseList),
+        (pool(), any::<[u8; 32]>()).prop_map(|(pool, secret)| Work::Reveal { pool, secret }),
+        pool().prop_map(Work::Draw),
+        (proptest::collection::btree_set(author(), 2..5), note()).prop_map(|(p, about)| {
+            Work::Mediate {
+                parties: p.into_iter().collect(),
+                about,
+            }
+        }),
+        (
+            event_id(),
+            prop_oneof![
+                Just(Settlement::Agreed),
+                Just(Settlement::Overturned),
+                Just(Settlement::NoAgreement)
+            ],
+            note()
+        )
+            .prop_map(|(case, settlement, text)| Work::Outcome {
+                case,
+                settlement,
+                text
+            }),
+        event_id().prop_map(|outcome| Work::Agree { outcome }),
+        (author(), name()).prop_map(|(member, domain)| Work::Vouch { member, domain }),
     ]
 }
 
