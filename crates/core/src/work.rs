@@ -819,8 +819,10 @@ mod tests {
         ] {
             assert!(Rotation::parse(bad).is_err(), "{bad}");
         }
-        let mut w = WorkRules::default();
-        w.confirmations = 0;
+        let mut w = WorkRules {
+            confirmations: 0,
+            ..WorkRules::default()
+        };
         assert!(w.check().is_err());
         w.confirmations = 2;
         w.domains = vec!["care".into()];
