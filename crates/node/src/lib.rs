@@ -6,6 +6,7 @@
 //! bundle import. [`api`] exposes the node on 127.0.0.1 behind a token.
 
 pub mod api;
+pub mod clock;
 pub mod decisions;
 pub mod names;
 pub mod node;

@@ -16,61 +16,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{Member, apply, exchange, member, post, texts};
+use common::{
+    Member, apply, count, create, exchange, member, post, refused, state, texts, try_apply,
+};
 
 use dualpower_core::{GroupId, Identity, Payload};
-use dualpower_node::ops::{self, ConstitutionArgs, Op, OpError};
-use dualpower_state::GroupState;
+use dualpower_node::ops::{self, ConstitutionArgs, Op};
 use serde_json::Value;
-
-fn try_apply(m: &Member, op: Op, now: u64) -> Result<Value, OpError> {
-    ops::apply(&m.store, &m.id, op, now).map(|o| o.value)
-}
-
-fn count(m: &Member, group: GroupId) -> usize {
-    m.store.group_events(group).unwrap().len()
-}
-
-/// The member's view of the group (decisions are sealed: only its keys open them).
-fn state(m: &Member, group: GroupId) -> GroupState {
-    let st = ops::view(&m.store, &m.id, group, 0).unwrap().state;
-    std::sync::Arc::unwrap_or_clone(st)
-}
-
-/// `op` fails with an error containing `needle`, and the group has exactly as many events as
-/// before. Returns the error text.
-fn refused(m: &Member, group: GroupId, op: Op, now: u64, needle: &str) -> String {
-    let before = count(m, group);
-    let what = format!("{op:?}");
-    let err = match try_apply(m, op, now) {
-        Ok(v) => panic!("{what} was accepted: {v}"),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        err.contains(needle),
-        "{what}: error `{err}` does not say `{needle}`"
-    );
-    let after = count(m, group);
-    assert_eq!(
-        after,
-        before,
-        "{what} was refused (`{err}`) but wrote {} event(s)",
-        after - before
-    );
-    err
-}
-
-fn create(a: &Member, constitution: ConstitutionArgs, now: u64) -> GroupId {
-    let g = apply(
-        a,
-        Op::Create {
-            name: "co-op".into(),
-            constitution,
-        },
-        now,
-    );
-    GroupId::from_hex(g["group"].as_str().unwrap()).unwrap()
-}
 
 /// `a` invites `newcomer`, who joins with the code; everyone in `all` exchanges events.
 fn invite_and_join(a: &Member, newcomer: &Member, all: &[&Member], group: GroupId, now: u64) {

@@ -24,7 +24,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dualpower_core::work::{Pool, Settlement, TaskRef, TaskSpec, Work, commitment, pool_bytes};
+use dualpower_core::work::{
+    Pool, Rotation, Settlement, TaskRef, TaskSpec, Work, commitment, pool_bytes,
+};
 use dualpower_core::{EventId, GroupId, Payload, PublicKey};
 
 use crate::authority::{Act, Authority, Bits, Cx};
@@ -96,6 +98,8 @@ pub struct Draw {
     pub volunteers: BTreeMap<PublicKey, [u8; 32]>,
     /// Whether a member closed the list.
     pub closed: bool,
+    /// Group time (ms) at the earliest close: the reveal window runs from there.
+    pub closed_at: u64,
     /// Volunteers on the closed list (as the counting draw saw it, once drawn).
     pub listed: BTreeSet<PublicKey>,
     /// Every volunteer who revealed a valid secret.
@@ -771,6 +775,26 @@ pub(crate) fn group_time(cx: &Cx<'_>) -> u64 {
     times[(times.len() - 1) / 2]
 }
 
+/// Why a member may not volunteer for `term` of `rot`'s role, given whether it held each
+/// earlier term (`held`): recent holders sit out `rest` terms, and nobody serves more than
+/// `limit` terms in a row. One rule for the judge and for the node's check before writing.
+pub fn excluded(rot: &Rotation, term: u64, held: impl Fn(u64) -> bool) -> Option<String> {
+    let role = &rot.role;
+    if (1..=rot.rest).any(|back| term.checked_sub(back).is_some_and(&held)) {
+        return Some(format!(
+            "a holder of `{role}` sits out {} term(s) after serving",
+            rot.rest
+        ));
+    }
+    if rot.limit > 0 && (1..=rot.limit).all(|back| term.checked_sub(back).is_some_and(&held)) {
+        return Some(format!(
+            "`{role}` is held at most {} term(s) in a row",
+            rot.limit
+        ));
+    }
+    None
+}
+
 /// The seed of a draw: a hash of the group, the pool and the revealed secrets in key order.
 /// Nothing the drawer or the last volunteer picks freely (event ids, timestamps, deps) enters.
 pub fn draw_seed(
@@ -887,24 +911,9 @@ impl WorkBook {
                     .rotation(role)
                     .expect("checked")
                     .clone();
-                // Recent holders sit out `rest` terms; nobody serves more than `limit` in a row.
                 let held = |t: u64| cx.auth.term_winner(role, t, cx.past) == Some(cx.author);
-                if (1..=rot.rest).any(|back| term.checked_sub(back).is_some_and(held)) {
-                    return Err(no(
-                        act,
-                        format!(
-                            "a holder of `{role}` sits out {} term(s) after serving",
-                            rot.rest
-                        ),
-                    ));
-                }
-                if rot.limit > 0
-                    && (1..=rot.limit).all(|back| term.checked_sub(back).is_some_and(held))
-                {
-                    return Err(no(
-                        act,
-                        format!("`{role}` is held at most {} term(s) in a row", rot.limit),
-                    ));
+                if let Some(why) = excluded(&rot, *term, held) {
+                    return Err(no(act, why));
                 }
             }
             Pool::Case(c) => {
@@ -965,6 +974,7 @@ impl WorkBook {
             .map(|(k, _)| *k)
             .collect();
         let d = self.st.draws.entry(pool.clone()).or_default();
+        d.closed_at = if d.closed { d.closed_at.min(now) } else { now };
         d.closed = true;
         if d.drawn.is_none() {
             d.listed.extend(listed);

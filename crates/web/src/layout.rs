@@ -222,27 +222,8 @@ pub fn who(labels: &Value, did: &str) -> Markup {
 pub fn when(ms: u64) -> Markup {
     let secs = ms / 1000;
     let (d, s) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil(d as i64);
-    let text = format!(
-        "{y:04}-{m:02}-{day:02} {:02}:{:02} UTC",
-        s / 3600,
-        (s % 3600) / 60
-    );
-    html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) { (text) } }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's method).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, day) = dualpower_node::clock::civil(d as i64);
+    html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) { (dualpower_node::clock::utc_text(ms)) } }
 }
 
 /// Text with line breaks kept (escaped by maud).

@@ -169,6 +169,12 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             if to == *me {
                 return Err(invalid("hand it over to someone else"));
             }
+            if st.work.tasks[r].slots.contains_key(&to) {
+                return Err(invalid(format!(
+                    "{} holds a slot on this task already",
+                    to.to_did()
+                )));
+            }
             Ok(Work::Handover { task: *r, to })
         }),
         Op::TaskDone { group, task, note } => task_op(cx, &group, &task, |st, me, r| {
@@ -207,6 +213,13 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             if reason.trim().is_empty() {
                 return Err(invalid("say why you dispute it (--reason)"));
             }
+            let disputed = st.work.tasks[r].slots[&worker]
+                .disputes
+                .iter()
+                .any(|c| st.work.cases.get(c).is_some_and(|c| c.parties.contains(me)));
+            if disputed {
+                return Err(invalid("you disputed this completion already"));
+            }
             Ok(Work::Dispute {
                 task: *r,
                 worker,
@@ -221,11 +234,25 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                     "role `{role}` does not rotate; the rules name rotations with --rotate ROLE:DAYS"
                 )));
             }
-            let pool = Pool::Term {
-                term: st.work.next_term(&role),
-                role,
+            let term = st.work.next_term(&role);
+            let rot = st
+                .constitution
+                .work
+                .rotation(&role)
+                .expect("checked")
+                .clone();
+            let me = cx.me();
+            let held = |t: u64| {
+                let pool = Pool::Term {
+                    role: role.clone(),
+                    term: t,
+                };
+                st.work.draws.get(&pool).and_then(|d| d.winner) == Some(me)
             };
-            volunteer(cx, g, &st, pool)
+            if let Some(why) = dualpower_state::work::excluded(&rot, term, held) {
+                return Err(OpError::Denied(format!("you cannot volunteer: {why}")));
+            }
+            volunteer(cx, g, &st, Pool::Term { role, term })
         }
         Op::RoleDraw { group, role } => {
             let (g, st) = state(cx, &group)?;
@@ -296,6 +323,15 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                     "only the case's drawn mediator records its outcome".into(),
                 ));
             }
+            let case = &st.work.cases[&c];
+            if case.outcome.is_some() {
+                return Err(invalid("the case has an outcome already"));
+            }
+            if settlement == Settlement::Overturned && case.dispute.is_none() {
+                return Err(invalid(
+                    "only a disputed completion can be overturned: say agreed or no-agreement",
+                ));
+            }
             let (ev, st) = write_decision(
                 cx,
                 g,
@@ -318,9 +354,17 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             if !k.parties.contains(&cx.me()) {
                 return Err(OpError::Denied("only a party co-signs the outcome".into()));
             }
-            let Some((outcome, _, _)) = &k.outcome else {
+            let Some((outcome, settlement, _)) = &k.outcome else {
                 return Err(invalid("the mediator has not recorded an outcome yet"));
             };
+            if *settlement == Settlement::NoAgreement {
+                return Err(invalid(
+                    "the outcome records that there was no agreement: there is nothing to co-sign",
+                ));
+            }
+            if k.agreed.contains(&cx.me()) {
+                return Err(invalid("you agreed to this outcome already"));
+            }
             let (ev, st) = write_decision(
                 cx,
                 g,
@@ -498,14 +542,49 @@ fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, 
     if d.volunteers.is_empty() {
         return Err(invalid("nobody has volunteered yet (volunteer first)"));
     }
+    let now = st.work.now.max(cx.now);
+    let window = st.constitution.work.reveal_hours.saturating_mul(3_600_000);
     let work = if !d.closed {
+        if let Pool::Term { role, .. } = &pool {
+            let days = st
+                .constitution
+                .work
+                .rotation(role)
+                .map_or(0, |r| r.term_days);
+            if let Some((_, _, end)) = st.work.term_holder(role, days)
+                && now.saturating_add(window) < end
+            {
+                return Err(invalid(format!(
+                    "the current term ends {}; the list closes at most {} hour(s) before that",
+                    crate::clock::utc_text(end),
+                    st.constitution.work.reveal_hours
+                )));
+            }
+        }
         Work::CloseList(pool.clone())
+    } else if d.drawn.is_some() {
+        return Err(invalid("this is drawn already"));
     } else if d.volunteers.contains_key(&me) && !revealed(st, &pool, &me) {
         Work::Reveal {
             pool: pool.clone(),
             secret: secret(cx.id, &g, &pool),
         }
     } else {
+        let waiting = d.waiting();
+        let due = d.closed_at.saturating_add(window);
+        if !waiting.is_empty() && now < due {
+            return Err(invalid(format!(
+                "waiting for {} volunteer(s) to reveal ({}); the draw can go ahead without them \
+                 from {}",
+                waiting.len(),
+                waiting
+                    .iter()
+                    .map(|k| k.to_did())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::clock::utc_text(due)
+            )));
+        }
         Work::Draw(pool.clone())
     };
     let (ev, st) = write_decision(cx, g, Payload::Work(work), vec![])?;

@@ -109,3 +109,68 @@ pub fn admit(inviter: &Member, newcomer: &Member, all: &[&Member], group: GroupI
     dualpower_node::ops::run_agent(&inviter.store, &inviter.id, group, now + 3).unwrap();
     exchange(all, group);
 }
+
+pub fn try_apply(
+    m: &Member,
+    op: dualpower_node::ops::Op,
+    now: u64,
+) -> Result<serde_json::Value, dualpower_node::ops::OpError> {
+    dualpower_node::ops::apply(&m.store, &m.id, op, now).map(|o| o.value)
+}
+
+pub fn count(m: &Member, group: GroupId) -> usize {
+    m.store.group_events(group).unwrap().len()
+}
+
+/// The member's view of the group (decisions are sealed: only its keys open them).
+pub fn state(m: &Member, group: GroupId) -> dualpower_state::GroupState {
+    let st = dualpower_node::ops::view(&m.store, &m.id, group, 0)
+        .unwrap()
+        .state;
+    std::sync::Arc::unwrap_or_clone(st)
+}
+
+/// `op` fails with an error containing `needle`, and the group has exactly as many events as
+/// before. Returns the error text.
+pub fn refused(
+    m: &Member,
+    group: GroupId,
+    op: dualpower_node::ops::Op,
+    now: u64,
+    needle: &str,
+) -> String {
+    let before = count(m, group);
+    let what = format!("{op:?}");
+    let err = match try_apply(m, op, now) {
+        Ok(v) => panic!("{what} was accepted: {v}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(needle),
+        "{what}: error `{err}` does not say `{needle}`"
+    );
+    let after = count(m, group);
+    assert_eq!(
+        after,
+        before,
+        "{what} was refused (`{err}`) but wrote {} event(s)",
+        after - before
+    );
+    err
+}
+
+pub fn create(
+    a: &Member,
+    constitution: dualpower_node::ops::ConstitutionArgs,
+    now: u64,
+) -> GroupId {
+    let g = apply(
+        a,
+        dualpower_node::ops::Op::Create {
+            name: "co-op".into(),
+            constitution,
+        },
+        now,
+    );
+    GroupId::from_hex(g["group"].as_str().unwrap()).unwrap()
+}
