@@ -15,7 +15,8 @@ use crate::App;
 
 const CSS: &str = concat!(
     include_str!("../static/app.css"),
-    include_str!("../static/decisions.css")
+    include_str!("../static/decisions.css"),
+    include_str!("../static/work.css")
 );
 const JS: &str = include_str!("../static/app.js");
 

@@ -372,7 +372,10 @@ pub fn task_lines(text: &str) -> Result<Vec<TaskArgs>, String> {
         .map(|(i, l)| {
             let t = TaskArgs::parse(l.trim()).map_err(|e| format!("task line {}: {e}", i + 1))?;
             if t.title.is_empty() {
-                return Err(format!("task line {}: the task needs a title before the first `;`", i + 1));
+                return Err(format!(
+                    "task line {}: the task needs a title before the first `;`",
+                    i + 1
+                ));
             }
             Ok(t)
         })

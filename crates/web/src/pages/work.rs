@@ -467,12 +467,16 @@ async fn mediate_agree(
         group: g.clone(),
         case: f.case,
     };
-    act(&app, &me, op, &format!("/g/{g}/mediation"), |v| {
-        match v["settled"].as_str() {
+    act(
+        &app,
+        &me,
+        op,
+        &format!("/g/{g}/mediation"),
+        |v| match v["settled"].as_str() {
             Some(s) => format!("Agreed: the case is settled ({s})."),
             None => "Agreed: the case settles once every party agrees.".into(),
-        }
-    })
+        },
+    )
     .await
 }
 

@@ -283,7 +283,7 @@ fn task_forms(
             @let confirmed = strs(&h["confirmed_by"]);
             @if h["done"].is_string() && m != me.did {
                 div class="review" {
-                    @if h["counted"] != true && !confirmed.iter().any(|c| *c == me.did) {
+                    @if h["counted"] != true && !confirmed.contains(&me.did) {
                         form method="post" action=(action("confirm")) class="inline" {
                             (csrf(me)) (hidden("task", id)) (hidden("member", m))
                             button type="submit" class="small" { "Confirm " (layout::label(labels, m)) "’s part" }
@@ -394,6 +394,18 @@ fn draw_state(labels: &Value, draw: &Value) -> Markup {
     }
 }
 
+fn past_draw(labels: &Value, d: &Value) -> Markup {
+    html! {
+        div class="past-draw" {
+            (draw_state(labels, d))
+            p class="meta" {
+                span { "on the closed list: " (people(labels, &strs(&d["listed"]))) }
+                span { "revealed in time: " (people(labels, &strs(&d["revealed"]))) }
+            }
+        }
+    }
+}
+
 /// The roles page's content (`v` is the work answer).
 pub fn roles(me: &Reader, g: &str, v: &Value) -> Markup {
     let labels = &v["labels"];
@@ -412,7 +424,7 @@ pub fn roles(me: &Reader, g: &str, v: &Value) -> Markup {
         @for (i, r) in list.iter().enumerate() {
             @let role = s(&r["role"]);
             @let next = &r["next"];
-            @let volunteered = strs(&next["volunteers"]).iter().any(|k| *k == me.did);
+            @let volunteered = strs(&next["volunteers"]).contains(&me.did);
             section class="card role" id={"role-" (i)} {
                 div data-live={"role-" (role)} {
                     h2 { (role) }
@@ -424,7 +436,7 @@ pub fn roles(me: &Reader, g: &str, v: &Value) -> Markup {
                     p class="holder" {
                         @if let Some(h) = r["holder"].as_str() {
                             "Held by " (who(labels, h)) " (term " (r["term"].as_u64().unwrap_or(0)) ")"
-                            @if let Some(e) = r["ends"].as_u64() { " until " (when(e)) }
+                            @if let Some(e) = r["ends"].as_u64() { "; the term ends " (when(e)) }
                         } @else {
                             "Nobody holds it now."
                         }
@@ -436,14 +448,15 @@ pub fn roles(me: &Reader, g: &str, v: &Value) -> Markup {
                         (draw_state(labels, next))
                     }
                     @let past = arr(&r["past"]);
-                    @if !past.is_empty() {
-                        details class="past" {
-                            summary { "Past draws (" (past.len()) "), to check them" }
-                            @for d in past.iter().rev() {
-                                div class="past-draw" {
+                    @if let Some((last, older)) = past.split_last() {
+                        h3 { "The last draw (term " (last["pool"]["term"].as_u64().unwrap_or(0)) "), to check it" }
+                        (past_draw(labels, last))
+                        @if !older.is_empty() {
+                            details class="past" {
+                                summary { "Earlier draws (" (older.len()) ")" }
+                                @for d in older.iter().rev() {
                                     h4 { "Term " (d["pool"]["term"].as_u64().unwrap_or(0)) }
-                                    (draw_state(labels, d))
-                                    p class="meta" { span { "listed: " (people(labels, &strs(&d["listed"]))) } span { "revealed: " (people(labels, &strs(&d["revealed"]))) } }
+                                    (past_draw(labels, d))
                                 }
                             }
                         }

@@ -137,18 +137,27 @@ fn tasks_escape_hostile_titles_and_notes_and_never_ask_a_worker_to_confirm_itsel
     let v = w.work(T0 + 40);
     let mine = html(render::tasks(&w.me(), &w.g(), &v, &Value::Null));
     assert!(!mine.contains("<script>"), "{mine}");
-    assert!(mine.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{mine}");
+    assert!(
+        mine.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{mine}"
+    );
     assert!(mine.contains("fixed &lt;script&gt;"), "{mine}");
     // The worker sees its own part as done, and no form to confirm or dispute it.
     assert!(mine.contains("0 of 2 confirmation(s)"), "{mine}");
     assert!(!mine.contains("/tasks/confirm"), "{mine}");
     assert!(!mine.contains("/tasks/dispute"), "{mine}");
-    assert!(!mine.contains("/tasks/claim"), "a full task offers no claim: {mine}");
+    assert!(
+        !mine.contains("/tasks/claim"),
+        "a full task offers no claim: {mine}"
+    );
     // Someone else may confirm or dispute it.
     let theirs = html(render::tasks(&other(), &w.g(), &v, &Value::Null));
     assert!(theirs.contains("/tasks/confirm"), "{theirs}");
     assert!(theirs.contains("/tasks/dispute"), "{theirs}");
-    assert!(theirs.contains(r#"name="member" value="did:key:"#), "{theirs}");
+    assert!(
+        theirs.contains(r#"name="member" value="did:key:"#),
+        "{theirs}"
+    );
     // Every form carries the CSRF token.
     assert_eq!(
         theirs.matches("<form").count(),
@@ -189,7 +198,10 @@ fn status_badges_follow_the_task() {
     assert!(page.contains(r#"data-status="overdue""#), "{page}");
     // Overdue tasks come first.
     let first = page.find("data-status=").unwrap();
-    assert!(page[first..].starts_with(r#"data-status="overdue""#), "{page}");
+    assert!(
+        page[first..].starts_with(r#"data-status="overdue""#),
+        "{page}"
+    );
 }
 
 #[test]
@@ -314,7 +326,10 @@ fn roles_show_volunteers_the_list_and_the_next_step() {
     let page = html(render::roles(&w.me(), &w.g(), &w.work(T0 + 20)));
     assert!(page.contains("Nobody holds it now"), "{page}");
     assert!(page.contains("/roles/volunteer"), "{page}");
-    assert!(!page.contains("/roles/draw"), "no draw before volunteers: {page}");
+    assert!(
+        !page.contains("/roles/draw"),
+        "no draw before volunteers: {page}"
+    );
     w.apply(
         Op::RoleVolunteer {
             group: w.g(),
@@ -323,7 +338,10 @@ fn roles_show_volunteers_the_list_and_the_next_step() {
         T0 + 30,
     );
     let page = html(render::roles(&w.me(), &w.g(), &w.work(T0 + 40)));
-    assert!(!page.contains("/roles/volunteer"), "volunteered twice? {page}");
+    assert!(
+        !page.contains("/roles/volunteer"),
+        "volunteered twice? {page}"
+    );
     assert!(page.contains("/roles/draw"), "{page}");
     assert!(page.contains("closes the list"), "{page}");
     w.apply(
@@ -439,7 +457,10 @@ fn reputation_explains_each_share() {
     // The vouch form offers everyone but oneself, and every domain.
     let form = &page[page.find(r#"id="v-member""#).unwrap()..];
     let form = &form[..form.find("</select>").unwrap()];
-    assert!(form.contains(&a) && form.contains(&c) && !form.contains(&b), "{form}");
+    assert!(
+        form.contains(&a) && form.contains(&c) && !form.contains(&b),
+        "{form}"
+    );
     assert!(page.contains(r#"<option value="logistics">"#), "{page}");
     let none = html(render::reputation(&me, "ab", &v, &json!({"domains": []})));
     assert!(none.contains("No reputation yet"), "{none}");
@@ -495,7 +516,10 @@ fn the_rules_form_reads_work_rules() {
     let f = RulesForm::new(vec![
         ("invite".into(), "member".into()),
         ("confirmations".into(), "1".into()),
-        ("rotate".into(), "moderator:30\r\n\r\nadmin:7:limit=2".into()),
+        (
+            "rotate".into(),
+            "moderator:30\r\n\r\nadmin:7:limit=2".into(),
+        ),
         ("domains".into(), "repairs, garden".into()),
         ("seeds".into(), "did:key:a".into()),
         ("seeds".into(), "did:key:b".into()),
@@ -537,7 +561,10 @@ fn the_members_page_shows_and_prefills_the_work_rules() {
     let v = query::answer(&w.store, &w.id, Query::Members { group: w.g() }, T0 + 20).unwrap();
     let page = html(crate::pages::members::render_as(&w.me(), &w.g(), &v));
     assert!(page.contains("moderator:30:limit=0:rest=1"), "{page}");
-    assert!(page.contains(r#"name="confirmations" type="number" min="1" max="100" value="1""#), "{page}");
+    assert!(
+        page.contains(r#"name="confirmations" type="number" min="1" max="100" value="1""#),
+        "{page}"
+    );
     assert!(page.contains(r#"name="seeds""#), "{page}");
     let _ = w.rep(T0 + 30);
 }
