@@ -659,10 +659,12 @@ async fn a_decision_becomes_a_task_done_confirmed_and_a_role_drawn() {
     bob.go(&format!("{bw}{tasks}")).await;
     bob.wait_text("Fix the boiler", true).await;
     bob.wait_text("unclaimed", false).await;
+    bob.shoot("tasks-unclaimed").await;
     bob.submit(&format!("{tasks}/claim")).await;
     bob.wait_text("Claimed", false).await;
     bob.click("details.task-actions summary").await;
     bob.fill("#note-0", "Replaced the pressure valve").await;
+    bob.shoot("tasks-my-part").await;
     bob.submit(&format!("{tasks}/done")).await;
     bob.wait_text("Marked done", false).await;
     assert!(
@@ -766,11 +768,32 @@ async fn a_decision_becomes_a_task_done_confirmed_and_a_role_drawn() {
     }
     assert_eq!(holders[0], holders[1], "both browsers show the same holder");
 
-    // The mediation page, empty, with its request form.
+    // Alice asks for mediation between herself and Bob; Bob's page shows the case.
     alice.go(&format!("{aw}/g/{group}/mediation")).await;
     alice.wait_text("No mediation cases", false).await;
+    alice.click("#new-case summary").await;
+    for opt in alice
+        .client
+        .find_all(Locator::Css("#m-parties option"))
+        .await
+        .unwrap()
+    {
+        opt.click().await.unwrap();
+    }
+    alice.fill("#m-about", "Who pays for the valve").await;
+    alice.shoot("mediation-request").await;
+    alice.submit(&format!("/g/{group}/mediation")).await;
+    alice.wait_text("Mediation requested", false).await;
+    alice.wait_text("Who pays for the valve", false).await;
     alice.shoot("mediation").await;
     alice.fits_phone("mediation").await;
+    bob.go(&format!("{bw}/g/{group}/mediation")).await;
+    bob.wait_text("Who pays for the valve", true).await;
+    bob.wait_text("not drawn yet", false).await;
+    assert!(
+        !bob.shows("Volunteer to mediate").await,
+        "a party is offered to mediate its own case"
+    );
 
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();

@@ -527,7 +527,7 @@ fn case_card(me: &Reader, g: &str, labels: &Value, c: &Value, i: usize) -> Marku
         article class="card case" id={"case-" (i)} {
             div data-live={"case-" (id)} {
                 h2 {
-                    "Between " (people(labels, &parties)) " "
+                    span { "Between " (people(labels, &parties)) } " "
                     @if let Some(st) = c["settled"].as_str() { span class="badge closed" { "settled: " (st) } }
                     @else { span class="badge open" { "open" } }
                 }
