@@ -132,6 +132,7 @@ impl Prop<'_> {
             admit: self.admit,
             grant_role: None,
             revoke_role: None,
+            tasks: Vec::new(),
         }
     }
 }

@@ -57,6 +57,7 @@ fn propose(m: &Member, group: GroupId, title: &str, now: u64) -> String {
             admit: None,
             grant_role: None,
             revoke_role: None,
+            tasks: Vec::new(),
         },
         now,
     )["id"]

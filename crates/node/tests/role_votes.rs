@@ -116,6 +116,7 @@ fn a_hand_made_proposal_for_a_role_the_group_lacks_is_refused_by_every_member() 
             admit: None,
             grant_role: Some(format!("{}=landlord", b.did())),
             revoke_role: None,
+            tasks: Vec::new(),
         },
         2_000,
     ) else {
@@ -159,6 +160,7 @@ fn a_sealed_role_proposal_copied_into_another_group_is_nothing_there() {
             admit: None,
             grant_role: Some(format!("{}=admin", b.did())),
             revoke_role: None,
+            tasks: Vec::new(),
         },
         9_000,
     );
@@ -228,6 +230,7 @@ fn an_ambiguous_proposal_prefix_names_no_proposal() {
             admit: None,
             grant_role: None,
             revoke_role: None,
+            tasks: Vec::new(),
         },
         2_000,
     );

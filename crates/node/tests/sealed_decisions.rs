@@ -69,6 +69,7 @@ fn propose(m: &Member, group: GroupId, title: &str, remove: Option<String>, now:
             admit: None,
             grant_role: None,
             revoke_role: None,
+            tasks: Vec::new(),
         },
         now,
     );

@@ -241,6 +241,7 @@ fn build(posts: usize, proposals: usize) -> (Vec<Member>, GroupId) {
                 admit: None,
                 grant_role: None,
                 revoke_role: None,
+                tasks: Vec::new(),
             },
             tick(),
         );
