@@ -558,3 +558,243 @@ async fn ranked_ballots_blocks_and_rules_in_the_browser() {
     dee.shoot("rules").await;
     dee.client.close().await.unwrap();
 }
+
+impl Browser {
+    /// Creates a group named `name`; returns its id (hex).
+    async fn create_group(&self, name: &str) -> String {
+        self.fill("#name", name).await;
+        self.submit("/groups").await;
+        self.wait_text("Group created", false).await;
+        let url = self.url().await;
+        let group = url.rsplit('/').next().unwrap().to_owned();
+        assert_eq!(group.len(), 64, "{url}");
+        group
+    }
+
+    /// Chooses our display name in `group`.
+    async fn set_name(&self, web: &str, group: &str, name: &str) {
+        self.go(&format!("{web}/g/{group}")).await;
+        self.fill("#display-name", name).await;
+        self.submit(&format!("/g/{group}/name")).await;
+        self.wait_text("Your name in this group is now", false)
+            .await;
+    }
+
+    /// Whether the page shows `what` now.
+    async fn shows(&self, what: &str) -> bool {
+        self.text().await.contains(what)
+    }
+}
+
+/// `inviter` (on `web`) invites `joiner` into `group` (named `name`); the joiner pastes the code.
+async fn invite_and_join(inviter: &Browser, web: &str, joiner: &Browser, group: &str, name: &str) {
+    inviter.go(&format!("{web}/g/{group}/members")).await;
+    inviter.submit(&format!("/g/{group}/invite")).await;
+    let code = inviter.find("#invite-code").await.text().await.unwrap();
+    joiner.fill("#code", code.trim()).await;
+    joiner.submit("/join").await;
+    joiner.wait_text("Join sent", false).await;
+    joiner.wait_text(name, true).await;
+}
+
+/// Decisions into action: a proposal that creates a task passes; the second member claims it and
+/// marks it done; the first confirms (the rules, changed in the browser, want one
+/// confirmation); the worker's reputation page shows their share in the task's domain and why.
+/// Then both volunteer for a rotating role and the draw is run step by step until both browsers
+/// show who holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_becomes_a_task_done_confirmed_and_a_role_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let network = format!("browser-work-{}", std::process::id());
+    let (_alice_node, aw, alice_link) = serve(tmp.path(), "alice", &network);
+    let (_bob_node, bw, bob_link) = serve(tmp.path(), "bob", &network);
+    let alice = Browser::start("alice").await;
+    let bob = Browser::start("bob").await;
+    alice.onboard(&alice_link).await;
+    bob.onboard(&bob_link).await;
+    let group = alice.create_group("Boiler Room").await;
+
+    // The rules: one confirmation is enough; the moderator role rotates every 30 days.
+    alice.go(&format!("{aw}/g/{group}/members")).await;
+    alice.click("#rules-form summary").await;
+    alice.fill("#r-confirmations", "1").await;
+    alice.fill("#r-rotate", "moderator:30").await;
+    alice.click("input[name=confirmed]").await;
+    alice.shoot("rules-work").await;
+    alice.submit(&format!("/g/{group}/rules")).await;
+    alice.wait_text("The rules are changed", false).await;
+    alice.wait_text("moderator:30", false).await;
+
+    invite_and_join(&alice, &aw, &bob, &group, "Boiler Room").await;
+    alice.set_name(&aw, &group, "Alice").await;
+    bob.set_name(&bw, &group, "Bob").await;
+
+    // A proposal that creates a task if it passes.
+    alice.go(&format!("{aw}/g/{group}/decisions/new")).await;
+    alice.fill("#np-title", "Get the boiler fixed").await;
+    alice
+        .fill("#np-tasks", "Fix the boiler;slots=1;domain=care;due=7")
+        .await;
+    alice.shoot("propose-with-task").await;
+    alice.submit(&format!("/g/{group}/decisions")).await;
+    alice.wait_text("Your vote", false).await;
+    let proposal = alice.url().await;
+    let path = proposal.split_once("/g/").unwrap().1.to_owned();
+    alice.click("input[name=choice][value=yes]").await;
+    alice.click("form.ballot-form button[type=submit]").await;
+    alice.wait_text("1 vote", false).await;
+    bob.go(&format!("{bw}/g/{path}")).await;
+    bob.wait_text("Get the boiler fixed", true).await;
+    bob.click("input[name=choice][value=yes]").await;
+    bob.click("form.ballot-form button[type=submit]").await;
+    bob.wait_text("2 votes", false).await;
+    alice.wait_text("2 votes", false).await;
+    alice
+        .click("form[action$=\"/close\"] button[type=submit]")
+        .await;
+    alice.wait_text("passes", false).await;
+
+    // Bob finds the task, claims it and marks his part done.
+    let tasks = format!("/g/{group}/tasks");
+    bob.go(&format!("{bw}{tasks}")).await;
+    bob.wait_text("Fix the boiler", true).await;
+    bob.wait_text("unclaimed", false).await;
+    bob.shoot("tasks-unclaimed").await;
+    bob.submit(&format!("{tasks}/claim")).await;
+    bob.wait_text("Claimed", false).await;
+    bob.click("details.task-actions summary").await;
+    bob.fill("#note-0", "Replaced the pressure valve").await;
+    bob.shoot("tasks-my-part").await;
+    bob.submit(&format!("{tasks}/done")).await;
+    bob.wait_text("Marked done", false).await;
+    assert!(
+        !bob.shows("Confirm Bob").await,
+        "the worker is offered to confirm his own work"
+    );
+
+    // Alice confirms it; with one confirmation it counts.
+    alice.go(&format!("{aw}{tasks}")).await;
+    alice.wait_text("Confirm Bob", true).await;
+    alice.wait_text("Replaced the pressure valve", false).await;
+    alice.submit(&format!("{tasks}/confirm")).await;
+    alice.wait_text("Confirmed.", false).await;
+    alice.wait_text("counted", false).await;
+    alice.shoot("tasks").await;
+    alice.fits_phone("tasks").await;
+
+    // Bob's reputation in care, and why: Alice's confirmation.
+    bob.go(&format!("{bw}/g/{group}/reputation")).await;
+    bob.wait_text("care", true).await;
+    let mut share = None;
+    for row in bob
+        .client
+        .find_all(Locator::Css("section[data-domain=care] tr.rep-row"))
+        .await
+        .unwrap()
+    {
+        let label = row.find(Locator::Css("a.who")).await.unwrap();
+        if label.text().await.unwrap() == "Bob" {
+            row.find(Locator::Css("details.why summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let pct = row.find(Locator::Css("td.pct")).await.unwrap();
+            share = Some(pct.text().await.unwrap());
+            let why = row.text().await.unwrap();
+            assert!(
+                why.contains("from Alice") && why.contains("confirmed 1 task"),
+                "why: {why}"
+            );
+        }
+    }
+    let share = share.expect("Bob has a reputation in care");
+    let value: f64 = share.trim_end_matches('%').parse().unwrap();
+    assert!(value > 0.0, "Bob's share in care: {share}");
+    bob.shoot("reputation").await;
+    bob.fits_phone("reputation").await;
+
+    // Both volunteer for the rotating role; the draw runs step by step.
+    let roles = format!("/g/{group}/roles");
+    alice.go(&format!("{aw}{roles}")).await;
+    alice.wait_text("moderator", false).await;
+    alice.submit(&format!("{roles}/volunteer")).await;
+    alice.wait_text("Volunteered", false).await;
+    bob.go(&format!("{bw}{roles}")).await;
+    bob.wait_text("Alice", true).await;
+    bob.submit(&format!("{roles}/volunteer")).await;
+    bob.wait_text("Volunteered", false).await;
+    // Alice closes the list only once she sees Bob on it.
+    alice.go(&format!("{aw}{roles}")).await;
+    let start = Instant::now();
+    loop {
+        let t = alice.text().await;
+        let line = t
+            .lines()
+            .skip_while(|l| !l.starts_with("Volunteers"))
+            .nth(1);
+        if line.is_some_and(|l| l.contains("Alice") && l.contains("Bob")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < STEP,
+            "Bob's volunteering never arrived:\n{t}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        alice.client.refresh().await.unwrap();
+    }
+    alice.shoot("roles-volunteers").await;
+    let start = Instant::now();
+    while !alice.shows("Held by").await {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the draw never finished; the page shows:\n{}",
+            alice.text().await
+        );
+        alice.submit(&format!("{roles}/draw")).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        alice.go(&format!("{aw}{roles}")).await;
+    }
+    alice.wait_text("Seed", false).await;
+    alice.shoot("roles").await;
+    alice.fits_phone("roles").await;
+    bob.go(&format!("{bw}{roles}")).await;
+    bob.wait_text("Held by", true).await;
+    let mut holders = Vec::new();
+    for b in [&alice, &bob] {
+        let who = b.find("p.holder a.who").await;
+        holders.push(who.attr("title").await.unwrap());
+    }
+    assert_eq!(holders[0], holders[1], "both browsers show the same holder");
+
+    // Alice asks for mediation between herself and Bob; Bob's page shows the case.
+    alice.go(&format!("{aw}/g/{group}/mediation")).await;
+    alice.wait_text("No mediation cases", false).await;
+    alice.click("#new-case summary").await;
+    for opt in alice
+        .client
+        .find_all(Locator::Css("#m-parties option"))
+        .await
+        .unwrap()
+    {
+        opt.click().await.unwrap();
+    }
+    alice.fill("#m-about", "Who pays for the valve").await;
+    alice.shoot("mediation-request").await;
+    alice.submit(&format!("/g/{group}/mediation")).await;
+    alice.wait_text("Mediation requested", false).await;
+    alice.wait_text("Who pays for the valve", false).await;
+    alice.shoot("mediation").await;
+    alice.fits_phone("mediation").await;
+    bob.go(&format!("{bw}/g/{group}/mediation")).await;
+    bob.wait_text("Who pays for the valve", true).await;
+    bob.wait_text("not drawn yet", false).await;
+    assert!(
+        !bob.shows("Volunteer to mediate").await,
+        "a party is offered to mediate its own case"
+    );
+
+    alice.client.close().await.unwrap();
+    bob.client.close().await.unwrap();
+}

@@ -230,7 +230,10 @@ pub fn work_json(st: &GroupState) -> Value {
     }
     json!({
         "group": st.group.to_hex(),
+        "name": st.name,
         "now": w.now,
+        "members": st.members.iter().map(|(k, m)| json!({ "id": k.to_did(), "roles": m.roles })).collect::<Vec<_>>(),
+        "rules": rules_json(&st.constitution.work),
         "confirmations": st.constitution.work.confirmations,
         "domains": st.constitution.work.all_domains(),
         "tasks": tasks,
@@ -240,6 +243,19 @@ pub fn work_json(st: &GroupState) -> Value {
             "domain": r.domain, "from": r.from.to_did(), "to": r.to.to_did(),
             "at": r.at, "for": r.what, "event": r.event.to_hex(),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// The group's work rules as JSON, in the text forms the rule flags take.
+pub fn rules_json(r: &dualpower_core::work::WorkRules) -> Value {
+    json!({
+        "tasks": r.tasks.to_text(),
+        "confirmations": r.confirmations,
+        "half_life_days": r.half_life_days,
+        "seeds": keys(r.seeds.iter().copied()),
+        "domains": r.domains,
+        "rotations": r.rotations.iter().map(|x| x.to_text()).collect::<Vec<_>>(),
+        "reveal_hours": r.reveal_hours,
     })
 }
 

@@ -15,7 +15,8 @@ use crate::App;
 
 const CSS: &str = concat!(
     include_str!("../static/app.css"),
-    include_str!("../static/decisions.css")
+    include_str!("../static/decisions.css"),
+    include_str!("../static/work.css")
 );
 const JS: &str = include_str!("../static/app.js");
 
@@ -114,12 +115,23 @@ pub fn bare_with_flash(title: &str, flash: Option<Flash>, body: Markup) -> Marku
     }
 }
 
+/// A group's tabs: `(path after /g/{g}/, label)`; `feed` is the group's own page.
+pub const TABS: [(&str, &str); 7] = [
+    ("feed", "Feed"),
+    ("members", "Members"),
+    ("decisions", "Decisions"),
+    ("tasks", "Tasks"),
+    ("roles", "Roles"),
+    ("mediation", "Mediation"),
+    ("reputation", "Reputation"),
+];
+
 /// Where a page sits, for the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Place<'a> {
     /// The groups list.
     Groups,
-    /// A group's tab: `feed`, `members`, `decisions`.
+    /// A group's tab (one of [`TABS`]).
     Group(&'a str, &'a str, &'a str),
     /// Direct messages.
     Messages,
@@ -169,7 +181,7 @@ pub fn page(me: &impl Viewer, title: &str, place: Place, body: Markup) -> Markup
                 @if let Place::Group(g, name, tab) = place {
                     nav class="tabs" aria-label="Group" {
                         span class="group-name" { (name) }
-                        @for (t, label) in [("feed", "Feed"), ("members", "Members"), ("decisions", "Decisions")] {
+                        @for (t, label) in TABS {
                             a href={"/g/" (g) @if t != "feed" { "/" (t) }}
                               aria-current=[(tab == t).then_some("page")] { (label) }
                         }

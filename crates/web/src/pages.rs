@@ -12,6 +12,7 @@ pub mod members;
 pub mod messages;
 pub mod peers;
 pub mod people;
+pub mod work;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<App> {
         .merge(messages::routes())
         .merge(peers::routes())
         .merge(people::routes())
+        .merge(work::routes())
 }
 
 /// A redirect (303) to a path of this app. Paths built from what a request carried (a group id

@@ -53,6 +53,7 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("pages/peers.rs", include_str!("../src/pages/peers.rs")),
     ("pages/people.rs", include_str!("../src/pages/people.rs")),
+    ("pages/work.rs", include_str!("../src/pages/work.rs")),
 ];
 const PAGES_RS: &str = include_str!("../src/pages.rs");
 const LIB_RS: &str = include_str!("../src/lib.rs");

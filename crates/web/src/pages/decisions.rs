@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dualpower_core::decision::Method;
-use dualpower_node::ops::Op;
+use dualpower_node::ops::{Op, TaskArgs};
 use dualpower_node::query::Query;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -303,6 +303,9 @@ pub struct ProposeForm {
     /// `members` (or empty) or `role:NAME`.
     #[serde(default)]
     pub electorate: String,
+    /// Tasks the proposal creates if it passes, one per line (`TITLE;slots=N;domain=D;due=DAYS`).
+    #[serde(default)]
+    pub tasks: String,
 }
 
 /// The [`Op::Propose`] a filled-in form asks for, or what is wrong with it (nothing is sent).
@@ -327,6 +330,7 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
             m.name()
         ));
     }
+    let tasks = task_lines(&f.tasks)?;
     let hours = match f.deadline_hours.trim() {
         "" => 0.0,
         h => h
@@ -355,8 +359,27 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
         admit: None,
         grant_role: None,
         revoke_role: None,
-        tasks: Vec::new(),
+        tasks,
     })
+}
+
+/// The tasks a proposal creates, one per line in the form `TITLE;slots=N;domain=D;due=DAYS`
+/// ([`TaskArgs::parse`]); a line that does not parse is named with its number.
+pub fn task_lines(text: &str) -> Result<Vec<TaskArgs>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let t = TaskArgs::parse(l.trim()).map_err(|e| format!("task line {}: {e}", i + 1))?;
+            if t.title.is_empty() {
+                return Err(format!(
+                    "task line {}: the task needs a title before the first `;`",
+                    i + 1
+                ));
+            }
+            Ok(t)
+        })
+        .collect()
 }
 
 /// The method text a form asks for (select plus parameters, or the typed text), checked.
@@ -1007,6 +1030,9 @@ pub fn render_new(cx: &Cx) -> Markup {
                     }
                 }
             }
+            label for="np-tasks" { "Tasks this proposal creates if it passes (optional), one per line" }
+            textarea id="np-tasks" name="tasks" aria-describedby="np-tasks-hint" placeholder="e.g. Fix the boiler;slots=2;domain=logistics;due=7" {}
+            p class="hint" id="np-tasks-hint" { "TITLE;slots=N;domain=D;due=DAYS (slots, domain and due may be left out). Tasks need a yes/no method, such as majority or consent." }
             label for="np-topic" { "Topic (for topic delegations; optional)" }
             input id="np-topic" name="topic" maxlength="100";
             label { input type="checkbox" name="discuss" value="1"; " Start with a discussion phase (you open voting when ready; you can revise until then)" }

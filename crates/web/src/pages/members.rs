@@ -58,6 +58,8 @@ pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
         .flatten()
         .filter_map(|r| r.as_str().map(str::to_string))
         .collect();
+    let w = &c["work"];
+    let rotations = strings(&w["rotations"]);
     let me_did = me.did.clone();
     let i_am_member = list("members")
         .iter()
@@ -130,6 +132,9 @@ pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
                     tr { th scope="row" { "Who may change the rules and roles" } td { (rule_words(c["amend"].as_str().unwrap_or_default())) } }
                     tr { th scope="row" { "Roles" } td { (roles.join(", ")) } }
                     tr { th scope="row" { "Newcomers read past posts" } td { @if c["history"].as_bool().unwrap_or(false) { "yes" } @else { "no" } } }
+                    tr { th scope="row" { "Who may create tasks without a proposal" } td { (rule_words(w["tasks"].as_str().unwrap_or("member"))) } }
+                    tr { th scope="row" { "Confirmations a completed task needs" } td { (w["confirmations"].as_u64().unwrap_or(0)) } }
+                    tr { th scope="row" { "Rotating roles" } td { @if rotations.is_empty() { "none" } @else { (rotations.join(", ")) } } }
                 }
             }
         }
@@ -147,6 +152,7 @@ pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
                     label for="r-amend" { "Who may change the rules and roles" }
                     (rule_select("r-amend", "amend", &["role:admin", "vote"], c["amend"].as_str()))
                     label { input type="checkbox" name="history" value="true" checked[c["history"].as_bool().unwrap_or(true)]; " Newcomers read past posts" }
+                    (work_rules(v, c))
                     label { input type="checkbox" name="confirmed" value="true"; " I know this may take away a power of my own" }
                     p class="hint" { "Changing the rules is itself judged by the current rules: where they say “by vote”, propose it." }
                     div {
@@ -190,6 +196,45 @@ pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
                     (csrf(me))
                     p class="hint" { "Leaving: you stop receiving the group's new posts." }
                     div { button type="submit" class="secondary" { "Leave this group" } }
+                }
+            }
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The work rules' part of the rules form, filled in with the rules in force.
+fn work_rules(v: &Value, c: &Value) -> Markup {
+    let w = &c["work"];
+    let seeds = strings(&w["seeds"]);
+    let labels = &v["labels"];
+    html! {
+        fieldset class="stack" {
+            legend { "Tasks, rotating roles and reputation" }
+            label for="r-task-rule" { "Who may create tasks without a proposal" }
+            (rule_select("r-task-rule", "task_rule", &["member", "role:admin", "vote"], w["tasks"].as_str()))
+            label for="r-confirmations" { "How many other members confirm a completed task before it counts" }
+            input id="r-confirmations" name="confirmations" type="number" min="1" max="100" value=(w["confirmations"].as_u64().unwrap_or(2));
+            label for="r-rotate" { "Rotating roles, one per line: ROLE:DAYS (optionally :limit=N:rest=N)" }
+            textarea id="r-rotate" name="rotate" placeholder="e.g. moderator:30" { (strings(&w["rotations"]).join("\n")) }
+            label for="r-reveal" { "Hours volunteers have to reveal after a draw's list closes" }
+            input id="r-reveal" name="reveal_hours" type="number" min="1" max="720" value=(w["reveal_hours"].as_u64().unwrap_or(24));
+            label for="r-half-life" { "Reputation: a receipt loses half its weight after (days; 0 = never)" }
+            input id="r-half-life" name="half_life_days" type="number" min="0" value=(w["half_life_days"].as_u64().unwrap_or(180));
+            label for="r-domains" { "The group's own domains besides logistics, care, tech, outreach, mediation (comma-separated)" }
+            input id="r-domains" name="domains" value=(strings(&w["domains"]).join(", "));
+            fieldset {
+                legend { "Reputation seeds: trust starts from them (none ticked: the group's creator)" }
+                @for m in v["members"].as_array().into_iter().flatten() {
+                    @let did = m["id"].as_str().unwrap_or_default();
+                    label { input type="checkbox" name="seeds" value=(did) checked[seeds.iter().any(|s| s == did)]; " " (layout::label(labels, did)) }
                 }
             }
         }
@@ -471,36 +516,95 @@ async fn leave(State(app): State<App>, me: Me, Path(g): Path<String>) -> Respons
     .await
 }
 
-#[derive(Deserialize)]
-struct RulesForm {
-    invite: String,
-    admission: String,
-    removal: String,
-    amend: String,
-    #[serde(default)]
-    history: Option<String>,
-    #[serde(default)]
-    confirmed: Option<String>,
-    #[serde(default)]
-    how: String,
+/// The rules form's fields: the one-value fields by name (the last one sent counts) and the
+/// seeds (a checkbox each, so the name repeats).
+#[derive(Debug, Default)]
+pub struct RulesForm {
+    fields: Vec<(String, String)>,
+}
+
+impl RulesForm {
+    /// The form as sent.
+    pub fn new(fields: Vec<(String, String)>) -> RulesForm {
+        RulesForm { fields }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, name: &str, what: &str) -> Result<Option<u64>, String> {
+        match self.get(name).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("{what} is a whole number, not “{v}”")),
+        }
+    }
+
+    /// The changes the form asks for (a field the form did not send is left as it is).
+    pub fn args(&self) -> Result<dualpower_node::ops::ConstitutionArgs, String> {
+        let text = |n: &str| self.get(n).map(str::to_string);
+        let work = self.get("confirmations").is_some();
+        Ok(dualpower_node::ops::ConstitutionArgs {
+            invite: text("invite"),
+            admission: text("admission"),
+            removal: text("removal"),
+            amend: text("amend"),
+            history: Some(self.get("history").is_some()),
+            task_rule: text("task_rule"),
+            confirmations: self.num("confirmations", "the number of confirmations")?,
+            half_life_days: self.num("half_life_days", "the half-life")?,
+            reveal_hours: self.num("reveal_hours", "the hours to reveal")?,
+            rotate: self.get("rotate").map(|r| {
+                r.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
+            domains: self.get("domains").map(|d| {
+                d.split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
+            // The seed checkboxes are on the form whenever its work part is: none ticked means
+            // the creator.
+            seeds: work.then(|| {
+                self.fields
+                    .iter()
+                    .filter(|(k, _)| k == "seeds")
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            }),
+            ..Default::default()
+        })
+    }
 }
 
 async fn rules(
     State(app): State<App>,
     me: Me,
     Path(g): Path<String>,
-    axum::Form(f): axum::Form<RulesForm>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
-    let args = dualpower_node::ops::ConstitutionArgs {
-        invite: Some(f.invite),
-        admission: Some(f.admission),
-        removal: Some(f.removal),
-        amend: Some(f.amend),
-        history: Some(f.history.is_some()),
-        ..Default::default()
-    };
+    let f = RulesForm::new(fields);
     let back = format!("/g/{g}/members");
-    if f.how == "propose" {
+    let args = match f.args() {
+        Ok(a) => a,
+        Err(e) => {
+            me.flash(&app, Flash::error(format!("{e}. Nothing was changed.")));
+            return crate::pages::go(&back);
+        }
+    };
+    if f.get("how") == Some("propose") {
         let title = "Change the group's rules".to_string();
         return propose(
             &app,
@@ -515,7 +619,7 @@ async fn rules(
     let op = Op::Amend {
         group: g.clone(),
         constitution: args,
-        confirmed: f.confirmed.is_some(),
+        confirmed: f.get("confirmed").is_some(),
     };
     act(&app, &me, op, &back, |_| "The rules are changed.".into()).await
 }
