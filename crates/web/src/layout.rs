@@ -259,6 +259,7 @@ mod tests {
 
     #[test]
     fn dates() {
+        let civil = dualpower_node::clock::civil;
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(20_454), (2026, 1, 1));
         assert_eq!(civil(11_016), (2000, 2, 29));

@@ -346,8 +346,11 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
         title: title.to_string(),
         body: f.body.trim_end().to_string(),
         options,
-        method: Some(method),
+        // A proposal that creates tasks is decided like the rules' other changes: by every
+        // member, by the constitution's method (the node fills it in).
+        method: tasks.is_empty().then_some(method),
         electorate: match f.electorate.trim() {
+            _ if !tasks.is_empty() => None,
             "" | "members" => None,
             e => Some(e.to_string()),
         },
@@ -1032,7 +1035,7 @@ pub fn render_new(cx: &Cx) -> Markup {
             }
             label for="np-tasks" { "Tasks this proposal creates if it passes (optional), one per line" }
             textarea id="np-tasks" name="tasks" aria-describedby="np-tasks-hint" placeholder="e.g. Fix the boiler;slots=2;domain=logistics;due=7" {}
-            p class="hint" id="np-tasks-hint" { "TITLE;slots=N;domain=D;due=DAYS (slots, domain and due may be left out). Tasks need a yes/no method, such as majority or consent." }
+            p class="hint" id="np-tasks-hint" { "TITLE;slots=N;domain=D;due=DAYS (slots, domain and due may be left out). A proposal with tasks is decided by every member, by the group's method for votes (see the rules), whatever is chosen above." }
             label for="np-topic" { "Topic (for topic delegations; optional)" }
             input id="np-topic" name="topic" maxlength="100";
             label { input type="checkbox" name="discuss" value="1"; " Start with a discussion phase (you open voting when ready; you can revise until then)" }
