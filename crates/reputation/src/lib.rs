@@ -232,18 +232,25 @@ fn one_domain<K: Ord + Clone>(
     for s in &seeds {
         pre[*s] = seed_share;
     }
-    let t = iterate(&g, &pre, params);
-    // Explanations: what each confirmer passed on, and the restart share for seeds.
+    let (prev, t) = iterate(&g, &pre, params);
+    // Explanations of the last step, so they add up to the score (up to rounding): what each
+    // confirmer passed on, and for seeds the restart plus what members who confirmed nobody
+    // handed back.
     let stay = ONE - params.restart;
     let mut why: Vec<Vec<(Option<usize>, u64)>> = vec![Vec::new(); n];
-    for (u, tu) in t.iter().enumerate() {
+    let mut back = 0u64;
+    for (u, tu) in prev.iter().enumerate() {
+        if g.start[u] == g.start[u + 1] {
+            back = back.saturating_add(*tu);
+        }
         for e in g.start[u]..g.start[u + 1] {
             let passed = mul(mul(*tu, g.frac[e]), stay);
             why[g.to[e]].push((Some(u), passed));
         }
     }
     for s in &seeds {
-        why[*s].push((None, mul(pre[*s], params.restart)));
+        let restart = mul(pre[*s], params.restart).saturating_add(mul(mul(back, pre[*s]), stay));
+        why[*s].push((None, restart));
     }
     for (i, k) in g.members.iter().enumerate() {
         let mut w = std::mem::take(&mut why[i]);
@@ -269,7 +276,8 @@ fn mul(a: u64, b: u64) -> u64 {
 
 /// `t ← restart·pre + (1−restart)·(Cᵀt + dangling·pre)`, a fixed number of times; a member who
 /// confirmed nobody passes its trust back to the seeds.
-fn iterate<K>(g: &Graph<'_, K>, pre: &[u64], params: &Params<K>) -> Vec<u64> {
+/// Returns the scores before the last step and after it (so explanations add up to the scores).
+fn iterate<K>(g: &Graph<'_, K>, pre: &[u64], params: &Params<K>) -> (Vec<u64>, Vec<u64>) {
     let n = pre.len();
     let stay = ONE - params.restart;
     let mut t = pre.to_vec();
@@ -293,7 +301,10 @@ fn iterate<K>(g: &Graph<'_, K>, pre: &[u64], params: &Params<K>) -> Vec<u64> {
         }
         std::mem::swap(&mut t, &mut next);
     }
-    t
+    if params.iterations == 0 {
+        next = t.clone();
+    }
+    (next, t)
 }
 
 /// The most trust a region of members without seeds can hold, given what flows into it: with

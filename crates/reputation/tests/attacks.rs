@@ -128,6 +128,29 @@ fn why_names_the_largest_contributions() {
     assert!(why.windows(2).all(|w| w[0].1 >= w[1].1));
 }
 
+/// The reasons add up to the score (up to rounding), for seeds too (restart plus what members
+/// who confirmed nobody hand back), so "why" can be read as a breakdown.
+#[test]
+fn why_adds_up_to_the_share() {
+    let params = Params::with_seeds(seeds());
+    let mut r = honest();
+    // Member 20 confirmed nobody: its trust goes back to the seeds.
+    r.push(receipt(4, 20, 1));
+    let s = &compute(&r, &params, 10).unwrap()["logistics"];
+    for (k, score) in s {
+        if score.why.len() >= dualpower_reputation::MAX_REASONS {
+            continue;
+        }
+        let sum: u64 = score.why.iter().map(|(_, w)| w).sum();
+        let err = sum.abs_diff(score.share);
+        assert!(
+            err <= 8,
+            "member {k}: reasons {sum} vs share {}",
+            score.share
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// The same receipts in any order (and duplicated deliveries of the whole set aside) give
