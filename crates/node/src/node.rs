@@ -1498,10 +1498,10 @@ impl Node {
             Ok(w) => written.extend(w),
             Err(e) => tracing::warn!(group = %g, error = %e, "cannot attest tallies"),
         }
-        // Reveal our sortition secrets for lists that closed (the draw waits for them).
-        match block(|| crate::ops::reveal_due(&self.store, &self.identity, g, now)) {
+        // Reveal our sortition secrets, close a successor's list, draw (see `work_duties`).
+        match block(|| crate::ops::work_duties(&self.store, &self.identity, g, now)) {
             Ok(w) => written.extend(w),
-            Err(e) => tracing::warn!(group = %g, error = %e, "cannot reveal sortition secrets"),
+            Err(e) => tracing::warn!(group = %g, error = %e, "cannot do the group's work duties"),
         }
         let topics = self.subscribe_epochs(g, &view);
         let cache = GroupCache {

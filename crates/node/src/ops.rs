@@ -38,7 +38,7 @@ pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
 pub use names::{group_labels, petnames};
 pub use secrets::{invite_keys, load_keyring};
-pub use work::{TaskArgs, reveal_due};
+pub use work::{TaskArgs, work_duties};
 pub use write::{OpError, Refused, member_among, member_arg};
 
 /// One operation, as the CLI sends it to a running node.

@@ -374,24 +374,24 @@ fn a_rotating_role_is_drawn_and_its_holder_sits_the_next_term_out() {
         "closed",
     );
     for m in [b, c] {
-        let revealed = ops::reveal_due(&m.store, &m.id, g, now + 3).unwrap();
+        let revealed = ops::work_duties(&m.store, &m.id, g, now + 3).unwrap();
         assert_eq!(revealed.len(), 1);
         assert!(
-            ops::reveal_due(&m.store, &m.id, g, now + 4)
+            ops::work_duties(&m.store, &m.id, g, now + 4)
                 .unwrap()
                 .is_empty(),
             "reveals once"
         );
     }
     exchange(&all, g);
-    apply(
-        a,
-        Op::RoleDraw {
-            group: gh.clone(),
-            role: "facilitator".into(),
-        },
-        now + 5,
+    // A closed the list, so A's node draws once every reveal is in.
+    assert!(
+        ops::work_duties(&b.store, &b.id, g, now + 5)
+            .unwrap()
+            .is_empty()
     );
+    let drawn = ops::work_duties(&a.store, &a.id, g, now + 5).unwrap();
+    assert_eq!(drawn.len(), 1, "the closer's node draws");
     exchange(&all, g);
     let st = state(a, g);
     let (holder, term, _) = st.work.holders["facilitator"];
@@ -416,4 +416,66 @@ fn a_rotating_role_is_drawn_and_its_holder_sits_the_next_term_out() {
         now + 6,
         "sits out",
     );
+
+    // Succession: A and the other member volunteer for term 1. Half an hour before the term
+    // ends (group time), the holder's node closes the list by itself, the volunteers' nodes
+    // reveal, the holder's node draws, and the successor starts when the term ends.
+    let other = if holder == b.id.public() { c } else { b };
+    let (_, _, end) = st.work.holders["facilitator"];
+    for m in [a, other] {
+        vol(m, now + 10).unwrap();
+    }
+    exchange(&all, g);
+    let late = end - 1_800_000;
+    for m in [a, b, c] {
+        common::post(m, g, "late in the term", late);
+    }
+    exchange(&all, g);
+    assert!(
+        ops::work_duties(&other.store, &other.id, g, late + 1)
+            .unwrap()
+            .is_empty(),
+        "only the holder's node closes before the term ends"
+    );
+    assert_eq!(
+        ops::work_duties(&h.store, &h.id, g, late + 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    exchange(&all, g);
+    for m in [a, other] {
+        assert_eq!(
+            ops::work_duties(&m.store, &m.id, g, late + 2)
+                .unwrap()
+                .len(),
+            1,
+            "reveal"
+        );
+    }
+    exchange(&all, g);
+    assert_eq!(
+        ops::work_duties(&h.store, &h.id, g, late + 3)
+            .unwrap()
+            .len(),
+        1,
+        "draw"
+    );
+    exchange(&all, g);
+    let st = state(a, g);
+    let next = dualpower_core::work::Pool::Term {
+        role: "facilitator".into(),
+        term: 1,
+    };
+    let successor = st.work.draws[&next].winner.unwrap();
+    assert!(successor == a.id.public() || successor == other.id.public());
+    assert_eq!(
+        st.work.draws[&next].at, end,
+        "the successor starts when the term ends"
+    );
+    assert_eq!(
+        st.work.holders["facilitator"].0, holder,
+        "until then the holder holds"
+    );
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }

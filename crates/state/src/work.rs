@@ -100,6 +100,8 @@ pub struct Draw {
     pub closed: bool,
     /// Group time (ms) at the earliest close: the reveal window runs from there.
     pub closed_at: u64,
+    /// Who closed the list (their nodes draw once the reveals are in).
+    pub closers: BTreeSet<PublicKey>,
     /// Volunteers on the closed list (as the counting draw saw it, once drawn).
     pub listed: BTreeSet<PublicKey>,
     /// Every volunteer who revealed a valid secret.
@@ -976,6 +978,7 @@ impl WorkBook {
         let d = self.st.draws.entry(pool.clone()).or_default();
         d.closed_at = if d.closed { d.closed_at.min(now) } else { now };
         d.closed = true;
+        d.closers.insert(cx.author);
         if d.drawn.is_none() {
             d.listed.extend(listed);
         }

@@ -542,7 +542,9 @@ fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, 
     if d.volunteers.is_empty() {
         return Err(invalid("nobody has volunteered yet (volunteer first)"));
     }
-    let now = st.work.now.max(cx.now);
+    // The group time as of what we hold: our event's own can only be later, so a step this
+    // allows the judge allows too.
+    let now = st.work.now;
     let window = st.constitution.work.reveal_hours.saturating_mul(3_600_000);
     let work = if !d.closed {
         if let Pool::Term { role, .. } = &pool {
@@ -564,7 +566,7 @@ fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, 
         Work::CloseList(pool.clone())
     } else if d.drawn.is_some() {
         return Err(invalid("this is drawn already"));
-    } else if d.volunteers.contains_key(&me) && !revealed(st, &pool, &me) {
+    } else if d.listed.contains(&me) && !revealed(st, &pool, &me) {
         Work::Reveal {
             pool: pool.clone(),
             secret: secret(cx.id, &g, &pool),
@@ -572,7 +574,8 @@ fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, 
     } else {
         let waiting = d.waiting();
         let due = d.closed_at.saturating_add(window);
-        if !waiting.is_empty() && now < due {
+        // The judge also wants the drawer's own clock past the window.
+        if !waiting.is_empty() && (now < due || cx.now < due) {
             return Err(invalid(format!(
                 "waiting for {} volunteer(s) to reveal ({}); the draw can go ahead without them \
                  from {}",
@@ -594,10 +597,6 @@ fn step(cx: Cx<'_>, g: GroupId, st: &GroupState, pool: Pool) -> Result<Outcome, 
     })
 }
 
-fn closed(st: &GroupState, pool: &Pool) -> bool {
-    st.work.draws.get(pool).is_some_and(|d| d.closed)
-}
-
 fn revealed(st: &GroupState, pool: &Pool, me: &PublicKey) -> bool {
     st.work
         .draws
@@ -605,8 +604,18 @@ fn revealed(st: &GroupState, pool: &Pool, me: &PublicKey) -> bool {
         .is_some_and(|d| d.reveals.contains(me))
 }
 
-/// The node's duty: reveal our secret for every closed list we are on and have not revealed.
-pub fn reveal_due(
+/// The node's duties in the work domain, run whenever a group's events change:
+///
+/// - reveal our secret for every closed list we are on and have not revealed;
+/// - **succession**: when a rotating role's term is within one reveal window of its end (or
+///   over) and members volunteered for the next term, the holder's node closes the list (any
+///   member's node once the term has ended, in case the holder is away);
+/// - draw once every listed volunteer revealed, or the reveal window passed: the node of a
+///   member who closed the list does (any member's node once the window is an hour past).
+///
+/// Each step is one the member could take by hand; the judge decides as for any event, so two
+/// nodes doing the same step at once only write a duplicate that changes nothing.
+pub fn work_duties(
     store: &dualpower_store::Store,
     id: &Identity,
     group: GroupId,
@@ -618,30 +627,56 @@ pub fn reveal_due(
     if !st.is_member(&me) {
         return Ok(Vec::new());
     }
-    let due: Vec<Pool> = st
-        .work
-        .draws
-        .iter()
-        .filter(|(p, d)| {
-            d.drawn.is_none()
-                && d.volunteers.contains_key(&me)
-                && closed(&st, p)
-                && !revealed(&st, p, &me)
-        })
-        .map(|(p, _)| p.clone())
-        .collect();
+    let rules = &st.constitution.work;
+    let window = rules.reveal_hours.saturating_mul(3_600_000);
+    let gt = st.work.now;
+    let mut steps: Vec<Work> = Vec::new();
+    for (pool, d) in &st.work.draws {
+        if d.drawn.is_some() || d.volunteers.is_empty() {
+            continue;
+        }
+        if d.closed {
+            if d.listed.contains(&me) && !d.reveals.contains(&me) {
+                steps.push(Work::Reveal {
+                    pool: pool.clone(),
+                    secret: secret(id, &group, pool),
+                });
+                continue;
+            }
+            let due = d.closed_at.saturating_add(window);
+            let ready = d.waiting().is_empty() || (gt >= due && now >= due);
+            let mine = d.closers.contains(&me) || gt >= due.saturating_add(3_600_000);
+            if ready && mine {
+                steps.push(Work::Draw(pool.clone()));
+            }
+            continue;
+        }
+        // Succession: only a running (or just ended) term's next list closes by itself; the
+        // first term's list is closed by a person, when the group has had time to volunteer.
+        let Pool::Term { role, term } = pool else {
+            continue;
+        };
+        if *term != st.work.next_term(role) {
+            continue;
+        }
+        let days = rules.rotation(role).map_or(0, |r| r.term_days);
+        let Some((_, holder, end)) = st.work.term_holder(role, days) else {
+            continue;
+        };
+        let near = gt.saturating_add(window) >= end;
+        let mine = holder == me || gt >= end;
+        if near && mine {
+            steps.push(Work::CloseList(pool.clone()));
+        }
+    }
     let mut out = Vec::new();
-    for pool in due {
-        let secret = secret(id, &group, &pool);
-        match write_decision(
-            cx,
-            group,
-            Payload::Work(Work::Reveal { pool, secret }),
-            vec![],
-        ) {
+    for work in steps {
+        match write_decision(cx, group, Payload::Work(work), vec![]) {
             Ok((ev, _)) => out.push(ev),
-            // Not on the list after all (our volunteer crossed the close): nothing to reveal.
-            Err(OpError::Denied(_)) => {}
+            // The state moved under us (a crossing close or draw): the next round sees it.
+            Err(OpError::Denied(why)) => {
+                tracing::debug!(group = %group, %why, "work duty refused");
+            }
             Err(e) => return Err(e),
         }
     }
