@@ -607,9 +607,22 @@ fn rep_text(v: &Value, why: bool) -> String {
         }
     }
     if out.is_empty() {
-        "No reputation yet: it comes only from receipts (confirmed tasks, mediations, vouches)."
-            .into()
-    } else {
-        out.join("\n")
+        return "No reputation yet: it comes only from receipts (confirmed tasks, mediations, \
+                vouches)."
+            .into();
     }
+    let delegates: Vec<String> = v["suggested_delegates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .map(|k| label(v, k))
+        .collect();
+    if v["member"].is_null() && !delegates.is_empty() {
+        out.push(format!(
+            "Might carry others' weight well (`dualpower delegate`): {}",
+            delegates.join(", ")
+        ));
+    }
+    out.join("\n")
 }

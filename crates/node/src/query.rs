@@ -341,6 +341,14 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
                 "work": crate::work::rules_json(&c.work),
             },
             "epoch": st.writing_epoch().map(|e| e.to_hex()),
+            // Who might carry others' weight well: the most trusted for their work (all
+            // domains). A suggestion only: reputation never weighs a vote.
+            "suggested_delegates": crate::work::suggest(
+                &st,
+                &st.work.reputation(&c.work, st.creator),
+                None,
+                &|k| *k == id.public(),
+            ),
             "forked": st.forked.iter().map(|(k, seq)| json!({ "id": k.to_did(), "seq": seq })).collect::<Vec<_>>(),
             "rejected": st.rejected.iter().map(|(id, r)| json!({ "id": id.to_hex(), "reason": r.to_string() })).collect::<Vec<_>>(),
         }),

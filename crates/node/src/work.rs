@@ -300,6 +300,8 @@ pub fn reputation_json(st: &GroupState, member: Option<&PublicKey>) -> Value {
     json!({
         "group": st.group.to_hex(),
         "now": st.work.now,
+        // The most trusted for their work, all domains: who might carry others' weight well.
+        "suggested_delegates": suggest(st, &rep, None, &|_| false),
         "seeds": seeds,
         "half_life_days": st.constitution.work.half_life_days,
         "member": member.map(|m| m.to_did()),

@@ -85,6 +85,8 @@ pub struct Cx {
     pub now: u64,
     /// The group's members (`did:key`), for the delegate select.
     pub members: Vec<String>,
+    /// Members the node suggests as delegates (the most trusted for their work).
+    pub suggested: Vec<String>,
     /// Labels (did → {label, …}) when the answer that carries them is another one.
     pub labels: Value,
     /// The group's roles (a proposal may be put to one role's holders only).
@@ -139,8 +141,18 @@ async fn context(app: &App, me: &Me, g: &str) -> Cx {
                 .collect()
         })
         .unwrap_or_default();
+    let suggested = members
+        .as_ref()
+        .and_then(|m| m["suggested_delegates"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     Cx {
         roles,
+        suggested,
         csrf: me.csrf.clone(),
         me: me.key.to_did(),
         group: g.to_string(),
@@ -976,6 +988,15 @@ fn delegate_form(cx: &Cx, labels: &Value, proposal: Option<&str>) -> Markup {
                 None => {
                     label for="delegate-topic" { "Topic (empty: everything in the group)" }
                     input id="delegate-topic" name="topic" maxlength="100" placeholder="e.g. repairs";
+                }
+            }
+            @if !cx.suggested.is_empty() {
+                p class="hint" {
+                    "Trusted most for their work (by reputation; it never weighs a vote): "
+                    @for (i, k) in cx.suggested.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        (layout::who(labels, k))
+                    }
                 }
             }
             div { button type="submit" class="secondary" { "Save delegation" } }

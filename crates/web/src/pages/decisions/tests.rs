@@ -73,6 +73,7 @@ impl World {
             group: self.g(),
             now,
             members: vec![self.id.public().to_did()],
+            suggested: Vec::new(),
             labels: Value::Null,
             roles: vec!["admin".into()],
         }
@@ -738,5 +739,26 @@ async fn a_ballot_form_body_arrives_as_pairs() {
     assert_eq!(
         ballot::ballot_text("irv", &["a".into(), "b".into(), "c".into()], &pairs),
         Ok("3,1".into())
+    );
+}
+
+#[test]
+fn the_delegate_form_suggests_the_most_trusted_and_escapes_them() {
+    let w = world();
+    let mut cx = w.cx(0);
+    let did = "did:key:z6MkTrusted";
+    cx.suggested = vec![did.into()];
+    let labels = serde_json::json!({ did: { "label": "<script>x</script>" } });
+    let html = delegate_form(&cx, &labels, None).into_string();
+    assert!(html.contains("Trusted most for their work"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>x"),
+        "{html}"
+    );
+    cx.suggested.clear();
+    assert!(
+        !delegate_form(&cx, &labels, None)
+            .into_string()
+            .contains("Trusted most")
     );
 }
