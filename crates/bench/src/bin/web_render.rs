@@ -366,6 +366,7 @@ fn main() {
             group: g.clone(),
             now,
             members: members_of(m),
+            suggested: Vec::new(),
             labels: m["labels"].clone(),
             roles: m["constitution"]["roles"]
                 .as_array()
