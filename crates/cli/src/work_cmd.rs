@@ -296,7 +296,27 @@ fn task_line(v: &Value, t: &Value) -> String {
         } else {
             ""
         },
-    )
+    ) + &suggested(v, t)
+}
+
+/// "could take it: …" from the answer's suggestions (by reputation in the task's domain).
+fn suggested(v: &Value, t: &Value) -> String {
+    let s = labels_in(v, &t["suggested"]);
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("\n    could take it (by reputation): {}", s.join(", "))
+    }
+}
+
+/// The labels (see [`label`]) of the keys listed in `list`.
+fn labels_in(v: &Value, list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .map(|k| label(v, k))
+        .collect()
 }
 
 /// `HEX:N` shortened to its first 12 digits (enough to type back).
@@ -430,13 +450,7 @@ fn roles_text(v: &Value) -> String {
                 .unwrap_or_else(|| "vacant".into());
             let next = &r["next"];
             let vols = next["volunteers"].as_array().map_or(0, Vec::len);
-            let withheld: Vec<String> = next["withheld"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str())
-                .map(|k| label(v, k))
-                .collect();
+            let withheld: Vec<String> = labels_in(v, &next["withheld"]);
             format!(
                 "{}: {holder}; every {} days; next term {}: {vols} volunteer(s){}{}",
                 r["role"].as_str().unwrap_or_default(),
@@ -490,13 +504,7 @@ fn role(ctx: &Ctx, cmd: RoleCommand) -> Result<i32> {
 }
 
 fn case_text(v: &Value, c: &Value) -> String {
-    let parties: Vec<String> = c["parties"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str())
-        .map(|k| label(v, k))
-        .collect();
+    let parties: Vec<String> = labels_in(v, &c["parties"]);
     format!(
         "{}  between {}: {}\n  mediator: {}; outcome: {}; {}",
         &c["id"].as_str().unwrap_or_default()[..12.min(c["id"].as_str().unwrap_or_default().len())],
@@ -611,13 +619,7 @@ fn rep_text(v: &Value, why: bool) -> String {
                 vouches)."
             .into();
     }
-    let delegates: Vec<String> = v["suggested_delegates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str())
-        .map(|k| label(v, k))
-        .collect();
+    let delegates: Vec<String> = labels_in(v, &v["suggested_delegates"]);
     if v["member"].is_null() && !delegates.is_empty() {
         out.push(format!(
             "Might carry others' weight well (`dualpower delegate`): {}",

@@ -294,6 +294,40 @@ fn mistakes_with_tasks_are_refused_and_write_nothing() {
         now + 10,
     );
     assert_eq!(state(a, g).work.receipts.len(), receipts_before + 1);
+    // A new open task in the domain where A (the seed) vouched for B suggests B; C, confirmed
+    // by nobody trusted, has no reputation there; D is no longer a member.
+    apply(
+        a,
+        Op::TaskCreate {
+            group: gh.clone(),
+            task: TaskArgs {
+                title: "Fix the other boiler".into(),
+                slots: Some(2),
+                domain: Some("care".into()),
+                ..TaskArgs::default()
+            },
+        },
+        now + 11,
+    );
+    let v = dualpower_node::work::work_json(&state(a, g));
+    let open = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "Fix the other boiler")
+        .unwrap();
+    let suggested: Vec<&str> = open["suggested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert!(suggested.contains(&did(b).as_str()), "{open}");
+    assert!(!suggested.contains(&did(c).as_str()), "{open}");
+    assert!(
+        !suggested.contains(&did(d).as_str()),
+        "a removed member is not suggested"
+    );
 }
 
 #[test]

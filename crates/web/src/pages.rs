@@ -12,6 +12,8 @@ pub mod members;
 pub mod messages;
 pub mod peers;
 pub mod people;
+#[cfg(test)]
+pub(crate) mod test_world;
 pub mod work;
 
 use axum::Router;

@@ -3,69 +3,21 @@
 #![allow(clippy::unwrap_used)]
 
 use dualpower_core::{GroupId, Identity, NetworkId};
-use dualpower_node::ops::{self, ConstitutionArgs, Op};
+use dualpower_node::ops::{self, Op};
 use dualpower_node::query::{self, Query};
 use dualpower_store::{Store, StoreConfig};
 use serde_json::Value;
 
+use crate::pages::test_world::{self, T0, World};
+
 use super::*;
 
-struct World {
-    store: Store,
-    id: Identity,
-    group: GroupId,
-    _dir: tempfile::TempDir,
-}
-
-const T0: u64 = 1_800_000_000_000;
-
+/// This file's world (`test_world::world` on its own network).
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreConfig {
-            network: NetworkId::named("web-decisions-test"),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let id = Identity::generate();
-    let v = ops::apply(
-        &store,
-        &id,
-        Op::Create {
-            name: "Elm Street".into(),
-            constitution: ConstitutionArgs::default(),
-        },
-        T0,
-    )
-    .unwrap()
-    .value;
-    let group = GroupId::from_hex(v["group"].as_str().unwrap()).unwrap();
-    World {
-        store,
-        id,
-        group,
-        _dir: dir,
-    }
+    test_world::world("web-decisions-test")
 }
 
 impl World {
-    fn apply(&self, op: Op, now: u64) -> Value {
-        match ops::apply(&self.store, &self.id, op, now) {
-            Ok(o) => o.value,
-            Err(e) => panic!("refused: {e}"),
-        }
-    }
-
-    fn ask(&self, q: Query, now: u64) -> Value {
-        query::answer(&self.store, &self.id, q, now).unwrap()
-    }
-
-    fn g(&self) -> String {
-        self.group.to_hex()
-    }
-
     fn cx(&self, now: u64) -> Cx {
         Cx {
             csrf: "tok123".into(),

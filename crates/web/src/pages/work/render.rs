@@ -85,31 +85,26 @@ pub fn status_badge(status: &str) -> Markup {
     html! { span class=(class) data-status=(status) { (status) } }
 }
 
-/// Up to [`SUGGESTIONS`] current members with the highest reputation in `domain` who hold no
-/// slot on the task, with their share as shown (`12.50%`). Only a suggestion: it changes
-/// nothing.
-pub fn suggestions(rep: &Value, v: &Value, task: &Value) -> Vec<(String, String)> {
-    let holders: Vec<&str> = task["holders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["member"].as_str())
-        .collect();
-    let current = members(v);
+/// The node's suggestions for an open task (current members without a slot, by reputation in
+/// its domain, highest first), with each one's share in that domain as shown (`12.50%`). Only a
+/// suggestion: it changes nothing.
+pub fn suggestions(rep: &Value, task: &Value) -> Vec<(String, String)> {
     let domain = s(&task["domain"]);
-    rep["domains"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d["domain"].as_str() == Some(domain))
-        .flat_map(|d| arr(&d["scores"]))
-        .filter(|sc| sc["share"].as_u64().unwrap_or(0) > 0)
-        .filter_map(|sc| {
-            let m = sc["member"].as_str()?.to_string();
-            (current.contains(&m) && !holders.contains(&m.as_str()))
-                .then(|| (m, s(&sc["percent"]).to_string()))
-        })
+    let percent = |m: &str| {
+        rep["domains"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["domain"].as_str() == Some(domain))
+            .flat_map(|d| arr(&d["scores"]))
+            .find(|sc| sc["member"].as_str() == Some(m))
+            .map_or_else(String::new, |sc| s(&sc["percent"]).to_string())
+    };
+    arr(&task["suggested"])
+        .iter()
+        .filter_map(|m| m.as_str())
         .take(SUGGESTIONS)
+        .map(|m| (m.to_string(), percent(m)))
         .collect()
 }
 
@@ -170,7 +165,7 @@ fn task_card(me: &Reader, g: &str, v: &Value, rep: &Value, t: &Value, i: usize) 
     let due = t["due"].as_u64().unwrap_or(0);
     let action = |what: &str| format!("/g/{g}/tasks/{what}");
     let suggested = if status != "done" && t["free"].as_u64().unwrap_or(0) > 0 {
-        suggestions(rep, v, t)
+        suggestions(rep, t)
     } else {
         Vec::new()
     };

@@ -3,70 +3,26 @@
 //! hand-written answers of the same shape for what needs several members.
 #![allow(clippy::unwrap_used)]
 
-use dualpower_core::{GroupId, Identity, NetworkId};
-use dualpower_node::ops::{self, ConstitutionArgs, Op, TaskArgs};
+use dualpower_core::Identity;
+use dualpower_node::ops::{ConstitutionArgs, Op, TaskArgs};
 use dualpower_node::query::{self, Query};
-use dualpower_store::{Store, StoreConfig};
 use serde_json::{Value, json};
+
+use crate::pages::test_world::{self, T0, World};
 
 use super::render;
 use super::{CreateForm, create_args};
 use crate::pages::feed::Reader;
 
-const T0: u64 = 1_800_000_000_000;
 const DAY: u64 = 86_400_000;
 const HOSTILE: &str = "<script>alert(1)</script>";
 
-struct World {
-    store: Store,
-    id: Identity,
-    group: GroupId,
-    _dir: tempfile::TempDir,
-}
-
+/// This file's world (`test_world::world` on its own network).
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreConfig {
-            network: NetworkId::named("web-work-test"),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let id = Identity::generate();
-    let v = ops::apply(
-        &store,
-        &id,
-        Op::Create {
-            name: "Elm Street".into(),
-            constitution: ConstitutionArgs::default(),
-        },
-        T0,
-    )
-    .unwrap()
-    .value;
-    let group = GroupId::from_hex(v["group"].as_str().unwrap()).unwrap();
-    World {
-        store,
-        id,
-        group,
-        _dir: dir,
-    }
+    test_world::world("web-work-test")
 }
 
 impl World {
-    fn apply(&self, op: Op, now: u64) -> Value {
-        match ops::apply(&self.store, &self.id, op, now) {
-            Ok(o) => o.value,
-            Err(e) => panic!("refused: {e}"),
-        }
-    }
-
-    fn g(&self) -> String {
-        self.group.to_hex()
-    }
-
     fn work(&self, now: u64) -> Value {
         query::answer(&self.store, &self.id, Query::Work { group: self.g() }, now).unwrap()
     }
@@ -382,6 +338,7 @@ fn answer(a: &str, b: &str, c: &str) -> Value {
             "proposal": null, "created_at": T0,
             "holders": [{"member": b, "done": "painted", "confirmed_by": [a], "disputes": [], "counted": true}],
             "completed": [b],
+            "suggested": [a, c],
         }],
         "roles": [],
         "cases": [{
@@ -421,8 +378,8 @@ fn suggestions_name_the_most_trusted_who_hold_no_slot() {
     let (a, b, c) = three();
     let v = answer(&a, &b, &c);
     let rep = rep_answer(&a, &b, &c);
-    let s = render::suggestions(&rep, &v, &v["tasks"][0]);
-    // Bob holds a slot: Alice, then the third member.
+    let s = render::suggestions(&rep, &v["tasks"][0]);
+    // The node suggests Alice, then the third member (Bob holds a slot); the page adds shares.
     assert_eq!(
         s,
         vec![(a.clone(), "40.00%".into()), (c.clone(), "10.00%".into())]
