@@ -1,0 +1,213 @@
+//! Mutual credit: a ledger in which money is created by the act of paying, so every credit is
+//! someone's debit and the balances of a group always sum to zero.
+//!
+//! It exists apart from the event machinery so its rules can be read, tested and measured on
+//! their own. The state crate feeds it a group's payments in causal order and answers, for each
+//! one, which earlier payments are in the payment's causal past. The rules:
+//!
+//! - **A payment moves `amount` from the payer to the payee** (1 ≤ amount ≤ [`MAX_AMOUNT`], never
+//!   to oneself). Balances are `i128`, so no sequence of valid payments overflows.
+//! - **The payer may go below zero by its limit, no further**: at the payment, its balance
+//!   counted from the payments in the payment's causal past minus the amount must be at least
+//!   `-limit`. A payer's own payments are all in its own log, so each one sees the ones before it;
+//!   overspending would need a fork, and forks are void upstream (the state crate refuses a
+//!   forked author's events from the fork on, on both branches).
+//! - **Incoming credit counts for spending only once it is in the spender's causal past**: a
+//!   payment the payee has not seen when it pays does not count for that payment.
+//! - Balances as of the whole set count every accepted payment, so they are never below what the
+//!   payer could see when it paid, and a balance never goes below its limit at any payment.
+//!
+//! Everything is integer arithmetic and a pure function of the payments and their order, so
+//! every node gets the same ledger.
+
+use std::collections::BTreeMap;
+
+/// The largest amount of one payment, in the unit's smallest part (so that ten million
+/// payments of it still fit an `i64` many times over and `i128` balances never overflow).
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
+
+/// Why a payment is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreditError {
+    /// An amount of zero moves nothing.
+    #[error("an amount of zero moves nothing")]
+    Zero,
+    /// Above [`MAX_AMOUNT`].
+    #[error("{amount} is more than one payment may move ({MAX_AMOUNT})")]
+    TooLarge {
+        /// The amount.
+        amount: u64,
+    },
+    /// Payer and payee are the same.
+    #[error("a member cannot pay itself")]
+    ToSelf,
+    /// The payer would go below its limit.
+    #[error(
+        "the payer's balance is {balance} as far as it has seen; paying {amount} would take it to {after}, below its limit of -{limit}"
+    )]
+    Overspend {
+        /// The payer's balance counted from what is in the payment's past.
+        balance: i128,
+        /// The amount.
+        amount: u64,
+        /// The balance the payment would leave.
+        after: i128,
+        /// The payer's limit.
+        limit: u64,
+    },
+}
+
+/// One account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account<P> {
+    /// Balance as of every accepted payment.
+    pub balance: i128,
+    /// Everything it paid.
+    pub paid: i128,
+    /// Incoming payments already in its own causal past (what it may spend from).
+    pub seen_in: i128,
+    /// Incoming payments it has not been seen to know of yet: (payment, amount).
+    pending: Vec<(P, u64)>,
+    /// Its credit limit, if set (else the ledger's default).
+    pub limit: Option<u64>,
+    /// Accepted payments it made or received.
+    pub payments: u64,
+}
+
+impl<P> Default for Account<P> {
+    fn default() -> Self {
+        Account {
+            balance: 0,
+            paid: 0,
+            seen_in: 0,
+            pending: Vec::new(),
+            limit: None,
+            payments: 0,
+        }
+    }
+}
+
+/// A ledger of accounts keyed by `K`, whose payments are identified by `P`.
+#[derive(Debug, Clone)]
+pub struct Ledger<K, P> {
+    accounts: BTreeMap<K, Account<P>>,
+    /// The limit of an account with none of its own.
+    pub default_limit: u64,
+    /// Sum of every accepted amount.
+    pub volume: u128,
+}
+
+impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
+    /// An empty ledger.
+    pub fn new(default_limit: u64) -> Self {
+        Ledger {
+            accounts: BTreeMap::new(),
+            default_limit,
+            volume: 0,
+        }
+    }
+
+    /// The limit of `k`.
+    pub fn limit(&self, k: &K) -> u64 {
+        self.accounts
+            .get(k)
+            .and_then(|a| a.limit)
+            .unwrap_or(self.default_limit)
+    }
+
+    /// Sets `k`'s limit (the state crate checks who may).
+    pub fn set_limit(&mut self, k: &K, limit: u64) {
+        self.accounts.entry(k.clone()).or_default().limit = Some(limit);
+    }
+
+    /// The balance of `k` as of every accepted payment.
+    pub fn balance(&self, k: &K) -> i128 {
+        self.accounts.get(k).map_or(0, |a| a.balance)
+    }
+
+    /// `k`'s balance counted only from incoming payments for which `in_past` holds (those in
+    /// the causal past of the point asking), minus everything it paid.
+    pub fn seen_balance(&mut self, k: &K, in_past: impl Fn(&P) -> bool) -> i128 {
+        let Some(a) = self.accounts.get_mut(k) else {
+            return 0;
+        };
+        // What was in the past of an earlier payment of `k` is in the past of a later one (its
+        // log is a chain), so only what was still pending needs looking at.
+        let mut seen = 0i128;
+        a.pending.retain(|(p, amount)| {
+            if in_past(p) {
+                seen += i128::from(*amount);
+                false
+            } else {
+                true
+            }
+        });
+        a.seen_in += seen;
+        a.seen_in - a.paid
+    }
+
+    /// Checks a payment without making it.
+    pub fn check(
+        &mut self,
+        payer: &K,
+        payee: &K,
+        amount: u64,
+        in_past: impl Fn(&P) -> bool,
+    ) -> Result<(), CreditError> {
+        if amount == 0 {
+            return Err(CreditError::Zero);
+        }
+        if amount > MAX_AMOUNT {
+            return Err(CreditError::TooLarge { amount });
+        }
+        if payer == payee {
+            return Err(CreditError::ToSelf);
+        }
+        let balance = self.seen_balance(payer, in_past);
+        let limit = self.limit(payer);
+        let after = balance - i128::from(amount);
+        if after < -i128::from(limit) {
+            return Err(CreditError::Overspend {
+                balance,
+                amount,
+                after,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes payment `id` of `amount` from `payer` to `payee`, if the rules allow it.
+    pub fn pay(
+        &mut self,
+        id: P,
+        payer: &K,
+        payee: &K,
+        amount: u64,
+        in_past: impl Fn(&P) -> bool,
+    ) -> Result<(), CreditError> {
+        self.check(payer, payee, amount, in_past)?;
+        let a = i128::from(amount);
+        let from = self.accounts.entry(payer.clone()).or_default();
+        from.balance -= a;
+        from.paid += a;
+        from.payments += 1;
+        let to = self.accounts.entry(payee.clone()).or_default();
+        to.balance += a;
+        to.pending.push((id, amount));
+        to.payments += 1;
+        self.volume += u128::from(amount);
+        Ok(())
+    }
+
+    /// Every account, in key order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&K, &Account<P>)> {
+        self.accounts.iter()
+    }
+
+    /// The sum of all balances: zero, always (checked by the tests; kept as a function so
+    /// callers can assert it too).
+    pub fn sum(&self) -> i128 {
+        self.accounts.values().map(|a| a.balance).sum()
+    }
+}
