@@ -96,7 +96,7 @@ proptest! {
                     match l.pay(id, &a, &b, amount, |p| known.contains(p)) {
                         Ok(()) => {
                             seen[a as usize].insert(id);
-                            prop_assert!(amount >= 1 && amount <= MAX_AMOUNT && a != b);
+                            prop_assert!((1..=MAX_AMOUNT).contains(&amount) && a != b);
                             // What the payer could spend: what it had seen come in minus all it
                             // paid; the payment leaves that at or above -limit.
                             let seen_now = l.seen_balance(&a, |p| known.contains(p));
