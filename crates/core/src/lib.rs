@@ -13,6 +13,7 @@ pub mod cbor;
 pub mod decision;
 pub mod event;
 pub mod keys;
+pub mod ledger;
 pub mod payload;
 pub mod sig;
 pub mod work;

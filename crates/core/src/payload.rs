@@ -13,6 +13,7 @@ use crate::decision::{
 };
 use crate::event::{EventId, GroupId};
 use crate::keys::PublicKey;
+use crate::ledger::{CreditRules, LedgerAct};
 use crate::work::{Work, WorkRules};
 
 pub(crate) mod check;
@@ -56,6 +57,7 @@ mod kind {
     pub const MERGE: u64 = 23;
     pub const PROFILE: u64 = 24;
     pub const WORK: u64 = 25;
+    pub const LEDGER: u64 = 26;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -221,6 +223,8 @@ pub enum Payload {
     Merge,
     /// Tasks, rotating roles, mediation and vouches (see [`crate::work`]).
     Work(Work),
+    /// Payments, invoices and credit limits of the group's ledger (see [`crate::ledger`]).
+    Ledger(LedgerAct),
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -291,6 +295,8 @@ pub struct Constitution {
     pub block_override: Option<Ratio>,
     /// Tasks, rotating roles and reputation (field 12, left out at its default).
     pub work: WorkRules,
+    /// The mutual-credit ledger (field 13, left out at its default).
+    pub credit: CreditRules,
 }
 
 /// Default voice credits per member per period.
@@ -313,6 +319,7 @@ impl Default for Constitution {
             credit_period_days: DEFAULT_CREDIT_PERIOD_DAYS,
             block_override: None,
             work: WorkRules::default(),
+            credit: CreditRules::default(),
         }
     }
 }
@@ -377,10 +384,18 @@ impl Constitution {
         let credits = self.credits != d.credits;
         let period = self.credit_period_days != d.credit_period_days;
         let work = self.work != d.work;
-        let extra = [vote, credits, period, self.block_override.is_some(), work]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let credit = self.credit != d.credit;
+        let extra = [
+            vote,
+            credits,
+            period,
+            self.block_override.is_some(),
+            work,
+            credit,
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         w.map(7 + extra)
             .uint(1)
             .text(&self.invite.to_text())
@@ -416,13 +431,17 @@ impl Constitution {
             w.uint(12);
             self.work.encode(w);
         }
+        if credit {
+            w.uint(13);
+            self.credit.encode(w);
+        }
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Constitution, PayloadError> {
-        let n = r.map("constitution", 12)?;
+        let n = r.map("constitution", 13)?;
         if n < 7 {
             return Err(PayloadError::Invalid(format!(
-                "constitution has {n} fields, not 7 to 12"
+                "constitution has {n} fields, not 7 to 13"
             )));
         }
         let text = |r: &mut Reader<'_>, key: u64, what: &'static str| {
@@ -473,6 +492,7 @@ impl Constitution {
         let (mut vote, mut credits, mut period, mut block_override) =
             (d.vote.clone(), d.credits, d.credit_period_days, None);
         let mut work = d.work.clone();
+        let mut credit = d.credit.clone();
         let mut prev = 7;
         for _ in 7..n {
             let k = r.key(Some(prev))?;
@@ -515,6 +535,10 @@ impl Constitution {
                     work = WorkRules::decode(r)?;
                     work == d.work
                 }
+                13 => {
+                    credit = CreditRules::decode(r)?;
+                    credit == d.credit
+                }
                 other => {
                     return Err(PayloadError::UnknownField {
                         kind: kind::GROUP_GENESIS,
@@ -542,6 +566,7 @@ impl Constitution {
             credit_period_days: period,
             block_override,
             work,
+            credit,
         };
         c.check()?;
         Ok(c)
@@ -560,7 +585,13 @@ impl Constitution {
                 r.role
             )));
         }
-        for rule in [&self.invite, &self.removal, &self.amend, &self.work.tasks] {
+        for rule in [
+            &self.invite,
+            &self.removal,
+            &self.amend,
+            &self.work.tasks,
+            &self.credit.limits,
+        ] {
             if let Rule::Role(r) = rule
                 && !self.roles.contains(r)
             {
@@ -885,6 +916,10 @@ impl Payload {
                 w.map(2).uint(0).uint(kind::WORK).uint(1);
                 work.encode(&mut w);
             }
+            Payload::Ledger(act) => {
+                w.map(2).uint(0).uint(kind::LEDGER).uint(1);
+                act.encode(&mut w);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -1112,6 +1147,7 @@ impl Payload {
             },
             kind::MERGE => Payload::Merge,
             kind::WORK => Payload::Work(Work::decode(fields.expect(1, "work")?)?),
+            kind::LEDGER => Payload::Ledger(LedgerAct::decode(fields.expect(1, "ledger")?)?),
             kind::PROFILE => {
                 let name = fields
                     .expect(1, "name")?
@@ -1173,6 +1209,7 @@ impl Payload {
             Payload::Attest { .. } => "attest",
             Payload::Merge => "merge",
             Payload::Work(w) => w.name(),
+            Payload::Ledger(a) => a.name(),
             Payload::Profile { .. } => "profile",
             Payload::Unknown { .. } => "unknown",
         }

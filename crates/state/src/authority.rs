@@ -170,6 +170,8 @@ pub(crate) enum Act {
         /// The tasks.
         specs: Vec<dualpower_core::work::TaskSpec>,
     },
+    /// A credit limit set by a passed proposal.
+    Limit { member: PublicKey, limit: u64 },
     /// A sortition drew `member` (none: nobody revealed) for `term` of the rotating `role`,
     /// holding it from group time `start` until `end` (ms); `reveals` is how many secrets the
     /// draw counted.
@@ -537,7 +539,7 @@ impl Authority {
             Act::Constitution(_) => self.constitutions.push(i),
             Act::Join { member, .. } => self.joins.entry(*member).or_default().push(i),
             Act::Term { role, .. } => self.terms.entry(role.clone()).or_default().push(i),
-            Act::Invite { .. } | Act::Marker | Act::Tasks { .. } => {}
+            Act::Invite { .. } | Act::Marker | Act::Tasks { .. } | Act::Limit { .. } => {}
         }
         self.by_id.entry(id).or_insert(i);
         self.ctrls.push(Ctrl { id, act, past });

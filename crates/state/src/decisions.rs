@@ -1057,6 +1057,7 @@ pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
         return Ok(());
     }
     let rule = match &action {
+        Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { .. }) => c.credit.limits.clone(),
         Payload::Amend(new) => {
             new.check().map_err(|e| bad(e.to_string()))?;
             c.amend.clone()
@@ -1212,6 +1213,12 @@ fn enactment(cx: &Cx<'_>, id: &EventId, p: &Prop) -> Result<Act, String> {
             proposal: *id,
             specs,
         }),
+        Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { member, limit }) => {
+            if !cx.is_member(&member) {
+                return Err(format!("{member} was not a member at the close"));
+            }
+            Ok(Act::Limit { member, limit })
+        }
         Payload::Amend(new) => Ok(Act::Constitution(Box::new(new))),
         Payload::Admit { member, .. } if cx.is_member(&member) => {
             Err(format!("{member} was already a member at the close"))

@@ -131,6 +131,8 @@ pub struct GroupState {
     pub forked: BTreeMap<PublicKey, u64>,
     /// Tasks, sortitions, mediation cases and receipts.
     pub work: crate::work::WorkState,
+    /// The mutual-credit ledger.
+    pub credit: crate::credit::CreditState,
 }
 
 impl GroupState {

@@ -16,6 +16,7 @@
 //! ledger) is a new module implementing `Domain` and one line in the pass's routing.
 
 mod authority;
+pub mod credit;
 pub mod decisions;
 mod derivation;
 mod domain;
@@ -38,7 +39,7 @@ pub use pass::Opened;
 pub use refusal::Refusal;
 
 /// Whether `p` is written sealed under the governance key and judged from its opened body:
-/// decisions and work (everything else sealed is content, which changes no state).
+/// decisions, work and the ledger (everything else sealed is content, which changes no state).
 pub fn governed(p: &dualpower_core::Payload) -> bool {
-    decisions::owns(p) || work::owns(p)
+    decisions::owns(p) || work::owns(p) || credit::owns(p)
 }

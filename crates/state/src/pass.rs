@@ -26,6 +26,7 @@ use dualpower_core::payload::Rule;
 use dualpower_core::{EventId, GroupId, NetworkId, Payload, PublicKey, VerifiedEvent};
 
 use crate::authority::{Act, Authority, Bits, Cx};
+use crate::credit::{self, CreditBook};
 use crate::decisions::{self, Book};
 use crate::domain::{Domain, Effect};
 use crate::graph::Graph;
@@ -95,6 +96,7 @@ struct Domains {
     keys: Keys,
     decisions: Book,
     work: WorkBook,
+    credit: CreditBook,
 }
 
 impl Domains {
@@ -109,6 +111,8 @@ impl Domains {
             Some(&mut self.decisions)
         } else if work::owns(p) {
             Some(&mut self.work)
+        } else if credit::owns(p) {
+            Some(&mut self.credit)
         } else {
             None
         }
@@ -177,6 +181,7 @@ impl Run {
                 keys: Keys::default(),
                 decisions: Book::default(),
                 work: WorkBook::default(),
+                credit: CreditBook::default(),
             },
             removals: Vec::new(),
             incl: Vec::with_capacity(graph.order.len()),
@@ -283,6 +288,9 @@ impl Run {
                 Act::Tasks { proposal, specs } => Some((*proposal, specs.clone())),
                 _ => None,
             };
+            if let Act::Limit { member, limit } = &act {
+                self.domains.credit.enacted_limit(*member, *limit);
+            }
             let idx = self.auth.push(id, act, past.clone());
             if let Some((proposal, specs)) = tasks {
                 self.domains
@@ -312,6 +320,7 @@ impl Run {
         self.domains.keys.take_touched();
         self.domains.decisions.take_changes();
         self.domains.work.take_touched();
+        self.domains.credit.take_touched();
     }
 
     /// Brings `st`, the state as of the last [`Run::refresh`] or [`Run::mark_clean`] when this
@@ -342,6 +351,7 @@ impl Run {
         }
         // Group time moves with every event; the rest of the work view only when work changed.
         self.domains.work.refresh(&self.auth, &all, &mut st.work);
+        self.domains.credit.refresh(&mut st.credit);
         let book = &mut self.domains.decisions;
         let (mut ids, delegated) = book.take_changes();
         for who in &delegated {
@@ -386,6 +396,7 @@ impl Run {
         st.delegations = delegations;
         st.spent = spent;
         st.work = self.domains.work.view(&self.auth, &all);
+        st.credit = self.domains.credit.view();
         st.forked = graph.forks.clone();
         st
     }
@@ -394,11 +405,12 @@ impl Run {
 impl Domains {
     /// Tells every domain which bit control event `id` got (each keeps what it returned).
     fn marked(&mut self, id: &EventId, bit: usize) {
-        let all: [&mut dyn Domain; 4] = [
+        let all: [&mut dyn Domain; 5] = [
             &mut self.membership,
             &mut self.keys,
             &mut self.decisions,
             &mut self.work,
+            &mut self.credit,
         ];
         for d in all {
             d.marked(id, bit);

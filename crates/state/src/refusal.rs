@@ -37,6 +37,13 @@ pub enum Refusal {
         /// Why.
         why: String,
     },
+    /// A ledger act (payment, invoice, limit) its rules do not allow.
+    Credit {
+        /// The act (`pay`, `invoice`, `limit`).
+        act: &'static str,
+        /// Why.
+        why: String,
+    },
     /// The constitution requires a collective decision for this, which this version cannot take.
     NeedsDecision(&'static str),
     /// The join's invite is not in the set.
@@ -155,7 +162,9 @@ impl fmt::Display for Refusal {
             Refusal::NoRight { action, rule } => {
                 write!(f, "not allowed to {action}: the constitution requires `{rule}`")
             }
-            Refusal::Work { act, why } => write!(f, "{act} refused: {why}"),
+            Refusal::Work { act, why } | Refusal::Credit { act, why } => {
+                write!(f, "{act} refused: {why}")
+            }
             Refusal::NeedsDecision(a) => write!(
                 f,
                 "the constitution requires a collective decision to {a}: put it to a proposal"
