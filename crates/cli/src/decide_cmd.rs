@@ -71,6 +71,9 @@ pub(crate) enum DecideCommand {
         /// `TITLE[;slots=N][;domain=D][;due=DAYS][;skills=a,b]`.
         #[arg(long = "task", value_name = "TASK")]
         tasks: Vec<String>,
+        /// `MEMBER=AMOUNT`: the credit limit it sets if it passes (when limits are by vote).
+        #[arg(long, value_name = "MEMBER=AMOUNT")]
+        set_limit: Option<String>,
         /// The rule changes, with --constitution.
         #[command(flatten)]
         rules: ConstitutionArgs,
@@ -219,6 +222,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
             grant_role,
             revoke_role,
             tasks,
+            set_limit,
             rules,
         } => {
             if !constitution && !rules.is_empty() {
@@ -250,6 +254,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: DecideCommand) -> Result<i32> {
                         .iter()
                         .map(|t| dualpower_node::ops::TaskArgs::parse(t))
                         .collect::<Result<_, _>>()?,
+                    set_limit,
                 },
             )?;
             ctx.emit(v.clone(), || {

@@ -14,6 +14,7 @@ mod node_cmd;
 mod out;
 mod when;
 mod work_cmd;
+mod ledger_cmd;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};
@@ -64,6 +65,8 @@ enum Command {
     Decide(decide_cmd::DecideCommand),
     #[command(flatten)]
     Work(work_cmd::WorkCommand),
+    #[command(flatten)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// List the groups this node knows.
     Groups,
     /// Post to a group.
@@ -377,6 +380,11 @@ impl Ctx {
 
     /// The identity, unlocked with the passphrase: for commands that sign or decrypt on the
     /// store themselves, which they do only when no node runs.
+    /// Our did:key, read without the passphrase.
+    pub(crate) fn identity_did(&self) -> Result<String> {
+        Ok(keystore::public(&self.home)?.to_did())
+    }
+
     fn identity(&self) -> Result<Identity> {
         keystore::public(&self.home)?;
         let pass = passphrase("Passphrase: ", false)?;
@@ -607,6 +615,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Groups => groups(&ctx),
         Command::Decide(cmd) => decide_cmd::run(&ctx, cmd),
         Command::Work(cmd) => work_cmd::run(&ctx, cmd),
+        Command::Ledger(cmd) => ledger_cmd::run(&ctx, cmd),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
             group,
@@ -689,7 +698,7 @@ fn is_background(foreground: Option<i32>, own: i32) -> bool {
     foreground.is_some_and(|fg| fg != own)
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -322,6 +322,11 @@ pub fn action_text(p: &ProposalState) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { member, limit })) => format!(
+            "set {}'s credit limit to {}",
+            member.to_did(),
+            dualpower_core::ledger::amount_text(i128::from(limit))
+        ),
         Ok(other) => format!("a `{}` event", other.kind_name()),
         Err(e) => format!("an unreadable action ({e})"),
     })

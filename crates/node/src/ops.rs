@@ -17,6 +17,7 @@ pub mod content;
 pub mod decisions;
 pub mod derived;
 pub mod keys;
+pub mod ledger;
 pub mod membership;
 pub mod names;
 pub mod opened;
@@ -172,6 +173,9 @@ pub enum Op {
         /// Tasks its close creates if it passes (any yes/no method).
         #[serde(default)]
         tasks: Vec<TaskArgs>,
+        /// `MEMBER=AMOUNT`: the credit limit it sets if it passes (when limits are by vote).
+        #[serde(default)]
+        set_limit: Option<String>,
     },
     /// Revise one's proposal during discussion.
     Revise {
@@ -381,6 +385,46 @@ pub enum Op {
         /// The domain.
         domain: String,
     },
+    /// Pay a member (or settle an invoice addressed to us).
+    Pay {
+        /// Group.
+        group: String,
+        /// The payee (not needed with `invoice`).
+        #[serde(default)]
+        to: Option<String>,
+        /// The amount, e.g. `1.5` (not needed with `invoice`).
+        #[serde(default)]
+        amount: Option<String>,
+        /// What for.
+        #[serde(default)]
+        memo: String,
+        /// The invoice this settles (id prefix): pays its amount to its author.
+        #[serde(default)]
+        invoice: Option<String>,
+    },
+    /// Ask a member to pay us.
+    Invoice {
+        /// Group.
+        group: String,
+        /// Who is asked to pay.
+        payer: String,
+        /// The amount, e.g. `3` or `0.5`.
+        amount: String,
+        /// What for.
+        #[serde(default)]
+        memo: String,
+    },
+    /// Set a credit limit: lowering our own is free; anything else follows the rule
+    /// `credit.limits` (by default a vote: `propose … --set-limit`).
+    SetLimit {
+        /// Group.
+        group: String,
+        /// Whose (default: ours).
+        #[serde(default)]
+        member: Option<String>,
+        /// The limit, e.g. `20`.
+        limit: String,
+    },
     /// Send a direct message.
     Dm {
         /// Group to carry it (default: the first group both are members of).
@@ -435,6 +479,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::MediateOutcome { .. }
         | Op::MediateAgree { .. }
         | Op::Vouch { .. }) => work::apply(cx, op),
+        op @ (Op::Pay { .. } | Op::Invoice { .. } | Op::SetLimit { .. }) => ledger::apply(cx, op),
         Op::Petname { member, name } => names::petname(cx, &member, name.as_deref()),
         Op::Rekey { group } => keys::rekey(cx, &group),
     }

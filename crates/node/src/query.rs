@@ -84,6 +84,15 @@ pub enum Query {
         #[serde(default)]
         member: Option<String>,
     },
+    /// The group's mutual-credit ledger: balances, limits, payments, invoices (one member's only
+    /// if `member` is given).
+    Ledger {
+        /// Group (hex).
+        group: String,
+        /// The member (did:key, hex, or a piece of one).
+        #[serde(default)]
+        member: Option<String>,
+    },
     /// A proposal's certificate recomputed from every stored event re-verified from its bytes.
     VerifyTally {
         /// Group (hex).
@@ -188,6 +197,29 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 g,
                 now,
                 crate::work::reputation_json(&st, member.as_ref()),
+            )
+        }
+        Query::Ledger { group, member } => {
+            let g = group_in(store, &group)?;
+            let st = crate::ops::view(store, id, g, now)?.state;
+            let member = member
+                .map(|m| {
+                    crate::ops::member_among(
+                        &m,
+                        st.members
+                            .keys()
+                            .chain(st.removed.keys())
+                            .chain(st.credit.balances.keys())
+                            .copied(),
+                    )
+                })
+                .transpose()?;
+            labelled(
+                store,
+                id,
+                g,
+                now,
+                crate::ops::ledger::ledger_json(&st, member.as_ref(), None),
             )
         }
         Query::Names { group } => {

@@ -85,6 +85,7 @@ impl Prop<'_> {
             grant_role: None,
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         }
     }
 }

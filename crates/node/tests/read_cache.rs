@@ -58,6 +58,7 @@ fn propose(m: &Member, group: GroupId, title: &str, now: u64) -> String {
             grant_role: None,
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         },
         now,
     )["id"]

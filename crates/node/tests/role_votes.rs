@@ -117,6 +117,7 @@ fn a_hand_made_proposal_for_a_role_the_group_lacks_is_refused_by_every_member() 
             grant_role: Some(format!("{}=landlord", b.did())),
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         },
         2_000,
     ) else {
@@ -161,6 +162,7 @@ fn a_sealed_role_proposal_copied_into_another_group_is_nothing_there() {
             grant_role: Some(format!("{}=admin", b.did())),
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         },
         9_000,
     );
@@ -231,6 +233,7 @@ fn an_ambiguous_proposal_prefix_names_no_proposal() {
             grant_role: None,
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         },
         2_000,
     );

@@ -70,6 +70,7 @@ fn propose(m: &Member, group: GroupId, title: &str, remove: Option<String>, now:
             grant_role: None,
             revoke_role: None,
             tasks: Vec::new(),
+            set_limit: None,
         },
         now,
     );

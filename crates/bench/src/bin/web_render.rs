@@ -242,6 +242,7 @@ fn build(posts: usize, proposals: usize) -> (Vec<Member>, GroupId) {
                 grant_role: None,
                 revoke_role: None,
                 tasks: Vec::new(),
+                set_limit: None,
             },
             tick(),
         );

@@ -46,6 +46,8 @@ struct Draft {
     role: Option<(String, bool)>,
     /// Tasks its close creates.
     tasks: Vec<super::work::TaskArgs>,
+    /// `MEMBER=AMOUNT`: the credit limit it sets.
+    set_limit: Option<String>,
 }
 
 /// Carries out a decision operation (the caller routes only those here).
@@ -67,6 +69,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             grant_role,
             revoke_role,
             tasks,
+            set_limit,
         } => {
             let role = match (grant_role, revoke_role) {
                 (Some(_), Some(_)) => {
@@ -92,6 +95,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 admit,
                 role,
                 tasks,
+                set_limit,
             };
             propose(cx, &group, draft)
         }
@@ -182,6 +186,7 @@ fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
         Some(m) => Method::parse(m).map_err(|e| invalid(e.to_string())),
         None if d.amend.is_some()
             || !d.tasks.is_empty()
+            || d.set_limit.is_some()
             || d.remove.is_some()
             || d.admit.is_some()
             || d.role.is_some() =>
@@ -202,11 +207,24 @@ fn action_of(st: &GroupState, d: &Draft, now: u64) -> Result<Vec<u8>, OpError> {
         d.admit.is_some(),
         d.role.is_some(),
         !d.tasks.is_empty(),
+        d.set_limit.is_some(),
     ];
     if acts.iter().filter(|x| **x).count() > 1 {
         return Err(invalid(
-            "one proposal changes the rules, removes or admits one member, grants or revokes one role, or creates tasks: not several",
+            "one proposal changes the rules, removes or admits one member, grants or revokes one role, creates tasks or sets one credit limit: not several",
         ));
+    }
+    if let Some(arg) = &d.set_limit {
+        let (m, amount) = arg.rsplit_once('=').ok_or_else(|| {
+            invalid("--set-limit takes MEMBER=AMOUNT, e.g. --set-limit did:key:z6Mk…=40")
+        })?;
+        let member = member_among(m.trim(), known_keys(st))?;
+        if !st.is_member(&member) {
+            return Err(invalid(format!("{} is not a member", member.to_did())));
+        }
+        let limit = dualpower_core::ledger::parse_amount(amount, true)
+            .map_err(|e| invalid(e.to_string()))?;
+        return Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { member, limit }).encode());
     }
     if !d.tasks.is_empty() {
         let max = dualpower_core::work::MAX_TASKS;

@@ -375,6 +375,7 @@ pub fn propose_op(group: &str, f: &ProposeForm) -> Result<Op, String> {
         grant_role: None,
         revoke_role: None,
         tasks,
+        set_limit: None,
     })
 }
 

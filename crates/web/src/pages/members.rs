@@ -310,6 +310,7 @@ async fn propose(
         grant_role,
         revoke_role,
         tasks: Vec::new(),
+        set_limit: None,
     };
     act_then(app, me, op, &format!("/g/{g}/members"), |v| {
         let p = v["id"].as_str().unwrap_or_default();
