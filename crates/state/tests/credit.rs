@@ -443,6 +443,22 @@ fn an_invoice_is_settled_once_by_its_payer_paying_its_author_its_amount() {
     same_in_every_order(&s, &st, 0..4);
 }
 
+#[test]
+fn an_invoice_refused_as_an_overspend_stays_open_and_is_paid_later() {
+    let (mut s, _) = group_of(&["A", "B", "C"], Constitution::default());
+    let inv = invoice(&mut s, "B", "A", 2_500);
+    let over = pay_invoice(&mut s, "A", "B", 2_500, inv.id());
+    assert_credit_refusal(&refused_without_effect(&s, &over), "pay", "below its limit");
+    assert_eq!(s.derive().credit.invoices[&inv.id()].paid_by, None);
+    pay(&mut s, "C", "A", 1_000);
+    let paid = pay_invoice(&mut s, "A", "B", 2_500, inv.id());
+    let st = s.derive();
+    assert_valid(&st, &paid);
+    assert_eq!(st.credit.invoices[&inv.id()].paid_by, Some(paid.id()));
+    assert_eq!(bal(&st, &s, "A"), -1_500);
+    same_in_every_order(&s, &st, 0..4);
+}
+
 // 6. Limits.
 
 fn limit_proposal(member: PublicKey, limit: u64) -> Proposal {
@@ -611,6 +627,54 @@ fn a_passed_proposal_sets_a_limit_and_a_payment_beyond_the_old_one_is_then_accep
     let (mut f, _) = group_of(&["A", "B", "C"], Constitution::default());
     decide_limit(&mut f, &[], "B", 5_000);
     assert!(f.derive().credit.limits.is_empty());
+}
+
+#[test]
+fn the_credit_rules_in_force_at_the_payment_apply() {
+    let (mut s, _) = group_of(&["A", "B", "C"], Constitution::default());
+    let mut before = s.clone();
+    let bad = pay(&mut before, "B", "C", 4_000);
+    assert_credit_refusal(
+        &refused_without_effect(&before, &bad),
+        "pay",
+        "limit of -2000",
+    );
+    // The admin amends the default limit to 50.00 and lets members set limits.
+    let amended = Constitution {
+        credit: CreditRules {
+            default_limit: 5_000,
+            limits: Rule::Member,
+            ..CreditRules::default()
+        },
+        ..Constitution::default()
+    };
+    let deps = heads(&s);
+    let amend = s.write("A", Payload::Amend(amended.clone()), &deps, T);
+    let st = s.derive();
+    assert_valid(&st, &amend);
+    assert_eq!(st.constitution, amended);
+    let ok = pay(&mut s, "B", "C", 4_000);
+    assert_valid(&s.derive(), &ok);
+    // A payment that did not see the amendment is judged by the old limit.
+    let (mut blind, tip) = group_of(&["A", "B", "C"], Constitution::default());
+    let deps = heads(&blind);
+    blind.write("A", Payload::Amend(amended), &deps, T);
+    let bad = pay_with(&mut blind, "B", "C", 4_000, &[tip]);
+    assert_credit_refusal(
+        &refused_without_effect(&blind, &bad),
+        "pay",
+        "limit of -2000",
+    );
+    // Under the amended rule, C sets B's limit.
+    let set = limit(&mut s, "C", "B", 6_000);
+    let st = s.derive();
+    assert_valid(&st, &set);
+    assert_eq!(st.credit.limits.get(&s.key("B")), Some(&6_000));
+    let ok = pay(&mut s, "B", "C", 2_000);
+    let st = s.derive();
+    assert_valid(&st, &ok);
+    assert_eq!(bal(&st, &s, "B"), -6_000);
+    same_in_every_order(&s, &st, 0..4);
 }
 
 // 7. Random histories.
