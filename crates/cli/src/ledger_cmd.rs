@@ -309,8 +309,14 @@ mod tests {
         });
         let c = csv_of(&v);
         let line = c.lines().nth(1).unwrap();
-        assert!(line.contains("\"'=HYPERLINK(\"\"x\"\"), and \"\"more\"\"\""), "{line}");
-        assert!(line.starts_with("1970-01-01 00:00 UTC,a,b,1.50,hours,"), "{line}");
+        assert!(
+            line.contains("\"'=HYPERLINK(\"\"x\"\"), and \"\"more\"\"\""),
+            "{line}"
+        );
+        assert!(
+            line.starts_with("1970-01-01 00:00 UTC,a,b,1.50,hours,"),
+            "{line}"
+        );
         assert_eq!(field("-1.50"), "-1.50", "numbers stay numbers");
     }
 }

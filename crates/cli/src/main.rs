@@ -10,11 +10,11 @@
 
 mod decide_cmd;
 mod join_cmd;
+mod ledger_cmd;
 mod node_cmd;
 mod out;
 mod when;
 mod work_cmd;
-mod ledger_cmd;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal};

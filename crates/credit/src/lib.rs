@@ -68,8 +68,6 @@ pub struct Account<P> {
     pub seen_in: i128,
     /// Incoming payments it has not been seen to know of yet: (payment, amount).
     pending: Vec<(P, u64)>,
-    /// Its credit limit, if set (else the ledger's default).
-    pub limit: Option<u64>,
     /// Accepted payments it made or received.
     pub payments: u64,
 }
@@ -81,7 +79,6 @@ impl<P> Default for Account<P> {
             paid: 0,
             seen_in: 0,
             pending: Vec::new(),
-            limit: None,
             payments: 0,
         }
     }
@@ -91,35 +88,20 @@ impl<P> Default for Account<P> {
 #[derive(Debug, Clone)]
 pub struct Ledger<K, P> {
     accounts: BTreeMap<K, Account<P>>,
-    /// The limit of an account with none of its own.
-    pub default_limit: u64,
     /// Sum of every accepted amount.
     pub volume: u128,
 }
 
-impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
-    /// An empty ledger.
-    pub fn new(default_limit: u64) -> Self {
+impl<K: Ord + Clone, P: Clone> Default for Ledger<K, P> {
+    fn default() -> Self {
         Ledger {
             accounts: BTreeMap::new(),
-            default_limit,
             volume: 0,
         }
     }
+}
 
-    /// The limit of `k`.
-    pub fn limit(&self, k: &K) -> u64 {
-        self.accounts
-            .get(k)
-            .and_then(|a| a.limit)
-            .unwrap_or(self.default_limit)
-    }
-
-    /// Sets `k`'s limit (the state crate checks who may).
-    pub fn set_limit(&mut self, k: &K, limit: u64) {
-        self.accounts.entry(k.clone()).or_default().limit = Some(limit);
-    }
-
+impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
     /// The balance of `k` as of every accepted payment.
     pub fn balance(&self, k: &K) -> i128 {
         self.accounts.get(k).map_or(0, |a| a.balance)
@@ -146,12 +128,14 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         a.seen_in - a.paid
     }
 
-    /// Checks a payment without making it.
+    /// Checks a payment without making it; `limit` is the payer's limit at the payment (the
+    /// caller knows which limit changes are in the payment's past).
     pub fn check(
         &mut self,
         payer: &K,
         payee: &K,
         amount: u64,
+        limit: u64,
         in_past: impl Fn(&P) -> bool,
     ) -> Result<(), CreditError> {
         if amount == 0 {
@@ -164,7 +148,6 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
             return Err(CreditError::ToSelf);
         }
         let balance = self.seen_balance(payer, in_past);
-        let limit = self.limit(payer);
         let after = balance - i128::from(amount);
         if after < -i128::from(limit) {
             return Err(CreditError::Overspend {
@@ -177,16 +160,18 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         Ok(())
     }
 
-    /// Makes payment `id` of `amount` from `payer` to `payee`, if the rules allow it.
+    /// Makes payment `id` of `amount` from `payer` (whose limit is `limit`) to `payee`, if the
+    /// rules allow it.
     pub fn pay(
         &mut self,
         id: P,
         payer: &K,
         payee: &K,
         amount: u64,
+        limit: u64,
         in_past: impl Fn(&P) -> bool,
     ) -> Result<(), CreditError> {
-        self.check(payer, payee, amount, in_past)?;
+        self.check(payer, payee, amount, limit, in_past)?;
         let a = i128::from(amount);
         let from = self.accounts.entry(payer.clone()).or_default();
         from.balance -= a;

@@ -9,18 +9,18 @@ use proptest::prelude::*;
 
 #[test]
 fn refusals_say_why_and_change_nothing() {
-    let mut l: Ledger<u32, u32> = Ledger::new(10);
+    let mut l: Ledger<u32, u32> = Ledger::default();
     let all = |_: &u32| true;
-    assert_eq!(l.pay(1, &0, &1, 0, all), Err(CreditError::Zero));
+    assert_eq!(l.pay(1, &0, &1, 0, 10, all), Err(CreditError::Zero));
     assert_eq!(
-        l.pay(2, &0, &1, MAX_AMOUNT + 1, all),
+        l.pay(2, &0, &1, MAX_AMOUNT + 1, 10, all),
         Err(CreditError::TooLarge {
             amount: MAX_AMOUNT + 1
         })
     );
-    assert_eq!(l.pay(3, &0, &0, 5, all), Err(CreditError::ToSelf));
-    assert_eq!(l.pay(4, &0, &1, 10, all), Ok(()));
-    let e = l.pay(5, &0, &1, 1, all).unwrap_err();
+    assert_eq!(l.pay(3, &0, &0, 5, 10, all), Err(CreditError::ToSelf));
+    assert_eq!(l.pay(4, &0, &1, 10, 10, all), Ok(()));
+    let e = l.pay(5, &0, &1, 1, 10, all).unwrap_err();
     assert_eq!(
         e,
         CreditError::Overspend {
@@ -36,19 +36,18 @@ fn refusals_say_why_and_change_nothing() {
 
 #[test]
 fn credit_counts_only_once_the_spender_has_seen_it() {
-    let mut l: Ledger<u32, u32> = Ledger::new(0);
-    l.pay(1, &9, &0, 5, |_| true).unwrap_err(); // 9 has nothing and no limit
-    l.set_limit(&9, 100);
-    l.pay(1, &9, &0, 50, |_| true).unwrap();
+    let mut l: Ledger<u32, u32> = Ledger::default();
+    l.pay(1, &9, &0, 5, 0, |_| true).unwrap_err(); // 9 has nothing and no limit
+    l.pay(1, &9, &0, 50, 100, |_| true).unwrap();
     // 0 received 50, but its payment does not have payment 1 in its past: it cannot spend it.
     assert!(matches!(
-        l.pay(2, &0, &1, 10, |_| false),
+        l.pay(2, &0, &1, 10, 0, |_| false),
         Err(CreditError::Overspend { balance: 0, .. })
     ));
     // Once payment 1 is in its past, it can.
-    l.pay(3, &0, &1, 10, |p| *p == 1).unwrap();
+    l.pay(3, &0, &1, 10, 0, |p| *p == 1).unwrap();
     // And from then on (later payments of 0 have its earlier ones in their past).
-    l.pay(4, &0, &1, 40, |_| false).unwrap();
+    l.pay(4, &0, &1, 40, 0, |_| false).unwrap();
     assert_eq!((l.balance(&0), l.balance(&1), l.balance(&9)), (0, 50, -50));
     assert_eq!(l.sum(), 0);
 }
@@ -81,7 +80,8 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..200),
         default_limit in 0u64..60,
     ) {
-        let mut l: Ledger<u8, u32> = Ledger::new(default_limit);
+        let mut l: Ledger<u8, u32> = Ledger::default();
+        let mut limits = [default_limit; 8];
         // What each account has seen: payment ids (its own are always known).
         let mut seen: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); 8];
         let mut next = 0u32;
@@ -90,10 +90,10 @@ proptest! {
                 Step::Pay(a, b, amount) => {
                     let before: Vec<i128> = (0..8).map(|k| l.balance(&k)).collect();
                     let known = seen[a as usize].clone();
-                    let limit = l.limit(&a);
+                    let limit = limits[a as usize];
                     let id = next;
                     next += 1;
-                    match l.pay(id, &a, &b, amount, |p| known.contains(p)) {
+                    match l.pay(id, &a, &b, amount, limit, |p| known.contains(p)) {
                         Ok(()) => {
                             seen[a as usize].insert(id);
                             prop_assert!((1..=MAX_AMOUNT).contains(&amount) && a != b);
@@ -112,7 +112,7 @@ proptest! {
                 Step::Sync(a) => {
                     seen[a as usize].extend(0..next);
                 }
-                Step::Limit(a, x) => l.set_limit(&a, x),
+                Step::Limit(a, x) => limits[a as usize] = x,
             }
             prop_assert_eq!(l.sum(), 0);
         }

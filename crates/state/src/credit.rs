@@ -16,7 +16,9 @@
 //! - An invoice counts only when its payer pays it (a payment naming the invoice, of its amount,
 //!   to its author); it is settled once.
 //! - Lowering one's own limit is free; any other limit change follows the rule `credit.limits`
-//!   (by default a vote: a passed proposal whose action is the limit).
+//!   (by default a vote: a passed proposal whose action is the limit). A payment is judged
+//!   with the payer's limit as of its own causal point: the last limit change in its past, else
+//!   the default of the rules in force there.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -97,23 +99,15 @@ impl CreditState {
 }
 
 /// The credit domain's record while the pass runs.
+#[derive(Default)]
 pub(crate) struct CreditBook {
     ledger: Ledger<PublicKey, EventId>,
     st: CreditState,
-    /// Control bits of payments and invoices (markers), for "is it in my past".
+    /// Control bits of payments, invoices and limit changes (markers), for "is it in my past".
     bits: HashMap<EventId, usize>,
+    /// Each member's limit changes in causal order: (the event that set it, the limit).
+    limit_changes: HashMap<PublicKey, Vec<(EventId, u64)>>,
     touched: bool,
-}
-
-impl Default for CreditBook {
-    fn default() -> Self {
-        CreditBook {
-            ledger: Ledger::new(0),
-            st: CreditState::default(),
-            bits: HashMap::new(),
-            touched: false,
-        }
-    }
 }
 
 impl CreditBook {
@@ -138,17 +132,39 @@ impl CreditBook {
         }
     }
 
-    /// A limit enacted by a passed proposal.
-    pub(crate) fn enacted_limit(&mut self, member: PublicKey, limit: u64) {
-        self.ledger.set_limit(&member, limit);
+    /// A limit set by event `by` (with control bit `bit` once known): a passed proposal's close,
+    /// or a member's own limit act.
+    pub(crate) fn set_limit(
+        &mut self,
+        by: EventId,
+        bit: Option<usize>,
+        member: PublicKey,
+        limit: u64,
+    ) {
+        if let Some(b) = bit {
+            self.bits.insert(by, b);
+        }
+        self.limit_changes
+            .entry(member)
+            .or_default()
+            .push((by, limit));
         self.st.limits.insert(member, limit);
         self.touched = true;
+    }
+
+    /// `member`'s limit at `cx`: the last limit change in its causal past (in causal order),
+    /// else the default of the rules in force there. A change the payer had not seen does not
+    /// apply to its payment, in either direction.
+    fn limit_at(&self, cx: &Cx<'_>, member: &PublicKey) -> u64 {
+        self.limit_changes
+            .get(member)
+            .and_then(|v| v.iter().rev().find(|(by, _)| self.in_past(cx, by)))
+            .map_or(cx.constitution().credit.default_limit, |(_, l)| *l)
     }
 
     fn judge_act(&mut self, cx: &Cx<'_>, act: LedgerAct) -> Result<Effect, Refusal> {
         let name = act.name();
         let rules = &cx.constitution().credit;
-        self.ledger.default_limit = rules.default_limit;
         match act {
             LedgerAct::Pay {
                 to,
@@ -176,9 +192,10 @@ impl CreditBook {
                         return Err(no(name, format!("the invoice was paid already by {p}")));
                     }
                 }
+                let limit = self.limit_at(cx, &cx.author);
                 let bits = &self.bits;
                 self.ledger
-                    .pay(cx.id, &cx.author, &to, amount, |p| {
+                    .pay(cx.id, &cx.author, &to, amount, limit, |p| {
                         bits.get(p).is_some_and(|b| cx.past.has(*b))
                     })
                     .map_err(|e| no(name, e.to_string()))?;
@@ -227,15 +244,16 @@ impl CreditBook {
                 Ok(Effect::act(Act::Marker))
             }
             LedgerAct::Limit { member, limit } => {
-                let current = self.ledger.limit(&member);
+                let current = self.limit_at(cx, &member);
                 if !(member == cx.author && limit <= current) {
                     cx.check("set credit limits", &rules.limits)?;
                     if !cx.is_member(&member) {
                         return Err(Refusal::TargetNotMember(member));
                     }
                 }
-                self.enacted_limit(member, limit);
-                Ok(Effect::None)
+                // Its bit arrives through `marked`, before any later event asks.
+                self.set_limit(cx.id, None, member, limit);
+                Ok(Effect::act(Act::Marker))
             }
         }
     }

@@ -288,10 +288,13 @@ impl Run {
                 Act::Tasks { proposal, specs } => Some((*proposal, specs.clone())),
                 _ => None,
             };
-            if let Act::Limit { member, limit } = &act {
-                self.domains.credit.enacted_limit(*member, *limit);
-            }
+
             let idx = self.auth.push(id, act, past.clone());
+            if let Act::Limit { member, limit } = &self.auth.ctrls[idx].act {
+                self.domains
+                    .credit
+                    .set_limit(id, Some(idx), *member, *limit);
+            }
             if let Some((proposal, specs)) = tasks {
                 self.domains
                     .work

@@ -566,8 +566,8 @@ fn limits_are_lowered_freely_and_otherwise_follow_the_rule() {
         Refusal::TargetNotMember(m.key("Z"))
     );
 
-    // A limit set concurrently with a payment that did not see it: whichever way the pass
-    // orders them, every delivery order agrees.
+    // A limit set concurrently with a payment that did not see it does not apply to it: the
+    // payment is judged at its own causal point (A's limit there is still the default 20.00).
     // A (at 0.00) pays 15.00 while B lowers A's limit to 5.00.
     let base = heads(&m);
     let a_key = m.key("A");
@@ -580,19 +580,22 @@ fn limits_are_lowered_freely_and_otherwise_follow_the_rule() {
         &base,
         T,
     );
+    let lowered = m.events.last().unwrap().id();
     let concurrent = pay_with(&mut m, "A", "C", 1_500, &base);
     let st = m.derive();
-    assert_eq!(
-        bal(&m.derive(), &m, "A"),
-        if refusal(&st, &concurrent).is_none() {
-            -1_500
-        } else {
-            0
-        }
-    );
+    assert_valid(&st, &concurrent);
+    assert_eq!(bal(&st, &m, "A"), -1_500);
     assert_eq!(st.credit.limits.get(&a_key), Some(&500));
     assert_eq!(st.credit.sum(), 0);
     same_in_every_order(&m, &st, 0..8);
+    // A payment that has the lowered limit in its past is judged by it: A is at -15.00, below
+    // -5.00 already, so even 0.01 more is refused.
+    let after = pay_with(&mut m, "A", "C", 1, &[concurrent.id(), lowered]);
+    assert_credit_refusal(
+        &refused_without_effect(&m, &after),
+        "pay",
+        "below its limit of -500",
+    );
 }
 
 #[test]

@@ -39,13 +39,15 @@ fn main() {
     let mut refused = 0;
     for _ in 0..5 {
         let (w, c) = (Instant::now(), thread_cpu());
-        let mut l: Ledger<u32, u64> = Ledger::new(500);
+        let mut l: Ledger<u32, u64> = Ledger::default();
         refused = 0;
         for (i, (a, b, amount)) in payments.iter().enumerate() {
             // A payer has seen everything paid to it up to a payment 1 000 back (a node a
             // little behind), so the "seen" bookkeeping does real work.
             let horizon = (i as u64).saturating_sub(1000);
-            if l.pay(i as u64, a, b, *amount, |p| *p < horizon).is_err() {
+            if l.pay(i as u64, a, b, *amount, 500, |p| *p < horizon)
+                .is_err()
+            {
                 refused += 1;
             }
         }

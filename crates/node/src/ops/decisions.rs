@@ -224,7 +224,9 @@ fn action_of(st: &GroupState, d: &Draft, now: u64) -> Result<Vec<u8>, OpError> {
         }
         let limit = dualpower_core::ledger::parse_amount(amount, true)
             .map_err(|e| invalid(e.to_string()))?;
-        return Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { member, limit }).encode());
+        return Ok(
+            Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { member, limit }).encode(),
+        );
     }
     if !d.tasks.is_empty() {
         let max = dualpower_core::work::MAX_TASKS;

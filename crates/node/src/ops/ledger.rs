@@ -10,7 +10,9 @@ use dualpower_state::GroupState;
 use serde_json::{Value, json};
 
 use super::keys::{view, write_decision};
-use super::write::{Cx, OpError, by_prefix, group_arg, invalid, known_keys, member_among, require_member};
+use super::write::{
+    Cx, OpError, by_prefix, group_arg, invalid, known_keys, member_among, require_member,
+};
 use super::{Op, Outcome};
 
 /// A member's limit as of the whole set.
