@@ -371,6 +371,11 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
                 "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
                 "history": c.history, "forget_after_days": c.forget_after_days,
                 "work": crate::work::rules_json(&c.work),
+                "credit": {
+                    "unit": c.credit.unit,
+                    "default_limit": dualpower_core::ledger::amount_text(i128::from(c.credit.default_limit)),
+                    "limits": c.credit.limits.to_text(),
+                },
             },
             "epoch": st.writing_epoch().map(|e| e.to_hex()),
             // Who might carry others' weight well: the most trusted for their work (all

@@ -67,6 +67,16 @@ pub struct ConstitutionArgs {
     /// Hours volunteers have to reveal after a role's or mediator's list closes (default 24).
     #[cfg_attr(feature = "clap", arg(long))]
     pub reveal_hours: Option<u64>,
+    /// The mutual-credit unit's name (default `hours`).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub credit_unit: Option<String>,
+    /// Every member's credit limit until one is set for it, e.g. `20` (default 20).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub default_limit: Option<String>,
+    /// Who may set credit limits other than lowering their own: `member`, `role:NAME` or `vote`
+    /// (default vote).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub limit_rule: Option<String>,
 }
 
 impl ConstitutionArgs {
@@ -74,7 +84,7 @@ impl ConstitutionArgs {
     pub const FLAGS: &'static str = "--invite, --admission, --removal, --amend, --roles, \
          --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
          --block-override, --task-rule, --confirmations, --half-life-days, --seeds, --domains, \
-         --rotate, --reveal-hours";
+         --rotate, --reveal-hours, --credit-unit, --default-limit, --limit-rule";
 
     /// These changes as the flags a person types (`--history false --amend vote`), to suggest
     /// the command that makes them another way.
@@ -111,6 +121,9 @@ impl ConstitutionArgs {
             put("rotate", Some(r.clone()));
         }
         put("reveal-hours", self.reveal_hours.map(|d| d.to_string()));
+        put("credit-unit", self.credit_unit.clone());
+        put("default-limit", self.default_limit.clone());
+        put("limit-rule", self.limit_rule.clone());
         f.join(" ")
     }
 
@@ -135,6 +148,9 @@ impl ConstitutionArgs {
             domains,
             rotate,
             reveal_hours,
+            credit_unit,
+            default_limit,
+            limit_rule,
         } = self;
         invite.is_none()
             && admission.is_none()
@@ -154,6 +170,9 @@ impl ConstitutionArgs {
             && domains.is_none()
             && rotate.is_none()
             && reveal_hours.is_none()
+            && credit_unit.is_none()
+            && default_limit.is_none()
+            && limit_rule.is_none()
     }
 
     /// The constitution `base` with these changes. Seeds are resolved among `members` (keys
@@ -257,6 +276,19 @@ impl ConstitutionArgs {
         if let Some(h) = self.reveal_hours {
             c.work.reveal_hours = h;
         }
+        if let Some(u) = &self.credit_unit {
+            if u.len() > dualpower_core::ledger::MAX_UNIT_BYTES {
+                return Err(invalid("the unit's name is at most 32 bytes"));
+            }
+            c.credit.unit = u.trim().to_owned();
+        }
+        if let Some(l) = &self.default_limit {
+            c.credit.default_limit = dualpower_core::ledger::parse_amount(l, true).map_err(e)?;
+        }
+        if let Some(r) = &self.limit_rule {
+            c.credit.limits = Rule::parse(r).map_err(e)?;
+        }
+        c.credit.check().map_err(e)?;
         c.work.check().map_err(e)?;
         c.check().map_err(e)?;
         Ok(c)

