@@ -8,6 +8,7 @@
 //! (so the node can gossip at once) and no passphrase is asked; other reads open the store
 //! read-only. Only `init` and `serve` create a data directory.
 
+mod aid_cmd;
 mod decide_cmd;
 mod join_cmd;
 mod ledger_cmd;
@@ -67,6 +68,8 @@ enum Command {
     Work(work_cmd::WorkCommand),
     #[command(flatten)]
     Ledger(ledger_cmd::LedgerCommand),
+    #[command(flatten)]
+    Aid(aid_cmd::AidCommand),
     /// List the groups this node knows.
     Groups,
     /// Post to a group.
@@ -616,6 +619,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Decide(cmd) => decide_cmd::run(&ctx, cmd),
         Command::Work(cmd) => work_cmd::run(&ctx, cmd),
         Command::Ledger(cmd) => ledger_cmd::run(&ctx, cmd),
+        Command::Aid(cmd) => aid_cmd::run(&ctx, cmd),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
             group,

@@ -8,6 +8,7 @@
 //! Start with [`event`]: [`event::Draft::sign`] makes an event, [`event::Event::decode`] and
 //! [`event::Event::verify`] (or [`event::verify_batch`]) check one that arrived.
 
+pub mod aid;
 pub mod causal;
 pub mod cbor;
 pub mod decision;

@@ -6,6 +6,7 @@
 //! still stores, verifies and replicates the event and decodes it as [`Payload::Unknown`], so old
 //! nodes never split the network. Known kinds are decoded strictly: unknown fields are an error.
 
+use crate::aid::AidAct;
 use crate::cbor::{Reader, Writer};
 use crate::decision::{
     Ballot, MAX_TOPIC_BYTES, MAX_VOTE_REASON_BYTES, Method, Proposal, ProposalText, Ratio, Scope,
@@ -58,6 +59,7 @@ mod kind {
     pub const PROFILE: u64 = 24;
     pub const WORK: u64 = 25;
     pub const LEDGER: u64 = 26;
+    pub const AID: u64 = 27;
 }
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
@@ -225,6 +227,8 @@ pub enum Payload {
     Work(Work),
     /// Payments, invoices and credit limits of the group's ledger (see [`crate::ledger`]).
     Ledger(LedgerAct),
+    /// Offers, needs, commitments and their fulfilment (see [`crate::aid`]).
+    Aid(AidAct),
     /// A kind this node does not know (written by a newer version). Kept and replicated, ignored
     /// by derived state.
     Unknown {
@@ -920,6 +924,10 @@ impl Payload {
                 w.map(2).uint(0).uint(kind::LEDGER).uint(1);
                 act.encode(&mut w);
             }
+            Payload::Aid(act) => {
+                w.map(2).uint(0).uint(kind::AID).uint(1);
+                act.encode(&mut w);
+            }
             Payload::Unknown { kind } => {
                 w.map(1).uint(0).uint(*kind);
             }
@@ -1148,6 +1156,7 @@ impl Payload {
             kind::MERGE => Payload::Merge,
             kind::WORK => Payload::Work(Work::decode(fields.expect(1, "work")?)?),
             kind::LEDGER => Payload::Ledger(LedgerAct::decode(fields.expect(1, "ledger")?)?),
+            kind::AID => Payload::Aid(AidAct::decode(fields.expect(1, "aid")?)?),
             kind::PROFILE => {
                 let name = fields
                     .expect(1, "name")?
@@ -1210,6 +1219,7 @@ impl Payload {
             Payload::Merge => "merge",
             Payload::Work(w) => w.name(),
             Payload::Ledger(a) => a.name(),
+            Payload::Aid(a) => a.name(),
             Payload::Profile { .. } => "profile",
             Payload::Unknown { .. } => "unknown",
         }

@@ -12,6 +12,7 @@
 //! content decrypted once per event set, for reads). Each operation
 //! returns the events it appended so the node can gossip them.
 
+pub mod aid;
 pub mod constitution;
 pub mod content;
 pub mod decisions;
@@ -385,6 +386,49 @@ pub enum Op {
         /// The domain.
         domain: String,
     },
+    /// Post an offer (`need` false) or a need.
+    AidIntent {
+        /// Group.
+        group: String,
+        /// A need (true) or an offer.
+        need: bool,
+        /// What it is.
+        intent: aid::IntentArgs,
+    },
+    /// Commit to (part of) an offer or need.
+    Commit {
+        /// Group.
+        group: String,
+        /// The offer or need (id prefix, as `board` shows).
+        intent: String,
+        /// How much (default: all that is left).
+        #[serde(default)]
+        quantity: Option<u64>,
+    },
+    /// Say a commitment we provide is fulfilled.
+    Fulfil {
+        /// Group.
+        group: String,
+        /// The commitment (id prefix).
+        commitment: String,
+        /// What was done.
+        #[serde(default)]
+        note: String,
+    },
+    /// Confirm a fulfilment we received (a receipt for the provider's reputation).
+    AidConfirm {
+        /// Group.
+        group: String,
+        /// The commitment (id prefix).
+        commitment: String,
+    },
+    /// Cancel our offer or need, or a commitment we are a party to.
+    AidCancel {
+        /// Group.
+        group: String,
+        /// The offer, need or commitment (id prefix).
+        target: String,
+    },
     /// Pay a member (or settle an invoice addressed to us).
     Pay {
         /// Group.
@@ -480,6 +524,11 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::MediateAgree { .. }
         | Op::Vouch { .. }) => work::apply(cx, op),
         op @ (Op::Pay { .. } | Op::Invoice { .. } | Op::SetLimit { .. }) => ledger::apply(cx, op),
+        op @ (Op::AidIntent { .. }
+        | Op::Commit { .. }
+        | Op::Fulfil { .. }
+        | Op::AidConfirm { .. }
+        | Op::AidCancel { .. }) => aid::apply(cx, op),
         Op::Petname { member, name } => names::petname(cx, &member, name.as_deref()),
         Op::Rekey { group } => keys::rekey(cx, &group),
     }

@@ -84,6 +84,15 @@ pub enum Query {
         #[serde(default)]
         member: Option<String>,
     },
+    /// The mutual-aid board: open offers and needs (filtered), with matching offers for each
+    /// need, and the commitments in progress.
+    Board {
+        /// Group (hex).
+        group: String,
+        /// What to show.
+        #[serde(default)]
+        filter: crate::ops::aid::BoardFilter,
+    },
     /// The group's mutual-credit ledger: balances, limits, payments, invoices (one member's only
     /// if `member` is given).
     Ledger {
@@ -197,6 +206,17 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 g,
                 now,
                 crate::work::reputation_json(&st, member.as_ref()),
+            )
+        }
+        Query::Board { group, filter } => {
+            let g = group_in(store, &group)?;
+            let st = crate::ops::view(store, id, g, now)?.state;
+            labelled(
+                store,
+                id,
+                g,
+                now,
+                crate::ops::aid::board_json(&st, &filter, None),
             )
         }
         Query::Ledger { group, member } => {
@@ -382,7 +402,7 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
             // domains). A suggestion only: reputation never weighs a vote.
             "suggested_delegates": crate::work::suggest(
                 &st,
-                &st.work.reputation(&c.work, st.creator),
+                &st.reputation(),
                 None,
                 &|k| *k == id.public(),
             ),

@@ -207,7 +207,7 @@ pub fn suggest(
 /// them), roles (with suggested volunteers), cases, receipts.
 pub fn work_json(st: &GroupState) -> Value {
     let w = &st.work;
-    let rep = w.reputation(&st.constitution.work, st.creator);
+    let rep = st.reputation();
     let tasks: Vec<Value> = w
         .tasks
         .iter()
@@ -267,7 +267,7 @@ fn percent(share: u64) -> String {
 
 /// Reputation per domain (or one member's, with its reasons) as JSON.
 pub fn reputation_json(st: &GroupState, member: Option<&PublicKey>) -> Value {
-    let rep = st.work.reputation(&st.constitution.work, st.creator);
+    let rep = st.reputation();
     let seeds: Vec<String> = if st.constitution.work.seeds.is_empty() {
         keys(st.creator)
     } else {

@@ -133,6 +133,8 @@ pub struct GroupState {
     pub work: crate::work::WorkState,
     /// The mutual-credit ledger.
     pub credit: crate::credit::CreditState,
+    /// Offers, needs, commitments and their fulfilment.
+    pub aid: crate::aid::AidState,
 }
 
 impl GroupState {
@@ -175,6 +177,13 @@ impl GroupState {
             }
             Rule::Vote => false,
         }
+    }
+
+    /// Reputation per domain from every receipt (work and mutual aid), with the group's rules:
+    /// see [`crate::work::WorkState::reputation`].
+    pub fn reputation(&self) -> BTreeMap<String, BTreeMap<PublicKey, crate::work::Score>> {
+        self.work
+            .reputation_of(&self.aid.receipts, &self.constitution.work, self.creator)
     }
 
     /// The refusals as a map, for the feed.

@@ -15,6 +15,7 @@
 //! not give exactly [`GroupState::derive`] of the union. A new domain (tasks, reputation,
 //! ledger) is a new module implementing `Domain` and one line in the pass's routing.
 
+pub mod aid;
 mod authority;
 pub mod credit;
 pub mod decisions;
@@ -39,7 +40,8 @@ pub use pass::Opened;
 pub use refusal::Refusal;
 
 /// Whether `p` is written sealed under the governance key and judged from its opened body:
-/// decisions, work and the ledger (everything else sealed is content, which changes no state).
+/// decisions, work, the ledger and mutual aid (everything else sealed is content, which changes
+/// no state).
 pub fn governed(p: &dualpower_core::Payload) -> bool {
-    decisions::owns(p) || work::owns(p) || credit::owns(p)
+    decisions::owns(p) || work::owns(p) || credit::owns(p) || aid::owns(p)
 }

@@ -25,6 +25,7 @@ use dualpower_core::event::FLAG_ENCRYPTED;
 use dualpower_core::payload::Rule;
 use dualpower_core::{EventId, GroupId, NetworkId, Payload, PublicKey, VerifiedEvent};
 
+use crate::aid::{self, AidBook};
 use crate::authority::{Act, Authority, Bits, Cx};
 use crate::credit::{self, CreditBook};
 use crate::decisions::{self, Book};
@@ -97,6 +98,7 @@ struct Domains {
     decisions: Book,
     work: WorkBook,
     credit: CreditBook,
+    aid: AidBook,
 }
 
 impl Domains {
@@ -113,6 +115,8 @@ impl Domains {
             Some(&mut self.work)
         } else if credit::owns(p) {
             Some(&mut self.credit)
+        } else if aid::owns(p) {
+            Some(&mut self.aid)
         } else {
             None
         }
@@ -182,6 +186,7 @@ impl Run {
                 decisions: Book::default(),
                 work: WorkBook::default(),
                 credit: CreditBook::default(),
+                aid: AidBook::default(),
             },
             removals: Vec::new(),
             incl: Vec::with_capacity(graph.order.len()),
@@ -324,6 +329,7 @@ impl Run {
         self.domains.decisions.take_changes();
         self.domains.work.take_touched();
         self.domains.credit.take_touched();
+        self.domains.aid.take_touched();
     }
 
     /// Brings `st`, the state as of the last [`Run::refresh`] or [`Run::mark_clean`] when this
@@ -355,6 +361,7 @@ impl Run {
         // Group time moves with every event; the rest of the work view only when work changed.
         self.domains.work.refresh(&self.auth, &all, &mut st.work);
         self.domains.credit.refresh(&mut st.credit);
+        self.domains.aid.refresh(&mut st.aid);
         let book = &mut self.domains.decisions;
         let (mut ids, delegated) = book.take_changes();
         for who in &delegated {
@@ -400,6 +407,7 @@ impl Run {
         st.spent = spent;
         st.work = self.domains.work.view(&self.auth, &all);
         st.credit = self.domains.credit.view();
+        st.aid = self.domains.aid.view();
         st.forked = graph.forks.clone();
         st
     }
@@ -408,12 +416,13 @@ impl Run {
 impl Domains {
     /// Tells every domain which bit control event `id` got (each keeps what it returned).
     fn marked(&mut self, id: &EventId, bit: usize) {
-        let all: [&mut dyn Domain; 5] = [
+        let all: [&mut dyn Domain; 6] = [
             &mut self.membership,
             &mut self.keys,
             &mut self.decisions,
             &mut self.work,
             &mut self.credit,
+            &mut self.aid,
         ];
         for d in all {
             d.marked(id, bit);

@@ -37,6 +37,14 @@ pub enum Refusal {
         /// Why.
         why: String,
     },
+    /// A mutual-aid act (offer, need, commitment, fulfilment, confirmation, cancellation) its
+    /// rules do not allow.
+    Aid {
+        /// The act.
+        act: &'static str,
+        /// Why.
+        why: String,
+    },
     /// A ledger act (payment, invoice, limit) its rules do not allow.
     Credit {
         /// The act (`pay`, `invoice`, `limit`).
@@ -162,7 +170,7 @@ impl fmt::Display for Refusal {
             Refusal::NoRight { action, rule } => {
                 write!(f, "not allowed to {action}: the constitution requires `{rule}`")
             }
-            Refusal::Work { act, why } | Refusal::Credit { act, why } => {
+            Refusal::Work { act, why } | Refusal::Credit { act, why } | Refusal::Aid { act, why } => {
                 write!(f, "{act} refused: {why}")
             }
             Refusal::NeedsDecision(a) => write!(

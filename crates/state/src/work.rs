@@ -216,6 +216,16 @@ impl WorkState {
         rules: &dualpower_core::work::WorkRules,
         creator: Option<PublicKey>,
     ) -> BTreeMap<String, BTreeMap<PublicKey, Score>> {
+        self.reputation_of(&[], rules, creator)
+    }
+
+    /// [`WorkState::reputation`] counting `more` receipts too (those of mutual aid).
+    pub fn reputation_of(
+        &self,
+        more: &[Receipt],
+        rules: &dualpower_core::work::WorkRules,
+        creator: Option<PublicKey>,
+    ) -> BTreeMap<String, BTreeMap<PublicKey, Score>> {
         let seeds: BTreeSet<PublicKey> = if rules.seeds.is_empty() {
             creator.into_iter().collect()
         } else {
@@ -226,6 +236,7 @@ impl WorkState {
         let receipts: Vec<dualpower_reputation::Receipt<PublicKey>> = self
             .receipts
             .iter()
+            .chain(more)
             .map(|r| dualpower_reputation::Receipt {
                 domain: r.domain.clone(),
                 from: r.from,

@@ -1,0 +1,301 @@
+//! The aid domain: offers and needs, commitments, fulfilments and their confirmation (issue 15).
+//!
+//! It exists so a mutual-aid network's board is a pure function of its signed events like
+//! everything else, and so a fulfilled commitment becomes a receipt for reputation that the
+//! receiver co-signed. Rules, each tested in `tests/aid.rs`:
+//!
+//! - A commitment names an intent in its past that is not cancelled, by someone other than the
+//!   intent's author, before the intent expires (by the committer's own clock: a backdated
+//!   commitment binds only the committer), for at most what is left of it.
+//! - The provider (the committer for a need, the intent's author for an offer) fulfils; the
+//!   receiver (the other one) confirms a fulfilment in its past, once: that confirmation is the
+//!   receipt (receiver → provider), in the domain of the intent's category.
+//! - An intent is cancelled by its author; a commitment by either party, before it is fulfilled.
+//!   A cancellation frees what the commitment held.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dualpower_core::aid::{AidAct, Intent};
+use dualpower_core::{EventId, Payload, PublicKey};
+
+use crate::authority::{Act, Cx};
+use crate::domain::{Domain, Effect};
+use crate::refusal::Refusal;
+use crate::work::Receipt;
+
+/// Whether the aid domain judges `p`.
+pub fn owns(p: &Payload) -> bool {
+    matches!(p, Payload::Aid(_))
+}
+
+fn no(act: &'static str, why: impl Into<String>) -> Refusal {
+    Refusal::Aid {
+        act,
+        why: why.into(),
+    }
+}
+
+/// An offer or need as of the whole set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// Who posted it.
+    pub author: PublicKey,
+    /// What it says.
+    pub intent: Intent,
+    /// Claimed time (ms).
+    pub at: u64,
+    /// Cancelled by its author.
+    pub cancelled: bool,
+    /// Quantity held by commitments that are not cancelled.
+    pub committed: u64,
+}
+
+impl Posted {
+    /// What is left to commit to.
+    pub fn left(&self) -> u64 {
+        self.intent.quantity.saturating_sub(self.committed)
+    }
+}
+
+/// A commitment as of the whole set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commitment {
+    /// The intent.
+    pub intent: EventId,
+    /// Who committed.
+    pub author: PublicKey,
+    /// Who provides.
+    pub provider: PublicKey,
+    /// Who receives.
+    pub receiver: PublicKey,
+    /// How much.
+    pub quantity: u64,
+    /// Claimed time (ms).
+    pub at: u64,
+    /// Cancelled (by whom).
+    pub cancelled: Option<PublicKey>,
+    /// The fulfilment event and its note.
+    pub fulfilled: Option<(EventId, String)>,
+    /// The receiver's confirmation.
+    pub confirmed: Option<EventId>,
+}
+
+/// Mutual aid as of the whole set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AidState {
+    /// Offers and needs by event.
+    pub intents: BTreeMap<EventId, Posted>,
+    /// Commitments by event.
+    pub commitments: BTreeMap<EventId, Commitment>,
+    /// Receipts of confirmed fulfilments (receiver → provider).
+    pub receipts: Vec<Receipt>,
+}
+
+/// The aid domain's record while the pass runs.
+#[derive(Default)]
+pub(crate) struct AidBook {
+    st: AidState,
+    /// Control bits of intents, commitments and fulfilments (markers).
+    bits: HashMap<EventId, usize>,
+    touched: bool,
+}
+
+impl AidBook {
+    fn in_past(&self, cx: &Cx<'_>, id: &EventId) -> bool {
+        self.bits.get(id).is_some_and(|b| cx.past.has(*b))
+    }
+
+    /// Takes whether anything changed since the last call.
+    pub(crate) fn take_touched(&mut self) -> bool {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// The state so far.
+    pub(crate) fn view(&self) -> AidState {
+        self.st.clone()
+    }
+
+    /// Brings `st` up to date if anything changed.
+    pub(crate) fn refresh(&mut self, st: &mut AidState) {
+        if self.take_touched() {
+            *st = self.st.clone();
+        }
+    }
+
+    fn commitment<'a>(
+        &'a self,
+        cx: &Cx<'_>,
+        id: &EventId,
+        act: &'static str,
+    ) -> Result<&'a Commitment, Refusal> {
+        match self.st.commitments.get(id) {
+            Some(c) if self.in_past(cx, id) => Ok(c),
+            _ => Err(no(act, "no such commitment in the author's past")),
+        }
+    }
+
+    fn judge_act(&mut self, cx: &Cx<'_>, act: AidAct) -> Result<Effect, Refusal> {
+        let name = act.name();
+        match act {
+            AidAct::Intent(intent) => {
+                self.st.intents.insert(
+                    cx.id,
+                    Posted {
+                        author: cx.author,
+                        intent,
+                        at: cx.timestamp,
+                        cancelled: false,
+                        committed: 0,
+                    },
+                );
+                self.touched = true;
+                Ok(Effect::act(Act::Marker))
+            }
+            AidAct::Commit { intent, quantity } => {
+                let p = match self.st.intents.get(&intent) {
+                    Some(p) if self.in_past(cx, &intent) => p,
+                    _ => return Err(no(name, "no such offer or need in the author's past")),
+                };
+                if p.cancelled {
+                    return Err(no(name, "it was cancelled"));
+                }
+                if p.author == cx.author {
+                    return Err(no(name, "nobody commits to its own offer or need"));
+                }
+                if p.intent.expires > 0 && cx.timestamp >= p.intent.expires {
+                    return Err(no(name, format!("it expired at {}", p.intent.expires)));
+                }
+                if quantity > p.left() {
+                    return Err(no(
+                        name,
+                        format!("only {} of {} is left", p.left(), p.intent.quantity),
+                    ));
+                }
+                let (provider, receiver) = if p.intent.need {
+                    (cx.author, p.author)
+                } else {
+                    (p.author, cx.author)
+                };
+                if let Some(p) = self.st.intents.get_mut(&intent) {
+                    p.committed += quantity;
+                }
+                self.st.commitments.insert(
+                    cx.id,
+                    Commitment {
+                        intent,
+                        author: cx.author,
+                        provider,
+                        receiver,
+                        quantity,
+                        at: cx.timestamp,
+                        cancelled: None,
+                        fulfilled: None,
+                        confirmed: None,
+                    },
+                );
+                self.touched = true;
+                Ok(Effect::act(Act::Marker))
+            }
+            AidAct::Fulfil { commitment, note } => {
+                let c = self.commitment(cx, &commitment, name)?;
+                if c.provider != cx.author {
+                    return Err(no(name, "only the provider fulfils a commitment"));
+                }
+                if c.cancelled.is_some() {
+                    return Err(no(name, "the commitment was cancelled"));
+                }
+                if c.fulfilled.is_some() {
+                    return Err(no(name, "it is fulfilled already"));
+                }
+                if let Some(c) = self.st.commitments.get_mut(&commitment) {
+                    c.fulfilled = Some((cx.id, note));
+                }
+                self.touched = true;
+                Ok(Effect::act(Act::Marker))
+            }
+            AidAct::Confirm { commitment } => {
+                let c = self.commitment(cx, &commitment, name)?;
+                if c.receiver != cx.author {
+                    return Err(no(name, "only the receiver confirms a fulfilment"));
+                }
+                let Some((done, _)) = &c.fulfilled else {
+                    return Err(no(name, "it is not fulfilled yet"));
+                };
+                if !self.in_past(cx, done) {
+                    return Err(no(name, "the fulfilment is not in the author's past"));
+                }
+                if c.confirmed.is_some() {
+                    return Err(no(name, "it is confirmed already"));
+                }
+                let domain = self.st.intents[&c.intent].intent.category.domain();
+                let provider = c.provider;
+                if let Some(c) = self.st.commitments.get_mut(&commitment) {
+                    c.confirmed = Some(cx.id);
+                }
+                self.st.receipts.push(Receipt {
+                    domain: domain.to_owned(),
+                    from: cx.author,
+                    to: provider,
+                    at: cx.timestamp,
+                    what: "aid",
+                    event: cx.id,
+                });
+                self.touched = true;
+                Ok(Effect::None)
+            }
+            AidAct::Cancel { target } => {
+                if let Some(p) = self.st.intents.get(&target) {
+                    if !self.in_past(cx, &target) {
+                        return Err(no(name, "no such offer or need in the author's past"));
+                    }
+                    if p.author != cx.author {
+                        return Err(no(name, "only its author cancels an offer or need"));
+                    }
+                    if p.cancelled {
+                        return Err(no(name, "it is cancelled already"));
+                    }
+                    if let Some(p) = self.st.intents.get_mut(&target) {
+                        p.cancelled = true;
+                    }
+                    self.touched = true;
+                    return Ok(Effect::None);
+                }
+                let c = self.commitment(cx, &target, name)?;
+                if c.provider != cx.author && c.receiver != cx.author {
+                    return Err(no(name, "only a party cancels a commitment"));
+                }
+                if c.fulfilled.is_some() {
+                    return Err(no(
+                        name,
+                        "it is fulfilled: correct it with a new event instead",
+                    ));
+                }
+                if c.cancelled.is_some() {
+                    return Err(no(name, "it is cancelled already"));
+                }
+                let (intent, q) = (c.intent, c.quantity);
+                if let Some(c) = self.st.commitments.get_mut(&target) {
+                    c.cancelled = Some(cx.author);
+                }
+                if let Some(p) = self.st.intents.get_mut(&intent) {
+                    p.committed = p.committed.saturating_sub(q);
+                }
+                self.touched = true;
+                Ok(Effect::None)
+            }
+        }
+    }
+}
+
+impl Domain for AidBook {
+    fn judge(&mut self, cx: &Cx<'_>, payload: Payload) -> Result<Effect, Refusal> {
+        match payload {
+            Payload::Aid(a) => self.judge_act(cx, a),
+            _ => Ok(Effect::None),
+        }
+    }
+
+    fn marked(&mut self, id: &EventId, bit: usize) {
+        self.bits.entry(*id).or_insert(bit);
+    }
+}
