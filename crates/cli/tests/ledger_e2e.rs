@@ -1,8 +1,9 @@
-//! The mutual-credit ledger across three real `dualpower serve` processes on loopback: A pays
-//! B; B invoices C and C settles the invoice; an overspend is refused with the amount that can
-//! be paid and writes nothing; a limit raise is refused without a vote and enacted by one;
-//! every node shows the same balances, summing to zero; `ledger --csv` gives the treasurer's
-//! spreadsheet. Every wait has a deadline; every child process is killed when its guard drops.
+//! Mutual aid and credit across three real `dualpower serve` processes on loopback: a need is
+//! posted, matched with an offer on the board, committed to, fulfilled and confirmed, and the
+//! receipt shows in the provider's reputation on every node; A pays B; B invoices C and C
+//! settles the invoice; an overspend is refused with the amount that can be paid and writes
+//! nothing; a limit raise is refused without a vote; every node shows the same balances,
+//! summing to zero; `ledger --csv` gives the treasurer's spreadsheet. Every wait has a deadline; every child process is killed when its guard drops.
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code, unused_imports)]
 
@@ -110,6 +111,97 @@ fn payments_and_invoices_settle_and_every_node_agrees() {
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(csv.contains(",3.00,hours,fixed my bike,"), "{csv}");
     eprintln!("ledger agreed after {:?}", t.elapsed());
+
+    // Mutual aid: B needs childcare; C offers it; the board matches them; C commits, fulfils;
+    // B confirms; the receipt counts for C in `care` on every node.
+    let need = net.ok_json(
+        &b_home,
+        &[
+            "need",
+            &g,
+            "Someone to mind the kids on Saturday",
+            "--category",
+            "care",
+            "--place",
+            "Elm St",
+        ],
+    );
+    let need_id = need["event"].as_str().unwrap().to_owned();
+    net.ok_json(
+        &c_home,
+        &[
+            "offer",
+            &g,
+            "Childcare on weekends",
+            "--category",
+            "care",
+            "--place",
+            "elm st",
+        ],
+    );
+    wait_for(
+        "the board to match the need with the offer",
+        DEADLINE,
+        || {
+            let v = net.try_json(&b_home, &["board", &g, "--category", "care"])?;
+            let n = v["intents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == need_id.as_str())
+                .ok_or("no need")?
+                .clone();
+            match n["matches"].as_array().map(Vec::len) {
+                Some(1) => Ok(()),
+                m => Err(format!("matches {m:?}")),
+            }
+        },
+    );
+    wait_for("C to see the need", DEADLINE, || {
+        net.try_json(&c_home, &["commit", &g, &need_id[..12]])
+            .map(|_| ())
+    });
+    let commitment = wait_for("C's commitment on its board", DEADLINE, || {
+        let v = net.try_json(&c_home, &["board", &g])?;
+        v["commitments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["intent"] == need_id.as_str())
+            .and_then(|c| c["id"].as_str().map(str::to_owned))
+            .ok_or("no commitment".to_owned())
+    });
+    // The receiver cannot fulfil it; the provider does.
+    let wrong = net.run(&b_home, &["fulfil", &g, &commitment[..12]]);
+    assert!(!wrong.status.success());
+    net.ok_json(
+        &c_home,
+        &[
+            "fulfil",
+            &g,
+            &commitment[..12],
+            "--note",
+            "three hours, all fine",
+        ],
+    );
+    wait_for("B to confirm the fulfilment", DEADLINE, || {
+        net.try_json(&b_home, &["fulfil", &g, &commitment[..12], "--confirm"])
+            .map(|_| ())
+    });
+    for h in &homes {
+        wait_for("the receipt to count for C", DEADLINE, || {
+            let v = net.try_json(h, &["board", &g])?;
+            let confirmed = v["commitments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == commitment.as_str() && c["confirmed"] == true);
+            confirmed
+                .then_some(())
+                .ok_or("not confirmed yet".to_owned())
+        });
+    }
+    eprintln!("need met and confirmed after {:?}", t.elapsed());
     a.stop();
     b.stop();
     c.stop();

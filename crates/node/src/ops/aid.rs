@@ -5,6 +5,8 @@
 //! written for a mistake; then writes sealed like a decision. The judge is `dualpower-state`'s
 //! `aid` domain.
 
+use std::collections::HashMap;
+
 use dualpower_core::aid::{AidAct, Category, Intent, MAX_QUANTITY};
 use dualpower_core::{EventId, Payload};
 use dualpower_state::GroupState;
@@ -250,6 +252,34 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
     let a = &st.aid;
     let open_ones: Vec<(&EventId, &Posted)> =
         a.intents.iter().filter(|(_, p)| open(p, now)).collect();
+    // Offers by category and place, so a need looks only at offers that could match it: those
+    // at its place and those with no place (all of the category if the need names none).
+    let place = |x: &str| x.trim().to_lowercase();
+    let mut offers: HashMap<(Category, String), Vec<(&EventId, &Posted)>> = HashMap::new();
+    for (id, o) in open_ones.iter().filter(|(_, o)| !o.intent.need) {
+        offers
+            .entry((o.intent.category, place(&o.intent.place)))
+            .or_default()
+            .push((id, o));
+    }
+    let candidates = |n: &Posted| -> Vec<(&EventId, &Posted)> {
+        let c = n.intent.category;
+        let here = place(&n.intent.place);
+        if here.is_empty() {
+            offers
+                .iter()
+                .filter(|((k, _), _)| *k == c)
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect()
+        } else {
+            [here, String::new()]
+                .iter()
+                .filter_map(|p| offers.get(&(c, p.clone())))
+                .flatten()
+                .copied()
+                .collect()
+        }
+    };
     let intent_json = |id: &EventId, p: &Posted| {
         let mut v = json!({
             "id": id.to_hex(),
@@ -266,10 +296,9 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
             "at": p.at,
         });
         if p.intent.need {
-            let mut m: Vec<(u64, &EventId)> = open_ones
-                .iter()
-                .filter(|(_, o)| !o.intent.need)
-                .map(|(oid, o)| (match_score(p, o), *oid))
+            let mut m: Vec<(u64, &EventId)> = candidates(p)
+                .into_iter()
+                .map(|(oid, o)| (match_score(p, o), oid))
                 .filter(|(s, _)| *s > 0)
                 .collect();
             m.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
