@@ -69,6 +69,28 @@ pub(crate) enum AidCommand {
         #[arg(long, conflicts_with = "quantity")]
         cancel: bool,
     },
+    /// Things the group holds in common: add, list, note their condition, custodians.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+    /// Book a shared resource (or `--cancel` a booking).
+    Book {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The resource (or, with --cancel, the booking), as `resource list` shows.
+        id: String,
+        /// From, `YYYY-MM-DD HH:MM` (UTC).
+        #[arg(long, required_unless_present = "cancel")]
+        from: Option<String>,
+        /// For this many hours.
+        #[arg(long, default_value_t = 1)]
+        hours: u64,
+        /// What for.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Cancel this booking instead.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Say a commitment you provide is fulfilled; or, as its receiver, confirm it (`--confirm`).
     Fulfil {
         /// Group id, id prefix or name.
@@ -81,6 +103,50 @@ pub(crate) enum AidCommand {
         /// Confirm, as the receiver, that it was fulfilled (a receipt for the provider).
         #[arg(long, conflicts_with = "note")]
         confirm: bool,
+    },
+}
+
+/// `resource …`
+#[derive(Subcommand, Debug)]
+pub(crate) enum ResourceCommand {
+    /// Add a thing the group holds in common (you become its first custodian).
+    Add {
+        /// Group id, id prefix or name.
+        group: String,
+        /// Its name.
+        name: String,
+        /// What kind of thing: tools, transport, housing, energy, food, skills, care, other.
+        #[arg(long, default_value = "tools")]
+        category: String,
+        /// Where it is.
+        #[arg(long, default_value = "")]
+        place: String,
+    },
+    /// Shared resources, their custodians, condition notes and upcoming bookings.
+    List {
+        /// Group id, id prefix or name.
+        group: String,
+    },
+    /// Note a resource's condition.
+    Note {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The resource.
+        resource: String,
+        /// The note.
+        note: String,
+    },
+    /// Add (or `--remove`) a custodian (a custodian does).
+    Custodian {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The resource.
+        resource: String,
+        /// The member.
+        member: String,
+        /// Remove instead of add.
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -123,6 +189,87 @@ pub(crate) fn run(ctx: &Ctx, cmd: AidCommand) -> Result<i32> {
             ctx.emit(v.clone(), || board_text(&v));
             return Ok(0);
         }
+        AidCommand::Resource(ResourceCommand::List { group }) => {
+            let group = group_hex(ctx, &group)?;
+            let v = view(
+                ctx,
+                Query::Board {
+                    group,
+                    filter: BoardFilter::default(),
+                },
+            )?;
+            ctx.emit(v.clone(), || resources_text(&v));
+            return Ok(0);
+        }
+        AidCommand::Resource(ResourceCommand::Add {
+            group,
+            name,
+            category,
+            place,
+        }) => (
+            Op::ResourceAdd {
+                group: group_hex(ctx, &group)?,
+                name,
+                category,
+                place,
+            },
+            "Added; you look after it. Members book it with `dualpower book GROUP RESOURCE --from …`.",
+        ),
+        AidCommand::Resource(ResourceCommand::Note {
+            group,
+            resource,
+            note,
+        }) => (
+            Op::ResourceNote {
+                group: group_hex(ctx, &group)?,
+                resource,
+                note,
+            },
+            "Noted.",
+        ),
+        AidCommand::Resource(ResourceCommand::Custodian {
+            group,
+            resource,
+            member,
+            remove,
+        }) => (
+            Op::ResourceCustodian {
+                group: group_hex(ctx, &group)?,
+                resource,
+                member,
+                add: !remove,
+            },
+            "Done.",
+        ),
+        AidCommand::Book {
+            group,
+            id,
+            cancel: true,
+            ..
+        } => (
+            Op::AidCancel {
+                group: group_hex(ctx, &group)?,
+                target: id,
+            },
+            "Cancelled.",
+        ),
+        AidCommand::Book {
+            group,
+            id,
+            from,
+            hours,
+            note,
+            ..
+        } => (
+            Op::Book {
+                group: group_hex(ctx, &group)?,
+                resource: id,
+                from: from.unwrap_or_default(),
+                hours,
+                note,
+            },
+            "Booked. If someone booked the same time at the same moment, `resource list` says who keeps it.",
+        ),
         AidCommand::Offer(f) => (intent(false, f, ctx)?, "Offered."),
         AidCommand::Need(f) => (intent(true, f, ctx)?, "Asked."),
         AidCommand::Commit {
@@ -181,6 +328,55 @@ fn s(v: &Value) -> &str {
 
 fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
+}
+
+fn resources_text(v: &Value) -> String {
+    let mut out = Vec::new();
+    for r in v["resources"].as_array().into_iter().flatten() {
+        let keepers: Vec<String> = r["custodians"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str())
+            .map(|k| label(v, k))
+            .collect();
+        out.push(format!(
+            "{}  {} [{}]{}  looked after by {}",
+            short(s(&r["id"])),
+            s(&r["name"]),
+            s(&r["category"]),
+            if s(&r["place"]).is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", s(&r["place"]))
+            },
+            keepers.join(", ")
+        ));
+        for n in r["notes"].as_array().into_iter().flatten().take(2) {
+            out.push(format!(
+                "    note by {}: {}",
+                label(v, s(&n["by"])),
+                s(&n["note"])
+            ));
+        }
+        for b in r["bookings"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "    booked {} – {} by {}{}",
+                dualpower_node::clock::utc_text(b["from"].as_u64().unwrap_or(0)),
+                dualpower_node::clock::utc_text(b["until"].as_u64().unwrap_or(0)),
+                label(v, s(&b["by"])),
+                match b["lost_to"].as_str() {
+                    Some(w) => format!("  (lost to booking {}, made at the same time)", short(w)),
+                    None => String::new(),
+                }
+            ));
+        }
+    }
+    if out.is_empty() {
+        "No shared resources yet: `dualpower resource add GROUP NAME`.".into()
+    } else {
+        out.join("\n")
+    }
 }
 
 fn board_text(v: &Value) -> String {

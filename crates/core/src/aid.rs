@@ -138,12 +138,53 @@ pub enum AidAct {
         /// The commitment.
         commitment: EventId,
     },
-    /// Cancels an intent (its author) or a commitment (either party), before fulfilment.
+    /// Cancels an intent (its author), a commitment (either party, before fulfilment) or a
+    /// booking (its author or a custodian).
     Cancel {
-        /// The intent or commitment.
+        /// The intent, commitment or booking.
         target: EventId,
     },
+    /// Adds a thing the group holds in common (a tool, a room, a vehicle, land); the author is
+    /// its first custodian.
+    Resource {
+        /// Its name.
+        name: String,
+        /// What kind of thing.
+        category: Category,
+        /// Where it is (a place name).
+        place: String,
+    },
+    /// A note on a resource's condition (any member).
+    Condition {
+        /// The resource.
+        resource: EventId,
+        /// The note.
+        note: String,
+    },
+    /// A custodian adds or removes a custodian.
+    Custodian {
+        /// The resource.
+        resource: EventId,
+        /// The member.
+        member: crate::keys::PublicKey,
+        /// Add (true) or remove.
+        add: bool,
+    },
+    /// Books a resource for a time span.
+    Book {
+        /// The resource.
+        resource: EventId,
+        /// From (ms).
+        from: u64,
+        /// Until (ms, after `from`, at most [`MAX_BOOKING_MS`] later).
+        until: u64,
+        /// What for.
+        note: String,
+    },
 }
+
+/// The longest booking: 90 days.
+pub const MAX_BOOKING_MS: u64 = 90 * 86_400_000;
 
 fn bad(s: impl Into<String>) -> PayloadError {
     PayloadError::Invalid(s.into())
@@ -188,6 +229,44 @@ impl AidAct {
             }
             AidAct::Cancel { target } => {
                 w.array(2).uint(4).bytes(&target.0);
+            }
+            AidAct::Resource {
+                name,
+                category,
+                place,
+            } => {
+                w.array(4)
+                    .uint(5)
+                    .text(name)
+                    .uint(category.tag())
+                    .text(place);
+            }
+            AidAct::Condition { resource, note } => {
+                w.array(3).uint(6).bytes(&resource.0).text(note);
+            }
+            AidAct::Custodian {
+                resource,
+                member,
+                add,
+            } => {
+                w.array(4)
+                    .uint(7)
+                    .bytes(&resource.0)
+                    .bytes(&member.0)
+                    .bool(*add);
+            }
+            AidAct::Book {
+                resource,
+                from,
+                until,
+                note,
+            } => {
+                w.array(5)
+                    .uint(8)
+                    .bytes(&resource.0)
+                    .uint(*from)
+                    .uint(*until)
+                    .text(note);
             }
         }
     }
@@ -240,6 +319,42 @@ impl AidAct {
             (4, 2) => AidAct::Cancel {
                 target: id(r, "target")?,
             },
+            (5, 4) => {
+                let name = r.text("name", MAX_PLACE_BYTES)?.to_owned();
+                if name.trim().is_empty() {
+                    return Err(PayloadError::Empty("name"));
+                }
+                let category = *Category::ALL
+                    .get(r.uint()? as usize)
+                    .ok_or_else(|| bad("unknown category"))?;
+                AidAct::Resource {
+                    name,
+                    category,
+                    place: r.text("place", MAX_PLACE_BYTES)?.to_owned(),
+                }
+            }
+            (6, 3) => AidAct::Condition {
+                resource: id(r, "resource")?,
+                note: r.text("note", MAX_AID_TEXT_BYTES)?.to_owned(),
+            },
+            (7, 4) => AidAct::Custodian {
+                resource: id(r, "resource")?,
+                member: crate::keys::PublicKey(r.bytes_n::<32>("member")?),
+                add: r.bool()?,
+            },
+            (8, 5) => {
+                let resource = id(r, "resource")?;
+                let (from, until) = (r.uint()?, r.uint()?);
+                if until <= from || until - from > MAX_BOOKING_MS {
+                    return Err(bad("a booking ends after it starts, at most 90 days later"));
+                }
+                AidAct::Book {
+                    resource,
+                    from,
+                    until,
+                    note: r.text("note", MAX_AID_TEXT_BYTES)?.to_owned(),
+                }
+            }
             (t, n) => return Err(bad(format!("aid tag {t} with {n} items is not known"))),
         };
         r.leave();
@@ -255,6 +370,10 @@ impl AidAct {
             AidAct::Fulfil { .. } => "fulfil",
             AidAct::Confirm { .. } => "confirm",
             AidAct::Cancel { .. } => "cancel",
+            AidAct::Resource { .. } => "resource",
+            AidAct::Condition { .. } => "condition",
+            AidAct::Custodian { .. } => "custodian",
+            AidAct::Book { .. } => "book",
         }
     }
 }

@@ -429,6 +429,52 @@ pub enum Op {
         /// The offer, need or commitment (id prefix).
         target: String,
     },
+    /// Add a thing the group holds in common (we become its first custodian).
+    ResourceAdd {
+        /// Group.
+        group: String,
+        /// Its name.
+        name: String,
+        /// What kind of thing (a category: tools, transport, housing, …).
+        category: String,
+        /// Where it is.
+        #[serde(default)]
+        place: String,
+    },
+    /// Note a resource's condition.
+    ResourceNote {
+        /// Group.
+        group: String,
+        /// The resource (id prefix).
+        resource: String,
+        /// The note.
+        note: String,
+    },
+    /// Add or remove a custodian (a custodian does).
+    ResourceCustodian {
+        /// Group.
+        group: String,
+        /// The resource (id prefix).
+        resource: String,
+        /// The member.
+        member: String,
+        /// Add (true) or remove.
+        add: bool,
+    },
+    /// Book a resource.
+    Book {
+        /// Group.
+        group: String,
+        /// The resource (id prefix).
+        resource: String,
+        /// From, `YYYY-MM-DD HH:MM` UTC.
+        from: String,
+        /// For this many hours (1 to 2160).
+        hours: u64,
+        /// What for.
+        #[serde(default)]
+        note: String,
+    },
     /// Pay a member (or settle an invoice addressed to us).
     Pay {
         /// Group.
@@ -528,7 +574,11 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::Commit { .. }
         | Op::Fulfil { .. }
         | Op::AidConfirm { .. }
-        | Op::AidCancel { .. }) => aid::apply(cx, op),
+        | Op::AidCancel { .. }
+        | Op::ResourceAdd { .. }
+        | Op::ResourceNote { .. }
+        | Op::ResourceCustodian { .. }
+        | Op::Book { .. }) => aid::apply(cx, op),
         Op::Petname { member, name } => names::petname(cx, &member, name.as_deref()),
         Op::Rekey { group } => keys::rekey(cx, &group),
     }

@@ -80,9 +80,48 @@ pub struct Commitment {
     pub confirmed: Option<EventId>,
 }
 
+/// A thing the group holds in common.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// Its name.
+    pub name: String,
+    /// What kind of thing.
+    pub category: dualpower_core::aid::Category,
+    /// Where it is.
+    pub place: String,
+    /// Who looks after it.
+    pub custodians: std::collections::BTreeSet<PublicKey>,
+    /// Condition notes: (event, author, note, claimed time).
+    pub notes: Vec<(EventId, PublicKey, String, u64)>,
+}
+
+/// A booking as of the whole set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    /// The resource.
+    pub resource: EventId,
+    /// Who booked.
+    pub author: PublicKey,
+    /// From (ms).
+    pub from: u64,
+    /// Until (ms).
+    pub until: u64,
+    /// What for.
+    pub note: String,
+    /// Cancelled (by whom).
+    pub cancelled: Option<PublicKey>,
+    /// It crossed an overlapping booking made at the same time and lost to it (that booking's
+    /// id): the booker is told, and the span is the winner's.
+    pub lost_to: Option<EventId>,
+}
+
 /// Mutual aid as of the whole set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AidState {
+    /// Shared resources by event.
+    pub resources: BTreeMap<EventId, Resource>,
+    /// Bookings by event.
+    pub bookings: BTreeMap<EventId, Booking>,
     /// Offers and needs by event.
     pub intents: BTreeMap<EventId, Posted>,
     /// Commitments by event.
@@ -95,6 +134,8 @@ pub struct AidState {
 #[derive(Default)]
 pub(crate) struct AidBook {
     st: AidState,
+    /// Per booking, the other bookings of its resource that were in its past when judged.
+    booking_past: HashMap<EventId, Vec<EventId>>,
     /// Control bits of intents, commitments and fulfilments (markers).
     bits: HashMap<EventId, usize>,
     touched: bool,
@@ -110,15 +151,79 @@ impl AidBook {
         std::mem::take(&mut self.touched)
     }
 
-    /// The state so far.
+    /// The state so far, with crossing bookings resolved.
     pub(crate) fn view(&self) -> AidState {
-        self.st.clone()
+        let mut st = self.st.clone();
+        self.resolve(&mut st);
+        st
     }
 
     /// Brings `st` up to date if anything changed.
     pub(crate) fn refresh(&mut self, st: &mut AidState) {
         if self.take_touched() {
-            *st = self.st.clone();
+            *st = self.view();
+        }
+    }
+
+    /// Two bookings that overlap, neither in the other's past (made at the same time), cannot
+    /// both stand: the one whose `hash(resource, booker)` is smaller wins. That order is fixed per
+    /// resource and member, so nobody wins by grinding an id, a time or a note; the loser's
+    /// booking shows whom it lost to. Pure function of the set.
+    fn resolve(&self, st: &mut AidState) {
+        let prio = |b: &Booking| {
+            let mut h = blake3::Hasher::new_derive_key("dualpower booking priority v1");
+            h.update(&b.resource.0);
+            h.update(&b.author.0);
+            *h.finalize().as_bytes()
+        };
+        let mut by_resource: BTreeMap<EventId, Vec<(EventId, Booking)>> = BTreeMap::new();
+        for (id, b) in st.bookings.iter().filter(|(_, b)| b.cancelled.is_none()) {
+            by_resource
+                .entry(b.resource)
+                .or_default()
+                .push((*id, b.clone()));
+        }
+        for v in by_resource.values() {
+            for (i, (a_id, a)) in v.iter().enumerate() {
+                for (b_id, b) in &v[i + 1..] {
+                    let crossing = a.resource == b.resource
+                        && a.from < b.until
+                        && b.from < a.until
+                        && !self
+                            .booking_past
+                            .get(a_id)
+                            .is_some_and(|p| p.contains(b_id))
+                        && !self
+                            .booking_past
+                            .get(b_id)
+                            .is_some_and(|p| p.contains(a_id));
+                    if !crossing {
+                        continue;
+                    }
+                    let (winner, loser) = if (prio(a), a_id) < (prio(b), b_id) {
+                        (a_id, b_id)
+                    } else {
+                        (b_id, a_id)
+                    };
+                    if let Some(l) = st.bookings.get_mut(loser)
+                        && l.lost_to.is_none()
+                    {
+                        l.lost_to = Some(*winner);
+                    }
+                }
+            }
+        }
+    }
+
+    fn resource<'a>(
+        &'a self,
+        cx: &Cx<'_>,
+        id: &EventId,
+        act: &'static str,
+    ) -> Result<&'a Resource, Refusal> {
+        match self.st.resources.get(id) {
+            Some(r) if self.in_past(cx, id) => Ok(r),
+            _ => Err(no(act, "no such resource in the author's past")),
         }
     }
 
@@ -243,7 +348,122 @@ impl AidBook {
                 self.touched = true;
                 Ok(Effect::None)
             }
+            AidAct::Resource {
+                name: n,
+                category,
+                place,
+            } => {
+                self.st.resources.insert(
+                    cx.id,
+                    Resource {
+                        name: n,
+                        category,
+                        place,
+                        custodians: [cx.author].into_iter().collect(),
+                        notes: Vec::new(),
+                    },
+                );
+                self.touched = true;
+                Ok(Effect::act(Act::Marker))
+            }
+            AidAct::Condition { resource, note } => {
+                self.resource(cx, &resource, name)?;
+                if let Some(r) = self.st.resources.get_mut(&resource) {
+                    r.notes.push((cx.id, cx.author, note, cx.timestamp));
+                }
+                self.touched = true;
+                Ok(Effect::None)
+            }
+            AidAct::Custodian {
+                resource,
+                member,
+                add,
+            } => {
+                let r = self.resource(cx, &resource, name)?;
+                if !r.custodians.contains(&cx.author) {
+                    return Err(no(name, "only a custodian changes who looks after it"));
+                }
+                if add && !cx.is_member(&member) {
+                    return Err(Refusal::TargetNotMember(member));
+                }
+                if !add && r.custodians.len() == 1 && r.custodians.contains(&member) {
+                    return Err(no(name, "a resource keeps at least one custodian"));
+                }
+                if let Some(r) = self.st.resources.get_mut(&resource) {
+                    if add {
+                        r.custodians.insert(member);
+                    } else {
+                        r.custodians.remove(&member);
+                    }
+                }
+                self.touched = true;
+                Ok(Effect::None)
+            }
+            AidAct::Book {
+                resource,
+                from,
+                until,
+                note,
+            } => {
+                self.resource(cx, &resource, name)?;
+                let seen: Vec<EventId> = self
+                    .st
+                    .bookings
+                    .iter()
+                    .filter(|(id, b)| b.resource == resource && self.in_past(cx, id))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if let Some((id, b)) = seen
+                    .iter()
+                    .map(|id| (id, &self.st.bookings[id]))
+                    .find(|(_, b)| b.cancelled.is_none() && b.from < until && from < b.until)
+                {
+                    return Err(no(
+                        name,
+                        format!(
+                            "it is booked from {} to {} by {} (booking {id})",
+                            b.from, b.until, b.author
+                        ),
+                    ));
+                }
+                self.booking_past.insert(cx.id, seen);
+                self.st.bookings.insert(
+                    cx.id,
+                    Booking {
+                        resource,
+                        author: cx.author,
+                        from,
+                        until,
+                        note,
+                        cancelled: None,
+                        lost_to: None,
+                    },
+                );
+                self.touched = true;
+                Ok(Effect::act(Act::Marker))
+            }
             AidAct::Cancel { target } => {
+                if let Some(b) = self.st.bookings.get(&target) {
+                    if !self.in_past(cx, &target) {
+                        return Err(no(name, "no such booking in the author's past"));
+                    }
+                    let custodian = self
+                        .st
+                        .resources
+                        .get(&b.resource)
+                        .is_some_and(|r| r.custodians.contains(&cx.author));
+                    if b.author != cx.author && !custodian {
+                        return Err(no(name, "only its booker or a custodian cancels a booking"));
+                    }
+                    if b.cancelled.is_some() {
+                        return Err(no(name, "it is cancelled already"));
+                    }
+                    if let Some(b) = self.st.bookings.get_mut(&target) {
+                        b.cancelled = Some(cx.author);
+                    }
+                    self.touched = true;
+                    return Ok(Effect::None);
+                }
                 if let Some(p) = self.st.intents.get(&target) {
                     if !self.in_past(cx, &target) {
                         return Err(no(name, "no such offer or need in the author's past"));

@@ -266,3 +266,120 @@ fn the_board_is_the_same_in_every_delivery_order() {
     }
     assert_eq!(reference.aid.receipts.len(), 1);
 }
+
+fn resource(s: &mut Scenario, by: &'static str) -> VerifiedEvent {
+    aid(
+        s,
+        by,
+        AidAct::Resource {
+            name: "Cargo bike".into(),
+            category: Category::Transport,
+            place: "Elm Street".into(),
+        },
+        T,
+    )
+}
+
+fn book(r: &VerifiedEvent, from: u64, until: u64, note: &str) -> AidAct {
+    AidAct::Book {
+        resource: r.id(),
+        from,
+        until,
+        note: note.into(),
+    }
+}
+
+#[test]
+fn an_overlapping_booking_is_refused_and_says_by_whom() {
+    let (mut s, _) = group_of(&["A", "B", "C"], Constitution::default());
+    let r = resource(&mut s, "A");
+    let first = aid(&mut s, "B", book(&r, 1_000, 5_000, "moving"), T + 1);
+    let clash = aid(&mut s, "C", book(&r, 4_000, 6_000, "market"), T + 2);
+    refused_without_effect(&s, &clash, "it is booked from 1000 to 5000");
+    aid(&mut s, "C", book(&r, 5_000, 6_000, "market"), T + 3);
+    // Only the booker or a custodian cancels; then the span is free again.
+    let by_other = aid(&mut s, "C", AidAct::Cancel { target: first.id() }, T + 4);
+    refused_without_effect(&s, &by_other, "only its booker or a custodian");
+    aid(&mut s, "A", AidAct::Cancel { target: first.id() }, T + 5);
+    aid(&mut s, "C", book(&r, 1_000, 2_000, "again"), T + 6);
+    assert!(
+        s.derive()
+            .rejected
+            .iter()
+            .all(|(id, _)| *id == clash.id() || *id == by_other.id())
+    );
+    // Custodians: only a custodian changes them, and one always remains.
+    let (kb, ka) = (s.key("B"), s.key("A"));
+    let not_custodian = aid(
+        &mut s,
+        "B",
+        AidAct::Custodian {
+            resource: r.id(),
+            member: kb,
+            add: true,
+        },
+        T + 7,
+    );
+    refused_without_effect(&s, &not_custodian, "only a custodian");
+    let last = aid(
+        &mut s,
+        "A",
+        AidAct::Custodian {
+            resource: r.id(),
+            member: ka,
+            add: false,
+        },
+        T + 8,
+    );
+    refused_without_effect(&s, &last, "at least one custodian");
+}
+
+/// Two bookings of the same span made at the same time (neither in the other's past): one wins
+/// by an order fixed per resource and member, the same in every delivery order, and no choice of
+/// note or time by either booker changes who.
+#[test]
+fn crossing_bookings_resolve_the_same_everywhere_and_cannot_be_ground() {
+    let mut winners = std::collections::BTreeSet::new();
+    for variant in 0..20u64 {
+        let (mut s, _) = group_of(&["A", "B", "C"], Constitution::default());
+        let r = resource(&mut s, "A");
+        let base = heads(&s);
+        let b = s.write(
+            "B",
+            Payload::Aid(book(&r, 1_000 + variant, 5_000, &format!("B {variant}"))),
+            &base,
+            T + variant,
+        );
+        let c = s.write(
+            "C",
+            Payload::Aid(book(
+                &r,
+                2_000,
+                6_000 + variant * 7,
+                &format!("C {variant}"),
+            )),
+            &base,
+            T + 2 * variant,
+        );
+        let st = s.derive();
+        let (lb, lc) = (
+            st.aid.bookings[&b.id()].lost_to,
+            st.aid.bookings[&c.id()].lost_to,
+        );
+        let winner = match (lb, lc) {
+            (None, Some(w)) if w == b.id() => "B",
+            (Some(w), None) if w == c.id() => "C",
+            other => panic!("exactly one must lose to the other: {other:?}"),
+        };
+        winners.insert(winner);
+        // Every delivery order agrees.
+        let mut ev = s.events.clone();
+        ev.reverse();
+        assert_eq!(GroupState::derive(&s.network, s.group, &ev).aid, st.aid);
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "grinding times and notes changed the winner"
+    );
+}

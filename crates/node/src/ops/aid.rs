@@ -44,13 +44,23 @@ pub struct IntentArgs {
 fn find(st: &GroupState, key: &str) -> Result<EventId, OpError> {
     by_prefix(
         key,
-        "offer, need or commitment",
+        "offer, need, commitment or booking",
         "dualpower board",
         st.aid
             .intents
             .keys()
             .chain(st.aid.commitments.keys())
+            .chain(st.aid.bookings.keys())
             .map(|i| (*i, *i)),
+    )
+}
+
+fn find_resource(st: &GroupState, key: &str) -> Result<EventId, OpError> {
+    by_prefix(
+        key,
+        "resource",
+        "dualpower resource list",
+        st.aid.resources.keys().map(|i| (*i, *i)),
     )
 }
 
@@ -62,7 +72,11 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
         | Op::Commit { group, .. }
         | Op::Fulfil { group, .. }
         | Op::AidConfirm { group, .. }
-        | Op::AidCancel { group, .. } => group_arg(group)?,
+        | Op::AidCancel { group, .. }
+        | Op::ResourceAdd { group, .. }
+        | Op::ResourceNote { group, .. }
+        | Op::ResourceCustodian { group, .. }
+        | Op::Book { group, .. } => group_arg(group)?,
         other => return Err(invalid(format!("not a mutual-aid operation: {other:?}"))),
     };
     let st = view(cx.store, cx.id, group, cx.now)?.state;
@@ -162,7 +176,19 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
         }
         Op::AidCancel { target, .. } => {
             let id = find(&st, &target)?;
-            if let Some(p) = st.aid.intents.get(&id) {
+            if let Some(b) = st.aid.bookings.get(&id) {
+                let custodian = st
+                    .aid
+                    .resources
+                    .get(&b.resource)
+                    .is_some_and(|r| r.custodians.contains(&me));
+                if b.author != me && !custodian {
+                    return Err(invalid("only its booker or a custodian cancels a booking"));
+                }
+                if b.cancelled.is_some() {
+                    return Err(invalid("it is cancelled already"));
+                }
+            } else if let Some(p) = st.aid.intents.get(&id) {
                 if p.author != me {
                     return Err(invalid("only its author cancels an offer or need"));
                 }
@@ -178,6 +204,90 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 }
             }
             AidAct::Cancel { target: id }
+        }
+        Op::ResourceAdd {
+            name,
+            category,
+            place,
+            ..
+        } => {
+            if name.trim().is_empty() {
+                return Err(invalid("give the resource a name"));
+            }
+            AidAct::Resource {
+                name: name.trim().to_owned(),
+                category: Category::parse(&category).map_err(|e| invalid(e.to_string()))?,
+                place: place.trim().to_owned(),
+            }
+        }
+        Op::ResourceNote { resource, note, .. } => AidAct::Condition {
+            resource: find_resource(&st, &resource)?,
+            note: note.trim().to_owned(),
+        },
+        Op::ResourceCustodian {
+            resource,
+            member,
+            add,
+            ..
+        } => {
+            let id = find_resource(&st, &resource)?;
+            let r = &st.aid.resources[&id];
+            if !r.custodians.contains(&me) {
+                return Err(OpError::Denied(
+                    "only a custodian changes who looks after it".into(),
+                ));
+            }
+            let member = super::write::member_among(&member, super::write::known_keys(&st))?;
+            if add && !st.is_member(&member) {
+                return Err(invalid(format!("{} is not a member", member.to_did())));
+            }
+            if !add && r.custodians.len() == 1 && r.custodians.contains(&member) {
+                return Err(invalid("a resource keeps at least one custodian"));
+            }
+            AidAct::Custodian {
+                resource: id,
+                member,
+                add,
+            }
+        }
+        Op::Book {
+            resource,
+            from,
+            hours,
+            note,
+            ..
+        } => {
+            let id = find_resource(&st, &resource)?;
+            let from = crate::clock::parse_utc(&from).ok_or_else(|| {
+                invalid(format!(
+                    "`{from}` is not a time like 2026-12-06 10:00 (UTC)"
+                ))
+            })?;
+            if !(1..=2160).contains(&hours) {
+                return Err(invalid("a booking is 1 to 2160 hours (90 days)"));
+            }
+            let until = from.saturating_add(hours * 3_600_000);
+            if let Some((bid, b)) = st.aid.bookings.iter().find(|(_, b)| {
+                b.resource == id
+                    && b.cancelled.is_none()
+                    && b.lost_to.is_none()
+                    && b.from < until
+                    && from < b.until
+            }) {
+                return Err(invalid(format!(
+                    "it is booked from {} to {} by {} (booking {})",
+                    crate::clock::utc_text(b.from),
+                    crate::clock::utc_text(b.until),
+                    b.author.to_did(),
+                    &bid.to_hex()[..12]
+                )));
+            }
+            AidAct::Book {
+                resource: id,
+                from,
+                until,
+                note: note.trim().to_owned(),
+            }
         }
         _ => unreachable!("checked above"),
     };
@@ -311,10 +421,34 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
         }
         v
     };
+    let resources: Vec<Value> = a
+        .resources
+        .iter()
+        .map(|(id, r)| {
+            json!({
+                "id": id.to_hex(),
+                "name": r.name,
+                "category": r.category.word(),
+                "place": r.place,
+                "custodians": r.custodians.iter().map(|k| k.to_did()).collect::<Vec<_>>(),
+                "notes": r.notes.iter().rev().take(5).map(|(_, k, n, at)| json!({
+                    "by": k.to_did(), "note": n, "at": at,
+                })).collect::<Vec<_>>(),
+                "bookings": a.bookings.iter()
+                    .filter(|(_, b)| b.resource == *id && b.cancelled.is_none() && b.until > now)
+                    .map(|(bid, b)| json!({
+                        "id": bid.to_hex(), "by": b.author.to_did(), "from": b.from,
+                        "until": b.until, "note": b.note,
+                        "lost_to": b.lost_to.map(|l| l.to_hex()),
+                    })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     json!({
         "group": st.group.to_hex(),
         "now": now,
         "event": event.map(|e| e.to_hex()),
+        "resources": resources,
         "intents": open_ones.iter().filter(|(_, p)| f.keeps(p)).map(|(id, p)| intent_json(id, p)).collect::<Vec<_>>(),
         "commitments": a.commitments.iter().filter(|(_, c)| c.cancelled.is_none()).map(|(id, c)| json!({
             "id": id.to_hex(),
