@@ -202,6 +202,66 @@ fn payments_and_invoices_settle_and_every_node_agrees() {
         });
     }
     eprintln!("need met and confirmed after {:?}", t.elapsed());
+
+    // A shared cargo bike: A adds it, B books Saturday morning; C's overlapping booking is
+    // refused (once C holds B's booking) with who has it, and writes nothing.
+    let r = net.ok_json(
+        &a_home,
+        &[
+            "resource",
+            "add",
+            &g,
+            "Cargo bike",
+            "--category",
+            "transport",
+        ],
+    );
+    let res = r["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "Cargo bike")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for("B to see the bike", DEADLINE, || {
+        net.try_json(
+            &b_home,
+            &[
+                "book",
+                &g,
+                &res[..12],
+                "--from",
+                "2030-06-01 09:00",
+                "--hours",
+                "3",
+            ],
+        )
+        .map(|_| ())
+    });
+    wait_for("C to see B's booking", DEADLINE, || {
+        let v = net.try_json(&c_home, &["resource", "list", &g])?;
+        let n = v["resources"][0]["bookings"].as_array().map_or(0, Vec::len);
+        (n == 1).then_some(()).ok_or(format!("{n} bookings"))
+    });
+    let before = net.events(&c_home);
+    let clash = net.run(
+        &c_home,
+        &[
+            "book",
+            &g,
+            &res[..12],
+            "--from",
+            "2030-06-01 11:00",
+            "--hours",
+            "2",
+        ],
+    );
+    assert!(!clash.status.success());
+    let err = String::from_utf8_lossy(&clash.stderr).into_owned();
+    assert!(err.contains("booked from 2030-06-01 09:00 UTC"), "{err}");
+    assert_eq!(net.events(&c_home), before);
     a.stop();
     b.stop();
     c.stop();
