@@ -90,6 +90,26 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU time of the calling thread, in seconds (a single-threaded measurement that a busy
+/// neighbour does not inflate).
+pub fn thread_cpu() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// A small deterministic generator (xorshift64), so every run measures the same work.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// Wall and CPU time of a closure.
 pub struct Measured<T> {
     /// What the closure returned.

@@ -27,26 +27,11 @@ fn balances(v: &Value) -> Vec<(String, String)> {
 fn payments_and_invoices_settle_and_every_node_agrees() {
     let t = Instant::now();
     let net = Net::new("ledger");
-    let a_home = net.member("a");
-    let g = net.create_group(&a_home, "Time bank");
-    let a = Node::start(&net, "a", &[]);
-    let b_home = net.member("b");
-    let c_home = net.member("c");
-    let b = Node::start(&net, "b", &[&a.addr]);
-    let c = Node::start(&net, "c", &[&a.addr]);
-    let homes = [a_home.clone(), b_home.clone(), c_home.clone()];
-    let a_id = net.did(&a_home);
-    let b_id = net.invite_and_join(&a_home, &b_home, &g);
-    let c_id = net.invite_and_join(&a_home, &c_home, &g);
-    for h in &homes {
-        for id in [&a_id, &b_id, &c_id] {
-            net.wait_member(h, &g, id);
-        }
-    }
-    net.post(&a_home, &g, "welcome");
-    for h in &homes {
-        net.wait_post(h, &g, "welcome", DEADLINE);
-    }
+    let three = Three::start(&net, "Time bank", &[]);
+    let g = three.group.clone();
+    let homes = three.homes.clone();
+    let [a_home, b_home, c_home] = three.homes.clone();
+    let [a_id, b_id, c_id] = three.ids.clone();
     eprintln!("group of three ready after {:?}", t.elapsed());
 
     // A pays B 3 hours.
@@ -262,7 +247,5 @@ fn payments_and_invoices_settle_and_every_node_agrees() {
     let err = String::from_utf8_lossy(&clash.stderr).into_owned();
     assert!(err.contains("booked from 2030-06-01 09:00 UTC"), "{err}");
     assert_eq!(net.events(&c_home), before);
-    a.stop();
-    b.stop();
-    c.stop();
+    three.stop();
 }

@@ -58,13 +58,10 @@ fn share(rep: &Value, domain: &str, did: &str) -> u64 {
 fn a_decision_becomes_confirmed_work_and_the_same_reputation_everywhere() {
     let t = Instant::now();
     let net = Net::new("work");
-    let a_home = net.member("a");
-    let created = net.ok_json(
-        &a_home,
+    let three = Three::start(
+        &net,
+        "Tenants of 5th St",
         &[
-            "group",
-            "create",
-            "Tenants of 5th St",
             "--roles",
             "admin,facilitator",
             "--rotate",
@@ -73,25 +70,10 @@ fn a_decision_becomes_confirmed_work_and_the_same_reputation_everywhere() {
             "2",
         ],
     );
-    let g = created["group"].as_str().unwrap().to_owned();
-    let a = Node::start(&net, "a", &[]);
-    let b_home = net.member("b");
-    let c_home = net.member("c");
-    let b = Node::start(&net, "b", &[&a.addr]);
-    let c = Node::start(&net, "c", &[&a.addr]);
-    let homes = [a_home.clone(), b_home.clone(), c_home.clone()];
-    let a_id = net.did(&a_home);
-    let b_id = net.invite_and_join(&a_home, &b_home, &g);
-    let c_id = net.invite_and_join(&a_home, &c_home, &g);
-    for h in &homes {
-        for id in [&a_id, &b_id, &c_id] {
-            net.wait_member(h, &g, id);
-        }
-    }
-    net.post(&a_home, &g, "welcome");
-    for h in &homes {
-        net.wait_post(h, &g, "welcome", DEADLINE);
-    }
+    let g = three.group.clone();
+    let homes = three.homes.clone();
+    let [a_home, b_home, c_home] = three.homes.clone();
+    let [a_id, b_id, c_id] = three.ids.clone();
     eprintln!("group of three ready after {:?}", t.elapsed());
 
     // A proposal lists two tasks; all vote yes; A closes it.
@@ -321,9 +303,7 @@ fn a_decision_becomes_confirmed_work_and_the_same_reputation_everywhere() {
         "sits out",
     );
     eprintln!("role drawn on every node after {:?}", t.elapsed());
-    a.stop();
-    b.stop();
-    c.stop();
+    three.stop();
 }
 
 fn json_with_domains(domains: Value) -> Value {

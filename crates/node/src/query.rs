@@ -132,6 +132,24 @@ fn group_in(store: &Store, hex: &str) -> Result<GroupId, OpError> {
     Ok(g)
 }
 
+/// A member or former member (or anyone with a ledger account) named by `m`, if given.
+fn account_arg(
+    st: &dualpower_state::GroupState,
+    m: Option<&str>,
+) -> Result<Option<dualpower_core::PublicKey>, OpError> {
+    m.map(|m| {
+        crate::ops::member_among(
+            m,
+            st.members
+                .keys()
+                .chain(st.removed.keys())
+                .chain(st.credit.balances.keys())
+                .copied(),
+        )
+    })
+    .transpose()
+}
+
 /// Answers `query` as `id` on `store` at time `now` (ms).
 pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Value, OpError> {
     match query {
@@ -192,14 +210,7 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
         Query::Reputation { group, member } => {
             let g = group_in(store, &group)?;
             let st = crate::ops::view(store, id, g, now)?.state;
-            let member = member
-                .map(|m| {
-                    crate::ops::member_among(
-                        &m,
-                        st.members.keys().chain(st.removed.keys()).copied(),
-                    )
-                })
-                .transpose()?;
+            let member = account_arg(&st, member.as_deref())?;
             labelled(
                 store,
                 id,
@@ -222,18 +233,7 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
         Query::Ledger { group, member } => {
             let g = group_in(store, &group)?;
             let st = crate::ops::view(store, id, g, now)?.state;
-            let member = member
-                .map(|m| {
-                    crate::ops::member_among(
-                        &m,
-                        st.members
-                            .keys()
-                            .chain(st.removed.keys())
-                            .chain(st.credit.balances.keys())
-                            .copied(),
-                    )
-                })
-                .transpose()?;
+            let member = account_arg(&st, member.as_deref())?;
             labelled(
                 store,
                 id,

@@ -36,14 +36,7 @@ fn need(quantity: u64, expires: u64) -> AidAct {
 
 #[track_caller]
 fn refused_without_effect(s: &Scenario, bad: &VerifiedEvent, why: &str) {
-    let with = s.derive();
-    let rest: Vec<VerifiedEvent> = s
-        .events
-        .iter()
-        .filter(|e| e.id() != bad.id())
-        .cloned()
-        .collect();
-    let without = GroupState::derive(&s.network, s.group, &rest);
+    let (with, without) = s.with_and_without(bad);
     assert_eq!(with.aid, without.aid, "the refused event changed the board");
     assert_eq!(with.work, without.work);
     match refusal(&with, bad) {

@@ -114,14 +114,7 @@ fn bal(st: &GroupState, s: &Scenario, who: &str) -> i128 {
 /// change neither the ledger nor the members. Returns the refusal.
 #[track_caller]
 fn refused_without_effect(s: &Scenario, bad: &VerifiedEvent) -> Refusal {
-    let with = s.derive();
-    let rest: Vec<VerifiedEvent> = s
-        .events
-        .iter()
-        .filter(|e| e.id() != bad.id())
-        .cloned()
-        .collect();
-    let without = GroupState::derive(&s.network, s.group, &rest);
+    let (with, without) = s.with_and_without(bad);
     assert_eq!(
         with.credit, without.credit,
         "the refused event changed the ledger"

@@ -149,14 +149,7 @@ fn rotating(rest: u64, limit: u64) -> Constitution {
 /// state nor the members. Returns the refusal.
 #[track_caller]
 fn refused_without_effect(s: &Scenario, bad: &VerifiedEvent) -> Refusal {
-    let with = s.derive();
-    let rest: Vec<VerifiedEvent> = s
-        .events
-        .iter()
-        .filter(|e| e.id() != bad.id())
-        .cloned()
-        .collect();
-    let without = GroupState::derive(&s.network, s.group, &rest);
+    let (with, without) = s.with_and_without(bad);
     assert_eq!(
         with.work, without.work,
         "the refused event changed the work state"

@@ -7,6 +7,8 @@
 
 use std::time::Instant;
 
+use dualpower_bench::thread_cpu;
+
 use dualpower_core::aid::{AidAct, Category, Intent};
 use dualpower_core::payload::join_proof_message;
 use dualpower_core::{
@@ -14,11 +16,6 @@ use dualpower_core::{
 };
 use dualpower_node::ops::aid::{BoardFilter, board_json};
 use dualpower_state::GroupState;
-
-fn thread_cpu() -> f64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
 
 fn main() {
     let n: usize = std::env::args()
@@ -87,13 +84,8 @@ fn main() {
         vec![join],
         &mut events,
     );
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = dualpower_bench::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next_u64();
     let mut first_b = Some(admit);
     for i in 0..n {
         let who = i % 2;

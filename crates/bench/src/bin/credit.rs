@@ -7,12 +7,9 @@
 
 use std::time::Instant;
 
-use dualpower_credit::Ledger;
+use dualpower_bench::thread_cpu;
 
-fn thread_cpu() -> f64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
+use dualpower_credit::Ledger;
 
 fn main() {
     let args: Vec<u64> = std::env::args()
@@ -21,13 +18,8 @@ fn main() {
         .collect();
     let n = args.first().copied().unwrap_or(1_000_000);
     let accounts = args.get(1).copied().unwrap_or(10_000);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = dualpower_bench::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next_u64();
     let payments: Vec<(u32, u32, u64)> = (0..n)
         .map(|_| {
             let a = (next() % accounts) as u32;

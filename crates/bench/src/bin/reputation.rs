@@ -8,12 +8,9 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use dualpower_reputation::{ONE, Params, Receipt, compute};
+use dualpower_bench::thread_cpu;
 
-fn thread_cpu() -> f64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
+use dualpower_reputation::{ONE, Params, Receipt, compute};
 
 fn main() {
     let args: Vec<u64> = std::env::args()
@@ -24,13 +21,8 @@ fn main() {
     let receipts_n = args.get(1).copied().unwrap_or(1_000_000);
     let pairs_n = args.get(2).copied().unwrap_or(200_000);
     // A fixed pseudo-random graph: every run measures the same work.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = dualpower_bench::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next_u64();
     let pairs: Vec<(u32, u32)> = (0..pairs_n)
         .map(|_| {
             let a = (next() % members) as u32;

@@ -31,6 +31,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use dualpower_bench::thread_cpu;
+
 use dualpower_core::{GroupId, Identity, Payload};
 use dualpower_node::ops::{self, ConstitutionArgs, Op};
 use dualpower_node::query::{Query, answer};
@@ -292,11 +294,6 @@ fn build(posts: usize, proposals: usize) -> (Vec<Member>, GroupId) {
 /// This thread's CPU time in seconds, to the nanosecond (`/proc/self/stat` ticks in 10 ms, and
 /// `/proc/thread-self/schedstat` is only brought up to date at scheduler ticks: both too coarse
 /// for one page).
-fn thread_cpu() -> f64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
-
 /// Wall and CPU seconds of one call.
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     let c0 = thread_cpu();

@@ -32,6 +32,59 @@ struct Net {
     started: AtomicUsize,
 }
 
+/// Three members a, b, c of one group that a created with `create` (`group create` arguments
+/// after the name), each running `serve`, all admitted and reading a first post live.
+struct Three {
+    homes: [PathBuf; 3],
+    nodes: [Node; 3],
+    ids: [String; 3],
+    group: String,
+}
+
+impl Three {
+    fn start(net: &Net, name: &str, create: &[&str]) -> Three {
+        let a_home = net.member("a");
+        let mut args = vec!["group", "create", name];
+        args.extend_from_slice(create);
+        let group = net.ok_json(&a_home, &args)["group"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a = Node::start(net, "a", &[]);
+        let b_home = net.member("b");
+        let c_home = net.member("c");
+        let b = Node::start(net, "b", &[&a.addr]);
+        let c = Node::start(net, "c", &[&a.addr]);
+        let a_id = net.did(&a_home);
+        let b_id = net.invite_and_join(&a_home, &b_home, &group);
+        let c_id = net.invite_and_join(&a_home, &c_home, &group);
+        let homes = [a_home, b_home, c_home];
+        let ids = [a_id, b_id, c_id];
+        for h in &homes {
+            for id in &ids {
+                net.wait_member(h, &group, id);
+            }
+        }
+        net.post(&homes[0], &group, "welcome");
+        for h in &homes {
+            net.wait_post(h, &group, "welcome", DEADLINE);
+        }
+        Three {
+            homes,
+            nodes: [a, b, c],
+            ids,
+            group,
+        }
+    }
+
+    /// Stops every node.
+    fn stop(self) {
+        for n in self.nodes {
+            n.stop();
+        }
+    }
+}
+
 impl Net {
     fn new(test: &str) -> Net {
         let nanos = SystemTime::now()

@@ -56,6 +56,21 @@ pub fn prekey_public(seed: u8) -> [u8; 32] {
 }
 
 impl Scenario {
+    /// The state derived with every event, and without `bad`: what a refusal must leave
+    /// unchanged is compared between the two.
+    pub fn with_and_without(&self, bad: &VerifiedEvent) -> (GroupState, GroupState) {
+        let rest: Vec<VerifiedEvent> = self
+            .events
+            .iter()
+            .filter(|e| e.id() != bad.id())
+            .cloned()
+            .collect();
+        (
+            self.derive(),
+            GroupState::derive(&self.network, self.group, &rest),
+        )
+    }
+
     /// A group created by `creator` under `constitution`; returns the genesis too.
     pub fn new(creator: &'static str, constitution: Constitution) -> (Scenario, VerifiedEvent) {
         let genesis = Genesis {
