@@ -34,6 +34,7 @@ struct Net {
 
 /// Three members a, b, c of one group that a created with `create` (`group create` arguments
 /// after the name), each running `serve`, all admitted and reading a first post live.
+#[allow(dead_code)] // not every test that includes this file uses it
 struct Three {
     homes: [PathBuf; 3],
     nodes: [Node; 3],
@@ -41,6 +42,7 @@ struct Three {
     group: String,
 }
 
+#[allow(dead_code)]
 impl Three {
     fn start(net: &Net, name: &str, create: &[&str]) -> Three {
         let a_home = net.member("a");
