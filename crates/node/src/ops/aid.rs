@@ -313,6 +313,7 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
     };
     json!({
         "group": st.group.to_hex(),
+        "name": st.name,
         "now": now,
         "event": event.map(|e| e.to_hex()),
         "intents": open_ones.iter().filter(|(_, p)| f.keeps(p)).map(|(id, p)| intent_json(id, p)).collect::<Vec<_>>(),
