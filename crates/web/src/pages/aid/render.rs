@@ -520,17 +520,17 @@ pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
                     p class="muted" { "No payments yet." }
                 } @else {
                     table class="payments" {
-                        thead { tr { th scope="col" { "When" } th scope="col" { "From → to" } th scope="col" class="num" { "Amount" } th scope="col" { "What for" } } }
+                        thead { tr { th scope="col" { "When" } th scope="col" { "From → to, what for" } th scope="col" class="num" { "Amount" } } }
                         tbody {
                             @for p in &payments {
                                 tr {
                                     td { (when(n(&p["at"]))) }
-                                    td { (who(labels, s(&p["from"]))) " → " (who(labels, s(&p["to"]))) }
-                                    td class="num" { (s(&p["amount"])) }
                                     td {
-                                        (s(&p["memo"]))
-                                        @if p["invoice"].is_string() { " " span class="badge" { "settles an invoice" } }
+                                        (who(labels, s(&p["from"]))) " → " (who(labels, s(&p["to"])))
+                                        @if !s(&p["memo"]).is_empty() { div class="memo" { (s(&p["memo"])) } }
+                                        @if p["invoice"].is_string() { div { span class="badge" { "settles an invoice" } } }
                                     }
+                                    td class="num" { (s(&p["amount"])) }
                                 }
                             }
                         }
@@ -545,15 +545,17 @@ pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
                     p class="muted" { "No invoices." }
                 } @else {
                     table class="invoices" {
-                        thead { tr { th scope="col" { "When" } th scope="col" { "Who asks whom" } th scope="col" class="num" { "Amount" } th scope="col" { "What for" } th scope="col" { "Status" } } }
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Who asks whom, what for" } th scope="col" class="num" { "Amount" } th scope="col" { "Status" } } }
                         tbody {
                             @for i in &invoices {
                                 @let paid = i["paid_by"].is_string();
                                 tr data-invoice=(s(&i["id"])) {
                                     td { (when(n(&i["at"]))) }
-                                    td { (who(labels, s(&i["payee"]))) " asks " (who(labels, s(&i["payer"]))) }
+                                    td {
+                                        (who(labels, s(&i["payee"]))) " asks " (who(labels, s(&i["payer"])))
+                                        @if !s(&i["memo"]).is_empty() { div class="memo" { (s(&i["memo"])) } }
+                                    }
                                     td class="num" { (s(&i["amount"])) }
-                                    td { (s(&i["memo"])) }
                                     td {
                                         @if paid { span class="badge closed" data-status="paid" { "paid" } }
                                         @else { span class="badge warn" data-status="open" { "open" } }
