@@ -6,6 +6,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use dualpower_node::ops::Op;
+use dualpower_node::ops::ledger::ledger_csv;
 use dualpower_node::query::Query;
 use serde_json::Value;
 
@@ -193,7 +194,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<i32> {
             let group = group_hex(ctx, &group)?;
             let v = view(ctx, Query::Ledger { group, member })?;
             if csv {
-                crate::out::line(csv_of(&v));
+                crate::out::line(ledger_csv(&v));
                 return Ok(0);
             }
             ctx.emit(v.clone(), || text_of(&v));
@@ -256,46 +257,6 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// One CSV field, quoted when it needs to be (RFC 4180), and defused against spreadsheet
-/// formulas (a field a member wrote that starts with `=`, `+`, `-` or `@` gets a leading `'`).
-fn field(x: &str) -> String {
-    let x = if x.starts_with(['=', '+', '-', '@']) && x.parse::<f64>().is_err() {
-        format!("'{x}")
-    } else {
-        x.to_owned()
-    };
-    if x.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", x.replace('"', "\"\""))
-    } else {
-        x
-    }
-}
-
-/// The payments as CSV for a spreadsheet.
-pub(crate) fn csv_of(v: &Value) -> String {
-    let mut out = vec!["date,from,to,amount,unit,memo,invoice,id".to_owned()];
-    for p in v["payments"].as_array().into_iter().flatten() {
-        let at = p["at"].as_u64().unwrap_or(0);
-        out.push(
-            [
-                dualpower_node::clock::utc_text(at),
-                s(&p["from"]).to_owned(),
-                s(&p["to"]).to_owned(),
-                s(&p["amount"]).to_owned(),
-                s(&v["unit"]).to_owned(),
-                s(&p["memo"]).to_owned(),
-                s(&p["invoice"]).to_owned(),
-                s(&p["id"]).to_owned(),
-            ]
-            .iter()
-            .map(|x| field(x))
-            .collect::<Vec<_>>()
-            .join(","),
-        );
-    }
-    out.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,7 +268,7 @@ mod tests {
             "payments": [{"at": 0, "from": "a", "to": "b", "amount": "1.50",
                           "memo": "=HYPERLINK(\"x\"), and \"more\"", "invoice": null, "id": "ff"}],
         });
-        let c = csv_of(&v);
+        let c = ledger_csv(&v);
         let line = c.lines().nth(1).unwrap();
         assert!(
             line.contains("\"'=HYPERLINK(\"\"x\"\"), and \"\"more\"\"\""),
@@ -317,6 +278,16 @@ mod tests {
             line.starts_with("1970-01-01 00:00 UTC,a,b,1.50,hours,"),
             "{line}"
         );
-        assert_eq!(field("-1.50"), "-1.50", "numbers stay numbers");
+        // Numbers stay numbers; a memo that only looks like one is not a formula either.
+        let v = serde_json::json!({
+            "unit": "hours",
+            "payments": [{"at": 0, "from": "a", "to": "b", "amount": "1.50", "memo": "-1.50",
+                          "invoice": null, "id": "ff"}],
+        });
+        assert!(
+            ledger_csv(&v).ends_with(",hours,-1.50,,ff"),
+            "{}",
+            ledger_csv(&v)
+        );
     }
 }

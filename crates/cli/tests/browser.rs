@@ -798,3 +798,287 @@ async fn a_decision_becomes_a_task_done_confirmed_and_a_role_drawn() {
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();
 }
+
+impl Browser {
+    /// Waits until the element `css` shows exactly `want`; with `reload`, reloads between looks.
+    async fn wait_css_text(&self, css: &str, want: &str, reload: bool) {
+        let start = Instant::now();
+        loop {
+            let got = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if got.trim() == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < STEP,
+                "{}: {css} never showed {want:?} (it shows {got:?}); the page:\n{}",
+                self.name,
+                self.text().await
+            );
+            if reload {
+                self.client.refresh().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The balance the ledger page's table shows for the member labelled `name`.
+    async fn balance_of(&self, name: &str) -> Option<String> {
+        for row in self
+            .client
+            .find_all(Locator::Css("table.balances tbody tr"))
+            .await
+            .unwrap()
+        {
+            let who = row.find(Locator::Css("a.who")).await.unwrap();
+            if who.text().await.unwrap() == name {
+                let cell = row.find(Locator::Css("td.num")).await.unwrap();
+                return Some(cell.text().await.unwrap());
+            }
+        }
+        None
+    }
+
+    /// Fetches `path` of this browser's app with its session: status, content type,
+    /// content disposition and body.
+    async fn fetch(&self, path: &str) -> (u64, String, String, String) {
+        let got = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   fetch(arguments[0], { credentials: "same-origin" })
+                     .then(r => r.text().then(t => done([r.status, r.headers.get("content-type"),
+                                                         r.headers.get("content-disposition"), t])))
+                     .catch(e => done([0, "", "", String(e)]));"#,
+                vec![json!(path)],
+            )
+            .await
+            .unwrap();
+        let s = |i: usize| got[i].as_str().unwrap_or_default().to_owned();
+        (got[0].as_u64().unwrap_or(0), s(1), s(2), s(3))
+    }
+}
+
+/// Mutual aid and mutual credit in two browsers: Bob needs care; Alice offers care at the same
+/// place; Bob's board shows her offer as a match; Alice commits to his need and fulfils it; Bob
+/// confirms; both boards show it confirmed. Then the ledger: Alice pays Bob 3; Bob sees +3.00,
+/// Alice −3.00 and the sum 0.00; Bob invoices Alice 1.5 and she settles it with one click; an
+/// overspend by Alice is refused with what she can pay and changes nothing; the CSV downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_need_is_met_and_confirmed_and_the_ledger_balances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let network = format!("browser-aid-{}", std::process::id());
+    let (_alice_node, aw, alice_link) = serve(tmp.path(), "alice", &network);
+    let (_bob_node, bw, bob_link) = serve(tmp.path(), "bob", &network);
+    let alice = Browser::start("alice").await;
+    let bob = Browser::start("bob").await;
+    alice.onboard(&alice_link).await;
+    bob.onboard(&bob_link).await;
+    let group = alice.create_group("Care Circle").await;
+    invite_and_join(&alice, &aw, &bob, &group, "Care Circle").await;
+    alice.set_name(&aw, &group, "Alice").await;
+    bob.set_name(&bw, &group, "Bob").await;
+
+    // Bob posts a need for care.
+    let board = format!("/g/{group}/board");
+    bob.go(&format!("{bw}{board}")).await;
+    bob.wait_text("No open needs", true).await;
+    bob.click("#new-intent summary").await;
+    bob.find("#a-kind")
+        .await
+        .select_by_value("need")
+        .await
+        .unwrap();
+    bob.find("#a-category")
+        .await
+        .select_by_value("care")
+        .await
+        .unwrap();
+    bob.fill("#a-text", "Someone to sit with my mother").await;
+    bob.fill("#a-quantity", "2").await;
+    bob.fill("#a-unit", "evenings").await;
+    bob.fill("#a-place", "Elm Street").await;
+    bob.shoot("board-post").await;
+    bob.click("#new-intent button[type=submit]").await;
+    bob.wait_text("Your need is on the board", false).await;
+
+    // Alice offers care at the same place (written differently).
+    alice.go(&format!("{aw}{board}")).await;
+    alice.wait_text("Someone to sit with my mother", true).await;
+    alice.click("#new-intent summary").await;
+    alice
+        .find("#a-kind")
+        .await
+        .select_by_value("offer")
+        .await
+        .unwrap();
+    alice
+        .find("#a-category")
+        .await
+        .select_by_value("care")
+        .await
+        .unwrap();
+    alice.fill("#a-text", "Evenings of care").await;
+    alice.fill("#a-quantity", "3").await;
+    alice.fill("#a-unit", "evenings").await;
+    alice.fill("#a-place", "elm street").await;
+    alice.click("#new-intent button[type=submit]").await;
+    alice.wait_text("Your offer is on the board", false).await;
+
+    // Bob's board shows her offer as a match for his need.
+    bob.go(&format!("{bw}{board}")).await;
+    bob.wait_text("Offers that could meet it", true).await;
+    let m = bob.find("article.need a.match").await;
+    assert_eq!(m.text().await.unwrap(), "Evenings of care");
+    bob.shoot("board-match").await;
+
+    // Alice commits to his need (all of it), then marks it fulfilled.
+    alice.go(&format!("{aw}{board}")).await;
+    alice.submit(&format!("{board}/commit")).await;
+    alice.wait_text("Committed", false).await;
+    alice
+        .wait_text("gives 2 × “Someone to sit with my mother” to Bob", false)
+        .await;
+    alice.fill("#note-0", "Tuesday and Thursday").await;
+    alice.submit(&format!("{board}/fulfil")).await;
+    alice.wait_text("Marked fulfilled", false).await;
+    assert!(
+        !alice.shows("Confirm I received it").await,
+        "the provider is offered to confirm her own fulfilment"
+    );
+
+    // Bob confirms; both boards show it confirmed.
+    bob.go(&format!("{bw}{board}")).await;
+    bob.wait_text("Confirm I received it", true).await;
+    bob.wait_text("Tuesday and Thursday", false).await;
+    bob.submit(&format!("{board}/confirm")).await;
+    bob.wait_text("Confirmed: it counts", false).await;
+    bob.find("#done article.commitment [data-status=confirmed]")
+        .await;
+    bob.shoot("board").await;
+    bob.fits_phone("board").await;
+    alice.go(&format!("{aw}{board}")).await;
+    alice
+        .wait_css_text(
+            "#done article.commitment [data-status=confirmed]",
+            "confirmed",
+            true,
+        )
+        .await;
+
+    // The ledger: Alice pays Bob 3.
+    let ledger = format!("/g/{group}/ledger");
+    alice.go(&format!("{aw}{ledger}")).await;
+    alice.wait_css_text("#my-balance", "0.00", false).await;
+    alice
+        .find("#p-member")
+        .await
+        .select_by_label("Bob")
+        .await
+        .unwrap();
+    alice.fill("#p-amount", "3").await;
+    alice.fill("#p-memo", "Bus fares for the evenings").await;
+    alice.submit(&format!("{ledger}/pay")).await;
+    alice.wait_text("Paid 3.00 hours to Bob", false).await;
+    alice.wait_css_text("#my-balance", "-3.00", false).await;
+
+    // Bob sees +3.00, Alice −3.00, and the sum 0.00.
+    bob.go(&format!("{bw}{ledger}")).await;
+    bob.wait_css_text("#my-balance", "+3.00", true).await;
+    assert_eq!(bob.balance_of("Alice").await.as_deref(), Some("-3.00"));
+    assert_eq!(bob.balance_of("Bob").await.as_deref(), Some("+3.00"));
+    bob.wait_css_text("td.sum", "0.00", false).await;
+
+    // Bob invoices Alice 1.5; she settles it with one click.
+    bob.click("#new-invoice summary").await;
+    bob.find("#i-member")
+        .await
+        .select_by_label("Alice")
+        .await
+        .unwrap();
+    bob.fill("#i-amount", "1.5").await;
+    bob.fill("#i-memo", "Half the taxi").await;
+    bob.submit(&format!("{ledger}/invoice")).await;
+    bob.wait_text("Invoice sent", false).await;
+    alice.go(&format!("{aw}{ledger}")).await;
+    alice.wait_text("Invoices for you to settle", true).await;
+    alice.wait_text("Half the taxi", false).await;
+    alice.shoot("ledger-invoice").await;
+    alice.submit(&format!("{ledger}/settle")).await;
+    alice.wait_text("Invoice settled", false).await;
+    alice.wait_css_text("#my-balance", "-4.50", false).await;
+    assert!(!alice.shows("Invoices for you to settle").await);
+
+    // An overspend is refused with what she can pay, and changes nothing.
+    let payments = |b: &Browser| {
+        let c = b.client.clone();
+        async move {
+            c.find_all(Locator::Css("table.payments tbody tr"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(payments(&alice).await, 2);
+    alice
+        .find("#p-member")
+        .await
+        .select_by_label("Bob")
+        .await
+        .unwrap();
+    alice.fill("#p-amount", "100").await;
+    alice.submit(&format!("{ledger}/pay")).await;
+    alice.wait_text("you can pay at most 15.50", false).await;
+    assert!(
+        alice
+            .find(".flash.error")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("below your limit"),
+        "the refusal is not shown as one"
+    );
+    alice.wait_css_text("#my-balance", "-4.50", false).await;
+    assert_eq!(payments(&alice).await, 2, "a refused payment was recorded");
+    alice.shoot("ledger").await;
+    alice.fits_phone("ledger").await;
+
+    // Bob's side: +4.50, the invoice paid, the sum still zero.
+    bob.go(&format!("{bw}{ledger}")).await;
+    bob.wait_css_text("#my-balance", "+4.50", true).await;
+    assert_eq!(bob.balance_of("Alice").await.as_deref(), Some("-4.50"));
+    bob.wait_css_text("td.sum", "0.00", false).await;
+    bob.wait_css_text("table.invoices [data-status]", "paid", false)
+        .await;
+    bob.shoot("ledger-bob").await;
+
+    // The CSV, with the session, as a download.
+    let link = bob.find("a.csv").await.attr("href").await.unwrap();
+    assert_eq!(link.as_deref(), Some(format!("{ledger}.csv").as_str()));
+    let (status, kind, disposition, body) = bob.fetch(&format!("{ledger}.csv")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    assert!(
+        disposition.starts_with("attachment") && disposition.contains(".csv"),
+        "{disposition}"
+    );
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("date,from,to,amount,unit,memo,invoice,id")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{body}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",3.00,hours,Bus fares for the evenings,,")),
+        "{body}"
+    );
+    assert!(rows.iter().any(|r| r.contains(",1.50,hours,")), "{body}");
+
+    alice.client.close().await.unwrap();
+    bob.client.close().await.unwrap();
+}

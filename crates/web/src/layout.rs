@@ -16,7 +16,8 @@ use crate::App;
 const CSS: &str = concat!(
     include_str!("../static/app.css"),
     include_str!("../static/decisions.css"),
-    include_str!("../static/work.css")
+    include_str!("../static/work.css"),
+    include_str!("../static/aid.css")
 );
 const JS: &str = include_str!("../static/app.js");
 
@@ -116,7 +117,7 @@ pub fn bare_with_flash(title: &str, flash: Option<Flash>, body: Markup) -> Marku
 }
 
 /// A group's tabs: `(path after /g/{g}/, label)`; `feed` is the group's own page.
-pub const TABS: [(&str, &str); 7] = [
+pub const TABS: [(&str, &str); 9] = [
     ("feed", "Feed"),
     ("members", "Members"),
     ("decisions", "Decisions"),
@@ -124,6 +125,8 @@ pub const TABS: [(&str, &str); 7] = [
     ("roles", "Roles"),
     ("mediation", "Mediation"),
     ("reputation", "Reputation"),
+    ("board", "Mutual aid"),
+    ("ledger", "Ledger"),
 ];
 
 /// Where a page sits, for the navigation.

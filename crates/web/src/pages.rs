@@ -5,6 +5,7 @@
 //! message for the next page ([`Flash`]) and redirects back, so reloading never repeats an
 //! action and the page shown is always rendered from the node's current state.
 
+pub mod aid;
 pub mod decisions;
 pub mod feed;
 pub mod groups;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<App> {
         .merge(peers::routes())
         .merge(people::routes())
         .merge(work::routes())
+        .merge(aid::routes())
 }
 
 /// A redirect (303) to a path of this app. Paths built from what a request carried (a group id

@@ -38,6 +38,7 @@ const HEX_P: &str = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7
 /// modules; [`every_page_module_is_read`] checks this list against it.
 const SOURCES: &[(&str, &str)] = &[
     ("access.rs", include_str!("../src/access.rs")),
+    ("pages/aid.rs", include_str!("../src/pages/aid.rs")),
     ("layout.rs", include_str!("../src/layout.rs")),
     ("live.rs", include_str!("../src/live.rs")),
     (

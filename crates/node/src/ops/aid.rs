@@ -446,6 +446,7 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
         .collect();
     json!({
         "group": st.group.to_hex(),
+        "name": st.name,
         "now": now,
         "event": event.map(|e| e.to_hex()),
         "resources": resources,

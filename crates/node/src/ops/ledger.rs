@@ -185,6 +185,7 @@ pub fn ledger_json(st: &GroupState, member: Option<&PublicKey>, event: Option<&E
     accounts.dedup();
     json!({
         "group": st.group.to_hex(),
+        "name": st.name,
         "unit": st.constitution.credit.unit,
         "default_limit": amount_text(i128::from(st.constitution.credit.default_limit)),
         "event": event.map(|e| e.to_hex()),
@@ -208,4 +209,50 @@ pub fn ledger_json(st: &GroupState, member: Option<&PublicKey>, event: Option<&E
             "paid_by": i.paid_by.map(|p| p.to_hex()), "at": i.at,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// One CSV field, quoted when it needs to be (RFC 4180), and defused against spreadsheet
+/// formulas (a field a member wrote that starts with `=`, `+`, `-` or `@` gets a leading `'`).
+fn csv_field(x: &str) -> String {
+    let x = if x.starts_with(['=', '+', '-', '@']) && x.parse::<f64>().is_err() {
+        format!("'{x}")
+    } else {
+        x.to_owned()
+    };
+    if x.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", x.replace('"', "\"\""))
+    } else {
+        x
+    }
+}
+
+/// The payments of a [`ledger_json`] answer as CSV for a spreadsheet: `date, from, to, amount,
+/// unit, memo, invoice, id`, one line each (no trailing newline). The CLI's `ledger --csv` and
+/// the web app's download both write this.
+pub fn ledger_csv(v: &Value) -> String {
+    let mut out = vec!["date,from,to,amount,unit,memo,invoice,id".to_owned()];
+    for p in v["payments"].as_array().into_iter().flatten() {
+        let at = p["at"].as_u64().unwrap_or(0);
+        out.push(
+            [
+                crate::clock::utc_text(at),
+                s(&p["from"]).to_owned(),
+                s(&p["to"]).to_owned(),
+                s(&p["amount"]).to_owned(),
+                s(&v["unit"]).to_owned(),
+                s(&p["memo"]).to_owned(),
+                s(&p["invoice"]).to_owned(),
+                s(&p["id"]).to_owned(),
+            ]
+            .iter()
+            .map(|x| csv_field(x))
+            .collect::<Vec<_>>()
+            .join(","),
+        );
+    }
+    out.join("\n")
 }

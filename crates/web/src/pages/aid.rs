@@ -1,0 +1,466 @@
+//! Mutual aid and mutual credit: a group's board of offers and needs (post one, commit to one,
+//! fulfil, confirm, cancel; each need with the offers that could meet it) and its ledger
+//! (balances that sum to zero, payments, invoices, paying, invoicing, settling an invoice,
+//! lowering one's own limit, and the CSV for a spreadsheet).
+//!
+//! Like every page, each action here is one [`Op`] sent through the node, which decides (and
+//! whose refusal, such as an overspend with what can still be paid, is shown as it is); the
+//! pages read [`Query::Board`] and [`Query::Ledger`]. The rendering is in [`render`], pure
+//! functions of those answers, so tests render real answers without a server. Routes live in
+//! this file only (the access test reads it to find every form).
+
+pub mod render;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dualpower_node::ops::Op;
+use dualpower_node::ops::aid::{BoardFilter, IntentArgs};
+use dualpower_node::query::Query;
+use maud::Markup;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::App;
+use crate::access::Me;
+use crate::layout::{self, Flash, Place};
+use crate::pages::feed::Reader;
+use crate::pages::{act, go, group_name, read};
+
+/// The routes of this part.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/g/{g}/board", get(board).post(post_intent))
+        .route("/g/{g}/board/commit", post(commit))
+        .route("/g/{g}/board/cancel", post(cancel))
+        .route("/g/{g}/board/fulfil", post(fulfil))
+        .route("/g/{g}/board/confirm", post(confirm))
+        .route("/g/{g}/ledger", get(ledger))
+        .route("/g/{g}/ledger.csv", get(ledger_csv))
+        .route("/g/{g}/ledger/pay", post(pay))
+        .route("/g/{g}/ledger/invoice", post(invoice))
+        .route("/g/{g}/ledger/settle", post(settle))
+        .route("/g/{g}/ledger/limit", post(limit))
+}
+
+fn show(me: &Me, g: &str, v: &Value, title: &str, tab: &str, body: Markup) -> Response {
+    let name = group_name(v);
+    layout::page(me, title, Place::Group(g, &name, tab), body).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The board
+
+/// The board's filter as the URL carries it (`?category=care&kind=needs&place=Elm`); empty
+/// fields filter nothing.
+#[derive(Deserialize, Debug, Default, Clone)]
+pub struct FilterForm {
+    /// One category, or empty for all.
+    #[serde(default)]
+    pub category: String,
+    /// `offers`, `needs`, or empty for both.
+    #[serde(default)]
+    pub kind: String,
+    /// Part of a place name.
+    #[serde(default)]
+    pub place: String,
+}
+
+impl FilterForm {
+    /// The node's filter for it.
+    pub fn filter(&self) -> BoardFilter {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        BoardFilter {
+            category: some(&self.category),
+            kind: some(&self.kind).filter(|k| k == "offers" || k == "needs"),
+            place: some(&self.place),
+        }
+    }
+}
+
+async fn board(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    UrlQuery(f): UrlQuery<FilterForm>,
+) -> Response {
+    let q = Query::Board {
+        group: g.clone(),
+        filter: f.filter(),
+    };
+    let v = match read(&app, &me, q).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = render::board(&Reader::of(&me), &g, &v, &f);
+    show(&me, &g, &v, "Mutual aid", "board", body)
+}
+
+/// The post-an-offer-or-need form's fields.
+#[derive(Deserialize, Debug, Default)]
+pub struct IntentForm {
+    /// `offer` or `need`.
+    #[serde(default)]
+    pub kind: String,
+    /// One of the categories.
+    #[serde(default)]
+    pub category: String,
+    /// In words.
+    #[serde(default)]
+    pub text: String,
+    /// How much (empty: 1).
+    #[serde(default)]
+    pub quantity: String,
+    /// Of what.
+    #[serde(default)]
+    pub unit: String,
+    /// A place name or area.
+    #[serde(default)]
+    pub place: String,
+    /// Open for this many days (empty: 14).
+    #[serde(default)]
+    pub days: String,
+}
+
+fn whole(v: &str, what: &str) -> Result<Option<u64>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        v => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("{what} is a whole number, not “{v}”")),
+    }
+}
+
+/// The operation a filled-in offer-or-need form asks for, or what is wrong with it (nothing is
+/// sent). The node checks the rest (the category, the quantity's range, the text).
+pub fn intent_op(g: &str, f: &IntentForm) -> Result<Op, String> {
+    let need = match f.kind.as_str() {
+        "need" => true,
+        "offer" => false,
+        _ => return Err("choose whether you offer or need it".into()),
+    };
+    Ok(Op::AidIntent {
+        group: g.to_string(),
+        need,
+        intent: IntentArgs {
+            category: f.category.trim().to_string(),
+            text: f.text.trim().to_string(),
+            quantity: whole(&f.quantity, "the quantity")?,
+            unit: f.unit.trim().to_string(),
+            place: f.place.trim().to_string(),
+            days: whole(&f.days, "the number of days")?,
+        },
+    })
+}
+
+async fn post_intent(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<IntentForm>,
+) -> Response {
+    let back = format!("/g/{g}/board");
+    let op = match intent_op(&g, &f) {
+        Ok(op) => op,
+        Err(e) => {
+            me.flash(&app, Flash::error(format!("{e}. Nothing was posted.")));
+            return go(&back);
+        }
+    };
+    let ok = if f.kind == "need" {
+        "Your need is on the board: members who can help commit to it here."
+    } else {
+        "Your offer is on the board: members who need it commit to it here."
+    };
+    act(&app, &me, op, &back, |_| ok.into()).await
+}
+
+/// The fields of the forms on an offer, need or commitment (each sends the ones it needs).
+#[derive(Deserialize, Debug, Default)]
+struct ItemForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    quantity: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn board_act(app: &App, me: &Me, g: &str, op: Op, ok: &'static str) -> Response {
+    act(app, me, op, &format!("/g/{g}/board"), |_| ok.to_string()).await
+}
+
+async fn commit(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ItemForm>,
+) -> Response {
+    let quantity = match whole(&f.quantity, "the quantity") {
+        Ok(q) => q,
+        Err(e) => {
+            me.flash(&app, Flash::error(format!("{e}. Nothing was committed.")));
+            return go(&format!("/g/{g}/board"));
+        }
+    };
+    let op = Op::Commit {
+        group: g.clone(),
+        intent: f.id,
+        quantity,
+    };
+    let ok =
+        "Committed: it is under “In progress”. The provider marks it fulfilled when it is done.";
+    board_act(&app, &me, &g, op, ok).await
+}
+
+async fn cancel(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ItemForm>,
+) -> Response {
+    let op = Op::AidCancel {
+        group: g.clone(),
+        target: f.id,
+    };
+    board_act(&app, &me, &g, op, "Cancelled: what it held is free again.").await
+}
+
+async fn fulfil(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ItemForm>,
+) -> Response {
+    let op = Op::Fulfil {
+        group: g.clone(),
+        commitment: f.id,
+        note: f.note,
+    };
+    let ok = "Marked fulfilled: the receiver confirms it here.";
+    board_act(&app, &me, &g, op, ok).await
+}
+
+async fn confirm(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ItemForm>,
+) -> Response {
+    let op = Op::AidConfirm {
+        group: g.clone(),
+        commitment: f.id,
+    };
+    let ok = "Confirmed: it counts for the provider's reputation.";
+    board_act(&app, &me, &g, op, ok).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger
+
+async fn whole_ledger(app: &App, me: &Me, g: &str) -> Result<Value, Response> {
+    read(
+        app,
+        me,
+        Query::Ledger {
+            group: g.to_string(),
+            member: None,
+        },
+    )
+    .await
+}
+
+async fn ledger(State(app): State<App>, me: Me, Path(g): Path<String>) -> Response {
+    let v = match whole_ledger(&app, &me, &g).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = render::ledger(&Reader::of(&me), &g, &v);
+    show(&me, &g, &v, "Ledger", "ledger", body)
+}
+
+/// The file name of a group's CSV: its name in plain letters, digits and dashes.
+pub fn csv_name(name: &str) -> String {
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .take(60)
+        .collect();
+    if file.is_empty() {
+        "ledger.csv".into()
+    } else {
+        format!("{file}-ledger.csv")
+    }
+}
+
+async fn ledger_csv(State(app): State<App>, me: Me, Path(g): Path<String>) -> Response {
+    let v = match whole_ledger(&app, &me, &g).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut csv = dualpower_node::ops::ledger::ledger_csv(&v);
+    csv.push('\n');
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", csv_name(&group_name(&v))),
+            ),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
+/// The fields of the ledger's forms (each sends the ones it needs).
+#[derive(Deserialize, Debug, Default)]
+struct LedgerForm {
+    #[serde(default)]
+    member: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    memo: String,
+    #[serde(default)]
+    invoice: String,
+    #[serde(default)]
+    limit: String,
+}
+
+/// Sends a ledger operation and leaves `ok(outcome)` (with the group's labels added, so the
+/// message names people as the page does) or the node's refusal for the ledger page.
+async fn ledger_act(
+    app: &App,
+    me: &Me,
+    g: &str,
+    op: Op,
+    ok: impl FnOnce(&Value) -> String,
+) -> Response {
+    match app.op(op).await {
+        Ok(mut v) => {
+            let names = Query::Names {
+                group: g.to_string(),
+            };
+            if let Ok(n) = app.view(names).await {
+                v["labels"] = n["labels"].clone();
+            }
+            me.flash(app, Flash::ok(ok(&v)));
+        }
+        Err(e) => me.flash(app, Flash::error(e.message)),
+    }
+    go(&format!("/g/{g}/ledger"))
+}
+
+/// What a payment's outcome says: amount, payee and the new balance.
+fn paid_words(v: &Value) -> String {
+    let unit = v["unit"].as_str().unwrap_or_default();
+    let p = v["payments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["id"] == v["event"]));
+    let mine = v["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["member"] == v["member"]));
+    match p {
+        Some(p) => format!(
+            "Paid {} {unit} to {}.{}",
+            p["amount"].as_str().unwrap_or_default(),
+            layout::label(&v["labels"], p["to"].as_str().unwrap_or_default()),
+            mine.map(|a| format!(
+                " Your balance: {} {unit}.",
+                a["balance"].as_str().unwrap_or_default()
+            ))
+            .unwrap_or_default()
+        ),
+        None => "Paid.".into(),
+    }
+}
+
+async fn pay(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<LedgerForm>,
+) -> Response {
+    let op = Op::Pay {
+        group: g.clone(),
+        to: Some(f.member),
+        amount: Some(f.amount.trim().to_string()),
+        memo: f.memo,
+        invoice: None,
+    };
+    ledger_act(&app, &me, &g, op, paid_words).await
+}
+
+async fn settle(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<LedgerForm>,
+) -> Response {
+    let op = Op::Pay {
+        group: g.clone(),
+        to: None,
+        amount: None,
+        memo: String::new(),
+        invoice: Some(f.invoice),
+    };
+    ledger_act(&app, &me, &g, op, |v| {
+        format!("Invoice settled. {}", paid_words(v))
+    })
+    .await
+}
+
+async fn invoice(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<LedgerForm>,
+) -> Response {
+    let op = Op::Invoice {
+        group: g.clone(),
+        payer: f.member,
+        amount: f.amount.trim().to_string(),
+        memo: f.memo,
+    };
+    act(&app, &me, op, &format!("/g/{g}/ledger"), |_| {
+        "Invoice sent: it counts when they pay it (they settle it on this page).".into()
+    })
+    .await
+}
+
+async fn limit(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<LedgerForm>,
+) -> Response {
+    let op = Op::SetLimit {
+        group: g.clone(),
+        member: None,
+        limit: f.limit.trim().to_string(),
+    };
+    act(&app, &me, op, &format!("/g/{g}/ledger"), |_| {
+        "Your limit is lowered.".into()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Render tests of the mutual-aid pages: real answers from a store (offers and needs posted,
+//! a limit lowered, through `ops::apply`, read through `query::answer`) where one member can make
+//! them, and hand-written answers of the same shape for what needs several members (matches,
+//! commitments between two people, payments and invoices).
+#![allow(clippy::unwrap_used)]
+
+use dualpower_core::Identity;
+use dualpower_node::ops::Op;
+use dualpower_node::ops::aid::IntentArgs;
+use dualpower_node::query::Query;
+use serde_json::{Value, json};
+
+use crate::pages::test_world::{self, T0, World};
+
+use super::render;
+use super::{FilterForm, IntentForm, csv_name, intent_op};
+use crate::pages::feed::Reader;
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+/// This file's world (`test_world::world` on its own network).
+fn world() -> World {
+    test_world::world("web-aid-test")
+}
+
+impl World {
+    fn board(&self, f: &FilterForm, now: u64) -> Value {
+        self.ask(
+            Query::Board {
+                group: self.g(),
+                filter: f.filter(),
+            },
+            now,
+        )
+    }
+
+    fn ledger(&self, now: u64) -> Value {
+        self.ask(
+            Query::Ledger {
+                group: self.g(),
+                member: None,
+            },
+            now,
+        )
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            did: self.id.public().to_did(),
+            csrf: "tok123".into(),
+        }
+    }
+
+    fn post(&self, need: bool, category: &str, text: &str, place: &str, now: u64) -> String {
+        let v = self.apply(
+            Op::AidIntent {
+                group: self.g(),
+                need,
+                intent: IntentArgs {
+                    category: category.into(),
+                    text: text.into(),
+                    quantity: Some(3),
+                    unit: "evenings".into(),
+                    place: place.into(),
+                    days: Some(7),
+                },
+            },
+            now,
+        );
+        v["event"].as_str().unwrap().to_string()
+    }
+}
+
+fn html(m: maud::Markup) -> String {
+    m.into_string()
+}
+
+fn reader(did: &str) -> Reader {
+    Reader {
+        did: did.into(),
+        csrf: "tok123".into(),
+    }
+}
+
+/// Every form carries the CSRF token.
+#[track_caller]
+fn csrf_everywhere(page: &str) {
+    assert_eq!(
+        page.matches(r#"<form method="post""#).count(),
+        page.matches(r#"name="_csrf" value="tok123""#).count(),
+        "{page}"
+    );
+}
+
+#[test]
+fn the_board_escapes_what_members_wrote_and_offers_only_a_cancel_on_ones_own() {
+    let w = world();
+    let need = w.post(true, "care", HOSTILE, &format!("Elm {HOSTILE}"), T0 + 10);
+    let offer = w.post(false, "tools", "A <b>drill</b>", "", T0 + 20);
+    let v = w.board(&FilterForm::default(), T0 + 30);
+    assert_eq!(v["name"], "Elm Street", "the board names its group");
+    let page = html(render::board(
+        &w.reader(),
+        &w.g(),
+        &v,
+        &FilterForm::default(),
+    ));
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(!page.contains("<b>drill"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("at Elm &lt;script&gt;"), "{page}");
+    assert!(page.contains("3 of 3 evenings left"), "{page}");
+    assert!(page.contains(&format!(r#"id="i-{need}""#)), "{page}");
+    assert!(page.contains(&format!(r#"id="i-{offer}""#)), "{page}");
+    // Both are mine: a cancel each, nothing to commit to.
+    assert_eq!(page.matches("/board/cancel").count(), 2, "{page}");
+    assert!(page.contains("Cancel my need") && page.contains("Cancel my offer"));
+    assert!(!page.contains("/board/commit"), "{page}");
+    csrf_everywhere(&page);
+    // Someone else may commit to either, up to what is left.
+    let other = Identity::generate().public().to_did();
+    let theirs = html(render::board(
+        &reader(&other),
+        &w.g(),
+        &v,
+        &FilterForm::default(),
+    ));
+    assert_eq!(theirs.matches("/board/commit").count(), 2, "{theirs}");
+    assert!(theirs.contains(r#"max="3" value="3""#), "{theirs}");
+    assert!(theirs.contains("I can give this") && theirs.contains("I would like this"));
+    assert!(!theirs.contains("/board/cancel"), "{theirs}");
+    // The post form: every field labelled, every category offered.
+    for id in [
+        "a-kind",
+        "a-category",
+        "a-text",
+        "a-quantity",
+        "a-unit",
+        "a-place",
+        "a-days",
+    ] {
+        assert!(page.contains(&format!(r#"<label for="{id}""#)), "{id}");
+    }
+    assert!(page.contains(r#"<option value="care""#), "{page}");
+}
+
+#[test]
+fn the_filter_narrows_the_board_and_says_so() {
+    let w = world();
+    w.post(true, "care", "Sit with my mother", "Elm", T0 + 10);
+    w.post(false, "tools", "A ladder", "Oak", T0 + 20);
+    let f = FilterForm {
+        kind: "needs".into(),
+        ..Default::default()
+    };
+    let v = w.board(&f, T0 + 30);
+    let page = html(render::board(&w.reader(), &w.g(), &v, &f));
+    assert!(page.contains("Sit with my mother"), "{page}");
+    assert!(!page.contains("A ladder"), "{page}");
+    assert!(page.contains("No open offer matches the filter"), "{page}");
+    assert!(
+        page.contains(r#"<option value="needs" selected>"#),
+        "{page}"
+    );
+    assert!(page.contains("Show everything"), "{page}");
+    let f = FilterForm {
+        place: " oak ".into(),
+        category: "tools".into(),
+        ..Default::default()
+    };
+    let v = w.board(&f, T0 + 30);
+    let page = html(render::board(&w.reader(), &w.g(), &v, &f));
+    assert!(
+        page.contains("A ladder") && !page.contains("Sit with my mother"),
+        "{page}"
+    );
+    // Anything else in `kind` filters nothing; empty fields are no filter.
+    let f = FilterForm {
+        kind: "<x>".into(),
+        ..Default::default()
+    };
+    assert!(f.filter().kind.is_none() && f.filter().place.is_none());
+    let empty = html(render::board(
+        &w.reader(),
+        &w.g(),
+        &world().board(&FilterForm::default(), T0 + 1),
+        &FilterForm::default(),
+    ));
+    assert!(empty.contains("No open needs.") && empty.contains("Nothing committed yet"));
+}
+
+/// A board answer for two members, as the node writes it (see `dualpower_node::ops::aid`).
+fn board_answer(a: &str, b: &str) -> Value {
+    json!({
+        "group": "ab", "name": "Elm", "now": T0, "event": null,
+        "intents": [
+            {"id": "n1", "kind": "need", "author": b, "category": "care", "text": "Childcare",
+             "quantity": 2, "left": 1, "unit": "evenings", "place": "Elm", "until": T0 + 1000,
+             "expires": T0 + 1000, "at": T0, "matches": ["o1", "o9"]},
+            {"id": "o1", "kind": "offer", "author": a, "category": "care", "text": HOSTILE,
+             "quantity": 3, "left": 3, "unit": "evenings", "place": "Elm", "until": T0 + 1000,
+             "expires": T0 + 1000, "at": T0},
+        ],
+        "commitments": [
+            {"id": "c1", "intent": "n1", "what": "Childcare", "provider": a, "receiver": b,
+             "quantity": 1, "fulfilled": null, "confirmed": false},
+            {"id": "c2", "intent": "n1", "what": "Childcare", "provider": a, "receiver": b,
+             "quantity": 1, "fulfilled": format!("done {HOSTILE}"), "confirmed": false},
+            {"id": "c3", "intent": "n1", "what": HOSTILE, "provider": a, "receiver": b,
+             "quantity": 1, "fulfilled": "", "confirmed": true},
+        ],
+        "labels": {a: {"label": "Alice"}, b: {"label": HOSTILE}},
+    })
+}
+
+#[test]
+fn needs_link_their_matches_and_commitments_offer_each_party_its_step() {
+    let k = || Identity::generate().public().to_did();
+    let (a, b) = (k(), k());
+    let v = board_answer(&a, &b);
+    let f = FilterForm::default();
+    let alice = html(render::board(&reader(&a), "ab", &v, &f));
+    let bob = html(render::board(&reader(&b), "ab", &v, &f));
+    for p in [&alice, &bob] {
+        assert!(!p.contains("<script>"), "{p}");
+        assert!(p.contains("Offers that could meet it"), "{p}");
+        // A match on the page links to its card; one filtered away to the whole board.
+        assert!(
+            p.contains(r##"<a href="#i-o1" class="match">&lt;script&gt;"##),
+            "{p}"
+        );
+        assert!(p.contains(r##"href="/g/ab/board#i-o9""##), "{p}");
+        assert!(p.contains(r#"data-status="committed""#), "{p}");
+        assert!(p.contains(r#"data-status="fulfilled""#), "{p}");
+        assert!(p.contains(r#"data-status="confirmed""#), "{p}");
+        assert!(p.contains("done &lt;script&gt;"), "{p}");
+        assert!(p.contains(r#"id="done-h""#), "{p}");
+        csrf_everywhere(p);
+    }
+    // The provider marks the open one fulfilled (or cancels it); never confirms.
+    assert_eq!(alice.matches("/board/fulfil").count(), 1, "{alice}");
+    assert!(!alice.contains("/board/confirm"), "{alice}");
+    assert!(alice.contains(r#"<label for="note-0""#), "{alice}");
+    // The receiver confirms the fulfilled one, once; never fulfils.
+    assert_eq!(bob.matches("/board/confirm").count(), 1, "{bob}");
+    assert!(!bob.contains("/board/fulfil"), "{bob}");
+    // A stranger has no step in either.
+    let c = html(render::board(&reader(&k()), "ab", &v, &f));
+    for step in ["/board/fulfil", "/board/confirm", "/board/cancel"] {
+        assert!(!c.contains(step), "{step}: {c}");
+    }
+}
+
+#[test]
+fn the_post_form_is_checked_before_anything_is_sent() {
+    let f = IntentForm {
+        kind: "need".into(),
+        category: " care ".into(),
+        text: "  Sit with my mother ".into(),
+        quantity: "2".into(),
+        unit: "evenings".into(),
+        place: "Elm".into(),
+        days: "".into(),
+    };
+    let Op::AidIntent { need, intent, .. } = intent_op("ab", &f).unwrap() else {
+        panic!("not an intent")
+    };
+    assert!(need);
+    assert_eq!(intent.category, "care");
+    assert_eq!(intent.text, "Sit with my mother");
+    assert_eq!(intent.quantity, Some(2));
+    assert_eq!(intent.days, None);
+    let bad = IntentForm {
+        kind: "offer".into(),
+        quantity: "two".into(),
+        ..Default::default()
+    };
+    assert!(intent_op("ab", &bad).unwrap_err().contains("two"));
+    assert!(intent_op("ab", &IntentForm::default()).is_err());
+}
+
+#[test]
+fn the_ledger_of_one_member_shows_zero_and_its_limit_lowered() {
+    let w = world();
+    let v = w.ledger(T0 + 1);
+    assert_eq!(v["name"], "Elm Street");
+    let page = html(render::ledger(&w.reader(), &w.g(), &v));
+    assert!(page.contains(r#"id="my-balance">0.00<"#), "{page}");
+    assert!(page.contains("down to −20.00 hours"), "{page}");
+    assert!(page.contains("20.00 hours</strong>"), "{page}");
+    assert!(page.contains(r#"<td class="num sum">0.00</td>"#), "{page}");
+    assert!(page.contains("Nobody else is in the group yet"), "{page}");
+    assert!(!page.contains("/ledger/pay"), "{page}");
+    assert!(
+        page.contains(&format!(r#"href="/g/{}/ledger.csv""#, w.g())),
+        "{page}"
+    );
+    csrf_everywhere(&page);
+    w.apply(
+        Op::SetLimit {
+            group: w.g(),
+            member: None,
+            limit: "5".into(),
+        },
+        T0 + 10,
+    );
+    let page = html(render::ledger(&w.reader(), &w.g(), &w.ledger(T0 + 20)));
+    assert!(page.contains("down to −5.00 hours"), "{page}");
+    assert!(page.contains("at most 5.00)"), "{page}");
+    let csv = dualpower_node::ops::ledger::ledger_csv(&w.ledger(T0 + 20));
+    assert_eq!(csv, "date,from,to,amount,unit,memo,invoice,id");
+}
+
+/// A ledger answer for two members, as the node writes it (see `dualpower_node::ops::ledger`).
+fn ledger_answer(a: &str, b: &str) -> Value {
+    json!({
+        "group": "ab", "name": "Elm", "unit": "hours", "default_limit": "20.00", "event": null,
+        "member": null, "sum": "0.00",
+        "accounts": [
+            {"member": a, "balance": "-1.50", "balance_hundredths": "-150", "limit": "20.00", "is_member": true},
+            {"member": b, "balance": "1.50", "balance_hundredths": "150", "limit": "10.00", "is_member": true},
+        ],
+        "payments": [
+            {"id": "p1", "from": a, "to": b, "amount": "3.00", "memo": HOSTILE, "invoice": null, "at": T0},
+            {"id": "p2", "from": b, "to": a, "amount": "1.50", "memo": "=cmd|' /C calc'!A0", "invoice": "i1", "at": T0 + 5},
+        ],
+        "invoices": [
+            {"id": "i1", "payee": a, "payer": b, "amount": "1.50", "memo": "", "paid_by": "p2", "at": T0 + 1},
+            {"id": "i2", "payee": b, "payer": a, "amount": "2.00", "memo": HOSTILE, "paid_by": null, "at": T0 + 2},
+        ],
+        "labels": {a: {"label": "Alice"}, b: {"label": HOSTILE}},
+    })
+}
+
+#[test]
+fn the_ledger_escapes_memos_and_asks_only_the_payer_to_settle() {
+    let k = || Identity::generate().public().to_did();
+    let (a, b) = (k(), k());
+    let v = ledger_answer(&a, &b);
+    let alice = html(render::ledger(&reader(&a), "ab", &v));
+    let bob = html(render::ledger(&reader(&b), "ab", &v));
+    for p in [&alice, &bob] {
+        assert!(!p.contains("<script>"), "{p}");
+        assert!(p.contains("&lt;script&gt;alert(1)"), "{p}");
+        assert!(p.contains(r#"data-status="paid""#) && p.contains(r#"data-status="open""#));
+        assert!(p.contains("settles an invoice"), "{p}");
+        assert!(p.contains(r#"<td class="num sum">0.00</td>"#), "{p}");
+        csrf_everywhere(p);
+    }
+    // Alice owes 1.50 with a limit of 20: she can pay 18.50; she is asked to settle i2.
+    assert!(alice.contains(r#"id="my-balance">-1.50<"#), "{alice}");
+    assert!(alice.contains("18.50 hours</strong>"), "{alice}");
+    assert_eq!(alice.matches("/ledger/settle").count(), 1, "{alice}");
+    assert!(alice.contains(r#"name="invoice" value="i2""#), "{alice}");
+    assert!(
+        alice.contains("Pay 2.00 hours to &lt;script&gt;"),
+        "{alice}"
+    );
+    // Bob is owed, so he settles nothing; his balance shows with its sign.
+    assert!(bob.contains(r#"id="my-balance">+1.50<"#), "{bob}");
+    assert!(!bob.contains("/ledger/settle"), "{bob}");
+    // The pay and invoice forms offer the others, never oneself.
+    let select = |p: &str, id: &str| {
+        let s = &p[p.find(&format!(r#"id="{id}""#)).unwrap()..];
+        s[..s.find("</select>").unwrap()].to_string()
+    };
+    for id in ["p-member", "i-member"] {
+        let s = select(&alice, id);
+        assert!(s.contains(&b) && !s.contains(&a), "{s}");
+    }
+    for id in [
+        "p-member", "p-amount", "p-memo", "i-member", "i-amount", "i-memo", "l-limit",
+    ] {
+        assert!(alice.contains(&format!(r#"<label for="{id}""#)), "{id}");
+    }
+    // The CSV quotes and defuses what members wrote.
+    let csv = dualpower_node::ops::ledger::ledger_csv(&v);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("date,from,to,amount,unit,memo,invoice,id")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .contains(",hours,<script>alert(1)</script>,,p1")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .contains(",hours,'=cmd|' /C calc'!A0,i1,p2"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn amounts_and_file_names() {
+    assert_eq!(render::hundredths("-3.5"), Some(-350));
+    assert_eq!(render::hundredths("12.05"), Some(1205));
+    assert_eq!(render::hundredths("7"), Some(700));
+    assert_eq!(render::hundredths("1.234"), None);
+    assert_eq!(render::hundredths("x"), None);
+    assert_eq!(render::signed("3.00"), "+3.00");
+    assert_eq!(render::signed("-3.00"), "-3.00");
+    assert_eq!(render::signed("0.00"), "0.00");
+    assert_eq!(
+        csv_name("Elm Street Tenants!"),
+        "elm-street-tenants-ledger.csv"
+    );
+    assert_eq!(csv_name("\"; x"), "x-ledger.csv");
+    assert_eq!(csv_name("Ünïcode"), "n-code-ledger.csv");
+    assert_eq!(csv_name("¿?"), "ledger.csv");
+}
