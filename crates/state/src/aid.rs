@@ -183,9 +183,12 @@ impl AidBook {
                 .or_default()
                 .push((*id, b.clone()));
         }
-        for v in by_resource.values() {
+        for v in by_resource.values_mut() {
+            // Swept in order of start: a booking is compared only with those that start before
+            // it ends, so many bookings of one resource at different times cost n log n, not n².
+            v.sort_by_key(|(id, b)| (b.from, *id));
             for (i, (a_id, a)) in v.iter().enumerate() {
-                for (b_id, b) in &v[i + 1..] {
+                for (b_id, b) in v[i + 1..].iter().take_while(|(_, b)| b.from < a.until) {
                     let crossing = a.resource == b.resource
                         && a.from < b.until
                         && b.from < a.until
