@@ -3,8 +3,9 @@
 //!
 //! It lives in the state crate (not `dualpower-bench`) so it builds without the network stack.
 //! `cargo bench -p dualpower-state --bench derive [-- SIZES...] [--scratch-only|--inc-only]
-//! [--members=N] [--digest] [--no-check] [--work]` (default 10000 100000). `--work` makes about
-//! a third of the events work (tasks, claims, dones, confirmations, vouches: issue 14). Members default to one per
+//! [--members=N] [--digest] [--no-check] [--work] [--credit]` (default 10000 100000). `--work`
+//! makes about a third of the events work (tasks, claims, dones, confirmations, vouches: issue
+//! 14); `--credit` makes about a third payments between members (issue 15). Members default to one per
 //! 300 events (50 to 3 000); `--digest` prints a BLAKE3 of the derived state (to compare two
 //! builds) and the refusals by kind; `--no-check` skips checking the incremental state against
 //! a full derivation. Events are signed once per size, not timed. Wall time comes from
@@ -85,6 +86,8 @@ struct Group {
     total: usize,
     /// `--work`: a third of the events are work (tasks, claims, dones, confirmations, vouches).
     work: bool,
+    /// `--credit`: about a third of the events are payments between random members.
+    credit: bool,
     /// Tasks: (task, holders with their `done` event once marked, confirmers per holder).
     tasks: Vec<(TaskRef, Vec<Holder>)>,
 }
@@ -125,6 +128,7 @@ impl Group {
             target_members,
             total,
             work: false,
+            credit: false,
             tasks: Vec::new(),
         };
         g.write(0, &Payload::GroupGenesis(genesis), &[]);
@@ -210,6 +214,19 @@ impl Group {
         let roll = self.rng.below(100);
         if self.work && (31..64).contains(&roll) && self.work_step(roll) {
             return;
+        }
+        if self.credit && (31..64).contains(&roll) {
+            let (who, to) = (self.member(), self.member());
+            if who != to {
+                let pay = Payload::Ledger(dualpower_core::ledger::LedgerAct::Pay {
+                    to: self.logs[to].id.public(),
+                    amount: 1 + self.rng.below(300) as u64,
+                    memo: String::new(),
+                    invoice: None,
+                });
+                self.write(who, &pay, &[]);
+                return;
+            }
         }
         // Close proposals that have been open for about 3 000 events, by their author.
         if let Some(k) = self.open.iter().position(|(_, _, at)| n > at + 3000) {
@@ -373,6 +390,7 @@ fn main() {
         let (mut g, _, gen_cpu) = measure(|| {
             let mut g = Group::new(n, members);
             g.work = flag("--work");
+            g.credit = flag("--credit");
             g.grow(n);
             g
         });
@@ -397,6 +415,14 @@ fn main() {
                 st.proposals.len(),
                 st.rejected.len()
             );
+            if g.credit {
+                println!(
+                    "  credit: {} payments accepted, {} accounts, sum {}",
+                    st.credit.payments.len(),
+                    st.credit.balances.len(),
+                    st.credit.sum()
+                );
+            }
             if g.work {
                 let counted: usize = st.work.tasks.values().map(|t| t.completed.len()).sum();
                 let (rep, wall, cpu) =
