@@ -10,6 +10,7 @@
 //! this file only (the access test reads it to find every form).
 
 pub mod render;
+pub mod resources;
 
 use axum::Form;
 use axum::Router;
@@ -44,6 +45,11 @@ pub fn routes() -> Router<App> {
         .route("/g/{g}/ledger/invoice", post(invoice))
         .route("/g/{g}/ledger/settle", post(settle))
         .route("/g/{g}/ledger/limit", post(limit))
+        .route("/g/{g}/resources", get(resources_page).post(resource_add))
+        .route("/g/{g}/resources/note", post(resource_note))
+        .route("/g/{g}/resources/book", post(book))
+        .route("/g/{g}/resources/cancel", post(booking_cancel))
+        .route("/g/{g}/resources/custodian", post(custodian))
 }
 
 fn show(me: &Me, g: &str, v: &Value, title: &str, tab: &str, body: Markup) -> Response {
@@ -458,6 +464,230 @@ async fn limit(
     };
     act(&app, &me, op, &format!("/g/{g}/ledger"), |_| {
         "Your limit is lowered.".into()
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared things
+
+async fn resources_page(State(app): State<App>, me: Me, Path(g): Path<String>) -> Response {
+    let q = Query::Board {
+        group: g.clone(),
+        filter: BoardFilter::default(),
+    };
+    let v = match read(&app, &me, q).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    // The members (for the custodian select) are a second read; a failure only empties it.
+    let members: Vec<String> = app
+        .view(Query::Members { group: g.clone() })
+        .await
+        .ok()
+        .and_then(|m| {
+            m["members"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    let body = resources::resources(&Reader::of(&me), &g, &v, &members);
+    show(&me, &g, &v, "Shared things", "board", body)
+}
+
+/// The fields of the shared-things forms (each sends the ones it needs).
+#[derive(Deserialize, Debug, Default)]
+pub struct ResourceForm {
+    /// The resource (id).
+    #[serde(default)]
+    pub resource: String,
+    /// A new resource's name.
+    #[serde(default)]
+    pub name: String,
+    /// A new resource's category.
+    #[serde(default)]
+    pub category: String,
+    /// A new resource's place.
+    #[serde(default)]
+    pub place: String,
+    /// A condition note, or what a booking is for.
+    #[serde(default)]
+    pub note: String,
+    /// A booking's start as a `datetime-local` field sends it (`2026-12-06T10:00`), in UTC.
+    #[serde(default)]
+    pub from: String,
+    /// A booking's length in hours.
+    #[serde(default)]
+    pub hours: String,
+    /// A booking (id), to cancel.
+    #[serde(default)]
+    pub id: String,
+    /// A member (custodian forms).
+    #[serde(default)]
+    pub member: String,
+    /// `add` or `remove` (custodian forms).
+    #[serde(default)]
+    pub add: String,
+}
+
+/// The booking a filled-in book form asks for, or what is wrong with it (nothing is sent). The
+/// start is taken as UTC (the form says so); the node checks the rest (the range of hours, a
+/// crossing booking).
+pub fn book_op(g: &str, f: &ResourceForm) -> Result<Op, String> {
+    let from = f.from.trim().replacen('T', " ", 1);
+    if from.is_empty() {
+        return Err("say when the booking starts".into());
+    }
+    let hours = whole(&f.hours, "the number of hours")?
+        .ok_or_else(|| "say for how many hours".to_string())?;
+    Ok(Op::Book {
+        group: g.to_string(),
+        resource: f.resource.trim().to_string(),
+        from,
+        hours,
+        note: f.note.trim().to_string(),
+    })
+}
+
+/// `text` with every key the labels name written as its label (so a refusal names people as
+/// the page does).
+fn named(text: &str, labels: &Value) -> String {
+    let mut out = text.to_string();
+    if let Some(m) = labels.as_object() {
+        for did in m.keys() {
+            if out.contains(did.as_str()) {
+                out = out.replace(did.as_str(), &layout::label(labels, did));
+            }
+        }
+    }
+    out
+}
+
+async fn resources_act(
+    app: &App,
+    me: &Me,
+    g: &str,
+    op: Op,
+    ok: impl FnOnce(&Value) -> String,
+) -> Response {
+    match app.op(op).await {
+        Ok(v) => me.flash(app, Flash::ok(ok(&v))),
+        Err(e) => {
+            let names = Query::Names {
+                group: g.to_string(),
+            };
+            let labels = app
+                .view(names)
+                .await
+                .map(|n| n["labels"].clone())
+                .unwrap_or_default();
+            me.flash(app, Flash::error(named(&e.message, &labels)));
+        }
+    }
+    go(&format!("/g/{g}/resources"))
+}
+
+async fn resource_add(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ResourceForm>,
+) -> Response {
+    let op = Op::ResourceAdd {
+        group: g.clone(),
+        name: f.name.trim().to_string(),
+        category: f.category.trim().to_string(),
+        place: f.place.trim().to_string(),
+    };
+    resources_act(&app, &me, &g, op, |_| {
+        "Shared: members can book it here. You look after it.".into()
+    })
+    .await
+}
+
+async fn resource_note(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ResourceForm>,
+) -> Response {
+    let op = Op::ResourceNote {
+        group: g.clone(),
+        resource: f.resource,
+        note: f.note,
+    };
+    resources_act(&app, &me, &g, op, |_| "Noted.".into()).await
+}
+
+async fn book(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ResourceForm>,
+) -> Response {
+    let op = match book_op(&g, &f) {
+        Ok(op) => op,
+        Err(e) => {
+            me.flash(&app, Flash::error(format!("{e}. Nothing was booked.")));
+            return go(&format!("/g/{g}/resources"));
+        }
+    };
+    resources_act(&app, &me, &g, op, |v| {
+        let b = v["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["bookings"].as_array().into_iter().flatten())
+            .find(|b| b["id"] == v["event"]);
+        match b {
+            Some(b) => format!(
+                "Booked from {} to {}.",
+                dualpower_node::clock::utc_text(b["from"].as_u64().unwrap_or(0)),
+                dualpower_node::clock::utc_text(b["until"].as_u64().unwrap_or(0)),
+            ),
+            None => "Booked.".into(),
+        }
+    })
+    .await
+}
+
+async fn booking_cancel(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ResourceForm>,
+) -> Response {
+    let op = Op::AidCancel {
+        group: g.clone(),
+        target: f.id,
+    };
+    resources_act(&app, &me, &g, op, |_| {
+        "Booking cancelled: that time is free again.".into()
+    })
+    .await
+}
+
+async fn custodian(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<ResourceForm>,
+) -> Response {
+    let add = f.add != "remove";
+    let op = Op::ResourceCustodian {
+        group: g.clone(),
+        resource: f.resource,
+        member: f.member,
+        add,
+    };
+    resources_act(&app, &me, &g, op, move |_| {
+        if add {
+            "Added: they look after it too.".into()
+        } else {
+            "Removed: they no longer look after it.".into()
+        }
     })
     .await
 }

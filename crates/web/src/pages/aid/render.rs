@@ -79,6 +79,10 @@ pub fn board(me: &Reader, g: &str, v: &Value, f: &FilterForm) -> Markup {
         p class="hint" {
             "Offer what you can give and ask for what you need. Someone commits to (part of) an offer or need; the one who provides marks it fulfilled; the one who receives confirms it, and that counts for the provider's reputation."
         }
+        p class="shared-link" {
+            a href={"/g/" (g) "/resources"} { "Shared things" }
+            " — tools, a cargo bike, a room: see what the group shares and book it."
+        }
         (filter_form(g, f, filtered))
         section id="needs" aria-labelledby="needs-h" {
             h2 id="needs-h" { "Needs" }

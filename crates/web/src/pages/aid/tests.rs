@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::pages::test_world::{self, T0, World};
 
 use super::render;
-use super::{FilterForm, IntentForm, csv_name, intent_op};
+use super::{FilterForm, IntentForm, ResourceForm, book_op, csv_name, intent_op, named, resources};
 use crate::pages::feed::Reader;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -415,4 +415,211 @@ fn amounts_and_file_names() {
     assert_eq!(csv_name("\"; x"), "x-ledger.csv");
     assert_eq!(csv_name("Ünïcode"), "n-code-ledger.csv");
     assert_eq!(csv_name("¿?"), "ledger.csv");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared things
+
+fn resource_id(v: &Value, name: &str) -> String {
+    v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn shared_things_escape_what_members_wrote_and_label_every_control() {
+    let w = world();
+    let empty = html(resources::resources(
+        &w.reader(),
+        &w.g(),
+        &w.board(&FilterForm::default(), T0 + 1),
+        &[],
+    ));
+    assert!(empty.contains("Nothing is shared yet"), "{empty}");
+    let v = w.apply(
+        Op::ResourceAdd {
+            group: w.g(),
+            name: format!("Bike {HOSTILE}"),
+            category: "transport".into(),
+            place: format!("Yard {HOSTILE}"),
+        },
+        T0 + 10,
+    );
+    let r = resource_id(&v, &format!("Bike {HOSTILE}"));
+    w.apply(
+        Op::ResourceNote {
+            group: w.g(),
+            resource: r.clone(),
+            note: format!("chain {HOSTILE}"),
+        },
+        T0 + 20,
+    );
+    w.apply(
+        Op::Book {
+            group: w.g(),
+            resource: r.clone(),
+            from: "2027-03-01 10:00".into(),
+            hours: 3,
+            note: format!("move {HOSTILE}"),
+        },
+        T0 + 30,
+    );
+    let v = w.board(&FilterForm::default(), T0 + 40);
+    let me = w.reader();
+    let page = html(resources::resources(&me, &w.g(), &v, &[me.did.clone()]));
+    assert!(!page.contains("<script>"), "{page}");
+    for shown in [
+        "Bike &lt;script&gt;",
+        "at Yard &lt;script&gt;",
+        "chain &lt;script&gt;",
+        "move &lt;script&gt;",
+        "2027-03-01 10:00 UTC",
+        "2027-03-01 13:00 UTC",
+        "Cancel my booking",
+        "(UTC, not your local time)",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    assert!(page.contains(&format!(r#"id="r-{r}""#)), "{page}");
+    assert!(!page.contains(resources::LOST), "{page}");
+    // The only member and custodian: nobody to add, and nobody can step down.
+    assert!(!page.contains("/resources/custodian"), "{page}");
+    assert!(page.contains("keeps at least one custodian"), "{page}");
+    csrf_everywhere(&page);
+    for id in [
+        "b-from-0",
+        "b-hours-0",
+        "b-note-0",
+        "n-note-0",
+        "r-name",
+        "r-category",
+        "r-place",
+    ] {
+        assert!(page.contains(&format!(r#"<label for="{id}""#)), "{id}");
+        assert!(page.contains(&format!(r#"id="{id}""#)), "{id}");
+    }
+    assert!(page.contains(r#"type="datetime-local""#), "{page}");
+    // The board links here.
+    let board = html(render::board(&me, &w.g(), &v, &FilterForm::default()));
+    assert!(
+        board.contains(&format!(r#"href="/g/{}/resources""#, w.g())),
+        "{board}"
+    );
+}
+
+/// A board answer with one resource looked after by `a`, booked by `b` (lost to a crossing
+/// booking) and by `c`.
+fn resources_answer(a: &str, b: &str, c: &str) -> Value {
+    json!({
+        "group": "ab", "name": "Elm", "now": T0, "event": null,
+        "intents": [], "commitments": [],
+        "resources": [{
+            "id": "r1", "name": "Cargo bike", "category": "transport", "place": "Elm",
+            "custodians": [a],
+            "notes": [{"by": b, "note": "brakes squeak", "at": T0 - 10}],
+            "bookings": [
+                {"id": "k2", "by": c, "from": T0 + 7_200_000, "until": T0 + 10_800_000, "note": "", "lost_to": null},
+                {"id": "k1", "by": b, "from": T0 + 3_600_000, "until": T0 + 7_200_000, "note": HOSTILE, "lost_to": "k9"},
+            ],
+        }],
+        "labels": {a: {"label": "Alice"}, b: {"label": HOSTILE}, c: {"label": "Carol"}},
+    })
+}
+
+#[test]
+fn bookings_say_when_they_lost_and_only_bookers_and_custodians_cancel() {
+    let k = || Identity::generate().public().to_did();
+    let (a, b, c) = (k(), k(), k());
+    let v = resources_answer(&a, &b, &c);
+    let members = [a.clone(), b.clone(), c.clone()];
+    let page = |did: &str| html(resources::resources(&reader(did), "ab", &v, &members));
+    let (alice, bob, carol, stranger) = (page(&a), page(&b), page(&c), page(&k()));
+    for p in [&alice, &bob, &carol, &stranger] {
+        assert!(!p.contains("<script>"), "{p}");
+        assert_eq!(p.matches(resources::LOST).count(), 1, "{p}");
+        assert!(p.contains(r#"data-status="lost""#), "{p}");
+        assert!(p.contains("brakes squeak"), "{p}");
+        // Bookings in time order: Bob's (earlier) before Carol's.
+        assert!(p.find(r#"data-booking="k1""#) < p.find(r#"data-booking="k2""#));
+        // Anyone may book it and note its condition.
+        assert!(p.contains("/resources/book") && p.contains("/resources/note"));
+        csrf_everywhere(p);
+    }
+    // The custodian cancels any booking and changes who looks after it.
+    assert_eq!(alice.matches("/resources/cancel").count(), 2, "{alice}");
+    assert_eq!(alice.matches("Cancel this booking").count(), 2, "{alice}");
+    assert_eq!(alice.matches("/resources/custodian").count(), 1, "{alice}");
+    let add = &alice[alice.find(r#"id="c-add-0""#).unwrap()..];
+    let add = &add[..add.find("</select>").unwrap()];
+    assert!(
+        add.contains(&b) && add.contains(&c) && !add.contains(&a),
+        "{add}"
+    );
+    assert!(alice.contains(r#"<label for="c-add-0""#), "{alice}");
+    // Each booker cancels only their own; nobody else changes custodians.
+    for (p, mine, theirs) in [(&bob, "k1", "k2"), (&carol, "k2", "k1")] {
+        assert_eq!(p.matches("/resources/cancel").count(), 1, "{p}");
+        assert!(p.contains(&format!(r#"name="id" value="{mine}""#)), "{p}");
+        assert!(
+            !p.contains(&format!(r#"name="id" value="{theirs}""#)),
+            "{p}"
+        );
+        assert!(p.contains("Cancel my booking"), "{p}");
+        assert!(!p.contains("/resources/custodian"), "{p}");
+    }
+    assert!(!stranger.contains("/resources/cancel"), "{stranger}");
+    assert!(!stranger.contains("/resources/custodian"), "{stranger}");
+    // Two custodians: either can remove one.
+    let mut two = v.clone();
+    two["resources"][0]["custodians"] = json!([a, b]);
+    let p = html(resources::resources(&reader(&b), "ab", &two, &members));
+    assert_eq!(p.matches("/resources/custodian").count(), 2, "{p}");
+    assert!(p.contains(r#"<label for="c-remove-0""#), "{p}");
+    assert!(p.contains(r#"name="add" value="remove""#), "{p}");
+}
+
+#[test]
+fn the_book_form_is_checked_before_anything_is_sent_and_refusals_name_people() {
+    let f = ResourceForm {
+        resource: " r1 ".into(),
+        from: "2027-03-01T10:00".into(),
+        hours: "3".into(),
+        note: " move ".into(),
+        ..Default::default()
+    };
+    let Op::Book {
+        resource,
+        from,
+        hours,
+        note,
+        ..
+    } = book_op("ab", &f).unwrap()
+    else {
+        panic!("not a booking")
+    };
+    assert_eq!(
+        (resource.as_str(), from.as_str(), hours, note.as_str()),
+        ("r1", "2027-03-01 10:00", 3, "move")
+    );
+    let bad = ResourceForm {
+        hours: "three".into(),
+        ..f
+    };
+    assert!(book_op("ab", &bad).unwrap_err().contains("three"));
+    assert!(book_op("ab", &ResourceForm::default()).is_err());
+    let did = Identity::generate().public().to_did();
+    let labels = json!({ &did: {"label": "Bob"} });
+    assert_eq!(
+        named(
+            &format!("it is booked from x to y by {did} (booking k1)"),
+            &labels
+        ),
+        "it is booked from x to y by Bob (booking k1)"
+    );
 }
