@@ -39,6 +39,14 @@ const HEX_P: &str = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7
 const SOURCES: &[(&str, &str)] = &[
     ("access.rs", include_str!("../src/access.rs")),
     ("pages/aid.rs", include_str!("../src/pages/aid.rs")),
+    (
+        "pages/aid/render.rs",
+        include_str!("../src/pages/aid/render.rs"),
+    ),
+    (
+        "pages/aid/resources.rs",
+        include_str!("../src/pages/aid/resources.rs"),
+    ),
     ("layout.rs", include_str!("../src/layout.rs")),
     ("live.rs", include_str!("../src/live.rs")),
     (
@@ -55,6 +63,18 @@ const SOURCES: &[(&str, &str)] = &[
     ("pages/peers.rs", include_str!("../src/pages/peers.rs")),
     ("pages/people.rs", include_str!("../src/pages/people.rs")),
     ("pages/work.rs", include_str!("../src/pages/work.rs")),
+    (
+        "pages/work/render.rs",
+        include_str!("../src/pages/work/render.rs"),
+    ),
+    (
+        "pages/decisions/ballot.rs",
+        include_str!("../src/pages/decisions/ballot.rs"),
+    ),
+    (
+        "pages/decisions/chart.rs",
+        include_str!("../src/pages/decisions/chart.rs"),
+    ),
 ];
 const PAGES_RS: &str = include_str!("../src/pages.rs");
 const LIB_RS: &str = include_str!("../src/lib.rs");
@@ -437,6 +457,22 @@ fn every_page_module_is_read() {
                 SOURCES.iter().any(|(f, _)| *f == format!("pages/{m}.rs")),
                 "pages/{m}.rs defines routes this test does not read: add it to SOURCES"
             );
+        }
+    }
+    // And the public submodules of those (a page's rendering, its other parts): a route or a
+    // form there is read too.
+    for (f, src) in SOURCES {
+        let Some(dir) = f.strip_suffix(".rs") else {
+            continue;
+        };
+        for line in src.lines() {
+            if let Some(m) = line.strip_prefix("pub mod ") {
+                let m = m.trim_end_matches(';');
+                assert!(
+                    SOURCES.iter().any(|(f, _)| *f == format!("{dir}/{m}.rs")),
+                    "{dir}/{m}.rs is not read by this test: add it to SOURCES"
+                );
+            }
         }
     }
     for line in LIB_RS.lines() {
