@@ -1079,6 +1079,58 @@ async fn a_need_is_met_and_confirmed_and_the_ledger_balances() {
     );
     assert!(rows.iter().any(|r| r.contains(",1.50,hours,")), "{body}");
 
+    // Shared things: Alice shares a cargo bike; Bob books it; her crossing booking is refused.
+    let resources = format!("/g/{group}/resources");
+    let start = |b: &Browser, at: &'static str| {
+        let c = b.client.clone();
+        async move {
+            c.execute(
+                "document.querySelector('#b-from-0').value = arguments[0]",
+                vec![json!(at)],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    alice.go(&format!("{aw}{resources}")).await;
+    alice.wait_text("Nothing is shared yet", true).await;
+    alice.click("#new-resource summary").await;
+    alice.fill("#r-name", "Cargo bike").await;
+    alice
+        .find("#r-category")
+        .await
+        .select_by_value("transport")
+        .await
+        .unwrap();
+    alice.fill("#r-place", "Elm Street yard").await;
+    alice.submit(&resources).await;
+    alice.wait_text("Shared: members can book it", false).await;
+    bob.go(&format!("{bw}{resources}")).await;
+    bob.wait_text("Cargo bike", true).await;
+    start(&bob, "2030-06-01T10:00").await;
+    bob.fill("#b-hours-0", "3").await;
+    bob.fill("#b-note-0", "Moving a sofa").await;
+    bob.submit(&format!("{resources}/book")).await;
+    bob.wait_text(
+        "Booked from 2030-06-01 10:00 UTC to 2030-06-01 13:00 UTC",
+        false,
+    )
+    .await;
+    alice.go(&format!("{aw}{resources}")).await;
+    alice.wait_text("Moving a sofa", true).await;
+    start(&alice, "2030-06-01T12:00").await;
+    alice.fill("#b-hours-0", "2").await;
+    alice.submit(&format!("{resources}/book")).await;
+    alice
+        .wait_text(
+            "it is booked from 2030-06-01 10:00 UTC to 2030-06-01 13:00 UTC by Bob",
+            false,
+        )
+        .await;
+    alice.find(".flash.error").await;
+    alice.shoot("resources").await;
+    alice.fits_phone("resources").await;
+
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();
 }

@@ -241,6 +241,14 @@ pub fn when(ms: u64) -> Markup {
     html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) { (dualpower_node::clock::utc_text(ms)) } }
 }
 
+/// A time like [`when`] that stays as it is written (a booking's start, not "in 3 days").
+pub fn when_exact(ms: u64) -> Markup {
+    let secs = ms / 1000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = dualpower_node::clock::civil(d as i64);
+    html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) data-exact { (dualpower_node::clock::utc_text(ms)) } }
+}
+
 /// Text with line breaks kept (escaped by maud).
 pub fn text(t: &str) -> Markup {
     html! {

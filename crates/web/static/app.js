@@ -17,7 +17,7 @@
     if (text) { el.title = el.textContent.trim() || el.title; el.textContent = text; }
   }
   function decorate(root) {
-    root.querySelectorAll("time[datetime]").forEach(ago);
+    root.querySelectorAll("time[datetime]:not([data-exact])").forEach(ago);
   }
   var pending = null, busy = false;
   function refresh() {

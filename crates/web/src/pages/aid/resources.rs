@@ -7,7 +7,7 @@ use dualpower_core::aid::Category;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use crate::layout::{self, csrf, when, who};
+use crate::layout::{self, csrf, when, when_exact, who};
 use crate::pages::empty;
 use crate::pages::feed::Reader;
 
@@ -110,7 +110,7 @@ fn resource_card(
                             @let by = s(&b["by"]);
                             @let lost = b["lost_to"].is_string();
                             li data-booking=(s(&b["id"])) class=[lost.then_some("lost")] {
-                                (when(n(&b["from"]))) " – " (when(n(&b["until"])))
+                                (when_exact(n(&b["from"]))) " – " (when_exact(n(&b["until"])))
                                 ", " (who(labels, by)) @if by == me.did { " (you)" }
                                 @if !s(&b["note"]).is_empty() { div class="memo" { (s(&b["note"])) } }
                                 @if lost {

@@ -479,8 +479,8 @@ fn shared_things_escape_what_members_wrote_and_label_every_control() {
         "at Yard &lt;script&gt;",
         "chain &lt;script&gt;",
         "move &lt;script&gt;",
-        "2027-03-01 10:00 UTC",
-        "2027-03-01 13:00 UTC",
+        "data-exact>2027-03-01 10:00 UTC</time>",
+        "data-exact>2027-03-01 13:00 UTC</time>",
         "Cancel my booking",
         "(UTC, not your local time)",
     ] {
