@@ -69,7 +69,7 @@ fn resource_card(
 ) -> Markup {
     let id = s(&r["id"]);
     let custodians = strs(&r["custodians"]);
-    let custodian = custodians.iter().any(|c| *c == me.did);
+    let custodian = custodians.contains(&me.did);
     let mut bookings = arr(&r["bookings"]);
     bookings.sort_by_key(|b| n(&b["from"]));
     let notes = arr(&r["notes"]);

@@ -472,7 +472,12 @@ fn shared_things_escape_what_members_wrote_and_label_every_control() {
     );
     let v = w.board(&FilterForm::default(), T0 + 40);
     let me = w.reader();
-    let page = html(resources::resources(&me, &w.g(), &v, &[me.did.clone()]));
+    let page = html(resources::resources(
+        &me,
+        &w.g(),
+        &v,
+        std::slice::from_ref(&me.did),
+    ));
     assert!(!page.contains("<script>"), "{page}");
     for shown in [
         "Bike &lt;script&gt;",
