@@ -205,7 +205,8 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
         Query::Work { group } => {
             let g = group_in(store, &group)?;
             let st = crate::ops::view(store, id, g, now)?.state;
-            labelled(store, id, g, now, crate::work::work_json(&st))
+            let rep = crate::ops::derived::reputation(store, g, &st);
+            labelled(store, id, g, now, crate::work::work_json(&st, &rep))
         }
         Query::Reputation { group, member } => {
             let g = group_in(store, &group)?;
@@ -216,7 +217,11 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 id,
                 g,
                 now,
-                crate::work::reputation_json(&st, member.as_ref()),
+                crate::work::reputation_json(
+                    &st,
+                    &crate::ops::derived::reputation(store, g, &st),
+                    member.as_ref(),
+                ),
             )
         }
         Query::Board { group, filter } => {
@@ -402,7 +407,7 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
             // domains). A suggestion only: reputation never weighs a vote.
             "suggested_delegates": crate::work::suggest(
                 &st,
-                &st.reputation(),
+                &crate::ops::derived::reputation(store, g, &st),
                 None,
                 &|k| *k == id.public(),
             ),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use dualpower_core::work::{Pool, TaskRef};
 use dualpower_core::{EventId, PublicKey};
 use dualpower_state::GroupState;
-use dualpower_state::work::{Case, Draw, Task};
+use dualpower_state::work::{Case, Draw, Reputation, Task};
 use serde_json::{Value, json};
 
 use crate::ops::OpError;
@@ -181,7 +181,7 @@ pub fn roles_json(st: &GroupState) -> Value {
 /// if none), highest first, ties by key: suggestions only, they decide nothing.
 pub fn suggest(
     st: &GroupState,
-    rep: &BTreeMap<String, BTreeMap<PublicKey, dualpower_state::work::Score>>,
+    rep: &Reputation,
     domain: Option<&str>,
     except: &dyn Fn(&PublicKey) -> bool,
 ) -> Vec<String> {
@@ -205,16 +205,15 @@ pub fn suggest(
 
 /// Everything of the work domain as JSON: tasks (open ones with suggestions of who could take
 /// them), roles (with suggested volunteers), cases, receipts.
-pub fn work_json(st: &GroupState) -> Value {
+pub fn work_json(st: &GroupState, rep: &Reputation) -> Value {
     let w = &st.work;
-    let rep = st.reputation();
     let tasks: Vec<Value> = w
         .tasks
         .iter()
         .map(|(r, t)| {
             let mut v = task_json(r, t, w.now);
             if t.free() > 0 {
-                v["suggested"] = json!(suggest(st, &rep, Some(&t.spec.domain), &|k| t
+                v["suggested"] = json!(suggest(st, rep, Some(&t.spec.domain), &|k| t
                     .slots
                     .contains_key(k)));
             }
@@ -226,7 +225,7 @@ pub fn work_json(st: &GroupState) -> Value {
         let role = r["role"].as_str().unwrap_or_default().to_owned();
         let domain = (role == "mediator").then_some("mediation");
         let holder = w.holders.get(&role).map(|(h, _, _)| *h);
-        r["suggested"] = json!(suggest(st, &rep, domain, &|k| Some(*k) == holder));
+        r["suggested"] = json!(suggest(st, rep, domain, &|k| Some(*k) == holder));
     }
     json!({
         "group": st.group.to_hex(),
@@ -266,8 +265,7 @@ fn percent(share: u64) -> String {
 }
 
 /// Reputation per domain (or one member's, with its reasons) as JSON.
-pub fn reputation_json(st: &GroupState, member: Option<&PublicKey>) -> Value {
-    let rep = st.reputation();
+pub fn reputation_json(st: &GroupState, rep: &Reputation, member: Option<&PublicKey>) -> Value {
     let seeds: Vec<String> = if st.constitution.work.seeds.is_empty() {
         keys(st.creator)
     } else {
@@ -301,7 +299,7 @@ pub fn reputation_json(st: &GroupState, member: Option<&PublicKey>) -> Value {
         "group": st.group.to_hex(),
         "now": st.work.now,
         // The most trusted for their work, all domains: who might carry others' weight well.
-        "suggested_delegates": suggest(st, &rep, None, &|_| false),
+        "suggested_delegates": suggest(st, rep, None, &|_| false),
         "seeds": seeds,
         "half_life_days": st.constitution.work.half_life_days,
         "member": member.map(|m| m.to_did()),

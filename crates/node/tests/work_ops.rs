@@ -309,7 +309,20 @@ fn mistakes_with_tasks_are_refused_and_write_nothing() {
         },
         now + 11,
     );
-    let v = dualpower_node::work::work_json(&state(a, g));
+    // Reputation is computed once per derived state, whichever read asks for it.
+    let st = ops::view(&a.store, &a.id, g, now + 12).unwrap().state;
+    let again = ops::view(&a.store, &a.id, g, now + 13).unwrap().state;
+    assert!(
+        std::sync::Arc::ptr_eq(&st, &again),
+        "an unchanged group shares its state"
+    );
+    let rep = ops::derived::reputation(&a.store, g, &st);
+    assert!(std::sync::Arc::ptr_eq(
+        &rep,
+        &ops::derived::reputation(&a.store, g, &again)
+    ));
+    assert_eq!(*rep, st.reputation());
+    let v = dualpower_node::work::work_json(&st, &rep);
     let open = v["tasks"]
         .as_array()
         .unwrap()

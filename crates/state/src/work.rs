@@ -202,6 +202,9 @@ pub struct WorkState {
 /// contributions to it.
 pub type Score = dualpower_reputation::Score<PublicKey>;
 
+/// Reputation per domain, per member.
+pub type Reputation = BTreeMap<String, BTreeMap<PublicKey, Score>>;
+
 /// A whole share of trust in [`Score::share`] (fixed point).
 pub const ONE: u64 = dualpower_reputation::ONE;
 

@@ -25,6 +25,7 @@ use dualpower_core::event::{FLAG_ENCRYPTED, Position};
 use dualpower_core::{EventId, GroupId, NetworkId, Payload, VerifiedEvent};
 use dualpower_crypto::{ContentKey, decrypt};
 use dualpower_groups::body::{Encrypted, governance_aad};
+use dualpower_state::work::Reputation;
 use dualpower_state::{Derivation, GroupState, Opened};
 use dualpower_store::{Store, StoreError};
 
@@ -44,6 +45,8 @@ struct Entry {
     sealed: Vec<VerifiedEvent>,
     /// How many governance keys were registered when this entry last opened events.
     keys_seen: usize,
+    /// Reputation computed from `state` (a later state computes it anew).
+    reputation: Option<(Arc<GroupState>, Arc<Reputation>)>,
 }
 
 type Key = (PathBuf, NetworkId, GroupId);
@@ -237,6 +240,7 @@ pub fn derived(
         newest,
         events: Arc::new(events),
         state: Arc::new(derivation.state().clone()),
+        reputation: None,
         derivation,
         sealed,
         keys_seen: keys.len(),
@@ -250,6 +254,29 @@ pub fn derived(
 }
 
 /// The cache, even if a thread panicked while holding it (entries are replaced whole).
+/// The reputation of `state` (one of `group`'s derived states): computed once per derived state
+/// and shared by every read of it (the work, reputation, members and decisions pages all show
+/// suggestions from it).
+pub fn reputation(store: &Store, group: GroupId, state: &Arc<GroupState>) -> Arc<Reputation> {
+    let key: Key = (store.path().to_path_buf(), *store.network(), group);
+    if let Some((s, r)) = lock()
+        .as_ref()
+        .and_then(|m| m.get(&key))
+        .and_then(|e| e.reputation.as_ref())
+        && Arc::ptr_eq(s, state)
+    {
+        return r.clone();
+    }
+    // Computed outside the lock: other groups' reads need not wait for it.
+    let r = Arc::new(state.reputation());
+    if let Some(e) = lock().as_mut().and_then(|m| m.get_mut(&key))
+        && Arc::ptr_eq(&e.state, state)
+    {
+        e.reputation = Some((state.clone(), r.clone()));
+    }
+    r
+}
+
 fn lock() -> std::sync::MutexGuard<'static, Option<HashMap<Key, Entry>>> {
     CACHE
         .lock()
