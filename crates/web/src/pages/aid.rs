@@ -352,26 +352,33 @@ struct LedgerForm {
 
 /// Sends a ledger operation and leaves `ok(outcome)` (with the group's labels added, so the
 /// message names people as the page does) or the node's refusal for the ledger page.
-async fn ledger_act(
+/// Carries out `op` and goes back to `/g/{g}/{page}`, with the group's labels on hand: the
+/// outcome (given to `ok`) and a refusal both name people as the page does, not by key.
+async fn named_act(
     app: &App,
     me: &Me,
     g: &str,
+    page: &str,
     op: Op,
     ok: impl FnOnce(&Value) -> String,
 ) -> Response {
-    match app.op(op).await {
+    let outcome = app.op(op).await;
+    let names = Query::Names {
+        group: g.to_string(),
+    };
+    let labels = app
+        .view(names)
+        .await
+        .map(|n| n["labels"].clone())
+        .unwrap_or_default();
+    match outcome {
         Ok(mut v) => {
-            let names = Query::Names {
-                group: g.to_string(),
-            };
-            if let Ok(n) = app.view(names).await {
-                v["labels"] = n["labels"].clone();
-            }
+            v["labels"] = labels;
             me.flash(app, Flash::ok(ok(&v)));
         }
-        Err(e) => me.flash(app, Flash::error(e.message)),
+        Err(e) => me.flash(app, Flash::error(named(&e.message, &labels))),
     }
-    go(&format!("/g/{g}/ledger"))
+    go(&format!("/g/{g}/{page}"))
 }
 
 /// What a payment's outcome says: amount, payee and the new balance.
@@ -411,7 +418,7 @@ async fn pay(
         memo: f.memo,
         invoice: None,
     };
-    ledger_act(&app, &me, &g, op, paid_words).await
+    named_act(&app, &me, &g, "ledger", op, paid_words).await
 }
 
 async fn settle(
@@ -427,7 +434,7 @@ async fn settle(
         memo: String::new(),
         invoice: Some(f.invoice),
     };
-    ledger_act(&app, &me, &g, op, |v| {
+    named_act(&app, &me, &g, "ledger", op, |v| {
         format!("Invoice settled. {}", paid_words(v))
     })
     .await
@@ -565,30 +572,6 @@ fn named(text: &str, labels: &Value) -> String {
     out
 }
 
-async fn resources_act(
-    app: &App,
-    me: &Me,
-    g: &str,
-    op: Op,
-    ok: impl FnOnce(&Value) -> String,
-) -> Response {
-    match app.op(op).await {
-        Ok(v) => me.flash(app, Flash::ok(ok(&v))),
-        Err(e) => {
-            let names = Query::Names {
-                group: g.to_string(),
-            };
-            let labels = app
-                .view(names)
-                .await
-                .map(|n| n["labels"].clone())
-                .unwrap_or_default();
-            me.flash(app, Flash::error(named(&e.message, &labels)));
-        }
-    }
-    go(&format!("/g/{g}/resources"))
-}
-
 async fn resource_add(
     State(app): State<App>,
     me: Me,
@@ -601,7 +584,7 @@ async fn resource_add(
         category: f.category.trim().to_string(),
         place: f.place.trim().to_string(),
     };
-    resources_act(&app, &me, &g, op, |_| {
+    named_act(&app, &me, &g, "resources", op, |_| {
         "Shared: members can book it here. You look after it.".into()
     })
     .await
@@ -618,7 +601,7 @@ async fn resource_note(
         resource: f.resource,
         note: f.note,
     };
-    resources_act(&app, &me, &g, op, |_| "Noted.".into()).await
+    named_act(&app, &me, &g, "resources", op, |_| "Noted.".into()).await
 }
 
 async fn book(
@@ -634,7 +617,7 @@ async fn book(
             return go(&format!("/g/{g}/resources"));
         }
     };
-    resources_act(&app, &me, &g, op, |v| {
+    named_act(&app, &me, &g, "resources", op, |v| {
         let b = v["resources"]
             .as_array()
             .into_iter()
@@ -663,7 +646,7 @@ async fn booking_cancel(
         group: g.clone(),
         target: f.id,
     };
-    resources_act(&app, &me, &g, op, |_| {
+    named_act(&app, &me, &g, "resources", op, |_| {
         "Booking cancelled: that time is free again.".into()
     })
     .await
@@ -682,7 +665,7 @@ async fn custodian(
         member: f.member,
         add,
     };
-    resources_act(&app, &me, &g, op, move |_| {
+    named_act(&app, &me, &g, "resources", op, move |_| {
         if add {
             "Added: they look after it too.".into()
         } else {
