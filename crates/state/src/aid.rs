@@ -218,6 +218,224 @@ impl AidBook {
         }
     }
 
+    fn commit(&mut self, cx: &Cx<'_>, intent: EventId, quantity: u64) -> Result<Effect, Refusal> {
+        let name = "commit";
+        let p = match self.st.intents.get(&intent) {
+            Some(p) if self.in_past(cx, &intent) => p,
+            _ => return Err(no(name, "no such offer or need in the author's past")),
+        };
+        if p.cancelled {
+            return Err(no(name, "it was cancelled"));
+        }
+        if p.author == cx.author {
+            return Err(no(name, "nobody commits to its own offer or need"));
+        }
+        if p.intent.expires > 0 && cx.timestamp >= p.intent.expires {
+            return Err(no(name, format!("it expired at {}", p.intent.expires)));
+        }
+        if quantity > p.left() {
+            return Err(no(
+                name,
+                format!("only {} of {} is left", p.left(), p.intent.quantity),
+            ));
+        }
+        let (provider, receiver) = if p.intent.need {
+            (cx.author, p.author)
+        } else {
+            (p.author, cx.author)
+        };
+        if let Some(p) = self.st.intents.get_mut(&intent) {
+            p.committed += quantity;
+        }
+        self.st.commitments.insert(
+            cx.id,
+            Commitment {
+                intent,
+                author: cx.author,
+                provider,
+                receiver,
+                quantity,
+                at: cx.timestamp,
+                cancelled: None,
+                fulfilled: None,
+                confirmed: None,
+            },
+        );
+        self.touched = true;
+        Ok(Effect::act(Act::Marker))
+    }
+
+    fn confirm(&mut self, cx: &Cx<'_>, commitment: EventId) -> Result<Effect, Refusal> {
+        let name = "confirm";
+        let c = self.commitment(cx, &commitment, name)?;
+        if c.receiver != cx.author {
+            return Err(no(name, "only the receiver confirms a fulfilment"));
+        }
+        let Some((done, _)) = &c.fulfilled else {
+            return Err(no(name, "it is not fulfilled yet"));
+        };
+        if !self.in_past(cx, done) {
+            return Err(no(name, "the fulfilment is not in the author's past"));
+        }
+        if c.confirmed.is_some() {
+            return Err(no(name, "it is confirmed already"));
+        }
+        let domain = self.st.intents[&c.intent].intent.category.domain();
+        let provider = c.provider;
+        if let Some(c) = self.st.commitments.get_mut(&commitment) {
+            c.confirmed = Some(cx.id);
+        }
+        self.st.receipts.push(Receipt {
+            domain: domain.to_owned(),
+            from: cx.author,
+            to: provider,
+            at: cx.timestamp,
+            what: "aid",
+            event: cx.id,
+        });
+        self.touched = true;
+        Ok(Effect::None)
+    }
+
+    fn custodian(
+        &mut self,
+        cx: &Cx<'_>,
+        resource: EventId,
+        member: PublicKey,
+        add: bool,
+    ) -> Result<Effect, Refusal> {
+        let name = "custodian";
+        let r = self.resource(cx, &resource, name)?;
+        if !r.custodians.contains(&cx.author) {
+            return Err(no(name, "only a custodian changes who looks after it"));
+        }
+        if add && !cx.is_member(&member) {
+            return Err(Refusal::TargetNotMember(member));
+        }
+        if !add && r.custodians.len() == 1 && r.custodians.contains(&member) {
+            return Err(no(name, "a resource keeps at least one custodian"));
+        }
+        if let Some(r) = self.st.resources.get_mut(&resource) {
+            if add {
+                r.custodians.insert(member);
+            } else {
+                r.custodians.remove(&member);
+            }
+        }
+        self.touched = true;
+        Ok(Effect::None)
+    }
+
+    fn book(
+        &mut self,
+        cx: &Cx<'_>,
+        resource: EventId,
+        from: u64,
+        until: u64,
+        note: String,
+    ) -> Result<Effect, Refusal> {
+        let name = "book";
+        self.resource(cx, &resource, name)?;
+        let seen: Vec<EventId> = self
+            .st
+            .bookings
+            .iter()
+            .filter(|(id, b)| b.resource == resource && self.in_past(cx, id))
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some((id, b)) = seen
+            .iter()
+            .map(|id| (id, &self.st.bookings[id]))
+            .find(|(_, b)| b.cancelled.is_none() && b.from < until && from < b.until)
+        {
+            return Err(no(
+                name,
+                format!(
+                    "it is booked from {} to {} by {} (booking {id})",
+                    b.from, b.until, b.author
+                ),
+            ));
+        }
+        self.booking_past.insert(cx.id, seen);
+        self.st.bookings.insert(
+            cx.id,
+            Booking {
+                resource,
+                author: cx.author,
+                from,
+                until,
+                note,
+                cancelled: None,
+                lost_to: None,
+            },
+        );
+        self.touched = true;
+        Ok(Effect::act(Act::Marker))
+    }
+
+    fn cancel(&mut self, cx: &Cx<'_>, target: EventId) -> Result<Effect, Refusal> {
+        let name = "cancel";
+        if let Some(b) = self.st.bookings.get(&target) {
+            if !self.in_past(cx, &target) {
+                return Err(no(name, "no such booking in the author's past"));
+            }
+            let custodian = self
+                .st
+                .resources
+                .get(&b.resource)
+                .is_some_and(|r| r.custodians.contains(&cx.author));
+            if b.author != cx.author && !custodian {
+                return Err(no(name, "only its booker or a custodian cancels a booking"));
+            }
+            if b.cancelled.is_some() {
+                return Err(no(name, "it is cancelled already"));
+            }
+            if let Some(b) = self.st.bookings.get_mut(&target) {
+                b.cancelled = Some(cx.author);
+            }
+            self.touched = true;
+            return Ok(Effect::None);
+        }
+        if let Some(p) = self.st.intents.get(&target) {
+            if !self.in_past(cx, &target) {
+                return Err(no(name, "no such offer or need in the author's past"));
+            }
+            if p.author != cx.author {
+                return Err(no(name, "only its author cancels an offer or need"));
+            }
+            if p.cancelled {
+                return Err(no(name, "it is cancelled already"));
+            }
+            if let Some(p) = self.st.intents.get_mut(&target) {
+                p.cancelled = true;
+            }
+            self.touched = true;
+            return Ok(Effect::None);
+        }
+        let c = self.commitment(cx, &target, name)?;
+        if c.provider != cx.author && c.receiver != cx.author {
+            return Err(no(name, "only a party cancels a commitment"));
+        }
+        if c.fulfilled.is_some() {
+            return Err(no(
+                name,
+                "it is fulfilled: correct it with a new event instead",
+            ));
+        }
+        if c.cancelled.is_some() {
+            return Err(no(name, "it is cancelled already"));
+        }
+        let (intent, q) = (c.intent, c.quantity);
+        if let Some(c) = self.st.commitments.get_mut(&target) {
+            c.cancelled = Some(cx.author);
+        }
+        if let Some(p) = self.st.intents.get_mut(&intent) {
+            p.committed = p.committed.saturating_sub(q);
+        }
+        self.touched = true;
+        Ok(Effect::None)
+    }
+
     fn resource<'a>(
         &'a self,
         cx: &Cx<'_>,
@@ -259,51 +477,7 @@ impl AidBook {
                 self.touched = true;
                 Ok(Effect::act(Act::Marker))
             }
-            AidAct::Commit { intent, quantity } => {
-                let p = match self.st.intents.get(&intent) {
-                    Some(p) if self.in_past(cx, &intent) => p,
-                    _ => return Err(no(name, "no such offer or need in the author's past")),
-                };
-                if p.cancelled {
-                    return Err(no(name, "it was cancelled"));
-                }
-                if p.author == cx.author {
-                    return Err(no(name, "nobody commits to its own offer or need"));
-                }
-                if p.intent.expires > 0 && cx.timestamp >= p.intent.expires {
-                    return Err(no(name, format!("it expired at {}", p.intent.expires)));
-                }
-                if quantity > p.left() {
-                    return Err(no(
-                        name,
-                        format!("only {} of {} is left", p.left(), p.intent.quantity),
-                    ));
-                }
-                let (provider, receiver) = if p.intent.need {
-                    (cx.author, p.author)
-                } else {
-                    (p.author, cx.author)
-                };
-                if let Some(p) = self.st.intents.get_mut(&intent) {
-                    p.committed += quantity;
-                }
-                self.st.commitments.insert(
-                    cx.id,
-                    Commitment {
-                        intent,
-                        author: cx.author,
-                        provider,
-                        receiver,
-                        quantity,
-                        at: cx.timestamp,
-                        cancelled: None,
-                        fulfilled: None,
-                        confirmed: None,
-                    },
-                );
-                self.touched = true;
-                Ok(Effect::act(Act::Marker))
-            }
+            AidAct::Commit { intent, quantity } => self.commit(cx, intent, quantity),
             AidAct::Fulfil { commitment, note } => {
                 let c = self.commitment(cx, &commitment, name)?;
                 if c.provider != cx.author {
@@ -321,36 +495,7 @@ impl AidBook {
                 self.touched = true;
                 Ok(Effect::act(Act::Marker))
             }
-            AidAct::Confirm { commitment } => {
-                let c = self.commitment(cx, &commitment, name)?;
-                if c.receiver != cx.author {
-                    return Err(no(name, "only the receiver confirms a fulfilment"));
-                }
-                let Some((done, _)) = &c.fulfilled else {
-                    return Err(no(name, "it is not fulfilled yet"));
-                };
-                if !self.in_past(cx, done) {
-                    return Err(no(name, "the fulfilment is not in the author's past"));
-                }
-                if c.confirmed.is_some() {
-                    return Err(no(name, "it is confirmed already"));
-                }
-                let domain = self.st.intents[&c.intent].intent.category.domain();
-                let provider = c.provider;
-                if let Some(c) = self.st.commitments.get_mut(&commitment) {
-                    c.confirmed = Some(cx.id);
-                }
-                self.st.receipts.push(Receipt {
-                    domain: domain.to_owned(),
-                    from: cx.author,
-                    to: provider,
-                    at: cx.timestamp,
-                    what: "aid",
-                    event: cx.id,
-                });
-                self.touched = true;
-                Ok(Effect::None)
-            }
+            AidAct::Confirm { commitment } => self.confirm(cx, commitment),
             AidAct::Resource {
                 name: n,
                 category,
@@ -381,131 +526,14 @@ impl AidBook {
                 resource,
                 member,
                 add,
-            } => {
-                let r = self.resource(cx, &resource, name)?;
-                if !r.custodians.contains(&cx.author) {
-                    return Err(no(name, "only a custodian changes who looks after it"));
-                }
-                if add && !cx.is_member(&member) {
-                    return Err(Refusal::TargetNotMember(member));
-                }
-                if !add && r.custodians.len() == 1 && r.custodians.contains(&member) {
-                    return Err(no(name, "a resource keeps at least one custodian"));
-                }
-                if let Some(r) = self.st.resources.get_mut(&resource) {
-                    if add {
-                        r.custodians.insert(member);
-                    } else {
-                        r.custodians.remove(&member);
-                    }
-                }
-                self.touched = true;
-                Ok(Effect::None)
-            }
+            } => self.custodian(cx, resource, member, add),
             AidAct::Book {
                 resource,
                 from,
                 until,
                 note,
-            } => {
-                self.resource(cx, &resource, name)?;
-                let seen: Vec<EventId> = self
-                    .st
-                    .bookings
-                    .iter()
-                    .filter(|(id, b)| b.resource == resource && self.in_past(cx, id))
-                    .map(|(id, _)| *id)
-                    .collect();
-                if let Some((id, b)) = seen
-                    .iter()
-                    .map(|id| (id, &self.st.bookings[id]))
-                    .find(|(_, b)| b.cancelled.is_none() && b.from < until && from < b.until)
-                {
-                    return Err(no(
-                        name,
-                        format!(
-                            "it is booked from {} to {} by {} (booking {id})",
-                            b.from, b.until, b.author
-                        ),
-                    ));
-                }
-                self.booking_past.insert(cx.id, seen);
-                self.st.bookings.insert(
-                    cx.id,
-                    Booking {
-                        resource,
-                        author: cx.author,
-                        from,
-                        until,
-                        note,
-                        cancelled: None,
-                        lost_to: None,
-                    },
-                );
-                self.touched = true;
-                Ok(Effect::act(Act::Marker))
-            }
-            AidAct::Cancel { target } => {
-                if let Some(b) = self.st.bookings.get(&target) {
-                    if !self.in_past(cx, &target) {
-                        return Err(no(name, "no such booking in the author's past"));
-                    }
-                    let custodian = self
-                        .st
-                        .resources
-                        .get(&b.resource)
-                        .is_some_and(|r| r.custodians.contains(&cx.author));
-                    if b.author != cx.author && !custodian {
-                        return Err(no(name, "only its booker or a custodian cancels a booking"));
-                    }
-                    if b.cancelled.is_some() {
-                        return Err(no(name, "it is cancelled already"));
-                    }
-                    if let Some(b) = self.st.bookings.get_mut(&target) {
-                        b.cancelled = Some(cx.author);
-                    }
-                    self.touched = true;
-                    return Ok(Effect::None);
-                }
-                if let Some(p) = self.st.intents.get(&target) {
-                    if !self.in_past(cx, &target) {
-                        return Err(no(name, "no such offer or need in the author's past"));
-                    }
-                    if p.author != cx.author {
-                        return Err(no(name, "only its author cancels an offer or need"));
-                    }
-                    if p.cancelled {
-                        return Err(no(name, "it is cancelled already"));
-                    }
-                    if let Some(p) = self.st.intents.get_mut(&target) {
-                        p.cancelled = true;
-                    }
-                    self.touched = true;
-                    return Ok(Effect::None);
-                }
-                let c = self.commitment(cx, &target, name)?;
-                if c.provider != cx.author && c.receiver != cx.author {
-                    return Err(no(name, "only a party cancels a commitment"));
-                }
-                if c.fulfilled.is_some() {
-                    return Err(no(
-                        name,
-                        "it is fulfilled: correct it with a new event instead",
-                    ));
-                }
-                if c.cancelled.is_some() {
-                    return Err(no(name, "it is cancelled already"));
-                }
-                let (intent, q) = (c.intent, c.quantity);
-                if let Some(c) = self.st.commitments.get_mut(&target) {
-                    c.cancelled = Some(cx.author);
-                }
-                if let Some(p) = self.st.intents.get_mut(&intent) {
-                    p.committed = p.committed.saturating_sub(q);
-                }
-                self.touched = true;
-                Ok(Effect::None)
-            }
+            } => self.book(cx, resource, from, until, note),
+            AidAct::Cancel { target } => self.cancel(cx, target),
         }
     }
 }

@@ -480,92 +480,12 @@ impl WorkBook {
                     .done = Some((cx.id, note));
                 Ok(Effect::act(Act::Marker))
             }
-            Work::Confirm { task: t, worker } => {
-                let k = cx.constitution().work.confirmations as usize;
-                let task = self.task(cx, &t, name)?;
-                if worker == cx.author {
-                    return Err(no(name, "nobody confirms their own work"));
-                }
-                let slot = task
-                    .slots
-                    .get(&worker)
-                    .ok_or_else(|| no(name, "that member holds no slot on this task"))?;
-                let Some((done, _)) = &slot.done else {
-                    return Err(no(name, "that member has not marked its part done"));
-                };
-                if !self.in_past(cx, done) {
-                    return Err(no(name, "the completion is not in the author's past"));
-                }
-                if slot.confirmed.contains_key(&cx.author) {
-                    return Err(no(name, "the author confirmed this completion already"));
-                }
-                let domain = task.spec.domain.clone();
-                let disputes = slot.disputes.clone();
-                self.need.insert(t, k);
-                let slot = self.task_mut(&t).slots.get_mut(&worker).expect("checked");
-                slot.confirmed.insert(cx.author, cx.id);
-                let confirmers: Vec<(PublicKey, EventId)> =
-                    slot.confirmed.iter().map(|(a, b)| (*a, *b)).collect();
-                if confirmers.len() >= k && self.disputes_allow(&disputes) {
-                    self.complete(&t, worker, &domain, &confirmers, cx.timestamp);
-                }
-                Ok(Effect::None)
-            }
+            Work::Confirm { task, worker } => self.confirm(cx, task, worker),
             Work::Dispute {
-                task: t,
+                task,
                 worker,
                 reason,
-            } => {
-                let task = self.task(cx, &t, name)?;
-                if worker == cx.author {
-                    return Err(no(name, "nobody disputes their own work"));
-                }
-                let slot = task
-                    .slots
-                    .get(&worker)
-                    .ok_or_else(|| no(name, "that member holds no slot on this task"))?;
-                if !slot.done.as_ref().is_some_and(|(d, _)| self.in_past(cx, d)) {
-                    return Err(no(
-                        name,
-                        "that member's completion is not in the author's past",
-                    ));
-                }
-                if slot.disputes.iter().any(|c| {
-                    self.st
-                        .cases
-                        .get(c)
-                        .is_some_and(|c| c.parties.contains(&cx.author))
-                }) {
-                    return Err(no(name, "the author disputed this completion already"));
-                }
-                self.task_mut(&t)
-                    .slots
-                    .get_mut(&worker)
-                    .expect("checked")
-                    .disputes
-                    .push(cx.id);
-                let task = self.st.tasks.get_mut(&t).expect("checked");
-                if task.completed.remove(&worker).is_some() {
-                    // The completion no longer counts, so neither do its receipts (an agreed
-                    // outcome gives them again; an overturned one leaves none).
-                    let confirms: BTreeSet<EventId> =
-                        task.slots[&worker].confirmed.values().copied().collect();
-                    self.st.receipts.retain(|r| {
-                        !(r.what == "task" && r.to == worker && confirms.contains(&r.event))
-                    });
-                }
-                self.st.cases.insert(
-                    cx.id,
-                    Case {
-                        parties: [cx.author, worker].into_iter().collect(),
-                        about: reason,
-                        dispute: Some((t, worker)),
-                        outcome: None,
-                        agreed: BTreeSet::new(),
-                    },
-                );
-                Ok(Effect::act(Act::Marker))
-            }
+            } => self.dispute(cx, task, worker, reason),
             Work::Mediate { parties, about } => {
                 if let Some(p) = parties.iter().find(|p| !cx.is_member(p)) {
                     return Err(Refusal::TargetNotMember(*p));
@@ -591,53 +511,8 @@ impl WorkBook {
                 case,
                 settlement,
                 text,
-            } => {
-                let c = self.case(cx, &case, name)?;
-                let mediator = self.drawn_at(cx, &Pool::Case(case)).ok_or_else(|| {
-                    no(
-                        name,
-                        "no mediator is drawn for this case in the author's past",
-                    )
-                })?;
-                if mediator != cx.author {
-                    return Err(no(name, "only the drawn mediator records the outcome"));
-                }
-                if c.outcome.is_some() {
-                    return Err(no(name, "the case has an outcome already"));
-                }
-                if settlement == Settlement::Overturned && c.dispute.is_none() {
-                    return Err(no(name, "only a disputed completion can be overturned"));
-                }
-                self.touched = true;
-                let c = self.st.cases.get_mut(&case).expect("checked");
-                c.outcome = Some((cx.id, settlement, text));
-                self.outcomes.insert(cx.id, case);
-                Ok(Effect::act(Act::Marker))
-            }
-            Work::Agree { outcome } => {
-                let case_id = *self
-                    .outcomes
-                    .get(&outcome)
-                    .filter(|_| self.in_past(cx, &outcome))
-                    .ok_or_else(|| no(name, "no such outcome in the author's past"))?;
-                let c = &self.st.cases[&case_id];
-                if !c.parties.contains(&cx.author) {
-                    return Err(no(name, "only a party co-signs an outcome"));
-                }
-                if c.agreed.contains(&cx.author) {
-                    return Err(no(name, "the author agreed already"));
-                }
-                if matches!(c.outcome, Some((_, Settlement::NoAgreement, _))) {
-                    return Err(no(name, "the outcome records that there was no agreement"));
-                }
-                self.touched = true;
-                let c = self.st.cases.get_mut(&case_id).expect("checked");
-                c.agreed.insert(cx.author);
-                if let Some(s) = c.settled() {
-                    self.settle(case_id, s, cx.id, cx.timestamp);
-                }
-                Ok(Effect::None)
-            }
+            } => self.outcome(cx, case, settlement, text),
+            Work::Agree { outcome } => self.agree(cx, outcome),
             Work::Vouch { member, domain } => {
                 if member == cx.author {
                     return Err(no(name, "nobody vouches for themselves"));
@@ -652,6 +527,155 @@ impl WorkBook {
                 Ok(Effect::None)
             }
         }
+    }
+
+    fn confirm(&mut self, cx: &Cx<'_>, t: TaskRef, worker: PublicKey) -> Result<Effect, Refusal> {
+        let name = "confirm";
+        let k = cx.constitution().work.confirmations as usize;
+        let task = self.task(cx, &t, name)?;
+        if worker == cx.author {
+            return Err(no(name, "nobody confirms their own work"));
+        }
+        let slot = task
+            .slots
+            .get(&worker)
+            .ok_or_else(|| no(name, "that member holds no slot on this task"))?;
+        let Some((done, _)) = &slot.done else {
+            return Err(no(name, "that member has not marked its part done"));
+        };
+        if !self.in_past(cx, done) {
+            return Err(no(name, "the completion is not in the author's past"));
+        }
+        if slot.confirmed.contains_key(&cx.author) {
+            return Err(no(name, "the author confirmed this completion already"));
+        }
+        let domain = task.spec.domain.clone();
+        let disputes = slot.disputes.clone();
+        self.need.insert(t, k);
+        let slot = self.task_mut(&t).slots.get_mut(&worker).expect("checked");
+        slot.confirmed.insert(cx.author, cx.id);
+        let confirmers: Vec<(PublicKey, EventId)> =
+            slot.confirmed.iter().map(|(a, b)| (*a, *b)).collect();
+        if confirmers.len() >= k && self.disputes_allow(&disputes) {
+            self.complete(&t, worker, &domain, &confirmers, cx.timestamp);
+        }
+        Ok(Effect::None)
+    }
+
+    fn dispute(
+        &mut self,
+        cx: &Cx<'_>,
+        t: TaskRef,
+        worker: PublicKey,
+        reason: String,
+    ) -> Result<Effect, Refusal> {
+        let name = "dispute";
+        let task = self.task(cx, &t, name)?;
+        if worker == cx.author {
+            return Err(no(name, "nobody disputes their own work"));
+        }
+        let slot = task
+            .slots
+            .get(&worker)
+            .ok_or_else(|| no(name, "that member holds no slot on this task"))?;
+        if !slot.done.as_ref().is_some_and(|(d, _)| self.in_past(cx, d)) {
+            return Err(no(
+                name,
+                "that member's completion is not in the author's past",
+            ));
+        }
+        if slot.disputes.iter().any(|c| {
+            self.st
+                .cases
+                .get(c)
+                .is_some_and(|c| c.parties.contains(&cx.author))
+        }) {
+            return Err(no(name, "the author disputed this completion already"));
+        }
+        self.task_mut(&t)
+            .slots
+            .get_mut(&worker)
+            .expect("checked")
+            .disputes
+            .push(cx.id);
+        let task = self.st.tasks.get_mut(&t).expect("checked");
+        if task.completed.remove(&worker).is_some() {
+            // The completion no longer counts, so neither do its receipts (an agreed
+            // outcome gives them again; an overturned one leaves none).
+            let confirms: BTreeSet<EventId> =
+                task.slots[&worker].confirmed.values().copied().collect();
+            self.st
+                .receipts
+                .retain(|r| !(r.what == "task" && r.to == worker && confirms.contains(&r.event)));
+        }
+        self.st.cases.insert(
+            cx.id,
+            Case {
+                parties: [cx.author, worker].into_iter().collect(),
+                about: reason,
+                dispute: Some((t, worker)),
+                outcome: None,
+                agreed: BTreeSet::new(),
+            },
+        );
+        Ok(Effect::act(Act::Marker))
+    }
+
+    fn outcome(
+        &mut self,
+        cx: &Cx<'_>,
+        case: EventId,
+        settlement: Settlement,
+        text: String,
+    ) -> Result<Effect, Refusal> {
+        let name = "outcome";
+        let c = self.case(cx, &case, name)?;
+        let mediator = self.drawn_at(cx, &Pool::Case(case)).ok_or_else(|| {
+            no(
+                name,
+                "no mediator is drawn for this case in the author's past",
+            )
+        })?;
+        if mediator != cx.author {
+            return Err(no(name, "only the drawn mediator records the outcome"));
+        }
+        if c.outcome.is_some() {
+            return Err(no(name, "the case has an outcome already"));
+        }
+        if settlement == Settlement::Overturned && c.dispute.is_none() {
+            return Err(no(name, "only a disputed completion can be overturned"));
+        }
+        self.touched = true;
+        let c = self.st.cases.get_mut(&case).expect("checked");
+        c.outcome = Some((cx.id, settlement, text));
+        self.outcomes.insert(cx.id, case);
+        Ok(Effect::act(Act::Marker))
+    }
+
+    fn agree(&mut self, cx: &Cx<'_>, outcome: EventId) -> Result<Effect, Refusal> {
+        let name = "agree";
+        let case_id = *self
+            .outcomes
+            .get(&outcome)
+            .filter(|_| self.in_past(cx, &outcome))
+            .ok_or_else(|| no(name, "no such outcome in the author's past"))?;
+        let c = &self.st.cases[&case_id];
+        if !c.parties.contains(&cx.author) {
+            return Err(no(name, "only a party co-signs an outcome"));
+        }
+        if c.agreed.contains(&cx.author) {
+            return Err(no(name, "the author agreed already"));
+        }
+        if matches!(c.outcome, Some((_, Settlement::NoAgreement, _))) {
+            return Err(no(name, "the outcome records that there was no agreement"));
+        }
+        self.touched = true;
+        let c = self.st.cases.get_mut(&case_id).expect("checked");
+        c.agreed.insert(cx.author);
+        if let Some(s) = c.settled() {
+            self.settle(case_id, s, cx.id, cx.timestamp);
+        }
+        Ok(Effect::None)
     }
 
     fn case<'a>(
