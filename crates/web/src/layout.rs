@@ -249,6 +249,11 @@ pub fn when_exact(ms: u64) -> Markup {
     html! { time datetime=(format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3600, (s % 3600) / 60, s % 60)) data-exact { (dualpower_node::clock::utc_text(ms)) } }
 }
 
+/// A hidden form field.
+pub fn hidden(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(name) value=(value); }
+}
+
 /// Text with line breaks kept (escaped by maud).
 pub fn text(t: &str) -> Markup {
     html! {

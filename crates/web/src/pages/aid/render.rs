@@ -14,25 +14,11 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::FilterForm;
+use crate::layout::hidden;
 use crate::layout::{self, csrf, when, who};
+use crate::pages::answer::{arr, n, s};
 use crate::pages::empty;
 use crate::pages::feed::Reader;
-
-fn arr(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().unwrap_or_default()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-fn hidden(name: &str, value: &str) -> Markup {
-    html! { input type="hidden" name=(name) value=(value); }
-}
 
 /// The first 12 characters of an id (as the CLI shows them).
 fn short(id: &str) -> &str {

@@ -7,29 +7,15 @@ use dualpower_core::aid::Category;
 use maud::{Markup, html};
 use serde_json::Value;
 
+use crate::layout::hidden;
 use crate::layout::{self, csrf, when, when_exact, who};
+use crate::pages::answer::{arr, n, s};
 use crate::pages::empty;
 use crate::pages::feed::Reader;
 
 /// What a booking that lost to a crossing one says.
 pub const LOST: &str =
     "made at the same moment as another booking of this time and lost to it; book again";
-
-fn arr(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().unwrap_or_default()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-fn hidden(name: &str, value: &str) -> Markup {
-    html! { input type="hidden" name=(name) value=(value); }
-}
 
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()

@@ -10,7 +10,9 @@
 use maud::{Markup, html};
 use serde_json::Value;
 
+use crate::layout::hidden;
 use crate::layout::{self, csrf, when, who};
+use crate::pages::answer::{arr, s};
 use crate::pages::empty;
 use crate::pages::feed::Reader;
 use crate::pages::members::rule_words;
@@ -18,20 +20,12 @@ use crate::pages::members::rule_words;
 /// How many members the tasks page suggests for an open task.
 pub const SUGGESTIONS: usize = 3;
 
-fn arr(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().unwrap_or_default()
-}
-
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()
         .filter_map(|s| s.as_str().map(str::to_string))
         .collect()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
 }
 
 /// The group's current members (`did:key`), from the work answer.
@@ -65,10 +59,6 @@ fn member_select(v: &Value, id: &str, name: &str, except: Option<&str>) -> Marku
             }
         }
     }
-}
-
-fn hidden(name: &str, value: &str) -> Markup {
-    html! { input type="hidden" name=(name) value=(value); }
 }
 
 // ---------------------------------------------------------------------------------------------
