@@ -132,6 +132,21 @@ fn group_in(store: &Store, hex: &str) -> Result<GroupId, OpError> {
     Ok(g)
 }
 
+/// The answer `answer` makes of `group`'s state as our keys open it, with the labels of the keys
+/// it names.
+fn with_state(
+    store: &Store,
+    id: &Identity,
+    group: &str,
+    now: u64,
+    answer: impl FnOnce(GroupId, &std::sync::Arc<dualpower_state::GroupState>) -> Result<Value, OpError>,
+) -> Result<Value, OpError> {
+    let g = group_in(store, group)?;
+    let st = crate::ops::view(store, id, g, now)?.state;
+    let v = answer(g, &st)?;
+    labelled(store, id, g, now, v)
+}
+
 /// A member or former member (or anyone with a ledger account) named by `m`, if given.
 fn account_arg(
     st: &dualpower_state::GroupState,
@@ -202,51 +217,22 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
                 proposal_json(find_proposal(&st, &proposal)?),
             )
         }
-        Query::Work { group } => {
-            let g = group_in(store, &group)?;
-            let st = crate::ops::view(store, id, g, now)?.state;
-            let rep = crate::ops::derived::reputation(store, g, &st);
-            labelled(store, id, g, now, crate::work::work_json(&st, &rep))
-        }
-        Query::Reputation { group, member } => {
-            let g = group_in(store, &group)?;
-            let st = crate::ops::view(store, id, g, now)?.state;
-            let member = account_arg(&st, member.as_deref())?;
-            labelled(
-                store,
-                id,
-                g,
-                now,
-                crate::work::reputation_json(
-                    &st,
-                    &crate::ops::derived::reputation(store, g, &st),
-                    member.as_ref(),
-                ),
-            )
-        }
-        Query::Board { group, filter } => {
-            let g = group_in(store, &group)?;
-            let st = crate::ops::view(store, id, g, now)?.state;
-            labelled(
-                store,
-                id,
-                g,
-                now,
-                crate::ops::aid::board_json(&st, &filter, None),
-            )
-        }
-        Query::Ledger { group, member } => {
-            let g = group_in(store, &group)?;
-            let st = crate::ops::view(store, id, g, now)?.state;
-            let member = account_arg(&st, member.as_deref())?;
-            labelled(
-                store,
-                id,
-                g,
-                now,
-                crate::ops::ledger::ledger_json(&st, member.as_ref(), None),
-            )
-        }
+        Query::Work { group } => with_state(store, id, &group, now, |g, st| {
+            let rep = crate::ops::derived::reputation(store, g, st);
+            Ok(crate::work::work_json(st, &rep))
+        }),
+        Query::Reputation { group, member } => with_state(store, id, &group, now, |g, st| {
+            let member = account_arg(st, member.as_deref())?;
+            let rep = crate::ops::derived::reputation(store, g, st);
+            Ok(crate::work::reputation_json(st, &rep, member.as_ref()))
+        }),
+        Query::Board { group, filter } => with_state(store, id, &group, now, |_, st| {
+            Ok(crate::ops::aid::board_json(st, &filter, None))
+        }),
+        Query::Ledger { group, member } => with_state(store, id, &group, now, |_, st| {
+            let member = account_arg(st, member.as_deref())?;
+            Ok(crate::ops::ledger::ledger_json(st, member.as_ref(), None))
+        }),
         Query::Names { group } => {
             let g = group_in(store, &group)?;
             labelled(store, id, g, now, json!({ "group": g.to_hex() }))
