@@ -33,6 +33,9 @@ pub(crate) struct IntentFlags {
     /// Open for this many days.
     #[arg(long, default_value_t = 14)]
     days: u64,
+    /// Show it to the groups the ledger is linked to too.
+    #[arg(long)]
+    linked: bool,
 }
 
 /// Mutual-aid commands (flattened into the top level).
@@ -161,6 +164,7 @@ fn intent(need: bool, f: IntentFlags, ctx: &Ctx) -> Result<Op> {
             unit: f.unit,
             place: f.place,
             days: Some(f.days),
+            linked: f.linked,
         },
     })
 }

@@ -62,6 +62,19 @@ pub(crate) enum LedgerCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Pay a member from the commons (where demurrage goes): by the group's rule (by default
+    /// a vote, proposed by this command).
+    Grant {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The member.
+        to: String,
+        /// The amount, e.g. 10.
+        amount: String,
+        /// What for.
+        #[arg(long, default_value = "")]
+        memo: String,
+    },
     /// Set a credit limit: lowering your own is free; anything else follows the group's rule
     /// (by default a vote: `propose … --set-limit MEMBER=AMOUNT`).
     Limit {
@@ -78,6 +91,31 @@ pub(crate) enum LedgerCommand {
 /// Runs a ledger command.
 pub(crate) fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<i32> {
     match cmd {
+        LedgerCommand::Grant {
+            group,
+            to,
+            amount,
+            memo,
+        } => {
+            let v = op(
+                ctx,
+                Op::Grant {
+                    group: group_hex(ctx, &group)?,
+                    to,
+                    amount,
+                    memo,
+                    deadline_secs: 0,
+                },
+            )?;
+            ctx.emit(v.clone(), || match v["id"].as_str() {
+                Some(id) => format!(
+                    "Proposed {id}: if it passes, closing it will {}.",
+                    s(&v["enacts"])
+                ),
+                None => "Granted.".into(),
+            });
+            Ok(0)
+        }
         LedgerCommand::Pay {
             group,
             to,

@@ -12,6 +12,7 @@ mod aid_cmd;
 mod decide_cmd;
 mod join_cmd;
 mod ledger_cmd;
+mod link_cmd;
 mod node_cmd;
 mod out;
 mod when;
@@ -70,6 +71,9 @@ enum Command {
     Ledger(ledger_cmd::LedgerCommand),
     #[command(flatten)]
     Aid(aid_cmd::AidCommand),
+    /// Link the ledger to another group's, pay across, audit the bridges.
+    #[command(subcommand)]
+    Link(link_cmd::LinkCommand),
     /// List the groups this node knows.
     Groups,
     /// Post to a group.
@@ -620,6 +624,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Work(cmd) => work_cmd::run(&ctx, cmd),
         Command::Ledger(cmd) => ledger_cmd::run(&ctx, cmd),
         Command::Aid(cmd) => aid_cmd::run(&ctx, cmd),
+        Command::Link(cmd) => link_cmd::run(&ctx, cmd),
         Command::Post { group, text } => publish(&ctx, &group, |_| Ok(Payload::Post { text })),
         Command::Comment {
             group,

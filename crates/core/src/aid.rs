@@ -112,6 +112,9 @@ pub struct Intent {
     pub until: u64,
     /// When it expires (ms; after this nobody may commit to it).
     pub expires: u64,
+    /// Shown to the groups this group's ledger is linked to (a bridge copies it there as a
+    /// [`AidAct::Mirror`]).
+    pub linked: bool,
 }
 
 /// An act of mutual aid.
@@ -181,6 +184,20 @@ pub enum AidAct {
         /// What for.
         note: String,
     },
+    /// A bridge of the ledger link to `group` shows that group's shared intent `origin` here;
+    /// a later mirror of the same origin replaces it (`open` 0: withdrawn).
+    Mirror {
+        /// The linked group.
+        group: crate::event::GroupId,
+        /// The intent's event in that group's log.
+        origin: EventId,
+        /// Its author, there.
+        author: crate::keys::PublicKey,
+        /// The intent.
+        intent: Intent,
+        /// How much of it is still open (0: closed, expired or cancelled there).
+        open: u64,
+    },
 }
 
 /// The longest booking: 90 days.
@@ -202,21 +219,80 @@ fn quantity(r: &mut Reader<'_>) -> Result<u64, PayloadError> {
     Ok(q)
 }
 
+impl Intent {
+    /// Its nine fields (ten when shared with linked groups), after whatever tag precedes them.
+    fn encode_fields(&self, w: &mut Writer) {
+        w.bool(self.need)
+            .uint(self.category.tag())
+            .text(&self.text)
+            .uint(self.quantity)
+            .text(&self.unit)
+            .text(&self.place)
+            .uint(self.from)
+            .uint(self.until)
+            .uint(self.expires);
+        if self.linked {
+            w.bool(true);
+        }
+    }
+
+    fn decode_fields(r: &mut Reader<'_>, linked: bool) -> Result<Intent, PayloadError> {
+        let need = r.bool()?;
+        let category = *Category::ALL
+            .get(r.uint()? as usize)
+            .ok_or_else(|| bad("unknown category"))?;
+        let text = r.text("text", MAX_AID_TEXT_BYTES)?.to_owned();
+        if text.trim().is_empty() {
+            return Err(PayloadError::Empty("text"));
+        }
+        let quantity = quantity(r)?;
+        let unit = r.text("unit", MAX_PLACE_BYTES)?.to_owned();
+        let place = r.text("place", MAX_PLACE_BYTES)?.to_owned();
+        let (from, until, expires) = (r.uint()?, r.uint()?, r.uint()?);
+        if until != 0 && until < from {
+            return Err(bad("an intent's window ends before it starts"));
+        }
+        // Only `true` is written: a `false` would give one intent two encodings.
+        if linked && !r.bool()? {
+            return Err(bad("an intent's shared flag is written only when set"));
+        }
+        Ok(Intent {
+            need,
+            category,
+            text,
+            quantity,
+            unit,
+            place,
+            from,
+            until,
+            expires,
+            linked,
+        })
+    }
+}
+
 impl AidAct {
     pub(crate) fn encode(&self, w: &mut Writer) {
         match self {
             AidAct::Intent(i) => {
-                w.array(10)
-                    .uint(0)
-                    .bool(i.need)
-                    .uint(i.category.tag())
-                    .text(&i.text)
-                    .uint(i.quantity)
-                    .text(&i.unit)
-                    .text(&i.place)
-                    .uint(i.from)
-                    .uint(i.until)
-                    .uint(i.expires);
+                w.array(if i.linked { 11 } else { 10 }).uint(0);
+                i.encode_fields(w);
+            }
+            AidAct::Mirror {
+                group,
+                origin,
+                author,
+                intent,
+                open,
+            } => {
+                w.array(6)
+                    .uint(9)
+                    .bytes(&group.0)
+                    .bytes(&origin.0)
+                    .bytes(&author.0)
+                    .uint(*open)
+                    .array(if intent.linked { 10 } else { 9 });
+                intent.encode_fields(w);
             }
             AidAct::Commit { intent, quantity } => {
                 w.array(3).uint(1).bytes(&intent.0).uint(*quantity);
@@ -272,38 +348,33 @@ impl AidAct {
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<AidAct, PayloadError> {
-        let n = r.array("aid act", 10)?;
+        let n = r.array("aid act", 11)?;
         if n == 0 {
             return Err(bad("empty aid act"));
         }
         let act = match (r.uint()?, n) {
-            (0, 10) => {
-                let need = r.bool()?;
-                let category = *Category::ALL
-                    .get(r.uint()? as usize)
-                    .ok_or_else(|| bad("unknown category"))?;
-                let text = r.text("text", MAX_AID_TEXT_BYTES)?.to_owned();
-                if text.trim().is_empty() {
-                    return Err(PayloadError::Empty("text"));
+            (0, 10 | 11) => AidAct::Intent(Intent::decode_fields(r, n == 11)?),
+            (9, 6) => {
+                let group = crate::event::GroupId(r.bytes_n::<32>("group")?);
+                let origin = id(r, "origin")?;
+                let author = crate::keys::PublicKey(r.bytes_n::<32>("author")?);
+                let open = r.uint()?;
+                let k = r.array("intent", 10)?;
+                if !(9..=10).contains(&k) {
+                    return Err(bad("a mirrored intent has 9 or 10 items"));
                 }
-                let quantity = quantity(r)?;
-                let unit = r.text("unit", MAX_PLACE_BYTES)?.to_owned();
-                let place = r.text("place", MAX_PLACE_BYTES)?.to_owned();
-                let (from, until, expires) = (r.uint()?, r.uint()?, r.uint()?);
-                if until != 0 && until < from {
-                    return Err(bad("an intent's window ends before it starts"));
+                let intent = Intent::decode_fields(r, k == 10)?;
+                r.leave();
+                if open > intent.quantity {
+                    return Err(bad("more is open than the intent's quantity"));
                 }
-                AidAct::Intent(Intent {
-                    need,
-                    category,
-                    text,
-                    quantity,
-                    unit,
-                    place,
-                    from,
-                    until,
-                    expires,
-                })
+                AidAct::Mirror {
+                    group,
+                    origin,
+                    author,
+                    intent,
+                    open,
+                }
             }
             (1, 3) => AidAct::Commit {
                 intent: id(r, "intent")?,
@@ -374,6 +445,7 @@ impl AidAct {
             AidAct::Condition { .. } => "condition",
             AidAct::Custodian { .. } => "custodian",
             AidAct::Book { .. } => "book",
+            AidAct::Mirror { .. } => "mirror",
         }
     }
 }
@@ -394,6 +466,7 @@ mod tests {
             from: 0,
             until: 0,
             expires: 5_000,
+            linked: false,
         }
     }
 
@@ -415,6 +488,20 @@ mod tests {
             AidAct::Cancel {
                 target: EventId([3; 32]),
             },
+            AidAct::Intent(Intent {
+                linked: true,
+                ..intent()
+            }),
+            AidAct::Mirror {
+                group: crate::event::GroupId([4; 32]),
+                origin: EventId([5; 32]),
+                author: crate::keys::PublicKey([6; 32]),
+                intent: Intent {
+                    linked: true,
+                    ..intent()
+                },
+                open: 4,
+            },
         ] {
             let p = Payload::Aid(a);
             assert_eq!(Payload::decode(&p.encode()), Ok(p));
@@ -429,6 +516,21 @@ mod tests {
         window.from = 10;
         window.until = 5;
         assert!(Payload::decode(&Payload::Aid(AidAct::Intent(window)).encode()).is_err());
+        let over = AidAct::Mirror {
+            group: crate::event::GroupId([4; 32]),
+            origin: EventId([5; 32]),
+            author: crate::keys::PublicKey([6; 32]),
+            intent: intent(),
+            open: 11,
+        };
+        assert!(Payload::decode(&Payload::Aid(over).encode()).is_err());
+        // A written `false` shared flag is a second encoding of the same intent.
+        let mut bytes = Payload::Aid(AidAct::Intent(intent())).encode();
+        let plain = bytes.clone();
+        let at = bytes.iter().position(|b| *b == 0x8a).expect("array of 10");
+        bytes[at] = 0x8b;
+        bytes.push(0xf4);
+        assert!(Payload::decode(&bytes).is_err(), "{plain:?}");
         assert_eq!(Category::parse("care"), Ok(Category::Care));
         assert!(Category::parse("gps").is_err());
     }

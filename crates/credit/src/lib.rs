@@ -185,6 +185,61 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         Ok(())
     }
 
+    /// Charges demurrage `id` at `rate` basis points (1/10 000) into `to`: every other account
+    /// for which `exempt` is false pays `rate` of its positive balance, counted as in
+    /// [`Ledger::seen_balance`] (what is in the charge's causal past), so a charge never takes
+    /// an account below zero. A
+    /// charge counts as paid, so the account's later payments see it. Returns what each paid,
+    /// in key order.
+    pub fn levy(
+        &mut self,
+        id: P,
+        to: &K,
+        rate: u64,
+        in_past: impl Fn(&P) -> bool,
+        exempt: impl Fn(&K) -> bool,
+    ) -> Vec<(K, u64)> {
+        let keys: Vec<K> = self
+            .accounts
+            .keys()
+            .filter(|k| *k != to && !exempt(k))
+            .cloned()
+            .collect();
+        let mut charged = Vec::new();
+        let mut total: i128 = 0;
+        for k in keys {
+            // What it has seen is never more than its whole balance (incoming only adds).
+            let base = self.seen_balance(&k, &in_past);
+            if base <= 0 {
+                continue;
+            }
+            // base ≤ the sum of all amounts ever paid, so this fits; floor, so nobody pays more.
+            let charge = base * i128::from(rate) / 10_000;
+            let Ok(charge_u) = u64::try_from(charge) else {
+                continue;
+            };
+            if charge_u == 0 {
+                continue;
+            }
+            let a = self.accounts.entry(k.clone()).or_default();
+            a.balance -= charge;
+            a.paid += charge;
+            a.payments += 1;
+            total += charge;
+            charged.push((k, charge_u));
+        }
+        if total > 0 {
+            let c = self.accounts.entry(to.clone()).or_default();
+            c.balance += total;
+            for (_, amount) in &charged {
+                c.pending.push((id.clone(), *amount));
+            }
+            c.payments += 1;
+            self.volume += u128::try_from(total).unwrap_or(0);
+        }
+        charged
+    }
+
     /// Every account, in key order.
     pub fn accounts(&self) -> impl Iterator<Item = (&K, &Account<P>)> {
         self.accounts.iter()

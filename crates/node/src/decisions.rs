@@ -327,6 +327,34 @@ pub fn action_text(p: &ProposalState) -> Option<String> {
             member.to_did(),
             dualpower_core::ledger::amount_text(i128::from(limit))
         ),
+        Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Link { group, terms }))
+            if terms.bridges.is_empty() =>
+        {
+            format!(
+                "unlink the ledger from {} (group {})",
+                terms.name,
+                group.to_hex()
+            )
+        }
+        Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Link { group, terms })) => format!(
+            "link the ledger to {} (group {}), extending it {} of credit, with bridges {}",
+            terms.name,
+            group.to_hex(),
+            dualpower_core::ledger::amount_text(i128::from(terms.limit)),
+            terms
+                .bridges
+                .iter()
+                .map(|k| k.to_did())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Grant { to, amount, memo })) => {
+            format!(
+                "pay {} from the commons to {} ({memo})",
+                dualpower_core::ledger::amount_text(i128::from(amount)),
+                to.to_did()
+            )
+        }
         Ok(other) => format!("a `{}` event", other.kind_name()),
         Err(e) => format!("an unreadable action ({e})"),
     })

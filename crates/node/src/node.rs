@@ -1503,6 +1503,11 @@ impl Node {
             Ok(w) => written.extend(w),
             Err(e) => tracing::warn!(group = %g, error = %e, "cannot do the group's work duties"),
         }
+        // Charge demurrage; as a bridge, open links, carry payments across, mirror offers.
+        match block(|| crate::ops::ledger_duties(&self.store, &self.identity, g, now)) {
+            Ok(w) => written.extend(w),
+            Err(e) => tracing::warn!(group = %g, error = %e, "cannot do the group's ledger duties"),
+        }
         let topics = self.subscribe_epochs(g, &view);
         let cache = GroupCache {
             count: block(|| event_count(&self.store, g)),

@@ -19,6 +19,7 @@ pub mod decisions;
 pub mod derived;
 pub mod keys;
 pub mod ledger;
+pub mod link;
 pub mod membership;
 pub mod names;
 pub mod opened;
@@ -38,6 +39,7 @@ pub use content::{
 };
 pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};
+pub use link::ledger_duties;
 pub use names::{group_labels, petnames};
 pub use secrets::{invite_keys, load_keyring};
 pub use work::{TaskArgs, work_duties};
@@ -515,6 +517,54 @@ pub enum Op {
         /// The limit, e.g. `20`.
         limit: String,
     },
+    /// Link the group's ledger to another group's (or, with no bridges, unlink it): proposed
+    /// for a vote when the rule `credit.limits` is a vote, else done directly by a holder.
+    Link {
+        /// Group.
+        group: String,
+        /// The other group's id.
+        with: String,
+        /// What we call the other group.
+        name: String,
+        /// The credit we extend to it, e.g. `50`.
+        limit: String,
+        /// Members of both groups who carry payments across (none: unlink).
+        #[serde(default)]
+        bridges: Vec<String>,
+        /// Deadline of the proposal, seconds from now (0 = none: its author closes it).
+        #[serde(default)]
+        deadline_secs: u64,
+    },
+    /// Pay a member of a linked group, through the two clearing accounts.
+    PayAcross {
+        /// Group.
+        group: String,
+        /// The linked group's id (or a prefix, or its name here).
+        to_group: String,
+        /// The payee there (did:key or hex; a label if this node is in that group too).
+        to: String,
+        /// The amount, e.g. `1.5`.
+        amount: String,
+        /// What for.
+        #[serde(default)]
+        memo: String,
+    },
+    /// Pay a member from the commons account: proposed for a vote when the rule
+    /// `credit.limits` is a vote, else done directly by a holder.
+    Grant {
+        /// Group.
+        group: String,
+        /// The member.
+        to: String,
+        /// The amount, e.g. `10`.
+        amount: String,
+        /// What for.
+        #[serde(default)]
+        memo: String,
+        /// Deadline of the proposal, seconds from now (0 = none).
+        #[serde(default)]
+        deadline_secs: u64,
+    },
     /// Send a direct message.
     Dm {
         /// Group to carry it (default: the first group both are members of).
@@ -570,6 +620,7 @@ pub fn apply(store: &Store, id: &Identity, op: Op, now: u64) -> Result<Outcome, 
         | Op::MediateAgree { .. }
         | Op::Vouch { .. }) => work::apply(cx, op),
         op @ (Op::Pay { .. } | Op::Invoice { .. } | Op::SetLimit { .. }) => ledger::apply(cx, op),
+        op @ (Op::Link { .. } | Op::PayAcross { .. } | Op::Grant { .. }) => link::apply(cx, op),
         op @ (Op::AidIntent { .. }
         | Op::Commit { .. }
         | Op::Fulfil { .. }

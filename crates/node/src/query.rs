@@ -102,6 +102,19 @@ pub enum Query {
         #[serde(default)]
         member: Option<String>,
     },
+    /// The ledger's links to other groups: terms, status, clearing balances, payments across.
+    Links {
+        /// Group (hex).
+        group: String,
+    },
+    /// Compares two groups' logs for a member of both: every payment across credited on one
+    /// side must have been paid on the other (see `ops::link::audit`).
+    LinkAudit {
+        /// One group (hex).
+        group: String,
+        /// The other (hex).
+        with: String,
+    },
     /// A proposal's certificate recomputed from every stored event re-verified from its bytes.
     VerifyTally {
         /// Group (hex).
@@ -233,6 +246,22 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
             let member = account_arg(st, member.as_deref())?;
             Ok(crate::ops::ledger::ledger_json(st, member.as_ref(), None))
         }),
+        Query::Links { group } => with_state(store, id, &group, now, |_, st| {
+            Ok(crate::ops::link::links_json(st, None))
+        }),
+        Query::LinkAudit { group, with } => {
+            let a = crate::ops::view(store, id, group_in(store, &group)?, now)?.state;
+            let b = crate::ops::view(store, id, group_in(store, &with)?, now)?.state;
+            let mut findings = crate::ops::link::audit(&a, &b);
+            findings.extend(crate::ops::link::audit(&b, &a));
+            Ok(json!({
+                "group": a.group.to_hex(),
+                "with": b.group.to_hex(),
+                "checked": a.credit.outgoing.len() + a.credit.incoming.len()
+                    + b.credit.outgoing.len() + b.credit.incoming.len(),
+                "findings": findings,
+            }))
+        }
         Query::Names { group } => {
             let g = group_in(store, &group)?;
             labelled(store, id, g, now, json!({ "group": g.to_hex() }))

@@ -12,6 +12,10 @@
 //!   receipt (receiver → provider), in the domain of the intent's category.
 //! - An intent is cancelled by its author; a commitment by either party, before it is fulfilled.
 //!   A cancellation frees what the commitment held.
+//! - An intent marked `linked` is shown to the groups the ledger is linked to: a bridge of the
+//!   link to a group (see the credit domain) copies that group's shared intents here as
+//!   mirrors; a later mirror of the same origin replaces the earlier one. Mirrors are for
+//!   reading: a member answers one by paying across or by talking to its author.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -115,6 +119,23 @@ pub struct Booking {
     pub lost_to: Option<EventId>,
 }
 
+/// A linked group's shared offer or need, shown here by a bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirrored {
+    /// The linked group.
+    pub group: dualpower_core::GroupId,
+    /// Its author there.
+    pub author: PublicKey,
+    /// What it says.
+    pub intent: Intent,
+    /// How much is still open there, as the bridge last saw (0: closed).
+    pub open: u64,
+    /// The bridge that showed it.
+    pub bridge: PublicKey,
+    /// When the bridge last showed it (its claimed time, ms).
+    pub at: u64,
+}
+
 /// Mutual aid as of the whole set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AidState {
@@ -128,6 +149,8 @@ pub struct AidState {
     pub commitments: BTreeMap<EventId, Commitment>,
     /// Receipts of confirmed fulfilments (receiver → provider).
     pub receipts: Vec<Receipt>,
+    /// Linked groups' shared intents, by their event there.
+    pub mirrored: BTreeMap<EventId, Mirrored>,
 }
 
 /// The aid domain's record while the pass runs.
@@ -534,6 +557,42 @@ impl AidBook {
                 note,
             } => self.book(cx, resource, from, until, note),
             AidAct::Cancel { target } => self.cancel(cx, target),
+            AidAct::Mirror {
+                group,
+                origin,
+                author,
+                intent,
+                open,
+            } => {
+                if group == cx.group {
+                    return Err(no(name, "a group's own intents are not mirrored into it"));
+                }
+                let (_, terms) = cx.auth.link_at(&group, cx.past).ok_or_else(|| {
+                    no(name, format!("the ledger is not linked to group {group}"))
+                })?;
+                if !terms.bridges.contains(&cx.author) {
+                    return Err(no(
+                        name,
+                        "only a bridge of the link shows its group's intents",
+                    ));
+                }
+                if !intent.linked {
+                    return Err(no(name, "that intent was not shared with linked groups"));
+                }
+                self.st.mirrored.insert(
+                    origin,
+                    Mirrored {
+                        group,
+                        author,
+                        intent,
+                        open,
+                        bridge: cx.author,
+                        at: cx.timestamp,
+                    },
+                );
+                self.touched = true;
+                Ok(Effect::None)
+            }
         }
     }
 }

@@ -172,6 +172,19 @@ pub(crate) enum Act {
     },
     /// A credit limit set by a passed proposal.
     Limit { member: PublicKey, limit: u64 },
+    /// The group's ledger linked to (or, with no bridges, unlinked from) `group`'s, by a passed
+    /// proposal or a holder of the `credit.limits` rule.
+    Link {
+        group: dualpower_core::GroupId,
+        terms: dualpower_core::ledger::LinkTerms,
+    },
+    /// The commons account pays `to` (up to `amount`: what it holds), by a passed proposal or
+    /// a holder of the `credit.limits` rule.
+    Grant {
+        to: PublicKey,
+        amount: u64,
+        memo: String,
+    },
     /// A sortition drew `member` (none: nobody revealed) for `term` of the rotating `role`,
     /// holding it from group time `start` until `end` (ms); `reveals` is how many secrets the
     /// draw counted.
@@ -206,6 +219,8 @@ pub(crate) struct Authority {
     invite_admits: HashMap<EventId, Vec<usize>>,
     /// Term acts by role.
     terms: HashMap<String, Vec<usize>>,
+    /// Link acts by linked group.
+    links: HashMap<dualpower_core::GroupId, Vec<usize>>,
     pub(crate) genesis_constitution: Constitution,
     /// Everyone ever admitted or removed, in key order, with their admissions and removals (the
     /// same as `admits` and `removes`): every certificate lists its electorate in this order.
@@ -390,6 +405,31 @@ impl Authority {
             .collect()
     }
 
+    /// The link to `group` in force at `at`: the terms of the last link act there, with the
+    /// index of the act that opened the current run of open terms (changing the terms keeps
+    /// it; closing and reopening starts a new one). None: never linked, or closed.
+    pub(crate) fn link_at(
+        &self,
+        group: &dualpower_core::GroupId,
+        at: &Bits,
+    ) -> Option<(usize, &dualpower_core::ledger::LinkTerms)> {
+        let mut open: Option<(usize, &dualpower_core::ledger::LinkTerms)> = None;
+        for &i in self.links.get(group)? {
+            let Act::Link { terms, .. } = &self.ctrls[i].act else {
+                continue;
+            };
+            if !at.has(i) {
+                continue;
+            }
+            open = if terms.bridges.is_empty() {
+                None
+            } else {
+                Some((open.map_or(i, |(o, _)| o), terms))
+            };
+        }
+        open
+    }
+
     /// The term of `role` members volunteer for next at `at`.
     pub(crate) fn next_term(&self, role: &str, at: &Bits) -> u64 {
         self.terms_at(role, at)
@@ -539,7 +579,12 @@ impl Authority {
             Act::Constitution(_) => self.constitutions.push(i),
             Act::Join { member, .. } => self.joins.entry(*member).or_default().push(i),
             Act::Term { role, .. } => self.terms.entry(role.clone()).or_default().push(i),
-            Act::Invite { .. } | Act::Marker | Act::Tasks { .. } | Act::Limit { .. } => {}
+            Act::Link { group, .. } => self.links.entry(*group).or_default().push(i),
+            Act::Invite { .. }
+            | Act::Marker
+            | Act::Tasks { .. }
+            | Act::Limit { .. }
+            | Act::Grant { .. } => {}
         }
         self.by_id.entry(id).or_insert(i);
         self.ctrls.push(Ctrl { id, act, past });

@@ -1057,7 +1057,11 @@ pub fn check_action(c: &Constitution, p: &Proposal) -> Result<(), Refusal> {
         return Ok(());
     }
     let rule = match &action {
-        Payload::Ledger(dualpower_core::ledger::LedgerAct::Limit { .. }) => c.credit.limits.clone(),
+        Payload::Ledger(
+            dualpower_core::ledger::LedgerAct::Limit { .. }
+            | dualpower_core::ledger::LedgerAct::Link { .. }
+            | dualpower_core::ledger::LedgerAct::Grant { .. },
+        ) => c.credit.limits.clone(),
         Payload::Amend(new) => {
             new.check().map_err(|e| bad(e.to_string()))?;
             c.amend.clone()
@@ -1218,6 +1222,15 @@ fn enactment(cx: &Cx<'_>, id: &EventId, p: &Prop) -> Result<Act, String> {
                 return Err(format!("{member} was not a member at the close"));
             }
             Ok(Act::Limit { member, limit })
+        }
+        Payload::Ledger(dualpower_core::ledger::LedgerAct::Link { group, terms }) => {
+            crate::credit::link_act(cx, group, terms)
+        }
+        Payload::Ledger(dualpower_core::ledger::LedgerAct::Grant { to, amount, memo }) => {
+            if !cx.is_member(&to) {
+                return Err(format!("{to} was not a member at the close"));
+            }
+            Ok(Act::Grant { to, amount, memo })
         }
         Payload::Amend(new) => Ok(Act::Constitution(Box::new(new))),
         Payload::Admit { member, .. } if cx.is_member(&member) => {

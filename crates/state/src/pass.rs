@@ -295,10 +295,24 @@ impl Run {
             };
 
             let idx = self.auth.push(id, act, past.clone());
-            if let Act::Limit { member, limit } = &self.auth.ctrls[idx].act {
-                self.domains
-                    .credit
-                    .set_limit(id, Some(idx), *member, *limit);
+            match &self.auth.ctrls[idx].act {
+                Act::Limit { member, limit } => {
+                    self.domains
+                        .credit
+                        .set_limit(id, Some(idx), *member, *limit);
+                }
+                Act::Link { group, terms } => self.domains.credit.link(id, *group, terms),
+                Act::Grant { to, amount, memo } => self.domains.credit.grant(
+                    &self.st.group,
+                    id,
+                    idx,
+                    &self.auth.ctrls[idx].past,
+                    *to,
+                    *amount,
+                    memo,
+                    timestamp,
+                ),
+                _ => {}
             }
             if let Some((proposal, specs)) = tasks {
                 self.domains

@@ -39,6 +39,9 @@ pub struct IntentArgs {
     /// Available (and open for commitments) for this many days from now (default 14).
     #[serde(default)]
     pub days: Option<u64>,
+    /// Shown to the groups the ledger is linked to.
+    #[serde(default)]
+    pub linked: bool,
 }
 
 fn find(st: &GroupState, key: &str) -> Result<EventId, OpError> {
@@ -103,6 +106,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 from: 0,
                 until,
                 expires: until,
+                linked: intent.linked,
             })
         }
         Op::Commit {
@@ -332,7 +336,7 @@ impl BoardFilter {
 }
 
 /// Whether an open intent is still on the board at group time `now`.
-fn open(p: &Posted, now: u64) -> bool {
+pub(crate) fn is_open(p: &Posted, now: u64) -> bool {
     !p.cancelled && p.left() > 0 && (p.intent.expires == 0 || now < p.intent.expires)
 }
 
@@ -355,13 +359,49 @@ pub fn match_score(n: &Posted, o: &Posted) -> u64 {
     1 + covered * 1000 / n.left().max(1)
 }
 
+/// Linked groups' shared offers and needs still open (as their bridges last showed them),
+/// filtered like the board.
+fn linked_json(st: &GroupState, f: &BoardFilter, now: u64) -> Vec<Value> {
+    st.aid
+        .mirrored
+        .iter()
+        .filter(|(_, m)| m.open > 0 && (m.intent.expires == 0 || now < m.intent.expires))
+        .filter(|(_, m)| {
+            let p = Posted {
+                author: m.author,
+                intent: m.intent.clone(),
+                at: m.at,
+                cancelled: false,
+                committed: m.intent.quantity - m.open,
+            };
+            f.keeps(&p)
+        })
+        .map(|(origin, m)| {
+            json!({
+                "origin": origin.to_hex(),
+                "group": m.group.to_hex(),
+                "group_name": st.credit.links.get(&m.group).map(|l| l.terms.name.clone()),
+                "kind": if m.intent.need { "need" } else { "offer" },
+                "author": m.author.to_did(),
+                "category": m.intent.category.word(),
+                "text": m.intent.text,
+                "left": m.open,
+                "unit": m.intent.unit,
+                "place": m.intent.place,
+                "expires": m.intent.expires,
+                "bridge": m.bridge.to_did(),
+            })
+        })
+        .collect()
+}
+
 /// The board: open offers and needs (filtered), each need with the offers that could meet it,
 /// best first, and every commitment in progress.
 pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> Value {
     let now = st.work.now;
     let a = &st.aid;
     let open_ones: Vec<(&EventId, &Posted)> =
-        a.intents.iter().filter(|(_, p)| open(p, now)).collect();
+        a.intents.iter().filter(|(_, p)| is_open(p, now)).collect();
     // Offers by category and place, so a need looks only at offers that could match it: those
     // at its place and those with no place (all of the category if the need names none).
     let place = |x: &str| x.trim().to_lowercase();
@@ -451,6 +491,7 @@ pub fn board_json(st: &GroupState, f: &BoardFilter, event: Option<&EventId>) -> 
         "event": event.map(|e| e.to_hex()),
         "resources": resources,
         "intents": open_ones.iter().filter(|(_, p)| f.keeps(p)).map(|(id, p)| intent_json(id, p)).collect::<Vec<_>>(),
+        "linked": linked_json(st, f, now),
         "commitments": a.commitments.iter().filter(|(_, c)| c.cancelled.is_none()).map(|(id, c)| json!({
             "id": id.to_hex(),
             "intent": c.intent.to_hex(),

@@ -77,6 +77,10 @@ pub struct ConstitutionArgs {
     /// (default vote).
     #[cfg_attr(feature = "clap", arg(long))]
     pub limit_rule: Option<String>,
+    /// Demurrage: the percent of every positive balance paid into the commons per 30 days,
+    /// e.g. `1` or `0.5` (at most 10; `0` = none, the default).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub demurrage: Option<String>,
 }
 
 impl ConstitutionArgs {
@@ -84,7 +88,7 @@ impl ConstitutionArgs {
     pub const FLAGS: &'static str = "--invite, --admission, --removal, --amend, --roles, \
          --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
          --block-override, --task-rule, --confirmations, --half-life-days, --seeds, --domains, \
-         --rotate, --reveal-hours, --credit-unit, --default-limit, --limit-rule";
+         --rotate, --reveal-hours, --credit-unit, --default-limit, --limit-rule, --demurrage";
 
     /// These changes as the flags a person types (`--history false --amend vote`), to suggest
     /// the command that makes them another way.
@@ -124,6 +128,7 @@ impl ConstitutionArgs {
         put("credit-unit", self.credit_unit.clone());
         put("default-limit", self.default_limit.clone());
         put("limit-rule", self.limit_rule.clone());
+        put("demurrage", self.demurrage.clone());
         f.join(" ")
     }
 
@@ -151,6 +156,7 @@ impl ConstitutionArgs {
             credit_unit,
             default_limit,
             limit_rule,
+            demurrage,
         } = self;
         invite.is_none()
             && admission.is_none()
@@ -173,6 +179,7 @@ impl ConstitutionArgs {
             && credit_unit.is_none()
             && default_limit.is_none()
             && limit_rule.is_none()
+            && demurrage.is_none()
     }
 
     /// The constitution `base` with these changes. Seeds are resolved among `members` (keys
@@ -287,6 +294,11 @@ impl ConstitutionArgs {
         }
         if let Some(r) = &self.limit_rule {
             c.credit.limits = Rule::parse(r).map_err(e)?;
+        }
+        if let Some(d) = &self.demurrage {
+            // Hundredths of a percent are basis points.
+            c.credit.demurrage =
+                dualpower_core::ledger::parse_amount(d.trim_end_matches('%'), true).map_err(e)?;
         }
         c.credit.check().map_err(e)?;
         c.work.check().map_err(e)?;

@@ -48,6 +48,8 @@ struct Draft {
     tasks: Vec<super::work::TaskArgs>,
     /// `MEMBER=AMOUNT`: the credit limit it sets.
     set_limit: Option<String>,
+    /// An action built and checked by another module (a ledger link or a grant).
+    act: Option<Payload>,
 }
 
 /// Carries out a decision operation (the caller routes only those here).
@@ -96,6 +98,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 role,
                 tasks,
                 set_limit,
+                act: None,
             };
             propose(cx, &group, draft)
         }
@@ -187,6 +190,7 @@ fn method_of(st: &GroupState, d: &Draft) -> Result<Method, OpError> {
         None if d.amend.is_some()
             || !d.tasks.is_empty()
             || d.set_limit.is_some()
+            || d.act.is_some()
             || d.remove.is_some()
             || d.admit.is_some()
             || d.role.is_some() =>
@@ -208,11 +212,15 @@ fn action_of(st: &GroupState, d: &Draft, now: u64) -> Result<Vec<u8>, OpError> {
         d.role.is_some(),
         !d.tasks.is_empty(),
         d.set_limit.is_some(),
+        d.act.is_some(),
     ];
     if acts.iter().filter(|x| **x).count() > 1 {
         return Err(invalid(
             "one proposal changes the rules, removes or admits one member, grants or revokes one role, creates tasks or sets one credit limit: not several",
         ));
+    }
+    if let Some(p) = &d.act {
+        return Ok(p.encode());
     }
     if let Some(arg) = &d.set_limit {
         let (m, amount) = arg.rsplit_once('=').ok_or_else(|| {
@@ -340,6 +348,36 @@ pub(crate) fn needs_vote(what: &str, command: &str) -> OpError {
         "the group's rules say only a vote may {what}; propose it instead (it takes effect when \
          the proposal passes and is closed):\n  {command}"
     ))
+}
+
+/// Proposes `title` (with `body`) to enact `act`, decided by the constitution's vote method by
+/// every member; `deadline_secs` 0: only the author closes.
+pub(crate) fn propose_act(
+    cx: Cx<'_>,
+    group: &str,
+    title: String,
+    body: String,
+    deadline_secs: u64,
+    act: Payload,
+) -> Result<Outcome, OpError> {
+    let draft = Draft {
+        title,
+        body,
+        options: Vec::new(),
+        method: None,
+        electorate: None,
+        topic: String::new(),
+        discuss: false,
+        deadline_secs,
+        amend: None,
+        remove: None,
+        admit: None,
+        role: None,
+        tasks: Vec::new(),
+        set_limit: None,
+        act: Some(act),
+    };
+    propose(cx, group, draft)
 }
 
 fn propose(cx: Cx<'_>, group: &str, d: Draft) -> Result<Outcome, OpError> {

@@ -129,6 +129,9 @@ pub struct IntentForm {
     /// Open for this many days (empty: 14).
     #[serde(default)]
     pub days: String,
+    /// The "show it to linked groups" box (present when ticked).
+    #[serde(default)]
+    pub linked: Option<String>,
 }
 
 fn whole(v: &str, what: &str) -> Result<Option<u64>, String> {
@@ -159,6 +162,7 @@ pub fn intent_op(g: &str, f: &IntentForm) -> Result<Op, String> {
             unit: f.unit.trim().to_string(),
             place: f.place.trim().to_string(),
             days: whole(&f.days, "the number of days")?,
+            linked: f.linked.is_some(),
         },
     })
 }
