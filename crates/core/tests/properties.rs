@@ -4,8 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use dualpower_core::aid::{AidAct, Category, Intent, MAX_QUANTITY};
 use dualpower_core::cbor::Reader;
 use dualpower_core::event::{KNOWN_FLAGS, MAX_BODY_BYTES, MAX_DEPS, MAX_SEQ};
+use dualpower_core::ledger::{LedgerAct, LinkTerms, MAX_AMOUNT, MAX_BRIDGES, MAX_LINK_TEXT_BYTES};
 use dualpower_core::payload::{MAX_NAME_BYTES, MAX_REACTION_BYTES, MAX_TEXT_BYTES};
 use dualpower_core::work::{
     MAX_SLOTS, MAX_TASKS, MAX_TITLE_BYTES, Pool, Settlement, TaskRef, TaskSpec, Work,
@@ -163,6 +165,133 @@ fn payload() -> impl Strategy<Value = Payload> {
         // Kinds 1..=27 are known; an `Unknown` with such a number would not round-trip.
         prop_oneof![Just(0u64), 28..=u64::MAX].prop_map(|kind| Payload::Unknown { kind }),
         work().prop_map(Payload::Work),
+        ledger().prop_map(Payload::Ledger),
+        aid().prop_map(Payload::Aid),
+    ]
+}
+
+fn amount() -> impl Strategy<Value = u64> {
+    1..=MAX_AMOUNT
+}
+
+fn memo() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-z ]{0,20}").unwrap()
+}
+
+/// Every kind of ledger act (including links, settlement and demurrage), within the limits
+/// the decoder enforces.
+fn ledger() -> impl Strategy<Value = LedgerAct> {
+    let group = any::<[u8; 32]>().prop_map(GroupId);
+    prop_oneof![
+        (author(), amount(), memo(), proptest::option::of(event_id())).prop_map(
+            |(to, amount, memo, invoice)| LedgerAct::Pay {
+                to,
+                amount,
+                memo,
+                invoice
+            }
+        ),
+        (author(), amount(), memo()).prop_map(|(payer, amount, memo)| LedgerAct::Invoice {
+            payer,
+            amount,
+            memo
+        }),
+        (author(), 0..=MAX_AMOUNT).prop_map(|(member, limit)| LedgerAct::Limit { member, limit }),
+        (
+            group.clone(),
+            text(20, MAX_LINK_TEXT_BYTES),
+            0..=MAX_AMOUNT,
+            proptest::collection::btree_set(author(), 0..=MAX_BRIDGES)
+        )
+            .prop_map(|(group, name, limit, bridges)| LedgerAct::Link {
+                group,
+                terms: LinkTerms {
+                    name,
+                    limit,
+                    bridges: bridges.into_iter().collect(),
+                },
+            }),
+        (group.clone(), event_id())
+            .prop_map(|(group, decision)| LedgerAct::Linked { group, decision }),
+        (group.clone(), author(), amount(), memo()).prop_map(|(group, to, amount, memo)| {
+            LedgerAct::PayOut {
+                group,
+                to,
+                amount,
+                memo,
+            }
+        }),
+        (group, event_id(), author(), author(), amount(), memo()).prop_map(
+            |(group, origin, from, to, amount, memo)| LedgerAct::PayIn {
+                group,
+                origin,
+                from,
+                to,
+                amount,
+                memo,
+            }
+        ),
+        (
+            event_id(),
+            prop_oneof![event_id().prop_map(Ok), memo().prop_map(Err)]
+        )
+            .prop_map(|(origin, result)| LedgerAct::Settle { origin, result }),
+        any::<u64>().prop_map(|period| LedgerAct::Demurrage { period }),
+        (author(), amount(), memo()).prop_map(|(to, amount, memo)| LedgerAct::Grant {
+            to,
+            amount,
+            memo
+        }),
+    ]
+}
+
+fn intent() -> impl Strategy<Value = Intent> {
+    (
+        any::<bool>(),
+        0..Category::ALL.len(),
+        text(40, 200),
+        1..=MAX_QUANTITY,
+        memo(),
+        memo(),
+        any::<u64>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(need, c, text, quantity, unit, place, from, linked)| Intent {
+                need,
+                category: Category::ALL[c],
+                text,
+                quantity,
+                unit,
+                place,
+                from,
+                until: 0,
+                expires: from,
+                linked,
+            },
+        )
+}
+
+/// Intents, commitments and mirrors of linked groups' intents.
+fn aid() -> impl Strategy<Value = AidAct> {
+    prop_oneof![
+        intent().prop_map(AidAct::Intent),
+        (event_id(), 1..=MAX_QUANTITY)
+            .prop_map(|(intent, quantity)| AidAct::Commit { intent, quantity }),
+        (
+            any::<[u8; 32]>(),
+            event_id(),
+            author(),
+            intent(),
+            any::<u64>()
+        )
+            .prop_map(|(group, origin, author, intent, open)| AidAct::Mirror {
+                group: GroupId(group),
+                origin,
+                author,
+                open: open % (intent.quantity + 1),
+                intent,
+            }),
     ]
 }
 
