@@ -140,7 +140,8 @@ pub enum LedgerAct {
         result: Result<EventId, String>,
     },
     /// Charges the demurrage of the 30-day `period` that just ended (group time): every
-    /// member's positive balance pays the rate into the commons account. Any member may post
+    /// positive balance (members' and former members'; not clearing accounts or the commons)
+    /// pays the rate into the commons account. Any member may post
     /// it; a period is charged once.
     Demurrage {
         /// The period (group time in ms / [`DEMURRAGE_PERIOD_MS`]).

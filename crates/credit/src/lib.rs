@@ -128,8 +128,28 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         a.seen_in - a.paid
     }
 
+    /// `k`'s balance as a point outside `k`'s own log sees it: the incoming payments `k`'s own
+    /// payments have already counted, plus those still pending that are in that point's past,
+    /// minus everything it paid. Remembers nothing, so asking on behalf of another log (a
+    /// bridge crediting from a clearing account, a demurrage charge) never makes credit
+    /// spendable for `k` that `k` has not seen. For an account with no log of its own (a
+    /// clearing account, the commons) it is exactly what that point sees.
+    pub fn peek_balance(&self, k: &K, in_past: impl Fn(&P) -> bool) -> i128 {
+        let Some(a) = self.accounts.get(k) else {
+            return 0;
+        };
+        let pending: i128 = a
+            .pending
+            .iter()
+            .filter(|(p, _)| in_past(p))
+            .map(|(_, amount)| i128::from(*amount))
+            .sum();
+        a.seen_in + pending - a.paid
+    }
+
     /// Checks a payment without making it; `limit` is the payer's limit at the payment (the
-    /// caller knows which limit changes are in the payment's past).
+    /// caller knows which limit changes are in the payment's past). The payer is the author of
+    /// the payment (its own log asks: see [`Ledger::seen_balance`]).
     pub fn check(
         &mut self,
         payer: &K,
@@ -137,6 +157,18 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         amount: u64,
         limit: u64,
         in_past: impl Fn(&P) -> bool,
+    ) -> Result<(), CreditError> {
+        let balance = self.seen_balance(payer, in_past);
+        Self::check_at(payer, payee, amount, limit, balance)
+    }
+
+    /// The rules of a payment, given the balance the payer may spend from.
+    fn check_at(
+        payer: &K,
+        payee: &K,
+        amount: u64,
+        limit: u64,
+        balance: i128,
     ) -> Result<(), CreditError> {
         if amount == 0 {
             return Err(CreditError::Zero);
@@ -147,7 +179,6 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         if payer == payee {
             return Err(CreditError::ToSelf);
         }
-        let balance = self.seen_balance(payer, in_past);
         let after = balance - i128::from(amount);
         if after < -i128::from(limit) {
             return Err(CreditError::Overspend {
@@ -172,6 +203,29 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         in_past: impl Fn(&P) -> bool,
     ) -> Result<(), CreditError> {
         self.check(payer, payee, amount, limit, in_past)?;
+        self.book(id, payer, payee, amount);
+        Ok(())
+    }
+
+    /// Makes payment `id` from an account whose payments are not its own log's (a clearing
+    /// account paid out by a bridge, the commons by a grant): judged with
+    /// [`Ledger::peek_balance`], which remembers nothing.
+    pub fn pay_from_other_log(
+        &mut self,
+        id: P,
+        payer: &K,
+        payee: &K,
+        amount: u64,
+        limit: u64,
+        in_past: impl Fn(&P) -> bool,
+    ) -> Result<(), CreditError> {
+        let balance = self.peek_balance(payer, in_past);
+        Self::check_at(payer, payee, amount, limit, balance)?;
+        self.book(id, payer, payee, amount);
+        Ok(())
+    }
+
+    fn book(&mut self, id: P, payer: &K, payee: &K, amount: u64) {
         let a = i128::from(amount);
         let from = self.accounts.entry(payer.clone()).or_default();
         from.balance -= a;
@@ -182,15 +236,14 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         to.pending.push((id, amount));
         to.payments += 1;
         self.volume += u128::from(amount);
-        Ok(())
     }
 
     /// Charges demurrage `id` at `rate` basis points (1/10 000) into `to`: every other account
-    /// for which `exempt` is false pays `rate` of its positive balance, counted as in
-    /// [`Ledger::seen_balance`] (what is in the charge's causal past), so a charge never takes
-    /// an account below zero. A
-    /// charge counts as paid, so the account's later payments see it. Returns what each paid,
-    /// in key order.
+    /// for which `exempt` is false pays `rate` of its positive balance as
+    /// [`Ledger::peek_balance`] counts it (what the account itself or the charge had seen, never
+    /// more than its whole balance), so a charge never takes an account below zero and makes
+    /// nothing spendable. A charge counts as paid, so the account's later payments see it.
+    /// Returns what each paid, in key order.
     pub fn levy(
         &mut self,
         id: P,
@@ -208,8 +261,8 @@ impl<K: Ord + Clone, P: Clone> Ledger<K, P> {
         let mut charged = Vec::new();
         let mut total: i128 = 0;
         for k in keys {
-            // What it has seen is never more than its whole balance (incoming only adds).
-            let base = self.seen_balance(&k, &in_past);
+            // Never more than its whole balance (incoming only adds).
+            let base = self.peek_balance(&k, &in_past);
             if base <= 0 {
                 continue;
             }

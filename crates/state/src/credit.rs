@@ -311,14 +311,14 @@ impl CreditBook {
         let bits = &self.bits;
         let held = self
             .ledger
-            .seen_balance(&commons, |p| bits.get(p).is_some_and(|b| past.has(*b)));
+            .peek_balance(&commons, |p| bits.get(p).is_some_and(|b| past.has(*b)));
         let pay = u64::try_from(held.min(i128::from(amount))).unwrap_or(0);
         if pay == 0 {
             return;
         }
         if self
             .ledger
-            .pay(by, &commons, &to, pay, 0, |p| {
+            .pay_from_other_log(by, &commons, &to, pay, 0, |p| {
                 bits.get(p).is_some_and(|b| past.has(*b))
             })
             .is_ok()
@@ -353,7 +353,9 @@ impl CreditBook {
         self.touched = true;
     }
 
-    /// Moves `amount` from `from` (limit `limit`) to `to` at `cx`, or says why not.
+    /// Moves `amount` from `from` (limit `limit`) to `to` at `cx`, or says why not. The
+    /// author pays from its own account (its log is a chain, so what it saw stays seen);
+    /// anything else (a bridge paying out of a clearing account) is judged without remembering.
     fn pay_at(
         &mut self,
         cx: &Cx<'_>,
@@ -364,11 +366,14 @@ impl CreditBook {
         limit: u64,
     ) -> Result<(), Refusal> {
         let bits = &self.bits;
-        self.ledger
-            .pay(cx.id, &from, &to, amount, limit, |p| {
-                bits.get(p).is_some_and(|b| cx.past.has(*b))
-            })
-            .map_err(|e| no(name, e.to_string()))
+        let in_past = |p: &EventId| bits.get(p).is_some_and(|b| cx.past.has(*b));
+        if from == cx.author {
+            self.ledger.pay(cx.id, &from, &to, amount, limit, in_past)
+        } else {
+            self.ledger
+                .pay_from_other_log(cx.id, &from, &to, amount, limit, in_past)
+        }
+        .map_err(|e| no(name, e.to_string()))
     }
 
     /// The link to `group` at `cx`, open (a `Linked` for its current run is in the past), with
@@ -666,6 +671,9 @@ impl CreditBook {
             ));
         }
         let now = crate::work::group_time(cx) / DEMURRAGE_PERIOD_MS;
+        if now == 0 {
+            return Err(no(name, "no 30-day period of group time has ended yet"));
+        }
         if period.checked_add(1) != Some(now) {
             return Err(no(
                 name,

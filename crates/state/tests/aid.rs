@@ -31,6 +31,7 @@ fn need(quantity: u64, expires: u64) -> AidAct {
         from: 0,
         until: 0,
         expires,
+        linked: false,
     })
 }
 

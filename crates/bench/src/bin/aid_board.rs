@@ -99,6 +99,7 @@ fn main() {
             from: 0,
             until: 0,
             expires: 0,
+            linked: false,
         };
         let deps = if who == 1 {
             first_b.take().into_iter().collect()
