@@ -245,10 +245,12 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
         Query::Ledger { group, member } => with_state(store, id, &group, now, |_, st| {
             let member = account_arg(st, member.as_deref())?;
             Ok(crate::ops::ledger::ledger_json(st, member.as_ref(), None))
-        }),
+        })
+        .map(named_accounts),
         Query::Links { group } => with_state(store, id, &group, now, |_, st| {
             Ok(crate::ops::link::links_json(st, None))
-        }),
+        })
+        .map(named_accounts),
         Query::LinkAudit { group, with } => {
             let a = crate::ops::view(store, id, group_in(store, &group)?, now)?.state;
             let b = crate::ops::view(store, id, group_in(store, &with)?, now)?.state;
@@ -281,6 +283,19 @@ pub fn answer(store: &Store, id: &Identity, query: Query, now: u64) -> Result<Va
 
 /// `v` with the labels of every key the group knows and every key `v` mentions added as
 /// `"labels"`.
+/// Labels the accounts that are not members (a linked group's clearing account, the commons)
+/// by the names the answer's `"named"` map gives them.
+fn named_accounts(mut v: Value) -> Value {
+    let named: Vec<(String, Value)> = v["named"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, n)| (k.clone(), n.clone())).collect())
+        .unwrap_or_default();
+    for (did, name) in named {
+        v["labels"][did.as_str()] = json!({ "label": name });
+    }
+    v
+}
+
 fn labelled(
     store: &Store,
     id: &Identity,

@@ -191,6 +191,14 @@ pub fn ledger_json(st: &GroupState, member: Option<&PublicKey>, event: Option<&E
         "event": event.map(|e| e.to_hex()),
         "member": member.map(|m| m.to_did()),
         "sum": amount_text(c.sum()),
+        "named": c.named.iter().map(|(k, n)| {
+            let name = if *k == dualpower_core::ledger::commons_account(&st.group) {
+                "commons".to_owned()
+            } else {
+                format!("clearing: {n}")
+            };
+            (k.to_did(), Value::String(name))
+        }).collect::<serde_json::Map<_, _>>(),
         "accounts": accounts.iter().filter(|k| member.is_none_or(|m| m == **k)).map(|k| json!({
             "member": k.to_did(),
             "balance": amount_text(balance_of(st, k)),

@@ -306,6 +306,9 @@ pub fn links_json(st: &GroupState, event: Option<&EventId>) -> Value {
         "demurrage_bp": st.constitution.credit.demurrage,
         "commons": amount_text(balance_of(st, &dualpower_core::ledger::commons_account(&st.group))),
         "event": event.map(|e| e.to_hex()),
+        "named": c.links.iter().map(|(_, l)| {
+            (l.account.to_did(), Value::String(format!("clearing: {}", l.terms.name)))
+        }).collect::<serde_json::Map<_, _>>(),
         "links": links,
     })
 }
@@ -414,13 +417,36 @@ pub fn ledger_duties(
     Ok(out)
 }
 
-/// Writes `payload` into `group` as a duty; a refusal (the state moved under us) is logged and
-/// the next round sees it.
+/// Duty payloads the group refused, by hash of (group, payload): a duty is written again only
+/// if the state changed enough to make a different one. A refusal is written before it is
+/// known (the judge runs on the stored event), and every write starts a new round of duties,
+/// so without this a check that disagreed with the judge would write refusals without end.
+static REFUSED: std::sync::Mutex<std::collections::VecDeque<[u8; 32]>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+/// How many refused duties [`REFUSED`] remembers.
+const REFUSED_KEPT: usize = 1024;
+
+/// Writes `payload` into `group` as a duty; a refusal (the state moved under us) is logged,
+/// remembered so the same payload is not written again, and the next round sees it.
 fn duty(cx: Cx<'_>, group: GroupId, payload: Payload) -> Result<Option<VerifiedEvent>, OpError> {
+    let mut h = blake3::Hasher::new();
+    h.update(&group.0);
+    h.update(&payload.encode());
+    let key = *h.finalize().as_bytes();
+    let seen = |k: &[u8; 32]| REFUSED.lock().map(|r| r.contains(k)).unwrap_or(false);
+    if seen(&key) {
+        return Ok(None);
+    }
     match write_decision(cx, group, payload, vec![]) {
         Ok((ev, _)) => Ok(Some(ev)),
         Err(OpError::Denied(why)) => {
-            tracing::debug!(group = %group, %why, "bridge duty refused");
+            tracing::debug!(group = %group, %why, "ledger duty refused");
+            if let Ok(mut r) = REFUSED.lock() {
+                if r.len() == REFUSED_KEPT {
+                    r.pop_front();
+                }
+                r.push_back(key);
+            }
             Ok(None)
         }
         Err(e) => Err(e),
@@ -467,6 +493,13 @@ fn bridge(cx: Cx<'_>, here: GroupId, there: GroupId) -> Result<Vec<VerifiedEvent
         .map(|(i, x)| (*i, x.clone()))
         .collect();
     for (origin, x) in pending {
+        // One bridge carries each payment, chosen by the payment's id, so two honest bridges
+        // do not race (one delivering while the other, seeing the credit used up, bounces);
+        // the others step in after a day, in case it is away.
+        let designated = x.bridges[usize::from(origin.0[0]) % x.bridges.len()];
+        if designated != me && cx.now < x.at.saturating_add(86_400_000) {
+            continue;
+        }
         // Re-read there: each credit changes its clearing account.
         let t = view(cx.store, cx.id, there, cx.now)?.state;
         let result = if let Some(a) = t.credit.incoming.get(&origin) {
