@@ -306,7 +306,7 @@ pub fn links_json(st: &GroupState, event: Option<&EventId>) -> Value {
         "demurrage_bp": st.constitution.credit.demurrage,
         "commons": amount_text(balance_of(st, &dualpower_core::ledger::commons_account(&st.group))),
         "event": event.map(|e| e.to_hex()),
-        "named": c.links.iter().map(|(_, l)| {
+        "named": c.links.values().map(|l| {
             (l.account.to_did(), Value::String(format!("clearing: {}", l.terms.name)))
         }).collect::<serde_json::Map<_, _>>(),
         "links": links,
@@ -417,24 +417,31 @@ pub fn ledger_duties(
     Ok(out)
 }
 
-/// Duty payloads the group refused, by hash of (group, payload): a duty is written again only
-/// if the state changed enough to make a different one. A refusal is written before it is
-/// known (the judge runs on the stored event), and every write starts a new round of duties,
-/// so without this a check that disagreed with the judge would write refusals without end.
-static REFUSED: std::sync::Mutex<std::collections::VecDeque<[u8; 32]>> =
+/// Duty payloads the group refused, by hash of (group, payload), with when (node clock, ms):
+/// the same duty is not written again for an hour. A refusal is only known once the event is
+/// written (the judge runs on the stored event), and every write starts a new round of duties,
+/// so without this a check that disagreed with the judge would write refusals without end;
+/// forgetting after an hour lets a duty that was refused for a passing reason be done later.
+static REFUSED: std::sync::Mutex<std::collections::VecDeque<([u8; 32], u64)>> =
     std::sync::Mutex::new(std::collections::VecDeque::new());
 /// How many refused duties [`REFUSED`] remembers.
 const REFUSED_KEPT: usize = 1024;
+/// How long a refused duty is not tried again (ms).
+const REFUSED_FOR_MS: u64 = 3_600_000;
 
 /// Writes `payload` into `group` as a duty; a refusal (the state moved under us) is logged,
-/// remembered so the same payload is not written again, and the next round sees it.
+/// remembered so the same payload is not written again for a while, and the next round sees
+/// it.
 fn duty(cx: Cx<'_>, group: GroupId, payload: Payload) -> Result<Option<VerifiedEvent>, OpError> {
     let mut h = blake3::Hasher::new();
     h.update(&group.0);
     h.update(&payload.encode());
     let key = *h.finalize().as_bytes();
-    let seen = |k: &[u8; 32]| REFUSED.lock().map(|r| r.contains(k)).unwrap_or(false);
-    if seen(&key) {
+    let recent = REFUSED.lock().is_ok_and(|r| {
+        r.iter()
+            .any(|(k, at)| *k == key && cx.now < at.saturating_add(REFUSED_FOR_MS))
+    });
+    if recent {
         return Ok(None);
     }
     match write_decision(cx, group, payload, vec![]) {
@@ -445,7 +452,7 @@ fn duty(cx: Cx<'_>, group: GroupId, payload: Payload) -> Result<Option<VerifiedE
                 if r.len() == REFUSED_KEPT {
                     r.pop_front();
                 }
-                r.push_back(key);
+                r.push_back((key, cx.now));
             }
             Ok(None)
         }
