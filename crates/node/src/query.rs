@@ -430,6 +430,8 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
                     "unit": c.credit.unit,
                     "default_limit": dualpower_core::ledger::amount_text(i128::from(c.credit.default_limit)),
                     "limits": c.credit.limits.to_text(),
+                    // Percent per 30 days, as `--demurrage` takes it (basis points / 100).
+                    "demurrage": dualpower_core::ledger::amount_text(i128::from(c.credit.demurrage)),
                 },
             },
             "epoch": st.writing_epoch().map(|e| e.to_hex()),

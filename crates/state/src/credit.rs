@@ -167,6 +167,10 @@ pub struct Arrival {
     pub amount: u64,
     /// The bridge that carried it.
     pub bridge: PublicKey,
+    /// What for.
+    pub memo: String,
+    /// The bridge's claimed time (ms).
+    pub at: u64,
 }
 
 /// A demurrage charge.
@@ -569,6 +573,8 @@ impl CreditBook {
                         to,
                         amount,
                         bridge: cx.author,
+                        memo: memo.clone(),
+                        at: cx.timestamp,
                     },
                 );
                 self.moved(cx.id, account, to, amount, memo, None, cx.timestamp);

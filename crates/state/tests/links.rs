@@ -428,6 +428,8 @@ fn two_groups_link_by_decision_and_a_payment_crosses_through_the_bridge() {
             to: bea,
             amount: 700,
             bridge,
+            memo: "bread".into(),
+            at: inn.header().timestamp,
         }
     );
 

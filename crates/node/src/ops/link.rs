@@ -283,6 +283,7 @@ pub fn links_json(st: &GroupState, event: Option<&EventId>) -> Value {
                         "id": a.id.to_hex(), "origin": origin.to_hex(),
                         "from": a.from.to_did(), "to": a.to.to_did(),
                         "amount": amount_text(i128::from(a.amount)), "bridge": a.bridge.to_did(),
+                        "memo": a.memo, "at": a.at,
                     })
                 })
                 .collect();

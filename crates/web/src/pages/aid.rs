@@ -1,14 +1,17 @@
 //! Mutual aid and mutual credit: a group's board of offers and needs (post one, commit to one,
-//! fulfil, confirm, cancel; each need with the offers that could meet it) and its ledger
-//! (balances that sum to zero, payments, invoices, paying, invoicing, settling an invoice,
-//! lowering one's own limit, and the CSV for a spreadsheet).
+//! fulfil, confirm, cancel; each need with the offers that could meet it; what linked groups
+//! share) and its ledger (balances that sum to zero, payments, invoices, paying, invoicing,
+//! settling an invoice, lowering one's own limit, the CSV for a spreadsheet, links to other
+//! groups' ledgers with payments across, and the commons with its grants).
 //!
 //! Like every page, each action here is one [`Op`] sent through the node, which decides (and
 //! whose refusal, such as an overspend with what can still be paid, is shown as it is); the
-//! pages read [`Query::Board`] and [`Query::Ledger`]. The rendering is in [`render`], pure
-//! functions of those answers, so tests render real answers without a server. Routes live in
-//! this file only (the access test reads it to find every form).
+//! pages read [`Query::Board`], [`Query::Ledger`] and [`Query::Links`]. The rendering is in
+//! [`render`] (and `links`, the links and the commons), pure functions of those answers, so
+//! tests render real answers without a server. Routes live in this file only (the access test
+//! reads it to find every form).
 
+mod links;
 pub mod render;
 pub mod resources;
 
@@ -45,6 +48,9 @@ pub fn routes() -> Router<App> {
         .route("/g/{g}/ledger/invoice", post(invoice))
         .route("/g/{g}/ledger/settle", post(settle))
         .route("/g/{g}/ledger/limit", post(limit))
+        .route("/g/{g}/ledger/across", post(pay_across))
+        .route("/g/{g}/ledger/link", post(link))
+        .route("/g/{g}/ledger/grant", post(grant))
         .route("/g/{g}/resources", get(resources_page).post(resource_add))
         .route("/g/{g}/resources/note", post(resource_note))
         .route("/g/{g}/resources/book", post(book))
@@ -289,7 +295,12 @@ async fn ledger(State(app): State<App>, me: Me, Path(g): Path<String>) -> Respon
         Ok(v) => v,
         Err(r) => return r,
     };
-    let body = render::ledger(&Reader::of(&me), &g, &v);
+    // The links are a second read; a failure only leaves their section out.
+    let links = app
+        .view(Query::Links { group: g.clone() })
+        .await
+        .unwrap_or(Value::Null);
+    let body = render::ledger(&Reader::of(&me), &g, &v, &links);
     show(&me, &g, &v, "Ledger", "ledger", body)
 }
 
@@ -475,6 +486,203 @@ async fn limit(
     };
     act(&app, &me, op, &format!("/g/{g}/ledger"), |_| {
         "Your limit is lowered.".into()
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links to other groups' ledgers, and the commons
+
+/// How long a link or grant proposed from the ledger stays open (as the Members page's
+/// proposals): its author may close it sooner.
+const PROPOSAL_SECS: u64 = 72 * 3600;
+
+/// The pay-across form's fields.
+#[derive(Deserialize, Debug, Default)]
+pub struct AcrossForm {
+    /// The linked group (hex).
+    #[serde(default)]
+    pub link: String,
+    /// The payee there.
+    #[serde(default)]
+    pub to: String,
+    /// How much.
+    #[serde(default)]
+    pub amount: String,
+    /// What for.
+    #[serde(default)]
+    pub memo: String,
+}
+
+/// What a payment across's outcome (a links answer) says: amount, payee, the group.
+pub fn across_words(v: &Value) -> String {
+    let unit = v["unit"].as_str().unwrap_or_default();
+    let sent = v["links"].as_array().into_iter().flatten().find_map(|l| {
+        l["outgoing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["id"] == v["event"])
+            .map(|o| (l, o))
+    });
+    match sent {
+        Some((l, o)) => format!(
+            "Sent {} {unit} to {} in {}. A bridge carries it across: it shows “delivered” under Linked groups once {} has credited it.",
+            o["amount"].as_str().unwrap_or_default(),
+            layout::label(&v["labels"], o["to"].as_str().unwrap_or_default()),
+            l["name"].as_str().unwrap_or_default(),
+            l["name"].as_str().unwrap_or_default(),
+        ),
+        None => "Sent across.".into(),
+    }
+}
+
+async fn pay_across(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<AcrossForm>,
+) -> Response {
+    let op = Op::PayAcross {
+        group: g.clone(),
+        to_group: f.link.trim().to_string(),
+        to: f.to.trim().to_string(),
+        amount: f.amount.trim().to_string(),
+        memo: f.memo.trim().to_string(),
+    };
+    named_act(&app, &me, &g, "ledger", op, across_words).await
+}
+
+/// The link a filled-in link form asks for (`fields` as sent: the bridges are a checkbox
+/// each), or what is wrong with it (nothing is sent). The node checks the rest (the id, the
+/// amount, that the bridges are members).
+pub fn link_op(g: &str, fields: &[(String, String)]) -> Result<Op, String> {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.trim())
+    };
+    let with = get("with");
+    if with.is_empty() {
+        return Err("give the other group's id".into());
+    }
+    let name = get("name");
+    if name.is_empty() {
+        return Err("say what we call the other group".into());
+    }
+    let limit = get("limit");
+    if limit.is_empty() {
+        return Err("say how much credit we extend to it".into());
+    }
+    let bridges: Vec<String> = fields
+        .iter()
+        .filter(|(k, v)| k == "bridges" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    if bridges.is_empty() {
+        return Err("tick at least one bridge: a member of both groups".into());
+    }
+    Ok(Op::Link {
+        group: g.to_string(),
+        with: with.to_string(),
+        name: name.to_string(),
+        limit: limit.to_string(),
+        bridges,
+        deadline_secs: PROPOSAL_SECS,
+    })
+}
+
+/// Where an operation that is either done at once or proposed (by the rule `credit.limits`)
+/// leaves the person, and what it tells them: a proposal's page, or back to the ledger.
+pub fn done_or_proposed(g: &str, v: &Value, done: String, proposed: &str) -> (Flash, String) {
+    match v["id"].as_str().filter(|_| v["votes"].is_array()) {
+        Some(p) => (Flash::ok(proposed), format!("/g/{g}/decisions/{p}")),
+        None => (Flash::ok(done), format!("/g/{g}/ledger")),
+    }
+}
+
+/// Carries out `op` (a link or a grant) and goes where [`done_or_proposed`] says; a refusal
+/// names people as the page does and goes back to the ledger.
+async fn decided_act(
+    app: &App,
+    me: &Me,
+    g: &str,
+    op: Op,
+    then: impl FnOnce(&Value) -> (Flash, String),
+) -> Response {
+    match app.op(op).await {
+        Ok(v) => {
+            let (flash, to) = then(&v);
+            me.flash(app, flash);
+            go(&to)
+        }
+        Err(e) => {
+            let names = Query::Names {
+                group: g.to_string(),
+            };
+            let labels = app
+                .view(names)
+                .await
+                .map(|n| n["labels"].clone())
+                .unwrap_or_default();
+            me.flash(app, Flash::error(named(&e.message, &labels)));
+            go(&format!("/g/{g}/ledger"))
+        }
+    }
+}
+
+async fn link(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let op = match link_op(&g, &fields) {
+        Ok(op) => op,
+        Err(e) => {
+            me.flash(&app, Flash::error(format!("{e}. Nothing was proposed.")));
+            return go(&format!("/g/{g}/ledger"));
+        }
+    };
+    let name = match &op {
+        Op::Link { name, .. } => name.clone(),
+        _ => String::new(),
+    };
+    decided_act(&app, &me, &g, op, |v| {
+        done_or_proposed(
+            &g,
+            v,
+            format!("Linked on our side: the link opens once {name} links to us too."),
+            &format!(
+                "Proposed to the group: our ledger is linked to {name} if this passes (vote here), and the link opens once {name} decides to link to us too."
+            ),
+        )
+    })
+    .await
+}
+
+async fn grant(
+    State(app): State<App>,
+    me: Me,
+    Path(g): Path<String>,
+    Form(f): Form<LedgerForm>,
+) -> Response {
+    let op = Op::Grant {
+        group: g.clone(),
+        to: f.member,
+        amount: f.amount.trim().to_string(),
+        memo: f.memo.trim().to_string(),
+        deadline_secs: PROPOSAL_SECS,
+    };
+    decided_act(&app, &me, &g, op, |v| {
+        done_or_proposed(
+            &g,
+            v,
+            "Granted from the commons.".into(),
+            "Proposed to the group: the commons pays it if this passes. Vote here.",
+        )
     })
     .await
 }

@@ -153,6 +153,11 @@ pub fn render_as(me: &Reader, g: &str, v: &Value) -> Markup {
                     (rule_select("r-amend", "amend", &["role:admin", "vote"], c["amend"].as_str()))
                     label { input type="checkbox" name="history" value="true" checked[c["history"].as_bool().unwrap_or(true)]; " Newcomers read past posts" }
                     (work_rules(v, c))
+                    fieldset class="stack" {
+                        legend { "Mutual credit" }
+                        label for="r-demurrage" { "Demurrage: the percent of every positive balance paid into the commons per 30 days (e.g. 1 or 0.5; at most 10; 0 = none; empty = unchanged)" }
+                        input id="r-demurrage" name="demurrage" inputmode="decimal" pattern="[0-9]+(\\.[0-9]{1,2})?%?" placeholder="unchanged";
+                    }
                     label { input type="checkbox" name="confirmed" value="true"; " I know this may take away a power of my own" }
                     p class="hint" { "Changing the rules is itself judged by the current rules: where they say “by vote”, propose it." }
                     div {
@@ -585,6 +590,11 @@ impl RulesForm {
                     .map(|(_, v)| v.clone())
                     .collect()
             }),
+            demurrage: self
+                .get("demurrage")
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
             ..Default::default()
         })
     }

@@ -14,6 +14,7 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::FilterForm;
+use super::links;
 use crate::layout::hidden;
 use crate::layout::{self, csrf, when, who};
 use crate::pages::answer::{arr, n, s};
@@ -40,7 +41,7 @@ pub fn left_words(i: &Value) -> String {
     )
 }
 
-fn kind_badge(kind: &str) -> Markup {
+pub(super) fn kind_badge(kind: &str) -> Markup {
     let class = if kind == "need" {
         "badge warn"
     } else {
@@ -92,6 +93,7 @@ pub fn board(me: &Reader, g: &str, v: &Value, f: &FilterForm) -> Markup {
                 (intent_card(me, g, labels, &intents, i, &format!("o{k}")))
             }
         }
+        (links::board_linked(v))
         section id="in-progress" aria-labelledby="progress-h" {
             h2 id="progress-h" { "In progress" }
             @if going.is_empty() { (empty("Nothing committed yet.")) }
@@ -326,6 +328,10 @@ fn post_form(me: &Reader, g: &str) -> Markup {
                         input id="a-days" name="days" type="number" min="1" max="3650" value="14";
                     }
                 }
+                label {
+                    input type="checkbox" id="a-linked" name="linked" value="yes";
+                    " Show it to linked groups too (their members see it on their board)"
+                }
                 div { button type="submit" { "Post it" } }
             }
         }
@@ -364,7 +370,7 @@ pub fn signed(text: &str) -> String {
     }
 }
 
-fn amount_class(text: &str) -> &'static str {
+pub(super) fn amount_class(text: &str) -> &'static str {
     match hundredths(text) {
         Some(h) if h > 0 => "amount pos",
         Some(h) if h < 0 => "amount neg",
@@ -399,9 +405,31 @@ fn member_options(v: &Value, except: &str) -> Markup {
     }
 }
 
-/// The ledger page's content (`v` is the whole group's ledger answer).
-pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
+/// The accounts of a ledger answer that nobody holds the key of (each linked group's clearing
+/// account, the commons), with the names the node gives them (its `named` map).
+pub fn named_accounts(v: &Value) -> Vec<(String, String)> {
+    v["named"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, n)| (k.clone(), s(n).to_string()))
+        .collect()
+}
+
+/// An account in the ledger's tables: a person (by label, linking to their page), or one of the
+/// accounts nobody holds (a clearing account, the commons) by what it is.
+fn account_who(labels: &Value, special: &[(String, String)], did: &str) -> Markup {
+    match special.iter().find(|(k, _)| k == did) {
+        Some((_, name)) => html! { span class="account" title=(did) { (name) } },
+        None => who(labels, did),
+    }
+}
+
+/// The ledger page's content (`v` is the whole group's ledger answer, `linked` the links
+/// answer, or null when it could not be read).
+pub fn ledger(me: &Reader, g: &str, v: &Value, linked: &Value) -> Markup {
     let labels = &v["labels"];
+    let special = named_accounts(v);
     let unit = s(&v["unit"]);
     let mine = account(v, &me.did);
     let balance = mine.map_or("0.00", |a| s(&a["balance"]));
@@ -487,12 +515,16 @@ pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
                             @let m = s(&a["member"]);
                             tr data-member=(m) {
                                 td {
-                                    (who(labels, m))
+                                    (account_who(labels, &special, m))
                                     @if m == me.did { " " span class="badge" { "you" } }
-                                    @if a["is_member"] != true { " " span class="muted" { "(former member)" } }
+                                    @if a["is_member"] != true && !special.iter().any(|(k, _)| k == m) {
+                                        " " span class="muted" { "(former member)" }
+                                    }
                                 }
                                 td class=(format!("num {}", amount_class(s(&a["balance"])))) { (signed(s(&a["balance"]))) }
-                                td class="num" { "−" (s(&a["limit"])) }
+                                td class="num" {
+                                    @if special.iter().any(|(k, _)| k == m) { "—" } @else { "−" (s(&a["limit"])) }
+                                }
                             }
                         }
                     }
@@ -516,7 +548,7 @@ pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
                                 tr {
                                     td { (when(n(&p["at"]))) }
                                     td {
-                                        (who(labels, s(&p["from"]))) " → " (who(labels, s(&p["to"])))
+                                        (account_who(labels, &special, s(&p["from"]))) " → " (account_who(labels, &special, s(&p["to"])))
                                         @if !s(&p["memo"]).is_empty() { div class="memo" { (s(&p["memo"])) } }
                                         @if p["invoice"].is_string() { div { span class="badge" { "settles an invoice" } } }
                                     }
@@ -556,6 +588,9 @@ pub fn ledger(me: &Reader, g: &str, v: &Value) -> Markup {
                     }
                 }
             }
+        }
+        @if linked.is_object() {
+            (links::ledger_section(me, g, v, linked))
         }
         @if others {
             details class="card" id="new-invoice" {

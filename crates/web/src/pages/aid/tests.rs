@@ -63,6 +63,7 @@ impl World {
                     unit: "evenings".into(),
                     place: place.into(),
                     days: Some(7),
+                    linked: false,
                 },
             },
             now,
@@ -264,6 +265,7 @@ fn the_post_form_is_checked_before_anything_is_sent() {
         unit: "evenings".into(),
         place: "Elm".into(),
         days: "".into(),
+        linked: None,
     };
     let Op::AidIntent { need, intent, .. } = intent_op("ab", &f).unwrap() else {
         panic!("not an intent")
@@ -273,6 +275,7 @@ fn the_post_form_is_checked_before_anything_is_sent() {
     assert_eq!(intent.text, "Sit with my mother");
     assert_eq!(intent.quantity, Some(2));
     assert_eq!(intent.days, None);
+    assert!(!intent.linked);
     let bad = IntentForm {
         kind: "offer".into(),
         quantity: "two".into(),
@@ -287,7 +290,7 @@ fn the_ledger_of_one_member_shows_zero_and_its_limit_lowered() {
     let w = world();
     let v = w.ledger(T0 + 1);
     assert_eq!(v["name"], "Elm Street");
-    let page = html(render::ledger(&w.reader(), &w.g(), &v));
+    let page = html(render::ledger(&w.reader(), &w.g(), &v, &Value::Null));
     assert!(page.contains(r#"id="my-balance">0.00<"#), "{page}");
     assert!(page.contains("down to −20.00 hours"), "{page}");
     assert!(page.contains("20.00 hours</strong>"), "{page}");
@@ -307,7 +310,12 @@ fn the_ledger_of_one_member_shows_zero_and_its_limit_lowered() {
         },
         T0 + 10,
     );
-    let page = html(render::ledger(&w.reader(), &w.g(), &w.ledger(T0 + 20)));
+    let page = html(render::ledger(
+        &w.reader(),
+        &w.g(),
+        &w.ledger(T0 + 20),
+        &Value::Null,
+    ));
     assert!(page.contains("down to −5.00 hours"), "{page}");
     assert!(page.contains("at most 5.00)"), "{page}");
     let csv = dualpower_node::ops::ledger::ledger_csv(&w.ledger(T0 + 20));
@@ -340,8 +348,8 @@ fn the_ledger_escapes_memos_and_asks_only_the_payer_to_settle() {
     let k = || Identity::generate().public().to_did();
     let (a, b) = (k(), k());
     let v = ledger_answer(&a, &b);
-    let alice = html(render::ledger(&reader(&a), "ab", &v));
-    let bob = html(render::ledger(&reader(&b), "ab", &v));
+    let alice = html(render::ledger(&reader(&a), "ab", &v, &Value::Null));
+    let bob = html(render::ledger(&reader(&b), "ab", &v, &Value::Null));
     for p in [&alice, &bob] {
         assert!(!p.contains("<script>"), "{p}");
         assert!(p.contains("&lt;script&gt;alert(1)"), "{p}");
@@ -627,4 +635,514 @@ fn the_book_form_is_checked_before_anything_is_sent_and_refusals_name_people() {
         ),
         "it is booked from x to y by Bob (booking k1)"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links between groups' ledgers, the commons, and what linked groups share
+
+use super::{across_words, done_or_proposed, link_op, links};
+
+impl World {
+    fn links(&self, group: &str, now: u64) -> Value {
+        self.ask(
+            Query::Links {
+                group: group.into(),
+            },
+            now,
+        )
+    }
+
+    /// Proposes linking `group` to `with` (we are the bridge), votes yes and closes it;
+    /// returns the proposal's answer.
+    fn link(&self, group: &str, with: &str, name: &str, now: u64) -> Value {
+        let fields: Vec<(String, String)> = vec![
+            ("with".into(), with.into()),
+            ("name".into(), name.into()),
+            ("limit".into(), "50".into()),
+            ("bridges".into(), self.id.public().to_did()),
+        ];
+        let op = match link_op(group, &fields).unwrap() {
+            Op::Link {
+                with,
+                name,
+                limit,
+                bridges,
+                ..
+            } => Op::Link {
+                group: group.into(),
+                with,
+                name,
+                limit,
+                bridges,
+                deadline_secs: 0,
+            },
+            other => panic!("not a link: {other:?}"),
+        };
+        let p = self.apply(op, now);
+        let id = p["id"].as_str().unwrap().to_string();
+        self.apply(
+            Op::Vote {
+                group: group.into(),
+                proposal: id.clone(),
+                ballot: "yes".into(),
+                reason: String::new(),
+            },
+            now + 1,
+        );
+        self.apply(
+            Op::Close {
+                group: group.into(),
+                proposal: id,
+            },
+            now + 2,
+        );
+        p
+    }
+
+    /// The node's ledger duties for `group` (a bridge opens links and carries payments).
+    fn duties(&self, group: &str, now: u64) {
+        let g = dualpower_core::GroupId::from_hex(group).unwrap();
+        dualpower_node::ops::ledger_duties(&self.store, &self.id, g, now).unwrap();
+    }
+}
+
+/// The `<select>` with id `id` in `page`.
+fn select_of(page: &str, id: &str) -> String {
+    let s = &page[page.find(&format!(r#"id="{id}""#)).unwrap()..];
+    s[..s.find("</select>").unwrap()].to_string()
+}
+
+/// One member in two groups links each to the other by the group's vote, its node opens the
+/// link on both sides, it pays itself-in-the-other-group across: real answers all the way.
+#[test]
+fn a_link_is_proposed_opened_and_a_payment_across_is_delivered() {
+    let w = world();
+    let food = w.g();
+    let transport = w.apply(
+        Op::Create {
+            name: "Transport".into(),
+            constitution: Default::default(),
+        },
+        T0 + 5,
+    )["group"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = w.reader();
+
+    // No link yet: the section says so, offers the link form, and no pay-across form.
+    let page = html(render::ledger(
+        &me,
+        &food,
+        &w.ledger(T0 + 10),
+        &w.links(&food, T0 + 10),
+    ));
+    assert!(page.contains("Our ledger is not linked"), "{page}");
+    assert!(page.contains(&format!(r#"action="/g/{food}/ledger/link""#)));
+    assert!(!page.contains("/ledger/across"), "{page}");
+    assert!(
+        !page.contains(r#"id="commons""#),
+        "no demurrage, empty commons"
+    );
+    assert!(page.contains(&format!(r#"name="bridges" value="{}""#, me.did)));
+    csrf_everywhere(&page);
+
+    // Linking is put to the group: the answer is the proposal, and the page goes to it.
+    let p = w.link(&food, &transport, "Transport <b>co</b>", T0 + 20);
+    assert!(
+        p["enacts"]
+            .as_str()
+            .unwrap()
+            .contains("link the ledger to Transport"),
+        "{p}"
+    );
+    let (flash, to) = done_or_proposed(&food, &p, "done".into(), "proposed");
+    assert_eq!(flash.text, "proposed");
+    assert_eq!(
+        to,
+        format!("/g/{food}/decisions/{}", p["id"].as_str().unwrap())
+    );
+
+    // Passed here, not yet there: waiting, in words.
+    let page = html(render::ledger(
+        &me,
+        &food,
+        &w.ledger(T0 + 30),
+        &w.links(&food, T0 + 30),
+    ));
+    assert!(
+        page.contains("waiting for the other group's decision"),
+        "{page}"
+    );
+    assert!(page.contains("Transport &lt;b&gt;co&lt;/b&gt;"), "{page}");
+    assert!(!page.contains("<b>co"), "{page}");
+    assert!(
+        !page.contains("/ledger/across"),
+        "a waiting link takes no payments"
+    );
+
+    // The other group decides too; our node, the bridge, opens both sides.
+    w.link(&transport, &food, "Food co-op", T0 + 40);
+    w.duties(&transport, T0 + 50);
+    for (g, other) in [(&food, &transport), (&transport, &food)] {
+        let l = w.links(g, T0 + 60);
+        assert_eq!(l["links"][0]["status"], "open", "{l}");
+        assert_eq!(l["links"][0]["group"], other.as_str(), "{l}");
+    }
+    let page = html(render::ledger(
+        &me,
+        &food,
+        &w.ledger(T0 + 60),
+        &w.links(&food, T0 + 60),
+    ));
+    assert!(page.contains(r#"data-status="open">open<"#), "{page}");
+    let choices = select_of(&page, "x-link");
+    assert!(
+        choices.contains(&format!(r#"value="{transport}""#)),
+        "{choices}"
+    );
+    for id in [
+        "x-link", "x-to", "x-amount", "x-memo", "k-with", "k-name", "k-limit",
+    ] {
+        assert!(page.contains(&format!(r#"<label for="{id}""#)), "{id}");
+    }
+    csrf_everywhere(&page);
+
+    // Paying across: 2 to ourselves in Transport. Sent, then carried by our node.
+    let v = w.apply(
+        Op::PayAcross {
+            group: food.clone(),
+            to_group: transport.clone(),
+            to: me.did.clone(),
+            amount: "2".into(),
+            memo: format!("rides {HOSTILE}"),
+        },
+        T0 + 70,
+    );
+    let said = across_words(&v);
+    assert!(said.starts_with("Sent 2.00 hours to …"), "{said}");
+    assert!(said.contains("in Transport <b>co</b>."), "{said}");
+    let page = html(render::ledger(
+        &me,
+        &food,
+        &w.ledger(T0 + 75),
+        &w.links(&food, T0 + 75),
+    ));
+    assert!(page.contains(r#"data-state="sent">on its way<"#), "{page}");
+    w.duties(&food, T0 + 80);
+    let here = html(render::ledger(
+        &me,
+        &food,
+        &w.ledger(T0 + 90),
+        &w.links(&food, T0 + 90),
+    ));
+    assert!(
+        here.contains(r#"data-state="delivered">delivered<"#),
+        "{here}"
+    );
+    assert!(here.contains("rides &lt;script&gt;"), "{here}");
+    assert!(!here.contains("<script>"), "{here}");
+    assert!(here.contains(r#"id="my-balance">-2.00<"#), "{here}");
+    assert!(here.contains(r#"clearing-balance">+2.00<"#), "{here}");
+    // The clearing account is named for what it is (not a person's page), in the balances
+    // and the payments.
+    let account = w.links(&food, T0 + 90)["links"][0]["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        here.matches(&format!(
+            r#"<span class="account" title="{account}">clearing: Transport &lt;b&gt;co&lt;/b&gt;</span>"#
+        ))
+        .count(),
+        2,
+        "{here}"
+    );
+    assert!(!here.contains(&format!("/people/{account}")), "{here}");
+    assert!(!here.contains("(former member)"), "{here}");
+    // There: the clearing account paid us 2, and the ledger still sums to zero.
+    let there = w.ask(
+        Query::Ledger {
+            group: transport.clone(),
+            member: None,
+        },
+        T0 + 90,
+    );
+    assert_eq!(there["sum"], "0.00", "{there}");
+    let page = html(render::ledger(
+        &me,
+        &transport,
+        &there,
+        &w.links(&transport, T0 + 90),
+    ));
+    assert!(page.contains(r#"id="my-balance">+2.00<"#), "{page}");
+    assert!(page.contains(r#"clearing-balance">-2.00<"#), "{page}");
+    assert!(page.contains("Paid from members of Food co-op"), "{page}");
+}
+
+/// A links answer as the node writes it (see `dualpower_node::ops::link::links_json`): one
+/// link of each status, a bounced payment and one delivered, demurrage on.
+fn links_answer(a: &str, b: &str) -> Value {
+    json!({
+        "group": "ab", "name": "Elm", "unit": "hours", "demurrage_bp": 50, "commons": "3.25",
+        "event": null,
+        "links": [
+            {"group": "11".repeat(32), "name": HOSTILE, "limit": "50.00", "bridges": [a],
+             "status": "open", "account": "did:key:zClearing1", "balance": "1.00",
+             "outgoing": [
+                {"id": "x1", "from": a, "to": "did:key:zTheirs", "amount": "1.00",
+                 "memo": format!("memo {HOSTILE}"), "state": "delivered", "detail": "ee", "at": T0},
+                {"id": "x2", "from": b, "to": "did:key:zNobody", "amount": "4.00", "memo": "",
+                 "state": "bounced", "detail": format!("the payee is not a member of {HOSTILE}"),
+                 "at": T0 + 1},
+             ],
+             "incoming": [
+                {"id": "y1", "origin": "o1", "from": "did:key:zTheirs", "to": b, "amount": "0.50",
+                 "bridge": a},
+             ]},
+            {"group": "22".repeat(32), "name": "Bakery", "limit": "10.00", "bridges": [a],
+             "status": "waiting", "account": "did:key:zClearing2", "balance": "0.00",
+             "outgoing": [], "incoming": []},
+            {"group": "33".repeat(32), "name": "Old friends", "limit": "10.00", "bridges": [],
+             "status": "closed", "account": "did:key:zClearing3", "balance": "0.00",
+             "outgoing": [], "incoming": []},
+        ],
+    })
+}
+
+#[test]
+fn linked_groups_escape_names_and_memos_and_take_payments_only_when_open() {
+    let k = || Identity::generate().public().to_did();
+    let (a, b) = (k(), k());
+    let mut v = ledger_answer(&a, &b);
+    v["accounts"].as_array_mut().unwrap().push(json!({
+        "member": "did:key:zClearing1", "balance": "1.00", "balance_hundredths": "100",
+        "limit": "0.00", "is_member": false,
+    }));
+    v["named"] = json!({ "did:key:zClearing1": format!("clearing: {HOSTILE}") });
+    let l = links_answer(&a, &b);
+    let page = html(render::ledger(&reader(&a), "ab", &v, &l));
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("memo &lt;script&gt;"), "{page}");
+    assert!(
+        page.contains(
+            r#"<span class="account" title="did:key:zClearing1">clearing: &lt;script&gt;"#
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("(former member)"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt; <span"),
+        "{page}"
+    );
+    // Each status in words.
+    for (status, words) in [
+        ("open", "open"),
+        ("waiting", "waiting for the other group's decision"),
+        ("closed", "closed"),
+    ] {
+        assert_eq!(links::status_words(status), words);
+        assert!(
+            page.contains(&format!(r#"data-status="{status}""#)),
+            "{status}"
+        );
+    }
+    assert!(page.contains("It opens when Bakery decides"), "{page}");
+    // A bounced payment says why, escaped; a delivered one says so.
+    assert!(
+        page.contains("paid back: the payee is not a member of &lt;script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains(r#"data-state="delivered""#), "{page}");
+    assert!(
+        page.contains("Paid from members of &lt;script&gt;"),
+        "{page}"
+    );
+    // Only the open link can be paid across.
+    let choices = select_of(&page, "x-link");
+    assert!(choices.contains(&"11".repeat(32)), "{choices}");
+    assert!(!choices.contains(&"22".repeat(32)), "{choices}");
+    assert!(!choices.contains(&"33".repeat(32)), "{choices}");
+    assert_eq!(page.matches("/ledger/across").count(), 1, "{page}");
+    // The commons: its balance, the rate, and the grant form to members only.
+    assert!(page.contains(r#"id="commons-balance">3.25<"#), "{page}");
+    assert!(page.contains("pays 0.50% per 30 days"), "{page}");
+    let to = select_of(&page, "gr-member");
+    assert!(to.contains(&a) && to.contains(&b), "{to}");
+    for id in ["gr-member", "gr-amount", "gr-memo", "x-to", "k-with"] {
+        assert!(page.contains(&format!(r#"<label for="{id}""#)), "{id}");
+    }
+    // Bridges to tick: the members, oneself marked.
+    assert!(
+        page.contains(&format!(r#"name="bridges" value="{a}""#)),
+        "{page}"
+    );
+    assert!(page.contains("Alice (you)"), "{page}");
+    csrf_everywhere(&page);
+
+    // No open link: no pay-across form; no demurrage and an empty commons: no commons.
+    let mut quiet = l.clone();
+    quiet["links"][0]["status"] = json!("closed");
+    quiet["demurrage_bp"] = json!(0);
+    quiet["commons"] = json!("0.00");
+    let page = html(render::ledger(&reader(&a), "ab", &v, &quiet));
+    assert!(!page.contains("/ledger/across"), "{page}");
+    assert!(!page.contains(r#"id="commons""#), "{page}");
+    assert!(page.contains("/ledger/link"), "{page}");
+    // No links answer (it could not be read): no section at all.
+    let page = html(render::ledger(&reader(&a), "ab", &v, &Value::Null));
+    assert!(!page.contains(r#"id="links""#), "{page}");
+}
+
+#[test]
+fn the_link_form_is_checked_before_anything_is_sent() {
+    let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let full = f(&[
+        ("_csrf", "tok"),
+        ("with", " abcd "),
+        ("name", " Bakery "),
+        ("limit", "50"),
+        ("bridges", "did:key:a"),
+        ("bridges", "did:key:b"),
+    ]);
+    let Op::Link {
+        group,
+        with,
+        name,
+        limit,
+        bridges,
+        deadline_secs,
+    } = link_op("g1", &full).unwrap()
+    else {
+        panic!("not a link")
+    };
+    assert_eq!((group.as_str(), with.as_str()), ("g1", "abcd"));
+    assert_eq!((name.as_str(), limit.as_str()), ("Bakery", "50"));
+    assert_eq!(bridges, vec!["did:key:a".to_string(), "did:key:b".into()]);
+    assert!(deadline_secs > 0);
+    let no_bridge = f(&[("with", "abcd"), ("name", "Bakery"), ("limit", "50")]);
+    assert!(link_op("g1", &no_bridge).unwrap_err().contains("bridge"));
+    let no_name = f(&[("with", "abcd"), ("limit", "5"), ("bridges", "x")]);
+    assert!(link_op("g1", &no_name).unwrap_err().contains("call"));
+    assert!(link_op("g1", &[]).unwrap_err().contains("id"));
+    // Done at once (the rules let this member): back to the ledger.
+    let (flash, to) = done_or_proposed("g1", &json!({"links": []}), "done".into(), "p");
+    assert_eq!((flash.text.as_str(), to.as_str()), ("done", "/g/g1/ledger"));
+}
+
+/// A board answer with what linked groups share.
+fn linked_board(a: &str) -> Value {
+    json!({
+        "group": "ab", "name": "Elm", "now": T0, "event": null,
+        "intents": [], "commitments": [],
+        "linked": [
+            {"origin": "o1", "group": "11".repeat(32), "group_name": HOSTILE, "kind": "offer",
+             "author": a, "category": "transport", "text": format!("Rides {HOSTILE}"),
+             "left": 4, "unit": "rides", "place": format!("Market {HOSTILE}"),
+             "expires": T0 + 1000, "bridge": a},
+            {"origin": "o2", "group": "22".repeat(32), "group_name": null, "kind": "need",
+             "author": "did:key:z6MkStranger", "category": "care", "text": "Soup",
+             "left": 1, "unit": "", "place": "", "expires": 0, "bridge": a},
+        ],
+        "labels": {a: {"label": "Alice"}},
+    })
+}
+
+#[test]
+fn the_board_shows_what_linked_groups_share_and_offers_to_share_with_them() {
+    let a = Identity::generate().public().to_did();
+    let page = html(render::board(
+        &reader(&a),
+        "ab",
+        &linked_board(&a),
+        &FilterForm::default(),
+    ));
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        page.contains(r#"id="linked-h">From linked groups<"#),
+        "{page}"
+    );
+    assert!(page.contains("Rides &lt;script&gt;"), "{page}");
+    assert!(page.contains("at Market &lt;script&gt;"), "{page}");
+    assert!(page.contains("4 rides left"), "{page}");
+    assert!(page.contains("in <strong>&lt;script&gt;"), "{page}");
+    assert!(page.contains("by <span class=\"who\""), "{page}");
+    assert!(page.contains(">Alice</span>"), "{page}");
+    // A stranger by short key; a group with no name here by its id.
+    assert!(page.contains("…Stranger"), "{page}");
+    assert!(page.contains("in <strong>group 222222222222…"), "{page}");
+    assert!(page.contains("1 left"), "{page}");
+    // Nothing to commit to here: it is committed to in its own group.
+    assert!(!page.contains("/board/commit"), "{page}");
+    // The post form's box, labelled; ticked, the intent is shared.
+    assert!(
+        page.contains(r#"<input type="checkbox" id="a-linked" name="linked" value="yes">"#),
+        "{page}"
+    );
+    assert!(page.contains("Show it to linked groups too"), "{page}");
+    let f = IntentForm {
+        kind: "offer".into(),
+        category: "transport".into(),
+        text: "Rides".into(),
+        linked: Some("yes".into()),
+        ..Default::default()
+    };
+    let Op::AidIntent { intent, .. } = intent_op("ab", &f).unwrap() else {
+        panic!("not an intent")
+    };
+    assert!(intent.linked);
+    // Nothing shared by linked groups: no section.
+    let none = html(render::board(
+        &reader(&a),
+        "ab",
+        &board_answer(&a, &a),
+        &FilterForm::default(),
+    ));
+    assert!(!none.contains("From linked groups"), "{none}");
+    assert!(none.contains(r#"id="a-linked""#), "{none}");
+}
+
+#[test]
+fn the_rules_form_sets_demurrage() {
+    use crate::pages::members::{RulesForm, render_as};
+    let w = world();
+    let v = w.ask(Query::Members { group: w.g() }, T0 + 1);
+    let page = html(render_as(&w.reader(), &w.g(), &v));
+    assert!(page.contains(r#"<label for="r-demurrage""#), "{page}");
+    assert!(
+        page.contains(r#"id="r-demurrage" name="demurrage""#),
+        "{page}"
+    );
+    let f = RulesForm::new(vec![("demurrage".into(), " 0.5 ".into())]);
+    assert_eq!(f.args().unwrap().demurrage.as_deref(), Some("0.5"));
+    let f = RulesForm::new(vec![("demurrage".into(), "".into())]);
+    assert_eq!(
+        f.args().unwrap().demurrage,
+        None,
+        "empty leaves it unchanged"
+    );
+    // Set through the rules, it shows on the ledger with the commons.
+    let mut args = RulesForm::new(vec![("demurrage".into(), "1".into())])
+        .args()
+        .unwrap();
+    args.history = None;
+    w.apply(
+        Op::Amend {
+            group: w.g(),
+            constitution: args,
+            confirmed: true,
+        },
+        T0 + 10,
+    );
+    let l = w.links(&w.g(), T0 + 20);
+    assert_eq!(l["demurrage_bp"], 100, "{l}");
+    let page = html(render::ledger(&w.reader(), &w.g(), &w.ledger(T0 + 20), &l));
+    assert!(page.contains("pays 1.00% per 30 days"), "{page}");
+    assert!(page.contains(r#"id="commons-balance">0.00<"#), "{page}");
+    assert!(page.contains("/ledger/grant"), "{page}");
 }
