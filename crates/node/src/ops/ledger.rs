@@ -29,6 +29,27 @@ pub fn balance_of(st: &GroupState, k: &PublicKey) -> i128 {
     st.credit.balances.get(k).copied().unwrap_or(0)
 }
 
+/// Whether `me` may pay `amount` now, as every node will judge it from what this node has
+/// seen; if not, says how much it can pay.
+pub(crate) fn within_limit(st: &GroupState, me: &PublicKey, amount: u64) -> Result<(), OpError> {
+    let unit = &st.constitution.credit.unit;
+    let balance = balance_of(st, me);
+    let limit = limit_of(st, me);
+    let after = balance - i128::from(amount);
+    if after < -i128::from(limit) {
+        return Err(invalid(format!(
+            "your balance is {} {unit}; paying {} would take it to {}, below your limit of -{} \
+             (you can pay at most {} now)",
+            amount_text(balance),
+            amount_text(i128::from(amount)),
+            amount_text(after),
+            amount_text(i128::from(limit)),
+            amount_text((balance + i128::from(limit)).max(0)),
+        )));
+    }
+    Ok(())
+}
+
 fn amount_arg(s: &str) -> Result<u64, OpError> {
     parse_amount(s, false).map_err(|e| invalid(e.to_string()))
 }
@@ -56,7 +77,6 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             let g = group_arg(&group)?;
             let st = view(cx.store, cx.id, g, cx.now)?.state;
             require_member(&st, &me)?;
-            let unit = st.constitution.credit.unit.clone();
             let (to, amount, invoice) = match invoice {
                 Some(i) => {
                     let id = find_invoice(&st, &i)?;
@@ -84,20 +104,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             if !st.is_member(&to) {
                 return Err(invalid(format!("{} is not a member", to.to_did())));
             }
-            let balance = balance_of(&st, &me);
-            let limit = limit_of(&st, &me);
-            let after = balance - i128::from(amount);
-            if after < -i128::from(limit) {
-                return Err(invalid(format!(
-                    "your balance is {} {unit}; paying {} would take it to {}, below your limit of -{} \
-                     (you can pay at most {} now)",
-                    amount_text(balance),
-                    amount_text(i128::from(amount)),
-                    amount_text(after),
-                    amount_text(i128::from(limit)),
-                    amount_text((balance + i128::from(limit)).max(0)),
-                )));
-            }
+            within_limit(&st, &me, amount)?;
             (
                 g,
                 LedgerAct::Pay {

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::decisions::propose_act;
 use super::keys::{view, write_decision};
-use super::ledger::{balance_of, limit_of};
+use super::ledger::balance_of;
 use super::write::{
     Cx, OpError, group_arg, invalid, known_keys, member_among, member_arg, require, require_member,
 };
@@ -212,19 +212,7 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
                 }
             };
             let amount = parse_amount(&amount, false).map_err(|e| invalid(e.to_string()))?;
-            let unit = &st.constitution.credit.unit;
-            let balance = balance_of(&st, &me);
-            let limit = limit_of(&st, &me);
-            let after = balance - i128::from(amount);
-            if after < -i128::from(limit) {
-                return Err(invalid(format!(
-                    "your balance is {} {unit}; paying {} would take it to {}, below your limit of -{}",
-                    amount_text(balance),
-                    amount_text(i128::from(amount)),
-                    amount_text(after),
-                    amount_text(i128::from(limit)),
-                )));
-            }
+            super::ledger::within_limit(&st, &me, amount)?;
             let act = LedgerAct::PayOut {
                 group: other,
                 to: payee,
