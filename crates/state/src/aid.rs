@@ -149,8 +149,9 @@ pub struct AidState {
     pub commitments: BTreeMap<EventId, Commitment>,
     /// Receipts of confirmed fulfilments (receiver → provider).
     pub receipts: Vec<Receipt>,
-    /// Linked groups' shared intents, by their event there.
-    pub mirrored: BTreeMap<EventId, Mirrored>,
+    /// Linked groups' shared intents, by the linked group and their event there (so a bridge
+    /// of one link cannot overwrite another link's mirror).
+    pub mirrored: BTreeMap<(dualpower_core::GroupId, EventId), Mirrored>,
 }
 
 /// The aid domain's record while the pass runs.
@@ -580,7 +581,7 @@ impl AidBook {
                     return Err(no(name, "that intent was not shared with linked groups"));
                 }
                 self.st.mirrored.insert(
-                    origin,
+                    (group, origin),
                     Mirrored {
                         group,
                         author,

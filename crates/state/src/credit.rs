@@ -150,6 +150,9 @@ pub struct Transfer {
     pub settled_by: Option<EventId>,
     /// Claimed time (ms).
     pub at: u64,
+    /// Delivered, then voided here by its payer's fork or cut: its debit is kept (booked by
+    /// the delivery), since the other group has honoured it.
+    pub kept: bool,
 }
 
 /// A payment across, credited here.
@@ -201,8 +204,10 @@ pub struct CreditState {
     pub links: BTreeMap<GroupId, LinkView>,
     /// Payments across made here, by their event.
     pub outgoing: BTreeMap<EventId, Transfer>,
-    /// Payments across credited here, by their origin (the other group's event).
-    pub incoming: BTreeMap<EventId, Arrival>,
+    /// Payments across credited here, by the group they came from and their origin (the
+    /// payment's event in that group's log): one credit per origin and link, so a bridge of
+    /// another link cannot take a payment's id.
+    pub incoming: BTreeMap<(GroupId, EventId), Arrival>,
     /// Demurrage charged, by period.
     pub demurrage: BTreeMap<u64, Charge>,
     /// Accounts that are not members: clearing accounts (by the linked group's name here) and
@@ -217,6 +222,17 @@ impl CreditState {
     }
 }
 
+/// A payment across voided by the pass (see [`CreditBook`]).
+#[derive(Clone)]
+struct VoidedPayOut {
+    group: GroupId,
+    from: PublicKey,
+    to: PublicKey,
+    amount: u64,
+    memo: String,
+    at: u64,
+}
+
 /// The credit domain's record while the pass runs.
 #[derive(Default)]
 pub(crate) struct CreditBook {
@@ -228,6 +244,13 @@ pub(crate) struct CreditBook {
     limit_changes: HashMap<PublicKey, Vec<(EventId, u64)>>,
     /// `Linked` events by group: (event, the link act that opened the run it opens).
     opened: HashMap<GroupId, Vec<(EventId, usize)>>,
+    /// The current run of each link as of the pass so far (the act that opened it), as
+    /// [`crate::authority::Authority::link_at`] computes it over every link act: the view
+    /// says "open" only for a `Linked` of this run.
+    runs: HashMap<GroupId, Option<usize>>,
+    /// Payments across that the pass voided (their payer forked, or was cut) before they
+    /// reached this domain: a delivery of one books its debit after all.
+    voided: HashMap<EventId, VoidedPayOut>,
     touched: bool,
 }
 
@@ -273,8 +296,15 @@ impl CreditBook {
         self.touched = true;
     }
 
-    /// A link act (by decision or by a holder of the rule) was recorded as event `by`.
-    pub(crate) fn link(&mut self, by: EventId, group: GroupId, terms: &LinkTerms) {
+    /// A link act (by decision or by a holder of the rule) was recorded as event `by`, control
+    /// index `idx`.
+    pub(crate) fn link(&mut self, by: EventId, idx: usize, group: GroupId, terms: &LinkTerms) {
+        let run = self.runs.entry(group).or_default();
+        *run = match (*run, terms.bridges.is_empty()) {
+            (_, true) => None,
+            (None, false) => Some(idx),
+            (Some(r), false) => Some(r),
+        };
         let account = clearing_account(&group);
         self.st.named.insert(account, terms.name.clone());
         let e = self.st.links.entry(group).or_insert_with(|| LinkView {
@@ -539,6 +569,7 @@ impl CreditBook {
                         delivery: Delivery::Sent,
                         settled_by: None,
                         at: cx.timestamp,
+                        kept: false,
                     },
                 );
                 self.moved(cx.id, cx.author, account, amount, memo, None, cx.timestamp);
@@ -553,7 +584,7 @@ impl CreditBook {
                 memo,
             } => {
                 let limit = self.open_link(cx, name, &group, true)?.limit;
-                if let Some(a) = self.st.incoming.get(&origin) {
+                if let Some(a) = self.st.incoming.get(&(group, origin)) {
                     return Err(no(
                         name,
                         format!("that payment was credited already, by {}", a.id),
@@ -565,7 +596,7 @@ impl CreditBook {
                 let account = clearing_account(&group);
                 self.pay_at(cx, name, account, to, amount, limit)?;
                 self.st.incoming.insert(
-                    origin,
+                    (group, origin),
                     Arrival {
                         id: cx.id,
                         group,
@@ -608,7 +639,12 @@ impl CreditBook {
             ));
         }
         runs.push((cx.id, run));
-        if let Some(l) = self.st.links.get_mut(&group) {
+        // A late `Linked` of a run that has since been closed (or closed and reopened) opens
+        // that run only: the view, and the bridge's node reading it, still wait for the
+        // current one.
+        if self.runs.get(&group) == Some(&Some(run))
+            && let Some(l) = self.st.links.get_mut(&group)
+        {
             l.opened = Some(cx.id);
             l.their_decision = Some(decision);
         }
@@ -624,6 +660,11 @@ impl CreditBook {
         result: Result<EventId, String>,
     ) -> Result<Effect, Refusal> {
         let name = "settle";
+        if !self.st.outgoing.contains_key(&origin)
+            && let Some(v) = self.voided.get(&origin).cloned()
+        {
+            return self.settle_voided(cx, origin, v, result);
+        }
         let t = self
             .st
             .outgoing
@@ -660,6 +701,67 @@ impl CreditBook {
             t.settled_by = Some(cx.id);
         }
         self.touched = true;
+        Ok(Effect::act(Act::Marker))
+    }
+
+    /// A delivery of a payment across that the pass voided (its payer forked or was cut after
+    /// paying): the other group has credited the payee, so the payer's debit is booked now,
+    /// from the bridge's settlement, and both clearing accounts still mirror each other. The
+    /// payment must be in the bridge's past and the bridge one of the link's here. A bounce of
+    /// it moves nothing: the payment never counted.
+    fn settle_voided(
+        &mut self,
+        cx: &Cx<'_>,
+        origin: EventId,
+        v: VoidedPayOut,
+        result: Result<EventId, String>,
+    ) -> Result<Effect, Refusal> {
+        let name = "settle";
+        let floor = cx.graph.position(&origin).and_then(|p| p.checked_sub(1));
+        if !cx
+            .graph
+            .contains(&cx.graph.ancestors_above(&cx.id, floor), &origin)
+        {
+            return Err(no(name, "no such payment across in the bridge's past"));
+        }
+        let (_, terms) = cx.auth.link_at(&v.group, cx.past).ok_or_else(|| {
+            no(
+                name,
+                format!("the ledger is not linked to group {}", v.group),
+            )
+        })?;
+        if !terms.bridges.contains(&cx.author) {
+            return Err(no(name, "only a bridge of the link may settle it"));
+        }
+        let Ok(remote) = result else {
+            return Err(no(
+                name,
+                "the payment was void (its payer forked or was removed)",
+            ));
+        };
+        let bridges = terms.bridges.clone();
+        let account = clearing_account(&v.group);
+        // The payer's own log is frozen or cut: its debit is booked from outside it, past any
+        // limit (the payment was accepted when it was made).
+        self.pay_at(cx, name, v.from, account, v.amount, u64::MAX)?;
+        let memo = format!("kept after its payer's log was voided: {}", v.memo);
+        self.moved(cx.id, v.from, account, v.amount, memo, None, v.at);
+        self.voided.remove(&origin);
+        self.st.outgoing.insert(
+            origin,
+            Transfer {
+                group: v.group,
+                from: v.from,
+                to: v.to,
+                amount: v.amount,
+                memo: v.memo,
+                bridges,
+                delivery: Delivery::Delivered(remote),
+                settled_by: Some(cx.id),
+                at: v.at,
+                kept: true,
+            },
+        );
         Ok(Effect::act(Act::Marker))
     }
 
@@ -740,5 +842,32 @@ impl Domain for CreditBook {
 
     fn marked(&mut self, id: &EventId, bit: usize) {
         self.bits.entry(*id).or_insert(bit);
+    }
+
+    /// Remembers a payment across the pass screened out as void (its author's fork, or a cut),
+    /// in case a bridge had carried it before (see [`CreditBook::settle_voided`]).
+    fn refused(&mut self, cx: &Cx<'_>, payload: &Payload, why: &Refusal) {
+        if !matches!(why, Refusal::Forked { .. } | Refusal::AfterRemoval { .. }) {
+            return;
+        }
+        if let Payload::Ledger(LedgerAct::PayOut {
+            group,
+            to,
+            amount,
+            memo,
+        }) = payload
+        {
+            self.voided.insert(
+                cx.id,
+                VoidedPayOut {
+                    group: *group,
+                    from: cx.author,
+                    to: *to,
+                    amount: *amount,
+                    memo: memo.clone(),
+                    at: cx.timestamp,
+                },
+            );
+        }
     }
 }

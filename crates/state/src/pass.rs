@@ -301,7 +301,7 @@ impl Run {
                         .credit
                         .set_limit(id, Some(idx), *member, *limit);
                 }
-                Act::Link { group, terms } => self.domains.credit.link(id, *group, terms),
+                Act::Link { group, terms } => self.domains.credit.link(id, idx, *group, terms),
                 Act::Grant { to, amount, memo } => self.domains.credit.grant(
                     &self.st.group,
                     id,

@@ -409,6 +409,7 @@ fn two_groups_link_by_decision_and_a_payment_crosses_through_the_bridge() {
             delivery: Delivery::Sent,
             settled_by: None,
             at: T,
+            kept: false,
         }
     );
 
@@ -420,7 +421,7 @@ fn two_groups_link_by_decision_and_a_payment_crosses_through_the_bridge() {
     assert_eq!(bal(&st_b, &bea), 700);
     assert_eq!(st_b.credit.sum(), 0);
     assert_eq!(
-        st_b.credit.incoming[&out.id()],
+        st_b.credit.incoming[&(ga, out.id())],
         Arrival {
             id: inn.id(),
             group: ga,
@@ -1429,7 +1430,7 @@ fn a_bridge_mirrors_shared_intents_and_a_later_mirror_replaces_the_earlier() {
     let st = p.b.derive();
     assert_valid(&st, &shown);
     assert_eq!(
-        st.aid.mirrored[&offer.id()],
+        st.aid.mirrored[&(ga, offer.id())],
         Mirrored {
             group: ga,
             author: carl,
@@ -1507,7 +1508,7 @@ fn a_bridge_mirrors_shared_intents_and_a_later_mirror_replaces_the_earlier() {
     let st = p.b.derive();
     assert_valid(&st, &gone);
     assert_eq!(st.aid.mirrored.len(), 1);
-    let m = &st.aid.mirrored[&offer.id()];
+    let m = &st.aid.mirrored[&(ga, offer.id())];
     assert_eq!((m.open, m.at), (0, T + 3));
     same_in_every_order(&p.b, &st, 0..4);
 }

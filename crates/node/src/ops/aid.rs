@@ -376,7 +376,7 @@ fn linked_json(st: &GroupState, f: &BoardFilter, now: u64) -> Vec<Value> {
             };
             f.keeps(&p)
         })
-        .map(|(origin, m)| {
+        .map(|((_, origin), m)| {
             json!({
                 "origin": origin.to_hex(),
                 "group": m.group.to_hex(),

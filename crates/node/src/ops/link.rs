@@ -265,8 +265,8 @@ pub fn links_json(st: &GroupState, event: Option<&EventId>) -> Value {
             let inc: Vec<Value> = c
                 .incoming
                 .iter()
-                .filter(|(_, a)| a.group == *g)
-                .map(|(origin, a)| {
+                .filter(|((from, _), _)| from == g)
+                .map(|((_, origin), a)| {
                     json!({
                         "id": a.id.to_hex(), "origin": origin.to_hex(),
                         "from": a.from.to_did(), "to": a.to.to_did(),
@@ -315,7 +315,13 @@ fn gname(st: &GroupState) -> String {
 /// none: the bridges kept faith.
 pub fn audit(a: &GroupState, b: &GroupState) -> Vec<String> {
     let mut out = Vec::new();
-    for (origin, arr) in b.credit.incoming.iter().filter(|(_, x)| x.group == a.group) {
+    let from_a = b
+        .credit
+        .incoming
+        .iter()
+        .filter(|((g, _), _)| *g == a.group)
+        .map(|((_, origin), arr)| (origin, arr));
+    for (origin, arr) in from_a {
         match a.credit.outgoing.get(origin) {
             None => out.push(format!(
                 "{} credited {} to {} for payment {origin}, which {} does not have",
@@ -349,8 +355,8 @@ pub fn audit(a: &GroupState, b: &GroupState) -> Vec<String> {
         if let Delivery::Delivered(remote) = &t.delivery
             && b.credit
                 .incoming
-                .get(origin)
-                .is_none_or(|x| x.id != *remote)
+                .get(&(a.group, *origin))
+                .is_none_or(|x| x.id != *remote || !carries(x, t))
         {
             out.push(format!(
                 "{} marked payment {origin} delivered as {remote}, which {} does not have",
@@ -360,6 +366,11 @@ pub fn audit(a: &GroupState, b: &GroupState) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether credit `x` in the other group is payment `t` (same payer, payee and amount).
+fn carries(x: &dualpower_state::credit::Arrival, t: &dualpower_state::credit::Transfer) -> bool {
+    x.from == t.from && x.to == t.to && x.amount == t.amount
 }
 
 /// The node's ledger duties, run whenever a group's events change:
@@ -393,17 +404,111 @@ pub fn ledger_duties(
     }
     let others: Vec<GroupId> = st.credit.links.keys().copied().collect();
     for other in others {
-        let Ok(there) = view(store, id, other, now) else {
-            continue;
-        };
-        if !there.state.is_member(&me) {
+        let cx = Cx { store, id, now };
+        let there = view(store, id, other, now).ok();
+        if !there.is_some_and(|t| t.state.is_member(&me)) {
+            // We cannot carry what we were trusted with: pay it back rather than strand it.
+            out.extend(bounce_stranded(cx, &st, other)?);
             continue;
         }
-        let cx = Cx { store, id, now };
         out.extend(bridge(cx, group, other)?);
         out.extend(bridge(cx, other, group)?);
     }
     Ok(out)
+}
+
+/// Payments across from `st`'s group to `other` that this node was trusted to carry, when it
+/// is not (or no longer) a member of `other`: bounced, so the payers are paid back.
+fn bounce_stranded(
+    cx: Cx<'_>,
+    st: &GroupState,
+    other: GroupId,
+) -> Result<Vec<VerifiedEvent>, OpError> {
+    let me = cx.me();
+    let mut out = Vec::new();
+    let name = st
+        .credit
+        .links
+        .get(&other)
+        .map_or_else(String::new, |l| l.terms.name.clone());
+    for (origin, x) in pending(st, other, &me) {
+        if !due(cx, &origin, &x, &me) {
+            continue;
+        }
+        let why = reason(format!("its bridge is not a member of {name}"));
+        let settle = LedgerAct::Settle {
+            origin,
+            result: Err(why),
+        };
+        out.extend(duty(cx, st.group, Payload::Ledger(settle))?);
+    }
+    Ok(out)
+}
+
+/// The payments across from `st`'s group to `other` still waiting for a bridge, that `me` was
+/// named to carry.
+fn pending(
+    st: &GroupState,
+    other: GroupId,
+    me: &PublicKey,
+) -> Vec<(EventId, dualpower_state::credit::Transfer)> {
+    st.credit
+        .outgoing
+        .iter()
+        .filter(|(_, x)| x.group == other && x.delivery == Delivery::Sent)
+        .filter(|(_, x)| x.bridges.contains(me))
+        .map(|(i, x)| (*i, x.clone()))
+        .collect()
+}
+
+/// When this node first saw each payment across it may carry (node clock, ms), so the day a
+/// designated bridge is given is not counted from the payer's own claimed time (a backdated
+/// payment would otherwise let every bridge carry it at once). Bounded.
+static FIRST_SEEN: std::sync::Mutex<std::collections::VecDeque<(EventId, u64)>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+/// How many payments [`FIRST_SEEN`] remembers.
+const FIRST_SEEN_KEPT: usize = 4096;
+
+/// Whether this node carries payment `origin` now: one bridge carries each payment, chosen by
+/// the payment's id, so two honest bridges do not race (one delivering while the other, seeing
+/// the credit used up, bounces); the others step in a day after this node first saw it.
+fn due(
+    cx: Cx<'_>,
+    origin: &EventId,
+    x: &dualpower_state::credit::Transfer,
+    me: &PublicKey,
+) -> bool {
+    let designated = x.bridges[usize::from(origin.0[0]) % x.bridges.len().max(1)];
+    if designated == *me {
+        return true;
+    }
+    let Ok(mut seen) = FIRST_SEEN.lock() else {
+        return false;
+    };
+    let first = match seen.iter().find(|(o, _)| o == origin) {
+        Some((_, t)) => *t,
+        None => {
+            if seen.len() == FIRST_SEEN_KEPT {
+                seen.pop_front();
+            }
+            seen.push_back((*origin, cx.now));
+            cx.now
+        }
+    };
+    cx.now >= first.saturating_add(86_400_000)
+}
+
+/// A reason short enough for a settlement (at most [`MAX_LINK_TEXT_BYTES`] bytes, cut at a
+/// character boundary).
+fn reason(why: String) -> String {
+    if why.len() <= MAX_LINK_TEXT_BYTES {
+        return why;
+    }
+    let mut end = MAX_LINK_TEXT_BYTES - '…'.len_utf8();
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &why[..end])
 }
 
 /// Duty payloads the group refused, by hash of (group, payload), with when (node clock, ms):
@@ -435,7 +540,7 @@ fn duty(cx: Cx<'_>, group: GroupId, payload: Payload) -> Result<Option<VerifiedE
     }
     match write_decision(cx, group, payload, vec![]) {
         Ok((ev, _)) => Ok(Some(ev)),
-        Err(OpError::Denied(why)) => {
+        Err(OpError::Denied(why) | OpError::Invalid(why)) => {
             tracing::debug!(group = %group, %why, "ledger duty refused");
             if let Ok(mut r) = REFUSED.lock() {
                 if r.len() == REFUSED_KEPT {
@@ -465,12 +570,13 @@ fn bridge(cx: Cx<'_>, here: GroupId, there: GroupId) -> Result<Vec<VerifiedEvent
     let mut out = Vec::new();
     let h = view(cx.store, cx.id, here, cx.now)?.state;
     let t = view(cx.store, cx.id, there, cx.now)?.state;
-    if bridged(&h, &there, &me).is_none() {
+    if !h.credit.links.contains_key(&there) {
         return Ok(out);
     }
-    // 1. Open here once there has decided (with us as a bridge there too).
+    // 1. Open here once there has decided (with us as a bridge on both sides).
     let theirs = t.credit.links.get(&here);
-    if h.credit.links[&there].opened.is_none()
+    if bridged(&h, &there, &me).is_some()
+        && h.credit.links[&there].opened.is_none()
         && let Some(l) = theirs.filter(|l| l.terms.bridges.contains(&me))
     {
         let act = LedgerAct::Linked {
@@ -479,26 +585,22 @@ fn bridge(cx: Cx<'_>, here: GroupId, there: GroupId) -> Result<Vec<VerifiedEvent
         };
         out.extend(duty(cx, here, Payload::Ledger(act))?);
     }
-    // 2. Carry payments across.
-    let pending: Vec<(EventId, dualpower_state::credit::Transfer)> = h
-        .credit
-        .outgoing
-        .iter()
-        .filter(|(_, x)| x.group == there && x.delivery == Delivery::Sent)
-        .filter(|(_, x)| x.bridges.contains(&me))
-        .map(|(i, x)| (*i, x.clone()))
-        .collect();
-    for (origin, x) in pending {
-        // One bridge carries each payment, chosen by the payment's id, so two honest bridges
-        // do not race (one delivering while the other, seeing the credit used up, bounces);
-        // the others step in after a day, in case it is away.
-        let designated = x.bridges[usize::from(origin.0[0]) % x.bridges.len()];
-        if designated != me && cx.now < x.at.saturating_add(86_400_000) {
+    // 2. Carry the payments we were named for when they were made, even if the link has been
+    //    closed or we are no longer its bridge here since: they are delivered or paid back,
+    //    never stranded.
+    for (origin, x) in pending(&h, there, &me) {
+        if !due(cx, &origin, &x, &me) {
             continue;
         }
         // Re-read there: each credit changes its clearing account.
         let t = view(cx.store, cx.id, there, cx.now)?.state;
-        let result = if let Some(a) = t.credit.incoming.get(&origin) {
+        let result = if let Some(a) = t.credit.incoming.get(&(here, origin)) {
+            if !carries(a, &x) {
+                // Another bridge of this link credited something else for it: the audit
+                // shows it; we do not vouch for it.
+                tracing::warn!(%origin, "a payment across was credited with other terms");
+                continue;
+            }
             Ok(a.id)
         } else {
             match refusal_there(&t, &here, &me, &x) {
@@ -521,14 +623,14 @@ fn bridge(cx: Cx<'_>, here: GroupId, there: GroupId) -> Result<Vec<VerifiedEvent
                         None => continue,
                     }
                 }
-                Some(Bounce(why)) => Err(why),
+                Some(Bounce(why)) => Err(reason(why)),
             }
         };
         let settle = LedgerAct::Settle { origin, result };
         out.extend(duty(cx, here, Payload::Ledger(settle))?);
     }
     // 3. Mirror there's shared intents here.
-    if bridged(&t, &here, &me).is_some() {
+    if bridged(&h, &there, &me).is_some() && bridged(&t, &here, &me).is_some() {
         let gt = t.work.now;
         let mut n = 0;
         for (origin, p) in t.aid.intents.iter().filter(|(_, p)| p.intent.linked) {
@@ -537,7 +639,7 @@ fn bridge(cx: Cx<'_>, here: GroupId, there: GroupId) -> Result<Vec<VerifiedEvent
             } else {
                 0
             };
-            let shown = h.aid.mirrored.get(origin).map(|m| m.open);
+            let shown = h.aid.mirrored.get(&(there, *origin)).map(|m| m.open);
             // Nothing to show for one that closed before it was ever shown.
             if shown == Some(open) || (shown.is_none() && open == 0) {
                 continue;
@@ -583,7 +685,13 @@ fn refusal_there(
     if l.terms.bridges.is_empty() {
         return Some(Bounce(format!("{} closed its link", gname(t))));
     }
-    if !l.terms.bridges.contains(me) || l.opened.is_none() {
+    if !l.terms.bridges.contains(me) {
+        return Some(Bounce(format!(
+            "its bridge does not carry for {} any more",
+            gname(t)
+        )));
+    }
+    if l.opened.is_none() {
         return Some(Wait);
     }
     if !t.is_member(&x.to) {
@@ -592,18 +700,13 @@ fn refusal_there(
     let account = clearing_account(from);
     let after = balance_of(t, &account) - i128::from(x.amount);
     if after < -i128::from(l.terms.limit) {
-        return Some(Bounce(
-            format!(
-                "{} extends {} {} of credit to this group and {} of it is used",
-                gname(t),
-                amount_text(i128::from(l.terms.limit)),
-                t.constitution.credit.unit,
-                amount_text((-balance_of(t, &account)).max(0)),
-            )
-            .chars()
-            .take(MAX_LINK_TEXT_BYTES / 4)
-            .collect(),
-        ));
+        return Some(Bounce(format!(
+            "{} extends {} {} of credit to this group and {} of it is used",
+            gname(t),
+            amount_text(i128::from(l.terms.limit)),
+            t.constitution.credit.unit,
+            amount_text((-balance_of(t, &account)).max(0)),
+        )));
     }
     None
 }
