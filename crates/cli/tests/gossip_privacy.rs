@@ -94,6 +94,8 @@ impl Stranger {
                 swarm
                     .behaviour_mut()
                     .kad
+                    .as_mut()
+                    .unwrap()
                     .add_address(&target_peer, target.clone());
                 swarm.dial(target.clone()).unwrap();
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -101,7 +103,9 @@ impl Stranger {
                     tokio::select! {
                         _ = tick.tick() => {
                             if query {
-                                swarm.behaviour_mut().kad.get_closest_peers(PeerId::random());
+                                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                                    kad.get_closest_peers(PeerId::random());
+                                }
                             }
                         }
                         ev = swarm.select_next_some() => {

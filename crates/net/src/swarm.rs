@@ -62,6 +62,10 @@ pub struct NetConfig {
     /// the peer directory (tests on one machine, closed LANs). Off by default: only addresses
     /// the user gave (and mDNS found) may be private.
     pub allow_private_peers: bool,
+    /// Anonymous mode: the swarm runs over the transport given to
+    /// [`build_swarm_over`] (I2P) only, and nothing that announces or looks up addresses runs:
+    /// no mDNS, identify, Kademlia, AutoNAT or hole punching.
+    pub anonymous: bool,
 }
 
 impl Default for NetConfig {
@@ -72,6 +76,7 @@ impl Default for NetConfig {
             memory_only: false,
             idle_timeout: Duration::from_secs(120),
             allow_private_peers: false,
+            anonymous: false,
         }
     }
 }
@@ -99,12 +104,12 @@ mod combined {
         pub guard: DialGuard,
         /// Liveness.
         pub ping: ping::Behaviour,
-        /// Exchange of addresses and protocols.
-        pub identify: identify::Behaviour,
+        /// Exchange of addresses and protocols (off in anonymous mode).
+        pub identify: Toggle<identify::Behaviour>,
         /// LAN discovery.
         pub mdns: Toggle<mdns::tokio::Behaviour>,
-        /// WAN discovery.
-        pub kad: kad::Behaviour<kad::store::MemoryStore>,
+        /// WAN discovery (off in anonymous mode).
+        pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Live events, only with peers that proved membership.
         pub gossipsub: GatedGossip,
         /// Catch-up sync.
@@ -113,10 +118,10 @@ mod combined {
         pub relay_client: relay::client::Behaviour,
         /// Relaying for others (community peers).
         pub relay_server: Toggle<relay::Behaviour>,
-        /// Hole punching after a relayed connection.
-        pub dcutr: dcutr::Behaviour,
-        /// Learning whether we are publicly reachable.
-        pub autonat: autonat::Behaviour,
+        /// Hole punching after a relayed connection (off in anonymous mode).
+        pub dcutr: Toggle<dcutr::Behaviour>,
+        /// Learning whether we are publicly reachable (off in anonymous mode).
+        pub autonat: Toggle<autonat::Behaviour>,
     }
 }
 
@@ -194,7 +199,8 @@ impl Behaviour {
             .gossip()
             .with_peer_score(score_params(), score_thresholds())
             .map_err(setup)?;
-        let mdns = if cfg.mdns && !cfg.memory_only {
+        let clear = !cfg.anonymous;
+        let mdns = if cfg.mdns && !cfg.memory_only && clear {
             Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer).map_err(setup)?)
         } else {
             None
@@ -210,15 +216,20 @@ impl Behaviour {
             blocked: Default::default(),
             guard: DialGuard::new(cfg.allow_private_peers),
             ping: ping::Behaviour::default(),
-            identify: identify::Behaviour::new(
-                // Announce only external (confirmed or declared) addresses, never the
-                // interfaces we listen on; keep no cache of others' addresses to dial them by.
-                identify::Config::new(IDENTIFY_VERSION.into(), key.public())
-                    .with_hide_listen_addrs(true)
-                    .with_cache_size(0),
-            ),
+            identify: clear
+                .then(|| {
+                    identify::Behaviour::new(
+                        // Announce only external (confirmed or declared) addresses, never the
+                        // interfaces we listen on; keep no cache of others' addresses to dial
+                        // them by.
+                        identify::Config::new(IDENTIFY_VERSION.into(), key.public())
+                            .with_hide_listen_addrs(true)
+                            .with_cache_size(0),
+                    )
+                })
+                .into(),
             mdns: mdns.into(),
-            kad,
+            kad: clear.then_some(kad).into(),
             gossipsub,
             sync: request_response::Behaviour::new(
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
@@ -231,8 +242,10 @@ impl Behaviour {
                 .relay_server
                 .then(|| relay::Behaviour::new(peer, relay::Config::default()))
                 .into(),
-            dcutr: dcutr::Behaviour::new(peer),
-            autonat: autonat::Behaviour::new(peer, autonat::Config::default()),
+            dcutr: clear.then(|| dcutr::Behaviour::new(peer)).into(),
+            autonat: clear
+                .then(|| autonat::Behaviour::new(peer, autonat::Config::default()))
+                .into(),
         })
     }
 }
@@ -294,6 +307,58 @@ pub fn build_swarm_with_metrics(
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     Ok((swarm, registry))
+}
+
+/// A transport that already authenticates and multiplexes (as [`build_swarm_over`] takes).
+pub type Boxed =
+    libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// Builds the swarm for `key` over `transport` only (anonymous mode: an I2P transport, see
+/// `dualpower-i2p`), with `cfg.anonymous` set so nothing announces or looks up addresses.
+/// `upgrade` gets the node's key to authenticate (noise) and multiplex (yamux) the transport's
+/// raw streams, as the TCP transport does.
+pub fn build_swarm_over(
+    key: Keypair,
+    cfg: &NetConfig,
+    upgrade: impl FnOnce(&Keypair) -> Result<Boxed, NetError>,
+) -> Result<(Swarm<Behaviour>, Registry), NetError> {
+    let mut cfg = cfg.clone();
+    cfg.anonymous = true;
+    cfg.mdns = false;
+    cfg.relay_server = false;
+    let mut registry = Registry::default();
+    let metrics = &mut registry;
+    let idle = cfg.idle_timeout;
+    let transport = upgrade(&key)?;
+    let swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|_| transport)
+        .map_err(setup)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(setup)?
+        .with_behaviour(|k, relay| Behaviour::new(k, relay, &cfg, metrics).map_err(Box::from))
+        .map_err(setup)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    Ok((swarm, registry))
+}
+
+/// Upgrades raw streams of `transport` with noise (authenticated by `key`) and yamux, into what
+/// [`build_swarm_over`] takes.
+pub fn upgrade_raw<T>(transport: T, key: &Keypair) -> Result<Boxed, NetError>
+where
+    T: libp2p::Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
+    T::Error: Send + Sync + 'static,
+    T::Dial: Send + 'static,
+    T::ListenerUpgrade: Send + 'static,
+{
+    use libp2p::core::upgrade::Version;
+    Ok(transport
+        .upgrade(Version::V1)
+        .authenticate(noise::Config::new(key).map_err(setup)?)
+        .multiplex(yamux::Config::default())
+        .boxed())
 }
 
 /// Gossip messages received so far, before and after duplicate filtering: (all, unique).

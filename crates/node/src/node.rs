@@ -891,19 +891,18 @@ impl Node {
         for addr in peers {
             // The user gave these: they may be private (a LAN, a test on one machine).
             self.swarm.behaviour_mut().guard.trust(addr);
-            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer, addr.clone());
+            if let Some(Protocol::P2p(peer)) = addr.iter().last()
+                && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            {
+                kad.add_address(&peer, addr.clone());
                 seeded = true;
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
             }
         }
-        if seeded {
-            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        if seeded && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            let _ = kad.bootstrap();
         }
     }
 
@@ -2346,8 +2345,10 @@ impl Node {
         {
             addrs.push(a.clone());
         }
-        for addr in addrs {
-            self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            for addr in addrs {
+                kad.add_address(&peer, addr);
+            }
         }
     }
 
