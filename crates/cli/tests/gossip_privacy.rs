@@ -102,10 +102,8 @@ impl Stranger {
                 while !stop2.load(Ordering::SeqCst) {
                     tokio::select! {
                         _ = tick.tick() => {
-                            if query {
-                                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-                                    kad.get_closest_peers(PeerId::random());
-                                }
+                            if query && let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                                kad.get_closest_peers(PeerId::random());
                             }
                         }
                         ev = swarm.select_next_some() => {
