@@ -179,6 +179,20 @@ enum Command {
         /// it and try passphrases; traffic is not encrypted).
         #[arg(long)]
         web_public: bool,
+        /// Anonymous mode: talk to peers only through an embedded I2P router, so no peer and
+        /// no observer of the network learns this machine's IP address from Dual Power. No
+        /// TCP/QUIC listeners, no mDNS, no DHT. Slower: tunnels take tens of seconds to build.
+        #[arg(long, conflicts_with_all = ["listen", "relay_server"])]
+        anonymous: bool,
+        /// With --anonymous: join a local I2P test network described by FILE (as
+        /// `dualpower-i2p`'s devnet writes it) instead of the public I2P network.
+        #[arg(long, value_name = "FILE", requires = "anonymous")]
+        i2p_devnet: Option<std::path::PathBuf>,
+        /// With --anonymous on the public I2P network: fetch the first router addresses from the
+        /// public reseed servers when the router knows none yet (this HTTPS request reveals to
+        /// the reseed server that this machine runs I2P).
+        #[arg(long, requires = "anonymous")]
+        i2p_reseed: bool,
     },
     /// Print a new one-time link that logs a browser into the running node's web app.
     Web,
@@ -579,6 +593,9 @@ fn run(cli: Cli) -> Result<i32> {
             web,
             no_web,
             web_public,
+            anonymous,
+            i2p_devnet,
+            i2p_reseed,
         } => {
             let web = (!no_web).then_some(web);
             // With the web app and no passphrase at hand, the browser creates the identity.
@@ -612,6 +629,10 @@ fn run(cli: Cli) -> Result<i32> {
                     allow_private_peers,
                     web,
                     web_public,
+                    anonymous: anonymous.then_some(node_cmd::Anonymous {
+                        devnet: i2p_devnet,
+                        reseed: i2p_reseed,
+                    }),
                 },
             )
         }

@@ -26,6 +26,61 @@ pub struct ServeArgs {
     pub web: Option<std::net::SocketAddr>,
     /// The web app may listen on a non-loopback address.
     pub web_public: bool,
+    /// Anonymous mode (`--anonymous`): peers only through the embedded I2P router.
+    pub anonymous: Option<Anonymous>,
+}
+
+/// How anonymous mode reaches the I2P network.
+pub struct Anonymous {
+    /// A local test network's description (`--i2p-devnet`); none: the public I2P network.
+    pub devnet: Option<std::path::PathBuf>,
+    /// May fetch router addresses from the public reseed servers (`--i2p-reseed`).
+    pub reseed: bool,
+}
+
+/// The embedded I2P router and the transport over it, started before the node.
+struct I2p {
+    router: dualpower_i2p::I2pRouter,
+    transport: dualpower_i2p::I2pTransport,
+}
+
+/// Starts the router (data under `home/i2p`) and opens the node's I2P destination: this waits
+/// until the router has built its first tunnels.
+async fn start_i2p(home: &Path, a: &Anonymous, json: bool) -> Result<I2p> {
+    use dualpower_i2p::{DevnetInfo, I2pRouter, I2pTransport, RouterConfig, TransportConfig};
+    let dir = home.join("i2p");
+    let (cfg, devnet) = match &a.devnet {
+        Some(file) => {
+            let info = DevnetInfo::read(file)
+                .with_context(|| format!("reading the I2P devnet file {}", file.display()))?;
+            (RouterConfig::devnet(&dir, info), true)
+        }
+        None => (
+            RouterConfig::public(&dir, "0.0.0.0:0".parse()?, a.reseed),
+            false,
+        ),
+    };
+    if !json {
+        crate::out::line_or_drop("starting the embedded I2P router (anonymous mode)…");
+    }
+    let router = I2pRouter::start_on_own_runtime(cfg)
+        .await
+        .context("starting the embedded I2P router")?;
+    let tcfg = if devnet {
+        TransportConfig::devnet(router.sam_port(), router.dir())
+    } else {
+        TransportConfig::new(router.sam_port(), router.dir())
+    };
+    let transport = I2pTransport::new(tcfg)
+        .await
+        .context("opening this node's I2P destination")?;
+    if !json {
+        crate::out::line_or_drop(format!(
+            "I2P destination {} (peers reach this node only through I2P)",
+            transport.destination().b32()
+        ));
+    }
+    Ok(I2p { router, transport })
 }
 
 /// A running node's API.
@@ -349,14 +404,36 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
             let app = w.app.clone();
             tokio::spawn(async move { app.warm().await });
         }
+        let i2p = match &args.anonymous {
+            Some(a) => Some(start_i2p(&home, a, json).await?),
+            None => None,
+        };
+        let (listen, transport, router) = match i2p {
+            Some(I2p { router, transport }) => {
+                let own = transport.listen_addr().clone();
+                let make: dualpower_net::MakeTransport = Box::new(move |key| {
+                    transport
+                        .upgraded(key)
+                        .map_err(|e| dualpower_net::NetError::Setup(e.to_string()))
+                });
+                (
+                    vec![own],
+                    Some(dualpower_net::OwnTransport::new(make)),
+                    Some(router),
+                )
+            }
+            None => (args.listen, None, None),
+        };
         let cfg = NodeConfig {
             open_groups: false,
-            listen: args.listen,
+            listen,
             bootstrap: args.bootstrap,
             net: dualpower_net::NetConfig {
-                mdns: args.mdns,
+                mdns: args.mdns && transport.is_none(),
                 relay_server: args.relay_server,
                 allow_private_peers: args.allow_private_peers,
+                anonymous: transport.is_some(),
+                transport,
                 ..Default::default()
             },
         };
@@ -373,6 +450,9 @@ pub fn serve(ctx: &Ctx, args: ServeArgs) -> Result<i32> {
         printer.abort();
         if let Some(w) = web {
             w.task.abort();
+        }
+        if let Some(r) = router {
+            r.shutdown(std::time::Duration::from_secs(2)).await;
         }
         let _ = std::fs::remove_file(&api_path);
         result.map_err(anyhow::Error::from)

@@ -60,7 +60,13 @@ mod kind {
     pub const WORK: u64 = 25;
     pub const LEDGER: u64 = 26;
     pub const AID: u64 = 27;
+    pub const REACH: u64 = 28;
 }
+
+/// Most addresses in one [`Payload::Reach`].
+pub const MAX_REACH_ADDRS: usize = 4;
+/// Longest address in a [`Payload::Reach`], in bytes (an I2P address is about 600).
+pub const MAX_REACH_ADDR_BYTES: usize = 800;
 
 /// Most seals in one key-share event (a rotation for a larger group spans several events).
 pub const MAX_SEALS: usize = 500;
@@ -103,6 +109,14 @@ pub enum Payload {
     Profile {
         /// The name, as [`display_name`] accepts it.
         name: String,
+    },
+    /// Where the author's node can be reached (anonymous mode: its I2P address), so members'
+    /// nodes can dial it without any directory; its latest one counts. Sealed under the
+    /// group's epoch key like a post, so only members learn it.
+    Reach {
+        /// Multiaddresses, as text (1 to [`MAX_REACH_ADDRS`], each at most
+        /// [`MAX_REACH_ADDR_BYTES`] bytes).
+        addrs: Vec<String>,
     },
     /// Creates an invite: whoever holds the private half of `key` (handed out as an invite code)
     /// may ask to join until `expires`, at most `uses` different people.
@@ -913,6 +927,16 @@ impl Payload {
             Payload::Profile { name } => {
                 w.map(2).uint(0).uint(kind::PROFILE).uint(1).text(name);
             }
+            Payload::Reach { addrs } => {
+                w.map(2)
+                    .uint(0)
+                    .uint(kind::REACH)
+                    .uint(1)
+                    .array(addrs.len());
+                for a in addrs {
+                    w.text(a);
+                }
+            }
             Payload::Merge => {
                 w.map(1).uint(0).uint(kind::MERGE);
             }
@@ -1157,6 +1181,19 @@ impl Payload {
             kind::WORK => Payload::Work(Work::decode(fields.expect(1, "work")?)?),
             kind::LEDGER => Payload::Ledger(LedgerAct::decode(fields.expect(1, "ledger")?)?),
             kind::AID => Payload::Aid(AidAct::decode(fields.expect(1, "aid")?)?),
+            kind::REACH => {
+                let r = fields.expect(1, "addrs")?;
+                let n = r.array("addrs", MAX_REACH_ADDRS)?;
+                if n == 0 {
+                    return Err(PayloadError::Empty("addrs"));
+                }
+                let mut addrs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    addrs.push(r.text("addr", MAX_REACH_ADDR_BYTES)?.to_owned());
+                }
+                r.leave();
+                Payload::Reach { addrs }
+            }
             kind::PROFILE => {
                 let name = fields
                     .expect(1, "name")?
@@ -1221,6 +1258,7 @@ impl Payload {
             Payload::Ledger(a) => a.name(),
             Payload::Aid(a) => a.name(),
             Payload::Profile { .. } => "profile",
+            Payload::Reach { .. } => "reach",
             Payload::Unknown { .. } => "unknown",
         }
     }

@@ -162,8 +162,10 @@ fn payload() -> impl Strategy<Value = Payload> {
             .prop_map(|(parent, text)| Payload::Comment { parent, text }),
         (event_id(), text(16, MAX_REACTION_BYTES))
             .prop_map(|(target, reaction)| Payload::Reaction { target, reaction }),
-        // Kinds 1..=27 are known; an `Unknown` with such a number would not round-trip.
-        prop_oneof![Just(0u64), 28..=u64::MAX].prop_map(|kind| Payload::Unknown { kind }),
+        // Kinds 1..=28 are known; an `Unknown` with such a number would not round-trip.
+        prop_oneof![Just(0u64), 29..=u64::MAX].prop_map(|kind| Payload::Unknown { kind }),
+        proptest::collection::vec("/garlic64/[A-Za-z0-9~-]{1,40}", 1..=4)
+            .prop_map(|addrs| Payload::Reach { addrs }),
         work().prop_map(Payload::Work),
         ledger().prop_map(Payload::Ledger),
         aid().prop_map(Payload::Aid),

@@ -13,8 +13,10 @@ use thiserror::Error;
 const PREFIX: &str = "dpinvite1";
 /// Most node addresses in a code.
 pub const MAX_ADDRS: usize = 8;
-/// Longest address, in bytes.
-pub const MAX_ADDR_BYTES: usize = 300;
+/// Longest address, in bytes: an I2P address (`/garlic64/…/p2p/…`, anonymous mode) is about
+/// 600.
+pub const MAX_ADDR_BYTES: usize = 800;
+/// Longest code: eight addresses of an ordinary length, or a few I2P ones.
 const MAX_CODE_CHARS: usize = 4096;
 
 /// Why a code is not a valid invite code.

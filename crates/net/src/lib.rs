@@ -16,6 +16,7 @@ pub use protocol::{
     membership_message,
 };
 pub use swarm::{
-    Behaviour, BehaviourEvent, NetConfig, NetError, build_swarm, build_swarm_with_metrics,
-    gossip_received, node_keypair, topic_score_params,
+    Behaviour, BehaviourEvent, Boxed, MakeTransport, NetConfig, NetError, OwnTransport,
+    build_swarm, build_swarm_over, build_swarm_with_metrics, gossip_received, node_keypair,
+    topic_score_params, upgrade_raw,
 };

@@ -66,6 +66,32 @@ pub struct NetConfig {
     /// [`build_swarm_over`] (I2P) only, and nothing that announces or looks up addresses runs:
     /// no mDNS, identify, Kademlia, AutoNAT or hole punching.
     pub anonymous: bool,
+    /// The transport anonymous mode runs over (taken by the first swarm built with it).
+    pub transport: Option<OwnTransport>,
+}
+
+/// What builds a transport once the node's key is known (the key authenticates it).
+pub type MakeTransport = Box<dyn FnOnce(&Keypair) -> Result<Boxed, NetError> + Send>;
+
+/// A transport for [`NetConfig::transport`]: built once, by the first swarm that takes it.
+#[derive(Clone)]
+pub struct OwnTransport(std::sync::Arc<std::sync::Mutex<Option<MakeTransport>>>);
+
+impl OwnTransport {
+    /// Wraps `make`.
+    pub fn new(make: MakeTransport) -> Self {
+        OwnTransport(std::sync::Arc::new(std::sync::Mutex::new(Some(make))))
+    }
+
+    fn take(&self) -> Option<MakeTransport> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for OwnTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnTransport")
+    }
 }
 
 impl Default for NetConfig {
@@ -77,6 +103,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(120),
             allow_private_peers: false,
             anonymous: false,
+            transport: None,
         }
     }
 }
@@ -260,6 +287,16 @@ pub fn build_swarm_with_metrics(
     key: Keypair,
     cfg: &NetConfig,
 ) -> Result<(Swarm<Behaviour>, Registry), NetError> {
+    if cfg.anonymous {
+        let make = cfg
+            .transport
+            .as_ref()
+            .and_then(OwnTransport::take)
+            .ok_or_else(|| {
+                NetError::Setup("anonymous mode needs its transport (and it is used once)".into())
+            })?;
+        return build_swarm_over(key, cfg, make);
+    }
     let mut registry = Registry::default();
     let metrics = &mut registry;
     let idle = cfg.idle_timeout;

@@ -41,6 +41,14 @@ const MAX_STRIKES: u32 = 5;
 /// cheap round trip when in sync), so events fetched by sync, which are not re-gossiped, still
 /// spread after a partition heals, however the peers happen to be connected.
 const ANTI_ENTROPY_TICKS: u64 = 10;
+/// Anonymous mode: how often (ticks) given addresses whose peer is not connected are dialed
+/// again.
+const REDIAL_TICKS: u64 = 5;
+/// Most addresses anonymous mode keeps dialing.
+const MAX_REDIALS: usize = 32;
+/// What a node last wrote as its `Reach` in a group: the members then, the writing epoch, the
+/// addresses.
+type ReachSent = (Vec<PublicKey>, Option<EventId>, Vec<String>);
 /// Capacity of the command channel.
 pub const COMMAND_QUEUE: usize = 64;
 /// How long the node stays subscribed to a superseded epoch's topic (and keeps its gossip key),
@@ -612,6 +620,15 @@ struct Node {
     metrics: prometheus_client::registry::Registry,
     events_out: mpsc::Sender<NodeEvent>,
     relay_server: bool,
+    /// Anonymous mode (peers only over I2P): addresses we were given (bootstrap, invite codes,
+    /// dial commands) are dialed again while their peer is not connected, since a new I2P
+    /// destination is unreachable until its tunnels are known around the network.
+    anonymous: bool,
+    /// Those addresses (bounded by [`MAX_REDIALS`]).
+    redial: Vec<Multiaddr>,
+    /// Per group, the members and addresses of the last `Reach` this node wrote: written again
+    /// when either changes (a newcomer reads only what was sealed in the epochs it holds).
+    reach_sent: HashMap<GroupId, ReachSent>,
     open_groups: bool,
     network: dualpower_core::NetworkId,
     caches: HashMap<GroupId, GroupCache>,
@@ -842,6 +859,9 @@ impl Node {
             metrics,
             events_out,
             relay_server: cfg.net.relay_server,
+            anonymous: cfg.net.anonymous,
+            redial: Vec::new(),
+            reach_sent: HashMap::new(),
             open_groups: cfg.open_groups,
             network,
             caches: HashMap::new(),
@@ -885,10 +905,93 @@ impl Node {
         }
     }
 
+    /// In anonymous mode, remembers `addr` (given by the user) to dial again until its peer is
+    /// connected.
+    fn keep_dialing(&mut self, addr: &Multiaddr) {
+        if self.anonymous && !self.redial.contains(addr) {
+            if self.redial.len() == MAX_REDIALS {
+                self.redial.remove(0);
+            }
+            self.redial.push(addr.clone());
+        }
+    }
+
+    /// Anonymous mode: our I2P address goes into each group we are a member of (sealed, so only
+    /// members learn it), written again when it changes; the addresses other members wrote
+    /// there are dialed (and dialed again while not connected). This is how members find each
+    /// other with no directory: after a restart, a node dials from its own copy of the log.
+    fn reach(&mut self, g: GroupId, st: &GroupState, now: u64) -> Vec<VerifiedEvent> {
+        let me = self.identity.public();
+        if !self.anonymous || !st.is_member(&me) {
+            return Vec::new();
+        }
+        let known = match block(|| crate::ops::reach_addrs(&self.store, &self.identity, g, now)) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(group = %g, error = %e, "cannot read members' addresses");
+                return Vec::new();
+            }
+        };
+        let garlic = |a: &Multiaddr| matches!(a.iter().next(), Some(Protocol::Garlic64(_)));
+        let mine: Vec<String> = self
+            .listen
+            .iter()
+            .filter(|a| garlic(a))
+            .take(dualpower_core::payload::MAX_REACH_ADDRS)
+            .map(ToString::to_string)
+            .collect();
+        let mut written = Vec::new();
+        // Written on start and again whenever the members or the writing epoch change: a
+        // newcomer holds only the keys of epochs from its admission on, so it reads only a
+        // `Reach` sealed since.
+        let members: Vec<PublicKey> = st.members.keys().copied().collect();
+        let sent = (members, st.writing_epoch(), mine);
+        if !sent.2.is_empty() && self.reach_sent.get(&g) != Some(&sent) {
+            let addrs = sent.2.clone();
+            match block(|| crate::ops::write_reach(&self.store, &self.identity, g, addrs, now)) {
+                Ok(evs) => {
+                    written = evs;
+                    self.reach_sent.insert(g, sent);
+                }
+                Err(e) => tracing::warn!(group = %g, error = %e, "cannot write our address"),
+            }
+        }
+        for (member, addrs) in known {
+            if member == me || !st.is_member(&member) {
+                continue;
+            }
+            for a in addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
+                if garlic(&a) {
+                    // A member wrote it into the group's signed log: dial it like an address
+                    // from an invite code, without the directory's backoff.
+                    self.swarm.behaviour_mut().guard.trust(&a);
+                    self.keep_dialing(&a);
+                }
+            }
+        }
+        written
+    }
+
+    /// Anonymous mode: dials again every remembered address whose peer is not connected.
+    fn redial(&mut self) {
+        let again: Vec<Multiaddr> = self
+            .redial
+            .iter()
+            .filter(|a| last_peer(a).is_none_or(|p| !self.connected.contains_key(&p)))
+            .cloned()
+            .collect();
+        for addr in again {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, error = %e, "cannot dial again");
+            }
+        }
+    }
+
     /// Dials the bootstrap peers (and seeds Kademlia with those whose peer id is known).
     fn bootstrap(&mut self, peers: &[Multiaddr]) {
         let mut seeded = false;
         for addr in peers {
+            self.keep_dialing(addr);
             // The user gave these: they may be private (a LAN, a test on one machine).
             self.swarm.behaviour_mut().guard.trust(addr);
             if let Some(Protocol::P2p(peer)) = addr.iter().last()
@@ -926,6 +1029,9 @@ impl Node {
         self.expire_held();
         if ticks.is_multiple_of(ANTI_ENTROPY_TICKS) {
             self.anti_entropy();
+        }
+        if self.anonymous && ticks.is_multiple_of(REDIAL_TICKS) {
+            self.redial();
         }
     }
 
@@ -1502,6 +1608,8 @@ impl Node {
             Ok(w) => written.extend(w),
             Err(e) => tracing::warn!(group = %g, error = %e, "cannot do the group's work duties"),
         }
+        // Anonymous mode: tell the group where we are, and dial the members who told us.
+        written.extend(self.reach(g, st, now));
         // Charge demurrage; as a bridge, open links, carry payments across, mirror offers.
         match block(|| crate::ops::ledger_duties(&self.store, &self.identity, g, now)) {
             Ok(w) => written.extend(w),
@@ -1920,6 +2028,7 @@ impl Node {
         for a in addrs {
             // An invite code the user holds: its addresses are the user's to dial.
             self.swarm.behaviour_mut().guard.trust(&a);
+            self.keep_dialing(&a);
             let _ = self.swarm.dial(a);
         }
         Ok(out.value)
@@ -1971,6 +2080,7 @@ impl Node {
             }
             _ => {
                 self.swarm.behaviour_mut().guard.trust(&addr);
+                self.keep_dialing(&addr);
                 self.swarm.dial(addr).map_err(|e| e.to_string())
             }
         }
@@ -2256,6 +2366,17 @@ impl Node {
 
     fn on_behaviour(&mut self, ev: BehaviourEvent) {
         match ev {
+            // A connection that stops answering pings is dead (over I2P a peer that restarted
+            // leaves the old stream open on our side, and its router refuses the peer's new
+            // stream while that one lives): close it, so the peer can reach us again.
+            BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                connection,
+                result: Err(e),
+            }) if self.anonymous && !matches!(e, libp2p::ping::Failure::Unsupported) => {
+                tracing::debug!(%peer, error = %e, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
+            }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,

@@ -35,7 +35,8 @@ use serde_json::Value;
 
 pub use constitution::ConstitutionArgs;
 pub use content::{
-    DirectView, direct_messages, display_names, feed, feed_and_names, removal_reasons,
+    DirectView, direct_messages, display_names, feed, feed_and_names, reach_addrs, removal_reasons,
+    write_reach,
 };
 pub use decisions::attest_closed;
 pub use keys::{View, execute, run_agent, view};

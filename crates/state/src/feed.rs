@@ -198,8 +198,8 @@ impl Feed {
                 Payload::Unknown { kind } => {
                     feed.rejected.push((ev.id(), Rejection::UnknownKind(kind)))
                 }
-                // Display names: see `names`.
-                Payload::Profile { .. } => {}
+                // Display names: see `names`; node addresses: the node reads them.
+                Payload::Profile { .. } | Payload::Reach { .. } => {}
                 // Decisions travel encrypted; the decision views show them.
                 p if crate::decisions::owns(&p) => {}
                 _ if h.flags & FLAG_ENCRYPTED != 0 => {

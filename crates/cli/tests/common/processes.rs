@@ -388,16 +388,45 @@ impl Node {
             listen.starts_with("/ip4/127.0.0.1/tcp/"),
             "not loopback: {listen}"
         );
+        let mut args = vec!["serve", "--no-mdns", "--listen", listen];
+        args.extend_from_slice(extra);
+        for b in bootstrap {
+            assert!(b.starts_with("/ip4/127.0.0.1/tcp/"), "not loopback: {b}");
+            args.extend(["--bootstrap", *b]);
+        }
+        let node = Node::launch(net, name, &args, DEADLINE);
+        assert!(
+            node.addr.starts_with("/ip4/127.0.0.1/tcp/") && node.addr.contains("/p2p/"),
+            "{}",
+            node.addr
+        );
+        node
+    }
+
+    #[allow(dead_code)] // only the anonymous-mode tests
+    /// A node in anonymous mode (`serve --anonymous`), its embedded I2P router joining the
+    /// local test network that `devnet` (a file) describes. Returns once it listens on its I2P
+    /// address and its local API answers (its router has built its first tunnels by then).
+    fn start_anonymous(net: &Net, name: &str, devnet: &Path) -> Node {
+        let devnet = devnet.to_str().unwrap();
+        let args = ["serve", "--anonymous", "--i2p-devnet", devnet];
+        let node = Node::launch(net, name, &args, Duration::from_secs(180));
+        assert!(
+            node.addr.starts_with("/garlic64/") && node.addr.contains("/p2p/"),
+            "{}",
+            node.addr
+        );
+        node
+    }
+
+    /// Runs `serve` with `args` on `name`'s home; waits (up to `within`) until it prints where
+    /// it listens and its local API answers.
+    fn launch(net: &Net, name: &str, args: &[&str], within: Duration) -> Node {
         let home = net.home(name);
         let n = net.started.fetch_add(1, Ordering::SeqCst);
         let stderr_path = net.tmp.path().join(format!("{name}-serve-{n}.log"));
         let mut cmd = net.cmd(&home);
-        cmd.args(["serve", "--no-mdns", "--listen", listen]);
-        cmd.args(extra);
-        for b in bootstrap {
-            assert!(b.starts_with("/ip4/127.0.0.1/tcp/"), "not loopback: {b}");
-            cmd.args(["--bootstrap", b]);
-        }
+        cmd.args(args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr_path).unwrap())
@@ -423,7 +452,7 @@ impl Node {
             addr: String::new(),
             peer: String::new(),
         };
-        let addr = wait_for(format!("{name} to listen"), DEADLINE, || {
+        let addr = wait_for(format!("{name} to listen"), within, || {
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("{name} exited early ({status}): {}", node.diagnostics());
             }
@@ -438,16 +467,18 @@ impl Node {
                 _ => Err(format!("stdout so far: {lines:?}")),
             }
         });
-        assert!(
-            addr.starts_with("/ip4/127.0.0.1/tcp/") && addr.contains("/p2p/"),
-            "{addr}"
-        );
         node.peer = addr.rsplit('/').next().unwrap().to_owned();
         node.addr = addr;
         // `api.json` is written before the API line is printed; check the node answers.
         let status = net.ok_json(&node.home, &["status"]);
         assert_eq!(status["node"]["peer_id"], node.peer.as_str(), "{status}");
         node
+    }
+
+    /// The process id of the running `serve`.
+    #[allow(dead_code)] // only the anonymous-mode tests
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 
     fn diagnostics(&self) -> String {

@@ -218,6 +218,46 @@ pub fn display_names(
     )))
 }
 
+/// Every member's latest node addresses in `group` ([`Payload::Reach`], the highest seq of
+/// each author's that our keys open).
+pub fn reach_addrs(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    now: u64,
+) -> Result<BTreeMap<PublicKey, Vec<String>>, OpError> {
+    let v = view(store, id, group, now)?;
+    let mut latest: BTreeMap<PublicKey, (u64, Vec<String>)> = BTreeMap::new();
+    super::opened::with_opened(store, id, group, &v, |events, opened| {
+        for ev in events {
+            let Some(plain) = opened.get(&ev.id()) else {
+                continue;
+            };
+            if let Ok(Payload::Reach { addrs }) = Payload::decode(plain) {
+                let h = ev.header();
+                let e = latest.entry(h.author).or_insert((h.seq, Vec::new()));
+                if h.seq >= e.0 {
+                    *e = (h.seq, addrs);
+                }
+            }
+        }
+    });
+    Ok(latest.into_iter().map(|(k, (_, a))| (k, a)).collect())
+}
+
+/// Writes our node's addresses into `group`, sealed like a post (see [`Payload::Reach`]).
+pub fn write_reach(
+    store: &Store,
+    id: &Identity,
+    group: GroupId,
+    addrs: Vec<String>,
+    now: u64,
+) -> Result<Vec<dualpower_core::VerifiedEvent>, OpError> {
+    let payload = Payload::Reach { addrs };
+    super::write::check_encoding(&payload)?;
+    write_content(Cx { store, id, now }, group, payload.encode())
+}
+
 /// Why each removed member was removed, as far as this member can read it: a removal's reason
 /// travels as an encrypted comment on the removal by its author (the removal itself stays
 /// clear, since every node must know who is a member), written under the epoch that excludes the
