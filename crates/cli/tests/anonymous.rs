@@ -8,10 +8,9 @@
 //!   every socket either process holds is on 127.0.0.1 (the router's, its SAM control ports and
 //!   the local API's): no socket on another interface, so no mDNS;
 //! - a clear-net node given the same kind of invite cannot reach the group (it has no way to
-//!   dial an I2P address) and so never joins.
-//!
-//! Not yet here (issue 16 continues): a node that restarts with the same destination does not
-//! reach its peers again within minutes (its peer's router keeps the old streaming session).
+//!   dial an I2P address) and so never joins;
+//! - restart: B stops (its router and tunnels with it), A posts, B starts again with new
+//!   tunnels, finds A from the group's log, and the sync resumes with nothing lost.
 //!
 //! Every wait has a deadline; every child process is killed when its guard drops. The I2P
 //! clock is real (tunnels take seconds to build), so this test takes a minute or more.
@@ -177,6 +176,14 @@ fn two_members_run_a_group_over_i2p_and_a_clear_net_node_cannot_reach_it() {
     );
     c.stop();
 
+    // B stops; A posts; B comes back with new tunnels and catches up.
+    b.stop();
+    net.post(&a_home, &group, "while you were away");
+    let b = Node::start_anonymous(&net, "b", &devnet_file);
+    net.wait_post(&b_home, &group, "while you were away", I2P);
+    net.wait_post(&b_home, &group, "meeting moved to thursday", DEADLINE);
+    eprintln!("B caught up after its restart at {:?}", t.elapsed());
+    only_loopback(&b);
     a.stop();
     b.stop();
     rt.block_on(devnet.shutdown());

@@ -191,9 +191,16 @@ fn refused(addr: Multiaddr, e: AddrError) -> I2pTransportError {
 /// yamux) inside `SwarmBuilder::with_other_transport(|k| t.upgraded(k).map_err(Into::into))`,
 /// or `.upgrade(…)` it yourself.
 pub struct I2pTransport {
-    /// The SAM session: owns the control socket, so dropping the transport removes the
-    /// destination from the router.
-    session: Session<style::Stream>,
+    /// The SAM session of the node's own (persistent) destination, which peers dial: owns the
+    /// control socket, so dropping the transport removes the destination from the router.
+    /// Held, never read: its streams arrive through `forward`.
+    _session: Session<style::Stream>,
+    /// A fresh destination for this run, which this node dials from. A router that spoke with
+    /// one of our destinations before we restarted keeps its end-to-end (ratchet) session
+    /// with it and goes on encrypting to state we lost, so it cannot answer a new stream from
+    /// the same destination until that session expires; dialing from a new destination each
+    /// run starts clean. Noise authenticates the peer whichever destination carries it.
+    outbound: Session<style::Stream>,
     local: PublicDestination,
     listen_addr: Multiaddr,
     /// Receives the streams the router forwards (127.0.0.1, ephemeral port).
@@ -232,7 +239,14 @@ impl I2pTransport {
                 key
             }
         };
-        let mut session = open_session(&cfg, &key).await?;
+        let mut session = open_session(
+            &cfg,
+            DestinationKind::Persistent {
+                private_key: key.sam_key().to_owned(),
+            },
+        )
+        .await?;
+        let outbound = open_session(&cfg, DestinationKind::Transient).await?;
         let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(I2pTransportError::Listener)?;
@@ -257,7 +271,8 @@ impl I2pTransport {
         }
         let local = key.public().clone();
         Ok(Self {
-            session,
+            _session: session,
+            outbound,
             listen_addr: local.to_multiaddr(),
             local,
             forward,
@@ -341,13 +356,11 @@ async fn generate(sam_port: u16, limit: Duration) -> Result<PrivateDestination, 
 /// session of it (`DUPLICATE_DEST`, e.g. a restart right after a stop).
 async fn open_session(
     cfg: &TransportConfig,
-    key: &PrivateDestination,
+    destination: DestinationKind,
 ) -> Result<Session<style::Stream>, I2pTransportError> {
     let options = SessionOptions {
         samv3_tcp_port: cfg.sam_port,
-        destination: DestinationKind::Persistent {
-            private_key: key.sam_key().to_owned(),
-        },
+        destination,
         inbound_len: cfg.tunnel_hops,
         outbound_len: cfg.tunnel_hops,
         inbound_quantity: cfg.tunnels,
@@ -487,7 +500,7 @@ impl Transport for I2pTransport {
         let permit = Arc::clone(&self.dials).try_acquire_owned().map_err(|_| {
             TransportError::Other(I2pTransportError::TooManyDials { limit: MAX_DIALS })
         })?;
-        let connect = self.session.connect_detached(&dest.to_base64());
+        let connect = self.outbound.connect_detached(&dest.to_base64());
         let after = self.dial_timeout;
         Ok(async move {
             let _permit = permit;

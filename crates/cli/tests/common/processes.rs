@@ -116,6 +116,9 @@ impl Net {
             .env_remove("DUALPOWER_PROGRESS")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        if let Ok(f) = std::env::var("NODE_TEST_LOG") {
+            c.env("RUST_LOG", f);
+        }
         c
     }
 
