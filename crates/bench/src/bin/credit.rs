@@ -33,7 +33,7 @@ fn main() {
         let mut runs = Vec::new();
         let mut refused = 0;
         let mut charged = 0u128;
-        let every = if ticks == 0 { u64::MAX } else { n / ticks };
+        let every = n.checked_div(ticks).unwrap_or(u64::MAX).max(1);
         for _ in 0..5 {
             let (w, c) = (Instant::now(), thread_cpu());
             let mut l: Ledger<u32, u64> = Ledger::default();
@@ -48,7 +48,7 @@ fn main() {
                 {
                     refused += 1;
                 }
-                if (i as u64 + 1) % every == 0 {
+                if (i as u64 + 1).is_multiple_of(every) {
                     let paid = l.levy(i as u64, &u32::MAX, 100, |p| *p < horizon, |_| false);
                     charged += paid.iter().map(|(_, x)| u128::from(*x)).sum::<u128>();
                 }

@@ -116,6 +116,8 @@ impl Net {
             .env_remove("DUALPOWER_PROGRESS")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        // To see a node's logs in its stderr file while debugging a test:
+        // NODE_TEST_LOG="warn,dualpower_node=debug" cargo test …
         if let Ok(f) = std::env::var("NODE_TEST_LOG") {
             c.env("RUST_LOG", f);
         }
