@@ -16,12 +16,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::ledger::{bal, proposal, terms};
 use common::*;
 
 use dualpower_core::aid::{AidAct, Category, Intent};
-use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText};
+use dualpower_core::decision::Ballot;
 use dualpower_core::ledger::{
-    CreditRules, DEMURRAGE_PERIOD_MS, LedgerAct, LinkTerms, clearing_account, commons_account,
+    CreditRules, DEMURRAGE_PERIOD_MS, LedgerAct, clearing_account, commons_account,
 };
 use dualpower_core::{Constitution, EventId, GroupId, Payload, PublicKey, Rule, VerifiedEvent};
 use dualpower_state::aid::Mirrored;
@@ -124,35 +125,6 @@ fn settle(
 
 fn linked(s: &mut Scenario, by: &'static str, group: GroupId, decision: EventId) -> VerifiedEvent {
     ledger(s, by, LedgerAct::Linked { group, decision })
-}
-
-fn terms(name: &str, limit: u64, bridges: &[PublicKey]) -> LinkTerms {
-    LinkTerms {
-        name: name.into(),
-        limit,
-        bridges: bridges.to_vec(),
-    }
-}
-
-fn bal(st: &GroupState, who: &PublicKey) -> i128 {
-    st.credit.balances.get(who).copied().unwrap_or(0)
-}
-
-/// A proposal whose action is `act`, by the constitution's default method.
-fn proposal(act: LedgerAct) -> Proposal {
-    Proposal {
-        text: ProposalText {
-            title: "Our ledger".into(),
-            body: String::new(),
-            options: Vec::new(),
-        },
-        method: Method::default(),
-        electorate: Electorate::Members,
-        topic: String::new(),
-        voting: true,
-        deadline: 0,
-        action: Payload::Ledger(act).encode(),
-    }
 }
 
 /// `voters[0]` proposes `act`, every one of `voters` votes yes, and `voters[0]` closes it.

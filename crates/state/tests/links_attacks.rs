@@ -7,15 +7,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::ledger::{bal, proposal, terms};
 use common::*;
 
 use dualpower_core::aid::{AidAct, Category, Intent};
-use dualpower_core::decision::{Ballot, Electorate, Method, Proposal, ProposalText};
+use dualpower_core::decision::Ballot;
 use dualpower_core::ledger::{
-    CreditRules, DEMURRAGE_PERIOD_MS, LedgerAct, LinkTerms, clearing_account, commons_account,
+    CreditRules, DEMURRAGE_PERIOD_MS, LedgerAct, clearing_account, commons_account,
 };
 use dualpower_core::{Constitution, EventId, GroupId, Payload, PublicKey, VerifiedEvent};
-use dualpower_state::GroupState;
 
 const A_NAMES: [&str; 3] = ["ann", "bridge", "carl"];
 /// B has a second bridge, `cbridge`, for its link to a third group C that A never named.
@@ -32,34 +32,6 @@ fn heads(s: &Scenario) -> Vec<EventId> {
 fn ledger(s: &mut Scenario, by: &'static str, act: LedgerAct) -> VerifiedEvent {
     let deps = heads(s);
     s.write(by, Payload::Ledger(act), &deps, T)
-}
-
-fn terms(name: &str, limit: u64, bridges: &[PublicKey]) -> LinkTerms {
-    LinkTerms {
-        name: name.into(),
-        limit,
-        bridges: bridges.to_vec(),
-    }
-}
-
-fn bal(st: &GroupState, who: &PublicKey) -> i128 {
-    st.credit.balances.get(who).copied().unwrap_or(0)
-}
-
-fn proposal(act: LedgerAct) -> Proposal {
-    Proposal {
-        text: ProposalText {
-            title: "Our ledger".into(),
-            body: String::new(),
-            options: Vec::new(),
-        },
-        method: Method::default(),
-        electorate: Electorate::Members,
-        topic: String::new(),
-        voting: true,
-        deadline: 0,
-        action: Payload::Ledger(act).encode(),
-    }
 }
 
 /// `voters[0]` proposes `act`, each of `voters` votes yes, `voters[0]` closes; every event

@@ -2,6 +2,8 @@
 //! event by named authors with deterministic keys, derived with [`GroupState::derive`].
 #![allow(dead_code)]
 
+pub mod ledger;
+
 use std::collections::BTreeMap;
 
 use dualpower_core::payload::{join_proof_message, prekey_proof_message};
