@@ -315,6 +315,9 @@ pub struct Constitution {
     pub work: WorkRules,
     /// The mutual-credit ledger (field 13, left out at its default).
     pub credit: CreditRules,
+    /// Members reach each other only over I2P (anonymous mode): a node that is not in
+    /// anonymous mode does not sync the group with anyone (field 14, left out when false).
+    pub anonymous: bool,
 }
 
 /// Default voice credits per member per period.
@@ -338,6 +341,7 @@ impl Default for Constitution {
             block_override: None,
             work: WorkRules::default(),
             credit: CreditRules::default(),
+            anonymous: false,
         }
     }
 }
@@ -410,6 +414,7 @@ impl Constitution {
             self.block_override.is_some(),
             work,
             credit,
+            self.anonymous,
         ]
         .iter()
         .filter(|b| **b)
@@ -453,10 +458,13 @@ impl Constitution {
             w.uint(13);
             self.credit.encode(w);
         }
+        if self.anonymous {
+            w.uint(14).bool(true);
+        }
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Constitution, PayloadError> {
-        let n = r.map("constitution", 13)?;
+        let n = r.map("constitution", 14)?;
         if n < 7 {
             return Err(PayloadError::Invalid(format!(
                 "constitution has {n} fields, not 7 to 13"
@@ -511,6 +519,7 @@ impl Constitution {
             (d.vote.clone(), d.credits, d.credit_period_days, None);
         let mut work = d.work.clone();
         let mut credit = d.credit.clone();
+        let mut anonymous = false;
         let mut prev = 7;
         for _ in 7..n {
             let k = r.key(Some(prev))?;
@@ -557,6 +566,10 @@ impl Constitution {
                     credit = CreditRules::decode(r)?;
                     credit == d.credit
                 }
+                14 => {
+                    anonymous = r.bool()?;
+                    !anonymous
+                }
                 other => {
                     return Err(PayloadError::UnknownField {
                         kind: kind::GROUP_GENESIS,
@@ -585,6 +598,7 @@ impl Constitution {
             block_override,
             work,
             credit,
+            anonymous,
         };
         c.check()?;
         Ok(c)
@@ -1322,6 +1336,31 @@ impl<'a> Fields<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn anonymous_only_round_trips_and_false_is_left_out() {
+        use crate::cbor::Writer;
+        let c = Constitution {
+            anonymous: true,
+            ..Constitution::default()
+        };
+        let mut w = Writer::default();
+        c.encode(&mut w);
+        let bytes = w.into_bytes();
+        let mut r = crate::cbor::Reader::new(&bytes, 8);
+        assert_eq!(Constitution::decode(&mut r), Ok(c));
+        // The default constitution keeps its encoding (no field 14).
+        let mut w = Writer::default();
+        Constitution::default().encode(&mut w);
+        let plain = w.into_bytes();
+        assert_eq!(plain.len() + 2, bytes.len(), "only `14: true` is added");
+        // A written `false` is a second encoding of the default: refused.
+        let mut forged = bytes.clone();
+        let last = forged.len() - 1;
+        forged[last] = 0xf4;
+        let mut r = crate::cbor::Reader::new(&forged, 8);
+        assert!(Constitution::decode(&mut r).is_err());
+    }
+
     use super::*;
 
     #[test]

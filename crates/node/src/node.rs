@@ -522,6 +522,9 @@ struct GroupCache {
     removed: HashSet<PublicKey>,
     /// Where our own join stands by this state (see [`JoinStatus`]).
     me: MyJoin,
+    /// The group requires anonymous mode (constitution): a node not in it syncs the group
+    /// with nobody, proving and accepting no proof of it.
+    anonymous_only: bool,
 }
 
 /// Our own standing in a group by its derived state.
@@ -1211,6 +1214,9 @@ impl Node {
 
     /// Whether we can prove `group` (as a member, or with an invite we hold).
     fn can_prove(&self, group: &GroupId) -> bool {
+        if self.refuses_clear(group) {
+            return false;
+        }
         self.caches.get(group).is_some_and(|c| c.member)
             || block(|| crate::ops::invite_keys(&self.store, &self.identity, group))
                 .is_ok_and(|v| !v.is_empty())
@@ -1227,7 +1233,17 @@ impl Node {
     /// to be one of the joiners who used it (so a used code in other hands opens nothing), and
     /// no invite is taken from someone who also proves an identity the group removed (its join
     /// would not be acted on: it is told why instead, see `refusal`).
+    /// Whether `group` requires anonymous mode and this node is not in it: then it neither
+    /// proves the group to peers nor accepts their proofs of it, so nothing of the group
+    /// travels over a clear-net connection.
+    fn refuses_clear(&self, group: &GroupId) -> bool {
+        !self.anonymous && self.caches.get(group).is_some_and(|c| c.anonymous_only)
+    }
+
     fn judge(&self, group: &GroupId, proof: &Proof, companions: &[PublicKey]) -> Option<Proved> {
+        if self.refuses_clear(group) {
+            return None;
+        }
         let invite = proof.invite.map(EventId);
         let c = self.caches.get(group);
         if c.is_none_or(|c| c.members.is_empty()) {
@@ -1644,6 +1660,7 @@ impl Node {
             witness: witness_times(st, &view.events, &self.identity.public()),
             removed: st.removed.keys().copied().collect(),
             me: MyJoin::of(st, &self.identity.public()),
+            anonymous_only: st.constitution.anonymous,
         };
         // Peers whose proofs the new state no longer bears out lose the group at once.
         let judged = !cache.members.is_empty();

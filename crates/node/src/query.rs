@@ -425,6 +425,7 @@ fn members(store: &Store, id: &Identity, g: GroupId, now: u64) -> Result<Value, 
                 "invite": c.invite.to_text(), "admission": c.admission.to_text(),
                 "removal": c.removal.to_text(), "amend": c.amend.to_text(), "roles": c.roles,
                 "history": c.history, "forget_after_days": c.forget_after_days,
+                "anonymous_only": c.anonymous,
                 "work": crate::work::rules_json(&c.work),
                 "credit": {
                     "unit": c.credit.unit,

@@ -81,6 +81,10 @@ pub struct ConstitutionArgs {
     /// e.g. `1` or `0.5` (at most 10; `0` = none, the default).
     #[cfg_attr(feature = "clap", arg(long))]
     pub demurrage: Option<String>,
+    /// `true`: members reach each other only over I2P (`serve --anonymous`); a node not in
+    /// anonymous mode does not sync the group with anyone.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub anonymous_only: Option<bool>,
 }
 
 impl ConstitutionArgs {
@@ -88,7 +92,8 @@ impl ConstitutionArgs {
     pub const FLAGS: &'static str = "--invite, --admission, --removal, --amend, --roles, \
          --history, --forget-after-days, --vote-method, --credits, --credit-period-days, \
          --block-override, --task-rule, --confirmations, --half-life-days, --seeds, --domains, \
-         --rotate, --reveal-hours, --credit-unit, --default-limit, --limit-rule, --demurrage";
+         --rotate, --reveal-hours, --credit-unit, --default-limit, --limit-rule, --demurrage, \
+         --anonymous-only";
 
     /// These changes as the flags a person types (`--history false --amend vote`), to suggest
     /// the command that makes them another way.
@@ -129,6 +134,7 @@ impl ConstitutionArgs {
         put("default-limit", self.default_limit.clone());
         put("limit-rule", self.limit_rule.clone());
         put("demurrage", self.demurrage.clone());
+        put("anonymous-only", self.anonymous_only.map(|a| a.to_string()));
         f.join(" ")
     }
 
@@ -157,6 +163,7 @@ impl ConstitutionArgs {
             default_limit,
             limit_rule,
             demurrage,
+            anonymous_only,
         } = self;
         invite.is_none()
             && admission.is_none()
@@ -180,6 +187,7 @@ impl ConstitutionArgs {
             && default_limit.is_none()
             && limit_rule.is_none()
             && demurrage.is_none()
+            && anonymous_only.is_none()
     }
 
     /// The constitution `base` with these changes. Seeds are resolved among `members` (keys
@@ -294,6 +302,9 @@ impl ConstitutionArgs {
         }
         if let Some(r) = &self.limit_rule {
             c.credit.limits = Rule::parse(r).map_err(e)?;
+        }
+        if let Some(a) = self.anonymous_only {
+            c.anonymous = a;
         }
         if let Some(d) = &self.demurrage {
             // Hundredths of a percent are basis points.
