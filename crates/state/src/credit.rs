@@ -551,30 +551,7 @@ impl CreditBook {
                 to,
                 amount,
                 memo,
-            } => {
-                let terms = self.open_link(cx, name, &group, false)?;
-                let bridges = terms.bridges.clone();
-                let limit = self.limit_at(cx, &cx.author);
-                let account = clearing_account(&group);
-                self.pay_at(cx, name, cx.author, account, amount, limit)?;
-                self.st.outgoing.insert(
-                    cx.id,
-                    Transfer {
-                        group,
-                        from: cx.author,
-                        to,
-                        amount,
-                        memo: memo.clone(),
-                        bridges,
-                        delivery: Delivery::Sent,
-                        settled_by: None,
-                        at: cx.timestamp,
-                        kept: false,
-                    },
-                );
-                self.moved(cx.id, cx.author, account, amount, memo, None, cx.timestamp);
-                Ok(Effect::act(Act::Marker))
-            }
+            } => self.pay_out(cx, group, to, amount, memo),
             LedgerAct::PayIn {
                 group,
                 origin,
@@ -582,38 +559,86 @@ impl CreditBook {
                 to,
                 amount,
                 memo,
-            } => {
-                let limit = self.open_link(cx, name, &group, true)?.limit;
-                if let Some(a) = self.st.incoming.get(&(group, origin)) {
-                    return Err(no(
-                        name,
-                        format!("that payment was credited already, by {}", a.id),
-                    ));
-                }
-                if !cx.is_member(&to) {
-                    return Err(Refusal::TargetNotMember(to));
-                }
-                let account = clearing_account(&group);
-                self.pay_at(cx, name, account, to, amount, limit)?;
-                self.st.incoming.insert(
-                    (group, origin),
-                    Arrival {
-                        id: cx.id,
-                        group,
-                        from,
-                        to,
-                        amount,
-                        bridge: cx.author,
-                        memo: memo.clone(),
-                        at: cx.timestamp,
-                    },
-                );
-                self.moved(cx.id, account, to, amount, memo, None, cx.timestamp);
-                Ok(Effect::act(Act::Marker))
-            }
+            } => self.pay_in(cx, group, origin, from, to, amount, memo),
             LedgerAct::Settle { origin, result } => self.settle(cx, origin, result),
             LedgerAct::Demurrage { period } => self.demurrage(cx, period),
         }
+    }
+
+    /// A member pays across: its payment to the clearing account of `group`.
+    fn pay_out(
+        &mut self,
+        cx: &Cx<'_>,
+        group: GroupId,
+        to: PublicKey,
+        amount: u64,
+        memo: String,
+    ) -> Result<Effect, Refusal> {
+        let name = "pay across";
+        let terms = self.open_link(cx, name, &group, false)?;
+        let bridges = terms.bridges.clone();
+        let limit = self.limit_at(cx, &cx.author);
+        let account = clearing_account(&group);
+        self.pay_at(cx, name, cx.author, account, amount, limit)?;
+        self.st.outgoing.insert(
+            cx.id,
+            Transfer {
+                group,
+                from: cx.author,
+                to,
+                amount,
+                memo: memo.clone(),
+                bridges,
+                delivery: Delivery::Sent,
+                settled_by: None,
+                at: cx.timestamp,
+                kept: false,
+            },
+        );
+        self.moved(cx.id, cx.author, account, amount, memo, None, cx.timestamp);
+        Ok(Effect::act(Act::Marker))
+    }
+
+    /// A bridge credits `to` for payment `origin` made in `group`, from its clearing account.
+    #[allow(clippy::too_many_arguments)]
+    fn pay_in(
+        &mut self,
+        cx: &Cx<'_>,
+        group: GroupId,
+        origin: EventId,
+        from: PublicKey,
+        to: PublicKey,
+        amount: u64,
+        memo: String,
+    ) -> Result<Effect, Refusal> {
+        let name = "pay in";
+        let limit = self.open_link(cx, name, &group, true)?.limit;
+        if let Some(a) = self.st.incoming.get(&(group, origin)) {
+            return Err(no(
+                name,
+                format!("that payment was credited already, by {}", a.id),
+            ));
+        }
+        if !cx.is_member(&to) {
+            return Err(Refusal::TargetNotMember(to));
+        }
+        let account = clearing_account(&group);
+        self.pay_at(cx, name, account, to, amount, limit)?;
+        self.st.incoming.insert(
+            (group, origin),
+            Arrival {
+                id: cx.id,
+                group,
+                from,
+                to,
+                amount,
+                bridge: cx.author,
+                memo: memo.clone(),
+                at: cx.timestamp,
+            },
+        );
+        self.moved(cx.id, account, to, amount, memo, None, cx.timestamp);
+        Ok(Effect::act(Act::Marker))
     }
 
     /// A bridge opens the link to `group` (see the module's rules).

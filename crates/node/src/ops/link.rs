@@ -59,7 +59,6 @@ fn linked_group(st: &GroupState, key: &str) -> Result<GroupId, OpError> {
 
 /// Carries out a link operation (the caller routes only those here).
 pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
-    let me = cx.me();
     match op {
         Op::Link {
             group,
@@ -68,165 +67,199 @@ pub(crate) fn apply(cx: Cx<'_>, op: Op) -> Result<Outcome, OpError> {
             limit,
             bridges,
             deadline_secs,
-        } => {
-            let g = group_arg(&group)?;
-            let st = view(cx.store, cx.id, g, cx.now)?.state;
-            require_member(&st, &me)?;
-            let other = group_arg(&with)?;
-            if other == g {
-                return Err(invalid("a group cannot link its ledger to itself"));
-            }
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.len() > MAX_LINK_TEXT_BYTES {
-                return Err(invalid(format!(
-                    "name the other group (1 to {MAX_LINK_TEXT_BYTES} bytes)"
-                )));
-            }
-            let limit = parse_amount(&limit, true).map_err(|e| invalid(e.to_string()))?;
-            let mut keys = Vec::new();
-            for b in &bridges {
-                let k = member_among(b, known_keys(&st))?;
-                if !st.is_member(&k) {
-                    return Err(invalid(format!(
-                        "bridge {} is not a member here",
-                        k.to_did()
-                    )));
-                }
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-            let terms = LinkTerms {
-                name: name.clone(),
-                limit,
-                bridges: keys,
-            };
-            let act = Payload::Ledger(LedgerAct::Link {
-                group: other,
-                terms: terms.clone(),
-            });
-            super::write::check_encoding(&act)?;
-            let rule = &st.constitution.credit.limits;
-            if matches!(rule, dualpower_core::Rule::Vote) {
-                let title = if terms.bridges.is_empty() {
-                    format!("Unlink our ledger from {name}")
-                } else {
-                    format!(
-                        "Link our ledger to {name} (credit {})",
-                        amount_text(i128::from(limit))
-                    )
-                };
-                let body = format!(
-                    "Group {}. Bridges: {}.",
-                    other.to_hex(),
-                    terms
-                        .bridges
-                        .iter()
-                        .map(|k| k.to_did())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                return propose_act(cx, &group, title, body, deadline_secs, act);
-            }
-            require(&st, rule, &me, "link the ledger")?;
-            let (ev, st) = write_decision(cx, g, act, vec![])?;
-            Ok(Outcome {
-                value: links_json(&st, Some(&ev.id())),
-                events: vec![ev],
-            })
-        }
+        } => link(cx, &group, &with, name, &limit, &bridges, deadline_secs),
         Op::Grant {
             group,
             to,
             amount,
             memo,
             deadline_secs,
-        } => {
-            let g = group_arg(&group)?;
-            let st = view(cx.store, cx.id, g, cx.now)?.state;
-            require_member(&st, &me)?;
-            let to = member_among(&to, known_keys(&st))?;
-            if !st.is_member(&to) {
-                return Err(invalid(format!("{} is not a member", to.to_did())));
-            }
-            let amount = parse_amount(&amount, false).map_err(|e| invalid(e.to_string()))?;
-            let act = Payload::Ledger(LedgerAct::Grant {
-                to,
-                amount,
-                memo: memo.trim().to_owned(),
-            });
-            super::write::check_encoding(&act)?;
-            let rule = &st.constitution.credit.limits;
-            if matches!(rule, dualpower_core::Rule::Vote) {
-                let title = format!(
-                    "Grant {} {} from the commons to {}",
-                    amount_text(i128::from(amount)),
-                    st.constitution.credit.unit,
-                    to.to_did()
-                );
-                return propose_act(cx, &group, title, memo, deadline_secs, act);
-            }
-            require(&st, rule, &me, "grant from the commons")?;
-            let (ev, st) = write_decision(cx, g, act, vec![])?;
-            Ok(Outcome {
-                value: super::ledger::ledger_json(&st, None, Some(&ev.id())),
-                events: vec![ev],
-            })
-        }
+        } => grant(cx, &group, &to, &amount, memo, deadline_secs),
         Op::PayAcross {
             group,
             to_group,
             to,
             amount,
             memo,
-        } => {
-            let g = group_arg(&group)?;
-            let st = view(cx.store, cx.id, g, cx.now)?.state;
-            require_member(&st, &me)?;
-            let other = linked_group(&st, &to_group)?;
-            let link = &st.credit.links[&other];
-            if link.terms.bridges.is_empty() {
-                return Err(invalid(format!(
-                    "the link to {} is closed",
-                    link.terms.name
-                )));
-            }
-            if link.opened.is_none() {
-                return Err(invalid(format!(
-                    "the link to {} is not open yet: it opens when {} has decided to link too \
-                     and a bridge has seen it",
-                    link.terms.name, link.terms.name
-                )));
-            }
-            // The payee is a member there: named by key, or by label if we are in that group.
-            let payee = match member_arg(&to) {
-                Ok(k) => k,
-                Err(_) => {
-                    let there = view(cx.store, cx.id, other, cx.now).map_err(|_| {
-                        invalid(format!(
-                            "name the payee by its did:key: this node is not in {}",
-                            link.terms.name
-                        ))
-                    })?;
-                    member_among(&to, known_keys(&there.state))?
-                }
-            };
-            let amount = parse_amount(&amount, false).map_err(|e| invalid(e.to_string()))?;
-            super::ledger::within_limit(&st, &me, amount)?;
-            let act = LedgerAct::PayOut {
-                group: other,
-                to: payee,
-                amount,
-                memo: memo.trim().to_owned(),
-            };
-            let (ev, st) = write_decision(cx, g, Payload::Ledger(act), vec![])?;
-            Ok(Outcome {
-                value: links_json(&st, Some(&ev.id())),
-                events: vec![ev],
-            })
-        }
+        } => pay_across(cx, &group, &to_group, &to, &amount, &memo),
         other => Err(invalid(format!("not a link operation: {other:?}"))),
     }
+}
+
+/// `link propose`: links (or, with no bridges, unlinks) the ledger to group `with`.
+fn link(
+    cx: Cx<'_>,
+    group: &str,
+    with: &str,
+    name: String,
+    limit: &str,
+    bridges: &[String],
+    deadline_secs: u64,
+) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let g = group_arg(group)?;
+    let st = view(cx.store, cx.id, g, cx.now)?.state;
+    require_member(&st, &me)?;
+    let other = group_arg(with)?;
+    if other == g {
+        return Err(invalid("a group cannot link its ledger to itself"));
+    }
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.len() > MAX_LINK_TEXT_BYTES {
+        return Err(invalid(format!(
+            "name the other group (1 to {MAX_LINK_TEXT_BYTES} bytes)"
+        )));
+    }
+    let limit = parse_amount(limit, true).map_err(|e| invalid(e.to_string()))?;
+    let mut keys = Vec::new();
+    for b in bridges {
+        let k = member_among(b, known_keys(&st))?;
+        if !st.is_member(&k) {
+            return Err(invalid(format!(
+                "bridge {} is not a member here",
+                k.to_did()
+            )));
+        }
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let terms = LinkTerms {
+        name: name.clone(),
+        limit,
+        bridges: keys,
+    };
+    let act = Payload::Ledger(LedgerAct::Link {
+        group: other,
+        terms: terms.clone(),
+    });
+    super::write::check_encoding(&act)?;
+    let rule = &st.constitution.credit.limits;
+    if matches!(rule, dualpower_core::Rule::Vote) {
+        let title = if terms.bridges.is_empty() {
+            format!("Unlink our ledger from {name}")
+        } else {
+            format!(
+                "Link our ledger to {name} (credit {})",
+                amount_text(i128::from(limit))
+            )
+        };
+        let body = format!(
+            "Group {}. Bridges: {}.",
+            other.to_hex(),
+            terms
+                .bridges
+                .iter()
+                .map(|k| k.to_did())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return propose_act(cx, group, title, body, deadline_secs, act);
+    }
+    require(&st, rule, &me, "link the ledger")?;
+    let (ev, st) = write_decision(cx, g, act, vec![])?;
+    Ok(Outcome {
+        value: links_json(&st, Some(&ev.id())),
+        events: vec![ev],
+    })
+}
+
+/// `grant`: the commons pays `to`.
+fn grant(
+    cx: Cx<'_>,
+    group: &str,
+    to: &str,
+    amount: &str,
+    memo: String,
+    deadline_secs: u64,
+) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let g = group_arg(group)?;
+    let st = view(cx.store, cx.id, g, cx.now)?.state;
+    require_member(&st, &me)?;
+    let to = member_among(to, known_keys(&st))?;
+    if !st.is_member(&to) {
+        return Err(invalid(format!("{} is not a member", to.to_did())));
+    }
+    let amount = parse_amount(amount, false).map_err(|e| invalid(e.to_string()))?;
+    let act = Payload::Ledger(LedgerAct::Grant {
+        to,
+        amount,
+        memo: memo.trim().to_owned(),
+    });
+    super::write::check_encoding(&act)?;
+    let rule = &st.constitution.credit.limits;
+    if matches!(rule, dualpower_core::Rule::Vote) {
+        let title = format!(
+            "Grant {} {} from the commons to {}",
+            amount_text(i128::from(amount)),
+            st.constitution.credit.unit,
+            to.to_did()
+        );
+        return propose_act(cx, group, title, memo, deadline_secs, act);
+    }
+    require(&st, rule, &me, "grant from the commons")?;
+    let (ev, st) = write_decision(cx, g, act, vec![])?;
+    Ok(Outcome {
+        value: super::ledger::ledger_json(&st, None, Some(&ev.id())),
+        events: vec![ev],
+    })
+}
+
+/// `link pay`: pays member `to` of the linked group `to_group`.
+fn pay_across(
+    cx: Cx<'_>,
+    group: &str,
+    to_group: &str,
+    to: &str,
+    amount: &str,
+    memo: &str,
+) -> Result<Outcome, OpError> {
+    let me = cx.me();
+    let g = group_arg(group)?;
+    let st = view(cx.store, cx.id, g, cx.now)?.state;
+    require_member(&st, &me)?;
+    let other = linked_group(&st, to_group)?;
+    let link = &st.credit.links[&other];
+    if link.terms.bridges.is_empty() {
+        return Err(invalid(format!(
+            "the link to {} is closed",
+            link.terms.name
+        )));
+    }
+    if link.opened.is_none() {
+        return Err(invalid(format!(
+            "the link to {} is not open yet: it opens when {} has decided to link too \
+             and a bridge has seen it",
+            link.terms.name, link.terms.name
+        )));
+    }
+    // The payee is a member there: named by key, or by label if we are in that group.
+    let payee = match member_arg(to) {
+        Ok(k) => k,
+        Err(_) => {
+            let there = view(cx.store, cx.id, other, cx.now).map_err(|_| {
+                invalid(format!(
+                    "name the payee by its did:key: this node is not in {}",
+                    link.terms.name
+                ))
+            })?;
+            member_among(to, known_keys(&there.state))?
+        }
+    };
+    let amount = parse_amount(amount, false).map_err(|e| invalid(e.to_string()))?;
+    super::ledger::within_limit(&st, &me, amount)?;
+    let act = LedgerAct::PayOut {
+        group: other,
+        to: payee,
+        amount,
+        memo: memo.trim().to_owned(),
+    };
+    let (ev, st) = write_decision(cx, g, Payload::Ledger(act), vec![])?;
+    Ok(Outcome {
+        value: links_json(&st, Some(&ev.id())),
+        events: vec![ev],
+    })
 }
 
 /// The links of a group's ledger as JSON: each with its terms, whether it is open, its
@@ -527,7 +560,9 @@ const REFUSED_FOR_MS: u64 = 3_600_000;
 /// remembered so the same payload is not written again for a while, and the next round sees
 /// it.
 fn duty(cx: Cx<'_>, group: GroupId, payload: Payload) -> Result<Option<VerifiedEvent>, OpError> {
+    // Keyed by the node too: nodes that share a process (simulations) keep their own.
     let mut h = blake3::Hasher::new();
+    h.update(&cx.me().0);
     h.update(&group.0);
     h.update(&payload.encode());
     let key = *h.finalize().as_bytes();
