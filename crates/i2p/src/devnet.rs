@@ -173,7 +173,7 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts `n` routers on 127.0.0.1 (the first two are floodfills), each with its data in
+    /// Starts `n` routers on 127.0.0.1, every one a floodfill, each with its data in
     /// `dir/router-<i>`, on a random network id. Each router bootstraps from the ones started
     /// before it; netDb flooding does the rest. Routers are spawned on the current runtime.
     pub async fn start(dir: &Path, n: usize) -> Result<Self, DevnetError> {
@@ -190,7 +190,9 @@ impl Devnet {
         let mut routers = Vec::with_capacity(n);
         for index in 0..n {
             let mut cfg = RouterConfig::devnet(dir.join(format!("router-{index}")), info.clone());
-            cfg.floodfill = index < 2;
+            // Every devnet router serves the netDb: with only two floodfills, one that missed a
+            // lease set (or a reply lost on the way) left lookups failing for minutes.
+            cfg.floodfill = true;
             let router = I2pRouter::start(cfg)
                 .await
                 .map_err(|source| DevnetError::Router { index, source })?;

@@ -19,7 +19,7 @@
 //!   listener is not polled, so the kernel backlog and then the router hold back), at most
 //!   [`MAX_DIALS`] dials are in flight, and the event queue holds only listener events.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::Ipv4Addr;
@@ -103,7 +103,7 @@ impl TransportConfig {
             tunnel_hops: 1,
             tunnels: 1,
             session_timeout: Duration::from_secs(120),
-            dial_timeout: Duration::from_secs(60),
+            dial_timeout: Duration::from_secs(20),
             ..Self::new(sam_port, key_dir)
         }
     }
@@ -195,12 +195,10 @@ pub struct I2pTransport {
     /// control socket, so dropping the transport removes the destination from the router.
     /// Held, never read: its streams arrive through `forward`.
     _session: Session<style::Stream>,
-    /// A fresh destination for this run, which this node dials from. A router that spoke with
-    /// one of our destinations before we restarted keeps its end-to-end (ratchet) session
-    /// with it and goes on encrypting to state we lost, so it cannot answer a new stream from
-    /// the same destination until that session expires; dialing from a new destination each
-    /// run starts clean. Noise authenticates the peer whichever destination carries it.
-    outbound: Session<style::Stream>,
+    /// The destination this node dials from (see [`Outbound`]), shared with dials in flight.
+    outbound: Arc<std::sync::Mutex<Outbound>>,
+    /// Kept to open a fresh outbound session when the current one goes stale.
+    cfg: TransportConfig,
     local: PublicDestination,
     listen_addr: Multiaddr,
     /// Receives the streams the router forwards (127.0.0.1, ephemeral port).
@@ -246,7 +244,7 @@ impl I2pTransport {
             },
         )
         .await?;
-        let outbound = open_session(&cfg, DestinationKind::Transient).await?;
+        let outbound = Outbound::new(open_session(&cfg, DestinationKind::Transient).await?);
         let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(I2pTransportError::Listener)?;
@@ -272,7 +270,8 @@ impl I2pTransport {
         let local = key.public().clone();
         Ok(Self {
             _session: session,
-            outbound,
+            outbound: Arc::new(std::sync::Mutex::new(outbound)),
+            cfg: cfg.clone(),
             listen_addr: local.to_multiaddr(),
             local,
             forward,
@@ -323,6 +322,108 @@ impl I2pTransport {
             w.wake();
         }
     }
+}
+
+/// Most destinations remembered as reached from the current outbound session.
+const MAX_REACHED: usize = 1024;
+/// Least time between two renewals of the outbound session: a peer that answers and then
+/// falls silent, again and again, can make us build new tunnels at most this often.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The destination this node dials from, and what it learned about its peers.
+///
+/// It is a fresh (transient) destination, never the one peers dial, and it is replaced when it
+/// goes stale. Our router keeps, per local destination, the lease sets it looked up and the
+/// end-to-end (ratchet) sessions it opened. When a peer restarts, its router has new tunnels
+/// and none of that session state, so streams from our old destination go to dead tunnels or
+/// are encrypted to state the peer lost: the dial times out until those expire (minutes). So
+/// when a destination that answered this session stops answering, the session is renewed:
+/// the next dial comes from a new destination that looks the peer up afresh. The same holds
+/// the other way round: a node dials from a new destination each run, so a peer that spoke
+/// with us before we restarted is not stuck with our old state. Noise authenticates the peer
+/// whichever destination carries it.
+///
+/// The old session is dropped, not closed: the router keeps a destination while it has open
+/// streams, so the connections it carries live on.
+struct Outbound {
+    session: Session<style::Stream>,
+    freshness: Freshness,
+}
+
+impl Outbound {
+    fn new(session: Session<style::Stream>) -> Self {
+        Self {
+            session,
+            freshness: Freshness::default(),
+        }
+    }
+}
+
+/// When the outbound session is stale (see [`Outbound`]); kept apart from the session so it
+/// can be tested without a router.
+#[derive(Debug, Default)]
+struct Freshness {
+    /// Bumped on each renewal; a dial reports against the generation it was made from.
+    generation: u64,
+    /// Destinations (as b32) reached from this generation's session.
+    reached: HashSet<String>,
+    /// A renewal is under way.
+    renewing: bool,
+    last_renewal: Option<tokio::time::Instant>,
+}
+
+impl Freshness {
+    /// Records a dial to `remote` from `generation`'s session; `true` when the session is
+    /// stale and should be renewed now (the caller then runs [`renew`]): the dial failed,
+    /// `remote` had answered this same session before, and no renewal is under way or recent.
+    fn dialed(&mut self, generation: u64, remote: String, ok: bool) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        if ok {
+            if self.reached.len() >= MAX_REACHED {
+                self.reached.clear();
+            }
+            self.reached.insert(remote);
+            return false;
+        }
+        let recent = self
+            .last_renewal
+            .is_some_and(|t| t.elapsed() < MIN_RENEWAL_INTERVAL);
+        if !self.reached.contains(&remote) || self.renewing || recent {
+            return false;
+        }
+        self.renewing = true;
+        true
+    }
+
+    /// A renewal ended; `replaced`: a new session took over (a new generation begins).
+    fn renewed(&mut self, replaced: bool) {
+        self.renewing = false;
+        self.last_renewal = Some(tokio::time::Instant::now());
+        if replaced {
+            self.generation += 1;
+            self.reached.clear();
+        }
+    }
+}
+
+/// Replaces the outbound session with one of a fresh destination (see [`Outbound`]).
+async fn renew(outbound: Arc<std::sync::Mutex<Outbound>>, cfg: TransportConfig) {
+    tracing::debug!("a peer that answered our outbound destination stopped answering; renewing it");
+    let fresh = open_session(&cfg, DestinationKind::Transient).await;
+    let mut out = lock(&outbound);
+    out.freshness.renewed(fresh.is_ok());
+    match fresh {
+        Ok(session) => out.session = session,
+        Err(e) => tracing::warn!(error = %e, "cannot renew the outbound I2P destination"),
+    }
+}
+
+/// The lock, even if a panic elsewhere poisoned it (the state stays consistent: every
+/// update under it is a few assignments).
+fn lock(m: &std::sync::Mutex<Outbound>) -> std::sync::MutexGuard<'_, Outbound> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Asks the router for a new destination key pair and checks its two halves agree.
@@ -500,11 +601,20 @@ impl Transport for I2pTransport {
         let permit = Arc::clone(&self.dials).try_acquire_owned().map_err(|_| {
             TransportError::Other(I2pTransportError::TooManyDials { limit: MAX_DIALS })
         })?;
-        let connect = self.outbound.connect_detached(&dest.to_base64());
+        let remote = dest.b32();
+        let (connect, generation) = {
+            let mut out = lock(&self.outbound);
+            (
+                out.session.connect_detached(&dest.to_base64()),
+                out.freshness.generation,
+            )
+        };
         let after = self.dial_timeout;
+        let outbound = Arc::clone(&self.outbound);
+        let cfg = self.cfg.clone();
         Ok(async move {
             let _permit = permit;
-            match tokio::time::timeout(after, connect).await {
+            let result = match tokio::time::timeout(after, connect).await {
                 Ok(Ok(stream)) => Ok(I2pStream {
                     inner: Inner::Dialed(stream).compat(),
                 }),
@@ -516,7 +626,18 @@ impl Transport for I2pTransport {
                     op: "STREAM CONNECT",
                     after,
                 }),
+            };
+            let stale = lock(&outbound)
+                .freshness
+                .dialed(generation, remote, result.is_ok());
+            if stale {
+                let renewal = renew(outbound, cfg);
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => drop(rt.spawn(renewal)),
+                    Err(_) => renewal.await,
+                }
             }
+            result
         }
         .boxed())
     }
@@ -674,5 +795,75 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    /// A failed dial renews the outbound session only for a peer that answered this same
+    /// session before: a peer that was never reached (offline, or a wrong address in the log)
+    /// costs no new tunnels.
+    #[tokio::test(start_paused = true)]
+    async fn only_a_peer_that_answered_this_session_makes_it_stale() {
+        let mut f = Freshness::default();
+        assert!(!f.dialed(0, "never.b32.i2p".into(), false), "never reached");
+        assert!(!f.dialed(0, "peer.b32.i2p".into(), true));
+        assert!(
+            f.dialed(0, "peer.b32.i2p".into(), false),
+            "reached, then silent"
+        );
+        // While the renewal runs, more failures do not start another.
+        assert!(!f.dialed(0, "peer.b32.i2p".into(), false));
+        f.renewed(true);
+        assert_eq!(f.generation, 1);
+        // The new session has reached nobody yet; a dial made from the old one reports late.
+        assert!(!f.dialed(1, "peer.b32.i2p".into(), false));
+        assert!(!f.dialed(0, "other.b32.i2p".into(), true));
+        assert!(
+            f.reached.is_empty(),
+            "a late report does not count for the new session"
+        );
+    }
+
+    /// The attacker: a member whose node answers once and then falls silent, over and over,
+    /// to make us build new tunnels. It gets one renewal per [`MIN_RENEWAL_INTERVAL`].
+    #[tokio::test(start_paused = true)]
+    async fn a_flapping_peer_forces_at_most_one_renewal_per_interval() {
+        let mut f = Freshness::default();
+        let mut renewals = 0;
+        // Ten minutes of answer-then-silence every 5 s.
+        for _ in 0..120 {
+            let g = f.generation;
+            f.dialed(g, "flapper.b32.i2p".into(), true);
+            if f.dialed(g, "flapper.b32.i2p".into(), false) {
+                renewals += 1;
+                f.renewed(true);
+            }
+            tokio::time::advance(Duration::from_secs(5)).await;
+        }
+        assert!(
+            (9..=11).contains(&renewals),
+            "{renewals} renewals in 10 minutes"
+        );
+    }
+
+    /// A failed renewal keeps the session, and does not allow another one at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_renewal_keeps_the_generation_and_waits() {
+        let mut f = Freshness::default();
+        f.dialed(0, "peer.b32.i2p".into(), true);
+        assert!(f.dialed(0, "peer.b32.i2p".into(), false));
+        f.renewed(false);
+        assert_eq!(f.generation, 0);
+        assert!(!f.dialed(0, "peer.b32.i2p".into(), false), "too soon");
+        tokio::time::advance(MIN_RENEWAL_INTERVAL).await;
+        assert!(f.dialed(0, "peer.b32.i2p".into(), false));
+    }
+
+    /// The memory of reached peers is bounded.
+    #[test]
+    fn the_reached_set_is_bounded() {
+        let mut f = Freshness::default();
+        for i in 0..(MAX_REACHED * 3) {
+            f.dialed(0, format!("{i}.b32.i2p"), true);
+        }
+        assert!(f.reached.len() <= MAX_REACHED);
     }
 }

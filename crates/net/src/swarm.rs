@@ -350,6 +350,13 @@ pub fn build_swarm_with_metrics(
 pub type Boxed =
     libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>;
 
+/// How long opening a connection over a transport of our own may take, upgrade included.
+/// libp2p's default (10 s) is shorter than a first I2P dial (a lease set lookup, then the
+/// streaming handshake, through tunnels: tens of seconds on the public network), and it cut
+/// the transport's own, longer dial timeout short, so the transport never learned which dials
+/// failed. The transport bounds its own dials; this only bounds the whole.
+pub const OWN_TRANSPORT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// Builds the swarm for `key` over `transport` only (anonymous mode: an I2P transport, see
 /// `dualpower-i2p`), with `cfg.anonymous` set so nothing announces or looks up addresses.
 /// `upgrade` gets the node's key to authenticate (noise) and multiplex (yamux) the transport's
@@ -376,6 +383,7 @@ pub fn build_swarm_over(
         .with_behaviour(|k, relay| Behaviour::new(k, relay, &cfg, metrics).map_err(Box::from))
         .map_err(setup)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .with_connection_timeout(OWN_TRANSPORT_CONNECTION_TIMEOUT)
         .build();
     Ok((swarm, registry))
 }

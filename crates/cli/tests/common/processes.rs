@@ -93,8 +93,14 @@ impl Net {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_nanos();
+        // NODE_TEST_KEEP=1 keeps the homes and node logs after the test, to read them.
+        let mut tmp = tempfile::tempdir().unwrap();
+        if std::env::var_os("NODE_TEST_KEEP").is_some() {
+            tmp.disable_cleanup(true);
+            eprintln!("{test}: keeping {}", tmp.path().display());
+        }
         Net {
-            tmp: tempfile::tempdir().unwrap(),
+            tmp,
             network: format!("net-test-{test}-{}-{nanos}", std::process::id()),
             started: AtomicUsize::new(0),
         }
