@@ -44,7 +44,8 @@ const ANTI_ENTROPY_TICKS: u64 = 10;
 /// Anonymous mode: how often (ticks) given addresses whose peer is not connected are dialed
 /// again.
 const REDIAL_TICKS: u64 = 5;
-/// Most addresses anonymous mode keeps dialing.
+/// Most addresses anonymous mode keeps dialing from what it was given, and most it dials in
+/// one round.
 const MAX_REDIALS: usize = 32;
 /// What a node last wrote as its `Reach` in a group: the members then, the writing epoch, the
 /// addresses.
@@ -629,6 +630,13 @@ struct Node {
     anonymous: bool,
     /// Those addresses (bounded by [`MAX_REDIALS`]).
     redial: Vec<Multiaddr>,
+    /// Per group, the I2P addresses its other current members last wrote (their latest
+    /// `Reach`), rebuilt on each refresh of the group: what [`Self::redial`] dials besides
+    /// `redial`. Rebuilt, not accumulated, so a member who writes `Reach` after `Reach` only
+    /// ever has its latest addresses dialed, and cannot crowd out anyone else's.
+    reach_dial: HashMap<GroupId, Vec<Multiaddr>>,
+    /// Redial rounds so far (which window of addresses a round dials).
+    redial_round: usize,
     /// Per group, the members and addresses of the last `Reach` this node wrote: written again
     /// when either changes (a newcomer reads only what was sealed in the epochs it holds).
     reach_sent: HashMap<GroupId, ReachSent>,
@@ -864,6 +872,8 @@ impl Node {
             relay_server: cfg.net.relay_server,
             anonymous: cfg.net.anonymous,
             redial: Vec::new(),
+            reach_dial: HashMap::new(),
+            redial_round: 0,
             reach_sent: HashMap::new(),
             open_groups: cfg.open_groups,
             network,
@@ -926,6 +936,7 @@ impl Node {
     fn reach(&mut self, g: GroupId, st: &GroupState, now: u64) -> Vec<VerifiedEvent> {
         let me = self.identity.public();
         if !self.anonymous || !st.is_member(&me) {
+            self.reach_dial.remove(&g);
             return Vec::new();
         }
         let known = match block(|| crate::ops::reach_addrs(&self.store, &self.identity, g, now)) {
@@ -959,30 +970,46 @@ impl Node {
                 Err(e) => tracing::warn!(group = %g, error = %e, "cannot write our address"),
             }
         }
+        let mut dial = Vec::new();
         for (member, addrs) in known {
             if member == me || !st.is_member(&member) {
                 continue;
             }
+            // At most MAX_REACH_ADDRS each (the decoder refuses more); only I2P addresses, and
+            // never one of ours (a member could write our own address to make us dial it).
             for a in addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
-                if garlic(&a) {
+                if garlic(&a) && !self.listen.contains(&a) && !dial.contains(&a) {
                     // A member wrote it into the group's signed log: dial it like an address
                     // from an invite code, without the directory's backoff.
                     self.swarm.behaviour_mut().guard.trust(&a);
-                    self.keep_dialing(&a);
+                    dial.push(a);
                 }
             }
         }
+        self.reach_dial.insert(g, dial);
         written
     }
 
-    /// Anonymous mode: dials again every remembered address whose peer is not connected.
+    /// Anonymous mode: dials again every address we were given, and every current member's
+    /// latest I2P address, whose peer is not connected.
     fn redial(&mut self) {
-        let again: Vec<Multiaddr> = self
-            .redial
-            .iter()
-            .filter(|a| last_peer(a).is_none_or(|p| !self.connected.contains_key(&p)))
-            .cloned()
-            .collect();
+        let groups = &self.groups;
+        self.reach_dial.retain(|g, _| groups.contains(g));
+        let mut again: Vec<Multiaddr> = Vec::new();
+        for a in self.redial.iter().chain(self.reach_dial.values().flatten()) {
+            let connected = last_peer(a).is_some_and(|p| self.connected.contains_key(&p));
+            if !connected && !again.contains(a) {
+                again.push(a.clone());
+            }
+        }
+        // Many members offline: dial a window of them each round, in turn, so a round never
+        // opens more than MAX_REDIALS lookups through the router.
+        self.redial_round = self.redial_round.wrapping_add(1);
+        if again.len() > MAX_REDIALS {
+            let start = (self.redial_round * MAX_REDIALS) % again.len();
+            again.rotate_left(start);
+            again.truncate(MAX_REDIALS);
+        }
         for addr in again {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::debug!(%addr, error = %e, "cannot dial again");
