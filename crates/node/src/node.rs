@@ -197,6 +197,8 @@ pub struct Status {
     pub gossip_topics: usize,
     /// Our joins in flight: each group we asked to join and are not (yet) a member of.
     pub joins: Vec<JoinStatus>,
+    /// Anonymous mode: peers only through I2P (`serve --anonymous`).
+    pub anonymous: bool,
 }
 
 /// Where one of our joins stands, as this node knows it: what the group's events it holds say
@@ -283,6 +285,8 @@ pub struct GroupStatus {
     pub events: u64,
     /// Logs held: author did → length.
     pub heights: BTreeMap<String, u64>,
+    /// The group's rules require anonymous mode: a node not in it syncs the group with nobody.
+    pub anonymous_only: bool,
 }
 
 /// One sync session with one peer for one group.
@@ -2218,6 +2222,7 @@ impl Node {
                 GroupStatus {
                     group: g.to_hex(),
                     member: self.caches.get(g).is_some_and(|c| c.member),
+                    anonymous_only: self.caches.get(g).is_some_and(|c| c.anonymous_only),
                     events: logs.iter().map(|l| l.len).sum(),
                     heights: logs
                         .iter()
@@ -2277,6 +2282,7 @@ impl Node {
                 .collect(),
             gossip_topics: self.swarm.behaviour().gossipsub.topics().count(),
             joins: self.joins(),
+            anonymous: self.anonymous,
             sync_round_ms: {
                 let mut v: Vec<f64> = self.round_ms.iter().copied().collect();
                 v.sort_by(f64::total_cmp);
