@@ -982,7 +982,7 @@ impl Node {
             // At most MAX_REACH_ADDRS each (the decoder refuses more); only I2P addresses, and
             // never one of ours (a member could write our own address to make us dial it).
             for a in addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
-                if garlic(&a) && !self.listen.contains(&a) && !dial.contains(&a) {
+                if garlic(&a) && !self.is_own(&a) && !dial.contains(&a) {
                     // A member wrote it into the group's signed log: dial it like an address
                     // from an invite code, without the directory's backoff.
                     self.swarm.behaviour_mut().guard.trust(&a);
@@ -992,6 +992,18 @@ impl Node {
         }
         self.reach_dial.insert(g, dial);
         written
+    }
+
+    /// Whether `addr` leads to this node: its peer id is ours, or its first part (the I2P
+    /// destination) is one we listen on, whatever follows.
+    fn is_own(&self, addr: &Multiaddr) -> bool {
+        let me = *self.swarm.local_peer_id();
+        last_peer(addr) == Some(me)
+            || addr.iter().next().is_some_and(|p| {
+                self.listen
+                    .iter()
+                    .any(|l| l.iter().next() == Some(p.clone()))
+            })
     }
 
     /// Anonymous mode: dials again every address we were given, and every current member's
@@ -2358,6 +2370,14 @@ impl Node {
                     address.with(Protocol::P2p(me))
                 };
                 self.listen.push(full.clone());
+                if self.anonymous {
+                    // The groups were first read before we knew our own address: read them
+                    // again now, to write our `Reach` and to drop our own address from what
+                    // we dial.
+                    for c in self.caches.values_mut() {
+                        c.count = u64::MAX;
+                    }
+                }
                 let _ = self.events_out.try_send(NodeEvent::Listening(full));
             }
             SwarmEvent::ConnectionEstablished {
