@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::App;
 use crate::access::Me;
 use crate::layout::{self, Flash, Place, csrf, text, when, who};
+use crate::pages::members::Anonymity;
 use crate::pages::{act, empty, group_name, read};
 
 /// Posts per page.
@@ -57,7 +58,8 @@ async fn feed(
         Err(r) => return r,
     };
     let name = group_name(&v);
-    let body = render(&me, &g, &v, q.page);
+    let anonymity = Anonymity::read(&app, &g).await;
+    let body = html! { (anonymity.banner()) (render(&me, &g, &v, q.page)) };
     layout::page(&me, &name, Place::Group(&g, &name, "feed"), body).into_response()
 }
 

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::App;
@@ -57,8 +57,10 @@ async fn peers(State(app): State<App>, me: Me) -> Response {
     };
     let body = html! {
         h1 { "Network" }
+        (anonymous_card(s.anonymous, &s.listen))
         div data-live="peers" {
-            p class="muted" { "Your node: " code { (s.peer_id) } }
+            // The id breaks where it must: at 360 px it is wider than the screen.
+            p class="muted" { "Your node: " code class="code" { (s.peer_id) } }
             h2 { "Connected peers (" (s.peers.len()) ")" }
             @if s.peers.is_empty() {
                 (empty("No peers connected. Peers on your local network are found by themselves; others through invite codes or an address below."))
@@ -127,6 +129,64 @@ async fn peers(State(app): State<App>, me: Me) -> Response {
         }
     };
     layout::page(&me, "Network", Place::Peers, body).into_response()
+}
+
+/// Addresses longer than this are shortened for display (an I2P address is over 500 characters).
+const SHORT_ADDR: usize = 48;
+
+/// `addr` shortened to its start and end for display (the full one is shown beside it).
+fn short_addr(addr: &str) -> String {
+    let chars: Vec<char> = addr.chars().collect();
+    if chars.len() <= SHORT_ADDR {
+        return addr.to_string();
+    }
+    let head: String = chars[..SHORT_ADDR - 16].iter().collect();
+    let tail: String = chars[chars.len() - 12..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// The anonymous mode card: whether the peers this node talks to can learn this computer's IP
+/// address, the node's I2P addresses when they cannot, and how to turn it on when it is off.
+fn anonymous_card(anonymous: bool, listen: &[String]) -> Markup {
+    let garlic: Vec<&String> = listen.iter().filter(|a| a.contains("/garlic64/")).collect();
+    html! {
+        section class="card" id="anonymous-mode" aria-labelledby="anonymous-mode-title" {
+            h2 id="anonymous-mode-title" {
+                "Anonymous mode "
+                @if anonymous { span class="badge open" { "On" } } @else { span class="badge warn" { "Off" } }
+            }
+            @if anonymous {
+                p id="anonymous-state" { "On: peers reach this node only through I2P; they never learn its IP address." }
+                @if garlic.is_empty() {
+                    p class="hint" { "This node's I2P address appears here once its I2P router has built its \
+                        tunnels: seconds on a test network, up to a few minutes on the public one." }
+                }
+                @for (i, a) in garlic.iter().enumerate() {
+                    p { "This node's I2P address: " code title=(a) { (short_addr(a)) } }
+                    details {
+                        summary { "Show the full address" }
+                        div id={"i2p-addr-" (i)} class="code" { (a) }
+                        button type="button" class="secondary small" data-copy={"i2p-addr-" (i)} hidden { "Copy" }
+                    }
+                }
+            } @else {
+                p id="anonymous-state" { "Off: peers you connect to see this computer's IP address." }
+                p class="hint" {
+                    "To hide it, stop the node and start it again with "
+                    code { "dualpower serve --anonymous" }
+                    ". Peers then reach it only through I2P. Every member of a group that requires \
+                     anonymous mode must run it that way."
+                }
+            }
+            p class="hint" {
+                "Anonymous mode hides this computer's IP address from peers and from whoever watches \
+                 your connection. It does not hide the timing of your messages from someone who \
+                 watches most of the network at once, nor what you write from the group's members. \
+                 Messages also take longer to arrive. More in the project's "
+                code { "docs/anonymous.md" } "."
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -250,4 +310,68 @@ async fn import(State(app): State<App>, me: Me, mut form: axum::extract::Multipa
     };
     me.flash(&app, flash);
     crate::pages::go("/peers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{anonymous_card, short_addr};
+
+    #[test]
+    fn the_anonymous_card_says_on_with_the_i2p_address_or_off_with_how() {
+        let dest = "AbC~-".repeat(110);
+        let garlic =
+            format!("/garlic64/{dest}/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo");
+        let listen = vec![
+            "/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWQ".to_string(),
+            garlic.clone(),
+        ];
+
+        let on = anonymous_card(true, &listen).into_string();
+        assert!(
+            on.contains(
+                "On: peers reach this node only through I2P; they never learn its IP address."
+            ),
+            "{on}"
+        );
+        // The whole address (to copy), and a short one to read.
+        assert!(
+            on.contains(&format!(
+                r#"<div id="i2p-addr-0" class="code">{garlic}</div>"#
+            )),
+            "{on}"
+        );
+        assert!(
+            on.contains(&format!(
+                "<code title=\"{garlic}\">{}</code>",
+                short_addr(&garlic)
+            )),
+            "{on}"
+        );
+        assert!(
+            short_addr(&garlic).chars().count() < 60
+                && short_addr(&garlic).starts_with("/garlic64/")
+        );
+        assert!(!on.contains("192.0.2.7"), "{on}");
+        assert!(!on.contains("Off:"));
+
+        let off = anonymous_card(false, &listen[..1]).into_string();
+        assert!(
+            off.contains("Off: peers you connect to see this computer's IP address."),
+            "{off}"
+        );
+        assert!(
+            off.contains("<code>dualpower serve --anonymous</code>"),
+            "{off}"
+        );
+        assert!(
+            off.contains("docs/anonymous.md") && off.contains("timing"),
+            "{off}"
+        );
+        assert!(!off.contains("On:") && !off.contains("i2p-addr"), "{off}");
+
+        // On, before the router has built its tunnels: no address yet, and it says so.
+        let waiting = anonymous_card(true, &listen[..1]).into_string();
+        assert!(waiting.contains("appears here once"), "{waiting}");
+        assert_eq!(short_addr("/ip4/1.2.3.4/tcp/1"), "/ip4/1.2.3.4/tcp/1");
+    }
 }
