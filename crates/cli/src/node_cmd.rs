@@ -63,9 +63,17 @@ async fn start_i2p(home: &Path, a: &Anonymous, json: bool) -> Result<I2p> {
     if !json {
         crate::out::line_or_drop("starting the embedded I2P router (anonymous mode)…");
     }
-    let router = I2pRouter::start_on_own_runtime(cfg)
-        .await
-        .context("starting the embedded I2P router")?;
+    let router = match I2pRouter::start_on_own_runtime(cfg).await {
+        Ok(r) => r,
+        Err(dualpower_i2p::RouterError::NoRouters) => anyhow::bail!(
+            "the embedded I2P router knows no other I2P routers yet. Start once with \
+             `dualpower serve --anonymous --i2p-reseed`: it fetches router addresses over HTTPS \
+             from the public I2P reseed servers (they see this computer's IP address asking, \
+             nothing else), then keeps them in {}",
+            dir.display()
+        ),
+        Err(e) => return Err(e).context("starting the embedded I2P router"),
+    };
     let tcfg = if devnet {
         TransportConfig::devnet(router.sam_port(), router.dir())
     } else {

@@ -47,3 +47,23 @@ fn a_clear_net_node_does_not_sync_an_anonymous_only_group() {
     a.stop();
     b.stop();
 }
+
+/// Anonymous mode on the public network with no I2P routers known yet, and reseeding not
+/// allowed: `serve` stops at once and says how to get routers (and what reseeding reveals),
+/// instead of waiting for tunnels that can never be built. Nothing is contacted.
+#[test]
+fn anonymous_mode_with_no_routers_known_says_how_to_get_some() {
+    let net = Net::new("anon-norouters");
+    let home = net.member("a");
+    let out = net
+        .cmd(&home)
+        .args(["serve", "--anonymous"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve ran with no I2P routers known");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--i2p-reseed") && err.contains("IP address"),
+        "{err}"
+    );
+}
