@@ -13,38 +13,13 @@
 use std::path::PathBuf;
 
 include!("common/browser.rs");
+include!("common/browser_find.rs");
 
 /// The warning every group page of a node not in anonymous mode shows for such a group.
 const WARNING: &str = "This group requires anonymous mode. This node is not in it, so it does \
                        not sync this group with anyone. Restart it with dualpower serve --anonymous.";
 
 impl Browser {
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(STEP)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
-    }
-
-    /// Waits until the page's text contains `what`.
-    async fn wait_text(&self, what: &str) {
-        let start = Instant::now();
-        loop {
-            let t = self.text().await;
-            if t.contains(what) {
-                return;
-            }
-            assert!(
-                start.elapsed() < STEP,
-                "{}: page never showed {what:?}; it shows:\n{t}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     /// The text of the element `css` (which must be on the page).
     async fn text_of(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap().trim().to_owned()

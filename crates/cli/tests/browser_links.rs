@@ -13,34 +13,9 @@
 #![allow(clippy::unwrap_used)]
 
 include!("common/browser.rs");
+include!("common/browser_find.rs");
 
 impl Browser {
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(STEP)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
-    }
-
-    /// Waits until the page's text contains `what`.
-    async fn wait_text(&self, what: &str) {
-        let start = Instant::now();
-        loop {
-            let t = self.text().await;
-            if t.contains(what) {
-                return;
-            }
-            assert!(
-                start.elapsed() < STEP,
-                "{}: page never showed {what:?}; it shows:\n{t}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
     /// Waits until the element `css` shows exactly `want`; with `reload`, reloads between looks.
     /// Says how long it took when that was over 3 s.
     async fn wait_css_text(&self, css: &str, want: &str, reload: bool) {

@@ -1,8 +1,9 @@
-// Shared by the browser tests (`browser.rs`, `browser_links.rs`), pasted into each with
-// `include!`: the `Proc` guard around a child process, `serve` (a locked `dualpower serve` that
-// prints its login link) and the `Browser` (headless Chromium through chromedriver, own profile)
-// with the helpers every browser test uses. `fill` and `click` go through `find`, which each
-// test defines itself, as it does `wait_text`: they differ in what they log and take.
+// Shared by the browser tests (`browser.rs`, `browser_links.rs`, `browser_anonymous.rs`), pasted
+// into each with `include!`: the `Proc` guard around a child process, `serve` (a locked
+// `dualpower serve` that prints its login link) and the `Browser` (headless Chromium through
+// chromedriver, own profile) with the helpers every browser test uses. `fill` and `click` go
+// through `find`, which each test brings, as it does `wait_text` (`browser.rs` its own, which
+// log more; the others the plain ones in `browser_find.rs`).
 //
 // Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
 
