@@ -6,6 +6,7 @@
 //! action and the page shown is always rendered from the node's current state.
 
 pub mod aid;
+pub(crate) mod anonymity;
 pub(crate) mod answer;
 pub mod decisions;
 pub mod feed;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::App;
 use crate::access::Me;
 use crate::layout::{self, Flash, Place, csrf, text, when, who};
-use crate::pages::members::Anonymity;
+use crate::pages::anonymity::Anonymity;
 use crate::pages::{act, empty, group_name, read};
 
 /// Posts per page.

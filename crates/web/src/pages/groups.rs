@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::App;
 use crate::access::Me;
 use crate::layout::{self, Flash, Place, Viewer, csrf};
-use crate::pages::members::Anonymity;
+use crate::pages::anonymity::Anonymity;
 use crate::pages::{act_then, empty};
 
 /// The routes of this part.

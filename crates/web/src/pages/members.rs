@@ -4,11 +4,11 @@
 //! allowed is the node's decision, not this page's: a refused action comes back with the
 //! node's reason (and, when the rules want a vote, the proposal to make instead).
 
+use crate::pages::anonymity::Anonymity;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use dualpower_node::Status;
 use dualpower_node::ops::Op;
 use dualpower_node::query::Query;
 use maud::{Markup, html};
@@ -42,57 +42,6 @@ async fn members(State(app): State<App>, me: Me, Path(g): Path<String>) -> Respo
     let anonymity = Anonymity::read(&app, &g).await;
     let body = html! { (anonymity.banner()) (render(&me, &g, &v)) };
     layout::page(&me, &name, Place::Group(&g, &name, "members"), body).into_response()
-}
-
-/// What a group's rules say about anonymous mode, and whether this node is in it, as the node's
-/// status reports both: the one place the group's pages and the groups list decide what to say
-/// about it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Anonymity {
-    /// The group's rules require anonymous mode (`--anonymous-only true`).
-    pub required: bool,
-    /// This node runs in anonymous mode (`dualpower serve --anonymous`).
-    pub node: bool,
-}
-
-impl Anonymity {
-    /// Group `g` (hex) in `status` (none: the node is stopping, and nothing is said).
-    pub fn of(status: Option<&Status>, g: &str) -> Anonymity {
-        let Some(s) = status else {
-            return Anonymity::default();
-        };
-        Anonymity {
-            required: s
-                .groups
-                .iter()
-                .any(|x| x.anonymous_only && x.group.eq_ignore_ascii_case(g)),
-            node: s.anonymous,
-        }
-    }
-
-    /// Group `g` (hex), asking the node.
-    pub async fn read(app: &App, g: &str) -> Anonymity {
-        Anonymity::of(app.handle().status().await.as_ref(), g)
-    }
-
-    /// The group requires anonymous mode and this node is not in it: it syncs the group with
-    /// nobody.
-    pub fn cut_off(self) -> bool {
-        self.required && !self.node
-    }
-
-    /// The warning a group's pages show while [`Anonymity::cut_off`] (nothing otherwise).
-    pub fn banner(self) -> Markup {
-        html! {
-            @if self.cut_off() {
-                div class="flash warn" id="anonymous-warning" role="alert" {
-                    strong { "This group requires anonymous mode." }
-                    " This node is not in it, so it does not sync this group with anyone. \
-                      Restart it with " code { "dualpower serve --anonymous" } "."
-                }
-            }
-        }
-    }
 }
 
 /// The members page's content.
@@ -697,50 +646,4 @@ async fn rules(
         confirmed: f.get("confirmed").is_some(),
     };
     act(&app, &me, op, &back, |_| "The rules are changed.".into()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use dualpower_node::Status;
-    use dualpower_node::node::GroupStatus;
-
-    use super::Anonymity;
-
-    fn status(anonymous: bool, anonymous_only: bool) -> Status {
-        Status {
-            anonymous,
-            groups: vec![GroupStatus {
-                group: "ab12".into(),
-                member: true,
-                events: 3,
-                heights: Default::default(),
-                anonymous_only,
-            }],
-            ..Default::default()
-        }
-    }
-
-    /// The warning shows only for a group that requires anonymous mode on a node not in it.
-    #[test]
-    fn the_group_banner_shows_only_when_required_and_not_anonymous() {
-        for (node, required) in [(false, false), (false, true), (true, false), (true, true)] {
-            let s = status(node, required);
-            let a = Anonymity::of(Some(&s), "AB12");
-            assert_eq!(a, Anonymity { required, node });
-            let html = a.banner().into_string();
-            let warned = html.contains("This group requires anonymous mode.");
-            assert_eq!(warned, required && !node, "{node} {required}: {html}");
-            if warned {
-                assert!(
-                    html.contains(
-                        "This node is not in it, so it does not sync this group with anyone."
-                    ) && html.contains("Restart it with <code>dualpower serve --anonymous</code>."),
-                    "{html}"
-                );
-            }
-            // Another group, or no status at all (the node is stopping): nothing to say.
-            assert!(!Anonymity::of(Some(&s), "cd34").cut_off());
-        }
-        assert_eq!(Anonymity::of(None, "ab12"), Anonymity::default());
-    }
 }
