@@ -12,6 +12,7 @@
 //! reads it to find every form).
 
 mod links;
+mod marks;
 pub mod render;
 pub mod resources;
 

@@ -13,7 +13,7 @@ use dualpower_core::ledger::amount_text;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::render::{amount_class, kind_badge, signed};
+use super::marks::{amount_class, kind_badge, signed};
 use crate::layout::{self, csrf, when, who};
 use crate::pages::answer::{arr, n, s};
 use crate::pages::feed::Reader;

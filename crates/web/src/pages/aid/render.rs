@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::FilterForm;
 use super::links;
+use super::marks::{amount_class, hundredths, kind_badge, signed};
 use crate::layout::hidden;
 use crate::layout::{self, csrf, when, who};
 use crate::pages::answer::{arr, n, s};
@@ -39,15 +40,6 @@ pub fn left_words(i: &Value) -> String {
         if unit.is_empty() { "" } else { " " },
         unit
     )
-}
-
-pub(super) fn kind_badge(kind: &str) -> Markup {
-    let class = if kind == "need" {
-        "badge warn"
-    } else {
-        "badge open"
-    };
-    html! { span class=(class) data-kind=(kind) { (kind) } }
 }
 
 /// The board page's content: `v` is the board answer (filtered as `f` says).
@@ -340,43 +332,6 @@ fn post_form(me: &Reader, g: &str) -> Markup {
 
 // ---------------------------------------------------------------------------------------------
 // The ledger
-
-/// An amount as the node writes it (`-3.50`) in hundredths.
-pub fn hundredths(text: &str) -> Option<i128> {
-    let t = text.trim();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t),
-    };
-    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let w: i128 = whole.parse().ok()?;
-    let f: i128 = format!("{frac:0<2}").parse().ok()?;
-    let v = w * 100 + f;
-    Some(if neg { -v } else { v })
-}
-
-/// A signed amount for display: `+3.00`, `-3.00`, `0.00`.
-pub fn signed(text: &str) -> String {
-    match hundredths(text) {
-        Some(h) if h > 0 => format!("+{}", amount_text(h)),
-        Some(h) => amount_text(h),
-        None => text.to_string(),
-    }
-}
-
-pub(super) fn amount_class(text: &str) -> &'static str {
-    match hundredths(text) {
-        Some(h) if h > 0 => "amount pos",
-        Some(h) if h < 0 => "amount neg",
-        _ => "amount",
-    }
-}
 
 /// `me`'s account in a ledger answer.
 fn account<'a>(v: &'a Value, did: &str) -> Option<&'a Value> {

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::pages::test_world::{self, T0, World};
 
-use super::render;
 use super::{FilterForm, IntentForm, ResourceForm, book_op, csv_name, intent_op, named, resources};
+use super::{marks, render};
 use crate::pages::feed::Reader;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -408,14 +408,14 @@ fn the_ledger_escapes_memos_and_asks_only_the_payer_to_settle() {
 
 #[test]
 fn amounts_and_file_names() {
-    assert_eq!(render::hundredths("-3.5"), Some(-350));
-    assert_eq!(render::hundredths("12.05"), Some(1205));
-    assert_eq!(render::hundredths("7"), Some(700));
-    assert_eq!(render::hundredths("1.234"), None);
-    assert_eq!(render::hundredths("x"), None);
-    assert_eq!(render::signed("3.00"), "+3.00");
-    assert_eq!(render::signed("-3.00"), "-3.00");
-    assert_eq!(render::signed("0.00"), "0.00");
+    assert_eq!(marks::hundredths("-3.5"), Some(-350));
+    assert_eq!(marks::hundredths("12.05"), Some(1205));
+    assert_eq!(marks::hundredths("7"), Some(700));
+    assert_eq!(marks::hundredths("1.234"), None);
+    assert_eq!(marks::hundredths("x"), None);
+    assert_eq!(marks::signed("3.00"), "+3.00");
+    assert_eq!(marks::signed("-3.00"), "-3.00");
+    assert_eq!(marks::signed("0.00"), "0.00");
     assert_eq!(
         csv_name("Elm Street Tenants!"),
         "elm-street-tenants-ledger.csv"
