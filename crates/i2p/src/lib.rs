@@ -87,7 +87,7 @@ pub mod router;
 pub mod transport;
 
 pub use destination::{AddrError, DestinationError, KeyFileError, PublicDestination};
-pub use devnet::{Devnet, DevnetError, DevnetInfo};
+pub use devnet::{Devnet, DevnetError, DevnetFileError, DevnetInfo};
 pub use loopback::LoopbackRuntime;
 pub use router::{I2pRouter, Network, RouterConfig, RouterError};
 pub use transport::{I2pStream, I2pTransport, I2pTransportError, TransportConfig};

@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::destination::create_private_dir;
-use crate::devnet::DevnetInfo;
+use crate::devnet::info::DevnetInfo;
 use crate::loopback::LoopbackRuntime;
 
 /// Which I2P network the router joins.
