@@ -86,6 +86,10 @@ pub const MAX_BUCKETS: usize = 4096;
 pub const MAX_EVENTS_PER_ANSWER: usize = 4000;
 /// Bytes of events a responder puts in one answer (about; it stops after crossing it).
 pub const ANSWER_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+/// The same over I2P (anonymous mode). A tunnel carries tens to about a hundred KiB/s, so a
+/// 2 MiB answer could outlast the request timeout and be retried forever: a newcomer with a
+/// group's history to fetch would never progress. Small answers keep each round short.
+pub const ANONYMOUS_ANSWER_BUDGET_BYTES: usize = 128 * 1024;
 /// Most tags in a `Hello` request, and most proofs in a handshake message.
 pub const MAX_HELLO_TAGS: usize = 256;
 /// A `Hello` carries a multiple of this many tags (random ones fill up), so it does not tell how

@@ -261,7 +261,11 @@ impl Behaviour {
             sync: request_response::Behaviour::new(
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
+                    .with_request_timeout(if cfg.anonymous {
+                        ANONYMOUS_REQUEST_TIMEOUT
+                    } else {
+                        Duration::from_secs(30)
+                    })
                     .with_max_concurrent_streams(16),
             ),
             relay_client,
@@ -349,6 +353,10 @@ pub fn build_swarm_with_metrics(
 /// A transport that already authenticates and multiplexes (as [`build_swarm_over`] takes).
 pub type Boxed =
     libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// How long a sync request may wait for its answer in anonymous mode: an answer crosses
+/// tunnels at tens of KiB/s, and a timed-out request is asked again from the start.
+pub const ANONYMOUS_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long opening a connection over a transport of our own may take, upgrade included.
 /// libp2p's default (10 s) is shorter than a first I2P dial (a lease set lookup, then the

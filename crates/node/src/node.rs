@@ -2731,7 +2731,12 @@ impl Node {
                 .copied()
                 .filter(|g| self.authed.contains_key(&(peer, *g)))
         };
-        block(|| crate::sync::answer(&self.store, group, req)).unwrap_or_else(|e| {
+        let budget = if self.anonymous {
+            dualpower_net::protocol::ANONYMOUS_ANSWER_BUDGET_BYTES
+        } else {
+            dualpower_net::protocol::ANSWER_BUDGET_BYTES
+        };
+        block(|| crate::sync::answer_within(&self.store, group, req, budget)).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot answer a sync request");
             Response::Events {
                 events: Vec::new(),

@@ -301,6 +301,17 @@ impl Session {
 /// the same empty answer as an empty group, so a stranger learns nothing). Work is bounded by
 /// [`MAX_LOGS_PER_ANSWER`], [`MAX_EVENTS_PER_ANSWER`] and [`ANSWER_BUDGET_BYTES`].
 pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Response, StoreError> {
+    answer_within(store, group, req, ANSWER_BUDGET_BYTES)
+}
+
+/// [`answer`], with events answers filled up to about `budget` bytes (anonymous mode answers
+/// with less: see `ANONYMOUS_ANSWER_BUDGET_BYTES`).
+pub fn answer_within(
+    store: &Store,
+    group: Option<GroupId>,
+    req: Request,
+    budget: usize,
+) -> Result<Response, StoreError> {
     let Some(group) = group else {
         return Ok(match req {
             Request::Events { .. } | Request::Fetch { .. } => Response::Events {
@@ -392,8 +403,7 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 .take(MAX_WANTS)
                 .collect();
             let max = (max as usize).min(MAX_EVENTS_PER_ANSWER);
-            let (events, more) =
-                store.suffixes_in_arrival_order(&group, &wants, max, ANSWER_BUDGET_BYTES)?;
+            let (events, more) = store.suffixes_in_arrival_order(&group, &wants, max, budget)?;
             Ok(Response::Events { events, more })
         }
         Request::Events { wants, max, .. } => {
@@ -403,8 +413,7 @@ pub fn answer(store: &Store, group: Option<GroupId>, req: Request) -> Result<Res
                 .take(MAX_WANTS)
                 .map(|w| (w.author, w.log, w.from))
                 .collect();
-            let (events, more) =
-                store.suffixes_in_arrival_order(&group, &wants, max, ANSWER_BUDGET_BYTES)?;
+            let (events, more) = store.suffixes_in_arrival_order(&group, &wants, max, budget)?;
             Ok(Response::Events { events, more })
         }
     }
