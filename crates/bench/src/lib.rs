@@ -1,9 +1,11 @@
-//! Shared pieces of the benchmark binaries: a deterministic event generator and a CPU-time clock.
+//! Shared pieces of the benchmark binaries: a deterministic event generator, a CPU-time clock,
+//! and the two-node network catch-up ([`catch_up`]) that `netsync` and `i2psync` measure.
 //!
 //! The machines we measure on are shared and noisy, so every benchmark reports CPU seconds
 //! (user + system, from `/proc/self/stat`) next to wall time; events per CPU-second is the figure
 //! that survives a busy neighbour.
 
+pub mod catch_up;
 pub mod sim;
 
 use std::time::Instant;
