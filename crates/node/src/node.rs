@@ -156,6 +156,14 @@ pub enum Command {
         /// The snapshot.
         reply: oneshot::Sender<Status>,
     },
+    /// Whether the node is in anonymous mode, and whether `group`'s rules require it: what
+    /// [`Status`] says of both, without its per-group reads (a group page asks on every view).
+    Anonymity {
+        /// The group.
+        group: GroupId,
+        /// (node in anonymous mode, the group requires it).
+        reply: oneshot::Sender<(bool, bool)>,
+    },
 }
 
 /// What the node reports about itself.
@@ -418,6 +426,11 @@ impl Handle {
     /// The node's status.
     pub async fn status(&self) -> Option<Status> {
         self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// (this node is in anonymous mode, `group`'s rules require anonymous mode).
+    pub async fn anonymity(&self, group: GroupId) -> Option<(bool, bool)> {
+        self.call(|reply| Command::Anonymity { group, reply }).await
     }
 }
 
@@ -1991,6 +2004,10 @@ impl Node {
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::Anonymity { group, reply } => {
+                let required = self.caches.get(&group).is_some_and(|c| c.anonymous_only);
+                let _ = reply.send((self.anonymous, required));
             }
         }
     }

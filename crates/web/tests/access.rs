@@ -144,6 +144,10 @@ impl Harness {
                         let _ = reply.send(Status::default());
                         "status".into()
                     }
+                    Command::Anonymity { reply, .. } => {
+                        let _ = reply.send((false, false));
+                        "anonymity".into()
+                    }
                     Command::Append { reply, .. } => {
                         let _ = reply.send(Err("fake node".into()));
                         "append".into()

@@ -33,9 +33,17 @@ impl Anonymity {
         }
     }
 
-    /// Group `g` (hex), asking the node.
+    /// Group `g` (hex), asking the node for just these two facts (a group page asks on every
+    /// view; the full status would read every group's logs). Nothing is said for a malformed
+    /// id or a stopping node.
     pub async fn read(app: &App, g: &str) -> Anonymity {
-        Anonymity::of(app.handle().status().await.as_ref(), g)
+        let Some(group) = dualpower_core::GroupId::from_hex(g) else {
+            return Anonymity::default();
+        };
+        match app.handle().anonymity(group).await {
+            Some((node, required)) => Anonymity { required, node },
+            None => Anonymity::default(),
+        }
     }
 
     /// The group requires anonymous mode and this node is not in it: it syncs the group with
