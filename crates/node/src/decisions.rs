@@ -341,12 +341,7 @@ pub fn action_text(p: &ProposalState) -> Option<String> {
             terms.name,
             group.to_hex(),
             dualpower_core::ledger::amount_text(i128::from(terms.limit)),
-            terms
-                .bridges
-                .iter()
-                .map(|k| k.to_did())
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::names::did_list(&terms.bridges)
         ),
         Ok(Payload::Ledger(dualpower_core::ledger::LedgerAct::Grant { to, amount, memo })) => {
             format!(

@@ -90,6 +90,14 @@ pub fn labels_json(labels: &BTreeMap<PublicKey, Label>) -> Value {
     )
 }
 
+/// Members' keys as did:keys, comma-separated (how proposals and their summaries name them).
+pub fn did_list(keys: &[PublicKey]) -> String {
+    keys.iter()
+        .map(PublicKey::to_did)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every did:key string anywhere in `v` (the keys an answer mentions).
 pub fn mentioned_keys(v: &Value) -> BTreeSet<PublicKey> {
     let mut out = BTreeSet::new();

@@ -134,32 +134,53 @@ fn link(
         terms: terms.clone(),
     });
     super::write::check_encoding(&act)?;
+    let title = if terms.bridges.is_empty() {
+        format!("Unlink our ledger from {name}")
+    } else {
+        format!(
+            "Link our ledger to {name} (credit {})",
+            amount_text(i128::from(limit))
+        )
+    };
+    let body = format!(
+        "Group {}. Bridges: {}.",
+        other.to_hex(),
+        crate::names::did_list(&terms.bridges)
+    );
+    by_credit_rule(
+        cx,
+        group,
+        &st,
+        "link the ledger",
+        (title, body),
+        deadline_secs,
+        act,
+        |st, id| links_json(st, Some(id)),
+    )
+}
+
+/// Carries out `act` by the group's credit rule (`credit.limits`): a proposal (`title`, `body`)
+/// when the rule is a vote, otherwise written at once if the rule lets us; `answer` says what
+/// the group looks like after it.
+#[allow(clippy::too_many_arguments)]
+fn by_credit_rule(
+    cx: Cx<'_>,
+    group: &str,
+    st: &GroupState,
+    what: &str,
+    (title, body): (String, String),
+    deadline_secs: u64,
+    act: Payload,
+    answer: impl FnOnce(&GroupState, &EventId) -> Value,
+) -> Result<Outcome, OpError> {
     let rule = &st.constitution.credit.limits;
     if matches!(rule, dualpower_core::Rule::Vote) {
-        let title = if terms.bridges.is_empty() {
-            format!("Unlink our ledger from {name}")
-        } else {
-            format!(
-                "Link our ledger to {name} (credit {})",
-                amount_text(i128::from(limit))
-            )
-        };
-        let body = format!(
-            "Group {}. Bridges: {}.",
-            other.to_hex(),
-            terms
-                .bridges
-                .iter()
-                .map(|k| k.to_did())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
         return propose_act(cx, group, title, body, deadline_secs, act);
     }
-    require(&st, rule, &me, "link the ledger")?;
-    let (ev, st) = write_decision(cx, g, act, vec![])?;
+    require(st, rule, &cx.me(), what)?;
+    let (ev, st) = write_decision(cx, group_arg(group)?, act, vec![])?;
     Ok(Outcome {
-        value: links_json(&st, Some(&ev.id())),
+        value: answer(&st, &ev.id()),
         events: vec![ev],
     })
 }
@@ -188,22 +209,22 @@ fn grant(
         memo: memo.trim().to_owned(),
     });
     super::write::check_encoding(&act)?;
-    let rule = &st.constitution.credit.limits;
-    if matches!(rule, dualpower_core::Rule::Vote) {
-        let title = format!(
-            "Grant {} {} from the commons to {}",
-            amount_text(i128::from(amount)),
-            st.constitution.credit.unit,
-            to.to_did()
-        );
-        return propose_act(cx, group, title, memo, deadline_secs, act);
-    }
-    require(&st, rule, &me, "grant from the commons")?;
-    let (ev, st) = write_decision(cx, g, act, vec![])?;
-    Ok(Outcome {
-        value: super::ledger::ledger_json(&st, None, Some(&ev.id())),
-        events: vec![ev],
-    })
+    let title = format!(
+        "Grant {} {} from the commons to {}",
+        amount_text(i128::from(amount)),
+        st.constitution.credit.unit,
+        to.to_did()
+    );
+    by_credit_rule(
+        cx,
+        group,
+        &st,
+        "grant from the commons",
+        (title, memo),
+        deadline_secs,
+        act,
+        |st, id| super::ledger::ledger_json(st, None, Some(id)),
+    )
 }
 
 /// `link pay`: pays member `to` of the linked group `to_group`.
